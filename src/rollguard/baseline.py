@@ -1,0 +1,70 @@
+"""The performance baseline: the seed's ``performance-baseline.json`` schema.
+
+    {"timestamp": "...", "metrics": {"error_rate_percent": .., "avg_latency_ms": ..,
+     "p95_latency_ms": .., "memory_mb": ..}, "thresholds": {...}}
+
+``error_rate_percent`` is errors / requests * 100 (the seed's jq computed the
+success rate by mistake). ``memory_mb`` is optional in files made from load
+tests, which cannot see the server's memory.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rollguard.errors import InputError
+from rollguard.signals import Signal
+
+
+class BaselineMetrics(BaseModel):
+    """Reference values measured on the known-good version."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    error_rate_percent: float = Field(ge=0, le=100)
+    avg_latency_ms: float = Field(ge=0)
+    p95_latency_ms: float = Field(ge=0)
+    p50_latency_ms: float | None = Field(default=None, ge=0)
+    memory_mb: float | None = Field(default=None, ge=0)
+    requests: int | None = Field(default=None, ge=0)
+
+
+class Baseline(BaseModel):
+    """A whole baseline file."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    timestamp: datetime
+    metrics: BaselineMetrics
+    thresholds: dict[str, float] = {}
+    source: str | None = None
+
+    def value_for(self, signal: Signal) -> float | None:
+        """The reference value for a signal, or None when the baseline lacks it."""
+        return {
+            Signal.ERROR_RATE_PERCENT: self.metrics.error_rate_percent,
+            Signal.LATENCY_P95_MS: self.metrics.p95_latency_ms,
+            Signal.LATENCY_MEAN_MS: self.metrics.avg_latency_ms,
+            Signal.LATENCY_P50_MS: self.metrics.p50_latency_ms,
+            Signal.MEMORY_MB: self.metrics.memory_mb,
+        }.get(signal)
+
+
+def load_baseline(path: str | Path) -> Baseline:
+    """Read and validate a baseline file; raise :class:`InputError` naming the field."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read baseline: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
+    try:
+        return Baseline.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise InputError(f"{path}: {field}: {first['msg']}") from exc

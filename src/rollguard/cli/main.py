@@ -1,0 +1,42 @@
+"""The ``rollguard`` command: thin typer commands that parse and delegate.
+
+Command modules import heavy libraries inside their functions, so that
+``rollguard --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from rollguard.cli import policy_cmd
+from rollguard.errors import RollguardError
+
+EXIT_CODES_HELP = """
+Exit codes: 0 healthy · 1 rolled back · 2 usage or invalid input ·
+3 blocked · 4 inconclusive (no data) · 5 an action failed · 6 audit trail broken.
+"""
+
+app = typer.Typer(
+    name="rollguard",
+    help="Watch a release, decide, roll it back before users feel it, and keep an audit trail."
+    + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(policy_cmd.app, name="policy")
+
+
+def run() -> None:
+    """Console-script entry point: user errors become one message and an exit code.
+
+    Click handles its own usage errors (exit 2); rollguard's errors are caught here.
+    """
+    try:
+        app()
+    except RollguardError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(int(exc.exit_code))

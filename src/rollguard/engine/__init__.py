@@ -1,0 +1,1 @@
+"""rollguard.engine."""

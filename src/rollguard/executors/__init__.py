@@ -1,0 +1,1 @@
+"""Executors: local (demo router), haproxy, kubernetes, command, noop."""

@@ -1,0 +1,1 @@
+"""Metrics providers: scrape (embedded default), prometheus, replay."""

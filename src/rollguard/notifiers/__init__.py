@@ -1,0 +1,1 @@
+"""Notifiers: log, apprise-backed channels, signed JSON webhooks."""

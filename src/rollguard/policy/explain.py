@@ -1,0 +1,66 @@
+"""Each trigger of a policy said in one plain sentence."""
+
+from __future__ import annotations
+
+from rollguard.policy.model import Policy
+from rollguard.policy.triggers import Trigger
+from rollguard.policy.units import Comparison
+from rollguard.signals import Signal
+
+_WHAT = {
+    Signal.ERROR_RATE_PERCENT: ("the canary's error rate (5xx responses / all responses)", "%"),
+    Signal.LATENCY_P95_MS: ("the canary's 95th-percentile latency", " ms"),
+    Signal.LATENCY_P50_MS: ("the canary's median latency", " ms"),
+    Signal.LATENCY_MEAN_MS: ("the canary's mean latency", " ms"),
+    Signal.MEMORY_MB: ("the canary's resident memory", " MB"),
+    Signal.CPU_PERCENT: ("the canary's CPU use", "%"),
+    Signal.CONNECTIONS: ("the canary's active connections", ""),
+    Signal.UNAUTHORIZED_PER_MINUTE: ("unauthorized (401/403) responses per minute", ""),
+    Signal.SUSPICIOUS_EVENTS: ("requests matching attack signatures", ""),
+}
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return f"{minutes} minute" + ("s" if minutes != 1 else "")
+    return f"{seconds:g} seconds"
+
+
+def explain_trigger(policy: Policy, rule: Trigger) -> str:
+    """One sentence: what is measured, over what window, compared with what, what happens."""
+    what, unit = _WHAT.get(rule.signal, (rule.signal.value.replace("_", " "), ""))
+    limit = rule.threshold.value
+    reference = policy.reference_for(rule)
+    against = "the baseline file" if reference == "baseline" else "the stable version"
+    if rule.threshold.comparison is Comparison.ABOVE:
+        condition = f"goes above {limit:g}{unit}"
+    elif rule.threshold.comparison is Comparison.INCREASE_PERCENT:
+        condition = f"rises more than {limit:g}% above {against}"
+    else:
+        condition = f"rises more than {limit:g}{unit} above {against}"
+    persistence = rule.persistence or policy.analysis.persistence
+    told = f", and tells {rule.notification}" if rule.notification else ""
+    dry = " (dry run: recorded, never acted on)" if rule.dry_run else ""
+    return (
+        f"{rule.name}: when {what}, measured over {_duration(rule.window_seconds)}, "
+        f"{condition} for {persistence} evaluation(s) in a row, rollguard runs "
+        f"{rule.action.value} ({rule.severity.value}){told}{dry}."
+    )
+
+
+def explain(policy: Policy) -> list[str]:
+    """Sentences for every trigger, the deploy gate included."""
+    lines = [explain_trigger(policy, rule) for rule in policy.rules]
+    gate = policy.security_trigger
+    if gate is not None:
+        limits = [f"more than {gate.critical_vulnerabilities} critical"]
+        if gate.high_vulnerabilities is not None:
+            limits.append(f"more than {gate.high_vulnerabilities} high")
+        told = f", and tells {gate.notification}" if gate.notification else ""
+        lines.append(
+            "security_trigger: before a deploy, when the scanner reports (Trivy, Grype, SARIF) "
+            f"show {' or '.join(limits)} vulnerabilities, rollguard runs "
+            f"{gate.action.value} (critical){told}."
+        )
+    return lines

@@ -1,0 +1,108 @@
+"""Load a policy file and report every problem at its line in the YAML source.
+
+ruamel.yaml keeps each key's position; pydantic reports each error's path.
+Walking the path through the parsed document gives ``file:line:col``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from rollguard.errors import PolicyError, PolicyProblem
+from rollguard.policy.model import Policy
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read, parse and validate one policy file; raise :class:`PolicyError`."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise PolicyError([PolicyProblem(name, 1, 1, "(file)", f"cannot read: {reason}")]) from exc
+    return parse_policy(text, source=name)
+
+
+def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
+    """Validate policy YAML held in memory (tests, API uploads)."""
+    document = _parse_yaml(text, source)
+    if not isinstance(document, CommentedMap):
+        raise PolicyError(
+            [PolicyProblem(source, 1, 1, "(document)", "expected a mapping of sections")]
+        )
+    try:
+        return Policy.model_validate(document)
+    except ValidationError as exc:
+        problems = [_locate(document, error, source) for error in exc.errors()]
+        raise PolicyError(_deduplicate(problems)) from None
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    yaml = YAML(typ="rt")
+    try:
+        return yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        raise PolicyError([PolicyProblem(source, line, column, "(yaml)", message)]) from None
+    except YAMLError as exc:
+        raise PolicyError([PolicyProblem(source, 1, 1, "(yaml)", str(exc))]) from None
+
+
+def _locate(document: CommentedMap, error: Any, source: str) -> PolicyProblem:
+    """Follow the error's path through the document to the deepest node that exists."""
+    node: Any = document
+    line, column = 1, 1
+    path: list[str] = []
+    for part in error["loc"]:
+        if isinstance(node, CommentedMap) and part in node:
+            key_line, key_column = node.lc.key(part)
+            line, column = key_line + 1, key_column + 1
+            node = node[part]
+            path.append(str(part))
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            item_line, item_column = node.lc.item(part)
+            line, column = item_line + 1, item_column + 1
+            node = node[part]
+            path.append(str(part))
+        elif (error["type"] == "missing" and part == error["loc"][-1]) or error[
+            "type"
+        ] == "extra_forbidden":
+            path.append(str(part))
+    message = _message(error)
+    return PolicyProblem(source, line, column, ".".join(path) or "(policy)", message)
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; see docs/policy.md for the keys)"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "union_tag_invalid":
+        expected = error.get("ctx", {}).get("expected_tags", "")
+        found = error.get("ctx", {}).get("tag", "")
+        return f"unknown type {found!r}; expected one of {expected}"
+    if kind == "union_tag_not_found":
+        return "missing its type field (" + str(error.get("ctx", {}).get("discriminator", "")) + ")"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def _deduplicate(problems: Sequence[PolicyProblem]) -> list[PolicyProblem]:
+    seen: set[tuple[int, int, str, str]] = set()
+    unique = []
+    for problem in problems:
+        key = (problem.line, problem.column, problem.field, problem.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(problem)
+    return sorted(unique, key=lambda p: (p.line, p.column))

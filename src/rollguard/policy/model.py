@@ -1,0 +1,325 @@
+"""The policy file (``rollguard.yaml``): the one source of truth.
+
+Every section is a strict pydantic model: unknown keys, unknown provider,
+executor or channel types are validation errors, never a silent fallback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Literal
+
+from pydantic import Field, HttpUrl, model_validator
+
+from rollguard.policy import triggers as trig
+from rollguard.policy.actions import Action
+from rollguard.policy.triggers import Seconds, StrictModel, Trigger
+from rollguard.signals import Signal
+
+# --- metrics -------------------------------------------------------------------
+
+
+class MetricNames(StrictModel):
+    """Metric and label names, so any exporter's naming can be used."""
+
+    requests_total: str = "http_requests_total"
+    status_label: str = "code"
+    duration_histogram: str = "http_request_duration_seconds"
+    memory_bytes: str = "process_resident_memory_bytes"
+    cpu_seconds_total: str = "process_cpu_seconds_total"
+    connections: str = "http_active_connections"
+    suspicious_events_total: str = "rollguard_suspicious_requests_total"
+    vulnerabilities: str = "vulnerabilities"
+    severity_label: str = "severity"
+
+
+class ScrapeSource(StrictModel):
+    """The embedded default: scrape Prometheus text from each version's endpoint."""
+
+    provider: Literal["scrape"] = "scrape"
+    stable: HttpUrl
+    canary: HttpUrl
+    scrape_interval: Seconds = 1.0
+    timeout: Seconds = 2.0
+    names: MetricNames = MetricNames()
+
+
+class PrometheusAuth(StrictModel):
+    """Credentials are read from the environment so they never sit in a policy."""
+
+    bearer_token_env: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+
+
+class PrometheusSource(StrictModel):
+    """A Prometheus server's HTTP API, queried with PromQL built from the policy."""
+
+    provider: Literal["prometheus"] = "prometheus"
+    address: HttpUrl
+    stable_selector: str = 'version="stable"'
+    canary_selector: str = 'version="canary"'
+    timeout: Seconds = 5.0
+    retries: int = Field(default=2, ge=0, le=10)
+    auth: PrometheusAuth = PrometheusAuth()
+    ca_file: str | None = None
+    insecure_skip_verify: bool = False
+    names: MetricNames = MetricNames()
+
+
+class ReplaySource(StrictModel):
+    """Recorded series from a CSV file (docs/replay-format.md)."""
+
+    provider: Literal["replay"] = "replay"
+    file: str
+
+
+MetricSource = Annotated[
+    ScrapeSource | PrometheusSource | ReplaySource, Field(discriminator="provider")
+]
+
+# --- executors -----------------------------------------------------------------
+
+
+class LocalExecutorSpec(StrictModel):
+    """The demo's built-in router, driven over its admin HTTP API."""
+
+    type: Literal["local"] = "local"
+    router: HttpUrl
+
+
+class HaproxyExecutorSpec(StrictModel):
+    """HAProxy's runtime API over its stats socket."""
+
+    type: Literal["haproxy"] = "haproxy"
+    socket: str
+    backend: str
+    stable_server: str = "stable"
+    canary_server: str = "canary"
+
+
+class KubernetesRouterSpec(StrictModel):
+    """A Kubernetes traffic router used for gradual shifting and isolation."""
+
+    kind: Literal["gateway-httproute", "istio-virtualservice", "nginx-ingress"]
+    name: str
+    stable_backend: str | None = None
+    canary_backend: str | None = None
+
+
+class KubernetesExecutorSpec(StrictModel):
+    """A Deployment rolled back with ``kubectl rollout undo`` semantics."""
+
+    type: Literal["kubernetes"] = "kubernetes"
+    deployment: str
+    namespace: str = "default"
+    kubeconfig: str | None = None
+    context: str | None = None
+    in_cluster: bool = False
+    rollout_timeout: Seconds = 300.0
+    router: KubernetesRouterSpec | None = None
+
+
+class CommandExecutorSpec(StrictModel):
+    """User commands per action, e.g. ``helm rollback my-release``."""
+
+    type: Literal["command"] = "command"
+    rollback: list[str] | None = None
+    set_weight: list[str] | None = None
+    scale: list[str] | None = None
+    isolate: list[str] | None = None
+    status: list[str] | None = None
+    shell: bool = False
+    timeout: Seconds = 120.0
+
+
+class NoopExecutorSpec(StrictModel):
+    """Decide and record, change nothing (a policy-wide dry run)."""
+
+    type: Literal["noop"] = "noop"
+
+
+ExecutorSpec = Annotated[
+    LocalExecutorSpec
+    | HaproxyExecutorSpec
+    | KubernetesExecutorSpec
+    | CommandExecutorSpec
+    | NoopExecutorSpec,
+    Field(discriminator="type"),
+]
+
+
+class Target(StrictModel):
+    """What is being deployed and how rollguard acts on it."""
+
+    deployment: str = Field(min_length=1)
+    executor: ExecutorSpec = NoopExecutorSpec()
+
+
+# --- analysis, rollback, baseline ------------------------------------------------
+
+
+class Analysis(StrictModel):
+    """How measurements become decisions; defaults are documented in docs/policy.md."""
+
+    interval: Seconds = 5.0
+    min_requests: int = Field(default=20, ge=0)
+    persistence: int = Field(default=2, ge=1)
+    no_data_limit: int = Field(default=3, ge=1)
+    inconclusive_action: Literal["none", "immediate_rollback"] = "none"
+    warmup: Seconds | None = None
+
+
+class Rollback(StrictModel):
+    """How the rollback actions proceed."""
+
+    steps: list[Annotated[int, Field(gt=0, le=100)]] = [25, 50, 75, 100]
+    step_wait: Seconds = 60.0
+    recovered_below_error_rate_percent: float = Field(default=2.0, ge=0)
+    scale_factor: float = Field(default=2.0, ge=1.0)
+    canary_weight: int = Field(default=20, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _steps_increase_to_100(self) -> Rollback:
+        if any(b <= a for a, b in zip(self.steps, self.steps[1:], strict=False)):
+            raise ValueError("rollback steps must increase")
+        if not self.steps or self.steps[-1] != 100:
+            raise ValueError("the last rollback step must be 100 (all traffic on stable)")
+        return self
+
+
+class BaselineRef(StrictModel):
+    """Where relative triggers find their reference."""
+
+    file: str | None = None
+    max_age: Seconds | None = None
+    compare_with: Literal["baseline", "stable"] = "baseline"
+
+
+# --- notifications and audit -------------------------------------------------------
+
+
+class AppriseChannel(StrictModel):
+    """Any apprise URL (Slack, Teams, PagerDuty, e-mail, ...); use ``url_env`` for secrets."""
+
+    type: Literal["apprise"] = "apprise"
+    url: str | None = None
+    url_env: str | None = None
+
+
+class WebhookChannel(StrictModel):
+    """A generic JSON webhook signed with HMAC-SHA256."""
+
+    type: Literal["webhook"] = "webhook"
+    url: str | None = None
+    url_env: str | None = None
+    secret_env: str | None = None
+    timeout: Seconds = 5.0
+
+
+class LogChannel(StrictModel):
+    """Write the notification to rollguard's log."""
+
+    type: Literal["log"] = "log"
+
+
+Channel = Annotated[AppriseChannel | WebhookChannel | LogChannel, Field(discriminator="type")]
+
+
+class Notifications(StrictModel):
+    """Routes by the seed's names (``critical_alert`` ...) to channel names."""
+
+    channels: dict[str, Channel] = {}
+    routes: dict[str, list[str]] = {}
+
+    @model_validator(mode="after")
+    def _routes_name_known_channels(self) -> Notifications:
+        for route, names in self.routes.items():
+            for name in names:
+                if name not in self.channels:
+                    raise ValueError(f"route {route!r} names unknown channel {name!r}")
+        return self
+
+
+class AuditConfig(StrictModel):
+    """The audit store: SQLite by default, PostgreSQL by URL (``url_env`` for secrets)."""
+
+    url: str = "sqlite:///.rollguard/audit.db"
+    url_env: str | None = None
+
+
+# --- the policy ------------------------------------------------------------------
+
+
+class Policy(StrictModel):
+    """A whole policy. Trigger blocks may sit at the top level, as in the seed."""
+
+    version: Literal[1] = 1
+    name: str = "rollguard"
+    target: Target
+    metrics: MetricSource
+    analysis: Analysis = Analysis()
+    rollback: Rollback = Rollback()
+    baseline: BaselineRef = BaselineRef()
+    notifications: Notifications = Notifications()
+    audit: AuditConfig = AuditConfig()
+    error_rate_trigger: trig.MetricTriggerSpec | None = None
+    latency_trigger: trig.MetricTriggerSpec | None = None
+    memory_trigger: trig.MetricTriggerSpec | None = None
+    cpu_trigger: trig.MetricTriggerSpec | None = None
+    connections_trigger: trig.MetricTriggerSpec | None = None
+    security_trigger: trig.SecurityTriggerSpec | None = None
+    runtime_security: trig.RuntimeSecuritySpec | None = None
+    triggers: dict[str, trig.MetricTriggerSpec] = {}
+
+    @model_validator(mode="after")
+    def _check_triggers(self) -> Policy:
+        for name, spec in self.triggers.items():
+            if spec.signal is None:
+                raise ValueError(f"trigger {name!r} needs a signal (one of {_signal_names()})")
+        for rule in self.rules:
+            if self.reference_for(rule) == "baseline" and self.baseline.file is None:
+                raise ValueError(
+                    f"trigger {rule.name!r} compares with the baseline, "
+                    "but baseline.file is not set (set it, or baseline.compare_with: stable)"
+                )
+            if rule.query is not None and not isinstance(self.metrics, PrometheusSource):
+                raise ValueError(
+                    f"trigger {rule.name!r} gives a PromQL query, "
+                    "which only the prometheus provider runs"
+                )
+        return self
+
+    @property
+    def rules(self) -> list[Trigger]:
+        """Every metric rule, seed blocks first, in a stable order."""
+        out: list[Trigger] = []
+        for name in trig.DEFAULT_SIGNAL:
+            spec = getattr(self, name)
+            if spec is not None:
+                out.append(trig.from_metric_spec(name, spec))
+        if self.runtime_security is not None:
+            out.extend(trig.from_runtime_security(self.runtime_security))
+        out.extend(trig.from_metric_spec(name, spec) for name, spec in self.triggers.items())
+        return out
+
+    def digest(self) -> str:
+        """SHA-256 of the policy's canonical JSON; recorded with every audit entry."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def reference_for(self, rule: Trigger) -> Literal["baseline", "stable"] | None:
+        """What a relative rule compares with, after the baseline section's default."""
+        if rule.threshold.reference is None:
+            return None
+        if rule.threshold.reference == "stable" or self.baseline.compare_with == "stable":
+            return "stable"
+        return "baseline"
+
+
+def _signal_names() -> str:
+    return ", ".join(signal.value for signal in Signal)
+
+
+__all__ = ["Action", "Policy", "Trigger"]

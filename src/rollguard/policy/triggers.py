@@ -1,0 +1,228 @@
+"""Trigger blocks as users write them, and the normalized :class:`Trigger`.
+
+The seed's blocks (``error_rate_trigger``, ``latency_trigger``,
+``memory_trigger``, ``security_trigger``, ``runtime_security``) load as
+written. Each metric block also takes a plain form: ``threshold_percent: 5``
+instead of ``threshold: 5%``, ``window: 5m`` instead of
+``measurement_window: 5 minutes``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from rollguard.policy import units
+from rollguard.policy.actions import DEFAULT_SEVERITY, Action, Severity, parse_action
+from rollguard.signals import Signal
+
+Seconds = Annotated[float, BeforeValidator(units.parse_duration)]
+ActionName = Annotated[Action, BeforeValidator(parse_action)]
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors: a typo must never silently disable a trigger."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Threshold(StrictModel):
+    """A normalized threshold, in the unit of its signal."""
+
+    value: float
+    comparison: units.Comparison
+    reference: Literal["baseline", "stable"] | None = None
+
+
+class Detection(StrictModel):
+    """How a trigger decides: fixed-window threshold, sequential test, or both."""
+
+    method: Literal["threshold", "sequential", "both"] = "threshold"
+    alpha: float = Field(default=0.01, gt=0, lt=0.5)
+    tolerance_ratio: float = Field(default=1.2, ge=1.0)
+    tolerance_points: float = Field(default=0.1, ge=0.0)
+
+
+class MetricTriggerSpec(StrictModel):
+    """A threshold on a metric signal over a window, seed form or plain form."""
+
+    signal: Signal | None = None
+    threshold: Any = None
+    threshold_percent: float | None = Field(default=None, ge=0)
+    increase_percent: float | None = Field(default=None, ge=0)
+    increase: float | None = Field(default=None, ge=0)
+    above: float | None = Field(default=None, ge=0)
+    compare_with: Literal["baseline", "stable"] | None = None
+    measurement_window: Seconds | None = None
+    window: Seconds | None = None
+    action: ActionName = Action.IMMEDIATE_ROLLBACK
+    notification: str | None = None
+    severity: Severity | None = None
+    dry_run: bool = False
+    persistence: int | None = Field(default=None, ge=1)
+    min_requests: int | None = Field(default=None, ge=0)
+    query: str | None = None
+    detection: Detection | None = None
+
+    @model_validator(mode="after")
+    def _one_threshold_and_one_window(self) -> MetricTriggerSpec:
+        given = [
+            name
+            for name in ("threshold", "threshold_percent", "increase_percent", "increase", "above")
+            if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of threshold, threshold_percent, increase_percent, "
+                f"increase, above (got {', '.join(given) or 'none'})"
+            )
+        if self.threshold is not None:
+            units.parse_threshold(self.threshold)
+        if self.measurement_window is not None and self.window is not None:
+            raise ValueError("give measurement_window or window, not both")
+        return self
+
+    def parsed_threshold(self) -> Threshold:
+        """The threshold in normalized form."""
+        if self.threshold is not None:
+            parsed = units.parse_threshold(self.threshold)
+            reference = self.compare_with or parsed.reference
+            return Threshold(value=parsed.value, comparison=parsed.comparison, reference=reference)
+        if self.increase_percent is not None:
+            return Threshold(
+                value=self.increase_percent,
+                comparison=units.Comparison.INCREASE_PERCENT,
+                reference=self.compare_with or "baseline",
+            )
+        if self.increase is not None:
+            return Threshold(
+                value=self.increase,
+                comparison=units.Comparison.INCREASE,
+                reference=self.compare_with or "baseline",
+            )
+        value = self.threshold_percent if self.threshold_percent is not None else self.above
+        assert value is not None  # guaranteed by the validator
+        return Threshold(value=value, comparison=units.Comparison.ABOVE, reference=None)
+
+
+class SecurityTriggerSpec(StrictModel):
+    """The seed's ``security_trigger``: vulnerability limits for the deploy gate."""
+
+    critical_vulnerabilities: Annotated[int, BeforeValidator(units.parse_limit)] = 0
+    high_vulnerabilities: Annotated[int, BeforeValidator(units.parse_limit)] | None = None
+    medium_vulnerabilities: Annotated[int, BeforeValidator(units.parse_limit)] | None = None
+    low_vulnerabilities: Annotated[int, BeforeValidator(units.parse_limit)] | None = None
+    ignore_file: str | None = None
+    action: ActionName = Action.DEPLOYMENT_BLOCK
+    notification: str | None = "security_alert"
+    dry_run: bool = False
+
+
+class RuntimeSecuritySpec(StrictModel):
+    """The seed's ``runtime_security``: unauthorized attempts and attack patterns."""
+
+    unauthorized_access_attempts: (
+        Annotated[float, BeforeValidator(units.parse_rate_per_minute)] | None
+    ) = None
+    suspicious_patterns: Literal["immediate_detection", "disabled"] = "disabled"
+    measurement_window: Seconds = 60.0
+    access_log: str | None = None
+    access_log_format: Literal["combined", "haproxy"] = "combined"
+    falco_min_priority: str = "warning"
+    action: ActionName = Action.TRAFFIC_ISOLATION_AND_ROLLBACK
+    notification: str | None = "security_incident"
+    dry_run: bool = False
+
+
+class Trigger(StrictModel):
+    """One normalized rule the engine evaluates."""
+
+    name: str
+    signal: Signal
+    threshold: Threshold
+    window_seconds: float
+    action: Action
+    severity: Severity
+    notification: str | None = None
+    dry_run: bool = False
+    persistence: int | None = None
+    min_requests: int | None = None
+    query: str | None = None
+    detection: Detection = Detection()
+
+
+#: Which signal each seed block measures when it does not say.
+DEFAULT_SIGNAL: dict[str, Signal] = {
+    "error_rate_trigger": Signal.ERROR_RATE_PERCENT,
+    "latency_trigger": Signal.LATENCY_P95_MS,
+    "memory_trigger": Signal.MEMORY_MB,
+    "cpu_trigger": Signal.CPU_PERCENT,
+    "connections_trigger": Signal.CONNECTIONS,
+}
+
+DEFAULT_NOTIFICATION: dict[Action, str] = {
+    Action.IMMEDIATE_ROLLBACK: "critical_alert",
+    Action.GRADUAL_ROLLBACK: "warning_alert",
+    Action.SCALING_AND_ROLLBACK: "resource_alert",
+    Action.TRAFFIC_ISOLATION_AND_ROLLBACK: "security_incident",
+    Action.DEPLOYMENT_BLOCK: "security_alert",
+}
+
+
+def from_metric_spec(name: str, spec: MetricTriggerSpec) -> Trigger:
+    """Normalize a metric block; ``name`` picks the default signal for seed blocks."""
+    signal = spec.signal or DEFAULT_SIGNAL.get(name)
+    if signal is None:  # checked by the policy validator; kept for type narrowing
+        raise ValueError(f"trigger {name!r} needs a signal")
+    window = spec.measurement_window or spec.window or 60.0
+    return Trigger(
+        name=name,
+        signal=signal,
+        threshold=spec.parsed_threshold(),
+        window_seconds=window,
+        action=spec.action,
+        severity=spec.severity or DEFAULT_SEVERITY[spec.action],
+        notification=spec.notification or DEFAULT_NOTIFICATION.get(spec.action),
+        dry_run=spec.dry_run,
+        persistence=spec.persistence,
+        min_requests=spec.min_requests,
+        query=spec.query,
+        detection=spec.detection or Detection(),
+    )
+
+
+def from_runtime_security(spec: RuntimeSecuritySpec) -> list[Trigger]:
+    """The two metric rules hidden in ``runtime_security``."""
+    common: dict[str, Any] = {
+        "window_seconds": spec.measurement_window,
+        "action": spec.action,
+        "severity": DEFAULT_SEVERITY[spec.action],
+        "notification": spec.notification,
+        "dry_run": spec.dry_run,
+    }
+    rules = []
+    if spec.unauthorized_access_attempts is not None:
+        rules.append(
+            Trigger(
+                name="runtime_security.unauthorized_access_attempts",
+                signal=Signal.UNAUTHORIZED_PER_MINUTE,
+                threshold=Threshold(
+                    value=spec.unauthorized_access_attempts, comparison=units.Comparison.ABOVE
+                ),
+                min_requests=0,
+                **common,
+            )
+        )
+    if spec.suspicious_patterns == "immediate_detection":
+        rules.append(
+            Trigger(
+                name="runtime_security.suspicious_patterns",
+                signal=Signal.SUSPICIOUS_EVENTS,
+                threshold=Threshold(value=0, comparison=units.Comparison.ABOVE),
+                persistence=1,
+                min_requests=0,
+                **common,
+            )
+        )
+    return rules

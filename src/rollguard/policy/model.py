@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import Field, HttpUrl, model_validator
@@ -291,9 +292,9 @@ class Policy(StrictModel):
                 )
         return self
 
-    @property
+    @cached_property
     def rules(self) -> list[Trigger]:
-        """Every metric rule, seed blocks first, in a stable order."""
+        """Every metric rule, seed blocks first, in a stable order (computed once)."""
         out: list[Trigger] = []
         for name in trig.DEFAULT_SIGNAL:
             spec = getattr(self, name)

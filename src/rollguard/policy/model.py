@@ -26,6 +26,8 @@ class MetricNames(StrictModel):
 
     requests_total: str = "http_requests_total"
     status_label: str = "code"
+    error_status_regex: str = "5.."  # HAProxy's exporter labels codes "5xx": "5.." matches too
+    unauthorized_status_regex: str = "401|403"
     duration_histogram: str = "http_request_duration_seconds"
     memory_bytes: str = "process_resident_memory_bytes"
     cpu_seconds_total: str = "process_cpu_seconds_total"

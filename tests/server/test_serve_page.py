@@ -42,7 +42,8 @@ def test_page_shows_the_rollback_live(served: Served, tmp_path: Path) -> None:
         cart.locator('[data-testid="status"]', has_text="ABORTED").wait_for(timeout=10_000)
         page.screenshot(path=artifact_path("serve-page-rollback.png"), full_page=True)
         hosts = page.evaluate(
-            "[...document.querySelectorAll('script[src], link[rel=stylesheet]')].map(e => e.src || e.href)"
+            "[...document.querySelectorAll('script[src], link[rel=stylesheet]')]"
+            ".map(e => e.src || e.href)"
         )
     assert all(url.startswith(served.url) for url in hosts), hosts
     assert not failed, failed

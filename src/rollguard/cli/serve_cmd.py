@@ -33,6 +33,9 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Watch every deployment whose policy is in --policies; serve the API, metrics and page."""
+    if not policies.is_dir():
+        raise UsageError(f"--policies {policies}: not a folder")
+    host, port = parse_listen(listen)
     import logging
 
     import uvicorn
@@ -45,9 +48,6 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
     from rollguard.server.telemetry import Telemetry
     from rollguard.server.wiring import default_factory
 
-    if not policies.is_dir():
-        raise UsageError(f"--policies {policies}: not a folder")
-    host, port = parse_listen(listen)
     auth = TokenAuth.load(token_file)
     store = None
     if audit_url is not None:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TOKEN, start_serve, write_policies
-from support import free_port, wait_until
 
+from conftest import TOKEN, start_serve, write_policies
 from rollguard.audit.factory import open_store
 from rollguard.cli.serve_cmd import parse_listen
 from rollguard.errors import UsageError
 from rollguard.server.auth import TOKEN_ENV, TokenAuth
+from support import free_port, wait_until
 
 
 def test_token_from_file_and_env(tmp_path: Path) -> None:
@@ -85,8 +85,12 @@ def test_serve_command_runs_and_answers(
     port = free_port()
     env = {**cli_env, TOKEN_ENV: TOKEN}
     process = subprocess.Popen(
-        [*rollguard_cmd, "serve", "--policies", str(tmp_path), "--listen", f"127.0.0.1:{port}"]
-        + ["--replay-speed", "20", "--log-level", "warning"],
+        [
+            *rollguard_cmd,
+            "serve",
+            *("--policies", str(tmp_path), "--listen", f"127.0.0.1:{port}"),
+            *("--replay-speed", "20", "--log-level", "warning"),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

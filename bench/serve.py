@@ -4,7 +4,7 @@
 
 Starts ``rollguard serve`` as its own process over a folder of replay
 policies (each deployment with its own 20-minute recording; one in twenty goes
-bad and is rolled back), waits until every deployment has been evaluated, then
+bad 20 s in and is rolled back), waits until every deployment has been evaluated, then
 measures the server process from /proc:
 
 - idle: CPU share (CPU seconds per wall second, of one core) and RSS while it
@@ -41,12 +41,12 @@ HEADER = "time,version,requests,errors,latency_p95_ms,memory_mb"
 
 
 def write_folder(folder: Path, deployments: int, interval: float) -> None:
-    """One policy and one recording per deployment; every twentieth goes bad at 5 minutes."""
+    """One policy and one recording per deployment; every twentieth goes bad after 20 s."""
     for n in range(deployments):
         bad = n % 20 == 0
         rows = [HEADER]
         for at in range(10, 1210, 10):
-            errors = 15 if bad and at > 300 else 1
+            errors = 15 if bad and at > 20 else 1
             rows.append(f"{at},stable,200,1,120,300")
             rows.append(f"{at},canary,200,{errors},{125 + n % 7},{305 + n % 11}")
         (folder / f"d{n:04}.csv").write_text("\n".join(rows) + "\n")
@@ -205,26 +205,58 @@ def main() -> None:
         folder = Path(tmp)
         write_folder(folder, args.deployments, args.interval)
         process = subprocess.Popen(
-            [sys.executable, "-m", "rollguard", "serve", "--policies", tmp]
-            + ["--listen", f"127.0.0.1:{port}", "--log-level", "error"],
+            [
+                *(sys.executable, "-m", "rollguard", "serve", "--policies", tmp),
+                *("--listen", f"127.0.0.1:{port}", "--log-level", "error"),
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
-            startup = wait_evaluated(url, args.deployments, timeout=300)
-            idle_cpu = cpu_share(process.pid, args.idle_seconds)
-            idle_rss = rss_mb(process.pid)
-            before = cpu_seconds(process.pid)
-            began = time.monotonic()
-            samples = asyncio.run(load(url, args.deployments, args.rps, args.seconds))
-            loaded_cpu = (cpu_seconds(process.pid) - before) / (time.monotonic() - began)
-            loaded_rss = rss_mb(process.pid)
-            rolled = httpx.get(f"{url}/rollback/status", timeout=30).json()
+            result = measure(process.pid, url, args)
         finally:
             process.terminate()
             process.wait(timeout=30)
+    report(args, result)
 
+
+@dataclass
+class Result:
+    startup: float
+    idle_cpu: float
+    idle_rss: float
+    loaded_cpu: float
+    loaded_rss: float
+    rolled_back: int
+    samples: Samples
+
+
+def measure(pid: int, url: str, args: argparse.Namespace) -> Result:
+    """Idle figures first, then the same under load."""
+    startup = wait_evaluated(url, args.deployments, timeout=300)
+    idle_cpu = cpu_share(pid, args.idle_seconds)
+    idle_rss = rss_mb(pid)
+    before = cpu_seconds(pid)
+    began = time.monotonic()
+    samples = asyncio.run(load(url, args.deployments, args.rps, args.seconds))
+    loaded_cpu = (cpu_seconds(pid) - before) / (time.monotonic() - began)
+    rolled = httpx.get(f"{url}/rollback/status", timeout=30).json()
+    return Result(
+        startup=startup,
+        idle_cpu=idle_cpu,
+        idle_rss=idle_rss,
+        loaded_cpu=loaded_cpu,
+        loaded_rss=rss_mb(pid),
+        rolled_back=sum(row["rolled_back"] for row in rolled["deployments"]),
+        samples=samples,
+    )
+
+
+def report(args: argparse.Namespace, result: Result) -> None:
+    """Two Markdown tables: the process, then latency per endpoint."""
+    startup, idle_cpu, idle_rss = result.startup, result.idle_cpu, result.idle_rss
+    loaded_cpu, loaded_rss, samples = result.loaded_cpu, result.loaded_rss, result.samples
     load1, _, _ = os.getloadavg()
     print(f"rollguard serve: {args.deployments} deployments (replay), interval {args.interval:g}s")
     print(f"machine: {os.cpu_count()} cores, load average {load1:.1f} at the end\n")
@@ -235,8 +267,8 @@ def main() -> None:
     print(f"| {'idle RSS (MB)':<44} | {idle_rss:>12.0f} |")
     print(f"| {f'CPU share under {args.rps:g} rps (cores)':<44} | {loaded_cpu:>12.3f} |")
     print(f"| {'RSS after load (MB)':<44} | {loaded_rss:>12.0f} |")
-    rolled_back = sum(row["rolled_back"] for row in rolled["deployments"])
-    print(f"| {'deployments rolled back (1 in 20 go bad)':<44} | {rolled_back:>12} |")
+    rolled = f"deployments rolled back (of {args.deployments // 20} gone bad)"
+    print(f"| {rolled:<44} | {result.rolled_back:>12} |")
     print(f"| {'failed requests':<44} | {samples.errors:>12} |")
     for what, count in sorted(samples.error_kinds.items()):
         print(f"| {'  ' + what:<44} | {count:>12} |")

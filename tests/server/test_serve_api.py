@@ -111,6 +111,9 @@ def test_pause_resume_abort(served: Served) -> None:
     assert entries[0]["trigger"] == "operator"
     assert entries[0]["reason"] == "abort by operator: bad release notes"
     assert served.client.post("/api/v1/deployments/cart/promote", headers=AUTH).status_code == 409
+    seed = {row["name"]: row for row in served.client.get("/rollback/status").json()["deployments"]}
+    assert seed["cart"]["rolled_back"] is True
+    assert (seed["cart"]["action"], seed["cart"]["trigger"]) == ("abort", "operator")
 
 
 def test_promote_sends_all_traffic_to_the_canary(served: Served) -> None:

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from rollguard.server import schemas as s
 from rollguard.server.manager import ControllerManager
-from rollguard.server.state import Status
+from rollguard.server.state import Status, iso
 
 
 def add_routes(app: FastAPI, manager: ControllerManager) -> None:
@@ -26,6 +26,13 @@ def add_routes(app: FastAPI, manager: ControllerManager) -> None:
         for runner in manager.runners.values():
             state = runner.state
             outcome = state.outcome or {}
+            if state.status is Status.ABORTED:  # an operator's abort has no watch outcome
+                outcome = {
+                    "action": "abort",
+                    "trigger": "operator",
+                    "reason": "aborted by operator",
+                    "decided_at": iso(state.updated_at) if state.updated_at else None,
+                }
             rolled = state.status in {Status.ROLLED_BACK, Status.ABORTED}
             rows.append(
                 {

@@ -7,6 +7,7 @@ spec is at ``/openapi.json``, the interactive docs at ``/docs``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from rollguard.server import http_errors, seed_api
 from rollguard.server import schemas as s
 from rollguard.server.audit_view import AuditView
 from rollguard.server.auth import TokenAuth
+from rollguard.server.cache import ShortCache
 from rollguard.server.manager import CommandRefusedError, ControllerManager, UnknownDeploymentError
 from rollguard.server.telemetry import Telemetry
 
@@ -44,6 +46,7 @@ def create_app(
     auth: TokenAuth,
     audit: AuditView,
     manage_lifecycle: bool = True,
+    cache_seconds: float = 1.0,
 ) -> FastAPI:
     """The app; with ``manage_lifecycle`` it starts and stops the manager with the server."""
 
@@ -64,6 +67,7 @@ def create_app(
         lifespan=lifespan,
     )
     http_errors.install(app)
+    cache = ShortCache(cache_seconds)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def state_or_404(name: str) -> Any:
@@ -104,23 +108,17 @@ def create_app(
     )
     async def metrics() -> Response:
         """rollguard's own metrics in the Prometheus text format."""
-        return Response(generate_latest(telemetry.registry), media_type=CONTENT_TYPE_LATEST)
+        body = cache.get("metrics", lambda: generate_latest(telemetry.registry))
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/v1/deployments", response_model=s.DeploymentList, tags=["deployments"])
-    async def deployments() -> JSONResponse:
-        """Every watched deployment, and every policy file that failed to load (file:line)."""
-        # Built as plain JSON (the schemathesis test holds it to the model): with a thousand
-        # deployments, validating the response model would dominate the request's cost.
-        return JSONResponse(
-            {
-                "deployments": [runner.state.summary() for runner in manager.runners.values()],
-                "policy_errors": [
-                    failure.as_dict()
-                    for failures in manager.failures.values()
-                    for failure in failures
-                ],
-            }
-        )
+    async def deployments() -> Response:
+        """Every watched deployment, and every policy file that failed to load (file:line).
+
+        Cached for up to a second: with a thousand deployments the list is costly to build.
+        """
+        body = cache.get("deployments", lambda: _json_bytes(_listing(manager)))
+        return Response(body, media_type="application/json")
 
     @app.get(
         "/api/v1/deployments/{name}",
@@ -164,6 +162,7 @@ def create_app(
             return http_errors.error_response(404, str(exc))
         except CommandRefusedError as exc:
             return http_errors.error_response(409, str(exc))
+        cache.clear()
         return {"deployment": name, "command": command.value, "status": state.status.value}
 
     @app.get("/api/v1/audit", response_model=s.AuditList, tags=["audit"], responses=_ERRORS)
@@ -180,6 +179,21 @@ def create_app(
     seed_api.add_routes(app, manager)
     _security_scheme(app)
     return app
+
+
+def _listing(manager: ControllerManager) -> dict[str, Any]:
+    return {
+        "deployments": [runner.state.summary() for runner in manager.runners.values()],
+        "policy_errors": [
+            failure.as_dict() for failures in manager.failures.values() for failure in failures
+        ],
+    }
+
+
+def _json_bytes(content: Any) -> bytes:
+    # Built as plain JSON (the schemathesis test holds it to the response model): validating
+    # a thousand deployments through the model would dominate the request's cost.
+    return json.dumps(content, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _security_scheme(app: FastAPI) -> None:

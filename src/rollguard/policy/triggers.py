@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from rollguard.policy import units
 from rollguard.policy.actions import DEFAULT_SEVERITY, Action, Severity, parse_action
@@ -65,6 +72,13 @@ class MetricTriggerSpec(StrictModel):
     query: str | None = None
     detection: Detection | None = None
 
+    @field_validator("threshold")
+    @classmethod
+    def _readable_threshold(cls, raw: Any) -> Any:
+        if raw is not None:
+            units.parse_threshold(raw)
+        return raw
+
     @model_validator(mode="after")
     def _one_threshold_and_one_window(self) -> MetricTriggerSpec:
         given = [
@@ -77,8 +91,6 @@ class MetricTriggerSpec(StrictModel):
                 "give exactly one of threshold, threshold_percent, increase_percent, "
                 f"increase, above (got {', '.join(given) or 'none'})"
             )
-        if self.threshold is not None:
-            units.parse_threshold(self.threshold)
         if self.measurement_window is not None and self.window is not None:
             raise ValueError("give measurement_window or window, not both")
         return self

@@ -104,3 +104,19 @@ def test_empty_ranges_have_no_error_rate() -> None:
 def test_unbounded_or_silly_settings_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be positive"):
         LoadGenerator("http://127.0.0.1:1/", **bad)  # type: ignore[arg-type]
+
+
+def test_latency_percentile_is_nearest_rank_over_answered_requests() -> None:
+    samples = [Sample(float(i), 200, "stable", float(i)) for i in range(1, 101)]
+    samples.append(Sample(200.0, 0, None, 9_999.0))  # no answer: no latency to count
+    report = LoadReport(target_rate=1, samples=samples)
+    assert report.latency_p95_ms() == 95.0
+    assert report.latency_p95_ms(since=91.0) == 100.0
+    assert report.latency_p95_ms(since=150.0) is None
+
+
+def test_latency_is_measured_per_request(svc: ThreadServer) -> None:
+    httpx.post(f"{svc.url}/simulate/latency/80").raise_for_status()
+    generator = LoadGenerator(f"{svc.url}/api/x", rate_per_second=50, max_requests=5)
+    report = asyncio.run(generator.run())
+    assert min(sample.latency_ms for sample in report.samples) >= 80.0

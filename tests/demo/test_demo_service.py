@@ -131,7 +131,7 @@ def test_vulnerability_fault_sets_the_gauge_and_blocks(
 def test_active_connections_counts_requests_in_flight(
     svc: ThreadServer, client: httpx.Client
 ) -> None:
-    client.post(f"{svc.url}/simulate/latency/1500").raise_for_status()
+    client.post(f"{svc.url}/simulate/latency/1000").raise_for_status()
     slow = [threading.Thread(target=httpx.get, args=(f"{svc.url}/api/x",)) for _ in range(3)]
     for thread in slow:
         thread.start()

@@ -31,7 +31,7 @@ from rollguard.demo.loadgen import LoadGenerator
 from rollguard.demo.recording import RecoveryRecorder
 from rollguard.demo.report import DemoResult, users_view
 from rollguard.demo.scenarios import SEED_WATCH_SECONDS, Scenario, demo_policy, scaled
-from rollguard.demo.servers import DemoError, ProcessServer
+from rollguard.demo.servers import DemoError, ProcessServer, stop_all
 from rollguard.engine.decision import TriggerStatus
 from rollguard.engine.evaluate import Evaluation
 from rollguard.executors.local import LocalExecutor
@@ -48,7 +48,7 @@ class DemoSettings:
     canary_percent: int = 20
     warmup_timeout_seconds: float = 60.0
     fault_watch_seconds: float = 90.0  # give up on detection after this long
-    after_seconds: float = 3.0  # load kept on after recovery, to measure "after"
+    after_seconds: float = 2.0  # load kept on after recovery, to measure "after"
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,7 @@ async def run_demo(
     try:
         return await _run(scenario, settings, emit, processes, began)
     finally:
-        for process in reversed(processes):
-            process.stop()
+        stop_all(processes)
 
 
 async def _start_services(processes: list[ProcessServer]) -> tuple[str, str]:
@@ -231,16 +230,17 @@ async def _warm_up(
 
 
 async def _inject(scenario: Scenario, canary_url: str, emit: Callable[..., None]) -> float | None:
-    """Break the canary as the scenario says; the fault's time is when it is surely on."""
+    """Break the canary as the scenario says; the fault starts when the request is sent."""
     if scenario.fault is None:
         emit("fault", "no fault injected (healthy scenario)")
         return None
+    fault_at = time.time()
     async with httpx.AsyncClient(timeout=30) as client:
         answer = await client.post(f"{canary_url}/simulate/{scenario.fault}")
     if answer.status_code != 200:
         raise DemoError(f"the canary refused the fault {scenario.fault}: {answer.text}")
     emit("fault", f"fault injected into the canary: {scenario.description}")
-    return time.time()
+    return fault_at
 
 
 async def _push_rollback_status(canary_url: str, *, rolled_back: bool) -> None:

@@ -195,7 +195,8 @@ class DemoService:
                 return JSONResponse({"error": 'expected {"rolled_back": true|false}'}, 422)
             self.pushed_rollback = body
         view = await self._rollback_view()
-        return JSONResponse({"version": self.version, "role": self.role, **view})
+        faults = self.faults.active()
+        return JSONResponse({"version": self.version, "role": self.role, "faults": faults, **view})
 
     async def deployment_status(self, _: Request) -> Response:
         """Version, status (``blocked`` after a vulnerability), faults and rollback state."""

@@ -126,7 +126,9 @@ def test_cyclonedx_bom_is_named_and_refused(trivy_dir: Path) -> None:
 def test_sarif_without_any_severity_is_refused() -> None:
     raw = """{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "lint",
       "rules": [{"id": "R1"}]}}, "results": [{"ruleId": "R1", "message": {"text": "x"}}]}]}"""
-    with pytest.raises(InputError, match=r"runs\[0\]\.results\[0\] \(rule R1\): expected a severity"):
+    with pytest.raises(
+        InputError, match=r"runs\[0\]\.results\[0\] \(rule R1\): expected a severity"
+    ):
         parse_report(raw, source="lint.sarif")
 
 

@@ -192,7 +192,10 @@ class HaproxyExecutor:
             if len(fields) < 9 or line.startswith("#"):
                 continue
             servers[fields[3]] = ServerState(
-                name=fields[3], operational=int(fields[5]), admin=int(fields[6]), weight=int(fields[7])
+                name=fields[3],
+                operational=int(fields[5]),
+                admin=int(fields[6]),
+                weight=int(fields[7]),
             )
         for role in ("stable_server", "canary_server"):
             name = getattr(self._spec, role)

@@ -268,6 +268,8 @@ class Notifications(StrictModel):
 
     channels: dict[str, Channel] = {}
     routes: dict[str, list[str]] = {}
+    retries: int = Field(default=2, ge=0, le=10)
+    retry_backoff: Seconds = 0.5
 
     @model_validator(mode="after")
     def _routes_name_known_channels(self) -> Notifications:

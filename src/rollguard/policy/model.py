@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import Field, HttpUrl, model_validator
@@ -25,6 +26,8 @@ class MetricNames(StrictModel):
 
     requests_total: str = "http_requests_total"
     status_label: str = "code"
+    error_status_regex: str = "5.."  # HAProxy's exporter labels codes "5xx": "5.." matches too
+    unauthorized_status_regex: str = "401|403"
     duration_histogram: str = "http_request_duration_seconds"
     memory_bytes: str = "process_resident_memory_bytes"
     cpu_seconds_total: str = "process_cpu_seconds_total"
@@ -291,9 +294,9 @@ class Policy(StrictModel):
                 )
         return self
 
-    @property
+    @cached_property
     def rules(self) -> list[Trigger]:
-        """Every metric rule, seed blocks first, in a stable order."""
+        """Every metric rule, seed blocks first, in a stable order (computed once)."""
         out: list[Trigger] = []
         for name in trig.DEFAULT_SIGNAL:
             spec = getattr(self, name)

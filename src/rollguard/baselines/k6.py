@@ -3,7 +3,7 @@
 Requests are ``http_reqs.count``; latency is ``http_req_duration`` (avg, med,
 p(95), in ms). Errors are ``http_req_failed``'s passes (the requests that
 failed). k6 counts a request as failed when it got no response or when its
-status is outside the script's expected statuses — by default 200–399, so
+status is outside the script's expected statuses — by default 200 to 399, so
 4xx count too. Set ``http.setResponseCallback(http.expectedStatuses({min: 200,
 max: 499}))`` in the script to make it count exactly 5xx and transport
 errors, as rollguard does elsewhere. The baseline notes which was used.

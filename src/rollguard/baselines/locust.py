@@ -23,7 +23,7 @@ from rollguard.baselines.summary import LoadTestSummary, refuse_empty
 from rollguard.errors import InputError
 
 _CLIENT_ERROR = re.compile(
-    r"\b4\d\d (?:Client Error|[A-Z][A-Za-z ]*)|HTTPError\W*4\d\d\b|code=4\d\d\b|status(?:_code)?=4\d\d\b"
+    r"\b4\d\d Client Error|HTTPError\W*4\d\d\b|\bcode=4\d\d\b|\bstatus(?:_code)?=4\d\d\b"
 )
 
 

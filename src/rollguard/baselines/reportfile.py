@@ -28,7 +28,9 @@ def read_json(path: str | Path, what: str) -> Any:
     except json.JSONDecodeError as exc:
         ran_out = exc.pos >= len(raw.rstrip()) or exc.msg.startswith("Unterminated string")
         hint = " (the file looks truncated)" if ran_out else ""
-        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}{hint}") from None
+        raise InputError(
+            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}{hint}"
+        ) from None
 
 
 def number(value: Any) -> float | None:

@@ -20,6 +20,9 @@ from datetime import UTC, datetime
 
 from rollguard.baseline import Baseline, BaselineMetrics
 from rollguard.errors import InputError
+from rollguard.policy.model import Policy
+from rollguard.policy.units import Comparison
+from rollguard.signals import Signal
 
 #: The seed's thresholds block, used when no policy says otherwise.
 SEED_THRESHOLDS: dict[str, float] = {
@@ -93,3 +96,17 @@ def to_json(baseline: Baseline) -> str:
     stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
     body["timestamp"] = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
     return json.dumps(body, indent=2) + "\n"
+
+
+def thresholds_from_policy(policy: Policy) -> dict[str, float]:
+    """The seed's thresholds block filled from the policy's own triggers where it has them."""
+    thresholds = dict(SEED_THRESHOLDS)
+    for rule in policy.rules:
+        kind = rule.threshold.comparison
+        if rule.signal is Signal.ERROR_RATE_PERCENT and kind is Comparison.ABOVE:
+            thresholds["max_error_rate"] = rule.threshold.value
+        elif rule.signal is Signal.LATENCY_P95_MS and kind is Comparison.INCREASE_PERCENT:
+            thresholds["max_latency_increase_percent"] = rule.threshold.value
+        elif rule.signal is Signal.MEMORY_MB and kind is Comparison.INCREASE:
+            thresholds["max_memory_increase_mb"] = rule.threshold.value
+    return thresholds

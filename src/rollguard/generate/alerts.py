@@ -131,7 +131,7 @@ def trigger_rule(source: PolicySource, rule: Trigger, options: AlertOptions) -> 
         "summary": f"{policy.target.deployment}: {rule.name} breached, "
         f"rollguard runs {rule.action.value}",
         "description": f"{rule.signal.value} of the canary over {duration(rule.window_seconds)} "
-        f"is {{{{ $value | printf \"%.2f\" }}}}{unit}, {against}.",
+        f'is {{{{ $value | printf "%.2f" }}}}{unit}, {against}.',
         **_runbook(
             options,
             rule.name,

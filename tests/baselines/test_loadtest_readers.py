@@ -51,7 +51,9 @@ def test_artillery_v2_unprefixed_layout(tmp_path: Path) -> None:
 
 def test_empty_artillery_run_is_refused(fixtures_dir: Path) -> None:
     path = fixtures_dir / "artillery" / "artillery-test-scripts-report-v1-minimal.json"
-    with pytest.raises(InputError, match="no measurable requests.*UNABLE_TO_VERIFY_LEAF_SIGNATURE"):
+    with pytest.raises(
+        InputError, match=r"no measurable requests.*UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+    ):
         artillery.read(path)
 
 
@@ -65,7 +67,7 @@ def test_k6_summary(fixtures_dir: Path) -> None:
 
 
 def test_k6_grpc_only_run_is_refused(fixtures_dir: Path) -> None:
-    with pytest.raises(InputError, match="http_reqs: missing.*grpc_reqs"):
+    with pytest.raises(InputError, match=r"http_reqs: missing.*grpc_reqs"):
         k6.read(fixtures_dir / "k6" / "k6-reporter-grpc.json")
 
 

@@ -70,9 +70,7 @@ def signal_expr(signal: Signal, selectors: Selectors, version: Version, window: 
     status = names.status_label
     if signal is Signal.ERROR_RATE_PERCENT:
         errors = series(requests, sel, f'{status}=~"5.."')
-        return (
-            f"100 * sum(rate({errors}[{window}])) / sum(rate({series(requests, sel)}[{window}]))"
-        )
+        return f"100 * sum(rate({errors}[{window}])) / sum(rate({series(requests, sel)}[{window}]))"
     if signal in _QUANTILE:
         buckets = series(f"{names.duration_histogram}_bucket", sel)
         return (

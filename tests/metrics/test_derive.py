@@ -78,7 +78,7 @@ def test_zero_requests_is_no_data_but_zero_unauthorized_is_zero() -> None:
 
 def test_one_scrape_is_not_enough_for_a_counter() -> None:
     w = window(0, 20, (10, requests(**{"200": 5})))
-    with pytest.raises(derive.Missing, match="a counter needs two"):
+    with pytest.raises(derive.Missing, match="a counter needs two to compare"):
         value(Signal.REQUESTS, w)
 
 
@@ -181,3 +181,9 @@ def test_status_patterns_match_the_whole_label_as_promql_does() -> None:
     broken = MetricNames(error_status_regex="5..(")
     with pytest.raises(derive.Missing, match="not a regular expression"):
         derive.derive(Signal.ERROR_RATE_PERCENT, w, broken)
+
+
+def test_only_a_scrape_before_the_window_is_no_data() -> None:
+    w = window(10, 20, (0, requests(**{"200": 1})), (5, requests(**{"200": 2})))
+    with pytest.raises(derive.Missing, match="no successful scrape in the last 10s"):
+        value(Signal.REQUESTS, w)

@@ -79,10 +79,12 @@ def _counter_series(
 ) -> list[tuple[Labels, list[series.Point]]]:
     """Each matching series as points at every scrape of the window (absent → 0)."""
     inside = sum(1 for t, _ in window.scrapes if t > window.start)
-    if inside < 1 or len(window.scrapes) < 2:
+    if inside == 0:
+        raise Missing(f"no successful scrape in the last {window.end - window.start:g}s")
+    if len(window.scrapes) < 2:
         raise Missing(
-            f"{inside} successful scrape(s) in the last {window.end - window.start:g}s "
-            "and none before to compare with; a counter needs two"
+            f"one successful scrape in the last {window.end - window.start:g}s "
+            "and none before it; a counter needs two to compare"
         )
     if not any(exposition.declares(name) for _, exposition in window.scrapes):
         raise Missing(f"{name} is not exposed")

@@ -156,7 +156,7 @@ def test_security_severity_buckets(score: str, severity: str) -> None:
 def test_bad_security_severity_is_refused() -> None:
     raw = """{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}},
       "results": [{"ruleId": "R", "properties": {"security-severity": "high"}}]}]}"""
-    with pytest.raises(InputError, match="a score from 0.0 to 10.0"):
+    with pytest.raises(InputError, match=r"a score from 0\.0 to 10\.0"):
         parse_report(raw)
 
 

@@ -30,7 +30,7 @@ def canary_server() -> Iterator[ExporterServer]:
 
 @pytest.fixture
 def scrape_source(stable_server: ExporterServer, canary_server: ExporterServer) -> ScrapeSource:
-    """A scrape source pointing at the two live exporters, with a short timeout."""
+    """A scrape source pointing at the two live exporters."""
     return ScrapeSource.model_validate(
         {
             "stable": stable_server.url,

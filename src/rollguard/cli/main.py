@@ -12,7 +12,15 @@ import sys
 import typer
 from rich.console import Console
 
-from rollguard.cli import audit_cmd, baseline_cmd, gate_cmd, generate_cmd, policy_cmd, watch_cmd
+from rollguard.cli import (
+    audit_cmd,
+    baseline_cmd,
+    demo_cmd,
+    gate_cmd,
+    generate_cmd,
+    policy_cmd,
+    watch_cmd,
+)
 from rollguard.errors import RollguardError
 
 EXIT_CODES_HELP = """
@@ -34,6 +42,7 @@ app.command(name="watch", help=watch_cmd.HELP)(watch_cmd.watch)
 app.add_typer(audit_cmd.app, name="audit")
 app.command(name="gate")(gate_cmd.gate)
 app.add_typer(baseline_cmd.app, name="baseline")
+app.command(name="demo", help=demo_cmd.HELP)(demo_cmd.demo)
 
 
 def run() -> None:

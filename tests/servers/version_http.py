@@ -54,7 +54,7 @@ def running_version_servers(*names: str) -> Iterator[dict[str, VersionServer]]:
             server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(name))
             server.daemon_threads = True
             servers.append(server)
-            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
             thread.start()
             threads.append(thread)
             found[name] = VersionServer(name, server.server_address[1])

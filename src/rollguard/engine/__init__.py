@@ -1,1 +1,1 @@
-"""rollguard.engine."""
+"""The decision engine: pure functions from measurements to decisions."""

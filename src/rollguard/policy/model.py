@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import string
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import Field, HttpUrl, model_validator
@@ -271,6 +272,8 @@ class Notifications(StrictModel):
 
     channels: dict[str, Channel] = {}
     routes: dict[str, list[str]] = {}
+    retries: int = Field(default=2, ge=0, le=10)
+    retry_backoff: Seconds = 0.5
 
     @model_validator(mode="after")
     def _routes_name_known_channels(self) -> Notifications:
@@ -330,9 +333,9 @@ class Policy(StrictModel):
                 )
         return self
 
-    @property
+    @cached_property
     def rules(self) -> list[Trigger]:
-        """Every metric rule, seed blocks first, in a stable order."""
+        """Every metric rule, seed blocks first, in a stable order (computed once)."""
         out: list[Trigger] = []
         for name in trig.DEFAULT_SIGNAL:
             spec = getattr(self, name)

@@ -1,0 +1,157 @@
+"""Carry out a decision's action through an executor.
+
+Immediate rollback, gradual traffic shifting with re-measurement and early
+stop, scale-then-rollback, isolate-then-rollback, and block. Every executor
+call is recorded as a step, so the audit trail shows exactly what was done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollguard.controller.clock import Clock
+from rollguard.errors import RollguardError
+from rollguard.executors.base import ActionResult, Executor
+from rollguard.metrics.base import Provider
+from rollguard.policy.actions import Action
+from rollguard.policy.model import Policy
+from rollguard.signals import Query, Signal, Version
+
+StepHook = Callable[[dict[str, Any]], Awaitable[None] | None]
+
+
+@dataclass
+class ActionOutcome:
+    """What an action did: its steps, whether it completed, where traffic ended."""
+
+    action: Action
+    ok: bool = True
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    canary_weight: int | None = None
+    recovered_early: bool = False
+    detail: str = ""
+
+    def add(self, name: str, result: ActionResult, **extra: Any) -> None:
+        self.steps.append(
+            {"step": name, "ok": result.ok, "detail": result.detail, **extra, **result.output}
+        )
+        if not result.ok:
+            self.ok = False
+            self.detail = f"{name} failed: {result.detail}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action.value,
+            "ok": self.ok,
+            "steps": self.steps,
+            "canary_weight": self.canary_weight,
+            "recovered_early": self.recovered_early,
+            "detail": self.detail,
+        }
+
+
+async def execute(
+    action: Action,
+    *,
+    policy: Policy,
+    executor: Executor,
+    provider: Provider,
+    clock: Clock,
+    on_step: StepHook | None = None,
+) -> ActionOutcome:
+    """Run ``action`` to completion; a failing executor call stops it with ``ok=False``."""
+    outcome = ActionOutcome(action=action)
+
+    async def step(name: str, call: Awaitable[ActionResult], **extra: Any) -> bool:
+        outcome.add(name, await call, **extra)
+        if on_step is not None:
+            maybe = on_step(outcome.steps[-1])
+            if maybe is not None:
+                await maybe
+        return outcome.ok
+
+    if action is Action.GRADUAL_ROLLBACK:
+        await _gradual(
+            outcome, step, policy=policy, executor=executor, provider=provider, clock=clock
+        )
+    elif action is Action.SCALING_AND_ROLLBACK:
+        if await step("scale", executor.scale(factor=policy.rollback.scale_factor)):
+            await step("rollback", executor.rollback())
+    elif action is Action.TRAFFIC_ISOLATION_AND_ROLLBACK:
+        if await step("isolate", executor.isolate()):
+            await step("rollback", executor.rollback())
+    elif action in (Action.IMMEDIATE_ROLLBACK, Action.DEPLOYMENT_BLOCK):
+        await step("rollback", executor.rollback())
+    if outcome.canary_weight is None:
+        status = await executor.status()
+        outcome.canary_weight = status.canary_weight
+        outcome.steps.append(
+            {
+                "step": "status",
+                "ok": True,
+                "canary_weight": status.canary_weight,
+                "canary_state": status.canary_state,
+            }
+        )
+    return outcome
+
+
+async def _gradual(
+    outcome: ActionOutcome,
+    step: Callable[..., Awaitable[bool]],
+    *,
+    policy: Policy,
+    executor: Executor,
+    provider: Provider,
+    clock: Clock,
+) -> None:
+    """Shift 25/50/75/100 % of the canary's traffic back to stable, re-measuring after each step.
+
+    The steps are shares of the traffic the canary had when the rollback began
+    (read from the executor), so a canary at 20 % goes 15, 10, 5, 0 and is never
+    given more traffic than it had. Stops early when the error rate users see
+    (stable and canary blended by their traffic shares) is below
+    ``recovered_below_error_rate_percent``, as the seed's gradual rollback does.
+    """
+    plan = policy.rollback
+    try:
+        start_percent = (await executor.status()).canary_weight
+    except RollguardError:
+        start_percent = plan.canary_weight
+    for to_stable in plan.steps:
+        canary_percent = round(start_percent * (100 - to_stable) / 100)
+        if not await step(
+            "set_canary_weight",
+            executor.set_canary_weight(percent=canary_percent),
+            to_stable_percent=to_stable,
+        ):
+            return
+        outcome.canary_weight = canary_percent
+        if canary_percent == 0:
+            return
+        await clock.sleep(plan.step_wait)
+        users_rate = await _users_error_rate(provider, clock, canary_percent, plan.step_wait)
+        outcome.steps[-1]["users_error_rate_percent"] = users_rate
+        if users_rate is not None and users_rate < plan.recovered_below_error_rate_percent:
+            outcome.recovered_early = True
+            outcome.detail = (
+                f"recovered at {to_stable}% on stable: users' error rate {users_rate:.2f}% "
+                f"< {plan.recovered_below_error_rate_percent:g}%"
+            )
+            return
+
+
+async def _users_error_rate(
+    provider: Provider, clock: Clock, canary_percent: int, window: float
+) -> float | None:
+    """The error rate users saw over the last step, or None without data."""
+    now = clock.now()
+    queries = [Query(Signal.ERROR_RATE_PERCENT, version, window) for version in Version]
+    await provider.collect(now=now)
+    stable, canary = await provider.measure(queries, now=now)
+    if stable.value is None or canary.value is None:  # no data on either side
+        return None
+    share = canary_percent / 100
+    return (1 - share) * stable.value + share * canary.value

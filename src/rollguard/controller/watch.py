@@ -1,0 +1,343 @@
+"""The watch loop: measure → evaluate → act → record, until healthy or decided.
+
+The engine decides; this module only moves data between the provider, the
+engine, the executor, the notifier and the audit sink. Notifications are sent
+in the background with a deadline, so a slow channel never delays a rollback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from rollguard.audit.base import AuditRecord, AuditSink
+from rollguard.baseline import Baseline
+from rollguard.controller import actions
+from rollguard.controller.clock import Clock
+from rollguard.engine.decision import Decision, TriggerStatus, Verdict
+from rollguard.engine.evaluate import Evaluation, evaluate, required_queries
+from rollguard.engine.state import EngineState
+from rollguard.errors import ExitCode
+from rollguard.executors.base import Executor
+from rollguard.metrics.base import Provider
+from rollguard.notifiers.base import Notification, Notifier
+from rollguard.policy.actions import Action
+from rollguard.policy.model import Policy
+from rollguard.signals import Signal
+
+NOTIFY_DEADLINE_SECONDS = 10.0
+
+
+class Outcome(StrEnum):
+    """How a watch ended; each maps to a documented exit code."""
+
+    HEALTHY = "healthy"
+    ROLLED_BACK = "rolled_back"
+    BLOCKED = "blocked"
+    INCONCLUSIVE = "inconclusive"
+    FAILED = "failed"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return {
+            Outcome.HEALTHY: ExitCode.HEALTHY,
+            Outcome.ROLLED_BACK: ExitCode.ROLLED_BACK,
+            Outcome.BLOCKED: ExitCode.BLOCKED,
+            Outcome.INCONCLUSIVE: ExitCode.INCONCLUSIVE,
+            Outcome.FAILED: ExitCode.ACTION_FAILED,
+        }[self]
+
+
+@dataclass
+class WatchResult:
+    """The final JSON object of ``rollguard watch``."""
+
+    outcome: Outcome
+    action: Action
+    trigger: str | None
+    reason: str
+    severity: str
+    evidence: list[dict[str, Any]]
+    started_at: float
+    decided_at: float | None
+    ended_at: float
+    evaluations: int
+    watch_id: str
+    action_outcome: dict[str, Any] | None = None
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome.value,
+            "action": self.action.value,
+            "trigger": self.trigger,
+            "reason": self.reason,
+            "severity": self.severity,
+            "evidence": self.evidence,
+            "started_at": _iso(self.started_at),
+            "decided_at": _iso(self.decided_at) if self.decided_at is not None else None,
+            "ended_at": _iso(self.ended_at),
+            "evaluations": self.evaluations,
+            "watch_id": self.watch_id,
+            "action_outcome": self.action_outcome,
+            "deliveries": self.deliveries,
+        }
+
+
+EvaluationHook = Callable[[Evaluation], Awaitable[None] | None]
+
+
+class Watcher:
+    """Watches one deployment with one policy."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        provider: Provider,
+        executor: Executor,
+        notifier: Notifier,
+        audit: AuditSink,
+        clock: Clock,
+        baseline: Baseline | None = None,
+        on_evaluation: EvaluationHook | None = None,
+        interval_seconds: float | None = None,
+    ) -> None:
+        self.policy = policy
+        self.provider = provider
+        self.executor = executor
+        self.notifier = notifier
+        self.audit = audit
+        self.clock = clock
+        self.baseline = baseline
+        self.on_evaluation = on_evaluation
+        self.interval_seconds = interval_seconds or policy.analysis.interval
+        self.watch_id = uuid.uuid4().hex
+        self.state = EngineState()
+        self.last: Evaluation | None = None
+        self._pending: set[asyncio.Task[list[dict[str, Any]]]] = set()
+
+    async def run(self, *, duration_seconds: float) -> WatchResult:
+        """Evaluate every interval for ``duration_seconds`` or until a decision is taken."""
+        started = self.clock.now()
+        self._record("deployment_start", started, reason=f"watch for {duration_seconds:g}s")
+        queries = required_queries(self.policy)
+        warmup = self.policy.analysis.warmup or 0.0
+        while True:
+            now = self.clock.now()
+            if now - started >= warmup:
+                await self.provider.collect(now=now)
+                measured = await self.provider.measure(queries, now=now)
+                evaluation = evaluate(
+                    self.policy,
+                    dict(zip(queries, measured, strict=True)),
+                    baseline=self.baseline,
+                    state=self.state,
+                    now=now,
+                )
+                self.state, self.last = evaluation.state, evaluation
+                await self._emit(evaluation)
+                decision = evaluation.decision
+                if decision.verdict is Verdict.ACT:
+                    return await self._act(decision, started, now)
+                if decision.verdict is Verdict.INCONCLUSIVE:
+                    return await self._finish(Outcome.INCONCLUSIVE, decision, started, now)
+            if now - started >= duration_seconds:
+                return await self._finish(self._final_outcome(), None, started, None)
+            await self.clock.sleep(min(self.interval_seconds, started + duration_seconds - now))
+
+    def _final_outcome(self) -> Outcome:
+        """Healthy only when every rule was judged at least once: never silently healthy."""
+        if self.last is None:
+            return Outcome.INCONCLUSIVE
+        unjudged = [r for r in self.last.results if self.state.of(r.trigger).judged == 0]
+        return Outcome.INCONCLUSIVE if unjudged else Outcome.HEALTHY
+
+    async def _act(self, decision: Decision, started: float, decided: float) -> WatchResult:
+        self._record("decision", decided, decision=decision)
+        self._notify(decision)
+        self._record("action_intent", self.clock.now(), decision=decision, outcome="started")
+        began = self.clock.now()
+
+        def on_step(step: dict[str, Any]) -> None:
+            self._record(
+                "action_step",
+                self.clock.now(),
+                decision=decision,
+                outcome="step",
+                executor_output=step,
+            )
+
+        done = await actions.execute(
+            decision.action,
+            policy=self.policy,
+            executor=self.executor,
+            provider=self.provider,
+            clock=self.clock,
+            on_step=on_step,
+        )
+        self._record(
+            "action_result",
+            self.clock.now(),
+            decision=decision,
+            outcome="success" if done.ok else "failure",
+            duration=self.clock.now() - began,
+            executor_output=done.as_dict(),
+        )
+        if not done.ok:
+            outcome = Outcome.FAILED
+        elif decision.action is Action.DEPLOYMENT_BLOCK:
+            outcome = Outcome.BLOCKED
+        else:
+            outcome = Outcome.ROLLED_BACK
+        result = await self._finish(outcome, decision, started, decided)
+        result.action_outcome = done.as_dict()
+        return result
+
+    async def _finish(
+        self, outcome: Outcome, decision: Decision | None, started: float, decided: float | None
+    ) -> WatchResult:
+        ended = self.clock.now()
+        deliveries = await self._drain_notifications()
+        self._record(
+            "deployment_end",
+            ended,
+            decision=decision,
+            outcome=outcome.value,
+            duration=ended - started,
+        )
+        evidence = (
+            decision.evidence if decision else (self.last.decision.evidence if self.last else ())
+        )
+        return WatchResult(
+            outcome=outcome,
+            action=decision.action if decision else Action.CONTINUE,
+            trigger=decision.trigger if decision else None,
+            reason=decision.reason
+            if decision
+            else "all_metrics_healthy"
+            if outcome is Outcome.HEALTHY
+            else "some triggers were never judged (no data)",
+            severity=decision.severity.value if decision else "info",
+            evidence=[item.as_dict() for item in evidence],
+            started_at=started,
+            decided_at=decided,
+            ended_at=ended,
+            evaluations=self.state.evaluations,
+            watch_id=self.watch_id,
+            deliveries=deliveries,
+        )
+
+    async def _emit(self, evaluation: Evaluation) -> None:
+        for result in evaluation.results:
+            if result.status is TriggerStatus.DRY_RUN:
+                self._record(
+                    "dry_run",
+                    evaluation.at,
+                    trigger=result.trigger,
+                    reason=result.evidence.reason,
+                    outcome="not_acted",
+                )
+        if self.on_evaluation is not None:
+            maybe = self.on_evaluation(evaluation)
+            if maybe is not None:
+                await maybe
+
+    def _notify(self, decision: Decision) -> None:
+        route = decision.notification
+        if route is None:
+            return
+        note = Notification(
+            route=route,
+            deployment=self.policy.target.deployment,
+            title=f"rollguard: {decision.action.value} of {self.policy.target.deployment}",
+            text=decision.reason,
+            severity=decision.severity.value,
+            fields={"trigger": decision.trigger, "action": decision.action.value},
+        )
+
+        async def send() -> list[dict[str, Any]]:
+            try:
+                deliveries = await asyncio.wait_for(
+                    self.notifier.notify(note), NOTIFY_DEADLINE_SECONDS
+                )
+            except TimeoutError:
+                return [{"channel": route, "ok": False, "detail": "timed out"}]
+            return [{"channel": d.channel, "ok": d.ok, "detail": d.detail} for d in deliveries]
+
+        task = asyncio.get_running_loop().create_task(send())
+        self._pending.add(task)
+
+    async def _drain_notifications(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for task in list(self._pending):
+            with contextlib.suppress(Exception):
+                out.extend(await task)
+        self._pending.clear()
+        for delivery in out:
+            if not delivery["ok"]:
+                self._record(
+                    "notification",
+                    self.clock.now(),
+                    outcome="failure",
+                    reason=f"channel {delivery['channel']}: {delivery['detail']}",
+                )
+        return out
+
+    def _record(
+        self,
+        kind: str,
+        at: float,
+        *,
+        decision: Decision | None = None,
+        trigger: str | None = None,
+        reason: str = "",
+        outcome: str = "",
+        duration: float = 0.0,
+        executor_output: dict[str, Any] | None = None,
+    ) -> None:
+        values = self._seed_metrics()
+        self.audit.append(
+            AuditRecord(
+                kind=kind,
+                deployment=self.policy.target.deployment,
+                timestamp=_iso(at),
+                trigger=decision.trigger if decision else trigger,
+                reason=decision.reason if decision else reason,
+                severity=decision.severity.value if decision else "info",
+                action=decision.action.value if decision else "continue",
+                metrics=values,
+                outcome=outcome,
+                duration_seconds=duration,
+                policy_digest=self.policy.digest(),
+                evidence={"evidence": [e.as_dict() for e in decision.evidence]} if decision else {},
+                executor_output=executor_output or {},
+                watch_id=self.watch_id,
+            )
+        )
+
+    def _seed_metrics(self) -> dict[str, float | None]:
+        """The seed's errorRate / latency / memoryUsage from the last evaluation."""
+        found: dict[str, float | None] = {"errorRate": None, "latency": None, "memoryUsage": None}
+        if self.last is None:
+            return found
+        names = {
+            Signal.ERROR_RATE_PERCENT.value: "errorRate",
+            Signal.LATENCY_P95_MS.value: "latency",
+            Signal.MEMORY_MB.value: "memoryUsage",
+        }
+        for result in self.last.results:
+            key = names.get(result.evidence.signal)
+            if key is not None and result.evidence.value is not None:
+                found[key] = result.evidence.value
+        return found
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, tz=UTC).isoformat().replace("+00:00", "Z")

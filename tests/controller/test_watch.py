@@ -1,0 +1,176 @@
+"""The watch loop on a simulated clock: decisions become actions and records."""
+
+from __future__ import annotations
+
+import pytest
+
+from rollguard.audit.base import MemoryAuditSink
+from rollguard.controller import Outcome, SimulatedClock, Watcher
+from rollguard.notifiers.log import LogNotifier
+from rollguard.policy import Action, Policy, parse_policy
+from rollguard.signals import Signal, Version
+from rollguard.testing import InMemoryProvider, RecordingExecutor
+
+POLICY = """
+target: {deployment: shop}
+metrics: {provider: scrape, stable: "http://127.0.0.1:1/metrics", canary: "http://127.0.0.1:2/metrics"}
+analysis: {interval: 5s, persistence: 2, no_data_limit: 3}
+rollback: {steps: [25, 50, 75, 100], step_wait: 30s}
+error_rate_trigger: {threshold: 5%, measurement_window: 1 minute, action: immediate_rollback}
+latency_trigger: {threshold: 800ms, measurement_window: 1 minute, action: gradual_rollback}
+"""
+
+
+def make(
+    policy_text: str = POLICY,
+) -> tuple[Policy, InMemoryProvider, RecordingExecutor, MemoryAuditSink, Watcher]:
+    policy = parse_policy(policy_text)
+    provider = InMemoryProvider(
+        {
+            (Signal.ERROR_RATE_PERCENT, Version.CANARY): 0.5,
+            (Signal.ERROR_RATE_PERCENT, Version.STABLE): 0.5,
+            (Signal.LATENCY_P95_MS, Version.CANARY): 120.0,
+        }
+    )
+    executor = RecordingExecutor(canary_weight=20)
+    audit = MemoryAuditSink()
+    watcher = Watcher(
+        policy,
+        provider=provider,
+        executor=executor,
+        notifier=LogNotifier(),
+        audit=audit,
+        clock=SimulatedClock(1_000.0),
+    )
+    return policy, provider, executor, audit, watcher
+
+
+async def test_healthy_for_the_whole_duration() -> None:
+    _, provider, executor, audit, watcher = make()
+    result = await watcher.run(duration_seconds=600)
+    assert result.outcome is Outcome.HEALTHY
+    assert result.evaluations == 121  # 0 s, 5 s, ..., 600 s
+    assert executor.calls == []
+    assert [r.kind for r in audit.records] == ["deployment_start", "deployment_end"]
+    assert provider.collected == 121
+
+
+async def test_error_rate_rolls_back_at_once_after_persistence() -> None:
+    _, provider, executor, audit, watcher = make()
+    provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 12.0)
+    result = await watcher.run(duration_seconds=600)
+    assert result.outcome is Outcome.ROLLED_BACK
+    assert result.outcome.exit_code == 1
+    assert result.action is Action.IMMEDIATE_ROLLBACK
+    assert result.trigger == "error_rate_trigger"
+    assert result.evaluations == 2
+    assert executor.calls == [("rollback", None)]
+    assert executor.canary_weight == 0
+    kinds = [r.kind for r in audit.records]
+    assert kinds[:3] == ["deployment_start", "decision", "action_intent"]
+    assert kinds[-2:] == ["action_result", "deployment_end"]
+    assert audit.records[1].metrics["errorRate"] == 12.0
+
+
+async def test_gradual_rollback_stops_once_users_recover() -> None:
+    _, provider, executor, _, watcher = make()
+    executor.canary_weight = 100  # a full rollout being taken back
+    provider.set(Signal.LATENCY_P95_MS, Version.CANARY, 2_000.0)
+    provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 4.0)  # below 5 %: no immediate
+    # blended rate after the first step: 0.25 * 0.5 + 0.75 * 4 = 3.125 %; after the second,
+    # 0.5 * 0.5 + 0.5 * 4 = 2.25 %; after the third 0.75 * 0.5 + 0.25 * 4 = 1.375 % < 2 %.
+    result = await watcher.run(duration_seconds=600)
+    assert result.outcome is Outcome.ROLLED_BACK
+    assert result.action is Action.GRADUAL_ROLLBACK
+    assert executor.calls == [
+        ("set_canary_weight", 75),
+        ("set_canary_weight", 50),
+        ("set_canary_weight", 25),
+    ]
+    assert result.action_outcome is not None
+    assert result.action_outcome["recovered_early"] is True
+
+
+async def test_gradual_rollback_goes_all_the_way_without_recovery() -> None:
+    _, provider, executor, _, watcher = make()
+    executor.canary_weight = 100
+    provider.set(Signal.LATENCY_P95_MS, Version.CANARY, 2_000.0)
+    provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 4.9)
+    provider.set(Signal.ERROR_RATE_PERCENT, Version.STABLE, 3.0)
+    await watcher.run(duration_seconds=600)
+    assert [c[1] for c in executor.calls] == [75, 50, 25, 0]
+
+
+async def test_gradual_rollback_never_gives_a_partial_canary_more_traffic() -> None:
+    _, provider, executor, _, watcher = make()  # the canary has 20 % of the traffic
+    provider.set(Signal.LATENCY_P95_MS, Version.CANARY, 2_000.0)
+    provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 4.9)
+    provider.set(Signal.ERROR_RATE_PERCENT, Version.STABLE, 3.0)
+    await watcher.run(duration_seconds=600)
+    assert [c[1] for c in executor.calls] == [15, 10, 5, 0]
+
+
+async def test_a_failed_action_is_its_own_outcome() -> None:
+    policy = parse_policy(POLICY)
+    provider = InMemoryProvider({(Signal.ERROR_RATE_PERCENT, Version.CANARY): 50.0})
+    provider.set(Signal.LATENCY_P95_MS, Version.CANARY, 10.0)
+    audit = MemoryAuditSink()
+    watcher = Watcher(
+        policy,
+        provider=provider,
+        executor=RecordingExecutor(fail=frozenset({"rollback"})),
+        notifier=LogNotifier(),
+        audit=audit,
+        clock=SimulatedClock(),
+    )
+    result = await watcher.run(duration_seconds=60)
+    assert result.outcome is Outcome.FAILED
+    assert result.outcome.exit_code == 5
+    assert audit.records[-2].outcome == "failure"
+
+
+async def test_no_data_ends_inconclusive_never_healthy() -> None:
+    _, provider, executor, _, watcher = make()
+    provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, None)
+    result = await watcher.run(duration_seconds=600)
+    assert result.outcome is Outcome.INCONCLUSIVE
+    assert result.outcome.exit_code == 4
+    assert result.evaluations == 3
+    assert executor.calls == []
+
+
+@pytest.mark.parametrize(
+    ("action", "calls"),
+    [
+        ("scaling_and_rollback", [("scale", 2.0), ("rollback", None)]),
+        ("traffic_isolation_and_rollback", [("isolate", None), ("rollback", None)]),
+        ("deployment_block", [("rollback", None)]),
+    ],
+)
+async def test_compound_actions_call_the_executor_in_order(
+    action: str, calls: list[tuple[str, object]]
+) -> None:
+    _, provider, executor, _, watcher = make(POLICY.replace("immediate_rollback}", action + "}"))
+    provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 30.0)
+    result = await watcher.run(duration_seconds=60)
+    assert executor.calls == calls
+    expected = Outcome.BLOCKED if action == "deployment_block" else Outcome.ROLLED_BACK
+    assert result.outcome is expected
+
+
+async def test_notifications_go_to_the_trigger_route() -> None:
+    policy = parse_policy(POLICY)
+    provider = InMemoryProvider({(Signal.ERROR_RATE_PERCENT, Version.CANARY): 50.0})
+    provider.set(Signal.LATENCY_P95_MS, Version.CANARY, 10.0)
+    notifier = LogNotifier()
+    watcher = Watcher(
+        policy,
+        provider=provider,
+        executor=RecordingExecutor(),
+        notifier=notifier,
+        audit=MemoryAuditSink(),
+        clock=SimulatedClock(),
+    )
+    result = await watcher.run(duration_seconds=60)
+    assert [n.route for n in notifier.sent] == ["critical_alert"]
+    assert result.deliveries == [{"channel": "log", "ok": True, "detail": ""}]

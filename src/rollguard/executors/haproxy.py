@@ -78,7 +78,7 @@ class HaproxyExecutor:
     async def set_canary_weight(self, *, percent: int) -> ActionResult:
         """Canary weight ``percent``, stable ``100 - percent``; both ready to take their share."""
         if not 0 <= percent <= 100:
-            raise ExecutorError(f"canary weight must be 0-100 %, got {percent}")
+            return ActionResult(ok=False, detail=f"canary weight must be 0-100, got {percent}")
         commands = [
             self._set(self._spec.stable_server, f"weight {100 - percent}"),
             self._set(self._spec.canary_server, f"weight {percent}"),

@@ -24,7 +24,6 @@ canary: before rollback it serves 100 %, after it 0 %.
 from __future__ import annotations
 
 import asyncio
-import copy
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +32,7 @@ from typing import Any, TypeVar
 from kubernetes import client as k8s
 
 from rollguard.errors import ExecutorError
+from rollguard.executors import kubernetes_rollout as rollout
 from rollguard.executors.base import ActionResult, TargetStatus
 from rollguard.executors.kubernetes_api import (
     DEPLOYMENT,
@@ -44,23 +44,6 @@ from rollguard.executors.kubernetes_api import (
 )
 from rollguard.executors.kubernetes_routers import Router, make_router
 from rollguard.policy.model import KubernetesExecutorSpec
-
-REVISION = "deployment.kubernetes.io/revision"
-HASH_LABEL = "pod-template-hash"
-ROLLED_BACK_TO = "rollguard.dev/rolled-back-to"
-ISOLATED = "rollguard.dev/isolated"
-REPLICAS_BEFORE_SCALE = "rollguard.dev/replicas-before-scale"
-# Annotations ``kubectl rollout undo`` does not copy from the ReplicaSet.
-_NOT_COPIED = frozenset(
-    {
-        "kubectl.kubernetes.io/last-applied-configuration",
-        REVISION,
-        "deployment.kubernetes.io/revision-history",
-        "deployment.kubernetes.io/desired-replicas",
-        "deployment.kubernetes.io/max-replicas",
-        "deprecated.deployment.rollback.to",
-    }
-)
 
 T = TypeVar("T")
 
@@ -100,12 +83,14 @@ class KubernetesExecutor:
 
     async def set_canary_weight(self, *, percent: int) -> ActionResult:
         if not 0 <= percent <= 100:
-            raise ExecutorError(f"canary weight must be 0-100 %, got {percent}")
+            return ActionResult(ok=False, detail=f"canary weight must be 0-100, got {percent}")
         if self._router is None:
             return _needs_router("shift traffic")
         await self._retry(lambda: self._router_weight(percent))
         if percent > 0:
-            await self._retry(lambda: self._annotate(self._spec.deployment, {ISOLATED: None}))
+            await self._retry(
+                lambda: self._annotate(self._spec.deployment, {rollout.ISOLATED: None})
+            )
         return ActionResult(ok=True, detail=f"router: canary at {percent}%")
 
     async def scale(self, *, factor: float) -> ActionResult:
@@ -122,17 +107,17 @@ class KubernetesExecutor:
         if self._router is None:
             return _needs_router("isolate the canary")
         await self._retry(lambda: self._router_weight(0))
-        await self._retry(lambda: self._annotate(self._spec.deployment, {ISOLATED: "true"}))
+        await self._retry(lambda: self._annotate(self._spec.deployment, {rollout.ISOLATED: "true"}))
         return ActionResult(ok=True, detail="router: canary isolated at 0%")
 
     async def status(self) -> TargetStatus:
         deployment = await self._api.get(DEPLOYMENT, self._spec.deployment)
         owned = await self._owned_replicasets(deployment)
-        rolled_back = _rolled_back(deployment, owned)
+        rolled_back = rollout.rolled_back(deployment, owned)
         annotations = deployment["metadata"].get("annotations") or {}
         detail: dict[str, object] = {
             "deployment": self._spec.deployment,
-            "revision": annotations.get(REVISION),
+            "revision": annotations.get(rollout.REVISION),
             "rolled_back": rolled_back,
         }
         if self._router is None:
@@ -143,7 +128,7 @@ class KubernetesExecutor:
             state = "serving"
         elif rolled_back:
             state = "retired"
-        elif annotations.get(ISOLATED) == "true":
+        elif annotations.get(rollout.ISOLATED) == "true":
             state = "isolated"
         else:
             state = "drained"
@@ -159,7 +144,7 @@ class KubernetesExecutor:
         deadline = self._clock() + self._spec.rollout_timeout
         while True:
             deployment = await self._api.get(DEPLOYMENT, name)
-            done, message, failed = rollout_progress(deployment)
+            done, message, failed = rollout.rollout_progress(deployment)
             if done or failed:
                 return done, message
             if self._clock() >= deadline:
@@ -181,22 +166,15 @@ class KubernetesExecutor:
                 f"(kubectl rollout resume deployment/{name}), then roll back"
             )
         owned = await self._owned_replicasets(deployment)
-        if _rolled_back(deployment, owned) and self._spec.to_revision is None:
+        if rollout.rolled_back(deployment, owned) and self._spec.to_revision is None:
             return True, f"deployment/{name} is already rolled back"
-        target, problem = _pick_revision(deployment, owned, self._spec.to_revision)
+        target, problem = rollout.pick_revision(deployment, owned, self._spec.to_revision)
         if target is None:
             return False, problem
-        revision = target["metadata"]["annotations"][REVISION]
-        if _same_template(target["spec"]["template"], deployment["spec"]["template"]):
+        revision = target["metadata"]["annotations"][rollout.REVISION]
+        if rollout.same_template(target["spec"]["template"], deployment["spec"]["template"]):
             return True, f"deployment/{name} already runs revision {revision}; nothing to undo"
-        template = copy.deepcopy(target["spec"]["template"])
-        template.setdefault("metadata", {}).setdefault("labels", {}).pop(HASH_LABEL, None)
-        annotations = dict(deployment["metadata"].get("annotations") or {})
-        for key, value in (target["metadata"].get("annotations") or {}).items():
-            if key not in _NOT_COPIED:
-                annotations[key] = value
-        annotations[ROLLED_BACK_TO] = target["metadata"].get("labels", {}).get(HASH_LABEL, "")
-        annotations.pop(ISOLATED, None)
+        template, annotations = rollout.undo_changes(deployment, target)
         await self._api.patch(
             DEPLOYMENT,
             name,
@@ -213,9 +191,11 @@ class KubernetesExecutor:
         """Replicas = the count before rollguard first scaled it x ``factor`` (idempotent)."""
         deployment = await self._api.get(DEPLOYMENT, name)
         annotations = dict(deployment["metadata"].get("annotations") or {})
-        before = int(annotations.get(REPLICAS_BEFORE_SCALE, deployment["spec"].get("replicas", 1)))
+        before = int(
+            annotations.get(rollout.REPLICAS_BEFORE_SCALE, deployment["spec"].get("replicas", 1))
+        )
         replicas = max(1, math.ceil(before * factor))
-        annotations[REPLICAS_BEFORE_SCALE] = str(before)
+        annotations[rollout.REPLICAS_BEFORE_SCALE] = str(before)
         await self._api.patch(
             DEPLOYMENT,
             name,
@@ -274,82 +254,6 @@ class KubernetesExecutor:
                     ) from conflict
                 await self._sleep(min(0.05 * 2**tries, 1.0))
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-def rollout_progress(deployment: Obj) -> tuple[bool, str, bool]:
-    """(done, message, failed) from a Deployment, as ``kubectl rollout status`` reads it."""
-    name = deployment["metadata"]["name"]
-    spec, status = deployment["spec"], deployment.get("status") or {}
-    if deployment["metadata"].get("generation", 0) > status.get("observedGeneration", 0):
-        return False, "waiting for the deployment spec update to be observed", False
-    for condition in status.get("conditions") or []:
-        if condition.get("type") == "Progressing" and (
-            condition.get("reason") == "ProgressDeadlineExceeded"
-        ):
-            return False, f"deployment/{name} exceeded its progress deadline", True
-    wanted = spec.get("replicas", 1)
-    updated = status.get("updatedReplicas", 0)
-    total = status.get("replicas", 0)
-    available = status.get("availableReplicas", 0)
-    if updated < wanted:
-        return False, f"{updated} of {wanted} new replicas updated", False
-    if total > updated:
-        return False, f"{total - updated} old replicas pending termination", False
-    if available < updated:
-        return False, f"{available} of {updated} updated replicas available", False
-    return True, f"deployment/{name} successfully rolled out", False
-
-
-def _pick_revision(
-    deployment: Obj, owned: list[Obj], to_revision: int | None
-) -> tuple[Obj | None, str]:
-    """The ReplicaSet to roll back to, or None and why not."""
-    name = deployment["metadata"]["name"]
-    by_revision: dict[int, Obj] = {}
-    for rs in owned:
-        raw = (rs["metadata"].get("annotations") or {}).get(REVISION)
-        if raw is not None and raw.isdigit():
-            by_revision[int(raw)] = rs
-    known = ", ".join(str(r) for r in sorted(by_revision)) or "none"
-    if to_revision is not None:
-        if to_revision not in by_revision:
-            return None, (
-                f"revision {to_revision} of deployment/{name} not found "
-                f"(target.executor.to_revision; revisions: {known})"
-            )
-        return by_revision[to_revision], ""
-    current_raw = (deployment["metadata"].get("annotations") or {}).get(REVISION, "0")
-    current = int(current_raw) if current_raw.isdigit() else max(by_revision, default=0)
-    previous = [revision for revision in by_revision if revision < current]
-    if not previous:
-        return None, (
-            f"deployment/{name} has no previous revision to roll back to "
-            f"(current revision {current}; revisions: {known})"
-        )
-    return by_revision[max(previous)], ""
-
-
-def _without_hash(template: Obj) -> Any:
-    clean = copy.deepcopy(template)
-    (clean.get("metadata") or {}).get("labels", {}).pop(HASH_LABEL, None)
-    return clean
-
-
-def _same_template(a: Obj, b: Obj) -> bool:
-    return bool(_without_hash(a) == _without_hash(b))
-
-
-def _rolled_back(deployment: Obj, owned: list[Obj]) -> bool:
-    """The Deployment runs the template rollguard rolled it back to."""
-    wanted = (deployment["metadata"].get("annotations") or {}).get(ROLLED_BACK_TO)
-    if not wanted:
-        return False
-    template = deployment["spec"]["template"]
-    return any(
-        rs["metadata"].get("labels", {}).get(HASH_LABEL) == wanted
-        and _same_template(rs["spec"]["template"], template)
-        for rs in owned
-    )
 
 
 def _precondition(obj: Obj) -> dict[str, Any]:

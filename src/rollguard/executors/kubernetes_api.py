@@ -22,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from rollguard.errors import ExecutorError
+from rollguard.policy.model import KubernetesExecutorSpec
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -156,3 +157,32 @@ def _message(exc: ApiException) -> str:
     except ValueError:
         return str(exc.reason)
     return str(body.get("message") or exc.reason) if isinstance(body, dict) else str(exc.reason)
+
+
+def api_client_for(spec: KubernetesExecutorSpec) -> k8s.ApiClient:
+    """A client from the in-cluster service account, or a kubeconfig file and context."""
+    from kubernetes import config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        if spec.in_cluster:
+            configuration = k8s.Configuration()
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            return k8s.ApiClient(configuration)
+        client: k8s.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=spec.kubeconfig, context=spec.context
+        )
+        return client
+    except (ConfigException, OSError, ValueError) as exc:
+        where = (
+            "in-cluster service account"
+            if spec.in_cluster
+            else (
+                f"kubeconfig {spec.kubeconfig or '~/.kube/config'}"
+                + (f" context {spec.context!r}" if spec.context else "")
+            )
+        )
+        raise ExecutorError(
+            f"cannot load Kubernetes credentials from the {where} "
+            f"(target.executor.in_cluster / kubeconfig / context): {exc}"
+        ) from exc

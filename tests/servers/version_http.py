@@ -21,6 +21,15 @@ class VersionServer:
         return f"127.0.0.1:{self.port}"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Peers (HAProxy) closing keep-alive connections at shutdown are not errors here."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        return
+
+
 def _handler(name: str) -> type[BaseHTTPRequestHandler]:
     body = f"{name}\n".encode()
     # One write per response: headers and body written apart meet the peer's delayed ACK
@@ -51,8 +60,7 @@ def running_version_servers(*names: str) -> Iterator[dict[str, VersionServer]]:
     found: dict[str, VersionServer] = {}
     try:
         for name in names:
-            server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(name))
-            server.daemon_threads = True
+            server = _QuietServer(("127.0.0.1", 0), _handler(name))
             servers.append(server)
             thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
             thread.start()

@@ -107,7 +107,10 @@ class HaproxyExecutor:
             commands.append(self._set(self._spec.canary_server, "weight 1"))
         commands.append(self._set(self._spec.canary_server, "state maint"))
         return await self._apply(
-            commands, want=("isolated", 0), done="canary isolated: in maintenance, no traffic"
+            commands,
+            want=("isolated", 0),
+            done="canary isolated: in maintenance, no traffic",
+            names_checked=True,
         )
 
     async def status(self) -> TargetStatus:
@@ -159,10 +162,16 @@ class HaproxyExecutor:
         return f"set server {self._spec.backend}/{server} {change}"
 
     async def _apply(
-        self, commands: list[str], *, want: tuple[str | None, int], done: str
+        self,
+        commands: list[str],
+        *,
+        want: tuple[str | None, int],
+        done: str,
+        names_checked: bool = False,
     ) -> ActionResult:
         """Run ``commands`` in one connection, then confirm the state they should produce."""
-        await self._servers()  # names checked first: an unknown server is named, not guessed
+        if not names_checked:  # an unknown server is named before anything changes
+            await self._servers()
         answer = (await self.command(";".join(commands))).strip()
         if answer:
             return ActionResult(

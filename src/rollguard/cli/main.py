@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.console import Console
 
-from rollguard.cli import audit_cmd, policy_cmd
+from rollguard.cli import audit_cmd, policy_cmd, report_cmd
 from rollguard.errors import RollguardError
 
 EXIT_CODES_HELP = """
@@ -29,6 +29,7 @@ app = typer.Typer(
 )
 app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(audit_cmd.app, name="audit")
+app.command("report")(report_cmd.report)
 
 
 def run() -> None:

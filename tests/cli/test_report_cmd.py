@@ -9,8 +9,6 @@ from pathlib import Path
 from audit_records import record_watch
 from rollguard.audit.factory import open_store
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reports"))
-
 
 def test_report_writes_markdown_and_html_for_the_last_30_days(
     rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path

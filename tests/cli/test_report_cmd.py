@@ -43,21 +43,17 @@ def test_report_writes_markdown_and_html_for_the_last_30_days(
     assert 'data-metric="rollback_events">1<' in page.read_text()
 
 
-def test_report_rejects_garbage_since_and_format(
+def test_report_rejects_garbage_since(
     rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     db = f"sqlite:///{tmp_path / 'audit.db'}"
-    for args, message in (
-        (["--since", "last tuesday"], "--since: expected a duration"),
-        (["--format", "pdf"], "--format: expected md or html"),
-    ):
-        done = subprocess.run(
-            [*rollguard_cmd, "report", *args, "--db", db],
-            env=cli_env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 2
-        assert message in done.stderr
-        assert "Traceback" not in done.stderr
+    done = subprocess.run(
+        [*rollguard_cmd, "report", "--since", "last tuesday", "--db", db],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--since: expected a duration" in done.stderr
+    assert "Traceback" not in done.stderr

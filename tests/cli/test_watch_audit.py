@@ -55,6 +55,7 @@ def test_a_watch_leaves_a_verifiable_trail_next_to_its_policy(
         "success",
     )
     assert result.metrics["errorRate"] is not None
+    assert result.affected_users > 0  # canary requests in the firing trigger's window
     assert store.verify().ok
     report = build(store, since="1970-01-01T00:00:00Z")
     assert (report.total_deployments, report.rollback_events) == (1, 1)

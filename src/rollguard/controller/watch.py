@@ -18,7 +18,7 @@ from typing import Any
 
 from rollguard.audit.base import AuditRecord, AuditSink, AuditStore
 from rollguard.baseline import Baseline
-from rollguard.controller import actions, recovery
+from rollguard.controller import actions, affected, recovery
 from rollguard.controller.clock import Clock
 from rollguard.engine.decision import Decision, TriggerStatus, Verdict
 from rollguard.engine.evaluate import Evaluation, evaluate, required_queries
@@ -227,13 +227,17 @@ class Watcher:
             clock=self.clock,
             on_step=on_step,
         )
+        took = self.clock.now() - began
         self._record(
             "action_result",
             self.clock.now(),
             decision=decision,
             outcome="success" if done.ok else "failure",
-            duration=self.clock.now() - began,
+            duration=took,
             executor_output=done.as_dict(),
+            affected_users=affected.estimate(
+                decision.evidence, trigger=decision.trigger, action_seconds=took
+            ),
         )
         if not done.ok:
             outcome = Outcome.FAILED
@@ -346,6 +350,7 @@ class Watcher:
         outcome: str = "",
         duration: float = 0.0,
         executor_output: dict[str, Any] | None = None,
+        affected_users: int = 0,
     ) -> None:
         values = self._seed_metrics()
         self.audit.append(
@@ -360,6 +365,7 @@ class Watcher:
                 metrics=values,
                 outcome=outcome,
                 duration_seconds=duration,
+                affected_users=affected_users,
                 policy_digest=self.policy.digest(),
                 evidence={"evidence": [e.as_dict() for e in decision.evidence]} if decision else {},
                 executor_output=executor_output or {},

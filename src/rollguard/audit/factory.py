@@ -34,7 +34,7 @@ def open_store(
     parsed = _parse(url)
     if parsed.get_backend_name() == "sqlite":
         parsed = _sqlite_url(parsed, base_dir or Path.cwd())
-        engine = sa.create_engine(parsed, poolclass=sa.pool.NullPool)
+        engine = sa.create_engine(parsed)
         schema.configure_sqlite(engine)
     elif parsed.get_backend_name() == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")

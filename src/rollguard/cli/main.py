@@ -19,6 +19,7 @@ from rollguard.cli import (
     gate_cmd,
     generate_cmd,
     policy_cmd,
+    report_cmd,
     watch_cmd,
 )
 from rollguard.errors import RollguardError
@@ -43,6 +44,7 @@ app.add_typer(audit_cmd.app, name="audit")
 app.command(name="gate")(gate_cmd.gate)
 app.add_typer(baseline_cmd.app, name="baseline")
 app.command(name="demo", help=demo_cmd.HELP)(demo_cmd.demo)
+app.command(name="report")(report_cmd.report)
 
 
 def run() -> None:

@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.console import Console
 
-from rollguard.cli import baseline_cmd, gate_cmd, generate_cmd, policy_cmd
+from rollguard.cli import baseline_cmd, gate_cmd, generate_cmd, policy_cmd, security_cmd
 from rollguard.errors import RollguardError
 
 EXIT_CODES_HELP = """
@@ -31,6 +31,7 @@ app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(generate_cmd.app, name="generate")
 app.command(name="gate")(gate_cmd.gate)
 app.add_typer(baseline_cmd.app, name="baseline")
+app.add_typer(security_cmd.app, name="security")
 
 
 def run() -> None:

@@ -49,35 +49,37 @@ def scan_log(path: str | Path, *, fmt: LogFormat = "combined") -> ScanResult:
     """Read every line; raise InputError when the file is not in ``fmt`` at all."""
     result = ScanResult()
     try:
-        handle = Path(path).open(encoding="utf-8", errors="replace")
+        with Path(path).open(encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    _scan_line(result, line, number, fmt, str(path))
     except OSError as exc:
         raise InputError(f"{path}: cannot read access log: {exc.strerror}") from exc
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                request = parse_line(line, fmt, where=f"{path}:{number}")
-            except LogFormatError as exc:
-                if result.requests == 0:
-                    raise  # the very first request line: wrong file or wrong --format
-                result.unparsed += 1
-                result.first_problem = result.first_problem or str(exc)
-                continue
-            result.requests += 1
-            if request.unauthorized:
-                result.unauthorized += 1
-                if request.time is not None:
-                    result.unauthorized_by_minute[int(request.time // 60)] += 1
-            matches = match_request(request.target, request.user_agent)
-            if matches:
-                result.hits.append(
-                    Hit(
-                        line=number,
-                        client=request.client,
-                        target=request.target,
-                        signatures=tuple(m.signature for m in matches),
-                        categories=tuple(sorted({m.category for m in matches})),
-                    )
-                )
     return result
+
+
+def _scan_line(result: ScanResult, line: str, number: int, fmt: LogFormat, path: str) -> None:
+    try:
+        request = parse_line(line, fmt, where=f"{path}:{number}")
+    except LogFormatError as exc:
+        if result.requests == 0:
+            raise  # the very first request line: wrong file or wrong --format
+        result.unparsed += 1
+        result.first_problem = result.first_problem or str(exc)
+        return
+    result.requests += 1
+    if request.unauthorized:
+        result.unauthorized += 1
+        if request.time is not None:
+            result.unauthorized_by_minute[int(request.time // 60)] += 1
+    matches = match_request(request.target, request.user_agent)
+    if matches:
+        result.hits.append(
+            Hit(
+                line=number,
+                client=request.client,
+                target=request.target,
+                signatures=tuple(m.signature for m in matches),
+                categories=tuple(sorted({m.category for m in matches})),
+            )
+        )

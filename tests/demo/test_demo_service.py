@@ -178,3 +178,14 @@ def test_rollback_status_reports_a_pushed_state(svc: ThreadServer, client: httpx
     assert pushed.json()["rolled_back"] is True
     assert client.get(f"{svc.url}/rollback/status").json()["source"] == "pushed"
     assert client.put(f"{svc.url}/rollback/status", json={"rolled_back": "yes"}).status_code == 422
+
+
+def test_attack_signatures_are_counted_as_suspicious(
+    svc: ThreadServer, client: httpx.Client
+) -> None:
+    client.get(f"{svc.url}/api/search", params={"q": "shoes"})
+    assert value(scrape(svc.url), "rollguard_suspicious_requests_total") == 0
+    client.get(f"{svc.url}/api/search", params={"q": "<script>alert(1)</script>"})
+    client.get(f"{svc.url}/api/files/%2e%2e%2fetc%2fpasswd")
+    client.get(f"{svc.url}/api/users", params={"id": "1 UNION SELECT password FROM users"})
+    assert value(scrape(svc.url), "rollguard_suspicious_requests_total") == 3

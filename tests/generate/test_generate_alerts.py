@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import PROMTOOL_CASES
 from ruamel.yaml import YAML
 
+from conftest import PROMTOOL_CASES
 from rollguard.generate.alerts import AlertOptions, alert_groups, alert_name
 from rollguard.generate.promql import duration
 from rollguard.generate.source import load_source
@@ -22,6 +23,19 @@ CASES = [
     ("seed-policy.yaml", "seed_alerts_test.yml"),
     ("stable-policy.yaml", "stable_alerts_test.yml"),
 ]
+
+
+Generate = Callable[[Path, Path], subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def generate(rollguard_cmd: list[str], cli_env: dict[str, str]) -> Generate:
+    """Run ``rollguard generate alerts --policy P -o OUT`` as a user would."""
+
+    def run(policy: Path, output: Path) -> subprocess.CompletedProcess[str]:
+        return _generate(rollguard_cmd, cli_env, policy, output)
+
+    return run
 
 
 def _generate(
@@ -42,8 +56,7 @@ def _generate(
 def test_generated_rules_pass_promtool_check_and_unit_tests(
     tmp_path: Path,
     promtool: Path,
-    rollguard_cmd: list[str],
-    cli_env: dict[str, str],
+    generate: Generate,
     policy: str,
     unit_tests: str,
 ) -> None:
@@ -51,7 +64,7 @@ def test_generated_rules_pass_promtool_check_and_unit_tests(
         shutil.copy(PROMTOOL_CASES / name, tmp_path / name)
     rules = tmp_path / "rules.yml"
 
-    generated = _generate(rollguard_cmd, cli_env, tmp_path / policy, rules)
+    generated = generate(tmp_path / policy, rules)
     assert generated.returncode == 0, generated.stderr
 
     check = subprocess.run(
@@ -145,25 +158,23 @@ def test_alert_names(trigger: str, expected: str) -> None:
 
 
 def test_invalid_policy_is_one_located_message_and_exit_2(
-    tmp_path: Path, rollguard_cmd: list[str], cli_env: dict[str, str]
+    tmp_path: Path, generate: Generate
 ) -> None:
     policy = tmp_path / "bad.yaml"
     policy.write_text(
         "target:\n  deployment: web\nmetrics:\n  provider: replay\n  file: x.csv\n"
         "error_rate_trigger:\n  threshold: five percent\n"
     )
-    result = _generate(rollguard_cmd, cli_env, policy, tmp_path / "rules.yml")
+    result = generate(policy, tmp_path / "rules.yml")
     assert result.returncode == 2
     assert f"{policy}:7:" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "rules.yml").exists()
 
 
-def test_missing_baseline_file_is_named(
-    tmp_path: Path, rollguard_cmd: list[str], cli_env: dict[str, str]
-) -> None:
+def test_missing_baseline_file_is_named(tmp_path: Path, generate: Generate) -> None:
     shutil.copy(PROMTOOL_CASES / "seed-policy.yaml", tmp_path / "policy.yaml")
-    result = _generate(rollguard_cmd, cli_env, tmp_path / "policy.yaml", tmp_path / "rules.yml")
+    result = generate(tmp_path / "policy.yaml", tmp_path / "rules.yml")
     assert result.returncode == 2
     assert "performance-baseline.json" in result.stderr
     assert "Traceback" not in result.stderr

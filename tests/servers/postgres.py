@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from support import free_port, require_binary
 
 PG_BIN = "/usr/lib/postgresql/15/bin"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -32,6 +33,7 @@ class Sample:
     sent_at: float  # seconds since the epoch
     status: int  # 0 when no HTTP answer came back
     upstream: str | None  # "stable" or "canary", from the router's header
+    latency_ms: float = 0.0  # until the answer (or the failure) came back
 
 
 def is_error(status: int) -> bool:
@@ -81,6 +83,12 @@ class LoadReport:
         """Errors users saw among requests sent in ``[since, until)``; None without requests."""
         return error_rate_percent(self.between(since, until))
 
+    def latency_p95_ms(
+        self, since: float | None = None, until: float | None = None
+    ) -> float | None:
+        """The 95th percentile of answered requests' latency in ``[since, until)``."""
+        return percentile_ms(self.between(since, until), 0.95)
+
     def intervals(self, width_seconds: float = 1.0) -> list[Interval]:
         """Status counts per interval of ``width_seconds`` since the start."""
         buckets: dict[int, Counter[int]] = {}
@@ -104,6 +112,15 @@ def error_rate_percent(samples: Iterable[Sample]) -> float | None:
         total += 1
         errors += is_error(sample.status)
     return None if total == 0 else 100.0 * errors / total
+
+
+def percentile_ms(samples: Iterable[Sample], q: float) -> float | None:
+    """The ``q`` quantile (nearest rank) of answered samples' latency; None without any."""
+    latencies = sorted(sample.latency_ms for sample in samples if sample.status)
+    if not latencies:
+        return None
+    rank = max(1, math.ceil(q * len(latencies)))
+    return latencies[rank - 1]
 
 
 class LoadGenerator:
@@ -173,12 +190,13 @@ class LoadGenerator:
         return self.report
 
     async def _one(self, client: httpx.AsyncClient) -> None:
-        sent_at = time.time()
+        sent_at, started = time.time(), time.perf_counter()
         try:
             answer = await client.get(self.url)
         except httpx.HTTPError:
-            self.report.samples.append(Sample(sent_at, 0, None))
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            self.report.samples.append(Sample(sent_at, 0, None, elapsed_ms))
             return
-        self.report.samples.append(
-            Sample(sent_at, answer.status_code, answer.headers.get(UPSTREAM_HEADER))
-        )
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        upstream = answer.headers.get(UPSTREAM_HEADER)
+        self.report.samples.append(Sample(sent_at, answer.status_code, upstream, elapsed_ms))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -69,7 +70,24 @@ class ServiceMetrics:
         )  # fmt: skip
         for severity in SEVERITIES:
             self.vulnerabilities.labels(severity=severity).set(0)
+        self.suspicious = Counter(
+            "rollguard_suspicious_requests",
+            "Requests matching an attack signature (traversal, script or SQL injection).",
+            registry=self.registry,
+        )
         ProcessCollector(registry=self.registry)
+
+
+#: Crude attack signatures, enough to make the seed's ``suspicious_patterns`` observable.
+SUSPICIOUS = re.compile(
+    r"\.\./|%2e%2e|<script|%3cscript|union(\s|%20|\+)+select|/etc/passwd|'\s*or\s*'1'\s*=\s*'1",
+    re.IGNORECASE,
+)
+
+
+def looks_suspicious(path: str, query: str) -> bool:
+    """Whether a request's path or query carries an attack signature."""
+    return SUSPICIOUS.search(f"{path}?{query}") is not None
 
 
 class DemoService:
@@ -99,6 +117,8 @@ class DemoService:
         """The application endpoint: counted, timed and subject to the faults."""
         self.metrics.connections.inc()
         started = time.perf_counter()
+        if looks_suspicious(request.url.path, request.url.query):
+            self.metrics.suspicious.inc()
         try:
             if self.faults.latency_ms:
                 await asyncio.sleep(self.faults.latency_ms / 1000)

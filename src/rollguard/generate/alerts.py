@@ -195,14 +195,15 @@ def health_rules(source: PolicySource, options: AlertOptions) -> list[dict[str, 
     rules: list[dict[str, Any]] = []
     for (metric, version), window in sorted(windows.items()):
         hold = (policy.analysis.no_data_limit - 1) * interval
-        rule: dict[str, Any] = {
+        selector = series(metric, selectors.of(version))
+        absent: dict[str, Any] = {
             "alert": "RollguardNoData",
-            "expr": f"absent_over_time({series(metric, selectors.of(version))}[{duration(window)}])",
+            "expr": f"absent_over_time({selector}[{duration(window)}])",
         }
         if hold > 0:
-            rule["for"] = duration(hold)
-        rule["labels"] = _labels(policy, "warning", metric=metric, side=version.value)
-        rule["annotations"] = {
+            absent["for"] = duration(hold)
+        absent["labels"] = _labels(policy, "warning", metric=metric, side=version.value)
+        absent["annotations"] = {
             "summary": f"{policy.target.deployment}: no samples of {metric} for the "
             f"{version.value} version",
             "description": f"rollguard cannot judge the {version.value} version without "
@@ -210,7 +211,7 @@ def health_rules(source: PolicySource, options: AlertOptions) -> list[dict[str, 
             "inconclusive.",
             **_runbook(options, "no-data", "check the exporter, the scrape job and the selector"),
         }
-        rules.append(rule)
+        rules.append(absent)
     job = f'job="{options.rollguard_job}"'
     rules.append(
         {

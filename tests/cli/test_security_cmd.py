@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "NO_COLOR": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "rollguard", "security", "scan-log", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+Run = Callable[..., subprocess.CompletedProcess[str]]
+Invoke = Callable[..., Any]
 
 
 def _line(minute: int, target: str, status: int = 200, agent: str = "Mozilla/5.0") -> str:
@@ -28,13 +17,13 @@ def _line(minute: int, target: str, status: int = 200, agent: str = "Mozilla/5.0
     return f'10.0.0.7 - - {stamp} "GET {target} HTTP/1.1" {status} 10 "-" "{agent}"\n'
 
 
-def test_scan_reports_matches_and_peak_rate(tmp_path: Path) -> None:
+def test_scan_reports_matches_and_peak_rate(invoke_cli: Invoke, tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     lines = [_line(1, "/admin", 403)] * 3 + [_line(2, "/admin", 403)] * 5
     lines += [_line(2, "/search?q=union+station"), _line(3, "/x?f=../../etc/passwd", 404)]
     lines += ["not a log line\n"]
     log.write_text("".join(lines))
-    done = _run(str(log), "--output", "json")
+    done = invoke_cli("security", "scan-log", str(log), "--output", "json")
     assert done.returncode == 0, done.stderr
     body = json.loads(done.stdout)
     assert body["requests"] == 10
@@ -44,18 +33,18 @@ def test_scan_reports_matches_and_peak_rate(tmp_path: Path) -> None:
     assert body["unparsed_lines"] == 1
 
 
-def test_json_log_is_refused_with_the_line(tmp_path: Path) -> None:
+def test_json_log_is_refused_with_the_line(run_cli: Run, tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_text('{"ts": "2026-11-27T09:00:00Z", "path": "/"}\n')
-    done = _run(str(log))
+    done = run_cli("security", "scan-log", str(log))
     assert done.returncode == 2
     assert "app.log:1: not a combined access-log line" in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_wrong_format_option_is_refused(tmp_path: Path) -> None:
+def test_wrong_format_option_is_refused(invoke_cli: Invoke, tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     log.write_text(_line(1, "/"))
-    done = _run(str(log), "--format", "haproxy")
+    done = invoke_cli("security", "scan-log", str(log), "--format", "haproxy")
     assert done.returncode == 2
     assert "not a haproxy access-log line" in done.stderr

@@ -20,6 +20,7 @@ from rollguard.cli import (
     generate_cmd,
     policy_cmd,
     report_cmd,
+    security_cmd,
     watch_cmd,
 )
 from rollguard.errors import RollguardError
@@ -45,6 +46,7 @@ app.command(name="gate")(gate_cmd.gate)
 app.add_typer(baseline_cmd.app, name="baseline")
 app.command(name="demo", help=demo_cmd.HELP)(demo_cmd.demo)
 app.command(name="report")(report_cmd.report)
+app.add_typer(security_cmd.app, name="security")
 
 
 def run() -> None:

@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
-from rollguard.cli import (
+from rollguard.cli import (, generate_cmd, policy_cmd, serve_cmd
     audit_cmd,
     baseline_cmd,
     demo_cmd,
@@ -47,6 +47,7 @@ app.add_typer(baseline_cmd.app, name="baseline")
 app.command(name="demo", help=demo_cmd.HELP)(demo_cmd.demo)
 app.command(name="report")(report_cmd.report)
 app.add_typer(security_cmd.app, name="security")
+app.command(name="serve")(serve_cmd.serve)
 
 
 def run() -> None:

@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+# ../shared next to the checkout, or two levels up from a worktree (/work/wt/<name>).
+SHARED = next(
+    (base / "shared" for base in (ROOT.parent, ROOT.parent.parent) if (base / "shared").is_dir()),
+    ROOT.parent / "shared",
+)
 
 
 @pytest.fixture

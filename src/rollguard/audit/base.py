@@ -1,23 +1,39 @@
 """The audit interface: an append-only record of every decision and action.
 
 The controller appends :class:`AuditRecord` values; a store adds the id and
-the hash chain. There is no update or delete anywhere in the interface.
+the hash chain and returns :class:`AuditEntry` values. There is no update or
+delete anywhere in the interface: a store offers append, read, verify and
+export, plus the per-deployment lease lock that keeps two watchers apart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
+
+#: The kinds of entry the controller writes.
+KINDS = (
+    "deployment_start",
+    "decision",
+    "action_intent",
+    "action_result",
+    "deployment_end",
+    "notification",
+    "gate",
+    "recovery",
+    "drill",
+)
 
 
 @dataclass(frozen=True)
 class AuditRecord:
     """One entry as the controller sees it: the seed's RollbackAuditEntry and more.
 
-    ``kind`` is one of ``deployment_start``, ``decision``, ``action_intent``,
-    ``action_result``, ``deployment_end``, ``notification``, ``gate``, ``recovery``.
-    ``metrics`` holds the seed's ``errorRate``, ``latency`` and ``memoryUsage``.
+    ``kind`` is one of :data:`KINDS`. ``metrics`` holds the seed's ``errorRate``,
+    ``latency`` and ``memoryUsage``. ``affected_users`` is an estimate: the
+    requests the bad (canary) version served from the start of the detection
+    window until traffic was off it (docs/audit.md, "Affected users").
     """
 
     kind: str
@@ -37,11 +53,78 @@ class AuditRecord:
     watch_id: str = ""
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """A stored record: its id, its place in the hash chain, and the record itself."""
+
+    id: int
+    record: AuditRecord
+    prev_hash: str
+    hash: str
+
+
+Problem = Literal["modified", "deleted", "inserted", "reordered"]
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The result of walking the hash chain: intact, or the first break found."""
+
+    ok: bool
+    entries: int
+    head_hash: str
+    entry_id: int | None = None
+    problem: Problem | None = None
+    message: str = "audit trail intact"
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds a deployment's lock and until when (seconds since the epoch)."""
+
+    deployment: str
+    owner: str
+    host: str
+    pid: int
+    acquired_at: float
+    expires_at: float
+
+
 class AuditSink(Protocol):
     """Where the controller writes; stores add ids and the hash chain."""
 
     def append(self, record: AuditRecord) -> int:
         """Persist durably before returning; return the entry's id."""
+
+
+class AuditStore(AuditSink, Protocol):
+    """A durable, hash-chained store; every backend passes tests/audit/test_contract.py."""
+
+    def list(
+        self, *, since: str | None = None, deployment: str | None = None, kind: str | None = None
+    ) -> Sequence[AuditEntry]:
+        """Entries in chain order, optionally from an RFC 3339 time on, for one deployment."""
+
+    def iter_entries(self, *, batch: int = 5000) -> Iterator[AuditEntry]:
+        """Every entry in chain order, read in batches (for verify and export)."""
+
+    def get(self, entry_id: int) -> AuditEntry | None:
+        """One entry by id, or ``None``."""
+
+    def verify(self) -> VerifyReport:
+        """Recompute the chain; name the first entry modified, deleted, inserted or reordered."""
+
+    def acquire_lock(self, deployment: str, *, owner: str, lease_seconds: float) -> LockInfo:
+        """Take the deployment's lease or raise :class:`~rollguard.errors.LockedError`."""
+
+    def renew_lock(self, deployment: str, *, owner: str, lease_seconds: float) -> LockInfo:
+        """Extend a held lease; :class:`~rollguard.errors.LockedError` when it was lost."""
+
+    def release_lock(self, deployment: str, *, owner: str) -> None:
+        """Give the lease up (no-op when not held by ``owner``)."""
+
+    def close(self) -> None:
+        """Release connections."""
 
 
 class MemoryAuditSink:

@@ -6,12 +6,13 @@ Command modules import heavy libraries inside their functions, so that
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
 from rich.console import Console
 
-from rollguard.cli import policy_cmd
+from rollguard.cli import audit_cmd, baseline_cmd, gate_cmd, generate_cmd, policy_cmd, watch_cmd
 from rollguard.errors import RollguardError
 
 EXIT_CODES_HELP = """
@@ -28,6 +29,11 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(policy_cmd.app, name="policy")
+app.add_typer(generate_cmd.app, name="generate")
+app.command(name="watch", help=watch_cmd.HELP)(watch_cmd.watch)
+app.add_typer(audit_cmd.app, name="audit")
+app.command(name="gate")(gate_cmd.gate)
+app.add_typer(baseline_cmd.app, name="baseline")
 
 
 def run() -> None:
@@ -35,6 +41,7 @@ def run() -> None:
 
     Click handles its own usage errors (exit 2); rollguard's errors are caught here.
     """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
     except RollguardError as exc:

@@ -26,7 +26,7 @@ class TriggerStatus(StrEnum):
     INCONCLUSIVE = "inconclusive"  # no data for ``no_data_limit`` evaluations in a row
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """Everything one trigger compared: enough to reproduce the verdict by hand."""
 
@@ -48,7 +48,7 @@ class Evidence:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TriggerResult:
     """One trigger's verdict at one evaluation."""
 
@@ -78,7 +78,7 @@ class Verdict(StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The one thing to do now, and why."""
 

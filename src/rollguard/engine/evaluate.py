@@ -102,57 +102,79 @@ def judge(
 ) -> tuple[TriggerResult, TriggerState]:
     """One rule's verdict at ``now`` and its updated counters."""
     canary = measurements.get(canary_query(rule))
-    evidence = Evidence(
-        trigger=rule.name,
-        signal=rule.signal.value,
-        value=None,
-        limit=None,
-        threshold=rule.threshold.value,
-        comparison=rule.threshold.comparison.value,
-        window_seconds=rule.window_seconds,
-    )
-    if canary is None or canary.phase is not Phase.OK or canary.value is None:
+    if canary is None or canary.value is None:
         reason = canary.reason if canary is not None else "not measured"
-        return _no_data(policy, rule, state, replace(evidence, reason=f"canary: {reason}"))
-    evidence = replace(evidence, value=canary.value, requests=canary.requests)
+        return _no_data(policy, rule, state, _evidence(rule, reason=f"canary: {reason}"))
+    value, requests = canary.value, canary.requests
 
-    min_requests = (
-        rule.min_requests if rule.min_requests is not None else policy.analysis.min_requests
-    )
-    if (
-        rule.signal in TRAFFIC_SIGNALS
-        and canary.requests is not None
-        and canary.requests < min_requests
-    ):
-        reason = f"{canary.requests:g} requests in the window, fewer than {min_requests}"
-        status_state = replace(state, no_data=0)
-        return _result(rule, TriggerStatus.WAITING, replace(evidence, reason=reason)), status_state
+    min_requests = policy.analysis.min_requests if rule.min_requests is None else rule.min_requests
+    if rule.signal in TRAFFIC_SIGNALS and requests is not None and requests < min_requests:
+        reason = f"{requests:g} requests in the window, fewer than {min_requests}"
+        evidence = _evidence(rule, value=value, requests=requests, reason=reason)
+        waiting = TriggerState(
+            state.breaches, state.breach_since, 0, state.judged, state.sequential
+        )
+        return _result(rule, TriggerStatus.WAITING, evidence), waiting
 
     reference, source, problem = _reference(policy, rule, measurements, baseline)
     if problem:
-        return _no_data(policy, rule, state, replace(evidence, reason=problem))
+        evidence = _evidence(rule, value=value, requests=requests, reason=problem)
+        return _no_data(policy, rule, state, evidence)
     limit = _limit(rule, reference)
-    evidence = replace(evidence, limit=limit, reference=reference, reference_source=source)
 
-    judged = replace(state, no_data=0, judged=state.judged + 1)
-    if canary.value <= limit:
-        ok = replace(evidence, reason=f"{canary.value:.4g} ≤ limit {limit:.4g}")
-        return _result(rule, TriggerStatus.OK, ok), replace(judged, breaches=0, breach_since=None)
+    def evidence_with(reason: str) -> Evidence:
+        return _evidence(
+            rule,
+            value=value,
+            requests=requests,
+            limit=limit,
+            reference=reference,
+            source=source,
+            reason=reason,
+        )
+
+    if value <= limit:
+        healthy = TriggerState(0, None, 0, state.judged + 1, state.sequential)
+        return _result(rule, TriggerStatus.OK, evidence_with("")), healthy
 
     breaches = state.breaches + 1
     since = state.breach_since if state.breach_since is not None else now
-    persistence = rule.persistence or policy.analysis.persistence
-    breached = replace(judged, breaches=breaches, breach_since=since)
+    breached = TriggerState(breaches, since, 0, state.judged + 1, state.sequential)
     reason = (
-        f"{rule.signal.value} {canary.value:.4g} > limit {limit:.4g} "
+        f"{rule.signal.value} {value:.4g} > limit {limit:.4g} "
         f"({_describe(rule, reference, source)}) over {rule.window_seconds:g}s, "
         f"{breaches} evaluation(s) in a row"
     )
-    evidence = replace(evidence, reason=reason)
+    persistence = rule.persistence or policy.analysis.persistence
     if breaches < persistence:
-        return _result(rule, TriggerStatus.BREACHING, evidence), breached
+        return _result(rule, TriggerStatus.BREACHING, evidence_with(reason)), breached
     status = TriggerStatus.DRY_RUN if rule.dry_run else TriggerStatus.FIRING
-    return _result(rule, status, evidence), breached
+    return _result(rule, status, evidence_with(reason)), breached
+
+
+def _evidence(
+    rule: Trigger,
+    *,
+    value: float | None = None,
+    requests: float | None = None,
+    limit: float | None = None,
+    reference: float | None = None,
+    source: str | None = None,
+    reason: str = "",
+) -> Evidence:
+    return Evidence(
+        trigger=rule.name,
+        signal=rule.signal.value,
+        value=value,
+        limit=limit,
+        threshold=rule.threshold.value,
+        comparison=rule.threshold.comparison.value,
+        window_seconds=rule.window_seconds,
+        reference=reference,
+        reference_source=source,
+        requests=requests,
+        reason=reason,
+    )
 
 
 def decide(policy: Policy, results: tuple[TriggerResult, ...] | list[TriggerResult]) -> Decision:
@@ -209,12 +231,15 @@ def _no_data(
     policy: Policy, rule: Trigger, state: TriggerState, evidence: Evidence
 ) -> tuple[TriggerResult, TriggerState]:
     count = state.no_data + 1
+    counted = TriggerState(
+        state.breaches, state.breach_since, count, state.judged, state.sequential
+    )
     status = (
         TriggerStatus.INCONCLUSIVE
         if count >= policy.analysis.no_data_limit
         else TriggerStatus.NO_DATA
     )
-    return _result(rule, status, evidence), replace(state, no_data=count)
+    return _result(rule, status, evidence), counted
 
 
 def _reference(

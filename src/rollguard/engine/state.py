@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TriggerState:
     """Counters for one trigger."""
 
@@ -22,7 +22,7 @@ class TriggerState:
     sequential: Mapping[str, float] = field(default_factory=dict)  # detector state
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EngineState:
     """Per-trigger counters, keyed by trigger name."""
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import Field, HttpUrl, model_validator
@@ -25,6 +27,8 @@ class MetricNames(StrictModel):
 
     requests_total: str = "http_requests_total"
     status_label: str = "code"
+    error_status_regex: str = "5.."  # HAProxy's exporter labels codes "5xx": "5.." matches too
+    unauthorized_status_regex: str = "401|403"
     duration_histogram: str = "http_request_duration_seconds"
     memory_bytes: str = "process_resident_memory_bytes"
     cpu_seconds_total: str = "process_cpu_seconds_total"
@@ -132,6 +136,38 @@ class CommandExecutorSpec(StrictModel):
     status: list[str] | None = None
     shell: bool = False
     timeout: Seconds = 120.0
+    env: dict[str, str] = {}
+    workdir: str | None = None
+
+    @model_validator(mode="after")
+    def _commands_are_usable(self) -> CommandExecutorSpec:
+        if not self.rollback:
+            raise ValueError("the command executor needs a rollback command (a list of arguments)")
+        for action in ("rollback", "set_weight", "scale", "isolate", "status"):
+            argv = getattr(self, action)
+            if argv is None:
+                continue
+            if not argv:
+                raise ValueError(f"{action}: give the command as a non-empty list of arguments")
+            if self.shell and len(argv) != 1:
+                raise ValueError(f"{action}: with shell: true give one command line, not a list")
+            for argument in argv:
+                for name in _placeholders(argument):
+                    if name not in COMMAND_PLACEHOLDERS:
+                        raise ValueError(
+                            f"{action}: unknown placeholder {{{name}}} in {argument!r} "
+                            f"(known: {', '.join(sorted(COMMAND_PLACEHOLDERS))})"
+                        )
+        return self
+
+
+#: Placeholders a command argument may use, filled in by the command executor.
+COMMAND_PLACEHOLDERS = frozenset({"deployment", "action", "percent", "stable_percent", "factor"})
+
+
+def _placeholders(argument: str) -> list[str]:
+    """The ``{name}`` fields of one argument (``{{`` escapes a brace)."""
+    return [name for _, name, _, _ in string.Formatter().parse(argument) if name is not None]
 
 
 class NoopExecutorSpec(StrictModel):
@@ -232,6 +268,8 @@ class Notifications(StrictModel):
 
     channels: dict[str, Channel] = {}
     routes: dict[str, list[str]] = {}
+    retries: int = Field(default=2, ge=0, le=10)
+    retry_backoff: Seconds = 0.5
 
     @model_validator(mode="after")
     def _routes_name_known_channels(self) -> Notifications:
@@ -291,9 +329,9 @@ class Policy(StrictModel):
                 )
         return self
 
-    @property
+    @cached_property
     def rules(self) -> list[Trigger]:
-        """Every metric rule, seed blocks first, in a stable order."""
+        """Every metric rule, seed blocks first, in a stable order (computed once)."""
         out: list[Trigger] = []
         for name in trig.DEFAULT_SIGNAL:
             spec = getattr(self, name)

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from rollguard.policy import units
 from rollguard.policy.actions import DEFAULT_SEVERITY, Action, Severity, parse_action
@@ -65,6 +72,13 @@ class MetricTriggerSpec(StrictModel):
     query: str | None = None
     detection: Detection | None = None
 
+    @field_validator("threshold")
+    @classmethod
+    def _readable_threshold(cls, raw: Any) -> Any:
+        if raw is not None:
+            units.parse_threshold(raw)
+        return raw
+
     @model_validator(mode="after")
     def _one_threshold_and_one_window(self) -> MetricTriggerSpec:
         given = [
@@ -77,8 +91,6 @@ class MetricTriggerSpec(StrictModel):
                 "give exactly one of threshold, threshold_percent, increase_percent, "
                 f"increase, above (got {', '.join(given) or 'none'})"
             )
-        if self.threshold is not None:
-            units.parse_threshold(self.threshold)
         if self.measurement_window is not None and self.window is not None:
             raise ValueError("give measurement_window or window, not both")
         return self
@@ -119,6 +131,35 @@ class SecurityTriggerSpec(StrictModel):
     dry_run: bool = False
 
 
+FALCO_PRIORITIES = (
+    "emergency",
+    "alert",
+    "critical",
+    "error",
+    "warning",
+    "notice",
+    "informational",
+    "debug",
+)
+
+
+def _falco_priority(raw: object) -> str:
+    """Falco's priority names, any case; ``info`` is ``informational``."""
+    word = str(raw).strip().lower()
+    word = {"info": "informational"}.get(word, word)
+    if word not in FALCO_PRIORITIES:
+        raise ValueError(f"expected a Falco priority ({', '.join(FALCO_PRIORITIES)}), got {raw!r}")
+    return word
+
+
+def _host_port(raw: object) -> str:
+    """``127.0.0.1:2801`` (where rollguard receives Falco's http_output)."""
+    host, _, port = str(raw).rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port such as 127.0.0.1:2801, got {raw!r}")
+    return str(raw)
+
+
 class RuntimeSecuritySpec(StrictModel):
     """The seed's ``runtime_security``: unauthorized attempts and attack patterns."""
 
@@ -129,7 +170,8 @@ class RuntimeSecuritySpec(StrictModel):
     measurement_window: Seconds = 60.0
     access_log: str | None = None
     access_log_format: Literal["combined", "haproxy"] = "combined"
-    falco_min_priority: str = "warning"
+    falco_min_priority: Annotated[str, BeforeValidator(_falco_priority)] = "warning"
+    falco_listen: Annotated[str, BeforeValidator(_host_port)] | None = None
     action: ActionName = Action.TRAFFIC_ISOLATION_AND_ROLLBACK
     notification: str | None = "security_incident"
     dry_run: bool = False

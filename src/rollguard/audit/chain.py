@@ -1,0 +1,218 @@
+"""The hash chain: canonical JSON, entry hashes, and the walk that verifies them.
+
+Each entry's hash is SHA-256 over the canonical JSON (sorted keys, no spaces,
+UTF-8, no NaN) of its id, its record and the previous entry's hash; the first
+entry's previous hash is :data:`GENESIS`. The store also keeps a *head* (the
+last id and hash) so that deleting or appending entries at the end is caught
+too. Everything here is pure so the same walk serves every backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from rollguard.audit.base import AuditEntry, AuditRecord, Problem, VerifyReport
+from rollguard.errors import AuditError
+
+GENESIS = "0" * 64
+
+
+def canonical_json(value: object) -> str:
+    """The one JSON text of a value: sorted keys, compact, NaN and infinity as null."""
+    return json.dumps(_clean(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _clean(value: object) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, Mapping):
+        return {str(key): _clean(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def normalize_timestamp(raw: str) -> str:
+    """RFC 3339 in UTC with microseconds and ``Z``: fixed width, so text order is time order."""
+    try:
+        parsed = datetime.fromisoformat(raw.strip().replace("z", "Z"))
+    except (ValueError, AttributeError) as exc:
+        raise AuditError(f"audit record timestamp {raw!r} is not RFC 3339") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def normalize_record(record: AuditRecord) -> AuditRecord:
+    """The record as it will read back from any backend: UTC time, JSON-clean mappings."""
+    return AuditRecord(
+        kind=record.kind,
+        deployment=record.deployment,
+        timestamp=normalize_timestamp(record.timestamp),
+        trigger=record.trigger,
+        reason=record.reason,
+        severity=record.severity,
+        action=record.action,
+        metrics=json.loads(canonical_json(record.metrics)),
+        outcome=record.outcome,
+        duration_seconds=float(record.duration_seconds),
+        affected_users=int(record.affected_users),
+        policy_digest=record.policy_digest,
+        evidence=json.loads(canonical_json(record.evidence)),
+        executor_output=json.loads(canonical_json(record.executor_output)),
+        watch_id=record.watch_id,
+    )
+
+
+def entry_hash(entry_id: int, record: AuditRecord, prev_hash: str) -> str:
+    """SHA-256 of the canonical JSON of id, record and previous hash."""
+    body = {"id": entry_id, "prev_hash": prev_hash, "record": asdict(record)}
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def verify_entries(
+    entries: Iterable[AuditEntry],
+    *,
+    head: tuple[int, str] | None,
+    owner_of: Callable[[str], int | None],
+) -> VerifyReport:
+    """Walk the chain in id order and name the first break.
+
+    ``head`` is the store's (last id, last hash), ``None`` when nothing was
+    ever appended; ``owner_of(hash)`` finds the id of the entry whose stored
+    hash is ``hash`` (it tells a reordering from a deletion).
+    """
+    iterator: Iterator[AuditEntry] = iter(entries)
+    current = next(iterator, None)
+    previous: AuditEntry | None = None
+    grand_id: int | None = None  # the id before ``previous``: tells an insertion
+    expected, count = GENESIS, 0
+    while current is not None:
+        following = next(iterator, None)
+        if head is not None and current.id > head[0]:
+            message = (
+                f"entry {current.id} was appended outside rollguard (the head is entry {head[0]})"
+            )
+            return _broken(count, expected, current.id, "inserted", message)
+        around = _Around(previous, grand_id, following, expected)
+        problem = _check(current, around, owner_of)
+        if problem is not None:
+            kind, entry_id, message = problem
+            return _broken(count, expected, entry_id, kind, message)
+        count += 1
+        grand_id = previous.id if previous else None
+        previous, expected, current = current, current.hash, following
+    return _check_head(previous, head, count, expected)
+
+
+@dataclass(frozen=True)
+class _Around:
+    """An entry's neighbours in the walk, and the hash it should link to."""
+
+    previous: AuditEntry | None
+    grand_id: int | None
+    following: AuditEntry | None
+    expected: str
+
+
+def _check(
+    entry: AuditEntry, around: _Around, owner_of: Callable[[str], int | None]
+) -> tuple[Problem, int, str] | None:
+    """``(problem, entry id, message)`` for the first thing wrong with ``entry``, else ``None``."""
+    previous, grand_id, following, expected = (
+        around.previous,
+        around.grand_id,
+        around.following,
+        around.expected,
+    )
+    after = f"entry {previous.id}" if previous else "the start of the chain"
+    if entry.prev_hash == expected:
+        if entry_hash(entry.id, entry.record, entry.prev_hash) != entry.hash:
+            return (
+                "modified",
+                entry.id,
+                f"entry {entry.id} was modified: its content no longer matches its hash",
+            )
+        return None
+    owner = owner_of(entry.prev_hash)
+    if previous is not None and owner is not None and owner == grand_id:
+        return (
+            "inserted",
+            previous.id,
+            f"entry {previous.id} was inserted: entry {entry.id} follows entry {owner}",
+        )
+    if owner is not None and (previous is None or owner != previous.id):
+        return (
+            "reordered",
+            entry.id,
+            f"entry {entry.id} is out of order: it follows entry {owner}, not {after}",
+        )
+    if following is not None and following.prev_hash == expected:
+        return (
+            "inserted",
+            entry.id,
+            f"entry {entry.id} was inserted after {after}: it is not in the chain",
+        )
+    if previous is not None and entry.id == previous.id + 1:
+        return (
+            "modified",
+            previous.id,
+            f"entry {previous.id} was modified: entry {entry.id} recorded a different hash for it",
+        )
+    missing = _missing(previous, entry)
+    return "deleted", entry.id, f"{missing} deleted between {after} and entry {entry.id}"
+
+
+def _missing(previous: AuditEntry | None, entry: AuditEntry) -> str:
+    first = previous.id + 1 if previous else 1
+    last = entry.id - 1
+    if last < first:
+        return "entries were"
+    return f"entry {first} was" if first == last else f"entries {first}-{last} were"
+
+
+def _check_head(
+    last: AuditEntry | None, head: tuple[int, str] | None, count: int, expected: str
+) -> VerifyReport:
+    if head is None:
+        if last is None:
+            return VerifyReport(ok=True, entries=0, head_hash=GENESIS)
+        return _broken(
+            count, expected, last.id, "inserted", "entries exist but the store never appended any"
+        )
+    head_id, head_hash = head
+    if last is None or last.id < head_id:
+        first = last.id + 1 if last else 1
+        return _broken(
+            count,
+            expected,
+            first,
+            "deleted",
+            f"entries {first}-{head_id} were deleted from the end of the chain",
+        )
+    if last.hash != head_hash:
+        return _broken(
+            count, expected, last.id, "modified", f"entry {last.id} does not match the head hash"
+        )
+    return VerifyReport(ok=True, entries=count, head_hash=expected)
+
+
+def _broken(
+    count: int, head_hash: str, entry_id: int, problem: Problem, message: str
+) -> VerifyReport:
+    return VerifyReport(
+        ok=False,
+        entries=count,
+        head_hash=head_hash,
+        entry_id=entry_id,
+        problem=problem,
+        message=message,
+    )

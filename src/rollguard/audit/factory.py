@@ -1,0 +1,88 @@
+"""``open_store(url)``: the one way to get an audit store from a URL.
+
+``sqlite:///relative/path.db`` is resolved against ``base_dir``; its folder is
+created. ``postgresql://`` URLs use psycopg 3. The store is opened eagerly —
+schema created or checked, a round-trip made — so an unusable store is an
+:class:`~rollguard.errors.AuditError` before any watch starts, never midway.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from rollguard.audit import schema
+from rollguard.audit.sql import SqlAuditStore
+from rollguard.errors import AuditError
+
+DEFAULT_URL = "sqlite:///.rollguard/audit.db"
+
+
+def open_store(
+    url: str = DEFAULT_URL,
+    *,
+    base_dir: Path | None = None,
+    connect_timeout_seconds: float = 5.0,
+    clock: Callable[[], float] = time.time,
+) -> SqlAuditStore:
+    """Open (creating if needed) the audit store at ``url``."""
+    parsed = _parse(url)
+    if parsed.get_backend_name() == "sqlite":
+        parsed = _sqlite_url(parsed, base_dir or Path.cwd())
+        engine = sa.create_engine(parsed, poolclass=sa.pool.NullPool)
+        schema.configure_sqlite(engine)
+    elif parsed.get_backend_name() == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        engine = sa.create_engine(
+            parsed,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": max(1, int(connect_timeout_seconds))},
+        )
+    else:
+        raise AuditError(
+            f"unsupported audit store URL {_shown(parsed)}; use sqlite:///PATH or postgresql://..."
+        )
+    store = SqlAuditStore(engine, clock=clock)
+    try:
+        schema.ensure_schema(engine)
+    except sa.exc.DBAPIError as exc:
+        engine.dispose()
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise AuditError(f"cannot open the audit store at {_shown(parsed)}: {detail}") from exc
+    except AuditError:
+        engine.dispose()
+        raise
+    return store
+
+
+def _parse(url: str) -> sa.URL:
+    try:
+        return sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise AuditError(
+            "the audit store URL is not a database URL; use sqlite:///PATH or postgresql://..."
+        ) from exc
+
+
+def _sqlite_url(url: sa.URL, base_dir: Path) -> sa.URL:
+    if not url.database or url.database == ":memory:":
+        raise AuditError("the SQLite audit store needs a file path (sqlite:///PATH)")
+    path = Path(url.database)
+    if not path.is_absolute():
+        path = base_dir / path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AuditError(
+            f"cannot create the audit store folder {path.parent}: {exc.strerror}"
+        ) from exc
+    if path.exists() and not path.is_file():
+        raise AuditError(f"the audit store path {path} is not a file")
+    return url.set(drivername="sqlite+pysqlite", database=str(path))
+
+
+def _shown(url: sa.URL) -> str:
+    return url.render_as_string(hide_password=True)

@@ -1,0 +1,241 @@
+"""The SQL audit store (SQLAlchemy 2 Core): SQLite by default, PostgreSQL by URL.
+
+Appends are serialized so concurrent writers can never fork the chain: on
+SQLite each append runs in ``BEGIN IMMEDIATE`` (one writer at a time, the
+others wait on ``busy_timeout``); on PostgreSQL it takes a transaction-scoped
+advisory lock before reading the head. There is deliberately no method that
+updates or deletes an entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TextIO
+
+import sqlalchemy as sa
+
+from rollguard.audit import chain, export, locks
+from rollguard.audit import schema as s
+from rollguard.audit.base import AuditEntry, AuditRecord, LockInfo, VerifyReport
+from rollguard.errors import AuditError
+
+#: Advisory lock key serializing appends on PostgreSQL.
+_APPEND_LOCK_KEY = 0x41756474  # "Audt"
+
+
+class SqlAuditStore:
+    """An :class:`~rollguard.audit.base.AuditStore` over one SQLAlchemy engine."""
+
+    def __init__(self, engine: sa.Engine, *, clock: Callable[[], float] = time.time) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._postgres = engine.dialect.name == "postgresql"
+
+    @property
+    def url(self) -> str:
+        """Where the store lives, with any password hidden."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def append(self, record: AuditRecord) -> int:
+        clean = chain.normalize_record(record)
+        with (
+            self._guard("append to"),
+            self._engine.connect() as connection,
+            s.writing(connection).begin(),
+        ):
+            if self._postgres:
+                connection.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK_KEY}
+                )
+            row = connection.execute(sa.select(s.head.c.last_id, s.head.c.last_hash)).first()
+            last_id, prev_hash = (row[0], row[1]) if row else (0, chain.GENESIS)
+            entry_id = last_id + 1
+            digest = chain.entry_hash(entry_id, clean, prev_hash)
+            connection.execute(
+                sa.insert(s.entries).values(_row(entry_id, clean, prev_hash, digest))
+            )
+            if row is None:
+                connection.execute(
+                    sa.insert(s.head).values(id=1, last_id=entry_id, last_hash=digest)
+                )
+            else:
+                connection.execute(
+                    sa.update(s.head)
+                    .where(s.head.c.id == 1)
+                    .values(last_id=entry_id, last_hash=digest)
+                )
+        return entry_id
+
+    def list(
+        self, *, since: str | None = None, deployment: str | None = None, kind: str | None = None
+    ) -> Sequence[AuditEntry]:
+        query = sa.select(s.entries).order_by(s.entries.c.id)
+        if since is not None:
+            query = query.where(s.entries.c.timestamp >= chain.normalize_timestamp(since))
+        if deployment is not None:
+            query = query.where(s.entries.c.deployment == deployment)
+        if kind is not None:
+            query = query.where(s.entries.c.kind == kind)
+        with self._guard("read"), self._engine.connect() as connection:
+            return [_entry(row) for row in connection.execute(query).mappings()]
+
+    def iter_entries(self, *, batch: int = 5000) -> Iterator[AuditEntry]:
+        with self._guard("read"), self._engine.connect() as connection, connection.begin():
+            yield from _batches(connection, batch)
+
+    def get(self, entry_id: int) -> AuditEntry | None:
+        with self._guard("read"), self._engine.connect() as connection:
+            row = (
+                connection.execute(sa.select(s.entries).where(s.entries.c.id == entry_id))
+                .mappings()
+                .first()
+            )
+        return _entry(row) if row else None
+
+    def verify(self) -> VerifyReport:
+        # One read transaction (a snapshot) so a concurrent append is not taken for an insertion.
+        options = {"isolation_level": "REPEATABLE READ"} if self._postgres else {}
+        with (
+            self._guard("verify"),
+            self._engine.connect() as connection,
+            connection.execution_options(**options).begin(),
+        ):
+            row = connection.execute(sa.select(s.head.c.last_id, s.head.c.last_hash)).first()
+
+            def owner_of(digest: str) -> int | None:
+                found = connection.execute(
+                    sa.select(s.entries.c.id).where(s.entries.c.hash == digest).limit(1)
+                ).first()
+                return int(found[0]) if found else None
+
+            return chain.verify_entries(
+                _batches(connection, 5000),
+                head=(int(row[0]), str(row[1])) if row else None,
+                owner_of=owner_of,
+            )
+
+    def export(
+        self,
+        out: TextIO,
+        *,
+        format: str,
+        since: str | None = None,
+        deployment: str | None = None,
+    ) -> int:
+        """Write entries as JSON or CSV to ``out``; return how many were written."""
+        return export.write(self.list(since=since, deployment=deployment), out, format=format)
+
+    def acquire_lock(self, deployment: str, *, owner: str, lease_seconds: float) -> LockInfo:
+        with self._guard("lock in"):
+            return locks.acquire(
+                self._engine,
+                deployment,
+                owner=owner,
+                lease_seconds=lease_seconds,
+                now=self._clock(),
+            )
+
+    def renew_lock(self, deployment: str, *, owner: str, lease_seconds: float) -> LockInfo:
+        with self._guard("lock in"):
+            return locks.renew(
+                self._engine,
+                deployment,
+                owner=owner,
+                lease_seconds=lease_seconds,
+                now=self._clock(),
+            )
+
+    def release_lock(self, deployment: str, *, owner: str) -> None:
+        with self._guard("unlock in"):
+            locks.release(self._engine, deployment, owner=owner)
+
+    def lock_holder(self, deployment: str) -> LockInfo | None:
+        """Who holds the deployment's lease right now, if anyone (expired leases included)."""
+        with self._guard("read"):
+            return locks.holder(self._engine, deployment)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def _guard(self, verb: str) -> contextlib.AbstractContextManager[None]:
+        return database_errors(f"cannot {verb} the audit store at {self.url}")
+
+
+@contextlib.contextmanager
+def database_errors(prefix: str) -> Iterator[None]:
+    """Turn SQLAlchemy's errors into one :class:`AuditError` naming the store."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise AuditError(f"{prefix}: {detail}") from exc
+    except sa.exc.SQLAlchemyError as exc:
+        raise AuditError(f"{prefix}: {exc}") from exc
+
+
+def _batches(connection: sa.Connection, batch: int) -> Iterator[AuditEntry]:
+    after = 0
+    while True:
+        query = sa.select(s.entries).where(s.entries.c.id > after).order_by(s.entries.c.id)
+        rows = [_entry(row) for row in connection.execute(query.limit(batch)).mappings()]
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = rows[-1].id
+
+
+def _row(entry_id: int, record: AuditRecord, prev_hash: str, digest: str) -> dict[str, Any]:
+    return {
+        "id": entry_id,
+        "kind": record.kind,
+        "deployment": record.deployment,
+        "watch_id": record.watch_id,
+        "timestamp": record.timestamp,
+        "trigger": record.trigger,
+        "reason": record.reason,
+        "severity": record.severity,
+        "action": record.action,
+        "metrics": chain.canonical_json(record.metrics),
+        "outcome": record.outcome,
+        "duration_seconds": record.duration_seconds,
+        "affected_users": record.affected_users,
+        "policy_digest": record.policy_digest,
+        "evidence": chain.canonical_json(record.evidence),
+        "executor_output": chain.canonical_json(record.executor_output),
+        "prev_hash": prev_hash,
+        "hash": digest,
+    }
+
+
+def _entry(row: sa.RowMapping) -> AuditEntry:
+    record = AuditRecord(
+        kind=row["kind"],
+        deployment=row["deployment"],
+        timestamp=row["timestamp"],
+        trigger=row["trigger"],
+        reason=row["reason"],
+        severity=row["severity"],
+        action=row["action"],
+        metrics=_json(row["metrics"]),
+        outcome=row["outcome"],
+        duration_seconds=float(row["duration_seconds"]),
+        affected_users=int(row["affected_users"]),
+        policy_digest=row["policy_digest"],
+        evidence=_json(row["evidence"]),
+        executor_output=_json(row["executor_output"]),
+        watch_id=row["watch_id"],
+    )
+    return AuditEntry(
+        id=int(row["id"]), record=record, prev_hash=row["prev_hash"], hash=row["hash"]
+    )
+
+
+def _json(raw: str) -> Any:
+    """Parse a stored JSON column; a mangled one reads back as-is so verify flags it."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {"unparseable": raw}

@@ -1,0 +1,95 @@
+"""How evaluations and results look: rich tables for people, JSON lines for machines."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from rollguard.controller.watch import Outcome, WatchResult
+from rollguard.engine.decision import TriggerStatus
+from rollguard.engine.evaluate import Evaluation
+
+STATUS_STYLE = {
+    TriggerStatus.OK: "green",
+    TriggerStatus.BREACHING: "yellow",
+    TriggerStatus.FIRING: "bold red",
+    TriggerStatus.DRY_RUN: "magenta",
+    TriggerStatus.WAITING: "dim",
+    TriggerStatus.NO_DATA: "yellow",
+    TriggerStatus.INCONCLUSIVE: "bold yellow",
+}
+
+OUTCOME_STYLE = {
+    Outcome.HEALTHY: "bold green",
+    Outcome.ROLLED_BACK: "bold red",
+    Outcome.BLOCKED: "bold red",
+    Outcome.INCONCLUSIVE: "bold yellow",
+    Outcome.FAILED: "bold red",
+}
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.4g}"
+
+
+def evaluation_table(evaluation: Evaluation, *, title: str) -> Table:
+    """One row per trigger: signal, value, limit, window, status, why."""
+    table = Table(title=title, title_justify="left", expand=False)
+    for column in ("trigger", "signal", "canary", "limit", "window", "status", "detail"):
+        table.add_column(column, overflow="fold")
+    for result in evaluation.results:
+        evidence = result.evidence
+        style = STATUS_STYLE[result.status]
+        table.add_row(
+            result.trigger,
+            evidence.signal,
+            _number(evidence.value),
+            _number(evidence.limit),
+            f"{evidence.window_seconds:g}s",
+            f"[{style}]{result.status.value}[/]",
+            evidence.reason,
+        )
+    return table
+
+
+def evaluation_json(evaluation: Evaluation, *, deployment: str) -> str:
+    """One JSON object per evaluation."""
+    payload: dict[str, Any] = {
+        "type": "evaluation",
+        "deployment": deployment,
+        "at": _iso(evaluation.at),
+        "decision": evaluation.decision.as_dict(),
+        "triggers": [result.as_dict() for result in evaluation.results],
+    }
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def result_json(result: WatchResult) -> str:
+    """The final JSON object of a watch."""
+    return json.dumps({"type": "result", **result.as_dict()}, separators=(",", ":"))
+
+
+def print_summary(console: Console, result: WatchResult) -> None:
+    """The final words for people: outcome, trigger, reason, timing."""
+    style = OUTCOME_STYLE[result.outcome]
+    console.print(f"\n[{style}]{result.outcome.value.upper()}[/]  action: {result.action.value}")
+    if result.trigger:
+        console.print(f"trigger: {result.trigger}")
+    console.print(f"reason:  {result.reason}", highlight=False)
+    decided = f", decided at {_iso(result.decided_at)}" if result.decided_at else ""
+    console.print(
+        f"{result.evaluations} evaluations, started {_iso(result.started_at)}{decided}",
+        highlight=False,
+    )
+    if result.action_outcome:
+        for step in result.action_outcome.get("steps", []):
+            mark = "✓" if step.get("ok") else "✗"
+            console.print(f"  {mark} {step.get('step')}: {step.get('detail', '')}", highlight=False)
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

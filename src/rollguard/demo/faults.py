@@ -1,0 +1,120 @@
+"""The faults a demo service can be told to have, and how each one bites.
+
+Faults are deterministic so tests can count on them: an error rate of 10%
+fails exactly one request in ten (an error-credit accumulator, not a coin
+toss), and ``N`` unauthorized answers per minute are spread evenly, one every
+``60 / N`` seconds. Memory is allocated with anonymous ``mmap`` and every page
+is written, so the resident set really grows and really shrinks on reset
+(glibc's heap may keep freed ``malloc`` memory; an unmapped region cannot).
+"""
+
+from __future__ import annotations
+
+import mmap
+from dataclasses import dataclass, field
+
+MIB = 1024 * 1024
+SEVERITIES = ("critical", "high", "medium", "low")
+_ONES = b"\x01" * MIB
+
+
+class FaultError(ValueError):
+    """A fault setting out of range; the service answers 422 with the message."""
+
+
+def parse_number(raw: str, *, what: str, low: float, high: float) -> float:
+    """A number within ``[low, high]`` from a path segment, or a clear FaultError."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise FaultError(f"{what} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise FaultError(f"{what} must be between {low:g} and {high:g}, got {raw!r}")
+    return value
+
+
+@dataclass
+class Faults:
+    """The active faults of one service instance."""
+
+    error_rate_percent: float = 0.0
+    latency_ms: float = 0.0
+    unauthorized_per_minute: float = 0.0
+    vulnerabilities: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SEVERITIES, 0))
+    _ballast: mmap.mmap | None = field(default=None, repr=False)
+    _error_credit: float = field(default=0.0, repr=False)
+    _next_unauthorized_at: float = field(default=0.0, repr=False)
+    _unauthorized_served: int = field(default=0, repr=False)
+
+    @property
+    def memory_mb(self) -> int:
+        """Megabytes currently held on purpose."""
+        return 0 if self._ballast is None else len(self._ballast) // MIB
+
+    def set_memory(self, megabytes: int) -> None:
+        """Hold exactly ``megabytes`` MiB, every page touched so RSS shows it."""
+        self.release_memory()
+        if megabytes <= 0:
+            return
+        ballast = mmap.mmap(-1, megabytes * MIB)
+        for offset in range(0, megabytes * MIB, MIB):
+            ballast[offset : offset + MIB] = _ONES
+        self._ballast = ballast
+
+    def release_memory(self) -> None:
+        """Give the ballast back to the operating system."""
+        if self._ballast is not None:
+            self._ballast.close()
+            self._ballast = None
+
+    def set_unauthorized(self, per_minute: float, *, now: float) -> None:
+        """Answer ``per_minute`` requests a minute with 401/403, the first one now."""
+        self.unauthorized_per_minute = per_minute
+        self._next_unauthorized_at = now
+
+    def add_vulnerability(self, severity: str) -> int:
+        """Report one more vulnerability of ``severity``; returns the new count."""
+        if severity not in SEVERITIES:
+            raise FaultError(f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+        self.vulnerabilities[severity] += 1
+        return self.vulnerabilities[severity]
+
+    def status_for_next_request(self, *, now: float) -> int | None:
+        """The faulty status this request must get (401, 403, 500), or None to serve it."""
+        if self.unauthorized_per_minute > 0 and now >= self._next_unauthorized_at:
+            interval = 60.0 / self.unauthorized_per_minute
+            # No catching up after a quiet spell: at most one answer per interval.
+            self._next_unauthorized_at = max(self._next_unauthorized_at + interval, now)
+            self._unauthorized_served += 1
+            return 401 if self._unauthorized_served % 2 else 403
+        if self.error_rate_percent > 0:
+            self._error_credit += self.error_rate_percent
+            if self._error_credit >= 100.0:
+                self._error_credit -= 100.0
+                return 500
+        return None
+
+    def reset(self) -> None:
+        """Back to healthy: no errors, no delay, memory released, no vulnerabilities."""
+        self.release_memory()
+        self.error_rate_percent = 0.0
+        self.latency_ms = 0.0
+        self.unauthorized_per_minute = 0.0
+        self.vulnerabilities = dict.fromkeys(SEVERITIES, 0)
+        self._error_credit = 0.0
+
+    def active(self) -> dict[str, object]:
+        """Only the faults that are on, for the status endpoints."""
+        out: dict[str, object] = {}
+        if self.error_rate_percent:
+            out["error_rate_percent"] = self.error_rate_percent
+        if self.latency_ms:
+            out["latency_ms"] = self.latency_ms
+        if self.memory_mb:
+            out["memory_mb"] = self.memory_mb
+        if self.unauthorized_per_minute:
+            out["unauthorized_per_minute"] = self.unauthorized_per_minute
+        found = {severity: n for severity, n in self.vulnerabilities.items() if n}
+        if found:
+            out["vulnerabilities"] = found
+        return out

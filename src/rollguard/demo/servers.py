@@ -1,0 +1,198 @@
+"""Run the demo's HTTP apps for real: in a thread (tests) or in a child process (the demo).
+
+Readiness is signalled, never guessed: a thread server sets an event when
+uvicorn has bound its socket; a child process prints one ``READY <url>`` line
+on stdout, which the parent reads with a deadline. Ports are chosen by the
+kernel (port 0) and read back, so two servers never race for one port.
+
+A child also exits when its stdin closes, so a parent killed without a chance
+to clean up (SIGKILL) still leaves no server behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from rollguard.errors import RollguardError
+
+HOST = "127.0.0.1"
+READY_PREFIX = "READY "
+
+
+class DemoError(RollguardError):
+    """A demo server could not be started or answered nonsense."""
+
+
+class _SignallingServer(uvicorn.Server):
+    """A uvicorn server that says when its startup is over, whether it worked or not."""
+
+    def __init__(self, config: uvicorn.Config, *, announce: bool = False) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+        self.announce = announce
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        finally:
+            self.ready.set()
+        if self.announce and self.started:
+            print(f"{READY_PREFIX}{self.url}", flush=True)
+
+    @property
+    def url(self) -> str:
+        port = self.servers[0].sockets[0].getsockname()[1]
+        return f"http://{HOST}:{port}"
+
+
+def _config(app: Any, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=HOST,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        http="h11",
+        ws="none",
+        loop="asyncio",
+        timeout_graceful_shutdown=2,
+    )
+
+
+@dataclass
+class ThreadServer:
+    """An app served by uvicorn on a thread of this process."""
+
+    url: str
+    _server: uvicorn.Server
+    _thread: threading.Thread
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        """Ask uvicorn to shut down and wait for its thread."""
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+
+def serve_in_thread(app: Any, *, port: int = 0, timeout: float = 20.0) -> ThreadServer:
+    """Serve ``app`` on loopback from a daemon thread; return once it accepts connections."""
+    server = _SignallingServer(_config(app, port))
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    if not server.ready.wait(timeout) or not server.started:
+        server.should_exit = True
+        thread.join(5.0)
+        raise DemoError(f"the server on {HOST}:{port} did not start within {timeout}s")
+    return ThreadServer(server.url, server, thread)
+
+
+@dataclass
+class ProcessServer:
+    """A demo server running as a child process (its own RSS, CPU and GIL)."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    _stopped: bool = field(default=False, repr=False)
+
+    def stop(self, *, timeout: float = 5.0) -> None:
+        """SIGTERM, wait, then SIGKILL if it has not gone; idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                stream.close()
+        self.log.unlink(missing_ok=True)
+
+
+def _package_root() -> str:
+    """The directory holding the ``rollguard`` package, for the child's PYTHONPATH."""
+    return str(Path(__file__).resolve().parents[2])
+
+
+def spawn(module: str, args: list[str], *, timeout: float = 30.0) -> ProcessServer:
+    """Start ``python -m module args --port 0`` and wait for its READY line."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_package_root(), env.get("PYTHONPATH")]))
+    fd, log_name = tempfile.mkstemp(prefix="rollguard-demo-", suffix=".log")
+    log = Path(log_name)
+    with os.fdopen(fd, "wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", module, *args, "--port", "0"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+        )
+    handle = ProcessServer("", process, log)
+    try:
+        handle.url = _read_ready_line(process, timeout=timeout)
+    except DemoError as exc:
+        handle.stop()
+        raise DemoError(f"{module} did not start: {exc}; {_tail(log)}") from exc
+    return handle
+
+
+def _read_ready_line(process: subprocess.Popen[bytes], *, timeout: float) -> str:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    buffer = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while b"\n" not in buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DemoError(f"no READY line within {timeout}s")
+            if not selector.select(remaining):
+                continue
+            chunk = os.read(process.stdout.fileno(), 4096)
+            if not chunk:
+                raise DemoError(f"it exited with code {process.wait()}")
+            buffer += chunk
+    line = buffer.split(b"\n", 1)[0].decode(errors="replace").strip()
+    if not line.startswith(READY_PREFIX):
+        raise DemoError(f"unexpected first line {line!r}")
+    return line.removeprefix(READY_PREFIX)
+
+
+def _tail(log: Path, lines: int = 5) -> str:
+    try:
+        text = log.read_text(errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return "no log"
+    return "log: " + " | ".join(text) if text else "empty log"
+
+
+def run_child(app: Any, *, port: int) -> None:
+    """Body of a child's ``main``: serve, announce READY, exit on SIGTERM or stdin EOF."""
+    server = _SignallingServer(_config(app, port), announce=True)
+
+    def exit_when_parent_goes() -> None:
+        sys.stdin.buffer.read()  # returns at EOF: the parent closed the pipe or died
+        server.should_exit = True
+
+    threading.Thread(target=exit_when_parent_goes, name="stdin-watch", daemon=True).start()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole process group
+        server.run()
+    if not server.started:
+        sys.exit(1)

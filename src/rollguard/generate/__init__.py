@@ -1,0 +1,1 @@
+"""Prometheus alert rules and Grafana dashboards generated from a policy."""

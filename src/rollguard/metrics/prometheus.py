@@ -1,0 +1,274 @@
+"""The production metrics provider: PromQL over a Prometheus server's HTTP API.
+
+Expressions come from :mod:`rollguard.metrics.promql`. Everything that can go
+wrong on the way (server down, timeout, bad credentials, bad PromQL, an empty
+result, NaN or infinity) becomes a ``NO_DATA`` or ``ERROR`` measurement with
+the reason; nothing is ever turned into a number. Transport failures, 429 and
+5xx answers are retried with exponential backoff; 4xx answers (bad query, bad
+credentials) are not, since asking again cannot help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from rollguard.errors import ProviderError
+from rollguard.metrics import promql
+from rollguard.policy.model import PrometheusSource
+from rollguard.signals import Measurement, Query
+
+logger = logging.getLogger("rollguard.metrics.prometheus")
+
+
+class _Failed(Exception):
+    """One query could not be answered; becomes an ERROR or NO_DATA measurement."""
+
+    def __init__(self, reason: str, *, no_data: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.no_data = no_data
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One series' value from an instant query."""
+
+    labels: Mapping[str, str]
+    value: float
+
+
+class PrometheusProvider:
+    """Answers rollguard queries with PromQL; one shared HTTP client per provider."""
+
+    def __init__(
+        self,
+        source: PrometheusSource,
+        *,
+        client: httpx.AsyncClient | None = None,
+        backoff_seconds: float = 0.2,
+    ) -> None:
+        self._source = source
+        self._backoff_seconds = backoff_seconds
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            timeout=source.timeout, verify=_verify(source), auth=_auth(source)
+        )
+        self._base = str(source.address).rstrip("/")
+
+    async def collect(self, *, now: float) -> None:
+        """Prometheus scrapes by itself; nothing to refresh."""
+
+    async def measure(self, queries: Sequence[Query], *, now: float) -> list[Measurement]:
+        """One measurement per query, evaluated at ``now``; the queries run concurrently."""
+        return list(await asyncio.gather(*(self._measure_one(q, now) for q in queries)))
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def instant(self, expression: str, *, at: float) -> list[Sample]:
+        """Run an instant query; raise :class:`ProviderError` if it cannot be answered."""
+        try:
+            return await self._instant(expression, at)
+        except _Failed as failed:
+            raise ProviderError(f"Prometheus at {self._base}: {failed.reason}") from failed
+
+    async def range(
+        self, expression: str, *, start: float, end: float, step_seconds: float
+    ) -> list[tuple[Mapping[str, str], list[tuple[float, float]]]]:
+        """Run a range query (``/api/v1/query_range``), e.g. to backtest on recorded data."""
+        params = {"query": expression, "start": start, "end": end, "step": step_seconds}
+        try:
+            data = await self._get("/api/v1/query_range", params)
+        except _Failed as failed:
+            raise ProviderError(f"Prometheus at {self._base}: {failed.reason}") from failed
+        if data.get("resultType") != "matrix":
+            raise ProviderError(f"expected a matrix from query_range, got {data.get('resultType')}")
+        return [
+            (series.get("metric", {}), [(float(t), float(v)) for t, v in series.get("values", [])])
+            for series in data.get("result", [])
+        ]
+
+    async def _measure_one(self, query: Query, now: float) -> Measurement:
+        expressions = promql.build(query, self._source)
+        try:
+            if expressions.requests is not None and expressions.requests != expressions.value:
+                samples, request_samples = await asyncio.gather(
+                    self._instant(expressions.value, now), self._instant(expressions.requests, now)
+                )
+                requests = _count(request_samples)
+            else:
+                samples = await self._instant(expressions.value, now)
+                requests = None
+            if expressions.per_bucket:
+                return _buckets(query, now, samples, expressions.value)
+            value = _single(samples, expressions.value)
+            if expressions.requests == expressions.value:
+                requests = value
+        except _Failed as failed:
+            if failed.no_data:
+                return Measurement.no_data(query, now, failed.reason)
+            return Measurement.error(query, now, failed.reason)
+        return Measurement.ok(query, now, value, requests=requests)
+
+    async def _instant(self, expression: str, at: float) -> list[Sample]:
+        data = await self._get("/api/v1/query", {"query": expression, "time": at})
+        kind = data.get("resultType")
+        result = data.get("result")
+        if kind == "scalar" and isinstance(result, list):
+            return [Sample({}, _number(result[1]))]
+        if kind != "vector" or not isinstance(result, list):
+            raise _Failed(f"expected an instant vector from {expression!r}, got {kind}")
+        return [Sample(item.get("metric", {}), _number(item["value"][1])) for item in result]
+
+    async def _get(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """GET with retries; return the ``data`` member of a successful answer."""
+        url = self._base + path
+        attempts = self._source.retries + 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                response = await self._client.get(url, params=dict(params))
+            except httpx.TimeoutException as exc:
+                failure = _Failed(f"Prometheus at {self._base} did not answer in time ({exc})")
+            except httpx.TransportError as exc:
+                failure = _Failed(f"cannot reach Prometheus at {self._base}: {exc}")
+            else:
+                if response.status_code == 429 or response.status_code >= 500:
+                    failure = _Failed(_http_reason(response, self._base))
+                else:
+                    return _data(response, self._base)
+            if last:
+                raise failure
+            await asyncio.sleep(self._backoff_seconds * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _data(response: httpx.Response, base: str) -> dict[str, Any]:
+    """The ``data`` of a Prometheus API answer, or the reason it has none."""
+    if response.status_code in (401, 403):
+        raise _Failed(
+            f"Prometheus at {base} refused the credentials (HTTP {response.status_code}); "
+            "check metrics.auth"
+        )
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise _Failed(_http_reason(response, base)) from exc
+    if not isinstance(body, dict):
+        raise _Failed(f"Prometheus at {base} answered something that is not an API response")
+    if body.get("status") != "success":
+        kind = body.get("errorType", "error")
+        raise _Failed(f"Prometheus rejected the query ({kind}): {body.get('error', '?')}")
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise _Failed(f"Prometheus at {base} answered without data")
+    return data
+
+
+def _http_reason(response: httpx.Response, base: str) -> str:
+    snippet = response.text[:200].strip()
+    return f"Prometheus at {base} answered HTTP {response.status_code}: {snippet}"
+
+
+def _number(raw: object) -> float:
+    try:
+        return float(str(raw))
+    except ValueError as exc:
+        raise _Failed(f"Prometheus returned a value that is not a number: {raw!r}") from exc
+
+
+def _single(samples: list[Sample], expression: str) -> float:
+    """The one value of an aggregated expression; several series mean a bad query."""
+    if not samples:
+        raise _Failed(f"no series matched {expression}", no_data=True)
+    if len(samples) > 1:
+        raise _Failed(
+            f"{expression} returned {len(samples)} series; aggregate it to one (e.g. sum(...))"
+        )
+    value = samples[0].value
+    if math.isnan(value):
+        raise _Failed(f"{expression} is NaN (no traffic in the window?)", no_data=True)
+    if math.isinf(value):
+        raise _Failed(f"{expression} is {value}", no_data=True)
+    return value
+
+
+def _count(samples: list[Sample]) -> float | None:
+    """The request count behind a value; unknown (None) rather than a guessed zero."""
+    if len(samples) != 1 or not math.isfinite(samples[0].value):
+        return None
+    return samples[0].value
+
+
+def _buckets(query: Query, now: float, samples: list[Sample], expression: str) -> Measurement:
+    """Histogram bucket increases keyed by upper bound; the value is the request count."""
+    buckets: dict[float, float] = {}
+    for sample in samples:
+        bound = sample.labels.get("le")
+        if bound is None:
+            return Measurement.error(query, now, f"{expression} returned a series without le")
+        if math.isnan(sample.value):
+            return Measurement.no_data(query, now, f"{expression} has a NaN bucket")
+        buckets[float(bound)] = sample.value
+    if math.inf not in buckets:
+        return Measurement.no_data(query, now, f"no +Inf bucket in {expression}")
+    total = buckets[math.inf]
+    return Measurement.ok(query, now, total, requests=total, buckets=buckets)
+
+
+def _verify(source: PrometheusSource) -> bool | str:
+    if source.insecure_skip_verify:
+        logger.warning(
+            "TLS certificate verification is OFF for Prometheus at %s "
+            "(metrics.insecure_skip_verify); anyone on the path can forge metrics",
+            source.address,
+        )
+        return False
+    if source.ca_file is not None:
+        if not os.path.isfile(source.ca_file):
+            raise ProviderError(f"metrics.ca_file {source.ca_file!r} does not exist")
+        return source.ca_file
+    return True
+
+
+def _auth(source: PrometheusSource) -> httpx.Auth | None:
+    """Credentials from the environment variables the policy names; never logged."""
+    auth = source.auth
+    if auth.bearer_token_env is not None:
+        token = _env(auth.bearer_token_env, "metrics.auth.bearer_token_env")
+        return _Bearer(token)
+    if auth.username is not None:
+        if auth.password_env is None:
+            raise ProviderError("metrics.auth.username needs metrics.auth.password_env")
+        return httpx.BasicAuth(auth.username, _env(auth.password_env, "metrics.auth.password_env"))
+    return None
+
+
+def _env(name: str, field: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise ProviderError(f"{field} names ${name}, which is not set in the environment")
+    return value
+
+
+class _Bearer(httpx.Auth):
+    """``Authorization: Bearer <token>``; the token never appears in reprs or logs."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
+
+    def __repr__(self) -> str:
+        return "_Bearer(<hidden>)"

@@ -1,0 +1,199 @@
+"""PromQL for every signal, built from the policy: pure string functions, no I/O.
+
+The Prometheus provider runs these expressions and the alert-rule generator
+writes them into rule files, so live decisions and alerts never drift apart.
+
+Correct by construction, unlike the seed's dashboard:
+
+- the error rate is a percentage of requests, ``100 * 5xx / all`` over the
+  window (the seed's ``rate(5xx) * 100`` is errors per second times 100);
+- the p95 aggregates buckets by ``le`` before ``histogram_quantile``, so several
+  instances give one quantile instead of one per instance;
+- counts that may legitimately be zero (errors, unauthorized responses,
+  suspicious events) fall back to ``all requests * 0``: zero when the version is
+  serving but nothing went wrong, and still *no series* (no data) when the
+  version is not serving at all. ``or vector(0)`` would invent a zero for a
+  version that does not exist.
+
+Memory and CPU describe the worst instance (``max``), so one leaking pod among
+many is not averaged away; connections are summed over instances.
+
+A trigger may give its own ``query``; these placeholders are replaced in it:
+
+``$window``    the trigger's window as a PromQL duration (``5m``, ``90s``)
+``$selector``  the version's label matchers, without braces (``version="canary"``)
+``$version``   ``stable`` or ``canary``
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rollguard.policy.model import MetricNames, PrometheusSource
+from rollguard.signals import Query, Signal, Version
+
+PLACEHOLDERS = ("$window", "$selector", "$version")
+
+
+@dataclass(frozen=True)
+class Expressions:
+    """What to ask Prometheus for one query: the value, and the requests behind it."""
+
+    value: str
+    requests: str | None = None  # None when the signal is not a per-request ratio
+    per_bucket: bool = False  # the value query returns one series per ``le``
+
+
+def duration(seconds: float) -> str:
+    """A PromQL duration: whole seconds as ``5m``/``90s``, anything finer in ``ms``."""
+    milliseconds = round(seconds * 1000)
+    if milliseconds <= 0:
+        raise ValueError(f"a PromQL window must be positive, got {seconds!r} s")
+    if milliseconds % 1000:
+        return f"{milliseconds}ms"
+    whole = milliseconds // 1000
+    for unit, size in (("h", 3600), ("m", 60)):
+        if whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
+def matchers(*parts: str) -> str:
+    """Join label matchers into ``{a,b}``; empty parts and outer braces are dropped."""
+    cleaned = [part.strip().strip("{}").strip().strip(",") for part in parts]
+    return "{" + ",".join(part for part in cleaned if part) + "}"
+
+
+def version_selector(source: PrometheusSource, version: Version) -> str:
+    """The label matchers (no braces) that pick one version's series."""
+    raw = source.stable_selector if version is Version.STABLE else source.canary_selector
+    return raw.strip().strip("{}").strip()
+
+
+def substitute(template: str, *, window_seconds: float, selector: str, version: Version) -> str:
+    """A user's own PromQL with ``$window``, ``$selector`` and ``$version`` filled in."""
+    return (
+        template.replace("$window", duration(window_seconds))
+        .replace("$selector", selector)
+        .replace("$version", version.value)
+    )
+
+
+def build(query: Query, source: PrometheusSource) -> Expressions:
+    """The expressions answering ``query`` for the source's selectors and names."""
+    selector = version_selector(source, query.version)
+    if query.promql is not None:
+        return Expressions(
+            value=substitute(
+                query.promql,
+                window_seconds=query.window_seconds,
+                selector=selector,
+                version=query.version,
+            )
+        )
+    return for_signal(
+        query.signal, names=source.names, selector=selector, window_seconds=query.window_seconds
+    )
+
+
+def for_signal(
+    signal: Signal, *, names: MetricNames, selector: str, window_seconds: float
+) -> Expressions:
+    """The generated expressions for one signal, one version's selector and one window."""
+    w = duration(window_seconds)
+    requests = f"{names.requests_total}{matchers(selector)}"
+    errors = (
+        f"{names.requests_total}"
+        f"{matchers(f'{names.status_label}=~{_quote(names.error_status_regex)}', selector)}"
+    )
+    unauthorized = (
+        f"{names.requests_total}"
+        f"{matchers(f'{names.status_label}=~{_quote(names.unauthorized_status_regex)}', selector)}"
+    )
+    all_rate = f"sum(rate({requests}[{w}]))"
+    all_increase = f"sum(increase({requests}[{w}]))"
+    if signal in _LATENCY_SIGNALS:
+        return _latency(signal, histogram=names.duration_histogram, selector=selector, w=w)
+
+    match signal:
+        case Signal.ERROR_RATE_PERCENT:
+            return Expressions(
+                value=f"100 * (sum(rate({errors}[{w}])) or {all_rate} * 0) / {all_rate}",
+                requests=all_increase,
+            )
+        case Signal.MEMORY_MB:
+            return Expressions(
+                value=f"max(avg_over_time({names.memory_bytes}{matchers(selector)}[{w}])) / 1048576"
+            )
+        case Signal.CPU_PERCENT:
+            return Expressions(
+                value=f"100 * max(rate({names.cpu_seconds_total}{matchers(selector)}[{w}]))"
+            )
+        case Signal.CONNECTIONS:
+            return Expressions(
+                value=f"sum(avg_over_time({names.connections}{matchers(selector)}[{w}]))"
+            )
+        case Signal.UNAUTHORIZED_PER_MINUTE:
+            return Expressions(
+                value=f"60 * (sum(rate({unauthorized}[{w}])) or {all_rate} * 0)",
+                requests=all_increase,
+            )
+        case Signal.REQUESTS:
+            return Expressions(value=all_increase, requests=all_increase)
+        case Signal.ERRORS:
+            return Expressions(
+                value=f"sum(increase({errors}[{w}])) or {all_increase} * 0",
+                requests=all_increase,
+            )
+        case Signal.VULNERABILITIES_CRITICAL | Signal.VULNERABILITIES_HIGH:
+            severity = "critical" if signal is Signal.VULNERABILITIES_CRITICAL else "high"
+            labels = matchers(f"{names.severity_label}={_quote(severity)}", selector)
+            return Expressions(value=f"max({names.vulnerabilities}{labels})")
+        case Signal.SUSPICIOUS_EVENTS:
+            events = f"{names.suspicious_events_total}{matchers(selector)}"
+            return Expressions(
+                value=f"sum(increase({events}[{w}])) or {all_increase} * 0",
+                requests=all_increase,
+            )
+    raise ValueError(f"no PromQL is defined for signal {signal!r}")  # pragma: no cover
+
+
+_LATENCY_SIGNALS = frozenset(
+    {
+        Signal.LATENCY_P95_MS,
+        Signal.LATENCY_P50_MS,
+        Signal.LATENCY_MEAN_MS,
+        Signal.LATENCY_BUCKETS,
+    }
+)
+
+
+def _latency(signal: Signal, *, histogram: str, selector: str, w: str) -> Expressions:
+    """Latency signals from one Prometheus histogram (seconds), reported in ms."""
+    series = matchers(selector)
+    count_increase = f"sum(increase({histogram}_count{series}[{w}]))"
+    if signal is Signal.LATENCY_BUCKETS:
+        return Expressions(
+            value=f"sum by (le) (increase({histogram}_bucket{series}[{w}]))",
+            requests=count_increase,
+            per_bucket=True,
+        )
+    if signal is Signal.LATENCY_MEAN_MS:
+        return Expressions(
+            value=(
+                f"1000 * sum(rate({histogram}_sum{series}[{w}])) "
+                f"/ sum(rate({histogram}_count{series}[{w}]))"
+            ),
+            requests=count_increase,
+        )
+    q = 0.95 if signal is Signal.LATENCY_P95_MS else 0.5
+    buckets = f"sum by (le) (rate({histogram}_bucket{series}[{w}]))"
+    return Expressions(
+        value=f"1000 * histogram_quantile({q}, {buckets})",
+        requests=count_increase,
+    )
+
+
+def _quote(value: str) -> str:
+    """A PromQL double-quoted string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,228 @@
+"""Read a recorded metrics series (the replay CSV, docs/replay-format.md).
+
+Strict on purpose: a backtest that silently skipped a bad row would answer a
+different question than the one asked. Every problem is an
+:class:`~rollguard.errors.InputError` reading ``file:line: column: what was
+expected``, and nothing half-read is returned.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from rollguard.errors import InputError
+from rollguard.signals import Version
+
+REQUIRED = ("time", "version", "requests", "errors", "latency_p95_ms", "memory_mb")
+OPTIONAL = ("latency_p50_ms", "latency_mean_ms", "cpu_percent", "connections", "unauthorized")
+COUNTS = ("requests", "errors", "unauthorized")
+_MUST_BE_FILLED = ("time", "version", "requests", "errors")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One interval of one version: counts are increments during ``(time - span, time]``."""
+
+    line: int
+    time: float
+    version: Version
+    requests: float
+    errors: float
+    latency_p95_ms: float | None
+    memory_mb: float | None
+    latency_p50_ms: float | None = None
+    latency_mean_ms: float | None = None
+    cpu_percent: float | None = None
+    connections: float | None = None
+    unauthorized: float | None = None
+    span: float | None = None  # seconds since this version's previous row
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A whole file: its rows in time order and the optional columns it has."""
+
+    source: str
+    rows: tuple[Row, ...]
+    columns: frozenset[str]
+    rfc3339: bool  # times were RFC 3339 (now seconds since the epoch)
+
+    def step(self, version: Version) -> float | None:
+        """The median time between rows of one version (None with fewer than 2 rows)."""
+        spans = [row.span for row in self.rows if row.version == version and row.span]
+        return statistics.median(spans) if spans else None
+
+
+def read_recording(path: str | Path) -> Recording:
+    """Read and validate a replay file; raise :class:`InputError` on the first problem."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"{name}: cannot read: {reason}") from exc
+    return parse_recording(text, source=name)
+
+
+def parse_recording(text: str, *, source: str = "<replay>") -> Recording:
+    """Validate replay CSV held in memory."""
+    lines = [
+        (number, line)
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not lines:
+        raise InputError(f"{source}:1: header: empty file, expected {','.join(REQUIRED)}")
+    header_line, header_text = lines[0]
+    header = _header(_fields(header_text), source, header_line)
+    rows: list[Row] = []
+    rfc3339: bool | None = None
+    for number, line in lines[1:]:
+        where = f"{source}:{number}"
+        cells = _fields(line)
+        if len(cells) != len(header):
+            raise InputError(f"{where}: expected {len(header)} fields, got {len(cells)}")
+        record = dict(zip(header, cells, strict=True))
+        time, is_rfc3339 = _time(record["time"], where)
+        if rfc3339 is None:
+            rfc3339 = is_rfc3339
+        elif is_rfc3339 != rfc3339:
+            kind = "RFC 3339 times" if rfc3339 else "seconds since start"
+            raise InputError(f"{where}: time: expected {kind} like the first row")
+        rows.append(_row(record, number, time, where))
+    _check_order(rows, source)
+    return Recording(
+        source=source,
+        rows=tuple(_with_spans(rows)),
+        columns=frozenset(header),
+        rfc3339=bool(rfc3339),
+    )
+
+
+def _fields(line: str) -> list[str]:
+    return [cell.strip() for cell in next(csv.reader([line]))]
+
+
+def _header(names: list[str], source: str, line: int) -> list[str]:
+    where = f"{source}:{line}: header"
+    for name in names:
+        if name not in REQUIRED and name not in OPTIONAL:
+            raise InputError(
+                f"{where}: unknown column {name!r} (known: {', '.join(REQUIRED + OPTIONAL)})"
+            )
+        if names.count(name) > 1:
+            raise InputError(f"{where}: column {name!r} appears twice")
+    for name in REQUIRED:
+        if name not in names:
+            raise InputError(f"{where}: missing column {name!r} (required: {','.join(REQUIRED)})")
+    return names
+
+
+def _time(cell: str, where: str) -> tuple[float, bool]:
+    if not cell:
+        raise InputError(f"{where}: time: expected seconds since start or an RFC 3339 time")
+    try:
+        seconds = float(cell)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(seconds) or seconds < 0:
+            raise InputError(f"{where}: time: expected seconds since start >= 0, got {cell!r}")
+        return seconds, False
+    try:
+        moment = datetime.fromisoformat(cell)
+    except ValueError:
+        raise InputError(
+            f"{where}: time: expected seconds since start or an RFC 3339 time "
+            f"(e.g. 2025-06-26T10:00:00Z), got {cell!r}"
+        ) from None
+    if moment.tzinfo is None:
+        raise InputError(f"{where}: time: expected a UTC offset (e.g. Z) in {cell!r}")
+    return moment.timestamp(), True
+
+
+def _row(record: dict[str, str], line: int, time: float, where: str) -> Row:
+    for name in _MUST_BE_FILLED:
+        if not record[name]:
+            raise InputError(f"{where}: {name}: expected a value, the cell is empty")
+    try:
+        version = Version(record["version"].lower())
+    except ValueError:
+        raise InputError(
+            f"{where}: version: expected stable or canary, got {record['version']!r}"
+        ) from None
+    values = {
+        name: _number(record[name], name, where)
+        for name in REQUIRED[2:] + OPTIONAL
+        if name in record
+    }
+    requests = values["requests"]
+    assert requests is not None  # filled, checked above
+    for name in ("errors", "unauthorized"):
+        count = values.get(name)
+        if count is not None and count > requests:
+            raise InputError(
+                f"{where}: {name}: expected at most requests ({requests:g}), got {count:g}"
+            )
+    errors = values.pop("errors")
+    assert errors is not None
+    values.pop("requests")
+    return Row(line=line, time=time, version=version, requests=requests, errors=errors, **values)
+
+
+def _number(cell: str, name: str, where: str) -> float | None:
+    if not cell:
+        return None
+    try:
+        value = float(cell)
+    except ValueError:
+        value = math.nan
+        shown = "a number"
+    else:
+        shown = "a finite number"
+    if not math.isfinite(value):
+        raise InputError(f"{where}: {name}: expected {shown}, got {cell!r}")
+    if value < 0:
+        what = "count" if name in COUNTS else "value"
+        raise InputError(f"{where}: {name}: expected a non-negative {what}, got {cell!r}")
+    return value
+
+
+def _check_order(rows: Sequence[Row], source: str) -> None:
+    seen: set[tuple[float, Version]] = set()
+    previous: Row | None = None
+    for row in rows:
+        where = f"{source}:{row.line}: time"
+        if previous is not None and row.time < previous.time:
+            raise InputError(
+                f"{where}: expected rows in time order, but this row is earlier "
+                f"than line {previous.line}"
+            )
+        if (row.time, row.version) in seen:
+            raise InputError(f"{where}: a second {row.version.value} row for the same time")
+        seen.add((row.time, row.version))
+        previous = row
+
+
+def _with_spans(rows: Sequence[Row]) -> list[Row]:
+    """Each row's span; a version's first row gets its median step (unknown alone)."""
+    last: dict[Version, float] = {}
+    spanned = []
+    for row in rows:
+        before = last.get(row.version)
+        spanned.append(replace(row, span=None if before is None else row.time - before))
+        last[row.version] = row.time
+    steps: dict[Version, float] = {}
+    for version in Version:
+        spans = [r.span for r in spanned if r.version == version and r.span is not None]
+        if spans:
+            steps[version] = statistics.median(spans)
+    return [
+        replace(row, span=steps.get(row.version)) if row.span is None else row for row in spanned
+    ]

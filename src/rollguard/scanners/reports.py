@@ -1,0 +1,78 @@
+"""Read any supported report file, recognising its format from its content.
+
+File names lie (``report.json`` may be Trivy, Grype or SARIF), so the format
+is detected from the document's shape: SARIF has ``runs`` and a version,
+Grype has ``matches`` and ``source``, Trivy has ``Results`` and
+``SchemaVersion``. Anything else is refused with what was found.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rollguard.errors import InputError
+from rollguard.scanners import grype, sarif, trivy
+from rollguard.scanners.findings import Report
+
+#: How each known-but-unsupported document announces itself, and what to do instead.
+_UNSUPPORTED = {
+    "bomFormat": "a CycloneDX BOM; pass the scanner's JSON (trivy --format json, grype -o json) "
+    "or SARIF instead",
+    "spdxVersion": "an SPDX SBOM (packages, no vulnerabilities); scan it with trivy or grype "
+    "and pass their JSON or SARIF",
+}
+
+
+def load_report(path: str | Path) -> Report:
+    """Parse one report file; raise :class:`InputError` with the file and what is wrong."""
+    name = str(path)
+    try:
+        raw = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"{name}: cannot read report: {reason}") from exc
+    return parse_report(raw, source=name)
+
+
+def load_reports(paths: Iterable[str | Path]) -> list[Report]:
+    """Every report, in the order given."""
+    return [load_report(path) for path in paths]
+
+
+def parse_report(raw: str, *, source: str = "<report>") -> Report:
+    """Parse report text held in memory (tests, uploads)."""
+    if not raw.strip():
+        raise InputError(f"{source}: the report is empty (did the scanner fail?)")
+    try:
+        document: Any = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        # Running out of input (at the end, or inside a string) means a cut-off file.
+        ran_out = exc.pos >= len(raw.rstrip()) or exc.msg.startswith("Unterminated string")
+        hint = " (the file looks truncated)" if ran_out else ""
+        raise InputError(
+            f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}{hint}"
+        ) from None
+    if sarif.looks_like(document):
+        return sarif.parse(document, source)
+    if grype.looks_like(document):
+        return grype.parse(document, source)
+    if trivy.looks_like(document):
+        return trivy.parse(document, source)
+    raise InputError(f"{source}: {_unknown(document)}")
+
+
+def _unknown(document: Any) -> str:
+    expected = (
+        "expected Trivy JSON (Results, SchemaVersion), Grype JSON (matches, source) "
+        "or SARIF 2.1.0 (runs, version)"
+    )
+    if isinstance(document, dict):
+        for key, what in _UNSUPPORTED.items():
+            if key in document:
+                return f"not a vulnerability report rollguard reads: this is {what}"
+        keys = ", ".join(sorted(str(key) for key in document)[:8]) or "none"
+        return f"unknown report format (top-level keys: {keys}); {expected}"
+    return f"unknown report format (a JSON {type(document).__name__}); {expected}"

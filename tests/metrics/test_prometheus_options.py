@@ -1,0 +1,154 @@
+"""Credentials, TLS options and retries, against a small real HTTP server that records requests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from rollguard.errors import ProviderError
+from rollguard.metrics.prometheus import PrometheusProvider
+from rollguard.policy.model import PrometheusSource
+from rollguard.signals import Measurement, Phase, Query, Signal, Version
+
+VECTOR = {
+    "status": "success",
+    "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, "42"]}]},
+}
+
+
+@dataclass
+class Recorder:
+    """Answers like Prometheus; fails the first ``failures`` requests with ``failure_code``."""
+
+    headers: list[dict[str, str]] = field(default_factory=list)
+    failures: int = 0
+    failure_code: int = 503
+    required_auth: str | None = None
+    url: str = ""
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    state = Recorder()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.headers.append(dict(self.headers))
+            if state.failures > 0:
+                state.failures -= 1
+                self._send(state.failure_code, {"status": "error", "error": "busy"})
+            elif state.required_auth and self.headers.get("Authorization") != state.required_auth:
+                self._send(401, {"status": "error", "error": "unauthorized"})
+            else:
+                self._send(200, VECTOR)
+
+        def _send(self, code: int, body: object) -> None:
+            raw = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def _measure(source: PrometheusSource) -> Measurement:
+    async def go() -> Measurement:
+        provider = PrometheusProvider(source, backoff_seconds=0.001)
+        try:
+            [measured] = await provider.measure(
+                [Query(Signal.CONNECTIONS, Version.CANARY, 60)], now=1.0
+            )
+            return measured
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(go())
+
+
+def test_bearer_token_comes_from_the_environment(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROM_TOKEN", "s3cret")
+    recorder.required_auth = "Bearer s3cret"
+    source = PrometheusSource.model_validate(
+        {"address": recorder.url, "auth": {"bearer_token_env": "PROM_TOKEN"}}
+    )
+    measured = _measure(source)
+    assert (measured.phase, measured.value) == (Phase.OK, 42.0)
+
+
+def test_wrong_basic_credentials_are_an_error_without_the_secret(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROM_PASSWORD", "wrong-password")
+    recorder.required_auth = "Basic dXNlcjpyaWdodA=="  # user:right
+    source = PrometheusSource.model_validate(
+        {"address": recorder.url, "auth": {"username": "user", "password_env": "PROM_PASSWORD"}}
+    )
+    measured = _measure(source)
+    assert measured.phase is Phase.ERROR
+    assert "refused the credentials (HTTP 401)" in measured.reason
+    assert "wrong-password" not in measured.reason
+    assert len(recorder.headers) == 1  # a 4xx is not retried
+
+
+def test_missing_credential_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    source = PrometheusSource.model_validate(
+        {"address": "http://127.0.0.1:9", "auth": {"bearer_token_env": "NOT_SET_ANYWHERE"}}
+    )
+    with pytest.raises(ProviderError, match=r"\$NOT_SET_ANYWHERE"):
+        PrometheusProvider(source)
+
+
+def test_server_errors_are_retried_then_answered(recorder: Recorder) -> None:
+    recorder.failures = 2
+    source = PrometheusSource.model_validate({"address": recorder.url, "retries": 2})
+    measured = _measure(source)
+    assert (measured.phase, measured.value) == (Phase.OK, 42.0)
+    assert len(recorder.headers) == 3
+
+
+def test_retries_give_up_with_the_last_reason(recorder: Recorder) -> None:
+    recorder.failures = 10
+    source = PrometheusSource.model_validate({"address": recorder.url, "retries": 1})
+    measured = _measure(source)
+    assert measured.phase is Phase.ERROR
+    assert "HTTP 503" in measured.reason
+    assert len(recorder.headers) == 2
+
+
+def test_skipping_tls_verification_warns(caplog: pytest.LogCaptureFixture) -> None:
+    source = PrometheusSource.model_validate(
+        {"address": "https://127.0.0.1:9", "insecure_skip_verify": True}
+    )
+    with caplog.at_level(logging.WARNING, logger="rollguard.metrics.prometheus"):
+        provider = PrometheusProvider(source)
+        asyncio.run(provider.aclose())
+    assert "verification is OFF" in caplog.text
+
+
+def test_missing_ca_file_is_named() -> None:
+    source = PrometheusSource.model_validate(
+        {"address": "https://127.0.0.1:9", "ca_file": "/nonexistent/ca.pem"}
+    )
+    with pytest.raises(ProviderError, match=r"/nonexistent/ca\.pem"):
+        PrometheusProvider(source)

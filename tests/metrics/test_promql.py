@@ -1,0 +1,101 @@
+"""The generated PromQL: shapes that make it correct, and the placeholders of own queries."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rollguard.metrics import promql
+from rollguard.policy.model import MetricNames, PrometheusSource
+from rollguard.signals import Query, Signal, Version
+from support import require_binary
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [(300, "5m"), (90, "90s"), (3600, "1h"), (7200, "2h"), (1.5, "1500ms"), (0.25, "250ms")],
+)
+def test_durations(seconds: float, expected: str) -> None:
+    assert promql.duration(seconds) == expected
+
+
+def test_error_rate_is_a_percentage_of_requests() -> None:
+    built = promql.for_signal(
+        Signal.ERROR_RATE_PERCENT,
+        names=MetricNames(),
+        selector='version="canary"',
+        window_seconds=300,
+    )
+    assert built.value == (
+        '100 * (sum(rate(http_requests_total{code=~"5..",version="canary"}[5m])) '
+        'or sum(rate(http_requests_total{version="canary"}[5m])) * 0) '
+        '/ sum(rate(http_requests_total{version="canary"}[5m]))'
+    )
+    assert built.requests == 'sum(increase(http_requests_total{version="canary"}[5m]))'
+
+
+def test_p95_aggregates_buckets_by_le() -> None:
+    built = promql.for_signal(
+        Signal.LATENCY_P95_MS, names=MetricNames(), selector='app="x"', window_seconds=180
+    )
+    assert built.value == (
+        "1000 * histogram_quantile(0.95, sum by (le) "
+        '(rate(http_request_duration_seconds_bucket{app="x"}[3m])))'
+    )
+
+
+def test_names_and_labels_follow_the_policy() -> None:
+    names = MetricNames(requests_total="haproxy_server_http_responses_total", status_label="code")
+    source = PrometheusSource.model_validate(
+        {
+            "address": "http://prom:9090",
+            "canary_selector": '{proxy="app",server="canary"}',
+            "names": names.model_dump(),
+        }
+    )
+    built = promql.build(Query(Signal.ERRORS, Version.CANARY, 60), source)
+    assert (
+        'haproxy_server_http_responses_total{code=~"5..",proxy="app",server="canary"}[1m]'
+        in built.value
+    )
+
+
+def test_own_query_placeholders() -> None:
+    source = PrometheusSource.model_validate({"address": "http://prom:9090"})
+    query = Query(
+        Signal.CPU_PERCENT, Version.STABLE, 120, promql='my_cpu{$selector,v="$version"}[$window]'
+    )
+    assert promql.build(query, source).value == 'my_cpu{version="stable",v="stable"}[2m]'
+
+
+def test_empty_selector_leaves_no_stray_comma() -> None:
+    assert promql.matchers('code=~"5.."', "") == '{code=~"5.."}'
+    assert promql.matchers("", "") == "{}"
+
+
+def test_every_generated_expression_parses_with_promtool(tmp_path: Path) -> None:
+    """promtool's parser is Prometheus' own: a typo in any template fails here."""
+    binary = require_binary("promtool", hint="apt-get install prometheus")
+    rules = []
+    for index, signal in enumerate(Signal):
+        built = promql.for_signal(
+            signal, names=MetricNames(), selector='version="canary"', window_seconds=300
+        )
+        for expression in filter(None, (built.value, built.requests)):
+            rules.append(
+                f"      - record: rollguard:check_{index}_{len(rules)}\n"
+                f"        expr: '{expression}'"
+            )
+    (tmp_path / "rules.yml").write_text(
+        "groups:\n  - name: check\n    rules:\n" + "\n".join(rules) + "\n"
+    )
+    result = subprocess.run(
+        [str(binary), "check", "rules", str(tmp_path / "rules.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout

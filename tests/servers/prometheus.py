@@ -1,0 +1,130 @@
+"""A real Prometheus server for tests and demos, started on loopback with a temp dir.
+
+``running_prometheus`` writes a config scraping the given targets every second,
+starts the Debian ``prometheus`` binary on a free port and returns once every
+target is up and has been scraped (it polls ``/api/v1/query?query=up``; it never
+sleeps and hopes).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from support import free_port, require_binary, wait_until
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """One ``host:port`` to scrape, with target labels (e.g. ``version``)."""
+
+    address: str
+    labels: Mapping[str, str]
+    job: str = "app"
+
+
+@dataclass
+class PrometheusServer:
+    """A running Prometheus; ``url`` is its HTTP API base."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    directory: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def query(self, expression: str) -> list[dict[str, object]]:
+        """Run an instant query directly (for test oracles and waits)."""
+        response = httpx.get(f"{self.url}/api/v1/query", params={"query": expression}, timeout=5)
+        response.raise_for_status()
+        result: list[dict[str, object]] = response.json()["data"]["result"]
+        return result
+
+    def value(self, expression: str) -> float | None:
+        """The single value of an instant query, or None without a series."""
+        result = self.query(expression)
+        if len(result) != 1:
+            return None
+        pair = result[0]["value"]
+        assert isinstance(pair, list)
+        return float(pair[1])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def write_config(path: Path, targets: Sequence[ScrapeTarget]) -> None:
+    """A config scraping every target each second (JSON is valid YAML)."""
+    jobs: dict[str, list[dict[str, object]]] = {}
+    for target in targets:
+        jobs.setdefault(target.job, []).append(
+            {"targets": [target.address], "labels": dict(target.labels)}
+        )
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
+            {"job_name": job, "scrape_interval": "1s", "static_configs": static}
+            for job, static in jobs.items()
+        ],
+    }
+    path.write_text(json.dumps(config, indent=2))
+
+
+def _all_up(server: PrometheusServer, count: int) -> bool:
+    if server.process.poll() is not None:
+        raise RuntimeError(f"prometheus exited with code {server.process.returncode}")
+    try:
+        result = server.query("up == 1")
+    except (httpx.HTTPError, KeyError, ValueError):
+        return False
+    return len(result) >= count
+
+
+@contextmanager
+def running_prometheus(
+    directory: Path, targets: Sequence[ScrapeTarget]
+) -> Iterator[PrometheusServer]:
+    """Start Prometheus scraping ``targets``; stop it and keep its log in ``directory``."""
+    binary = require_binary("prometheus", hint="apt-get install prometheus")
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "prometheus.yml"
+    write_config(config, targets)
+    port = free_port()
+    log = (directory / "prometheus.log").open("wb")
+    process = subprocess.Popen(
+        [
+            str(binary),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={directory / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = PrometheusServer(process, port, directory)
+    try:
+        wait_until(
+            lambda: _all_up(server, len(targets)),
+            timeout=60,
+            interval=0.2,
+            what=f"Prometheus on port {port} to scrape {len(targets)} target(s)",
+        )
+        yield server
+    finally:
+        server.stop()
+        log.close()

@@ -45,9 +45,9 @@ def _requests_to_detect(
     threshold = math.log(1 / tol.alpha)
     stable_batch = round(BATCH * (1 - share) / share)
     width = len(BOUNDS) if kind == "latency" else 1
-    vs_stable = np.zeros((runs, width, seq.GRID_SIZE))
+    vs_stable = np.full((runs, width, seq.GRID_SIZE), -np.inf)
     checks = baseline_checks()
-    vs_base = np.zeros((runs, len(checks) if kind == "latency" else 1, seq.GRID_SIZE))
+    vs_base = np.full((runs, len(checks) if kind == "latency" else 1, seq.GRID_SIZE), -np.inf)
     first = {STABLE: np.full(runs, np.inf), BASELINE: np.full(runs, np.inf)}
     n_c = np.full(runs, float(BATCH))
     n_s = np.full(runs, float(stable_batch))
@@ -56,7 +56,7 @@ def _requests_to_detect(
         if kind == "errors":
             x_c = rng.binomial(BATCH, effect, runs).astype(float)
             x_s = rng.binomial(stable_batch, BASE_ERROR_RATE, runs).astype(float)
-            vs_stable += seq.rate_vs_stable_log_factors(
+            stable_factors = seq.rate_vs_stable_log_factors(
                 n_c,
                 x_c,
                 n_s,
@@ -65,11 +65,13 @@ def _requests_to_detect(
                 tolerance_fraction=tol.fraction,
             )[:, None, :]
             null_rate = tol.ratio * BASE_ERROR_RATE + tol.fraction
-            vs_base += seq.rate_vs_baseline_log_factors(n_c, x_c, null_rate=null_rate)[:, None, :]
+            base_factors = seq.rate_vs_baseline_log_factors(n_c, x_c, null_rate=null_rate)[
+                :, None, :
+            ]
         else:
             slow_c = BATCH - multinomial(rng, n_c, canary_cells)
             slow_s = stable_batch - multinomial(rng, n_s, stable_cells)
-            vs_stable += seq.rate_vs_stable_log_factors(
+            stable_factors = seq.rate_vs_stable_log_factors(
                 n_c[:, None],
                 slow_c,
                 n_s[:, None],
@@ -77,10 +79,15 @@ def _requests_to_detect(
                 tolerance_ratio=tol.ratio,
                 tolerance_fraction=tol.fraction,
             )
-            for j, (bound, rate) in enumerate(checks):
-                vs_base[:, j, :] += seq.rate_vs_baseline_log_factors(
-                    n_c, slow_c[:, bound], null_rate=rate
-                )
+            base_factors = np.stack(
+                [
+                    seq.rate_vs_baseline_log_factors(n_c, slow_c[:, bound], null_rate=rate)
+                    for bound, rate in checks
+                ],
+                axis=1,
+            )
+        vs_stable = seq.accumulate(vs_stable, stable_factors, step + 1)
+        vs_base = seq.accumulate(vs_base, base_factors, step + 1)
         for name, products in ((STABLE, vs_stable), (BASELINE, vs_base)):
             hit = (seq.log_e_value(products) >= threshold) & np.isinf(first[name])
             first[name][hit] = (step + 1) * BATCH

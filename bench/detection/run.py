@@ -109,10 +109,13 @@ def check_same_code_path() -> str:
             tolerance_points=0.1,
         )
         state = update.state
-    kernel = seq.rate_vs_stable_log_factors(
+    factors = seq.rate_vs_stable_log_factors(
         n_c, x_c, n_s, x_s, tolerance_ratio=1.2, tolerance_fraction=0.001
-    ).sum(axis=0)
-    gap = abs(float(seq.log_e_value(kernel[None, :])) - update.evidence["log_e_value"])
+    )
+    kernel = None
+    for t, row in enumerate(factors):
+        kernel = seq.accumulate(kernel, row[None, :], t + 1)
+    gap = abs(float(seq.log_e_value(kernel)) - update.evidence["log_e_value"])
     if gap > 1e-9:
         raise SystemExit(f"kernel and per-trigger API disagree by {gap}")
     return f"kernel = per-trigger API (|difference| {gap:.1e})"

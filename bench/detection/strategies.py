@@ -221,12 +221,15 @@ class Rollguard(Strategy):
 
     def __init__(self, runs: int) -> None:
         super().__init__(runs)
-        self.errors = np.zeros((runs, 1, seq.GRID_SIZE))
-        self.latency = np.zeros((runs, len(BOUNDS), seq.GRID_SIZE))
+        self.errors = np.full((runs, 1, seq.GRID_SIZE), -np.inf)
+        self.latency = np.full((runs, len(BOUNDS), seq.GRID_SIZE), -np.inf)
+        self.updates = np.zeros(runs)
         self.memory = MemoryRule(runs)
 
     def step(self, s: Scrape) -> np.ndarray:
         ok = (s.canary_requests > 0) & (s.stable_requests > 0)  # else: no update
+        self.updates += ok
+        index = np.maximum(self.updates, 1)
         n_c = np.where(ok, s.canary_requests, 1.0)
         n_s = np.where(ok, s.stable_requests, 1.0)
         factors = seq.rate_vs_stable_log_factors(
@@ -237,7 +240,8 @@ class Rollguard(Strategy):
             tolerance_ratio=ERRORS.ratio,
             tolerance_fraction=ERRORS.fraction,
         )
-        self.errors += np.where(ok[:, None], factors, 0.0)[:, None, :]
+        updated = seq.accumulate(self.errors, factors[:, None, :], index)
+        self.errors = np.where(ok[:, None, None], updated, self.errors)
         slow_c = np.where(ok[:, None], s.canary_requests[:, None] - s.canary_buckets, 0.0)
         slow_s = np.where(ok[:, None], s.stable_requests[:, None] - s.stable_buckets, 0.0)
         lat = seq.rate_vs_stable_log_factors(
@@ -248,7 +252,8 @@ class Rollguard(Strategy):
             tolerance_ratio=LATENCY.ratio,
             tolerance_fraction=LATENCY.fraction,
         )
-        self.latency += np.where(ok[:, None, None], lat, 0.0)
+        updated = seq.accumulate(self.latency, lat, index)
+        self.latency = np.where(ok[:, None, None], updated, self.latency)
         return (
             (seq.log_e_value(self.errors) >= math.log(1 / ERRORS.alpha))
             | (seq.log_e_value(self.latency) >= math.log(1 / LATENCY.alpha))
@@ -264,22 +269,32 @@ class RollguardBaseline(Strategy):
 
     def __init__(self, runs: int) -> None:
         super().__init__(runs)
-        self.errors = np.zeros((runs, 1, seq.GRID_SIZE))
+        self.errors = np.full((runs, 1, seq.GRID_SIZE), -np.inf)
+        self.updates = 0
         # the first bucket boundary at or above each baseline quantile
         self.checks = baseline_checks()
-        self.latency = np.zeros((runs, len(self.checks), seq.GRID_SIZE))
+        self.latency = np.full((runs, len(self.checks), seq.GRID_SIZE), -np.inf)
         self.memory = MemoryRule(runs)
 
     def step(self, s: Scrape) -> np.ndarray:
+        self.updates += 1  # zero-traffic intervals add a factor of 1; harmless here
         null_rate = ERRORS.ratio * BASE_ERROR_RATE + ERRORS.fraction
-        self.errors += seq.rate_vs_baseline_log_factors(
+        factors = seq.rate_vs_baseline_log_factors(
             s.canary_requests, s.canary_errors, null_rate=null_rate
-        )[:, None, :]
-        for j, (bound, rate) in enumerate(self.checks):
-            slow = s.canary_requests - s.canary_buckets[:, bound]
-            self.latency[:, j, :] += seq.rate_vs_baseline_log_factors(
-                s.canary_requests, slow, null_rate=rate
-            )
+        )
+        self.errors = seq.accumulate(self.errors, factors[:, None, :], self.updates)
+        lat = np.stack(
+            [
+                seq.rate_vs_baseline_log_factors(
+                    s.canary_requests,
+                    s.canary_requests - s.canary_buckets[:, bound],
+                    null_rate=rate,
+                )
+                for bound, rate in self.checks
+            ],
+            axis=1,
+        )
+        self.latency = seq.accumulate(self.latency, lat, self.updates)
         return (
             (seq.log_e_value(self.errors) >= math.log(1 / ERRORS.alpha))
             | (seq.log_e_value(self.latency) >= math.log(1 / LATENCY.alpha))

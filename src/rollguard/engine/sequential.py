@@ -1,8 +1,9 @@
 """Anytime-valid sequential tests: evidence a rollout may check after every scrape.
 
-Each test is an *e-process*: a running product of per-interval factors whose
+Each test is an *e-process*: running products of per-interval factors whose
 expectation is at most 1 whenever the canary is acceptable (the null
-hypothesis), averaged over a fixed grid of alternatives. By Ville's inequality
+hypothesis), averaged over a fixed grid of alternatives and over the update at
+which the fault may have begun (:func:`accumulate`). By Ville's inequality
 the probability that it *ever* reaches ``1 / alpha`` under the null is at most
 ``alpha``, however often it is looked at. The maths is in ``docs/detection.md``.
 
@@ -83,6 +84,34 @@ def rate_vs_baseline_log_factors(
     n = np.asarray(requests, dtype=float)[..., None]
     x = np.asarray(errors, dtype=float)[..., None]
     out: Array = x * LOG_PHI - n * np.log1p(null_rate * (PHI - 1.0))
+    return out
+
+
+def log_start_weight(index: int | Array) -> Array:
+    """log w_k, w_k = 1 / (k (k + 1)): the prior weight of "the fault began at update k".
+
+    The weights sum to 1 over k = 1, 2, ..., which is what keeps the mixture valid.
+    """
+    k = np.asarray(index, dtype=float)
+    out: Array = -(np.log(k) + np.log1p(k))
+    return out
+
+
+def accumulate(log_state: npt.ArrayLike | None, log_factors: Array, index: int | Array) -> Array:
+    """One update of the change-point mixture ``S_t = f_t (S_{t-1} + w_t)`` in logs.
+
+    ``S_t = sum_k w_k prod_{i=k..t} f_i`` bets, with weight ``w_k``, that the
+    canary went bad at update ``k``: evidence lost while it was healthy does not
+    have to be won back (a fault ten minutes in costs ``log 1/w_k`` ≈ 9.4 nats
+    instead of everything the healthy minutes took). ``log_state`` is None at
+    the first update (``index`` 1); ``index`` counts updates, starting at 1.
+    """
+    weight = log_start_weight(index)
+    w = weight[..., None, None] if np.ndim(weight) else weight  # one index per run
+    if log_state is None:
+        first: Array = log_factors + w
+        return first
+    out: Array = log_factors + np.logaddexp(np.asarray(log_state, dtype=float), w)
     return out
 
 
@@ -200,7 +229,8 @@ def apply_factors(
     previous = np.asarray(state.log_products, dtype=float)
     if previous.size not in (0, log_factors.size):
         return unchanged(state, alpha, "the stored state belongs to another test")
-    products = log_factors.ravel() + (previous if previous.size else 0.0)
+    prior = previous.reshape(log_factors.shape) if previous.size else None
+    products = accumulate(prior, log_factors, state.intervals + 1).ravel()
     new = replace(
         state,
         log_products=tuple(float(v) for v in products),

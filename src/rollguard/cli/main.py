@@ -21,6 +21,7 @@ from rollguard.cli import (, generate_cmd, policy_cmd, serve_cmd
     policy_cmd,
     report_cmd,
     security_cmd,
+    backtest_cmd,
     watch_cmd,
 )
 from rollguard.errors import RollguardError
@@ -41,6 +42,7 @@ app = typer.Typer(
 app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(generate_cmd.app, name="generate")
 app.command(name="watch", help=watch_cmd.HELP)(watch_cmd.watch)
+app.command(name="backtest", help=backtest_cmd.HELP)(backtest_cmd.backtest)
 app.add_typer(audit_cmd.app, name="audit")
 app.command(name="gate")(gate_cmd.gate)
 app.add_typer(baseline_cmd.app, name="baseline")

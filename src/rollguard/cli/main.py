@@ -12,8 +12,9 @@ import sys
 import typer
 from rich.console import Console
 
-from rollguard.cli import (, generate_cmd, policy_cmd, serve_cmd
+from rollguard.cli import (
     audit_cmd,
+    backtest_cmd,
     baseline_cmd,
     demo_cmd,
     gate_cmd,
@@ -21,7 +22,7 @@ from rollguard.cli import (, generate_cmd, policy_cmd, serve_cmd
     policy_cmd,
     report_cmd,
     security_cmd,
-    backtest_cmd,
+    serve_cmd,
     watch_cmd,
 )
 from rollguard.errors import RollguardError

@@ -87,6 +87,16 @@ def _time(raw: str, fmt: LogFormat) -> float | None:
         return None
 
 
+def _split_request(request: str) -> tuple[str, str]:
+    """``GET /a b HTTP/1.1`` → ("GET", "/a b"): raw spaces in a target are kept, not cut."""
+    parts = request.split(" ")
+    if len(parts) < 2:
+        return "", request
+    if len(parts) >= 3 and parts[-1].upper().startswith("HTTP/"):
+        return parts[0], " ".join(parts[1:-1])
+    return parts[0], " ".join(parts[1:])
+
+
 def parse_line(line: str, fmt: LogFormat = "combined", *, where: str = "<log>") -> Request:
     """One request from one log line; raise LogFormatError for a line in another format."""
     text = line.rstrip("\r\n")
@@ -97,8 +107,7 @@ def parse_line(line: str, fmt: LogFormat = "combined", *, where: str = "<log>") 
             f"{where}: not a {fmt} access-log line: expected {EXPECTED[fmt]}; got {excerpt!r}"
         )
     request = _unescape(found.group("request"))
-    parts = request.split(" ")
-    method, target = (parts[0], parts[1]) if len(parts) >= 2 else ("", request)
+    method, target = _split_request(request)
     status_text = found.group("status")
     status = int(status_text) if status_text not in ("-", "-1") else None
     if fmt == "combined":

@@ -131,7 +131,7 @@ def test_vulnerability_fault_sets_the_gauge_and_blocks(
 def test_active_connections_counts_requests_in_flight(
     svc: ThreadServer, client: httpx.Client
 ) -> None:
-    client.post(f"{svc.url}/simulate/latency/1500").raise_for_status()
+    client.post(f"{svc.url}/simulate/latency/1000").raise_for_status()
     slow = [threading.Thread(target=httpx.get, args=(f"{svc.url}/api/x",)) for _ in range(3)]
     for thread in slow:
         thread.start()
@@ -173,7 +173,9 @@ def test_bad_fault_settings_get_one_clear_message(
 
 
 def test_rollback_status_reports_a_pushed_state(svc: ThreadServer, client: httpx.Client) -> None:
-    assert client.get(f"{svc.url}/rollback/status").json()["rolled_back"] is None
+    client.post(f"{svc.url}/simulate/error_rate/10").raise_for_status()
+    first = client.get(f"{svc.url}/rollback/status").json()
+    assert (first["rolled_back"], first["faults"]) == (None, {"error_rate_percent": 10.0})
     pushed = client.put(f"{svc.url}/rollback/status", json={"rolled_back": True})
     assert pushed.json()["rolled_back"] is True
     assert client.get(f"{svc.url}/rollback/status").json()["source"] == "pushed"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from demo_servers import deployment, scrape, service_in_thread, value
+from demo_servers import Deployment, deployment, scrape, service_in_thread, value
 from rollguard.demo import router
 from rollguard.demo.router import UPSTREAM_HEADER, RouterState
 from rollguard.demo.servers import serve_in_thread
@@ -33,22 +33,33 @@ def _send(client: httpx.Client, url: str, count: int) -> Counter[str]:
     return seen
 
 
+@pytest.fixture(scope="module")
+def shared() -> Iterator[Deployment]:
+    """One deployment for the split tests; each test sets its weight and reads deltas."""
+    with deployment() as running:
+        yield running
+
+
 @pytest.mark.parametrize("percent", [0, 20, 50, 100])
 def test_split_follows_the_weight_and_reaches_the_real_upstreams(
-    client: httpx.Client, percent: int
+    client: httpx.Client, shared: Deployment, percent: int
 ) -> None:
-    with deployment(canary_percent=percent) as dep:
-        seen = _send(client, dep.router.url, 50)
-        # Smooth weighted round robin: exact over any 50 requests at these weights
-        # (tolerance 0; a random split would need a wide binomial band).
-        canary = percent // 2
-        assert seen["canary"] == canary
-        assert seen["stable"] == 50 - canary
-        # The services' own counters agree: the traffic really reached them.
-        assert value(scrape(dep.canary.url), "http_requests_total", code="200") == canary
-        assert value(scrape(dep.stable.url), "http_requests_total", code="200") == 50 - canary
-        counts = client.get(f"{dep.router.url}/-/router").json()["requests"]
-        assert counts["canary"].get("200", 0) == canary
+    client.put(f"{shared.router.url}/-/router/weight", json={"canary_percent": percent})
+    before = (scrape(shared.canary.url), scrape(shared.stable.url))
+    seen = _send(client, shared.router.url, 50)
+    # Smooth weighted round robin: exact over any 50 requests at these weights
+    # (tolerance 0; a random split would need a wide binomial band).
+    canary = percent // 2
+    assert seen["canary"] == canary
+    assert seen["stable"] == 50 - canary
+    # The services' own counters agree: the traffic really reached them.
+    after = (scrape(shared.canary.url), scrape(shared.stable.url))
+    served = [
+        value(now, "http_requests_total", code="200")
+        - value(then, "http_requests_total", code="200")
+        for then, now in zip(before, after, strict=True)
+    ]
+    assert served == [canary, 50 - canary]
 
 
 def test_round_robin_interleaves_instead_of_bursting() -> None:

@@ -69,8 +69,11 @@ def _as_server_user(command: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
-    """Start PostgreSQL in a fresh temp directory; stop it and remove the directory after."""
+def running_postgres(*, fsync: bool = False) -> Iterator[PostgresServer]:
+    """Start PostgreSQL in a fresh temp directory; stop it and remove the directory after.
+
+    Tests run with ``fsync=off`` for speed; benchmarks pass ``fsync=True``.
+    """
     initdb = require_binary("initdb", hint=HINT, extra_paths=(PG_BIN,))
     pg_ctl = initdb.parent / "pg_ctl"
     base = Path(tempfile.mkdtemp(prefix="rollguard-pg-"))
@@ -90,7 +93,9 @@ def running_postgres() -> Iterator[PostgresServer]:
             stderr=subprocess.PIPE,
             check=True,
         )
-        options = f"-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1"
+        if not fsync:
+            options += " -c fsync=off"
         start = [str(pg_ctl), "-D", str(data_dir), "-o", options, "-l", str(base / "log")]
         subprocess.run(
             _as_server_user([*start, "-w", "start"]),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 #: The kinds of entry the controller writes.
 KINDS = (
@@ -23,6 +23,8 @@ KINDS = (
     "gate",
     "recovery",
     "drill",
+    "action_step",
+    "dry_run",
 )
 
 
@@ -97,6 +99,7 @@ class AuditSink(Protocol):
         """Persist durably before returning; return the entry's id."""
 
 
+@runtime_checkable
 class AuditStore(AuditSink, Protocol):
     """A durable, hash-chained store; every backend passes tests/audit/test_contract.py."""
 

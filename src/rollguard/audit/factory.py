@@ -8,6 +8,7 @@ schema created or checked, a round-trip made — so an unusable store is an
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from rollguard.audit import schema
 from rollguard.audit.sql import SqlAuditStore
 from rollguard.errors import AuditError
+from rollguard.policy.model import AuditConfig
 
 DEFAULT_URL = "sqlite:///.rollguard/audit.db"
 
@@ -32,7 +34,7 @@ def open_store(
     parsed = _parse(url)
     if parsed.get_backend_name() == "sqlite":
         parsed = _sqlite_url(parsed, base_dir or Path.cwd())
-        engine = sa.create_engine(parsed, poolclass=sa.pool.NullPool)
+        engine = sa.create_engine(parsed)
         schema.configure_sqlite(engine)
     elif parsed.get_backend_name() == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -56,6 +58,20 @@ def open_store(
         engine.dispose()
         raise
     return store
+
+
+def open_policy_store(config: AuditConfig, *, base_dir: Path) -> SqlAuditStore:
+    """The store a policy's ``audit`` section names; a relative SQLite path is under ``base_dir``.
+
+    ``url_env`` (for URLs with passwords) wins over ``url``. A store that cannot be
+    opened stops the watch before it starts: rollguard never acts unrecorded.
+    """
+    url = config.url
+    if config.url_env is not None:
+        url = os.environ.get(config.url_env, "")
+        if not url:
+            raise AuditError(f"audit.url_env: environment variable {config.url_env} is not set")
+    return open_store(url, base_dir=base_dir)
 
 
 def _parse(url: str) -> sa.URL:

@@ -7,7 +7,7 @@ import json
 import threading
 
 import pytest
-from conftest import StoreFactory, raw_sql, record
+from audit_helpers import StoreFactory, raw_sql, record
 
 from rollguard.audit.base import AuditRecord
 from rollguard.audit.chain import GENESIS, entry_hash, normalize_record

@@ -74,6 +74,7 @@ async def test_error_rate_rolls_back_at_once_after_persistence() -> None:
 
 async def test_gradual_rollback_stops_once_users_recover() -> None:
     _, provider, executor, _, watcher = make()
+    executor.canary_weight = 100  # a full rollout being taken back
     provider.set(Signal.LATENCY_P95_MS, Version.CANARY, 2_000.0)
     provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 4.0)  # below 5 %: no immediate
     # blended rate after the first step: 0.25 * 0.5 + 0.75 * 4 = 3.125 %; after the second,
@@ -92,11 +93,21 @@ async def test_gradual_rollback_stops_once_users_recover() -> None:
 
 async def test_gradual_rollback_goes_all_the_way_without_recovery() -> None:
     _, provider, executor, _, watcher = make()
+    executor.canary_weight = 100
     provider.set(Signal.LATENCY_P95_MS, Version.CANARY, 2_000.0)
     provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 4.9)
     provider.set(Signal.ERROR_RATE_PERCENT, Version.STABLE, 3.0)
     await watcher.run(duration_seconds=600)
     assert [c[1] for c in executor.calls] == [75, 50, 25, 0]
+
+
+async def test_gradual_rollback_never_gives_a_partial_canary_more_traffic() -> None:
+    _, provider, executor, _, watcher = make()  # the canary has 20 % of the traffic
+    provider.set(Signal.LATENCY_P95_MS, Version.CANARY, 2_000.0)
+    provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 4.9)
+    provider.set(Signal.ERROR_RATE_PERCENT, Version.STABLE, 3.0)
+    await watcher.run(duration_seconds=600)
+    assert [c[1] for c in executor.calls] == [15, 10, 5, 0]
 
 
 async def test_a_failed_action_is_its_own_outcome() -> None:

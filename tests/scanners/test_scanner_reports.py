@@ -126,7 +126,9 @@ def test_cyclonedx_bom_is_named_and_refused(trivy_dir: Path) -> None:
 def test_sarif_without_any_severity_is_refused() -> None:
     raw = """{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "lint",
       "rules": [{"id": "R1"}]}}, "results": [{"ruleId": "R1", "message": {"text": "x"}}]}]}"""
-    with pytest.raises(InputError, match=r"runs\[0\]\.results\[0\] \(rule R1\): expected a severity"):
+    with pytest.raises(
+        InputError, match=r"runs\[0\]\.results\[0\] \(rule R1\): expected a severity"
+    ):
         parse_report(raw, source="lint.sarif")
 
 
@@ -154,7 +156,7 @@ def test_security_severity_buckets(score: str, severity: str) -> None:
 def test_bad_security_severity_is_refused() -> None:
     raw = """{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}},
       "results": [{"ruleId": "R", "properties": {"security-severity": "high"}}]}]}"""
-    with pytest.raises(InputError, match="a score from 0.0 to 10.0"):
+    with pytest.raises(InputError, match=r"a score from 0\.0 to 10\.0"):
         parse_report(raw)
 
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,10 +72,22 @@ def normalize_record(record: AuditRecord) -> AuditRecord:
     )
 
 
+_FIELDS = tuple(item.name for item in fields(AuditRecord))
+
+
 def entry_hash(entry_id: int, record: AuditRecord, prev_hash: str) -> str:
-    """SHA-256 of the canonical JSON of id, record and previous hash."""
-    body = {"id": entry_id, "prev_hash": prev_hash, "record": asdict(record)}
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    """SHA-256 of the canonical JSON of id, record and previous hash.
+
+    ``record`` must be normalized (:func:`normalize_record`, or read back from a
+    store), so its mappings are plain JSON already and need no cleaning here.
+    """
+    body = {
+        "id": entry_id,
+        "prev_hash": prev_hash,
+        "record": {name: getattr(record, name) for name in _FIELDS},
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def verify_entries(

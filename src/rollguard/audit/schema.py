@@ -98,14 +98,17 @@ _SCHEMA_LOCK_KEY = 0x526F6C6C  # "Roll"
 
 
 def configure_sqlite(engine: sa.Engine) -> None:
-    """WAL, synchronous=FULL and our own BEGIN, so writers can ask for BEGIN IMMEDIATE."""
+    """synchronous=FULL, a busy timeout, and our own BEGIN so writers can ask for IMMEDIATE.
+
+    WAL is set once when the schema is created (it persists in the file), so
+    opening a foreign database never changes it.
+    """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout = 30000")
-        cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.close()
 
@@ -148,6 +151,11 @@ def ensure_schema(engine: sa.Engine) -> None:
 
 
 def _create(connection: sa.Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # journal_mode cannot change inside a transaction: commit the empty one around it.
+        connection.exec_driver_sql("COMMIT")
+        connection.exec_driver_sql("PRAGMA journal_mode = WAL")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     metadata.create_all(connection)
     triggers = _POSTGRES_TRIGGERS if connection.dialect.name == "postgresql" else _SQLITE_TRIGGERS
     for statement in triggers:

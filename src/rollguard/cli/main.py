@@ -6,12 +6,25 @@ Command modules import heavy libraries inside their functions, so that
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
 from rich.console import Console
 
-from rollguard.cli import generate_cmd, policy_cmd, serve_cmd
+from rollguard.cli import (
+    audit_cmd,
+    backtest_cmd,
+    baseline_cmd,
+    demo_cmd,
+    gate_cmd,
+    generate_cmd,
+    policy_cmd,
+    report_cmd,
+    security_cmd,
+    serve_cmd,
+    watch_cmd,
+)
 from rollguard.errors import RollguardError
 
 EXIT_CODES_HELP = """
@@ -29,6 +42,14 @@ app = typer.Typer(
 )
 app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(generate_cmd.app, name="generate")
+app.command(name="watch", help=watch_cmd.HELP)(watch_cmd.watch)
+app.command(name="backtest", help=backtest_cmd.HELP)(backtest_cmd.backtest)
+app.add_typer(audit_cmd.app, name="audit")
+app.command(name="gate")(gate_cmd.gate)
+app.add_typer(baseline_cmd.app, name="baseline")
+app.command(name="demo", help=demo_cmd.HELP)(demo_cmd.demo)
+app.command(name="report")(report_cmd.report)
+app.add_typer(security_cmd.app, name="security")
 app.command(name="serve")(serve_cmd.serve)
 
 
@@ -37,6 +58,7 @@ def run() -> None:
 
     Click handles its own usage errors (exit 2); rollguard's errors are caught here.
     """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
     except RollguardError as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rollguard.controller.clock import Clock
+from rollguard.errors import RollguardError
 from rollguard.executors.base import ActionResult, Executor
 from rollguard.metrics.base import Provider
 from rollguard.policy.actions import Action
@@ -84,7 +85,13 @@ async def execute(
     elif action in (Action.IMMEDIATE_ROLLBACK, Action.DEPLOYMENT_BLOCK):
         await step("rollback", executor.rollback())
     if outcome.canary_weight is None:
-        status = await executor.status()
+        try:
+            status = await executor.status()
+        except RollguardError as exc:  # an unreadable target is recorded, never assumed
+            outcome.steps.append({"step": "status", "ok": False, "detail": str(exc)})
+            if outcome.ok:
+                outcome.ok, outcome.detail = False, f"status failed: {exc}"
+            return outcome
         outcome.canary_weight = status.canary_weight
         outcome.steps.append(
             {
@@ -106,15 +113,21 @@ async def _gradual(
     provider: Provider,
     clock: Clock,
 ) -> None:
-    """Shift 25/50/75/100 % back to stable, re-measuring after each step.
+    """Shift 25/50/75/100 % of the canary's traffic back to stable, re-measuring after each step.
 
-    Stops early when the error rate users see (stable and canary blended by
-    their traffic shares) is below ``recovered_below_error_rate_percent``, as
-    the seed's gradual rollback does.
+    The steps are shares of the traffic the canary had when the rollback began
+    (read from the executor), so a canary at 20 % goes 15, 10, 5, 0 and is never
+    given more traffic than it had. Stops early when the error rate users see
+    (stable and canary blended by their traffic shares) is below
+    ``recovered_below_error_rate_percent``, as the seed's gradual rollback does.
     """
     plan = policy.rollback
+    try:
+        start_percent = (await executor.status()).canary_weight
+    except RollguardError:
+        start_percent = plan.canary_weight
     for to_stable in plan.steps:
-        canary_percent = 100 - to_stable
+        canary_percent = round(start_percent * (100 - to_stable) / 100)
         if not await step(
             "set_canary_weight",
             executor.set_canary_weight(percent=canary_percent),

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import httpx
+from rollguard.demo.http1 import Http1Error, Http1Pool
 
 UPSTREAM_HEADER = "x-rollguard-upstream"
 
@@ -32,6 +33,7 @@ class Sample:
     sent_at: float  # seconds since the epoch
     status: int  # 0 when no HTTP answer came back
     upstream: str | None  # "stable" or "canary", from the router's header
+    latency_ms: float = 0.0  # until the answer (or the failure) came back
 
 
 def is_error(status: int) -> bool:
@@ -81,6 +83,12 @@ class LoadReport:
         """Errors users saw among requests sent in ``[since, until)``; None without requests."""
         return error_rate_percent(self.between(since, until))
 
+    def latency_p95_ms(
+        self, since: float | None = None, until: float | None = None
+    ) -> float | None:
+        """The 95th percentile of answered requests' latency in ``[since, until)``."""
+        return percentile_ms(self.between(since, until), 0.95)
+
     def intervals(self, width_seconds: float = 1.0) -> list[Interval]:
         """Status counts per interval of ``width_seconds`` since the start."""
         buckets: dict[int, Counter[int]] = {}
@@ -106,6 +114,15 @@ def error_rate_percent(samples: Iterable[Sample]) -> float | None:
     return None if total == 0 else 100.0 * errors / total
 
 
+def percentile_ms(samples: Iterable[Sample], q: float) -> float | None:
+    """The ``q`` quantile (nearest rank) of answered samples' latency; None without any."""
+    latencies = sorted(sample.latency_ms for sample in samples if sample.status)
+    if not latencies:
+        return None
+    rank = max(1, math.ceil(q * len(latencies)))
+    return latencies[rank - 1]
+
+
 class LoadGenerator:
     """Sends ``rate_per_second`` requests a second to ``url`` until a bound is reached."""
 
@@ -118,7 +135,7 @@ class LoadGenerator:
         max_seconds: float = 120.0,
         max_in_flight: int = 200,
         timeout_seconds: float = 10.0,
-        client: httpx.AsyncClient | None = None,
+        client: Http1Pool | None = None,
     ) -> None:
         if rate_per_second <= 0 or max_requests <= 0 or max_seconds <= 0:
             raise ValueError("rate_per_second, max_requests and max_seconds must be positive")
@@ -138,9 +155,8 @@ class LoadGenerator:
 
     async def run(self) -> LoadReport:
         """Generate the load; returns the report (also readable live as ``self.report``)."""
-        client = self._client or httpx.AsyncClient(
-            timeout=self._timeout,
-            limits=httpx.Limits(max_connections=self.max_in_flight, max_keepalive_connections=50),
+        client = self._client or Http1Pool(
+            max_connections=self.max_in_flight, timeout_seconds=self._timeout
         )
         loop = asyncio.get_running_loop()
         in_flight: set[asyncio.Task[None]] = set()
@@ -172,13 +188,14 @@ class LoadGenerator:
             self.report.finished_at = time.time()
         return self.report
 
-    async def _one(self, client: httpx.AsyncClient) -> None:
-        sent_at = time.time()
+    async def _one(self, client: Http1Pool) -> None:
+        sent_at, started = time.time(), time.perf_counter()
         try:
-            answer = await client.get(self.url)
-        except httpx.HTTPError:
-            self.report.samples.append(Sample(sent_at, 0, None))
+            answer = await client.request("GET", self.url)
+        except Http1Error:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            self.report.samples.append(Sample(sent_at, 0, None, elapsed_ms))
             return
-        self.report.samples.append(
-            Sample(sent_at, answer.status_code, answer.headers.get(UPSTREAM_HEADER))
-        )
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        upstream = answer.header(UPSTREAM_HEADER)
+        self.report.samples.append(Sample(sent_at, answer.status, upstream, elapsed_ms))

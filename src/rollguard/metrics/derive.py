@@ -7,9 +7,11 @@ first increment, so "absent" before it appears means "not yet counted" (the
 same idea as Prometheus' created-timestamp zero injection). Without it, the
 first 5xx of a canary would be invisible to a window that saw it appear.
 
-Ratios, quantiles and bucket counts use the observed (un-extrapolated)
-increase; stand-alone counts and rates use Prometheus' extrapolated
-``increase()`` / ``rate()`` (see :mod:`rollguard.metrics.series`).
+Growth is :func:`rollguard.metrics.series.window_growth`: Prometheus' counter
+reset rule, no extrapolation, the value at the window start interpolated
+between the scrapes around it. So counts are what the target counted inside
+the window, consecutive windows add up, and rates are growth per second over
+the part of the window the scrapes cover.
 A value that cannot be derived raises :class:`Missing` with the reason, which
 the provider turns into a no-data measurement: never a fake zero.
 """
@@ -17,6 +19,7 @@ the provider turns into a no-data measurement: never a fake zero.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -26,7 +29,6 @@ from rollguard.policy.model import MetricNames
 from rollguard.signals import Signal
 
 BYTES_PER_MB = 1024 * 1024  # the seed's dashboard divides by 1024 / 1024
-UNAUTHORIZED_CODES = frozenset({"401", "403"})
 
 
 class Missing(Exception):
@@ -35,7 +37,11 @@ class Missing(Exception):
 
 @dataclass(frozen=True)
 class Window:
-    """The successful scrapes of one endpoint with ``start < t <= end``, oldest first."""
+    """One endpoint's successful scrapes for ``(start, end]``, oldest first.
+
+    The last scrape at or before ``start``, when there is one, comes first: the
+    counters' values at the window start are interpolated from it.
+    """
 
     start: float
     end: float
@@ -72,10 +78,13 @@ def _counter_series(
     window: Window, name: str, keep: LabelFilter = _any
 ) -> list[tuple[Labels, list[series.Point]]]:
     """Each matching series as points at every scrape of the window (absent → 0)."""
+    inside = sum(1 for t, _ in window.scrapes if t > window.start)
+    if inside == 0:
+        raise Missing(f"no successful scrape in the last {window.end - window.start:g}s")
     if len(window.scrapes) < 2:
         raise Missing(
-            f"{len(window.scrapes)} successful scrape(s) in the last "
-            f"{window.end - window.start:g}s; a counter needs at least 2"
+            f"one successful scrape in the last {window.end - window.start:g}s "
+            "and none before it; a counter needs two to compare"
         )
     if not any(exposition.declares(name) for _, exposition in window.scrapes):
         raise Missing(f"{name} is not exposed")
@@ -86,25 +95,33 @@ def _counter_series(
     ]
 
 
-def counter_increase(
-    window: Window, name: str, keep: LabelFilter = _any, *, extrapolate: bool
-) -> float:
-    """``sum(increase(name{keep}[w]))``, extrapolated as Prometheus does or as observed."""
+def counter_growth(window: Window, name: str, keep: LabelFilter = _any) -> series.Growth:
+    """``sum(increase(name{keep}[w]))`` without extrapolation, and the seconds it covers."""
     total = 0.0
+    seconds = _covered_seconds(window)
     for _, points in _counter_series(window, name, keep):
-        if extrapolate:
-            grown = series.increase(points, start=window.start, end=window.end)
-        else:
-            grown = series.observed_increase(points)
-        if grown is None:
-            raise Missing(f"{name}: the scrapes in the window share one timestamp")
-        total += grown
-    return total
+        grown = series.window_growth(points, start=window.start, end=window.end)
+        if grown is None:  # unreachable: every series has a point at every scrape
+            raise Missing(f"{name}: too few scrapes")
+        total += grown.increase
+    return series.Growth(total, seconds)
 
 
-def _status_filter(names: MetricNames, wanted: Callable[[str], bool]) -> LabelFilter:
+def _covered_seconds(window: Window) -> float:
+    times = [t for t, _ in window.scrapes]
+    return times[-1] - max(window.start, times[0]) if times else 0.0
+
+
+def _status_filter(names: MetricNames, field: str) -> LabelFilter:
+    """Series whose status label fully matches ``names.<field>``, as PromQL's ``=~`` does."""
+    pattern = getattr(names, field)
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise Missing(f"names.{field} {pattern!r} is not a regular expression: {exc}") from None
+
     def keep(labels: Labels) -> bool:
-        return wanted(dict(labels).get(names.status_label, ""))
+        return compiled.fullmatch(dict(labels).get(names.status_label, "")) is not None
 
     return keep
 
@@ -116,55 +133,52 @@ def _require_status_label(window: Window, names: MetricNames) -> None:
         raise Missing(f"{names.requests_total} has no {names.status_label!r} label")
 
 
-def _is_5xx(code: str) -> bool:
-    return code.startswith("5")
-
-
 def _error_rate(window: Window, names: MetricNames) -> Derived:
-    requests = counter_increase(window, names.requests_total, extrapolate=False)
+    requests = counter_growth(window, names.requests_total).increase
     _require_status_label(window, names)
     if not requests > 0:
         raise Missing("no requests in the window")
-    errors = counter_increase(
-        window, names.requests_total, _status_filter(names, _is_5xx), extrapolate=False
+    errors = counter_growth(
+        window, names.requests_total, _status_filter(names, "error_status_regex")
     )
-    return Derived(errors / requests * 100.0, requests=requests)
+    return Derived(errors.increase / requests * 100.0, requests=requests)
 
 
 def _requests(window: Window, names: MetricNames) -> Derived:
-    requests = counter_increase(window, names.requests_total, extrapolate=True)
+    requests = counter_growth(window, names.requests_total).increase
     return Derived(requests, requests=requests)
 
 
 def _errors(window: Window, names: MetricNames) -> Derived:
-    requests = counter_increase(window, names.requests_total, extrapolate=True)
+    requests = counter_growth(window, names.requests_total).increase
     _require_status_label(window, names)
-    keep = _status_filter(names, _is_5xx)
-    errors = counter_increase(window, names.requests_total, keep, extrapolate=True)
-    return Derived(errors, requests=requests)
+    errors = counter_growth(
+        window, names.requests_total, _status_filter(names, "error_status_regex")
+    )
+    return Derived(errors.increase, requests=requests)
 
 
 def _unauthorized_per_minute(window: Window, names: MetricNames) -> Derived:
     _require_status_label(window, names)
-    keep = _status_filter(names, UNAUTHORIZED_CODES.__contains__)
-    attempts = counter_increase(window, names.requests_total, keep, extrapolate=True)
-    return Derived(attempts / (window.end - window.start) * 60.0)
+    keep = _status_filter(names, "unauthorized_status_regex")
+    attempts = counter_growth(window, names.requests_total, keep)
+    return Derived(attempts.per_second * 60.0)
 
 
 def _suspicious_events(window: Window, names: MetricNames) -> Derived:
-    return Derived(counter_increase(window, names.suspicious_events_total, extrapolate=True))
+    return Derived(counter_growth(window, names.suspicious_events_total).increase)
 
 
 def _cpu_percent(window: Window, names: MetricNames) -> Derived:
-    seconds = counter_increase(window, names.cpu_seconds_total, extrapolate=True)
-    return Derived(seconds / (window.end - window.start) * 100.0)
+    busy = counter_growth(window, names.cpu_seconds_total)
+    return Derived(busy.per_second * 100.0)
 
 
 # --- histograms --------------------------------------------------------------------
 
 
 def bucket_increases(window: Window, histogram: str) -> dict[float, float]:
-    """``sum by (le) (increase(histogram_bucket[w]))``, observed, keyed by ``le`` in seconds."""
+    """``sum by (le) (increase(histogram_bucket[w]))``, cumulative, keyed by ``le`` in seconds."""
     name = histogram + "_bucket"
     by_bound: dict[float, float] = {}
     for key, points in _counter_series(window, name):
@@ -175,10 +189,10 @@ def bucket_increases(window: Window, histogram: str) -> dict[float, float]:
             bound = math.nan
         if math.isnan(bound):
             raise Missing(f"{name} has a bucket with le={raw!r}, not a number")
-        grown = series.observed_increase(points)
-        if grown is None:
-            raise Missing(f"{name}: the scrapes in the window share one timestamp")
-        by_bound[bound] = by_bound.get(bound, 0.0) + grown
+        grown = series.window_growth(points, start=window.start, end=window.end)
+        if grown is None:  # unreachable: every series has a point at every scrape
+            raise Missing(f"{name}: too few scrapes")
+        by_bound[bound] = by_bound.get(bound, 0.0) + grown.increase
     if not by_bound:
         raise Missing(f"{name} has no buckets")
     if math.inf not in by_bound:
@@ -202,10 +216,10 @@ def _quantile(q: float) -> Callable[[Window, MetricNames], Derived]:
 
 def _latency_mean(window: Window, names: MetricNames) -> Derived:
     base = names.duration_histogram
-    count = counter_increase(window, base + "_count", extrapolate=False)
+    count = counter_growth(window, base + "_count").increase
     if not count > 0:
         raise Missing("no requests in the window")
-    total = counter_increase(window, base + "_sum", extrapolate=False)
+    total = counter_growth(window, base + "_sum").increase
     return Derived(series.histogram_mean(total, count) * 1000.0, requests=count)
 
 
@@ -220,9 +234,9 @@ def _latency_buckets(window: Window, names: MetricNames) -> Derived:
 
 def latest_gauge(window: Window, name: str, keep: LabelFilter = _any) -> float:
     """The sum of the matching series in the newest scrape of the window."""
-    if not window.scrapes:
+    at, exposition = window.scrapes[-1] if window.scrapes else (window.start, Exposition())
+    if at <= window.start:
         raise Missing(f"no successful scrape in the last {window.end - window.start:g}s")
-    _, exposition = window.scrapes[-1]
     if not exposition.declares(name):
         raise Missing(f"{name} is not exposed")
     values = [value for key, value in exposition.series(name).items() if keep(key)]

@@ -1,7 +1,7 @@
 """Parse one scrape body (Prometheus text 0.0.4 or OpenMetrics) into plain samples.
 
 prometheus_client's parsers do the reading; this module decides which one
-applies (by Content-Type, or a trailing ``# EOF``), refuses bodies that are
+applies (by Content-Type, falling back to the other), refuses bodies that are
 plainly not an exposition (HTML error pages, JSON), and keeps only the sample
 names the caller asks for so a long ring of scrapes stays small.
 """
@@ -26,7 +26,13 @@ _SUFFIXES: dict[str, tuple[str, ...]] = {
     "summary": ("", "_sum", "_count", "_created"),
 }
 
-_REFUSED_TYPES = ("text/html", "application/json", "application/xml", "text/xml")
+_REFUSED_TYPES = (
+    "text/html",
+    "application/json",
+    "application/xml",
+    "text/xml",
+    "application/vnd.google.protobuf",  # the binary format; we ask for text
+)
 
 
 class ExpositionError(ValueError):
@@ -67,20 +73,29 @@ def parse(body: str, *, content_type: str = "", keep: Collection[str] | None = N
         raise ExpositionError(f"the body looks like HTML or XML: {_excerpt(body)!r}")
     if head.startswith(("{", "[")):
         raise ExpositionError(f"the body looks like JSON: {_excerpt(body)!r}")
-    openmetrics = media_type == "application/openmetrics-text" or body.rstrip().endswith("# EOF")
+    openmetrics = media_type == "application/openmetrics-text"
     try:
-        families = list(_families(body, openmetrics=openmetrics))
-    except (ValueError, IndexError, KeyError, TypeError) as exc:
-        raise ExpositionError(str(exc) or type(exc).__name__) from exc
+        families = _families(body, openmetrics=openmetrics)
+    except ExpositionError as first:
+        # Files and sloppy servers mislabel the format (Prometheus' own test data
+        # ends 0.0.4 text with "# EOF"): the other parser gets one chance.
+        try:
+            families = _families(body, openmetrics=not openmetrics)
+        except ExpositionError:
+            raise first from None
     return _collect(families, keep)
 
 
-def _families(body: str, *, openmetrics: bool) -> Iterable[Metric]:
-    if openmetrics:
-        # prometheus_client leaves the OpenMetrics parser unannotated.
-        families: Iterable[Metric] = openmetrics_parser.text_string_to_metric_families(body)  # type: ignore[no-untyped-call]
-        return families
-    return text_string_to_metric_families(body)
+def _families(body: str, *, openmetrics: bool) -> list[Metric]:
+    try:
+        if openmetrics:
+            # prometheus_client leaves the OpenMetrics parser unannotated.
+            parsed: Iterable[Metric] = openmetrics_parser.text_string_to_metric_families(body)  # type: ignore[no-untyped-call]
+        else:
+            parsed = text_string_to_metric_families(body)
+        return list(parsed)
+    except (ValueError, IndexError, KeyError, TypeError) as exc:
+        raise ExpositionError(str(exc) or type(exc).__name__) from exc
 
 
 def _collect(families: Iterable[Metric], keep: Collection[str] | None) -> Exposition:

@@ -7,9 +7,7 @@ loads another's client library.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import cast
 
 import httpx
 
@@ -62,7 +60,7 @@ def longest_window(policy: Policy) -> float:
 def _prometheus(source: PrometheusSource, http_client: httpx.AsyncClient | None) -> Provider:
     """The PromQL provider lives in its own module; say so plainly when it is absent."""
     try:
-        module = importlib.import_module("rollguard.metrics.prometheus")
+        from rollguard.metrics.prometheus import PrometheusProvider
     except ModuleNotFoundError as exc:
         if exc.name != "rollguard.metrics.prometheus":
             raise
@@ -70,7 +68,4 @@ def _prometheus(source: PrometheusSource, http_client: httpx.AsyncClient | None)
             "the prometheus metrics provider is not available in this build "
             "(rollguard.metrics.prometheus is missing); use provider: scrape or replay"
         ) from exc
-    provider_class = getattr(module, "PrometheusProvider", None)
-    if provider_class is None:
-        raise ProviderError("rollguard.metrics.prometheus defines no PrometheusProvider")
-    return cast(Provider, provider_class(source, http_client=http_client))
+    return PrometheusProvider(source, client=http_client)

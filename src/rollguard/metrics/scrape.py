@@ -92,6 +92,7 @@ class ScrapeProvider:
             for version in Version
         }
         self._last_attempt: dict[Version, float] = {}
+        self.retention_seconds = retention_seconds
 
     def url(self, version: Version) -> str:
         """The endpoint scraped for ``version``, password hidden."""
@@ -149,6 +150,22 @@ class ScrapeProvider:
             return Scrape(None, f"{shown}: not Prometheus text exposition: {exc}")
         return Scrape(exposition)
 
+    @staticmethod
+    def _scrapes_for(
+        ring: Ring[Scrape], start: float, end: float
+    ) -> list[tuple[float, Exposition]]:
+        """Successful scrapes in ``(start, end]``, after the last one at or before ``start``."""
+        anchor: list[tuple[float, Exposition]] = []
+        inside: list[tuple[float, Exposition]] = []
+        for at, scrape in ring:
+            if scrape.exposition is None or at > end:
+                continue
+            if at <= start:
+                anchor = [(at, scrape.exposition)]
+            else:
+                inside.append((at, scrape.exposition))
+        return anchor + inside
+
     def _measure_one(self, query: Query, now: float) -> Measurement:
         if query.promql is not None:
             return Measurement.error(query, now, "the scrape provider does not run PromQL")
@@ -161,15 +178,7 @@ class ScrapeProvider:
         if last_scrape.exposition is None:
             return Measurement.error(query, now, last_scrape.error)
         start = now - query.window_seconds
-        window = derive.Window(
-            start=start,
-            end=now,
-            scrapes=[
-                (at, scrape.exposition)
-                for at, scrape in ring.window(start=start, end=now)
-                if scrape.exposition is not None
-            ],
-        )
+        window = derive.Window(start=start, end=now, scrapes=self._scrapes_for(ring, start, now))
         try:
             derived = derive.derive(query.signal, window, self._names)
         except derive.Missing as missing:

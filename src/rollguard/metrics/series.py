@@ -8,23 +8,27 @@ them. What is implemented, and where it follows Prometheus (3.x):
 - **Counter resets**: a sample lower than its predecessor means the counter
   restarted from zero, so the increase across the reset is the new value
   itself (``counter_delta``); this is Prometheus' ``resultValue += lastValue``.
-- **increase() / rate()** (``increase``, ``rate``) follow
+- **increase() / rate()** (``increase``, ``rate``; the reference, checked
+  against promtool in the tests) follow
   ``promql/functions.go:extrapolatedRate``: the reset-corrected delta between
   the first and last sample in the window is extrapolated to the window's
   edges when the samples reach within 1.1 average sample intervals of an edge,
   otherwise by half an average interval; towards the start never below the
   counter's zero point. Fewer than two samples → ``None`` (Prometheus drops
   the series).
-- ``observed_increase`` / ``observed_rate`` are the simpler variant without
-  extrapolation: exactly what changed between the first and the last sample.
-  Ratios and quantiles use it, since extrapolation multiplies numerator and
-  denominator by (nearly) the same factor and would only add noise.
+- ``window_growth`` is the variant rollguard's scrape provider uses: no
+  extrapolation; the counter's value at the window start is interpolated
+  linearly between the last sample at or before it and the first sample
+  after it. Counts of consecutive windows then add up exactly, which
+  sequential tests need, and a window as short as one scrape interval still
+  has a value.
 - **histogram_quantile** follows ``promql/quantile.go:bucketQuantile``: the
-  highest bucket must be ``+Inf``; buckets with the same bound are merged;
-  counts are forced monotonic; fewer than two buckets or no observations →
-  NaN; linear interpolation inside the bucket holding the rank, the lowest
-  bucket starting at 0 (unless its bound is <= 0); a rank in the ``+Inf``
-  bucket returns the highest finite bound.
+  highest bucket must be ``+Inf``; counts are forced monotonic; fewer than
+  two buckets or no observations → NaN; linear interpolation inside the
+  bucket holding the rank, the lowest bucket starting at 0 (unless its bound
+  is <= 0); a rank in the ``+Inf`` bucket returns the highest finite bound.
+  Callers merge buckets with the same bound (``le="1"`` and ``le="1.0"``) by
+  keying them on floats.
 """
 
 from __future__ import annotations
@@ -100,18 +104,40 @@ def counter_delta(points: Sequence[Point]) -> float:
     return total
 
 
-def observed_increase(points: Sequence[Point]) -> float | None:
-    """Reset-corrected growth between the first and last point; no extrapolation."""
-    if len(points) < 2:
-        return None
-    return counter_delta(points)
+@dataclass(frozen=True)
+class Growth:
+    """How much a counter grew inside a window, and over how many seconds of it."""
+
+    increase: float
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        """The average growth per second over the part of the window covered."""
+        return self.increase / self.seconds
 
 
-def observed_rate(points: Sequence[Point]) -> float | None:
-    """Per-second growth over the span actually sampled; no extrapolation."""
-    if len(points) < 2 or points[-1].t <= points[0].t:
+def window_growth(points: Sequence[Point], *, start: float, end: float) -> Growth | None:
+    """Reset-corrected growth of a counter inside ``(start, end]``, without extrapolation.
+
+    ``points`` (oldest first) may begin before ``start``: the step from the last
+    point at or before ``start`` to the first one inside counts in proportion to
+    the part of it inside the window. Without such a point, the growth between
+    the first and last points inside is all that is known. ``None`` when there
+    are not two points to compare.
+    """
+    inside = [point for point in points if start < point.t <= end]
+    if not inside:
         return None
-    return counter_delta(points) / (points[-1].t - points[0].t)
+    before = [point for point in points if point.t <= start]
+    if before:
+        anchor, first = before[-1], inside[0]
+        share = (first.t - start) / (first.t - anchor.t)
+        crossing = counter_delta([anchor, first]) * share
+        return Growth(crossing + counter_delta(inside), inside[-1].t - start)
+    if len(inside) < 2:
+        return None
+    return Growth(counter_delta(inside), inside[-1].t - inside[0].t)
 
 
 def increase(points: Sequence[Point], *, start: float, end: float) -> float | None:

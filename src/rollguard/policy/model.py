@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from functools import cached_property
 from typing import Annotated, Literal
 
@@ -122,6 +123,10 @@ class KubernetesExecutorSpec(StrictModel):
     in_cluster: bool = False
     rollout_timeout: Seconds = 300.0
     router: KubernetesRouterSpec | None = None
+    to_revision: int | None = Field(default=None, ge=1)  # as ``rollout undo --to-revision``
+    stable_deployment: str | None = None  # scaled up by scaling_and_rollback; default: deployment
+    poll_interval: Seconds = 2.0
+    conflict_retries: int = Field(default=5, ge=0, le=50)
 
 
 class CommandExecutorSpec(StrictModel):
@@ -135,6 +140,38 @@ class CommandExecutorSpec(StrictModel):
     status: list[str] | None = None
     shell: bool = False
     timeout: Seconds = 120.0
+    env: dict[str, str] = {}
+    workdir: str | None = None
+
+    @model_validator(mode="after")
+    def _commands_are_usable(self) -> CommandExecutorSpec:
+        if not self.rollback:
+            raise ValueError("the command executor needs a rollback command (a list of arguments)")
+        for action in ("rollback", "set_weight", "scale", "isolate", "status"):
+            argv = getattr(self, action)
+            if argv is None:
+                continue
+            if not argv:
+                raise ValueError(f"{action}: give the command as a non-empty list of arguments")
+            if self.shell and len(argv) != 1:
+                raise ValueError(f"{action}: with shell: true give one command line, not a list")
+            for argument in argv:
+                for name in _placeholders(argument):
+                    if name not in COMMAND_PLACEHOLDERS:
+                        raise ValueError(
+                            f"{action}: unknown placeholder {{{name}}} in {argument!r} "
+                            f"(known: {', '.join(sorted(COMMAND_PLACEHOLDERS))})"
+                        )
+        return self
+
+
+#: Placeholders a command argument may use, filled in by the command executor.
+COMMAND_PLACEHOLDERS = frozenset({"deployment", "action", "percent", "stable_percent", "factor"})
+
+
+def _placeholders(argument: str) -> list[str]:
+    """The ``{name}`` fields of one argument (``{{`` escapes a brace)."""
+    return [name for _, name, _, _ in string.Formatter().parse(argument) if name is not None]
 
 
 class NoopExecutorSpec(StrictModel):
@@ -235,6 +272,8 @@ class Notifications(StrictModel):
 
     channels: dict[str, Channel] = {}
     routes: dict[str, list[str]] = {}
+    retries: int = Field(default=2, ge=0, le=10)
+    retry_backoff: Seconds = 0.5
 
     @model_validator(mode="after")
     def _routes_name_known_channels(self) -> Notifications:
@@ -287,12 +326,33 @@ class Policy(StrictModel):
                     f"trigger {rule.name!r} compares with the baseline, "
                     "but baseline.file is not set (set it, or baseline.compare_with: stable)"
                 )
+            if rule.detection.method != "threshold":
+                self._check_sequential(rule)
             if rule.query is not None and not isinstance(self.metrics, PrometheusSource):
                 raise ValueError(
                     f"trigger {rule.name!r} gives a PromQL query, "
                     "which only the prometheus provider runs"
                 )
         return self
+
+    def _check_sequential(self, rule: Trigger) -> None:
+        if rule.signal not in trig.SEQUENTIAL_SIGNALS:
+            names = ", ".join(sorted(signal.value for signal in trig.SEQUENTIAL_SIGNALS))
+            raise ValueError(
+                f"trigger {rule.name!r}: sequential detection exists for {names}, "
+                f"not {rule.signal.value} (use method: threshold)"
+            )
+        if rule.query is not None:
+            raise ValueError(
+                f"trigger {rule.name!r}: sequential detection counts requests itself "
+                "and cannot use a custom query"
+            )
+        reference = self.reference_for(rule) or self.baseline.compare_with
+        if reference == "baseline" and self.baseline.file is None:
+            raise ValueError(
+                f"trigger {rule.name!r}: sequential detection compares with the baseline, "
+                "but baseline.file is not set (set it, or baseline.compare_with: stable)"
+            )
 
     @cached_property
     def rules(self) -> list[Trigger]:

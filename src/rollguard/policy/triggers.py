@@ -42,8 +42,25 @@ class Threshold(StrictModel):
     reference: Literal["baseline", "stable"] | None = None
 
 
+#: Signals with a sequential test (docs/detection.md): counts of errors, or of slow requests.
+SEQUENTIAL_SIGNALS = frozenset(
+    {
+        Signal.ERROR_RATE_PERCENT,
+        Signal.LATENCY_P95_MS,
+        Signal.LATENCY_P50_MS,
+        Signal.LATENCY_MEAN_MS,
+    }
+)
+
+
 class Detection(StrictModel):
-    """How a trigger decides: fixed-window threshold, sequential test, or both."""
+    """How a trigger decides: fixed-window threshold, sequential test, or both.
+
+    ``alpha`` bounds the chance of a false rollback over the whole watch; the
+    policy's sequential triggers share it (each tests at alpha / their number).
+    The test's null hypothesis is "canary <= tolerance_ratio x reference +
+    tolerance_points" (error rate, or share of requests slower than a bucket).
+    """
 
     method: Literal["threshold", "sequential", "both"] = "threshold"
     alpha: float = Field(default=0.01, gt=0, lt=0.5)
@@ -131,6 +148,35 @@ class SecurityTriggerSpec(StrictModel):
     dry_run: bool = False
 
 
+FALCO_PRIORITIES = (
+    "emergency",
+    "alert",
+    "critical",
+    "error",
+    "warning",
+    "notice",
+    "informational",
+    "debug",
+)
+
+
+def _falco_priority(raw: object) -> str:
+    """Falco's priority names, any case; ``info`` is ``informational``."""
+    word = str(raw).strip().lower()
+    word = {"info": "informational"}.get(word, word)
+    if word not in FALCO_PRIORITIES:
+        raise ValueError(f"expected a Falco priority ({', '.join(FALCO_PRIORITIES)}), got {raw!r}")
+    return word
+
+
+def _host_port(raw: object) -> str:
+    """``127.0.0.1:2801`` (where rollguard receives Falco's http_output)."""
+    host, _, port = str(raw).rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port such as 127.0.0.1:2801, got {raw!r}")
+    return str(raw)
+
+
 class RuntimeSecuritySpec(StrictModel):
     """The seed's ``runtime_security``: unauthorized attempts and attack patterns."""
 
@@ -141,7 +187,8 @@ class RuntimeSecuritySpec(StrictModel):
     measurement_window: Seconds = 60.0
     access_log: str | None = None
     access_log_format: Literal["combined", "haproxy"] = "combined"
-    falco_min_priority: str = "warning"
+    falco_min_priority: Annotated[str, BeforeValidator(_falco_priority)] = "warning"
+    falco_listen: Annotated[str, BeforeValidator(_host_port)] | None = None
     action: ActionName = Action.TRAFFIC_ISOLATION_AND_ROLLBACK
     notification: str | None = "security_incident"
     dry_run: bool = False

@@ -49,7 +49,9 @@ def parse_report(raw: str, *, source: str = "<report>") -> Report:
     try:
         document: Any = json.loads(raw)
     except json.JSONDecodeError as exc:
-        hint = " (the file looks truncated)" if exc.pos >= len(raw.rstrip()) else ""
+        # Running out of input (at the end, or inside a string) means a cut-off file.
+        ran_out = exc.pos >= len(raw.rstrip()) or exc.msg.startswith("Unterminated string")
+        hint = " (the file looks truncated)" if ran_out else ""
         raise InputError(
             f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}{hint}"
         ) from None

@@ -1,0 +1,159 @@
+"""``rollguard audit list|show|export|verify``: read and check the audit trail."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+
+from rollguard.cli.audit_options import DbOption, PolicyOption, open_cli_store, since_timestamp
+from rollguard.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rollguard.audit.base import AuditEntry
+
+app = typer.Typer(help="Read, export and verify the audit trail.", no_args_is_help=True)
+
+OutputOption = typer.Option("text", "--output", "-O", help="text or json.")
+
+
+def _output(value: str) -> str:
+    if value not in ("text", "json"):
+        raise UsageError(f"--output: expected text or json, got {value!r}")
+    return value
+
+
+@app.command("list")
+def list_entries(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
+    since: str | None = typer.Option(None, help="Only entries from this long ago (30d) or date."),
+    deployment: str | None = typer.Option(None, help="Only this deployment's entries."),
+    kind: str | None = typer.Option(None, help="Only this kind (decision, action_result, ...)."),
+    output: str = OutputOption,
+    db: str | None = DbOption,
+    policy: Path | None = PolicyOption,
+) -> None:
+    """List entries, oldest first."""
+    from rollguard.audit.export import as_dict
+
+    fmt, start = _output(output), since_timestamp(since)
+    store = open_cli_store(db, policy)
+    try:
+        entries = store.list(since=start, deployment=deployment, kind=kind)
+    finally:
+        store.close()
+    if fmt == "json":
+        print(json.dumps([as_dict(entry) for entry in entries], indent=2))
+        return
+    _table(entries)
+
+
+@app.command()
+def show(
+    entry_id: int = typer.Argument(..., metavar="ID", help="The entry's id."),
+    output: str = OutputOption,
+    db: str | None = DbOption,
+    policy: Path | None = PolicyOption,
+) -> None:
+    """Show one entry with its evidence, executor output and hashes."""
+    from rollguard.audit.export import as_dict
+
+    fmt = _output(output)
+    store = open_cli_store(db, policy)
+    try:
+        entry = store.get(entry_id)
+    finally:
+        store.close()
+    if entry is None:
+        raise UsageError(f"no audit entry with id {entry_id}")
+    data = as_dict(entry)
+    if fmt == "json":
+        print(json.dumps(data, indent=2))
+        return
+    console = Console()
+    for key, value in data.items():
+        shown = json.dumps(value, sort_keys=True) if isinstance(value, dict) else value
+        console.print(f"[bold]{key:>15}[/]  {shown}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def export(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
+    format: str = typer.Option("json", "--format", "-f", help="json or csv."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="File to write (default stdout)."),  # noqa: B008
+    since: str | None = typer.Option(None, help="Only entries from this long ago (30d) or date."),
+    deployment: str | None = typer.Option(None, help="Only this deployment's entries."),
+    db: str | None = DbOption,
+    policy: Path | None = PolicyOption,
+) -> None:
+    """Export entries with the seed's RollbackAuditEntry fields, hashes included."""
+    from rollguard.audit.export import FORMATS
+
+    if format not in FORMATS:
+        raise UsageError(f"--format: expected json or csv, got {format!r}")
+    start = since_timestamp(since)
+    store = open_cli_store(db, policy)
+    try:
+        if out is None:
+            store.export(sys.stdout, format=format, since=start, deployment=deployment)
+            return
+        try:
+            with out.open("w", encoding="utf-8", newline="") as handle:
+                count = store.export(handle, format=format, since=start, deployment=deployment)
+        except OSError as exc:
+            raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
+    finally:
+        store.close()
+    Console(stderr=True).print(f"wrote {count} entries to {out}", highlight=False)
+
+
+@app.command()
+def verify(
+    output: str = OutputOption, db: str | None = DbOption, policy: Path | None = PolicyOption
+) -> None:
+    """Recompute the hash chain: exit 0 when intact, 6 naming the first damaged entry."""
+
+    fmt = _output(output)
+    store = open_cli_store(db, policy)
+    try:
+        report = store.verify()
+    finally:
+        store.close()
+    if fmt == "json":
+        print(json.dumps(report.__dict__, indent=2))
+    elif report.ok:
+        print(f"audit trail intact: {report.entries} entries, head {report.head_hash}")
+    else:
+        Console(stderr=True).print(
+            f"[bold red]audit trail broken:[/] {report.message} "
+            f"({report.entries} entries verified before it)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if not report.ok:
+        raise typer.Exit(int(ExitCode.AUDIT_BROKEN))
+
+
+def _table(entries: Sequence[AuditEntry]) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("id", "time", "deployment", "kind", "trigger", "action", "severity", "outcome"):
+        table.add_column(column)
+    for entry in entries:
+        record = entry.record
+        table.add_row(
+            str(entry.id),
+            record.timestamp[:19] + "Z",
+            record.deployment,
+            record.kind,
+            record.trigger or "-",
+            record.action,
+            record.severity,
+            record.outcome or "-",
+        )
+    Console().print(table)

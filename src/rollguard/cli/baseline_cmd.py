@@ -1,0 +1,187 @@
+"""``rollguard baseline create`` and ``rollguard baseline show``.
+
+``create`` reads one load-test report (Artillery, k6, Locust) or the stable
+version's live metrics through the policy's provider, and writes the seed's
+``performance-baseline.json``. An empty run is refused (exit 2), never
+divided by zero.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+
+from rollguard.cli.options import OutputFormat
+from rollguard.errors import UsageError
+
+if TYPE_CHECKING:
+    from rollguard.baseline import Baseline
+
+app = typer.Typer(help="Make and inspect performance baselines.", no_args_is_help=True)
+
+
+@app.command()
+def create(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
+    report: Path | None = typer.Argument(None, help="The load-test report."),  # noqa: B008
+    from_artillery: bool = typer.Option(False, "--from-artillery", help="artillery --output"),
+    from_k6: bool = typer.Option(False, "--from-k6", help="k6 summary JSON"),
+    from_locust: bool = typer.Option(False, "--from-locust", help="locust --csv _stats.csv"),
+    from_metrics: bool = typer.Option(
+        False, "--from-metrics", help="The stable version's metrics (needs --policy)."
+    ),
+    policy_file: Path | None = typer.Option(  # noqa: B008
+        None, "--policy", help="Take thresholds (and, with --from-metrics, the provider) from it."
+    ),
+    window: str = typer.Option("30m", "--window", help="--from-metrics window, e.g. 30m."),
+    memory_mb: float | None = typer.Option(
+        None, "--memory-mb", help="The stable version's memory, if measured elsewhere."
+    ),
+    out: Path = typer.Option(  # noqa: B008
+        Path("performance-baseline.json"), "-o", "--out", help="Where to write the baseline."
+    ),
+    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", help="text or json."),  # noqa: B008
+) -> None:
+    """Write performance-baseline.json from a load test or from live metrics."""
+    from rollguard.baselines import artillery, k6, locust
+    from rollguard.baselines.summary import (
+        SEED_THRESHOLDS,
+        make_baseline,
+        thresholds_from_policy,
+        to_json,
+    )
+    from rollguard.policy import load_policy
+
+    chosen = [
+        name
+        for name, flag in (
+            ("artillery", from_artillery),
+            ("k6", from_k6),
+            ("locust", from_locust),
+            ("metrics", from_metrics),
+        )
+        if flag
+    ]
+    if len(chosen) != 1:
+        raise UsageError(
+            "give exactly one of --from-artillery, --from-k6, --from-locust, --from-metrics"
+        )
+    policy = load_policy(policy_file) if policy_file is not None else None
+    thresholds = thresholds_from_policy(policy) if policy is not None else SEED_THRESHOLDS
+    now = datetime.now(UTC)
+    notes: tuple[str, ...] = ()
+    if chosen[0] == "metrics":
+        if policy is None or policy_file is None:
+            raise UsageError("--from-metrics needs --policy (the provider comes from it)")
+        baseline = _from_metrics(policy_file, window, thresholds, now)
+    else:
+        if report is None:
+            raise UsageError(f"--from-{chosen[0]} needs the REPORT file")
+        reader = {"artillery": artillery.read, "k6": k6.read, "locust": locust.read}[chosen[0]]
+        summary = reader(report)
+        notes = summary.notes
+        baseline = make_baseline(summary, timestamp=now, thresholds=thresholds, memory_mb=memory_mb)
+    text = to_json(baseline)
+    out.write_text(text, encoding="utf-8")
+    console = Console(stderr=output is OutputFormat.JSON)
+    if output is OutputFormat.JSON:
+        typer.echo(text.rstrip("\n"))
+    _describe(console, baseline, out, notes)
+
+
+def _from_metrics(
+    policy_file: Path, window: str, thresholds: dict[str, float], now: datetime
+) -> Baseline:
+    import asyncio
+
+    from rollguard.baselines.from_metrics import baseline_from_measurements, queries
+    from rollguard.metrics.factory import make_provider
+    from rollguard.metrics.replay import ReplayProvider
+    from rollguard.policy import load_policy
+    from rollguard.policy.units import parse_duration
+
+    try:
+        window_seconds = parse_duration(window)
+    except ValueError as exc:
+        raise UsageError(f"--window: {exc}") from None
+    policy = load_policy(policy_file)
+    provider = make_provider(policy, base_dir=policy_file.parent)
+
+    async def measure() -> Baseline:
+        try:
+            # A recording is measured at its end; live providers at the present moment.
+            at = provider.end if isinstance(provider, ReplayProvider) else now.timestamp()
+            await provider.collect(now=at)
+            measured = await provider.measure(queries(window_seconds), now=at)
+        finally:
+            await provider.aclose()
+        source = f"metrics:{policy.metrics.provider}:stable:{window}"
+        return baseline_from_measurements(
+            measured, source=source, timestamp=now, thresholds=thresholds
+        )
+
+    return asyncio.run(measure())
+
+
+def _describe(console: Console, baseline: Baseline, out: Path, notes: tuple[str, ...]) -> None:
+    metrics = baseline.metrics
+    console.print(
+        f"wrote {out}: error rate {metrics.error_rate_percent:g}% · "
+        f"mean {metrics.avg_latency_ms:g} ms · p95 {metrics.p95_latency_ms:g} ms"
+        + (f" · {metrics.requests} requests" if metrics.requests is not None else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    for note in notes:
+        console.print(f"[dim]note[/] {note}", highlight=False, soft_wrap=True)
+    limit = baseline.thresholds.get("max_error_rate")
+    if limit is not None and metrics.error_rate_percent > limit:
+        console.print(
+            f"[yellow]warning[/] the run's error rate {metrics.error_rate_percent:g}% is above "
+            f"max_error_rate {limit:g}%: is the version this baseline describes healthy?",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@app.command()
+def show(
+    file: Path = typer.Argument(..., help="The baseline file."),  # noqa: B008
+    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", help="text or json."),  # noqa: B008
+) -> None:
+    """Validate a baseline file and print it, with its age."""
+    from rich.table import Table
+
+    from rollguard.baseline import load_baseline
+
+    baseline = load_baseline(file)
+    stamp = baseline.timestamp
+    stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp
+    age_seconds = (datetime.now(UTC) - stamp).total_seconds()
+    if output is OutputFormat.JSON:
+        body = baseline.model_dump(mode="json", exclude_none=True)
+        body["age_seconds"] = round(age_seconds, 1)
+        typer.echo(json.dumps(body, indent=2))
+        return
+    table = Table(title=f"{file} (made {_age(age_seconds)} ago)", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in baseline.metrics.model_dump(exclude_none=True).items():
+        table.add_row(name, f"{value:g}" if isinstance(value, float) else str(value))
+    for name, value in baseline.thresholds.items():
+        table.add_row(f"threshold: {name}", f"{value:g}")
+    console = Console()
+    console.print(table)
+    if baseline.source:
+        console.print(f"source: {baseline.source}", highlight=False)
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{max(seconds, 0):.0f} seconds"

@@ -1,0 +1,73 @@
+"""``rollguard gate``: block a deployment before it starts.
+
+Exit 0 when every check passes, 3 when the deployment is blocked, 2 when an
+input (policy, report, ignore file) is invalid. Relative paths in the policy
+(``baseline.file``, ``security_trigger.ignore_file``) are read from the
+policy file's folder.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from rollguard.cli.options import OutputFormat
+from rollguard.errors import ExitCode
+
+
+def gate(
+    policy_file: Path = typer.Option(..., "--policy", help="The policy file."),  # noqa: B008
+    vuln_reports: list[Path] = typer.Option(  # noqa: B008
+        [], "--vuln-report", help="A Trivy JSON, Grype JSON or SARIF report (repeatable)."
+    ),
+    baseline_file: Path | None = typer.Option(  # noqa: B008
+        None, "--baseline", help="The baseline file (default: the policy's baseline.file)."
+    ),
+    ignore_file: Path | None = typer.Option(  # noqa: B008
+        None, "--ignore-file", help="Accepted risks (default: security_trigger.ignore_file)."
+    ),
+    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", help="text or json."),  # noqa: B008
+) -> None:
+    """Check the baseline and the vulnerability reports; exit 0 pass, 3 blocked, 2 invalid."""
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from rollguard.cli import gate_render
+    from rollguard.cli.github import GitHubActions
+    from rollguard.policy import load_policy
+    from rollguard.scanners.gate import evaluate_gate, read_baseline
+    from rollguard.scanners.ignores import load_ignores
+    from rollguard.scanners.reports import load_reports
+
+    policy = load_policy(policy_file)
+    base_dir = policy_file.parent
+    reports = load_reports(vuln_reports)
+    spec = policy.security_trigger
+    ignore_path = ignore_file or (
+        base_dir / spec.ignore_file if spec is not None and spec.ignore_file else None
+    )
+    ignores = load_ignores(ignore_path) if ignore_path is not None else []
+    baseline_path = baseline_file or (
+        base_dir / policy.baseline.file if policy.baseline.file else None
+    )
+    result = evaluate_gate(
+        reports=reports,
+        security=spec,
+        ignores=ignores,
+        baseline=read_baseline(baseline_path) if baseline_path is not None else None,
+        baseline_max_age_seconds=policy.baseline.max_age,
+        now=datetime.now(UTC),
+    )
+    # Annotations go to stderr in JSON mode so stdout stays one JSON document.
+    github = GitHubActions.from_env(stream=None if output is OutputFormat.TEXT else sys.stderr)
+    if output is OutputFormat.JSON:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        gate_render.print_text(result, Console())
+    if github.enabled:
+        gate_render.annotate(result, github)
+    raise typer.Exit(int(ExitCode.HEALTHY if result.passed else ExitCode.BLOCKED))

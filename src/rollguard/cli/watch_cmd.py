@@ -1,0 +1,60 @@
+"""``rollguard watch``: the post-deploy watch a CI pipeline runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rollguard.cli.options import OutputFormat
+
+HELP = "\n\n".join(
+    [
+        "Watch a deployment after it ships and roll it back when a trigger fires.",
+        "Evaluates the policy every --interval for --for. People see a live table of "
+        "every trigger; with --output json, machines get one JSON object per evaluation "
+        "and a final object with outcome, action, trigger, reason, evidence, started_at "
+        "and decided_at.",
+        "Exit codes: 0 healthy for the whole duration · 1 rolled back · 2 invalid input · "
+        "3 blocked · 4 inconclusive (no data) · 5 the action failed.",
+        "Example: rollguard watch --policy rollguard.yaml --for 10m --interval 5s",
+    ]
+)
+
+
+def watch(
+    policy: Path = typer.Option(..., "--policy", "-p", help="The policy file."),  # noqa: B008
+    duration: str = typer.Option("10m", "--for", help="How long to watch, e.g. 10m, 90s."),
+    interval: str | None = typer.Option(
+        None, "--interval", help="Evaluation interval (default: the policy's analysis.interval)."
+    ),
+    baseline: Path | None = typer.Option(  # noqa: B008
+        None, "--baseline", help="A performance-baseline.json overriding the policy's."
+    ),
+    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help="text or json."),  # noqa: B008
+) -> None:
+    """Watch a deployment and roll it back when a trigger fires."""
+    import asyncio
+
+    from rollguard.cli.watch_run import run_watch
+    from rollguard.errors import UsageError
+    from rollguard.policy import load_policy
+    from rollguard.policy.units import parse_duration
+
+    try:
+        duration_seconds = parse_duration(duration)
+        interval_seconds = parse_duration(interval) if interval else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    loaded = load_policy(policy)
+    code = asyncio.run(
+        run_watch(
+            loaded,
+            base_dir=policy.resolve().parent,
+            duration_seconds=duration_seconds,
+            interval_seconds=interval_seconds,
+            baseline_file=baseline,
+            output=output,
+        )
+    )
+    raise typer.Exit(code)

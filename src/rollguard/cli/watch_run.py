@@ -1,0 +1,78 @@
+"""Run a watch and show it: a live table for people, JSON lines for machines."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from rollguard.cli import render
+from rollguard.cli.github import GitHubActions
+from rollguard.cli.options import OutputFormat
+from rollguard.controller.build import build_watcher
+from rollguard.controller.watch import Outcome, WatchResult
+from rollguard.engine.evaluate import Evaluation
+from rollguard.policy.model import Policy
+
+
+async def run_watch(
+    policy: Policy,
+    *,
+    base_dir: Path,
+    duration_seconds: float,
+    interval_seconds: float | None,
+    baseline_file: Path | None,
+    output: OutputFormat,
+) -> int:
+    """Watch until healthy or decided; return the outcome's exit code."""
+    console = Console()
+    deployment = policy.target.deployment
+    live: Live | None = None
+
+    def show(evaluation: Evaluation) -> None:
+        if output is OutputFormat.JSON:
+            sys.stdout.write(render.evaluation_json(evaluation, deployment=deployment) + "\n")
+            sys.stdout.flush()
+        elif live is not None:
+            title = f"rollguard watching {deployment} — evaluation {evaluation.state.evaluations}"
+            live.update(render.evaluation_table(evaluation, title=title))
+
+    watcher = build_watcher(
+        policy,
+        base_dir=base_dir,
+        baseline_file=baseline_file,
+        interval_seconds=interval_seconds,
+        on_evaluation=show,
+    )
+    try:
+        if output is OutputFormat.TEXT:
+            waiting = Text(f"rollguard watching {deployment} for {duration_seconds:g}s ...")
+            with Live(waiting, console=console, refresh_per_second=4, transient=False) as live:
+                result = await watcher.run(duration_seconds=duration_seconds)
+        else:
+            result = await watcher.run(duration_seconds=duration_seconds)
+    finally:
+        await watcher.provider.aclose()
+        await watcher.executor.aclose()
+    if output is OutputFormat.JSON:
+        sys.stdout.write(render.result_json(result) + "\n")
+    else:
+        render.print_summary(console, result)
+    _tell_github(result, deployment=deployment)
+    return int(result.outcome.exit_code)
+
+
+def _tell_github(result: WatchResult, *, deployment: str) -> None:
+    """Under GitHub Actions: a job summary, and an annotation unless healthy."""
+    github = GitHubActions.from_env(stream=sys.stderr)
+    if not github.enabled:
+        return
+    github.summary(render.summary_markdown(result, deployment=deployment))
+    message = f"{deployment}: {result.outcome.value} ({result.action.value}): {result.reason}"
+    if result.outcome is Outcome.INCONCLUSIVE:
+        github.warning(message, title="rollguard watch")
+    elif result.outcome is not Outcome.HEALTHY:
+        github.error(message, title="rollguard watch")

@@ -1,0 +1,227 @@
+"""User commands per action: ``helm rollback``, ``systemctl``, a deploy script.
+
+Each action runs its command from the policy as a list of arguments, without a
+shell unless the policy says ``shell: true``. Arguments may use the
+placeholders ``{deployment}``, ``{action}``, ``{percent}``,
+``{stable_percent}`` and ``{factor}``; the same facts are passed as
+environment variables, so a script needs no parsing:
+
+    ROLLGUARD_ACTION          rollback | set_weight | scale | isolate | status
+    ROLLGUARD_DEPLOYMENT      target.deployment
+    ROLLGUARD_CANARY_PERCENT  canary share asked for (set_weight; 0 for rollback/isolate)
+    ROLLGUARD_STABLE_PERCENT  100 - the canary share
+    ROLLGUARD_SCALE_FACTOR    scale only
+    ROLLGUARD_<KEY>           anything given as ``context`` (e.g. TRIGGER, REASON, SEVERITY)
+
+A non-zero exit or a timeout is a failed action (``ok=False``) with the exit
+code and the tail of stdout and stderr in the result, so they reach the audit
+record. A command that does not exist is an :class:`ExecutorError` naming it.
+
+``status`` runs the status command when one is given and reads its stdout as
+JSON (``{"canary_weight": 0, "canary_state": "retired"}``); without one it
+reports what the last successful action set, marked as such.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shlex
+import signal
+import time
+from collections.abc import Mapping
+
+from rollguard.errors import ExecutorError
+from rollguard.executors.base import ActionResult, TargetStatus
+from rollguard.policy.model import CommandExecutorSpec
+
+OUTPUT_LIMIT = 4000  # characters of stdout/stderr kept per stream (the tail)
+
+
+class CommandExecutor:
+    """Runs the policy's command for each action."""
+
+    def __init__(
+        self,
+        spec: CommandExecutorSpec,
+        *,
+        deployment: str,
+        context: Mapping[str, str] | None = None,
+    ) -> None:
+        self._spec = spec
+        self._deployment = deployment
+        self._context = dict(context or {})
+        self._canary_weight: int | None = None
+        self._canary_state = "unknown"
+
+    def set_context(self, context: Mapping[str, str]) -> None:
+        """Facts about the decision (trigger, reason, severity) for the next commands' env."""
+        self._context = dict(context)
+
+    async def rollback(self) -> ActionResult:
+        result = await self._run("rollback", self._spec.rollback, percent=0)
+        return self._remember(result, 0, "retired")
+
+    async def set_canary_weight(self, *, percent: int) -> ActionResult:
+        if not 0 <= percent <= 100:
+            return ActionResult(ok=False, detail=f"canary weight must be 0-100, got {percent}")
+        if self._spec.set_weight is None:
+            return ActionResult(
+                ok=False,
+                detail="no set_weight command (target.executor.set_weight); cannot shift traffic",
+            )
+        result = await self._run("set_weight", self._spec.set_weight, percent=percent)
+        return self._remember(result, percent, "serving" if percent else "drained")
+
+    async def scale(self, *, factor: float) -> ActionResult:
+        if self._spec.scale is None:
+            return ActionResult(
+                ok=True,
+                detail=f"no scale command (target.executor.scale); scale x{factor} skipped",
+                output={"skipped": True},
+            )
+        return await self._run("scale", self._spec.scale, factor=factor)
+
+    async def isolate(self) -> ActionResult:
+        if self._spec.isolate is None:
+            result = await self._run("isolate", self._spec.rollback, percent=0, field="rollback")
+            result = ActionResult(
+                ok=result.ok,
+                detail=f"no isolate command; ran the rollback command instead: {result.detail}",
+                output=result.output,
+            )
+        else:
+            result = await self._run("isolate", self._spec.isolate, percent=0)
+        return self._remember(result, 0, "isolated")
+
+    async def status(self) -> TargetStatus:
+        if self._spec.status is None:
+            return TargetStatus(
+                canary_weight=self._canary_weight or 0,
+                canary_state=self._canary_state,
+                detail={"source": "last successful action (no status command)"},
+            )
+        result = await self._run("status", self._spec.status)
+        if not result.ok:
+            raise ExecutorError(f"status command failed: {result.detail}")
+        stdout = str(result.output.get("stdout", ""))
+        try:
+            answer = json.loads(stdout)
+            weight = int(answer["canary_weight"])
+            state = str(answer.get("canary_state", "unknown"))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ExecutorError(
+                "status command must print JSON such as "
+                f'{{"canary_weight": 0, "canary_state": "retired"}}; it printed {stdout[:200]!r}'
+            ) from exc
+        return TargetStatus(canary_weight=weight, canary_state=state, detail={"source": "command"})
+
+    async def aclose(self) -> None:
+        """Commands do not outlive their action."""
+
+    def _remember(self, result: ActionResult, weight: int, state: str) -> ActionResult:
+        if result.ok:
+            self._canary_weight, self._canary_state = weight, state
+        return result
+
+    def _environment(self, action: str, values: Mapping[str, str]) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self._spec.env)
+        env["ROLLGUARD_ACTION"] = action
+        env["ROLLGUARD_DEPLOYMENT"] = self._deployment
+        if "percent" in values:
+            env["ROLLGUARD_CANARY_PERCENT"] = values["percent"]
+            env["ROLLGUARD_STABLE_PERCENT"] = values["stable_percent"]
+        if "factor" in values:
+            env["ROLLGUARD_SCALE_FACTOR"] = values["factor"]
+        for key, value in self._context.items():
+            env[f"ROLLGUARD_{key.upper()}"] = value
+        return env
+
+    async def _run(
+        self,
+        action: str,
+        template: list[str] | None,
+        *,
+        percent: int | None = None,
+        factor: float | None = None,
+        field: str | None = None,
+    ) -> ActionResult:
+        field = field or action
+        assert template is not None  # rollback is required by the policy schema
+        values = {"deployment": self._deployment, "action": action}
+        if percent is not None:
+            values |= {"percent": str(percent), "stable_percent": str(100 - percent)}
+        if factor is not None:
+            values["factor"] = f"{factor:g}"
+        argv = _fill(template, values, quote=self._spec.shell)
+        if self._spec.shell:
+            argv = ["/bin/sh", "-c", argv[0]]
+        started = time.monotonic()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self._environment(action, values),
+                cwd=self._spec.workdir,
+                start_new_session=True,  # a timeout kills the whole process group
+            )
+        except FileNotFoundError as exc:
+            raise ExecutorError(
+                f"target.executor.{field}: command {argv[0]!r} not found"
+                + (f" (or workdir {self._spec.workdir!r} missing)" if self._spec.workdir else "")
+            ) from exc
+        except PermissionError as exc:
+            raise ExecutorError(f"target.executor.{field}: {argv[0]!r} is not executable") from exc
+        try:
+            stdout, stderr = await asyncio.wait_for(process.communicate(), self._spec.timeout)
+        except TimeoutError:
+            _kill_group(process.pid)
+            stdout, stderr = await process.communicate()
+            return ActionResult(
+                ok=False,
+                detail=f"{action}: {shlex.join(argv)} timed out after {self._spec.timeout:g}s",
+                output=_output(argv, None, stdout, stderr, started),
+            )
+        output = _output(argv, process.returncode, stdout, stderr, started)
+        if process.returncode != 0:
+            last_line = (stderr or stdout).decode(errors="replace").strip().splitlines()[-1:]
+            return ActionResult(
+                ok=False,
+                detail=f"{action}: {argv[0]} exited with code {process.returncode}"
+                + (f": {last_line[0]}" if last_line else ""),
+                output=output,
+            )
+        return ActionResult(
+            ok=True, detail=f"{action}: {shlex.join(argv)} succeeded", output=output
+        )
+
+
+def _fill(template: list[str], values: Mapping[str, str], *, quote: bool) -> list[str]:
+    """Fill placeholders; in a shell line every value is quoted so it stays one word."""
+    safe = {key: shlex.quote(value) for key, value in values.items()} if quote else values
+    try:
+        return [argument.format_map(safe) for argument in template]
+    except KeyError as exc:
+        raise ExecutorError(f"placeholder {exc} has no value for this action") from exc
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _output(
+    argv: list[str], exit_code: int | None, stdout: bytes, stderr: bytes, started: float
+) -> dict[str, object]:
+    return {
+        "argv": argv,
+        "exit_code": exit_code,
+        "stdout": stdout.decode(errors="replace")[-OUTPUT_LIMIT:],
+        "stderr": stderr.decode(errors="replace")[-OUTPUT_LIMIT:],
+        "duration_seconds": round(time.monotonic() - started, 3),
+    }

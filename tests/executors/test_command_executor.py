@@ -1,0 +1,161 @@
+"""The command executor running real commands: a state-keeping deploy tool, sh, sleep, false."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from rollguard.errors import ExecutorError
+from rollguard.executors.base import ActionResult
+from rollguard.executors.command import CommandExecutor
+from rollguard.policy.model import CommandExecutorSpec
+
+TOOL = str(Path(__file__).resolve().parents[1] / "servers" / "weights_cli.py")
+
+
+def tool_spec(state: Path, **changes: object) -> CommandExecutorSpec:
+    """Every action wired to weights_cli.py keeping its state in ``state``."""
+    base = [sys.executable, TOOL, str(state)]
+    spec: dict[str, object] = {
+        "rollback": [*base, "rollback"],
+        "set_weight": [*base, "set", "{percent}"],
+        "scale": [*base, "scale", "{factor}"],
+        "isolate": [*base, "isolate"],
+        "status": [*base, "status"],
+        "timeout": "20s",
+        **changes,
+    }
+    return CommandExecutorSpec.model_validate(spec)
+
+
+def _log(state: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(f"{state}.log").read_text().splitlines()]
+
+
+def test_actions_run_with_placeholders_and_environment(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    executor = CommandExecutor(
+        tool_spec(state), deployment="shop", context={"trigger": "error_rate"}
+    )
+
+    async def go() -> tuple[ActionResult, ActionResult, int]:
+        shifted = await executor.set_canary_weight(percent=30)
+        rolled = await executor.rollback()
+        return shifted, rolled, (await executor.status()).canary_weight
+
+    shifted, rolled, weight = asyncio.run(go())
+    assert shifted.ok, shifted.detail
+    assert rolled.ok, rolled.detail
+    assert weight == 0
+    assert json.loads(state.read_text()) == {"canary_weight": 0, "canary_state": "retired"}
+    first = _log(state)[0]
+    assert first["argv"] == ["set", "30"]
+    assert first["env"] == {
+        "ROLLGUARD_ACTION": "set_weight",
+        "ROLLGUARD_DEPLOYMENT": "shop",
+        "ROLLGUARD_CANARY_PERCENT": "30",
+        "ROLLGUARD_STABLE_PERCENT": "70",
+        "ROLLGUARD_TRIGGER": "error_rate",
+    }
+    assert shifted.output["exit_code"] == 0
+    assert shifted.output["stdout"] == "set done\n"
+
+
+def test_non_zero_exit_is_a_failed_action_with_its_output(tmp_path: Path) -> None:
+    spec = CommandExecutorSpec.model_validate(
+        {"rollback": ["sh", "-c", "echo rolling; echo 'release not found' >&2; exit 3"]}
+    )
+    result = asyncio.run(CommandExecutor(spec, deployment="shop").rollback())
+    assert not result.ok
+    assert result.detail == "rollback: sh exited with code 3: release not found"
+    assert result.output["exit_code"] == 3
+    assert result.output["stdout"] == "rolling\n"
+    assert result.output["stderr"] == "release not found\n"
+
+
+def test_timeout_kills_the_command(tmp_path: Path) -> None:
+    marker = tmp_path / "survived"
+    spec = CommandExecutorSpec.model_validate(
+        {"rollback": ["sh", "-c", f"sleep 30; touch {marker}"], "timeout": "0.3s"}
+    )
+    result = asyncio.run(CommandExecutor(spec, deployment="shop").rollback())
+    assert not result.ok
+    assert "timed out after 0.3s" in result.detail
+    assert result.output["exit_code"] is None
+    assert not marker.exists()
+
+
+def test_no_shell_by_default_so_metacharacters_stay_literal(tmp_path: Path) -> None:
+    spec = CommandExecutorSpec.model_validate(
+        {"rollback": ["echo", "{deployment}; touch x", "$HOME"]}
+    )
+    result = asyncio.run(CommandExecutor(spec, deployment="shop").rollback())
+    assert result.ok
+    assert result.output["stdout"] == "shop; touch x $HOME\n"
+
+
+def test_shell_mode_quotes_placeholder_values(tmp_path: Path) -> None:
+    spec = CommandExecutorSpec.model_validate(
+        {"rollback": ["echo deploying {deployment} && echo $ROLLGUARD_ACTION"], "shell": True}
+    )
+    result = asyncio.run(CommandExecutor(spec, deployment="shop; rm -rf /").rollback())
+    assert result.ok
+    assert result.output["stdout"] == "deploying shop; rm -rf /\nrollback\n"
+
+
+def test_isolate_without_its_command_runs_rollback(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    executor = CommandExecutor(tool_spec(state, isolate=None, status=None), deployment="shop")
+    result = asyncio.run(executor.isolate())
+    assert result.ok
+    assert "ran the rollback command instead" in result.detail
+    status = asyncio.run(executor.status())
+    assert (status.canary_weight, status.canary_state) == (0, "isolated")
+    assert _log(state)[0]["env"]["ROLLGUARD_ACTION"] == "isolate"
+
+
+def test_missing_set_weight_command_fails_clearly(tmp_path: Path) -> None:
+    executor = CommandExecutor(tool_spec(tmp_path / "s.json", set_weight=None), deployment="shop")
+    result = asyncio.run(executor.set_canary_weight(percent=50))
+    assert not result.ok
+    assert "target.executor.set_weight" in result.detail
+
+
+def test_command_not_found_names_the_field() -> None:
+    spec = CommandExecutorSpec.model_validate(
+        {"rollback": ["helm-that-is-not-installed", "rollback"]}
+    )
+    with pytest.raises(
+        ExecutorError,
+        match=re.escape("target.executor.rollback: command 'helm-that-is-not-installed'"),
+    ):
+        asyncio.run(CommandExecutor(spec, deployment="shop").rollback())
+
+
+def test_bad_status_output_is_named(tmp_path: Path) -> None:
+    spec = CommandExecutorSpec.model_validate(
+        {"rollback": ["true"], "status": ["echo", "all good"]}
+    )
+    with pytest.raises(ExecutorError, match="must print JSON"):
+        asyncio.run(CommandExecutor(spec, deployment="shop").status())
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"set_weight": ["x"]}, "needs a rollback command"),
+        ({"rollback": []}, "needs a rollback command"),
+        ({"rollback": ["helm", "rollback", "{release}"]}, "unknown placeholder {release}"),
+        ({"rollback": ["a", "b"], "shell": True}, "one command line"),
+    ],
+)
+def test_bad_specs_are_policy_errors(spec: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        CommandExecutorSpec.model_validate(spec)

@@ -39,7 +39,7 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
     import logging
 
     import uvicorn
-    from prometheus_client import CollectorRegistry
+    from prometheus_client import CollectorRegistry, disable_created_metrics
 
     from rollguard.server.app import create_app
     from rollguard.server.audit_view import AuditView
@@ -55,6 +55,7 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
 
         store = open_store(audit_url, base_dir=Path.cwd())
     audit = AuditView(store)
+    disable_created_metrics()  # *_created series double /metrics for no use here
     telemetry = Telemetry(CollectorRegistry())
     manager = ControllerManager(
         policies,

@@ -63,6 +63,7 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
         telemetry=telemetry,
         audit=audit,
         reload_seconds=reload_seconds,
+        freeze_gc_after_load=True,
     )
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

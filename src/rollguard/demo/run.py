@@ -26,17 +26,26 @@ import httpx
 
 from rollguard.audit.base import MemoryAuditSink
 from rollguard.controller import SystemClock, Watcher, WatchResult
-from rollguard.demo import router, service
+from rollguard.demo import real_stack, router, service
 from rollguard.demo.loadgen import LoadGenerator
 from rollguard.demo.recording import RecoveryRecorder
 from rollguard.demo.report import DemoResult, users_view
-from rollguard.demo.scenarios import SEED_WATCH_SECONDS, Scenario, demo_policy, scaled
+from rollguard.demo.scenarios import (
+    SEED_WATCH_SECONDS,
+    Scenario,
+    demo_policy,
+    demo_policy_data,
+    scaled,
+)
 from rollguard.demo.servers import DemoError, ProcessServer, stop_all
 from rollguard.engine.decision import TriggerStatus
 from rollguard.engine.evaluate import Evaluation
+from rollguard.executors.base import Executor
+from rollguard.executors.factory import make_executor
 from rollguard.executors.local import LocalExecutor
 from rollguard.metrics.factory import make_provider
 from rollguard.notifiers.base import Delivery, Notification
+from rollguard.policy.model import Policy
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class DemoSettings:
     warmup_timeout_seconds: float = 60.0
     fault_watch_seconds: float = 90.0  # give up on detection after this long
     after_seconds: float = 2.0  # load kept on after recovery, to measure "after"
+    stack: str = "embedded"  # or "real": HAProxy and Prometheus (rollguard.demo.real_stack)
 
 
 @dataclass(frozen=True)
@@ -88,10 +98,13 @@ async def run_demo(
             on_event(DemoEvent(kind, time.time(), message, data, evaluation))
 
     processes: list[ProcessServer] = []
+    stacks: list[real_stack.RealStack] = []
     try:
-        return await _run(scenario, settings, emit, processes, began)
+        return await _run(scenario, settings, emit, (processes, stacks), began)
     finally:
         stop_all(processes)
+        for stack in stacks:
+            stack.stop()
 
 
 async def _start_services(processes: list[ProcessServer]) -> tuple[str, str]:
@@ -112,26 +125,21 @@ async def _run(
     scenario: Scenario,
     settings: DemoSettings,
     emit: Callable[..., None],
-    processes: list[ProcessServer],
+    started: tuple[list[ProcessServer], list[real_stack.RealStack]],
     began: float,
 ) -> DemoResult:
-    stable_url, canary_url = await _start_services(processes)
-    front = await asyncio.to_thread(
-        router.start, stable_url, canary_url, canary_percent=settings.canary_percent
-    )
-    processes.append(front)
+    stable_url, canary_url = await _start_services(started[0])
+    front_url, policy, inner = await _front(settings, stable_url, canary_url, started)
     emit(
         "started",
         f"stable v1 {stable_url}, canary v2 {canary_url}, "
-        f"router {front.url} ({settings.canary_percent}% to the canary)",
+        f"{'HAProxy' if settings.stack == 'real' else 'router'} {front_url} "
+        f"({settings.canary_percent}% to the canary)",
         stable=stable_url,
         canary=canary_url,
-        router=front.url,
+        router=front_url,
     )
-    policy = demo_policy(
-        stable=stable_url, canary=canary_url, router=front.url, time_scale=settings.time_scale
-    )
-    executor = RecoveryRecorder(LocalExecutor(front.url), on_call=lambda m: emit("action", m))
+    executor = RecoveryRecorder(inner, on_call=lambda m: emit("action", m))
     provider = make_provider(policy, base_dir=Path.cwd())
     warm = asyncio.Event()
     warm_at: list[float] = []
@@ -154,7 +162,7 @@ async def _run(
         on_evaluation=on_evaluation,
     )
     load = LoadGenerator(
-        f"{front.url}/api/orders",
+        f"{front_url}/api/orders",
         rate_per_second=settings.rate_per_second,
         max_seconds=settings.warmup_timeout_seconds + settings.fault_watch_seconds + 60,
     )
@@ -203,6 +211,40 @@ async def _run(
         canary_state=final.canary_state,
         time_scale=settings.time_scale,
     )
+
+
+async def _front(
+    settings: DemoSettings,
+    stable_url: str,
+    canary_url: str,
+    started: tuple[list[ProcessServer], list[real_stack.RealStack]],
+) -> tuple[str, Policy, Executor]:
+    """The traffic front (local router, or HAProxy + Prometheus), its policy and executor."""
+    processes, stacks = started
+    if settings.stack == "real":
+        stack = await asyncio.to_thread(
+            real_stack.start,
+            stable_url=stable_url,
+            canary_url=canary_url,
+            canary_percent=settings.canary_percent,
+        )
+        stacks.append(stack)
+        data = demo_policy_data(
+            stable=stable_url, canary=canary_url, router=stack.url, time_scale=settings.time_scale
+        )
+        sections = stack.policy_sections()
+        data["metrics"] = sections["metrics"]
+        data["target"]["executor"] = sections["executor"]
+        policy = Policy.model_validate(data)
+        return stack.url, policy, make_executor(policy)
+    front = await asyncio.to_thread(
+        router.start, stable_url, canary_url, canary_percent=settings.canary_percent
+    )
+    processes.append(front)
+    policy = demo_policy(
+        stable=stable_url, canary=canary_url, router=front.url, time_scale=settings.time_scale
+    )
+    return front.url, policy, LocalExecutor(front.url)
 
 
 async def _warm_up(

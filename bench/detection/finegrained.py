@@ -23,6 +23,7 @@ from bench.detection.strategies import (
     wald_expected_requests,
 )
 from rollguard.engine import sequential as seq
+from rollguard.engine import sequential_latency as seq_latency
 
 BATCH = 10
 EFFECTS: list[tuple[str, str, float]] = [
@@ -44,7 +45,7 @@ def _requests_to_detect(
     tol = ERRORS if kind == "errors" else LATENCY
     threshold = math.log(1 / tol.alpha)
     stable_batch = round(BATCH * (1 - share) / share)
-    width = len(BOUNDS) if kind == "latency" else 1
+    width = 2 * len(BOUNDS) if kind == "latency" else 1
     vs_stable = np.full((runs, width, seq.GRID_SIZE), -np.inf)
     checks = baseline_checks()
     vs_base = np.full((runs, len(checks) if kind == "latency" else 1, seq.GRID_SIZE), -np.inf)
@@ -71,10 +72,10 @@ def _requests_to_detect(
         else:
             slow_c = BATCH - multinomial(rng, n_c, canary_cells)
             slow_s = stable_batch - multinomial(rng, n_s, stable_cells)
-            stable_factors = seq.rate_vs_stable_log_factors(
-                n_c[:, None],
+            stable_factors = seq_latency.stable_latency_log_factors(
+                n_c,
                 slow_c,
-                n_s[:, None],
+                n_s,
                 slow_s,
                 tolerance_ratio=tol.ratio,
                 tolerance_fraction=tol.fraction,

@@ -23,6 +23,7 @@ from bench.detection.simulate import (
     Scrape,
 )
 from rollguard.engine import sequential as seq
+from rollguard.engine import sequential_latency as seq_latency
 from rollguard.policy import load_policy
 from rollguard.signals import Signal
 
@@ -222,7 +223,7 @@ class Rollguard(Strategy):
     def __init__(self, runs: int) -> None:
         super().__init__(runs)
         self.errors = np.full((runs, 1, seq.GRID_SIZE), -np.inf)
-        self.latency = np.full((runs, len(BOUNDS), seq.GRID_SIZE), -np.inf)
+        self.latency = np.full((runs, 2 * len(BOUNDS), seq.GRID_SIZE), -np.inf)
         self.updates = np.zeros(runs)
         self.memory = MemoryRule(runs)
 
@@ -244,10 +245,10 @@ class Rollguard(Strategy):
         self.errors = np.where(ok[:, None, None], updated, self.errors)
         slow_c = np.where(ok[:, None], s.canary_requests[:, None] - s.canary_buckets, 0.0)
         slow_s = np.where(ok[:, None], s.stable_requests[:, None] - s.stable_buckets, 0.0)
-        lat = seq.rate_vs_stable_log_factors(
-            n_c[:, None],
+        lat = seq_latency.stable_latency_log_factors(
+            n_c,
             slow_c,
-            n_s[:, None],
+            n_s,
             slow_s,
             tolerance_ratio=LATENCY.ratio,
             tolerance_fraction=LATENCY.fraction,

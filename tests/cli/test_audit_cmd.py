@@ -117,3 +117,21 @@ def test_since_accepts_durations_and_dates() -> None:
     for garbage in ("soon", "30 fortnights", "-5d", ""):
         with pytest.raises(UsageError, match="expected a duration such as 30d"):
             since_timestamp(garbage, now=now)
+
+
+def test_policy_names_the_store_relative_to_its_folder(
+    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "svc"
+    folder.mkdir()
+    (folder / "rollguard.yaml").write_text(
+        "target: {deployment: shop}\n"
+        'metrics: {provider: scrape, stable: "http://127.0.0.1:1/m", canary: "http://127.0.0.1:2/m"}\n'
+        "audit: {url: 'sqlite:///trail/audit.db'}\n"
+    )
+    store = open_store(f"sqlite:///{folder / 'trail' / 'audit.db'}")
+    store.append(AuditRecord(kind="gate", deployment="shop", timestamp="2026-11-27T09:00:00Z"))
+    store.close()
+    done = _run(rollguard_cmd, cli_env, "verify", "--policy", str(folder / "rollguard.yaml"))
+    assert done.returncode == 0, done.stderr
+    assert "audit trail intact: 1 entries" in done.stdout

@@ -131,8 +131,9 @@ def test_vulnerability_fault_sets_the_gauge_and_blocks(
 def test_active_connections_counts_requests_in_flight(
     svc: ThreadServer, client: httpx.Client
 ) -> None:
-    client.post(f"{svc.url}/simulate/latency/1000").raise_for_status()
-    slow = [threading.Thread(target=httpx.get, args=(f"{svc.url}/api/x",)) for _ in range(3)]
+    client.post(f"{svc.url}/simulate/latency/2000").raise_for_status()
+    users = [httpx.Client(timeout=10) for _ in range(3)]  # made first: creating one is slow
+    slow = [threading.Thread(target=user.get, args=(f"{svc.url}/api/x",)) for user in users]
     for thread in slow:
         thread.start()
     try:
@@ -143,6 +144,8 @@ def test_active_connections_counts_requests_in_flight(
     finally:
         for thread in slow:
             thread.join()
+        for user in users:
+            user.close()
     assert value(scrape(svc.url), "http_active_connections") == 0
 
 

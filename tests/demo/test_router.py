@@ -70,31 +70,38 @@ def test_round_robin_interleaves_instead_of_bursting() -> None:
     assert all(b - a == 5 for a, b in itertools.pairwise(canary_positions))
 
 
-def test_weight_change_takes_effect_at_once(client: httpx.Client) -> None:
-    with deployment(canary_percent=20) as dep:
-        answer = client.put(f"{dep.router.url}/-/router/weight", json={"canary_percent": 50})
-        assert answer.json()["previous"]["canary_percent"] == 20
-        assert answer.json()["current"]["canary_percent"] == 50
-        assert _send(client, dep.router.url, 20)["canary"] == 10
+def _reset(client: httpx.Client, dep: Deployment, percent: int) -> Deployment:
+    """The shared deployment back to a known state: ``percent`` to the canary, scale 1."""
+    client.put(f"{dep.router.url}/-/router/weight", json={"canary_percent": percent})
+    client.post(f"{dep.router.url}/-/router/scale", json={"factor": 1})
+    return dep
+
+
+def test_weight_change_takes_effect_at_once(client: httpx.Client, shared: Deployment) -> None:
+    dep = _reset(client, shared, 20)
+    answer = client.put(f"{dep.router.url}/-/router/weight", json={"canary_percent": 50})
+    assert answer.json()["previous"]["canary_percent"] == 20
+    assert answer.json()["current"]["canary_percent"] == 50
+    assert _send(client, dep.router.url, 20)["canary"] == 10
 
 
 @pytest.mark.parametrize(("action", "state"), [("rollback", "retired"), ("isolate", "isolated")])
 def test_rollback_and_isolate_send_everything_to_stable(
-    client: httpx.Client, action: str, state: str
+    client: httpx.Client, shared: Deployment, action: str, state: str
 ) -> None:
-    with deployment(canary_percent=50) as dep:
-        client.post(f"{dep.router.url}/-/router/{action}").raise_for_status()
-        again = client.post(f"{dep.router.url}/-/router/{action}").json()  # idempotent
-        assert again["previous"] == again["current"]
-        view = client.get(f"{dep.router.url}/-/router").json()
-        assert (view["canary_percent"], view["canary_state"]) == (0, state)
-        assert _send(client, dep.router.url, 20) == Counter({"stable": 20})
+    dep = _reset(client, shared, 50)
+    client.post(f"{dep.router.url}/-/router/{action}").raise_for_status()
+    again = client.post(f"{dep.router.url}/-/router/{action}").json()  # idempotent
+    assert again["previous"] == again["current"]
+    view = client.get(f"{dep.router.url}/-/router").json()
+    assert (view["canary_percent"], view["canary_state"]) == (0, state)
+    assert _send(client, dep.router.url, 20) == Counter({"stable": 20})
 
 
-def test_scale_is_recorded(client: httpx.Client) -> None:
-    with deployment() as dep:
-        client.post(f"{dep.router.url}/-/router/scale", json={"factor": 2}).raise_for_status()
-        assert client.get(f"{dep.router.url}/-/router").json()["stable_scale"] == 2.0
+def test_scale_is_recorded(client: httpx.Client, shared: Deployment) -> None:
+    dep = _reset(client, shared, 20)
+    client.post(f"{dep.router.url}/-/router/scale", json={"factor": 2}).raise_for_status()
+    assert client.get(f"{dep.router.url}/-/router").json()["stable_scale"] == 2.0
 
 
 @pytest.mark.parametrize(
@@ -107,15 +114,15 @@ def test_scale_is_recorded(client: httpx.Client) -> None:
     ],
 )
 def test_bad_admin_calls_are_refused_and_change_nothing(
-    client: httpx.Client, path: str, body: dict[str, object], message: str
+    client: httpx.Client, shared: Deployment, path: str, body: dict[str, object], message: str
 ) -> None:
-    with deployment(canary_percent=20) as dep:
-        method = "PUT" if path == "weight" else "POST"
-        answer = client.request(method, f"{dep.router.url}/-/router/{path}", json=body)
-        assert answer.status_code == 422
-        assert message in answer.json()["error"]
-        view = client.get(f"{dep.router.url}/-/router").json()
-        assert (view["canary_percent"], view["stable_scale"]) == (20, 1.0)
+    dep = _reset(client, shared, 20)
+    method = "PUT" if path == "weight" else "POST"
+    answer = client.request(method, f"{dep.router.url}/-/router/{path}", json=body)
+    assert answer.status_code == 422
+    assert message in answer.json()["error"]
+    view = client.get(f"{dep.router.url}/-/router").json()
+    assert (view["canary_percent"], view["stable_scale"]) == (20, 1.0)
 
 
 def test_a_dead_upstream_is_a_counted_bad_gateway(client: httpx.Client) -> None:

@@ -131,10 +131,10 @@ def _latency_runs(rng: np.random.Generator, shift: float, intervals: int) -> lis
         n_c = rng.poisson(100, 1000)
         n_s = rng.poisson(400, 1000)
         out.append(
-            seq.rate_vs_stable_log_factors(
-                n_c[:, None],
+            lat.stable_latency_log_factors(
+                n_c,
                 _slow_counts(rng, n_c, shift),
-                n_s[:, None],
+                n_s,
                 _slow_counts(rng, n_s, 0.0),
                 tolerance_ratio=1.2,
                 tolerance_fraction=0.001,
@@ -188,6 +188,23 @@ def test_vs_stable_e_value_has_expectation_at_most_one_by_enumeration(n_c: int, 
     binomial = stats.binom.pmf(x_c, n_c, p_c) * stats.binom.pmf(x_s, n_s, p_s)
     assert float(np.sum(poisson * np.exp(log_e))) == pytest.approx(1.0, abs=1e-6)
     assert float(np.sum(binomial * np.exp(log_e))) <= 1.0 + 1e-9
+
+
+@pytest.mark.parametrize("p_s", [0.02, 0.3, 0.5, 0.8])
+@pytest.mark.parametrize(("r", "d"), [(1.0, 0.0), (1.0, 0.01), (1.2, 0.001)])
+def test_share_difference_factor_has_expectation_at_most_one_by_enumeration(
+    p_s: float, r: float, d: float
+) -> None:
+    """Binomial counts at the null boundary, every grid point separately."""
+    n_c, n_s = 30, 90
+    p_c = min(r * p_s + d, 1.0)
+    x_c, x_s = np.meshgrid(np.arange(n_c + 1), np.arange(n_s + 1), indexing="ij")
+    logs = seq.share_difference_log_factors(
+        n_c, x_c, n_s, x_s, tolerance_ratio=r, tolerance_fraction=d
+    )
+    weights = stats.binom.pmf(x_c, n_c, p_c) * stats.binom.pmf(x_s, n_s, p_s)
+    expectation = np.einsum("ij,ijk->k", weights, np.exp(logs))
+    assert np.all(expectation <= 1.0 + 1e-12)
 
 
 def test_phantom_error_factor_matches_brute_force_sum_over_phantom_counts() -> None:

@@ -185,3 +185,13 @@ def test_sequential_detection_on_memory_is_refused() -> None:
     )
     with pytest.raises(PolicyError, match="sequential detection exists for"):
         parse_policy(text, source="memory.yaml")
+
+
+def test_policy_explain_describes_the_sequential_test(policy: Policy) -> None:
+    from rollguard.policy.explain import explain
+
+    lines = explain(policy)
+    assert "sequential test" in lines[0]
+    assert "1.2 x the stable version's + 0.1 points" in lines[0]
+    assert "at most 0.005" in lines[0]
+    assert "sequential" not in lines[2]  # memory keeps its threshold

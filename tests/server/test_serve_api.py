@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import TOKEN, Served, policy
+from serve_harness import TOKEN, Served, policy
+
 from support import wait_until
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -15,8 +15,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from prometheus_client import CollectorRegistry
+from serve_harness import TOKEN, Served, start_serve, write_policies
 
-from conftest import TOKEN, Served, start_serve, write_policies
 from rollguard.server.app import create_app
 from rollguard.server.audit_view import AuditView
 from rollguard.server.auth import TokenAuth

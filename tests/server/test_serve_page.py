@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from serve_harness import TOKEN, Served
 
 from chromium import artifact_path, chromium_page
-from conftest import TOKEN, Served
 
 
 @pytest.mark.real_server

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from serve_harness import TOKEN, start_serve, write_policies
 
-from conftest import TOKEN, start_serve, write_policies
 from rollguard.audit.factory import open_store
 from rollguard.cli.serve_cmd import parse_listen
 from rollguard.errors import UsageError

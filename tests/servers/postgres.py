@@ -32,6 +32,21 @@ class PostgresServer:
     socket_dir: Path
     data_dir: Path
     bin_dir: Path
+    options: str = ""
+
+    def stop(self) -> None:
+        """Stop the server (for outage tests); :meth:`start` brings it back on the same port."""
+        self._pg_ctl("-m", "fast", "-w", "stop")
+
+    def start(self) -> None:
+        """Start the stopped server again and wait until it accepts connections."""
+        self._pg_ctl("-o", self.options, "-l", str(self.data_dir.parent / "log"), "-w", "start")
+
+    def _pg_ctl(self, *args: str) -> None:
+        command = [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), *args]
+        subprocess.run(
+            _as_server_user(command), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True
+        )
 
     def url(self, database: str = "postgres") -> str:
         """SQLAlchemy URL for psycopg 3 over TCP on loopback."""
@@ -103,7 +118,7 @@ def running_postgres(*, fsync: bool = False) -> Iterator[PostgresServer]:
             stderr=subprocess.PIPE,
             check=True,
         )
-        server = PostgresServer(port, socket_dir, data_dir, initdb.parent)
+        server = PostgresServer(port, socket_dir, data_dir, initdb.parent, options)
         try:
             yield server
         finally:

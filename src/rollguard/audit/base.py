@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, TextIO, runtime_checkable
 
 #: The kinds of entry the controller writes.
 KINDS = (
@@ -116,6 +116,14 @@ class AuditStore(AuditSink, Protocol):
 
     def verify(self) -> VerifyReport:
         """Recompute the chain; name the first entry modified, deleted, inserted or reordered."""
+
+    def export(
+        self, out: TextIO, *, format: str, since: str | None = None, deployment: str | None = None
+    ) -> int:
+        """Write entries as ``json`` or ``csv``; return how many."""
+
+    def lock_holder(self, deployment: str) -> LockInfo | None:
+        """Who holds the deployment's lease (expired or not), if anyone."""
 
     def acquire_lock(self, deployment: str, *, owner: str, lease_seconds: float) -> LockInfo:
         """Take the deployment's lease or raise :class:`~rollguard.errors.LockedError`."""

@@ -8,6 +8,7 @@ schema created or checked, a round-trip made — so an unusable store is an
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from rollguard.audit import schema
+from rollguard.audit.spool import SpooledStore
 from rollguard.audit.sql import SqlAuditStore
 from rollguard.errors import AuditError
 from rollguard.policy.model import AuditConfig
@@ -60,18 +62,27 @@ def open_store(
     return store
 
 
-def open_policy_store(config: AuditConfig, *, base_dir: Path) -> SqlAuditStore:
+def open_policy_store(config: AuditConfig, *, base_dir: Path) -> SpooledStore:
     """The store a policy's ``audit`` section names; a relative SQLite path is under ``base_dir``.
 
     ``url_env`` (for URLs with passwords) wins over ``url``. A store that cannot be
-    opened stops the watch before it starts: rollguard never acts unrecorded.
+    opened stops the watch before it starts: rollguard never starts unrecorded.
+    Entries written during a later outage go to a local spool
+    (``.rollguard/spool/<digest of the URL>.jsonl``) and are flushed first thing
+    here and on the next append that reaches the store.
     """
     url = config.url
     if config.url_env is not None:
         url = os.environ.get(config.url_env, "")
         if not url:
             raise AuditError(f"audit.url_env: environment variable {config.url_env} is not set")
-    return open_store(url, base_dir=base_dir)
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    store = SpooledStore(
+        open_store(url, base_dir=base_dir),
+        spool=base_dir / ".rollguard" / "spool" / f"{digest}.jsonl",
+    )
+    store.flush()
+    return store
 
 
 def _parse(url: str) -> sa.URL:

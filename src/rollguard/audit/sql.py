@@ -118,12 +118,7 @@ class SqlAuditStore:
             )
 
     def export(
-        self,
-        out: TextIO,
-        *,
-        format: str,
-        since: str | None = None,
-        deployment: str | None = None,
+        self, out: TextIO, *, format: str, since: str | None = None, deployment: str | None = None
     ) -> int:
         """Write entries as JSON or CSV to ``out``; return how many were written."""
         return export.write(self.list(since=since, deployment=deployment), out, format=format)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from rollguard.cli.audit_options import DbOption, since_timestamp, store_url
+from rollguard.cli.audit_options import DbOption, PolicyOption, open_cli_store, since_timestamp
 from rollguard.errors import UsageError
 
 
@@ -16,9 +16,9 @@ def report(
     format: str = typer.Option("md", "--format", "-f", help="md or html."),
     out: Path | None = typer.Option(None, "--out", "-o", help="File to write (default stdout)."),  # noqa: B008
     db: str | None = DbOption,
+    policy: Path | None = PolicyOption,
 ) -> None:
     """Write the compliance report: deployments, rollbacks, timings and a computed checklist."""
-    from rollguard.audit.factory import open_store
     from rollguard.reports.build import build, render_report
 
     if format not in ("md", "html"):
@@ -26,7 +26,7 @@ def report(
     start = since_timestamp(since)
     if start is None:
         raise UsageError("--since is required")
-    store = open_store(store_url(db))
+    store = open_cli_store(db, policy)
     try:
         text = render_report(build(store, since=start), format="md" if format == "md" else "html")
     finally:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from rollguard.cli.options import OutputFormat
 from rollguard.errors import UsageError
 
 app = typer.Typer(help="Runtime security: attack signatures in access logs.", no_args_is_help=True)
@@ -16,7 +17,7 @@ app = typer.Typer(help="Runtime security: attack signatures in access logs.", no
 def scan_log(
     file: Path = typer.Argument(..., help="An NGINX/Apache/HAProxy access log."),  # noqa: B008
     fmt: str = typer.Option("combined", "--format", help="combined or haproxy (httplog)."),
-    output: str = typer.Option("text", "--output", help="text or json."),
+    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", help="text or json."),  # noqa: B008
 ) -> None:
     """List requests matching attack signatures and the peak 401/403 per minute.
 
@@ -31,7 +32,7 @@ def scan_log(
     if fmt not in ("combined", "haproxy"):
         raise UsageError(f"--format must be combined or haproxy, not {fmt!r}")
     result = scan(file, fmt="combined" if fmt == "combined" else "haproxy")
-    if output == "json":
+    if output is OutputFormat.JSON:
         body = {
             "requests": result.requests,
             "unauthorized": result.unauthorized,

@@ -177,9 +177,10 @@ async def _run(
     emit("watching", f"watching for up to {duration:g}s", duration_seconds=duration)
     try:
         fault_at = None
-        if not healthy:
+        if scenario.fault is not None:
             await _warm_up(warm, watch_task, watcher, settings.warmup_timeout_seconds)
-            fault_at = await _inject(scenario, canary_url, emit)
+            fault_at = await _inject(scenario.fault, canary_url)
+            emit("fault", f"fault injected into the canary: {scenario.description}")
         result = await watch_task
         if result.decided_at is not None:
             emit("decided", f"{result.action.value} by {result.trigger}: {result.reason}")
@@ -271,17 +272,13 @@ async def _warm_up(
     raise DemoError(f"warm-up did not finish within {timeout:g}s: {pending}")
 
 
-async def _inject(scenario: Scenario, canary_url: str, emit: Callable[..., None]) -> float | None:
-    """Break the canary as the scenario says; the fault starts when the request is sent."""
-    if scenario.fault is None:
-        emit("fault", "no fault injected (healthy scenario)")
-        return None
+async def _inject(fault: str, canary_url: str) -> float:
+    """Break the canary; the fault starts when the request is sent."""
     fault_at = time.time()
     async with httpx.AsyncClient(timeout=30) as client:
-        answer = await client.post(f"{canary_url}/simulate/{scenario.fault}")
+        answer = await client.post(f"{canary_url}/simulate/{fault}")
     if answer.status_code != 200:
-        raise DemoError(f"the canary refused the fault {scenario.fault}: {answer.text}")
-    emit("fault", f"fault injected into the canary: {scenario.description}")
+        raise DemoError(f"the canary refused the fault {fault}: {answer.text}")
     return fault_at
 
 

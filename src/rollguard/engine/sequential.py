@@ -73,6 +73,39 @@ def rate_vs_stable_log_factors(
     return out
 
 
+#: Effects for the bounded-difference factor: canary share minus the tolerated share.
+DELTA: Array = np.geomspace(0.002, 0.5, GRID_SIZE)
+
+
+def share_difference_log_factors(
+    canary_requests: npt.ArrayLike,
+    canary_events: npt.ArrayLike,
+    stable_requests: npt.ArrayLike,
+    stable_events: npt.ArrayLike,
+    *,
+    tolerance_ratio: float,
+    tolerance_fraction: float,
+) -> Array:
+    """Log of a bounded-difference e-factor per effect in :data:`DELTA`.
+
+    ``T = x_c / n_c - r x_s / n_s - d`` has mean <= 0 under the null and, each
+    request counting 0 or 1, ``log E[exp(theta T)] <= theta^2 v / 8`` with
+    ``v = 1/n_c + r^2/n_s`` (Hoeffding). With ``theta = 4 delta / v`` the factor is
+    ``exp((4 delta T - 2 delta^2) / v)``. Where events are common (a share near
+    one half), it is nearly as sharp as the binomial likelihood ratio, unlike
+    :func:`rate_vs_stable_log_factors`, which is sharp for rare events.
+    """
+    n_c = np.asarray(canary_requests, dtype=float)[..., None]
+    x_c = np.asarray(canary_events, dtype=float)[..., None]
+    n_s = np.asarray(stable_requests, dtype=float)[..., None]
+    x_s = np.asarray(stable_events, dtype=float)[..., None]
+    r = tolerance_ratio
+    spread = 1.0 / n_c + r * r / n_s
+    t = x_c / n_c - r * x_s / n_s - tolerance_fraction
+    out: Array = (4.0 * DELTA * t - 2.0 * DELTA**2) / spread
+    return out
+
+
 def rate_vs_baseline_log_factors(
     requests: npt.ArrayLike, errors: npt.ArrayLike, *, null_rate: float
 ) -> Array:

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Literal
 
-from rollguard.audit.base import AuditEntry, VerifyReport
 from rollguard.reports import render
 from rollguard.reports.compute import ComplianceReport, compute
-
-
-class ReportSource(Protocol):
-    """The two store methods a report needs."""
-
-    def list(
-        self, *, since: str | None = None, deployment: str | None = None, kind: str | None = None
-    ) -> Sequence[AuditEntry]: ...
-
-    def verify(self) -> VerifyReport: ...
+from rollguard.reports.views import ReportSource
 
 
 def build(store: ReportSource, *, since: str, until: datetime | None = None) -> ComplianceReport:

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from rollguard.audit.base import AuditEntry, VerifyReport
+from rollguard.reports.views import EntryView, VerifyView
 
 ROLLBACK_ACTIONS = frozenset(
     {
@@ -88,12 +88,12 @@ class ComplianceReport:
     affected_users: int
     rollbacks_per_day: dict[str, int]
     events: list[RollbackEvent]
-    verify: VerifyReport
+    verify: VerifyView
     checklist: list[CheckItem] = field(default_factory=list)
 
 
 def compute(
-    entries: Iterable[AuditEntry], *, period_start: str, period_end: str, verify: VerifyReport
+    entries: Iterable[EntryView], *, period_start: str, period_end: str, verify: VerifyView
 ) -> ComplianceReport:
     """The report for the entries of one period (already filtered by time)."""
     starts: dict[str, float] = {}

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rollguard.audit.base import AuditRecord, AuditSink
@@ -60,7 +60,6 @@ class Runner:
     state: DeploymentState
     watcher: Watcher | None = None
     task: asyncio.Task[None] | None = None
-    closed: bool = field(default=False)
 
 
 class ControllerManager:
@@ -148,7 +147,7 @@ class ControllerManager:
                     continue  # acting: reload on a later poll
                 self._forget_file(path)
                 self._files[path] = key
-                self._load(path, key)
+                await self._load(path, key)
 
     def _forget_file(self, path: Path) -> None:
         self._files.pop(path, None)
@@ -177,9 +176,11 @@ class ControllerManager:
                 failure.message,
             )
 
-    def _load(self, path: Path, key: tuple[int, int]) -> None:
+    async def _load(self, path: Path, key: tuple[int, int]) -> None:
         try:
-            source = load_source(path)
+            # Parsing YAML and reading recordings is slow for a thousand files: a thread keeps
+            # the event loop (and /healthz) answering meanwhile.
+            source = await asyncio.to_thread(load_source, path)
         except PolicyError as exc:
             self._fail(path, [PolicyFailure(**vars(problem)) for problem in exc.problems])
             return
@@ -200,14 +201,14 @@ class ControllerManager:
         )
         runner = Runner(source=source, file_key=key, state=state)
         self.runners[name] = runner
-        self._launch(runner, carry_state=False)
+        await self._launch(runner, carry_state=False)
 
     # --- running one deployment --------------------------------------------------------
 
-    def _launch(self, runner: Runner, *, carry_state: bool) -> None:
+    async def _launch(self, runner: Runner, *, carry_state: bool) -> None:
         previous = runner.watcher
         try:
-            watcher = self.factory(runner.source, self._hook(runner))
+            watcher = await asyncio.to_thread(self.factory, runner.source, self._hook(runner))
         except RollguardError as exc:
             runner.state.error = str(exc)
             runner.state.set_status(Status.ERROR, self.wall_clock(), f"cannot watch: {exc}")
@@ -329,7 +330,7 @@ class ControllerManager:
             note = f" ({reason})" if reason else ""
             runner.state.note(TimelineEntry(at, "command", f"operator: {command}{note}"))
             if command == "resume":
-                self._launch(runner, carry_state=True)
+                await self._launch(runner, carry_state=True)
                 return runner.state
             await self._halt(runner)
             if command == "pause":

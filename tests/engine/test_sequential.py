@@ -26,10 +26,10 @@ def _mc_bound(alpha: float, runs: int) -> float:
 
 def _crossed(log_factors_per_interval: list[np.ndarray], alpha: float) -> np.ndarray:
     """Whether each run's e-process ever reached 1/alpha, and when (interval index or -1)."""
-    total = np.zeros_like(log_factors_per_interval[0])
-    first = np.full(total.shape[0], -1)
+    total: np.ndarray | None = None
+    first = np.full(log_factors_per_interval[0].shape[0], -1)
     for t, factors in enumerate(log_factors_per_interval):
-        total = total + factors
+        total = seq.accumulate(total, factors, t + 1)
         hit = (seq.log_e_value(total) >= math.log(1 / alpha)) & (first < 0)
         first[hit] = t
     return first
@@ -131,10 +131,10 @@ def _latency_runs(rng: np.random.Generator, shift: float, intervals: int) -> lis
         n_c = rng.poisson(100, 1000)
         n_s = rng.poisson(400, 1000)
         out.append(
-            seq.rate_vs_stable_log_factors(
-                n_c[:, None],
+            lat.stable_latency_log_factors(
+                n_c,
                 _slow_counts(rng, n_c, shift),
-                n_s[:, None],
+                n_s,
                 _slow_counts(rng, n_s, 0.0),
                 tolerance_ratio=1.2,
                 tolerance_fraction=0.001,
@@ -190,6 +190,23 @@ def test_vs_stable_e_value_has_expectation_at_most_one_by_enumeration(n_c: int, 
     assert float(np.sum(binomial * np.exp(log_e))) <= 1.0 + 1e-9
 
 
+@pytest.mark.parametrize("p_s", [0.02, 0.3, 0.5, 0.8])
+@pytest.mark.parametrize(("r", "d"), [(1.0, 0.0), (1.0, 0.01), (1.2, 0.001)])
+def test_share_difference_factor_has_expectation_at_most_one_by_enumeration(
+    p_s: float, r: float, d: float
+) -> None:
+    """Binomial counts at the null boundary, every grid point separately."""
+    n_c, n_s = 30, 90
+    p_c = min(r * p_s + d, 1.0)
+    x_c, x_s = np.meshgrid(np.arange(n_c + 1), np.arange(n_s + 1), indexing="ij")
+    logs = seq.share_difference_log_factors(
+        n_c, x_c, n_s, x_s, tolerance_ratio=r, tolerance_fraction=d
+    )
+    weights = stats.binom.pmf(x_c, n_c, p_c) * stats.binom.pmf(x_s, n_s, p_s)
+    expectation = np.einsum("ij,ijk->k", weights, np.exp(logs))
+    assert np.all(expectation <= 1.0 + 1e-12)
+
+
 def test_phantom_error_factor_matches_brute_force_sum_over_phantom_counts() -> None:
     """The closed form integrates the conditional-binomial likelihood ratio over
     Poisson phantom stable errors; check it against the explicit sum."""
@@ -226,12 +243,45 @@ def test_scalar_api_matches_the_vectorized_kernel() -> None:
             tolerance_points=0.1,
         )
         state = update.state
-    total = seq.rate_vs_stable_log_factors(
+    factors = seq.rate_vs_stable_log_factors(
         n_c, x_c, n_s, x_s, tolerance_ratio=1.2, tolerance_fraction=0.001
-    ).sum(axis=0)
-    assert update.evidence["log_e_value"] == pytest.approx(float(seq.log_e_value(total[None, :])))
+    )
+    total = None
+    for t, row in enumerate(factors):
+        total = seq.accumulate(total, row[None, :], t + 1)
+    assert update.evidence["log_e_value"] == pytest.approx(float(seq.log_e_value(total)))
     assert state.canary_requests == float(n_c.sum())
     assert seq.SequentialState.from_mapping(state.to_mapping()) == state
+
+
+def test_a_fault_that_starts_late_is_caught_without_winning_back_the_healthy_minutes() -> None:
+    """Ten healthy minutes, then 1% -> 5%: the change-point mixture catches it within
+    a minute; the plain product (a fault assumed from the start) would still be digging."""
+    rng = np.random.default_rng(16)
+    onset = 120
+    canary = np.where(np.arange(2 * INTERVALS) < onset, 0.01, 0.05)
+    stable = np.full(2 * INTERVALS, 0.01)
+    factors = []
+    for t in range(2 * INTERVALS):
+        n_c = rng.poisson(500, 500)  # 100 canary requests/s, 5 s scrapes
+        n_s = rng.poisson(2000, 500)
+        x_c = rng.binomial(n_c, canary[t])
+        x_s = rng.binomial(n_s, stable[t])
+        factors.append(
+            seq.rate_vs_stable_log_factors(
+                n_c, x_c, n_s, x_s, tolerance_ratio=1.2, tolerance_fraction=0.001
+            )[:, None, :]
+        )
+    first = _crossed(factors, 0.005)
+    assert np.mean((first >= onset) & (first < onset + 12)) >= 0.99
+    plain = np.cumsum(np.stack(factors), axis=0)
+    plain_first = np.argmax(seq.log_e_value(plain) >= math.log(200), axis=0)
+    assert np.median(plain_first) > np.median(first) + 12
+
+
+def test_change_point_weights_sum_to_one() -> None:
+    k = np.arange(1, 1_000_001)
+    assert float(np.exp(seq.log_start_weight(k)).sum()) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_alpha_is_split_across_sequential_triggers() -> None:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from rollguard.baseline import Baseline
+from rollguard.engine import sequential_rules
 from rollguard.engine.decision import (
     CONTINUE,
     Decision,
@@ -64,6 +65,7 @@ def required_queries(policy: Policy) -> list[Query]:
         wanted[canary_query(rule)] = None
         if policy.reference_for(rule) == "stable":
             wanted[stable_query(rule)] = None
+    wanted.update(dict.fromkeys(sequential_rules.queries(policy)))
     return list(wanted)
 
 
@@ -101,6 +103,29 @@ def judge(
     now: float,
 ) -> tuple[TriggerResult, TriggerState]:
     """One rule's verdict at ``now`` and its updated counters."""
+    if sequential_rules.is_sequential(rule):  # docs/detection.md
+        return sequential_rules.judge(
+            policy,
+            rule,
+            measurements,
+            baseline=baseline,
+            state=state,
+            now=now,
+            threshold=judge_threshold,
+        )
+    return judge_threshold(policy, rule, measurements, baseline=baseline, state=state, now=now)
+
+
+def judge_threshold(
+    policy: Policy,
+    rule: Trigger,
+    measurements: Mapping[Query, Measurement],
+    *,
+    baseline: Baseline | None,
+    state: TriggerState,
+    now: float,
+) -> tuple[TriggerResult, TriggerState]:
+    """The rule's fixed-window threshold verdict."""
     canary = measurements.get(canary_query(rule))
     if canary is None or canary.value is None:
         reason = canary.reason if canary is not None else "not measured"

@@ -18,13 +18,16 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
+import numpy.typing as npt
 
 from rollguard.engine.sequential import (
+    Array,
     SequentialState,
     Update,
     apply_factors,
     rate_vs_baseline_log_factors,
     rate_vs_stable_log_factors,
+    share_difference_log_factors,
     unchanged,
 )
 
@@ -56,6 +59,32 @@ def tails(
     return bounds, float(total), [max(total - buckets[b], 0.0) for b in bounds], ""
 
 
+def stable_latency_log_factors(
+    canary_requests: npt.ArrayLike,
+    canary_slow: npt.ArrayLike,
+    stable_requests: npt.ArrayLike,
+    stable_slow: npt.ArrayLike,
+    *,
+    tolerance_ratio: float,
+    tolerance_fraction: float,
+) -> Array:
+    """Both factor families for every boundary: shape ``(..., 2 * boundaries, GRID_SIZE)``.
+
+    Slow-request counts (last axis of the inputs: boundaries) go through the
+    rare-event factor and the bounded-difference factor; the e-value averages
+    all of them, so each boundary is judged by whichever suits its share.
+    """
+    n_c = np.asarray(canary_requests, dtype=float)
+    n_s = np.asarray(stable_requests, dtype=float)
+    if n_c.ndim:
+        n_c, n_s = n_c[..., None], n_s[..., None]
+    args = (n_c, canary_slow, n_s, stable_slow)
+    options = {"tolerance_ratio": tolerance_ratio, "tolerance_fraction": tolerance_fraction}
+    rare = rate_vs_stable_log_factors(*args, **options)
+    common = share_difference_log_factors(*args, **options)
+    return np.concatenate([rare, common], axis=-2)
+
+
 def update_latency_vs_stable(
     state: SequentialState,
     *,
@@ -82,7 +111,7 @@ def update_latency_vs_stable(
         return unchanged(state, alpha, "canary and stable histograms have different buckets")
     if state.boundaries and state.boundaries != canary_bounds:
         return unchanged(state, alpha, "histogram bucket boundaries changed")
-    factors = rate_vs_stable_log_factors(
+    factors = stable_latency_log_factors(
         n_c,
         np.asarray(canary_slow),
         n_s,

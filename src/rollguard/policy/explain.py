@@ -42,10 +42,34 @@ def explain_trigger(policy: Policy, rule: Trigger) -> str:
     persistence = rule.persistence or policy.analysis.persistence
     told = f", and tells {rule.notification}" if rule.notification else ""
     dry = " (dry run: recorded, never acted on)" if rule.dry_run else ""
+    when = (
+        f"when {what}, measured over {_duration(rule.window_seconds)}, "
+        f"{condition} for {persistence} evaluation(s) in a row"
+    )
+    if rule.detection.method != "threshold":
+        test = _sequential(policy, rule, what, reference or policy.baseline.compare_with)
+        when = test if rule.detection.method == "sequential" else f"{when}, or {test}"
+    action = f"{rule.action.value} ({rule.severity.value})"
+    return f"{rule.name}: {when}, rollguard runs {action}{told}{dry}."
+
+
+def _sequential(policy: Policy, rule: Trigger, what: str, reference: str) -> str:
+    """The sequential test in words (docs/detection.md)."""
+    detection = rule.detection
+    count = sum(1 for r in policy.rules if r.detection.method != "threshold")
+    against = "the baseline file" if reference == "baseline" else "the stable version"
+    ratio, points = detection.tolerance_ratio, detection.tolerance_points
+    if rule.signal is Signal.ERROR_RATE_PERCENT:
+        claim = f"{what} is above {ratio:g} x {against}'s + {points:g} points"
+    else:
+        claim = (
+            f"the canary's requests are slower than {against}'s (at some histogram bucket, "
+            f"a share above {ratio:g} x the stable's + {points:g} points)"
+        )
     return (
-        f"{rule.name}: when {what}, measured over {_duration(rule.window_seconds)}, "
-        f"{condition} for {persistence} evaluation(s) in a row, rollguard runs "
-        f"{rule.action.value} ({rule.severity.value}){told}{dry}."
+        f"as soon as a sequential test, updated every {_duration(policy.analysis.interval)}, "
+        f"shows that {claim}, with a false-rollback chance of at most "
+        f"{detection.alpha / count:.2g} however long it watches"
     )
 
 

@@ -123,6 +123,10 @@ class KubernetesExecutorSpec(StrictModel):
     in_cluster: bool = False
     rollout_timeout: Seconds = 300.0
     router: KubernetesRouterSpec | None = None
+    to_revision: int | None = Field(default=None, ge=1)  # as ``rollout undo --to-revision``
+    stable_deployment: str | None = None  # scaled up by scaling_and_rollback; default: deployment
+    poll_interval: Seconds = 2.0
+    conflict_retries: int = Field(default=5, ge=0, le=50)
 
 
 class CommandExecutorSpec(StrictModel):
@@ -322,12 +326,33 @@ class Policy(StrictModel):
                     f"trigger {rule.name!r} compares with the baseline, "
                     "but baseline.file is not set (set it, or baseline.compare_with: stable)"
                 )
+            if rule.detection.method != "threshold":
+                self._check_sequential(rule)
             if rule.query is not None and not isinstance(self.metrics, PrometheusSource):
                 raise ValueError(
                     f"trigger {rule.name!r} gives a PromQL query, "
                     "which only the prometheus provider runs"
                 )
         return self
+
+    def _check_sequential(self, rule: Trigger) -> None:
+        if rule.signal not in trig.SEQUENTIAL_SIGNALS:
+            names = ", ".join(sorted(signal.value for signal in trig.SEQUENTIAL_SIGNALS))
+            raise ValueError(
+                f"trigger {rule.name!r}: sequential detection exists for {names}, "
+                f"not {rule.signal.value} (use method: threshold)"
+            )
+        if rule.query is not None:
+            raise ValueError(
+                f"trigger {rule.name!r}: sequential detection counts requests itself "
+                "and cannot use a custom query"
+            )
+        reference = self.reference_for(rule) or self.baseline.compare_with
+        if reference == "baseline" and self.baseline.file is None:
+            raise ValueError(
+                f"trigger {rule.name!r}: sequential detection compares with the baseline, "
+                "but baseline.file is not set (set it, or baseline.compare_with: stable)"
+            )
 
     @cached_property
     def rules(self) -> list[Trigger]:

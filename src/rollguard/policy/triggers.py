@@ -42,8 +42,25 @@ class Threshold(StrictModel):
     reference: Literal["baseline", "stable"] | None = None
 
 
+#: Signals with a sequential test (docs/detection.md): counts of errors, or of slow requests.
+SEQUENTIAL_SIGNALS = frozenset(
+    {
+        Signal.ERROR_RATE_PERCENT,
+        Signal.LATENCY_P95_MS,
+        Signal.LATENCY_P50_MS,
+        Signal.LATENCY_MEAN_MS,
+    }
+)
+
+
 class Detection(StrictModel):
-    """How a trigger decides: fixed-window threshold, sequential test, or both."""
+    """How a trigger decides: fixed-window threshold, sequential test, or both.
+
+    ``alpha`` bounds the chance of a false rollback over the whole watch; the
+    policy's sequential triggers share it (each tests at alpha / their number).
+    The test's null hypothesis is "canary <= tolerance_ratio x reference +
+    tolerance_points" (error rate, or share of requests slower than a bucket).
+    """
 
     method: Literal["threshold", "sequential", "both"] = "threshold"
     alpha: float = Field(default=0.01, gt=0, lt=0.5)

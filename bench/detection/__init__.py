@@ -1,0 +1,1 @@
+"""The detection benchmark (``python -m bench.detection``); see docs/detection.md."""

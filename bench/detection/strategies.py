@@ -1,0 +1,324 @@
+"""The strategies compared, each fed the same scrapes; ``step`` says who fires now.
+
+rollguard's strategies call the kernels of ``rollguard.engine.sequential`` (the
+same code the scalar per-trigger API runs; ``run.py`` checks they agree).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from bench.detection.simulate import (
+    BASE_ERROR_RATE,
+    BASE_MEMORY_MB,
+    BASELINE_P50,
+    BASELINE_P95,
+    BOUNDS,
+    Scrape,
+)
+from rollguard.engine import sequential as seq
+from rollguard.engine import sequential_latency as seq_latency
+from rollguard.policy import load_policy
+from rollguard.signals import Signal
+
+POLICY_FILE = Path(__file__).resolve().parents[2] / "examples" / "sequential-policy.yaml"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """A sequential trigger's test settings, as examples/sequential-policy.yaml gives them."""
+
+    alpha: float  # after the Bonferroni split over the policy's sequential triggers
+    ratio: float
+    fraction: float
+
+
+def _from_policy() -> dict[Signal, Tolerance]:
+    rules = [r for r in load_policy(POLICY_FILE).rules if r.detection.method != "threshold"]
+    alphas = seq.alpha_per_trigger([r.detection.alpha for r in rules])
+    return {
+        r.signal: Tolerance(a, r.detection.tolerance_ratio, r.detection.tolerance_points / 100)
+        for r, a in zip(rules, alphas, strict=True)
+    }
+
+
+SETTINGS = _from_policy()
+ERRORS = SETTINGS[Signal.ERROR_RATE_PERCENT]
+LATENCY = SETTINGS[Signal.LATENCY_P95_MS]
+
+
+def histogram_quantile(q: float, cumulative: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Prometheus' histogram_quantile: linear interpolation inside the bucket."""
+    rank = q * total
+    upper = np.concatenate([BOUNDS, [np.inf]])
+    cum = np.concatenate([cumulative, total[:, None]], axis=1)
+    idx = np.argmax(cum >= rank[:, None], axis=1)
+    lower_bound = np.where(idx > 0, upper[np.maximum(idx - 1, 0)], 0.0)
+    lower_count = np.where(idx > 0, cum[np.arange(len(idx)), np.maximum(idx - 1, 0)], 0.0)
+    upper_count = cum[np.arange(len(idx)), idx]
+    upper_bound = upper[idx]
+    width = np.maximum(upper_count - lower_count, 1e-12)
+    value = lower_bound + (upper_bound - lower_bound) * (rank - lower_count) / width
+    value = np.where(np.isinf(upper_bound), BOUNDS[-1], value)
+    return np.where(total > 0, value, np.nan)
+
+
+class Window:
+    """Sums of the last ``size`` scrapes of a few per-run arrays."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: deque[tuple[np.ndarray, ...]] = deque()
+        self.sums: list[np.ndarray] | None = None
+
+    def push(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        if self.sums is None:
+            self.sums = [np.zeros_like(a) for a in arrays]
+        self.items.append(arrays)
+        self.sums = [s + a for s, a in zip(self.sums, arrays, strict=True)]
+        if len(self.items) > self.size:
+            old = self.items.popleft()
+            self.sums = [s - a for s, a in zip(self.sums, old, strict=True)]
+        return self.sums
+
+
+class Strategy:
+    name = ""
+
+    def __init__(self, runs: int) -> None:
+        self.runs = runs
+
+    def step(self, s: Scrape) -> np.ndarray:
+        raise NotImplementedError
+
+
+class MemoryRule:
+    """The seed's memory trigger: 2-minute mean above baseline + 50 MB, 2 in a row."""
+
+    def __init__(self, runs: int) -> None:
+        self.window = Window(24)
+        self.streak = np.zeros(runs)
+
+    def step(self, s: Scrape) -> np.ndarray:
+        (total,) = self.window.push(s.canary_memory_mb)
+        mean = total / len(self.window.items)
+        self.streak = np.where(mean > BASE_MEMORY_MB + 50, self.streak + 1, 0)
+        return self.streak >= 2
+
+
+class Seed(Strategy):
+    """The seed's rules as rollguard's threshold mode runs them: every 5 s, error rate
+    over a sliding 5 min > 5%, p95 over 3 min > baseline + 30%, at least 20 requests,
+    2 evaluations in a row."""
+
+    name = "seed rules"
+
+    def __init__(self, runs: int) -> None:
+        super().__init__(runs)
+        self.errors = Window(60)
+        self.latency = Window(36)
+        self.memory = MemoryRule(runs)
+        self.err_streak = np.zeros(runs)
+        self.lat_streak = np.zeros(runs)
+
+    def step(self, s: Scrape) -> np.ndarray:
+        n, x = self.errors.push(s.canary_requests, s.canary_errors)
+        err = (n >= 20) & (x > 0.05 * np.maximum(n, 1))
+        self.err_streak = np.where(err, self.err_streak + 1, 0)
+        total, buckets = self.latency.push(s.canary_requests, s.canary_buckets)
+        p95 = histogram_quantile(0.95, buckets, total)
+        lat = (total >= 20) & (p95 > 1.3 * BASELINE_P95)
+        self.lat_streak = np.where(lat, self.lat_streak + 1, 0)
+        return (self.err_streak >= 2) | (self.lat_streak >= 2) | self.memory.step(s)
+
+
+class Flagger(Strategy):
+    """Flagger's documented analysis: interval 1m, threshold 5, request-success-rate
+    >= 99% and request-duration p99 <= 500 ms over 1m; rollback when failed checks
+    reach the threshold (seen at the next interval)."""
+
+    name = "Flagger"
+
+    def __init__(self, runs: int) -> None:
+        super().__init__(runs)
+        self.window = Window(12)
+        self.failed = np.zeros(runs)
+        self.ticks = 0
+
+    def step(self, s: Scrape) -> np.ndarray:
+        n, x, buckets = self.window.push(s.canary_requests, s.canary_errors, s.canary_buckets)
+        self.ticks += 1
+        if self.ticks % 12:
+            return np.zeros(self.runs, dtype=bool)
+        rollback = self.failed >= 5
+        success = 1 - x / np.maximum(n, 1)
+        p99 = histogram_quantile(0.99, buckets, n)
+        self.failed = self.failed + ((success < 0.99) | (p99 > 0.5))
+        return rollback
+
+
+class Argo(Strategy):
+    """Argo Rollouts' documented analysis: interval 1m, failureLimit 3, success when
+    the 1m error rate < 5%; the analysis fails at the 4th failed measurement."""
+
+    name = "Argo Rollouts"
+
+    def __init__(self, runs: int) -> None:
+        super().__init__(runs)
+        self.window = Window(12)
+        self.failed = np.zeros(runs)
+        self.ticks = 0
+
+    def step(self, s: Scrape) -> np.ndarray:
+        n, x = self.window.push(s.canary_requests, s.canary_errors)
+        self.ticks += 1
+        if self.ticks % 12:
+            return np.zeros(self.runs, dtype=bool)
+        self.failed = self.failed + (x / np.maximum(n, 1) >= 0.05)
+        return self.failed > 3
+
+
+class Kayenta(Strategy):
+    """A Kayenta-like judge: every minute, once 50 per-scrape points per version exist,
+    a Mann-Whitney test at 98% confidence on error rate and on p95 latency points;
+    fails when either is significantly higher on the canary."""
+
+    name = "Kayenta MWU"
+
+    def __init__(self, runs: int) -> None:
+        super().__init__(runs)
+        self.points: dict[str, list[np.ndarray]] = {k: [] for k in ("ec", "es", "lc", "ls")}
+
+    def step(self, s: Scrape) -> np.ndarray:
+        self.points["ec"].append(s.canary_errors / np.maximum(s.canary_requests, 1))
+        self.points["es"].append(s.stable_errors / np.maximum(s.stable_requests, 1))
+        self.points["lc"].append(histogram_quantile(0.95, s.canary_buckets, s.canary_requests))
+        self.points["ls"].append(histogram_quantile(0.95, s.stable_buckets, s.stable_requests))
+        count = len(self.points["ec"])
+        if count < 50 or count % 12:
+            return np.zeros(self.runs, dtype=bool)
+        fired = np.zeros(self.runs, dtype=bool)
+        for canary, stable in (("ec", "es"), ("lc", "ls")):
+            x = np.nan_to_num(np.stack(self.points[canary], axis=1))
+            y = np.nan_to_num(np.stack(self.points[stable], axis=1))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                p = stats.mannwhitneyu(x, y, axis=1, alternative="greater", method="asymptotic")
+            fired |= np.nan_to_num(p.pvalue, nan=1.0) < 0.01  # two-sided 98%
+        return fired
+
+
+class Rollguard(Strategy):
+    """rollguard's sequential detection vs the stable version measured at the same time
+    (examples/sequential-policy.yaml): error-rate and latency e-processes at
+    the policy's alpha split over them, plus the seed's memory threshold."""
+
+    name = "rollguard"
+
+    def __init__(self, runs: int) -> None:
+        super().__init__(runs)
+        self.errors = np.full((runs, 1, seq.GRID_SIZE), -np.inf)
+        self.latency = np.full((runs, 2 * len(BOUNDS), seq.GRID_SIZE), -np.inf)
+        self.updates = np.zeros(runs)
+        self.memory = MemoryRule(runs)
+
+    def step(self, s: Scrape) -> np.ndarray:
+        ok = (s.canary_requests > 0) & (s.stable_requests > 0)  # else: no update
+        self.updates += ok
+        index = np.maximum(self.updates, 1)
+        n_c = np.where(ok, s.canary_requests, 1.0)
+        n_s = np.where(ok, s.stable_requests, 1.0)
+        factors = seq.rate_vs_stable_log_factors(
+            n_c,
+            np.where(ok, s.canary_errors, 0.0),
+            n_s,
+            np.where(ok, s.stable_errors, 0.0),
+            tolerance_ratio=ERRORS.ratio,
+            tolerance_fraction=ERRORS.fraction,
+        )
+        updated = seq.accumulate(self.errors, factors[:, None, :], index)
+        self.errors = np.where(ok[:, None, None], updated, self.errors)
+        slow_c = np.where(ok[:, None], s.canary_requests[:, None] - s.canary_buckets, 0.0)
+        slow_s = np.where(ok[:, None], s.stable_requests[:, None] - s.stable_buckets, 0.0)
+        lat = seq_latency.stable_latency_log_factors(
+            n_c,
+            slow_c,
+            n_s,
+            slow_s,
+            tolerance_ratio=LATENCY.ratio,
+            tolerance_fraction=LATENCY.fraction,
+        )
+        updated = seq.accumulate(self.latency, lat, index)
+        self.latency = np.where(ok[:, None, None], updated, self.latency)
+        return (
+            (seq.log_e_value(self.errors) >= math.log(1 / ERRORS.alpha))
+            | (seq.log_e_value(self.latency) >= math.log(1 / LATENCY.alpha))
+            | self.memory.step(s)
+        )
+
+
+class RollguardBaseline(Strategy):
+    """rollguard's sequential detection against the known baseline (1% errors, p50 and
+    p95 from the load test); no concurrent stable needed."""
+
+    name = "rollguard (baseline)"
+
+    def __init__(self, runs: int) -> None:
+        super().__init__(runs)
+        self.errors = np.full((runs, 1, seq.GRID_SIZE), -np.inf)
+        self.updates = 0
+        # the first bucket boundary at or above each baseline quantile
+        self.checks = baseline_checks()
+        self.latency = np.full((runs, len(self.checks), seq.GRID_SIZE), -np.inf)
+        self.memory = MemoryRule(runs)
+
+    def step(self, s: Scrape) -> np.ndarray:
+        self.updates += 1  # zero-traffic intervals add a factor of 1; harmless here
+        null_rate = ERRORS.ratio * BASE_ERROR_RATE + ERRORS.fraction
+        factors = seq.rate_vs_baseline_log_factors(
+            s.canary_requests, s.canary_errors, null_rate=null_rate
+        )
+        self.errors = seq.accumulate(self.errors, factors[:, None, :], self.updates)
+        lat = np.stack(
+            [
+                seq.rate_vs_baseline_log_factors(
+                    s.canary_requests,
+                    s.canary_requests - s.canary_buckets[:, bound],
+                    null_rate=rate,
+                )
+                for bound, rate in self.checks
+            ],
+            axis=1,
+        )
+        self.latency = seq.accumulate(self.latency, lat, self.updates)
+        return (
+            (seq.log_e_value(self.errors) >= math.log(1 / ERRORS.alpha))
+            | (seq.log_e_value(self.latency) >= math.log(1 / LATENCY.alpha))
+            | self.memory.step(s)
+        )
+
+
+def baseline_checks() -> list[tuple[int, float]]:
+    """(bucket index, null tail share): the first boundary at or above each baseline quantile."""
+    return [
+        (int(np.argmax(value <= BOUNDS)), LATENCY.ratio * (1 - q) + LATENCY.fraction)
+        for q, value in ((0.5, BASELINE_P50), (0.95, BASELINE_P95))
+    ]
+
+
+ALL: list[type[Strategy]] = [Seed, Flagger, Argo, Kayenta, Rollguard, RollguardBaseline]
+
+
+def wald_expected_requests(kl: float, alpha: float = 0.01, beta: float = 0.01) -> float:
+    """Wald's approximation of the SPRT's expected sample size under the alternative."""
+    a = (1 - beta) * math.log((1 - beta) / alpha) + beta * math.log(beta / (1 - alpha))
+    return a / kl
+
+
+def bernoulli_kl(p1: float, p0: float) -> float:
+    return p1 * math.log(p1 / p0) + (1 - p1) * math.log((1 - p1) / (1 - p0))

@@ -1,0 +1,139 @@
+"""Backtest: replay a recorded series through a policy on a simulated clock.
+
+The engine is the one ``watch`` runs (``required_queries`` → provider →
+``evaluate`` with the same state), at every analysis interval of the
+recording. It stops at the first action, as the rollout would have; nothing is
+executed and nobody is notified. Unlike ``watch`` it carries on through
+inconclusive verdicts, so a month of data is judged to its end.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from rollguard.baseline import Baseline
+from rollguard.engine.decision import Verdict
+from rollguard.engine.evaluate import Evaluation, evaluate, required_queries
+from rollguard.engine.state import EngineState
+from rollguard.metrics.replay import ReplayProvider
+from rollguard.policy.model import Policy
+from rollguard.signals import Version
+
+
+@dataclass
+class BacktestResult:
+    """What would have happened: every evaluation, and the first action if any."""
+
+    policy: Policy
+    interval_seconds: float
+    evaluations: list[Evaluation] = field(default_factory=list)
+    rfc3339: bool = False
+
+    @property
+    def first_action(self) -> Evaluation | None:
+        """The evaluation that decided to act, or None."""
+        acted = [e for e in self.evaluations if e.decision.verdict is Verdict.ACT]
+        return acted[0] if acted else None
+
+    def time_label(self, at: float) -> float | str:
+        """``at`` as the CSV gave it: seconds since start, or RFC 3339."""
+        if self.rfc3339:
+            return datetime.fromtimestamp(at, tz=UTC).isoformat().replace("+00:00", "Z")
+        return at
+
+    def as_dict(self) -> dict[str, Any]:
+        first = self.first_action
+        first_dict = None
+        if first is not None:
+            decision = first.decision
+            evidence = next(
+                (e.as_dict() for e in decision.evidence if e.trigger == decision.trigger), {}
+            )
+            first_dict = {
+                "time": self.time_label(first.at),
+                "action": decision.action.value,
+                "trigger": decision.trigger,
+                "reason": decision.reason,
+                "evidence": _json_safe(evidence),
+            }
+        return {
+            "evaluations": len(self.evaluations),
+            "interval_seconds": self.interval_seconds,
+            "first_action": first_dict,
+            "decisions": [self._decision(e) for e in self.evaluations],
+        }
+
+    def _decision(self, evaluation: Evaluation) -> dict[str, Any]:
+        decision = evaluation.decision
+        return {
+            "time": self.time_label(evaluation.at),
+            "verdict": decision.verdict.value,
+            "action": decision.action.value,
+            "trigger": decision.trigger,
+            "reason": decision.reason,
+            "triggers": {
+                r.trigger: _json_safe(
+                    {
+                        "status": r.status.value,
+                        "method": r.evidence.method,
+                        "value": r.evidence.value,
+                        "limit": r.evidence.limit,
+                    }
+                )
+                for r in evaluation.results
+            },
+        }
+
+
+def interval_for(policy: Policy, provider: ReplayProvider) -> float:
+    """The policy's interval, or the recording's row step when rows are sparser.
+
+    Per-interval count queries over a window shorter than the rows' spacing
+    would see empty windows between rows and report no data.
+    """
+    steps = [provider.recording.step(v) for v in Version]
+    step = max((s for s in steps if s is not None), default=0.0)
+    return max(policy.analysis.interval, step)
+
+
+async def run_backtest(
+    policy: Policy, provider: ReplayProvider, *, baseline: Baseline | None = None
+) -> BacktestResult:
+    """Evaluate the policy at every interval of the recording until the first action."""
+    interval = interval_for(policy, provider)
+    if interval != policy.analysis.interval:
+        analysis = policy.analysis.model_copy(update={"interval": interval})
+        policy = policy.model_copy(update={"analysis": analysis})
+    result = BacktestResult(
+        policy=policy, interval_seconds=interval, rfc3339=provider.recording.rfc3339
+    )
+    if not provider.rows:
+        return result
+    queries = required_queries(policy)
+    state = EngineState()
+    warmup = policy.analysis.warmup or 0.0
+    now = provider.start + warmup
+    while now <= provider.end + 1e-9:
+        measured = await provider.measure(queries, now=now)
+        answers = dict(zip(queries, measured, strict=True))
+        evaluation = evaluate(policy, answers, baseline=baseline, state=state, now=now)
+        state = evaluation.state
+        result.evaluations.append(evaluation)
+        if evaluation.decision.verdict is Verdict.ACT:
+            break
+        now += interval
+    return result
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities become None: JSON has no such numbers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value

@@ -1,0 +1,239 @@
+"""Sequential detection inside the engine: what to measure, and one trigger's verdict.
+
+A trigger whose ``detection.method`` is ``sequential`` or ``both`` is fed,
+every analysis interval, the interval's request and error counts (error-rate
+triggers) or histogram bucket counts (latency triggers) of the canary and of
+its reference: the stable version measured over the same interval, or the
+baseline file. Its e-process lives in ``TriggerState.sequential``.
+
+With ``both``, the threshold rule and the sequential test run side by side
+and the first to fire wins. The policy's sequential triggers share its
+false-rollback budget: each tests at its ``alpha`` divided by their number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Literal
+
+from rollguard.baseline import Baseline
+from rollguard.engine import sequential as seq
+from rollguard.engine import sequential_latency as seq_latency
+from rollguard.engine.decision import Evidence, TriggerResult, TriggerStatus
+from rollguard.engine.state import TriggerState
+from rollguard.policy.model import Policy
+from rollguard.policy.triggers import SEQUENTIAL_SIGNALS, Trigger
+from rollguard.signals import Measurement, Phase, Query, Signal, Version
+
+_COUNTS = {Signal.ERROR_RATE_PERCENT: (Signal.REQUESTS, Signal.ERRORS)}
+
+Judge = Callable[..., tuple[TriggerResult, TriggerState]]
+
+
+def is_sequential(rule: Trigger) -> bool:
+    """Whether the rule runs a sequential test (alone or next to its threshold)."""
+    return rule.detection.method in ("sequential", "both")
+
+
+def reference(policy: Policy, rule: Trigger) -> Literal["baseline", "stable"]:
+    """What the test compares the canary with: the rule's reference, else the policy's."""
+    return policy.reference_for(rule) or policy.baseline.compare_with
+
+
+def queries(policy: Policy) -> list[Query]:
+    """The per-interval count queries every sequential rule needs."""
+    interval = policy.analysis.interval
+    wanted: dict[Query, None] = {}
+    for rule in policy.rules:
+        if not is_sequential(rule) or rule.signal not in SEQUENTIAL_SIGNALS:
+            continue
+        versions = [Version.CANARY]
+        if reference(policy, rule) == "stable":
+            versions.append(Version.STABLE)
+        for signal in _COUNTS.get(rule.signal, (Signal.LATENCY_BUCKETS,)):
+            for version in versions:
+                wanted[Query(signal, version, interval)] = None
+    return list(wanted)
+
+
+def alpha_for(policy: Policy, rule: Trigger) -> float:
+    """The rule's share of the policy's false-rollback budget (Bonferroni)."""
+    count = sum(1 for r in policy.rules if is_sequential(r))
+    return rule.detection.alpha / max(count, 1)
+
+
+def judge(
+    policy: Policy,
+    rule: Trigger,
+    measurements: Mapping[Query, Measurement],
+    *,
+    baseline: Baseline | None,
+    state: TriggerState,
+    now: float,
+    threshold: Judge,
+) -> tuple[TriggerResult, TriggerState]:
+    """The rule's verdict: sequential alone, or the first of threshold and sequential."""
+    alpha = alpha_for(policy, rule)
+    current = seq.SequentialState.from_mapping(state.sequential)
+    last = state.sequential.get("at")
+    if last is not None and now - last < policy.analysis.interval * (1 - 1e-9):
+        # a window that overlaps the last one would count its requests twice
+        update = seq.unchanged(current, alpha, "the previous interval has not ended yet")
+    else:
+        update = _update(
+            policy, rule, measurements, baseline=baseline, current=current, alpha=alpha
+        )
+    mapping = dict(state.sequential)
+    if not update.reason:
+        mapping = {**update.state.to_mapping(), "at": now}
+    evidence = _evidence(policy, rule, update, alpha)
+    status = TriggerStatus.OK
+    if update.reject:
+        status = TriggerStatus.DRY_RUN if rule.dry_run else TriggerStatus.FIRING
+
+    if rule.detection.method == "both":
+        result, after = threshold(
+            policy, rule, measurements, baseline=baseline, state=state, now=now
+        )
+        after = replace(after, sequential=mapping)
+        if result.status in (TriggerStatus.FIRING, TriggerStatus.DRY_RUN) or not update.reject:
+            merged = replace(result.evidence, statistic=dict(evidence.statistic))
+            return replace(result, evidence=merged), after
+        return _result(rule, status, evidence), after
+
+    if update.reason:
+        count = state.no_data + 1
+        stuck = count >= policy.analysis.no_data_limit
+        no_data = TriggerStatus.INCONCLUSIVE if stuck else TriggerStatus.NO_DATA
+        return _result(rule, no_data, evidence), replace(state, no_data=count, sequential=mapping)
+    judged = replace(state, no_data=0, judged=state.judged + 1, sequential=mapping)
+    return _result(rule, status, evidence), judged
+
+
+def _update(
+    policy: Policy,
+    rule: Trigger,
+    measurements: Mapping[Query, Measurement],
+    *,
+    baseline: Baseline | None,
+    current: seq.SequentialState,
+    alpha: float,
+) -> seq.Update:
+    """Feed this interval to the rule's test, or say why it cannot be fed."""
+    interval = policy.analysis.interval
+    detection = rule.detection
+    tolerance = {
+        "alpha": alpha,
+        "tolerance_ratio": detection.tolerance_ratio,
+        "tolerance_points": detection.tolerance_points,
+    }
+    source = reference(policy, rule)
+
+    def get(signal: Signal, version: Version) -> Measurement | str:
+        found = measurements.get(Query(signal, version, interval))
+        if found is None:
+            return f"{version.value} {signal.value}: not measured"
+        if found.phase is not Phase.OK or found.value is None:
+            return f"{version.value} {signal.value}: {found.reason or found.phase.value}"
+        return found
+
+    if rule.signal not in SEQUENTIAL_SIGNALS:
+        return seq.unchanged(current, alpha, f"no sequential test for {rule.signal.value}")
+    if rule.signal is Signal.ERROR_RATE_PERCENT:
+        picked = [get(s, v) for v in _versions(source) for s in _COUNTS[rule.signal]]
+        problems = [p for p in picked if isinstance(p, str)]
+        if problems:
+            return seq.unchanged(current, alpha, problems[0])
+        counts = [m.value if isinstance(m, Measurement) else None for m in picked]
+        if source == "stable":
+            return seq.update_rate_vs_stable(
+                current,
+                canary_requests=counts[0],
+                canary_errors=counts[1],
+                stable_requests=counts[2],
+                stable_errors=counts[3],
+                **tolerance,
+            )
+        rate = baseline.value_for(rule.signal) if baseline is not None else None
+        return seq.update_rate_vs_baseline(
+            current,
+            canary_requests=counts[0],
+            canary_errors=counts[1],
+            baseline_rate=rate / 100.0 if rate is not None else None,
+            **tolerance,
+        )
+    canary = get(Signal.LATENCY_BUCKETS, Version.CANARY)
+    if isinstance(canary, str):
+        return seq.unchanged(current, alpha, canary)
+    if source == "stable":
+        stable = get(Signal.LATENCY_BUCKETS, Version.STABLE)
+        if isinstance(stable, str):
+            return seq.unchanged(current, alpha, stable)
+        return seq_latency.update_latency_vs_stable(
+            current,
+            canary_buckets=canary.buckets,
+            stable_buckets=stable.buckets,
+            canary_requests=canary.requests,
+            stable_requests=stable.requests,
+            **tolerance,
+        )
+    if baseline is None:
+        return seq.unchanged(current, alpha, "no baseline loaded")
+    quantiles = {0.95: baseline.metrics.p95_latency_ms / 1000.0}
+    if baseline.metrics.p50_latency_ms is not None:
+        quantiles[0.5] = baseline.metrics.p50_latency_ms / 1000.0
+    return seq_latency.update_latency_vs_baseline(
+        current,
+        canary_buckets=canary.buckets,
+        baseline_quantiles=quantiles,
+        canary_requests=canary.requests,
+        **tolerance,
+    )
+
+
+def _versions(source: str) -> list[Version]:
+    return [Version.CANARY, Version.STABLE] if source == "stable" else [Version.CANARY]
+
+
+def _evidence(policy: Policy, rule: Trigger, update: seq.Update, alpha: float) -> Evidence:
+    stats = update.evidence
+    detection = rule.detection
+    source = reference(policy, rule)
+    what = "error rate" if rule.signal is Signal.ERROR_RATE_PERCENT else "share of slow requests"
+    e_value = stats["e_value"]
+    verdict = "≥" if update.reject else "<"
+    reason = (
+        f"sequential test: canary {what} above {detection.tolerance_ratio:g} x {source} "
+        f"+ {detection.tolerance_points:g} points? e-value {e_value:.3g} {verdict} "
+        f"1/alpha = {1 / alpha:.3g} after {stats['intervals']:g} intervals, "
+        f"{stats['canary_requests']:g} canary requests"
+    )
+    if update.reason:
+        reason = f"sequential test not updated: {update.reason}; {reason}"
+    return Evidence(
+        trigger=rule.name,
+        signal=rule.signal.value,
+        value=e_value if math.isfinite(e_value) else None,
+        limit=1.0 / alpha,
+        threshold=rule.threshold.value,
+        comparison="e_value",
+        window_seconds=policy.analysis.interval,
+        reference_source=source,
+        requests=stats["canary_requests"],
+        method="sequential",
+        statistic=dict(stats),
+        reason=reason,
+    )
+
+
+def _result(rule: Trigger, status: TriggerStatus, evidence: Evidence) -> TriggerResult:
+    return TriggerResult(
+        trigger=rule.name,
+        status=status,
+        action=rule.action,
+        severity=rule.severity,
+        evidence=evidence,
+        notification=rule.notification,
+    )

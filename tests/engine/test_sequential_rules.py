@@ -1,0 +1,197 @@
+"""Sequential detection through the engine: queries, firing, no-data, both methods."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rollguard.engine import sequential_rules
+from rollguard.engine.decision import TriggerStatus, Verdict
+from rollguard.engine.evaluate import Evaluation, evaluate, required_queries
+from rollguard.engine.state import EngineState
+from rollguard.errors import PolicyError
+from rollguard.policy import load_policy
+from rollguard.policy.actions import Action
+from rollguard.policy.load import parse_policy
+from rollguard.policy.model import Policy
+from rollguard.signals import Measurement, Query, Signal, Version
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sequential-policy.yaml"
+BOUNDS = [0.05, 0.1, 0.25, 0.5, 1.0]
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return load_policy(EXAMPLE)
+
+
+def _buckets(n: int, slow_share: float) -> dict[float, float]:
+    """Cumulative buckets: half the fast requests under 0.1 s, the slow ones above 0.25 s."""
+    slow = round(n * slow_share)
+    fast = n - slow
+    return {0.05: fast // 2, 0.1: fast, 0.25: fast, 0.5: n, 1.0: n, math.inf: n}
+
+
+def _measurements(
+    policy: Policy,
+    now: float,
+    *,
+    canary: tuple[int, int],
+    stable: tuple[int, int],
+    slow: tuple[float, float] = (0.1, 0.1),
+    missing: set[Query] | None = None,
+) -> dict[Query, Measurement]:
+    out: dict[Query, Measurement] = {}
+    for query in required_queries(policy):
+        requests, errors = canary if query.version is Version.CANARY else stable
+        share = slow[0] if query.version is Version.CANARY else slow[1]
+        if missing and query in missing:
+            out[query] = Measurement.no_data(query, now, "scrape failed")
+        elif query.signal is Signal.REQUESTS:
+            out[query] = Measurement.ok(query, now, requests, requests=requests)
+        elif query.signal is Signal.ERRORS:
+            out[query] = Measurement.ok(query, now, errors, requests=requests)
+        elif query.signal is Signal.LATENCY_BUCKETS:
+            buckets = _buckets(requests, share)
+            out[query] = Measurement.ok(query, now, requests, requests=requests, buckets=buckets)
+        elif query.signal is Signal.ERROR_RATE_PERCENT:
+            out[query] = Measurement.ok(query, now, 100 * errors / requests, requests=requests)
+        elif query.signal is Signal.LATENCY_P95_MS:
+            out[query] = Measurement.ok(query, now, 120.0, requests=requests)
+        else:
+            out[query] = Measurement.ok(query, now, 200.0)
+    return out
+
+
+def _run(policy: Policy, steps: int, **counts: object) -> list[Evaluation]:
+    state = EngineState()
+    out = []
+    for i in range(steps):
+        now = 5.0 * (i + 1)
+        evaluation = evaluate(
+            policy,
+            _measurements(policy, now, **counts),  # type: ignore[arg-type]
+            baseline=None,
+            state=state,
+            now=now,
+        )
+        state = evaluation.state
+        out.append(evaluation)
+    return out
+
+
+def test_required_queries_ask_per_interval_counts_for_both_versions(policy: Policy) -> None:
+    wanted = set(required_queries(policy))
+    for signal in (Signal.REQUESTS, Signal.ERRORS, Signal.LATENCY_BUCKETS):
+        for version in Version:
+            assert Query(signal, version, policy.analysis.interval) in wanted
+
+
+def test_alpha_is_shared_by_the_policys_sequential_triggers(policy: Policy) -> None:
+    alphas = [sequential_rules.alpha_for(policy, r) for r in policy.rules]
+    sequential = [r for r in policy.rules if sequential_rules.is_sequential(r)]
+    assert len(sequential) == 2
+    assert sum(a for a, r in zip(alphas, policy.rules, strict=True) if r in sequential) == (
+        pytest.approx(0.01)
+    )
+
+
+def test_a_canary_with_eight_percent_errors_is_rolled_back_within_a_few_intervals(
+    policy: Policy,
+) -> None:
+    evaluations = _run(policy, 10, canary=(500, 40), stable=(2000, 20))
+    acted = [e for e in evaluations if e.decision.verdict is Verdict.ACT]
+    assert acted, "the sequential test never fired"
+    first = acted[0]
+    assert first.decision.trigger == "error_rate_trigger"
+    assert first.decision.action is Action.IMMEDIATE_ROLLBACK
+    evidence = next(e for e in first.decision.evidence if e.trigger == "error_rate_trigger")
+    assert evidence.method == "sequential"
+    assert evidence.statistic["e_value"] >= 1 / sequential_rules.alpha_for(policy, policy.rules[0])
+    assert "e-value" in first.decision.reason
+
+
+def test_a_canary_as_good_as_stable_is_never_rolled_back(policy: Policy) -> None:
+    rng = np.random.default_rng(3)
+    state = EngineState()
+    for i in range(200):
+        now = 5.0 * (i + 1)
+        errors = (int(rng.binomial(500, 0.01)), int(rng.binomial(2000, 0.01)))
+        measured = _measurements(policy, now, canary=(500, errors[0]), stable=(2000, errors[1]))
+        evaluation = evaluate(policy, measured, baseline=None, state=state, now=now)
+        state = evaluation.state
+        assert evaluation.decision.verdict is Verdict.CONTINUE
+    assert state.of("error_rate_trigger").judged == 200
+
+
+def test_a_slower_canary_fires_the_latency_trigger(policy: Policy) -> None:
+    evaluations = _run(policy, 10, canary=(500, 5), stable=(2000, 20), slow=(0.3, 0.1))
+    acted = next(e for e in evaluations if e.decision.verdict is Verdict.ACT)
+    assert acted.decision.trigger == "latency_trigger"
+    assert acted.decision.action is Action.GRADUAL_ROLLBACK
+
+
+def test_missing_stable_counts_are_no_data_then_inconclusive(policy: Policy) -> None:
+    interval = policy.analysis.interval
+    missing = {Query(Signal.ERRORS, Version.STABLE, interval)}
+    evaluations = _run(policy, 3, canary=(500, 40), stable=(2000, 20), missing=missing)
+    statuses = [
+        next(r for r in e.results if r.trigger == "error_rate_trigger").status for e in evaluations
+    ]
+    assert statuses == [TriggerStatus.NO_DATA, TriggerStatus.NO_DATA, TriggerStatus.INCONCLUSIVE]
+    first = next(r for r in evaluations[0].results if r.trigger == "error_rate_trigger")
+    assert "stable errors: scrape failed" in first.evidence.reason
+    assert evaluations[-1].state.of("error_rate_trigger").sequential == {}
+
+
+def test_an_evaluation_inside_the_last_interval_does_not_count_requests_twice(
+    policy: Policy,
+) -> None:
+    measured = _measurements(policy, 5.0, canary=(500, 5), stable=(2000, 20))
+    first = evaluate(policy, measured, baseline=None, state=EngineState(), now=5.0)
+    again = evaluate(policy, measured, baseline=None, state=first.state, now=7.0)
+    before = first.state.of("error_rate_trigger").sequential
+    after = again.state.of("error_rate_trigger").sequential
+    assert after == before
+    result = next(r for r in again.results if r.trigger == "error_rate_trigger")
+    assert "has not ended" in result.evidence.reason
+
+
+def test_both_methods_fire_on_whichever_is_first() -> None:
+    text = EXAMPLE.read_text().replace(
+        "detection: {method: sequential, alpha: 0.01}\n",
+        "detection: {method: both, alpha: 0.01}\n",
+        1,
+    )
+    policy = parse_policy(text, source="both.yaml")
+    # 8% errors: the threshold (5%, 2 in a row) and the test both see it; either may win
+    evaluations = _run(policy, 10, canary=(500, 40), stable=(2000, 20))
+    acted = next(e for e in evaluations if e.decision.verdict is Verdict.ACT)
+    assert acted.decision.trigger == "error_rate_trigger"
+    # 3% errors: below the 5% threshold, only the sequential test can fire
+    evaluations = _run(policy, 40, canary=(500, 15), stable=(2000, 20))
+    acted = next(e for e in evaluations if e.decision.verdict is Verdict.ACT)
+    evidence = next(e for e in acted.decision.evidence if e.trigger == "error_rate_trigger")
+    assert evidence.method == "sequential"
+
+
+def test_sequential_detection_on_memory_is_refused() -> None:
+    text = EXAMPLE.read_text().replace(
+        "action: scaling_and_rollback\n",
+        "action: scaling_and_rollback\n  detection: {method: sequential}\n",
+    )
+    with pytest.raises(PolicyError, match="sequential detection exists for"):
+        parse_policy(text, source="memory.yaml")
+
+
+def test_policy_explain_describes_the_sequential_test(policy: Policy) -> None:
+    from rollguard.policy.explain import explain
+
+    lines = explain(policy)
+    assert "sequential test" in lines[0]
+    assert "1.2 x the stable version's + 0.1 points" in lines[0]
+    assert "at most 0.005" in lines[0]
+    assert "sequential" not in lines[2]  # memory keeps its threshold

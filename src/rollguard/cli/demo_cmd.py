@@ -10,10 +10,10 @@ from rollguard.cli.options import OutputFormat
 
 
 class Stack(StrEnum):
-    """What carries the demo's traffic and metrics."""
+    """What carries and measures the demo's traffic."""
 
-    EMBEDDED = "embedded"  # the built-in router and scraper: nothing to install
-    REAL = "real"  # HAProxy and Prometheus (Debian packages haproxy, prometheus)
+    EMBEDDED = "embedded"
+    REAL = "real"
 
 
 class ScenarioName(StrEnum):
@@ -36,8 +36,8 @@ HELP = "\n\n".join(
         "triggers with every window divided by --time-scale (printed at the start).",
         "Exit codes: 0 healthy · 1 rolled back · 2 the demo could not run · "
         "4 inconclusive · 5 the rollback failed · 130 interrupted (every server stopped).",
-        "--stack real runs the same scenarios with HAProxy carrying the traffic (runtime API "
-        "weights) and Prometheus holding the metrics, when both are installed.",
+        "With --stack real the traffic goes through a real HAProxy (driven over its runtime "
+        "API) and rollguard reads a real Prometheus, when both are installed.",
         "Example: rollguard demo --scenario latency --output json",
     ]
 )
@@ -55,7 +55,8 @@ def demo(
     stack: Stack = typer.Option(  # noqa: B008
         Stack.EMBEDDED,
         "--stack",
-        help="embedded (built-in router and scraper) or real (HAProxy and Prometheus).",
+        help="embedded: the built-in router and scraper; real: HAProxy and Prometheus "
+        "(both must be installed).",
     ),
 ) -> None:
     """Run the demo and exit with the watch's outcome code."""

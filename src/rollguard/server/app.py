@@ -7,6 +7,7 @@ spec is at ``/openapi.json``, the interactive docs at ``/docs``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -108,7 +109,10 @@ def create_app(
     )
     async def metrics() -> Response:
         """rollguard's own metrics in the Prometheus text format."""
-        body = cache.get("metrics", lambda: generate_latest(telemetry.registry))
+        # Rendering thousands of series takes a while: a thread keeps the loop serving.
+        body = await cache.aget(
+            "metrics", lambda: asyncio.to_thread(generate_latest, telemetry.registry)
+        )
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/v1/deployments", response_model=s.DeploymentList, tags=["deployments"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,18 +121,22 @@ class ControllerManager:
     # --- reading the folder ------------------------------------------------------------
 
     def _listing(self) -> dict[Path, tuple[int, int]]:
-        found: dict[Path, tuple[int, int]] = {}
+        """Policy files with (mtime, size); ``os.scandir`` keeps this cheap for 1,000 files."""
+        entries: list[tuple[str, tuple[int, int]]] = []
         try:
-            paths = sorted(self.policies_dir.iterdir())
+            with os.scandir(self.policies_dir) as scan:
+                for entry in scan:
+                    if not entry.name.endswith(POLICY_SUFFIXES):
+                        continue
+                    with contextlib.suppress(OSError):
+                        if entry.is_file():
+                            stat = entry.stat()
+                            entries.append((entry.path, (stat.st_mtime_ns, stat.st_size)))
         except OSError as exc:
             logger.error("cannot list %s: %s", self.policies_dir, exc.strerror)
-            return found
-        for path in paths:
-            if path.suffix in POLICY_SUFFIXES and path.is_file():
-                with contextlib.suppress(OSError):
-                    stat = path.stat()
-                    found[path] = (stat.st_mtime_ns, stat.st_size)
-        return found
+            return {}
+        known = {str(path): path for path in self._files}
+        return {known.get(name) or Path(name): key for name, key in sorted(entries)}
 
     async def scan(self) -> None:
         """Bring the running watchers in line with the folder's files."""

@@ -70,3 +70,28 @@ async def test_an_attack_in_the_access_log_isolates_the_canary(tmp_path: Path) -
     statuses = {r.trigger: r.status.value for r in seen[2].results}
     assert statuses["runtime_security.suspicious_patterns"] == "ok"
     assert statuses["runtime_security.unauthorized_access_attempts"] == "ok"
+
+
+async def test_a_command_executor_sees_the_decision_in_its_environment(tmp_path: Path) -> None:
+    write_series(tmp_path)
+    series = tmp_path / "series.csv"
+    series.write_text(series.read_text().replace(",canary,100,0,", ",canary,100,30,"))
+    out = tmp_path / "env.txt"
+    policy = parse_policy(
+        POLICY.split("runtime_security:", maxsplit=1)[0].replace(
+            "target: {deployment: shop}",
+            "target:\n  deployment: shop\n  executor:\n    type: command\n"
+            f"    rollback: [sh, -c, 'env > {out}']",
+        )
+    )
+    watcher = build_watcher(
+        policy, base_dir=tmp_path, audit=MemoryAuditSink(), notifier=LogNotifier()
+    )
+    result = await watcher.run(duration_seconds=300)
+    assert result.outcome is Outcome.ROLLED_BACK
+    env = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+    assert env["ROLLGUARD_ACTION"] == "rollback"
+    assert env["ROLLGUARD_DEPLOYMENT"] == "shop"
+    assert env["ROLLGUARD_TRIGGER"] == "error_rate_trigger"
+    assert env["ROLLGUARD_SEVERITY"] == "critical"
+    assert env["ROLLGUARD_REASON"].startswith("error_rate_percent 30 > limit 5")

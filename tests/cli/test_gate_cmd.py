@@ -190,3 +190,28 @@ def test_json_mode_keeps_annotations_off_stdout(
     )
     assert json.loads(done.stdout)["passed"] is False
     assert "::error" in done.stderr
+
+
+def test_every_verdict_is_audited_and_a_block_is_notified(
+    run_cli: Run, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    from rollguard.audit.factory import open_store
+
+    policy = _policy(
+        tmp_path,
+        extra="notifications:\n  channels: {log: {type: log}}\n  routes: {security_alert: [log]}\n",
+    )
+    report = fixtures_dir / "trivy" / "trivy-action-alpine-3.10.json"
+    blocked = run_cli("gate", "--policy", str(policy), "--vuln-report", str(report))
+    assert blocked.returncode == 3, blocked.stderr
+    assert "[security_alert] rollguard: deployment of web blocked" in blocked.stderr
+    store = open_store("sqlite:///.rollguard/audit.db", base_dir=tmp_path)
+    try:
+        (entry,) = store.list(kind="gate")
+        assert entry.record.outcome == "blocked"
+        assert entry.record.action == "deployment_block"
+        assert entry.record.deployment == "web"
+        assert entry.record.evidence["counts"]["critical"] >= 1
+        assert store.verify().ok
+    finally:
+        store.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import resource
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -287,7 +288,9 @@ def main(argv: list[str] | None = None) -> None:
     out()
     out(finegrained.table(ratios))
     out()
-    out(f"Whole suite: {time.monotonic() - started:.0f} s wall time.")
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    out(f"Whole suite: {time.monotonic() - started:.0f} s wall time, {cpu:.0f} s CPU time.")
     Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -288,8 +288,10 @@ def main(argv: list[str] | None = None) -> None:
     out()
     out(finegrained.table(ratios))
     out()
-    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    cpu = sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    )
     out(f"Whole suite: {time.monotonic() - started:.0f} s wall time, {cpu:.0f} s CPU time.")
     Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
 

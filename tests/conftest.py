@@ -9,11 +9,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# ../shared next to the checkout, or two levels up from a worktree (/work/wt/<name>).
-SHARED = next(
-    (base / "shared" for base in (ROOT.parent, ROOT.parent.parent) if (base / "shared").is_dir()),
-    ROOT.parent / "shared",
-)
+#: Real output of the real tools (Trivy, Grype, SARIF, Artillery, k6, Locust, Falco,
+#: Prometheus), kept in the repository so every checkout tests against them.
+FIXTURES = ROOT / "tests" / "fixtures"
 
 
 @pytest.fixture
@@ -34,8 +32,5 @@ def cli_env() -> dict[str, str]:
 
 @pytest.fixture
 def fixtures_dir() -> Path:
-    """The real tools' output files in ../shared/fixtures (see each SOURCES.md)."""
-    path = SHARED / "fixtures"
-    if not path.is_dir():
-        pytest.skip(f"{path} is not present")
-    return path
+    """The real tools' output files (see each folder's SOURCES.md)."""
+    return FIXTURES

@@ -7,9 +7,8 @@ import json
 import threading
 
 import pytest
-from audit_helpers import raw_sql, record
+from audit_helpers import StoreFactory, raw_sql, record
 
-from conftest import StoreFactory
 from rollguard.audit.base import AuditRecord
 from rollguard.audit.chain import GENESIS, entry_hash, normalize_record
 from rollguard.audit.sql import SqlAuditStore

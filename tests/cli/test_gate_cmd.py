@@ -7,8 +7,10 @@ import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
+Invoke = Callable[..., Any]
 
 SEED_SECURITY = """
 security_trigger:
@@ -52,7 +54,7 @@ def test_blocks_on_critical_with_table(run_cli: Run, tmp_path: Path, fixtures_di
 
 
 def test_json_output_after_dedupe_and_ignores(
-    run_cli: Run, tmp_path: Path, fixtures_dir: Path
+    invoke_cli: Invoke, tmp_path: Path, fixtures_dir: Path
 ) -> None:
     policy = _policy(tmp_path, baseline=True)
     _baseline(tmp_path, age=timedelta(hours=2))
@@ -61,7 +63,7 @@ def test_json_output_after_dedupe_and_ignores(
     ignore.write_text(
         f"ignores:\n  - id: CVE-1999-0002\n    reason: test package\n    expires: {expires}\n"
     )
-    done = run_cli(
+    done = invoke_cli(
         "gate",
         "--policy",
         str(policy),
@@ -87,7 +89,7 @@ def test_json_output_after_dedupe_and_ignores(
 
 
 def test_expired_ignore_blocks_and_says_so(
-    run_cli: Run, tmp_path: Path, fixtures_dir: Path
+    invoke_cli: Invoke, tmp_path: Path, fixtures_dir: Path
 ) -> None:
     ignore = tmp_path / "ignore.yaml"
     ignore.write_text(
@@ -96,7 +98,7 @@ def test_expired_ignore_blocks_and_says_so(
     policy = _policy(tmp_path, extra="  ignore_file: ignore.yaml\n")
     report = fixtures_dir / "trivy" / "trivy-action-alpine-3.10.json"
     args = ["--policy", str(policy), "--vuln-report", str(report), "--output", "json"]
-    done = run_cli("gate", *args)
+    done = invoke_cli("gate", *args)
     assert done.returncode == 3
     body = json.loads(done.stdout)
     assert body["counts"]["critical"] == 1
@@ -106,18 +108,22 @@ def test_expired_ignore_blocks_and_says_so(
     assert body["notification"] == "security_alert"
 
 
-def test_stale_and_missing_baseline_block(run_cli: Run, tmp_path: Path, fixtures_dir: Path) -> None:
+def test_stale_and_missing_baseline_block(
+    invoke_cli: Invoke, tmp_path: Path, fixtures_dir: Path
+) -> None:
     policy = _policy(tmp_path, baseline=True)
     report = str(fixtures_dir / "trivy" / "pip.json.golden")
-    missing = run_cli("gate", "--policy", str(policy), "--vuln-report", report, "--output", "json")
+    missing = invoke_cli(
+        "gate", "--policy", str(policy), "--vuln-report", report, "--output", "json"
+    )
     assert missing.returncode == 3
     assert json.loads(missing.stdout)["reason"] == "baseline_missing"
     _baseline(tmp_path, age=timedelta(days=8))
-    stale = run_cli("gate", "--policy", str(policy), "--vuln-report", report, "--output", "json")
+    stale = invoke_cli("gate", "--policy", str(policy), "--vuln-report", report, "--output", "json")
     assert stale.returncode == 3
     assert json.loads(stale.stdout)["reason"] == "baseline_stale"
     _baseline(tmp_path, age=timedelta(days=1))
-    fresh = run_cli("gate", "--policy", str(policy), "--vuln-report", report)
+    fresh = invoke_cli("gate", "--policy", str(policy), "--vuln-report", report)
     assert fresh.returncode == 0, fresh.stdout
     assert "gate passed" in fresh.stdout
 
@@ -143,14 +149,14 @@ def test_unknown_tool_report_is_exit_2(run_cli: Run, tmp_path: Path, fixtures_di
 
 
 def test_github_actions_summary_and_annotations(
-    run_cli: Run, tmp_path: Path, fixtures_dir: Path
+    invoke_cli: Invoke, tmp_path: Path, fixtures_dir: Path
 ) -> None:
     policy = _policy(tmp_path)
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
     report = fixtures_dir / "trivy" / "alpine-39.json.golden"
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
-    done = run_cli("gate", "--policy", str(policy), "--vuln-report", str(report), env=env)
+    done = invoke_cli("gate", "--policy", str(policy), "--vuln-report", str(report), env=env)
     assert done.returncode == 3
     assert "::error title=rollguard gate%3A critical_vulnerabilities::2 critical" in done.stdout
     assert "::error title=rollguard gate%3A blocking finding::CVE-2019-14697" in done.stdout
@@ -160,24 +166,26 @@ def test_github_actions_summary_and_annotations(
     assert "| CVE-2019-14697 | critical | musl-utils |" in text
 
 
-def test_no_github_output_outside_actions(run_cli: Run, tmp_path: Path, fixtures_dir: Path) -> None:
+def test_no_github_output_outside_actions(
+    invoke_cli: Invoke, tmp_path: Path, fixtures_dir: Path
+) -> None:
     policy = _policy(tmp_path)
     summary = tmp_path / "summary.md"
     report = fixtures_dir / "trivy" / "alpine-39.json.golden"
     env = {"GITHUB_ACTIONS": "", "GITHUB_STEP_SUMMARY": str(summary)}
-    done = run_cli("gate", "--policy", str(policy), "--vuln-report", str(report), env=env)
+    done = invoke_cli("gate", "--policy", str(policy), "--vuln-report", str(report), env=env)
     assert done.returncode == 3
     assert "::error" not in done.stdout
     assert not summary.exists()
 
 
 def test_json_mode_keeps_annotations_off_stdout(
-    run_cli: Run, tmp_path: Path, fixtures_dir: Path
+    invoke_cli: Invoke, tmp_path: Path, fixtures_dir: Path
 ) -> None:
     policy = _policy(tmp_path)
     report = fixtures_dir / "trivy" / "alpine-39.json.golden"
     env = {"GITHUB_ACTIONS": "true"}
-    done = run_cli(
+    done = invoke_cli(
         "gate", "--policy", str(policy), "--vuln-report", str(report), "--output", "json", env=env
     )
     assert json.loads(done.stdout)["passed"] is False

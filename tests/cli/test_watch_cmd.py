@@ -103,3 +103,17 @@ def test_a_broken_replay_file_names_its_line(
     assert done.returncode == 2
     assert "series.csv:4" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_under_github_actions_a_summary_and_an_annotation_are_written(
+    tmp_path: Path, rollguard_cmd: list[str], cli_env: dict[str, str]
+) -> None:
+    write_series(tmp_path, canary_errors_after_300s=12)
+    summary = tmp_path / "summary.md"
+    env = {**cli_env, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    done = watch(tmp_path, rollguard_cmd, env)
+    assert done.returncode == 1
+    assert "::error title=rollguard watch::shop: rolled_back (immediate_rollback)" in done.stderr
+    text = summary.read_text()
+    assert "## rollguard watch `shop`: rolled back" in text
+    assert "| error_rate_trigger | error_rate_percent | 6.5 | 5 | 60s |" in text

@@ -131,8 +131,9 @@ def test_vulnerability_fault_sets_the_gauge_and_blocks(
 def test_active_connections_counts_requests_in_flight(
     svc: ThreadServer, client: httpx.Client
 ) -> None:
-    client.post(f"{svc.url}/simulate/latency/1500").raise_for_status()
-    slow = [threading.Thread(target=httpx.get, args=(f"{svc.url}/api/x",)) for _ in range(3)]
+    client.post(f"{svc.url}/simulate/latency/2000").raise_for_status()
+    users = [httpx.Client(timeout=10) for _ in range(3)]  # made first: creating one is slow
+    slow = [threading.Thread(target=user.get, args=(f"{svc.url}/api/x",)) for user in users]
     for thread in slow:
         thread.start()
     try:
@@ -143,6 +144,8 @@ def test_active_connections_counts_requests_in_flight(
     finally:
         for thread in slow:
             thread.join()
+        for user in users:
+            user.close()
     assert value(scrape(svc.url), "http_active_connections") == 0
 
 
@@ -173,7 +176,9 @@ def test_bad_fault_settings_get_one_clear_message(
 
 
 def test_rollback_status_reports_a_pushed_state(svc: ThreadServer, client: httpx.Client) -> None:
-    assert client.get(f"{svc.url}/rollback/status").json()["rolled_back"] is None
+    client.post(f"{svc.url}/simulate/error_rate/10").raise_for_status()
+    first = client.get(f"{svc.url}/rollback/status").json()
+    assert (first["rolled_back"], first["faults"]) == (None, {"error_rate_percent": 10.0})
     pushed = client.put(f"{svc.url}/rollback/status", json={"rolled_back": True})
     assert pushed.json()["rolled_back"] is True
     assert client.get(f"{svc.url}/rollback/status").json()["source"] == "pushed"

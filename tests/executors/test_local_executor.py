@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
@@ -11,13 +12,18 @@ import httpx
 import pytest
 
 from demo_servers import Deployment, deployment
+from rollguard.audit.base import MemoryAuditSink
+from rollguard.controller import Outcome, SimulatedClock, Watcher
 from rollguard.demo.router import UPSTREAM_HEADER
 from rollguard.errors import ExecutorError
 from rollguard.executors.base import ActionResult, TargetStatus
 from rollguard.executors.factory import make_executor
 from rollguard.executors.local import LocalExecutor
 from rollguard.executors.noop import NoopExecutor
+from rollguard.notifiers.log import LogNotifier
 from rollguard.policy.model import Policy
+from rollguard.signals import Signal, Version
+from rollguard.testing import InMemoryProvider
 from support import free_port
 
 T = TypeVar("T")
@@ -165,3 +171,34 @@ def test_factory_builds_the_noop_executor_at_the_policys_weight() -> None:
     executor = make_executor(_policy({"type": "noop"}))
     assert isinstance(executor, NoopExecutor)
     assert asyncio.run(executor.status()).canary_weight == 20
+
+
+async def test_a_watch_whose_router_is_gone_fails_and_says_where() -> None:
+    router = f"http://127.0.0.1:{free_port()}"
+    policy = Policy.model_validate(
+        {
+            "target": {"deployment": "demo", "executor": {"type": "local", "router": router}},
+            "metrics": {"provider": "replay", "file": "x.csv"},
+            "error_rate_trigger": {"threshold": "5%", "window": "1m"},
+        }
+    )
+    provider = InMemoryProvider({(Signal.ERROR_RATE_PERCENT, Version.CANARY): 50.0})
+    audit = MemoryAuditSink()
+    executor = make_executor(policy)
+    watcher = Watcher(
+        policy,
+        provider=provider,
+        executor=executor,
+        notifier=LogNotifier(),
+        audit=audit,
+        clock=SimulatedClock(),
+    )
+    try:
+        result = await watcher.run(duration_seconds=60)
+    finally:
+        await executor.aclose()
+    assert result.outcome is Outcome.FAILED
+    assert result.outcome.exit_code == 5
+    recorded = audit.records[-2]
+    assert (recorded.kind, recorded.outcome) == ("action_result", "failure")
+    assert router in json.dumps(recorded.executor_output)

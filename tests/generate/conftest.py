@@ -8,9 +8,6 @@ import pytest
 
 from support import require_binary
 
-HERE = Path(__file__).resolve().parent
-PROMTOOL_CASES = HERE / "promtool"
-
 
 @pytest.fixture
 def promtool() -> Path:

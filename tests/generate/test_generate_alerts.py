@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from generate_cases import PROMTOOL_CASES
 from ruamel.yaml import YAML
 
-from conftest import PROMTOOL_CASES
 from rollguard.generate.alerts import AlertOptions, alert_groups, alert_name
 from rollguard.generate.promql import duration
 from rollguard.generate.source import load_source

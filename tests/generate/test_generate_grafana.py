@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from generate_cases import PROMTOOL_CASES
 from grafana_foundation_sdk.models.dashboard import Dashboard
 from ruamel.yaml import YAML
 
-from conftest import PROMTOOL_CASES
 from rollguard.generate import own_metrics
 from rollguard.generate.grafana import dashboard
 from rollguard.generate.source import load_source

@@ -78,7 +78,7 @@ def test_zero_requests_is_no_data_but_zero_unauthorized_is_zero() -> None:
 
 def test_one_scrape_is_not_enough_for_a_counter() -> None:
     w = window(0, 20, (10, requests(**{"200": 5})))
-    with pytest.raises(derive.Missing, match="a counter needs two"):
+    with pytest.raises(derive.Missing, match="a counter needs two to compare"):
         value(Signal.REQUESTS, w)
 
 
@@ -164,3 +164,26 @@ def test_a_metric_that_is_not_exposed_is_no_data() -> None:
     w = window(0, 20, (0, requests(**{"200": 1})), (20, requests(**{"200": 2})))
     with pytest.raises(derive.Missing, match="rollguard_suspicious_requests_total is not exposed"):
         value(Signal.SUSPICIOUS_EVENTS, w)
+
+
+def test_status_patterns_match_the_whole_label_as_promql_does() -> None:
+    w = window(
+        0,
+        10,
+        (0, requests(**{"5xx": 0, "2xx": 0, "50": 0, "429": 0})),
+        (10, requests(**{"5xx": 3, "2xx": 7, "50": 10, "429": 5})),
+    )
+    # "5.." matches HAProxy's "5xx" but not "50": 3 of 25
+    assert value(Signal.ERROR_RATE_PERCENT, w) == pytest.approx(3 / 25 * 100)
+    names = MetricNames(error_status_regex="5..|429")
+    measured = derive.derive(Signal.ERROR_RATE_PERCENT, w, names)
+    assert measured.value == pytest.approx(8 / 25 * 100)
+    broken = MetricNames(error_status_regex="5..(")
+    with pytest.raises(derive.Missing, match="not a regular expression"):
+        derive.derive(Signal.ERROR_RATE_PERCENT, w, broken)
+
+
+def test_only_a_scrape_before_the_window_is_no_data() -> None:
+    w = window(10, 20, (0, requests(**{"200": 1})), (5, requests(**{"200": 2})))
+    with pytest.raises(derive.Missing, match="no successful scrape in the last 10s"):
+        value(Signal.REQUESTS, w)

@@ -334,7 +334,7 @@ def test_before_any_scrape_and_with_one_scrape_is_no_data(
     stable_server.set(registry=stable.registry)
     nothing = collect_and_measure(scrape_source, [Signal.ERROR_RATE_PERCENT], 0)
     assert nothing[Signal.ERROR_RATE_PERCENT].phase is Phase.NO_DATA
-    assert "needs two" in nothing[Signal.ERROR_RATE_PERCENT].reason
+    assert "needs two to compare" in nothing[Signal.ERROR_RATE_PERCENT].reason
 
     async def unscraped() -> Measurement:
         provider = ScrapeProvider(scrape_source)

@@ -204,3 +204,17 @@ def test_bad_ignore_files(tmp_path: Path, body: str, message: str) -> None:
     path.write_text(body)
     with pytest.raises(InputError, match=message):
         load_ignores(path)
+
+
+def test_reports_without_security_trigger_use_the_seed_default(trivy_dir: Path) -> None:
+    report = load_report(trivy_dir / "debian-buster.json.golden")  # 1 critical, 1 low
+    result = evaluate_gate(reports=[report], security=None, now=NOW)
+    assert not result.passed
+    assert result.limits["critical"] == 0
+    assert any("no security_trigger" in note for note in result.notes)
+
+
+def test_nothing_to_check_passes_with_both_checks_skipped() -> None:
+    result = evaluate_gate(reports=[], security=None, now=NOW)
+    assert result.passed
+    assert [check.skipped for check in result.checks] == [True, True]

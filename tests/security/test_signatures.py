@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlencode
+
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from rollguard.security.signatures import decode_target, match_request
 
@@ -112,3 +117,25 @@ def test_ordinary_clients_are_not_scanners(agent: str) -> None:
 def test_decoding_stops_after_two_rounds() -> None:
     assert decode_target("%252527") == "%27"
     assert decode_target("a+b") == "a b"
+
+
+@given(
+    st.lists(
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.", min_size=1, max_size=12),
+        min_size=1,
+        max_size=6,
+    ),
+    st.dictionaries(
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8),
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 -_.,", max_size=20),
+        max_size=4,
+    ),
+)
+def test_plain_paths_and_queries_never_fire(segments: list[str], query: dict[str, str]) -> None:
+    """Letters, digits and ordinary punctuation alone are never an attack."""
+    target = "/" + "/".join(segments)
+    # Paths into system folders (/bin/sh, /etc/passwd, /proc/self) are suspicious by design.
+    assume(not re.search(r"/(?:bin|etc|proc|windows)/", target))
+    if query:
+        target += "?" + urlencode(query)
+    assert match_request(target, "Mozilla/5.0") == []

@@ -112,7 +112,7 @@ def running_metrics_app() -> Iterator[MetricsApp]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(app))
     server.daemon_threads = True
     app.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield app

@@ -32,6 +32,21 @@ class PostgresServer:
     socket_dir: Path
     data_dir: Path
     bin_dir: Path
+    options: str = ""
+
+    def stop(self) -> None:
+        """Stop the server (for outage tests); :meth:`start` brings it back on the same port."""
+        self._pg_ctl("-m", "fast", "-w", "stop")
+
+    def start(self) -> None:
+        """Start the stopped server again and wait until it accepts connections."""
+        self._pg_ctl("-o", self.options, "-l", str(self.data_dir.parent / "log"), "-w", "start")
+
+    def _pg_ctl(self, *args: str) -> None:
+        command = [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), *args]
+        subprocess.run(
+            _as_server_user(command), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True
+        )
 
     def url(self, database: str = "postgres") -> str:
         """SQLAlchemy URL for psycopg 3 over TCP on loopback."""
@@ -69,8 +84,11 @@ def _as_server_user(command: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
-    """Start PostgreSQL in a fresh temp directory; stop it and remove the directory after."""
+def running_postgres(*, fsync: bool = False) -> Iterator[PostgresServer]:
+    """Start PostgreSQL in a fresh temp directory; stop it and remove the directory after.
+
+    Tests run with ``fsync=off`` for speed; benchmarks pass ``fsync=True``.
+    """
     initdb = require_binary("initdb", hint=HINT, extra_paths=(PG_BIN,))
     pg_ctl = initdb.parent / "pg_ctl"
     base = Path(tempfile.mkdtemp(prefix="rollguard-pg-"))
@@ -90,7 +108,9 @@ def running_postgres() -> Iterator[PostgresServer]:
             stderr=subprocess.PIPE,
             check=True,
         )
-        options = f"-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1"
+        if not fsync:
+            options += " -c fsync=off"
         start = [str(pg_ctl), "-D", str(data_dir), "-o", options, "-l", str(base / "log")]
         subprocess.run(
             _as_server_user([*start, "-w", "start"]),
@@ -98,7 +118,7 @@ def running_postgres() -> Iterator[PostgresServer]:
             stderr=subprocess.PIPE,
             check=True,
         )
-        server = PostgresServer(port, socket_dir, data_dir, initdb.parent)
+        server = PostgresServer(port, socket_dir, data_dir, initdb.parent, options)
         try:
             yield server
         finally:

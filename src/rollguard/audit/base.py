@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TextIO, runtime_checkable
 
 #: The kinds of entry the controller writes.
 KINDS = (
@@ -23,6 +23,8 @@ KINDS = (
     "gate",
     "recovery",
     "drill",
+    "action_step",
+    "dry_run",
 )
 
 
@@ -97,13 +99,22 @@ class AuditSink(Protocol):
         """Persist durably before returning; return the entry's id."""
 
 
+@runtime_checkable
 class AuditStore(AuditSink, Protocol):
     """A durable, hash-chained store; every backend passes tests/audit/test_contract.py."""
 
     def list(
-        self, *, since: str | None = None, deployment: str | None = None, kind: str | None = None
+        self,
+        *,
+        since: str | None = None,
+        deployment: str | None = None,
+        kind: str | None = None,
+        details: bool = True,
     ) -> Sequence[AuditEntry]:
-        """Entries in chain order, optionally from an RFC 3339 time on, for one deployment."""
+        """Entries in chain order, optionally from an RFC 3339 time on, for one deployment.
+
+        ``details=False`` skips parsing metrics, evidence and executor output.
+        """
 
     def iter_entries(self, *, batch: int = 5000) -> Iterator[AuditEntry]:
         """Every entry in chain order, read in batches (for verify and export)."""
@@ -113,6 +124,14 @@ class AuditStore(AuditSink, Protocol):
 
     def verify(self) -> VerifyReport:
         """Recompute the chain; name the first entry modified, deleted, inserted or reordered."""
+
+    def export(
+        self, out: TextIO, *, format: str, since: str | None = None, deployment: str | None = None
+    ) -> int:
+        """Write entries as ``json`` or ``csv``; return how many."""
+
+    def lock_holder(self, deployment: str) -> LockInfo | None:
+        """Who holds the deployment's lease (expired or not), if anyone."""
 
     def acquire_lock(self, deployment: str, *, owner: str, lease_seconds: float) -> LockInfo:
         """Take the deployment's lease or raise :class:`~rollguard.errors.LockedError`."""

@@ -8,6 +8,8 @@ schema created or checked, a round-trip made — so an unusable store is an
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,8 +17,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from rollguard.audit import schema
+from rollguard.audit.spool import SpooledStore
 from rollguard.audit.sql import SqlAuditStore
 from rollguard.errors import AuditError
+from rollguard.policy.model import AuditConfig
 
 DEFAULT_URL = "sqlite:///.rollguard/audit.db"
 
@@ -32,7 +36,7 @@ def open_store(
     parsed = _parse(url)
     if parsed.get_backend_name() == "sqlite":
         parsed = _sqlite_url(parsed, base_dir or Path.cwd())
-        engine = sa.create_engine(parsed, poolclass=sa.pool.NullPool)
+        engine = sa.create_engine(parsed)
         schema.configure_sqlite(engine)
     elif parsed.get_backend_name() == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -55,6 +59,29 @@ def open_store(
     except AuditError:
         engine.dispose()
         raise
+    return store
+
+
+def open_policy_store(config: AuditConfig, *, base_dir: Path) -> SpooledStore:
+    """The store a policy's ``audit`` section names; a relative SQLite path is under ``base_dir``.
+
+    ``url_env`` (for URLs with passwords) wins over ``url``. A store that cannot be
+    opened stops the watch before it starts: rollguard never starts unrecorded.
+    Entries written during a later outage go to a local spool
+    (``.rollguard/spool/<digest of the URL>.jsonl``) and are flushed first thing
+    here and on the next append that reaches the store.
+    """
+    url = config.url
+    if config.url_env is not None:
+        url = os.environ.get(config.url_env, "")
+        if not url:
+            raise AuditError(f"audit.url_env: environment variable {config.url_env} is not set")
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    store = SpooledStore(
+        open_store(url, base_dir=base_dir),
+        spool=base_dir / ".rollguard" / "spool" / f"{digest}.jsonl",
+    )
+    store.flush()
     return store
 
 

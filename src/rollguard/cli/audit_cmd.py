@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
-from rollguard.cli.audit_options import DbOption, since_timestamp, store_url
+from rollguard.cli.audit_options import DbOption, PolicyOption, open_cli_store, since_timestamp
 from rollguard.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -30,19 +30,19 @@ def _output(value: str) -> str:
 
 
 @app.command("list")
-def list_entries(
+def list_entries(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     since: str | None = typer.Option(None, help="Only entries from this long ago (30d) or date."),
     deployment: str | None = typer.Option(None, help="Only this deployment's entries."),
     kind: str | None = typer.Option(None, help="Only this kind (decision, action_result, ...)."),
     output: str = OutputOption,
     db: str | None = DbOption,
+    policy: Path | None = PolicyOption,
 ) -> None:
     """List entries, oldest first."""
     from rollguard.audit.export import as_dict
-    from rollguard.audit.factory import open_store
 
     fmt, start = _output(output), since_timestamp(since)
-    store = open_store(store_url(db))
+    store = open_cli_store(db, policy)
     try:
         entries = store.list(since=start, deployment=deployment, kind=kind)
     finally:
@@ -58,13 +58,13 @@ def show(
     entry_id: int = typer.Argument(..., metavar="ID", help="The entry's id."),
     output: str = OutputOption,
     db: str | None = DbOption,
+    policy: Path | None = PolicyOption,
 ) -> None:
     """Show one entry with its evidence, executor output and hashes."""
     from rollguard.audit.export import as_dict
-    from rollguard.audit.factory import open_store
 
     fmt = _output(output)
-    store = open_store(store_url(db))
+    store = open_cli_store(db, policy)
     try:
         entry = store.get(entry_id)
     finally:
@@ -82,21 +82,21 @@ def show(
 
 
 @app.command()
-def export(
+def export(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     format: str = typer.Option("json", "--format", "-f", help="json or csv."),
     out: Path | None = typer.Option(None, "--out", "-o", help="File to write (default stdout)."),  # noqa: B008
     since: str | None = typer.Option(None, help="Only entries from this long ago (30d) or date."),
     deployment: str | None = typer.Option(None, help="Only this deployment's entries."),
     db: str | None = DbOption,
+    policy: Path | None = PolicyOption,
 ) -> None:
     """Export entries with the seed's RollbackAuditEntry fields, hashes included."""
     from rollguard.audit.export import FORMATS
-    from rollguard.audit.factory import open_store
 
     if format not in FORMATS:
         raise UsageError(f"--format: expected json or csv, got {format!r}")
     start = since_timestamp(since)
-    store = open_store(store_url(db))
+    store = open_cli_store(db, policy)
     try:
         if out is None:
             store.export(sys.stdout, format=format, since=start, deployment=deployment)
@@ -112,12 +112,13 @@ def export(
 
 
 @app.command()
-def verify(output: str = OutputOption, db: str | None = DbOption) -> None:
+def verify(
+    output: str = OutputOption, db: str | None = DbOption, policy: Path | None = PolicyOption
+) -> None:
     """Recompute the hash chain: exit 0 when intact, 6 naming the first damaged entry."""
-    from rollguard.audit.factory import open_store
 
     fmt = _output(output)
-    store = open_store(store_url(db))
+    store = open_cli_store(db, policy)
     try:
         report = store.verify()
     finally:

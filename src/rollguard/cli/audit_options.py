@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from rollguard.errors import UsageError
+
+if TYPE_CHECKING:
+    from rollguard.audit.sql import SqlAuditStore
 
 DEFAULT_DB = "sqlite:///.rollguard/audit.db"
 DB_ENV = "ROLLGUARD_AUDIT_DB"
@@ -20,9 +25,35 @@ DbOption = typer.Option(
 )
 
 
+PolicyOption = typer.Option(
+    None,
+    "--policy",
+    "-p",
+    help="Use the store named in this policy's audit section (relative to its folder).",
+    show_default=False,
+)
+
+
 def store_url(db: str | None) -> str:
     """The URL given, else the environment's, else the default SQLite file."""
     return db or os.environ.get(DB_ENV) or DEFAULT_DB
+
+
+def open_cli_store(db: str | None, policy: Path | None) -> SqlAuditStore:
+    """The store of ``--db``, else of ``--policy``'s audit section, else the default."""
+    from rollguard.audit.factory import open_store
+
+    if db is not None or policy is None:
+        return open_store(store_url(db))
+    from rollguard.policy import load_policy
+
+    config = load_policy(policy).audit
+    url = config.url
+    if config.url_env is not None:
+        url = os.environ.get(config.url_env, "")
+        if not url:
+            raise UsageError(f"audit.url_env: environment variable {config.url_env} is not set")
+    return open_store(url, base_dir=policy.resolve().parent)
 
 
 def since_timestamp(raw: str | None, *, now: datetime | None = None) -> str | None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
+from rollguard.cli.options import OutputFormat
 from rollguard.errors import UsageError
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def create(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     out: Path = typer.Option(  # noqa: B008
         Path("performance-baseline.json"), "-o", "--out", help="Where to write the baseline."
     ),
-    output: str = typer.Option("text", "--output", help="text or json."),
+    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", help="text or json."),  # noqa: B008
 ) -> None:
     """Write performance-baseline.json from a load test or from live metrics."""
     from rollguard.baselines import artillery, k6, locust
@@ -86,8 +87,8 @@ def create(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
         baseline = make_baseline(summary, timestamp=now, thresholds=thresholds, memory_mb=memory_mb)
     text = to_json(baseline)
     out.write_text(text, encoding="utf-8")
-    console = Console(stderr=output == "json")
-    if output == "json":
+    console = Console(stderr=output is OutputFormat.JSON)
+    if output is OutputFormat.JSON:
         typer.echo(text.rstrip("\n"))
     _describe(console, baseline, out, notes)
 
@@ -150,7 +151,7 @@ def _describe(console: Console, baseline: Baseline, out: Path, notes: tuple[str,
 @app.command()
 def show(
     file: Path = typer.Argument(..., help="The baseline file."),  # noqa: B008
-    output: str = typer.Option("text", "--output", help="text or json."),
+    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", help="text or json."),  # noqa: B008
 ) -> None:
     """Validate a baseline file and print it, with its age."""
     from rich.table import Table
@@ -161,7 +162,7 @@ def show(
     stamp = baseline.timestamp
     stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp
     age_seconds = (datetime.now(UTC) - stamp).total_seconds()
-    if output == "json":
+    if output is OutputFormat.JSON:
         body = baseline.model_dump(mode="json", exclude_none=True)
         body["age_seconds"] = round(age_seconds, 1)
         typer.echo(json.dumps(body, indent=2))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from rollguard.cli.options import OutputFormat
 from rollguard.errors import ExitCode
 
 
@@ -28,7 +29,7 @@ def gate(
     ignore_file: Path | None = typer.Option(  # noqa: B008
         None, "--ignore-file", help="Accepted risks (default: security_trigger.ignore_file)."
     ),
-    output: str = typer.Option("text", "--output", help="text or json."),
+    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", help="text or json."),  # noqa: B008
 ) -> None:
     """Check the baseline and the vulnerability reports; exit 0 pass, 3 blocked, 2 invalid."""
     from datetime import UTC, datetime
@@ -37,14 +38,11 @@ def gate(
 
     from rollguard.cli import gate_render
     from rollguard.cli.github import GitHubActions
-    from rollguard.errors import UsageError
     from rollguard.policy import load_policy
     from rollguard.scanners.gate import evaluate_gate, read_baseline
     from rollguard.scanners.ignores import load_ignores
     from rollguard.scanners.reports import load_reports
 
-    if output not in ("text", "json"):
-        raise UsageError(f"--output must be text or json, not {output!r}")
     policy = load_policy(policy_file)
     base_dir = policy_file.parent
     reports = load_reports(vuln_reports)
@@ -65,8 +63,8 @@ def gate(
         now=datetime.now(UTC),
     )
     # Annotations go to stderr in JSON mode so stdout stays one JSON document.
-    github = GitHubActions.from_env(stream=None if output == "text" else sys.stderr)
-    if output == "json":
+    github = GitHubActions.from_env(stream=None if output is OutputFormat.TEXT else sys.stderr)
+    if output is OutputFormat.JSON:
         typer.echo(json.dumps(result.as_dict(), indent=2))
     else:
         gate_render.print_text(result, Console())

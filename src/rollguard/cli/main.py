@@ -16,9 +16,13 @@ from rollguard.cli import (
     audit_cmd,
     backtest_cmd,
     baseline_cmd,
+    demo_cmd,
     gate_cmd,
     generate_cmd,
     policy_cmd,
+    report_cmd,
+    security_cmd,
+    serve_cmd,
     watch_cmd,
 )
 from rollguard.errors import RollguardError
@@ -43,6 +47,10 @@ app.command(name="backtest", help=backtest_cmd.HELP)(backtest_cmd.backtest)
 app.add_typer(audit_cmd.app, name="audit")
 app.command(name="gate")(gate_cmd.gate)
 app.add_typer(baseline_cmd.app, name="baseline")
+app.command(name="demo", help=demo_cmd.HELP)(demo_cmd.demo)
+app.command(name="report")(report_cmd.report)
+app.add_typer(security_cmd.app, name="security")
+app.command(name="serve")(serve_cmd.serve)
 
 
 def run() -> None:

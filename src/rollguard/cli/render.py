@@ -91,5 +91,28 @@ def print_summary(console: Console, result: WatchResult) -> None:
             console.print(f"  {mark} {step.get('step')}: {step.get('detail', '')}", highlight=False)
 
 
+def summary_markdown(result: WatchResult, *, deployment: str) -> str:
+    """The GitHub job summary of a watch: outcome first, then every trigger's evidence."""
+    from rollguard.cli.github import markdown_cell
+
+    lines = [
+        f"## rollguard watch `{deployment}`: {result.outcome.value.replace('_', ' ')}",
+        "",
+        f"**Action:** `{result.action.value}`"
+        + (f" · **trigger:** `{result.trigger}`" if result.trigger else ""),
+        "",
+        f"**Reason:** {markdown_cell(result.reason)}",
+        "",
+        "| trigger | signal | canary | limit | window |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for item in result.evidence:
+        lines.append(
+            f"| {markdown_cell(str(item['trigger']))} | {item['signal']} | "
+            f"{_number(item['value'])} | {_number(item['limit'])} | {item['window_seconds']:g}s |"
+        )
+    return "\n".join(lines)
+
+
 def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -10,8 +10,10 @@ from rich.live import Live
 from rich.text import Text
 
 from rollguard.cli import render
+from rollguard.cli.github import GitHubActions
 from rollguard.cli.options import OutputFormat
 from rollguard.controller.build import build_watcher
+from rollguard.controller.watch import Outcome, WatchResult
 from rollguard.engine.evaluate import Evaluation
 from rollguard.policy.model import Policy
 
@@ -59,4 +61,18 @@ async def run_watch(
         sys.stdout.write(render.result_json(result) + "\n")
     else:
         render.print_summary(console, result)
+    _tell_github(result, deployment=deployment)
     return int(result.outcome.exit_code)
+
+
+def _tell_github(result: WatchResult, *, deployment: str) -> None:
+    """Under GitHub Actions: a job summary, and an annotation unless healthy."""
+    github = GitHubActions.from_env(stream=sys.stderr)
+    if not github.enabled:
+        return
+    github.summary(render.summary_markdown(result, deployment=deployment))
+    message = f"{deployment}: {result.outcome.value} ({result.action.value}): {result.reason}"
+    if result.outcome is Outcome.INCONCLUSIVE:
+        github.warning(message, title="rollguard watch")
+    elif result.outcome is not Outcome.HEALTHY:
+        github.error(message, title="rollguard watch")

@@ -85,7 +85,13 @@ async def execute(
     elif action in (Action.IMMEDIATE_ROLLBACK, Action.DEPLOYMENT_BLOCK):
         await step("rollback", executor.rollback())
     if outcome.canary_weight is None:
-        status = await executor.status()
+        try:
+            status = await executor.status()
+        except RollguardError as exc:  # an unreadable target is recorded, never assumed
+            outcome.steps.append({"step": "status", "ok": False, "detail": str(exc)})
+            if outcome.ok:
+                outcome.ok, outcome.detail = False, f"status failed: {exc}"
+            return outcome
         outcome.canary_weight = status.canary_weight
         outcome.steps.append(
             {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rollguard.audit.base import AuditSink, MemoryAuditSink
+from rollguard.audit.base import AuditSink
+from rollguard.audit.factory import open_policy_store
 from rollguard.baseline import Baseline, load_baseline
 from rollguard.controller.clock import Clock, SimulatedClock, SystemClock
 from rollguard.controller.watch import EvaluationHook, Watcher
@@ -12,7 +13,7 @@ from rollguard.executors.factory import make_executor
 from rollguard.metrics.factory import make_provider
 from rollguard.metrics.replay import ReplayProvider
 from rollguard.notifiers.base import Notifier
-from rollguard.notifiers.log import LogNotifier
+from rollguard.notifiers.factory import make_notifier
 from rollguard.policy.model import Policy
 
 
@@ -55,8 +56,8 @@ def build_watcher(
         policy,
         provider=provider,
         executor=make_executor(policy),
-        notifier=notifier or LogNotifier(),
-        audit=audit or MemoryAuditSink(),
+        notifier=notifier or make_notifier(policy),
+        audit=audit or open_policy_store(policy.audit, base_dir=base_dir),
         clock=clock,
         baseline=policy_baseline(policy, base_dir=base_dir, override=baseline_file),
         interval_seconds=interval_seconds,

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from rollguard.audit.base import AuditRecord, AuditSink
+from rollguard.audit.base import AuditRecord, AuditSink, AuditStore
 from rollguard.baseline import Baseline
-from rollguard.controller import actions
+from rollguard.controller import actions, affected, recovery
 from rollguard.controller.clock import Clock
 from rollguard.engine.decision import Decision, TriggerStatus, Verdict
 from rollguard.engine.evaluate import Evaluation, evaluate, required_queries
@@ -124,7 +124,52 @@ class Watcher:
         self._pending: set[asyncio.Task[list[dict[str, Any]]]] = set()
 
     async def run(self, *, duration_seconds: float) -> WatchResult:
-        """Evaluate every interval for ``duration_seconds`` or until a decision is taken."""
+        """Evaluate every interval for ``duration_seconds`` or until a decision is taken.
+
+        With a real audit store the watch holds the deployment's lock (a second
+        watcher gets :class:`~rollguard.errors.LockedError`) and first completes
+        any action a crashed watcher left open (:mod:`rollguard.controller.recovery`).
+        """
+        if not isinstance(self.audit, AuditStore):
+            return await self._watch(duration_seconds)
+        deployment = self.policy.target.deployment
+        async with recovery.deployment_lock(self.audit, deployment, owner=self.watch_id):
+            found = await recovery.recover(
+                self.audit,
+                policy=self.policy,
+                executor=self.executor,
+                provider=self.provider,
+                clock=self.clock,
+                watch_id=self.watch_id,
+            )
+            if found is not None:
+                return self._recovered(found)
+            return await self._watch(duration_seconds)
+
+    def _recovered(self, found: recovery.Recovered) -> WatchResult:
+        now = self.clock.now()
+        if not found.ok:
+            outcome = Outcome.FAILED
+        elif found.action is Action.DEPLOYMENT_BLOCK:
+            outcome = Outcome.BLOCKED
+        else:
+            outcome = Outcome.ROLLED_BACK
+        return WatchResult(
+            outcome=outcome,
+            action=found.action,
+            trigger=found.trigger,
+            reason=found.reason,
+            severity=found.severity,
+            evidence=[],
+            started_at=now,
+            decided_at=now,
+            ended_at=now,
+            evaluations=0,
+            watch_id=self.watch_id,
+            action_outcome=found.detail,
+        )
+
+    async def _watch(self, duration_seconds: float) -> WatchResult:
         started = self.clock.now()
         self._record("deployment_start", started, reason=f"watch for {duration_seconds:g}s")
         queries = required_queries(self.policy)
@@ -182,13 +227,17 @@ class Watcher:
             clock=self.clock,
             on_step=on_step,
         )
+        took = self.clock.now() - began
         self._record(
             "action_result",
             self.clock.now(),
             decision=decision,
             outcome="success" if done.ok else "failure",
-            duration=self.clock.now() - began,
+            duration=took,
             executor_output=done.as_dict(),
+            affected_users=affected.estimate(
+                decision.evidence, trigger=decision.trigger, action_seconds=took
+            ),
         )
         if not done.ok:
             outcome = Outcome.FAILED
@@ -301,6 +350,7 @@ class Watcher:
         outcome: str = "",
         duration: float = 0.0,
         executor_output: dict[str, Any] | None = None,
+        affected_users: int = 0,
     ) -> None:
         values = self._seed_metrics()
         self.audit.append(
@@ -315,6 +365,7 @@ class Watcher:
                 metrics=values,
                 outcome=outcome,
                 duration_seconds=duration,
+                affected_users=affected_users,
                 policy_digest=self.policy.digest(),
                 evidence={"evidence": [e.as_dict() for e in decision.evidence]} if decision else {},
                 executor_output=executor_output or {},

@@ -11,6 +11,7 @@ is written, so the resident set really grows and really shrinks on reset
 from __future__ import annotations
 
 import mmap
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 MIB = 1024 * 1024
@@ -53,13 +54,26 @@ class Faults:
 
     def set_memory(self, megabytes: int) -> None:
         """Hold exactly ``megabytes`` MiB, every page touched so RSS shows it."""
+        for _ in self.grow_memory(megabytes):
+            pass
+
+    def grow_memory(self, megabytes: int) -> Iterator[None]:
+        """:meth:`set_memory` one MiB at a time, yielding between MiBs.
+
+        A server iterates this with a yield to its event loop after each step, so
+        allocating does not stall the requests it serves (the demo's memory fault
+        must raise memory, not latency).
+        """
         self.release_memory()
         if megabytes <= 0:
             return
         ballast = mmap.mmap(-1, megabytes * MIB)
-        for offset in range(0, megabytes * MIB, MIB):
-            ballast[offset : offset + MIB] = _ONES
         self._ballast = ballast
+        for offset in range(0, megabytes * MIB, MIB):
+            if self._ballast is not ballast:  # reset (or replaced) while growing
+                return
+            ballast[offset : offset + MIB] = _ONES
+            yield
 
     def release_memory(self) -> None:
         """Give the ballast back to the operating system."""

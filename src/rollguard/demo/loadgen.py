@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import httpx
+from rollguard.demo.http1 import Http1Error, Http1Pool
 
 UPSTREAM_HEADER = "x-rollguard-upstream"
 
@@ -135,7 +135,7 @@ class LoadGenerator:
         max_seconds: float = 120.0,
         max_in_flight: int = 200,
         timeout_seconds: float = 10.0,
-        client: httpx.AsyncClient | None = None,
+        client: Http1Pool | None = None,
     ) -> None:
         if rate_per_second <= 0 or max_requests <= 0 or max_seconds <= 0:
             raise ValueError("rate_per_second, max_requests and max_seconds must be positive")
@@ -155,9 +155,8 @@ class LoadGenerator:
 
     async def run(self) -> LoadReport:
         """Generate the load; returns the report (also readable live as ``self.report``)."""
-        client = self._client or httpx.AsyncClient(
-            timeout=self._timeout,
-            limits=httpx.Limits(max_connections=self.max_in_flight, max_keepalive_connections=50),
+        client = self._client or Http1Pool(
+            max_connections=self.max_in_flight, timeout_seconds=self._timeout
         )
         loop = asyncio.get_running_loop()
         in_flight: set[asyncio.Task[None]] = set()
@@ -189,14 +188,14 @@ class LoadGenerator:
             self.report.finished_at = time.time()
         return self.report
 
-    async def _one(self, client: httpx.AsyncClient) -> None:
+    async def _one(self, client: Http1Pool) -> None:
         sent_at, started = time.time(), time.perf_counter()
         try:
-            answer = await client.get(self.url)
-        except httpx.HTTPError:
+            answer = await client.request("GET", self.url)
+        except Http1Error:
             elapsed_ms = (time.perf_counter() - started) * 1000
             self.report.samples.append(Sample(sent_at, 0, None, elapsed_ms))
             return
         elapsed_ms = (time.perf_counter() - started) * 1000
-        upstream = answer.headers.get(UPSTREAM_HEADER)
-        self.report.samples.append(Sample(sent_at, answer.status_code, upstream, elapsed_ms))
+        upstream = answer.header(UPSTREAM_HEADER)
+        self.report.samples.append(Sample(sent_at, answer.status, upstream, elapsed_ms))

@@ -109,20 +109,27 @@ class ProcessServer:
 
     def stop(self, *, timeout: float = 5.0) -> None:
         """SIGTERM, wait, then SIGKILL if it has not gone; idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-        for stream in (self.process.stdin, self.process.stdout):
+        stop_all([self], timeout=timeout)
+
+
+def stop_all(servers: list[ProcessServer], *, timeout: float = 5.0) -> None:
+    """Stop child servers together: SIGTERM to all, then wait, then SIGKILL stragglers."""
+    running = [server for server in servers if not server._stopped]
+    for server in running:
+        server._stopped = True
+        if server.process.poll() is None:
+            server.process.terminate()
+    deadline = time.monotonic() + timeout
+    for server in running:
+        try:
+            server.process.wait(max(deadline - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+        for stream in (server.process.stdin, server.process.stdout):
             if stream is not None:
                 stream.close()
-        self.log.unlink(missing_ok=True)
+        server.log.unlink(missing_ok=True)
 
 
 def _package_root() -> str:

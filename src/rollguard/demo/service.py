@@ -20,9 +20,8 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -39,6 +38,9 @@ from starlette.routing import Route
 
 from rollguard.demo import servers
 from rollguard.demo.faults import SEVERITIES, FaultError, Faults, parse_number
+
+if TYPE_CHECKING:
+    import httpx
 
 #: Latency buckets from 5 ms to 10 s, so p95 is resolvable for a healthy and a slow service.
 BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -106,11 +108,15 @@ class DemoService:
     @contextlib.asynccontextmanager
     async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
         """Open the client that asks the router about rollbacks; free memory on exit."""
-        self._router_client = httpx.AsyncClient(timeout=2.0)
+        if self.router_url is not None:
+            import httpx  # only the status endpoints need it: keeps the child's start light
+
+            self._router_client = httpx.AsyncClient(timeout=2.0)
         try:
             yield
         finally:
-            await self._router_client.aclose()
+            if self._router_client is not None:
+                await self._router_client.aclose()
             self.faults.release_memory()
 
     async def serve(self, request: Request) -> Response:
@@ -160,7 +166,8 @@ class DemoService:
             faults.latency_ms = parse_number(raw, what="ms", low=0, high=60_000)
         elif fault == "memory":
             megabytes = int(parse_number(raw, what="mb", low=0, high=4096))
-            await asyncio.to_thread(faults.set_memory, megabytes)
+            for _ in faults.grow_memory(megabytes):
+                await asyncio.sleep(0)  # keep serving while the memory grows
         elif fault == "unauthorized":
             per_minute = parse_number(raw, what="per_minute", low=0, high=60_000)
             faults.set_unauthorized(per_minute, now=time.monotonic())
@@ -188,7 +195,8 @@ class DemoService:
                 return JSONResponse({"error": 'expected {"rolled_back": true|false}'}, 422)
             self.pushed_rollback = body
         view = await self._rollback_view()
-        return JSONResponse({"version": self.version, "role": self.role, **view})
+        faults = self.faults.active()
+        return JSONResponse({"version": self.version, "role": self.role, "faults": faults, **view})
 
     async def deployment_status(self, _: Request) -> Response:
         """Version, status (``blocked`` after a vulnerability), faults and rollback state."""
@@ -206,6 +214,8 @@ class DemoService:
     async def _rollback_view(self) -> dict[str, Any]:
         """What this instance knows of a rollback: asked of the router, else as pushed."""
         if self.router_url is not None and self._router_client is not None:
+            import httpx
+
             try:
                 answer = await self._router_client.get(f"{self.router_url}/-/router")
                 router = answer.raise_for_status().json()

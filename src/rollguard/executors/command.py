@@ -66,7 +66,7 @@ class CommandExecutor:
 
     async def set_canary_weight(self, *, percent: int) -> ActionResult:
         if not 0 <= percent <= 100:
-            raise ExecutorError(f"canary weight must be 0-100 %, got {percent}")
+            return ActionResult(ok=False, detail=f"canary weight must be 0-100, got {percent}")
         if self._spec.set_weight is None:
             return ActionResult(
                 ok=False,

@@ -33,10 +33,32 @@ def _noop(spec: Any, policy: Policy) -> Executor:
     return NoopExecutor(canary_weight=policy.rollback.canary_weight)
 
 
-#: One loader per ``target.executor.type``; haproxy, kubernetes and command go here too.
+def _haproxy(spec: Any, policy: Policy) -> Executor:
+    from rollguard.executors.haproxy import HaproxyExecutor
+
+    return HaproxyExecutor(spec)
+
+
+def _command(spec: Any, policy: Policy) -> Executor:
+    from rollguard.executors.command import CommandExecutor
+
+    return CommandExecutor(spec, deployment=policy.target.deployment)
+
+
+def _kubernetes(spec: Any, policy: Policy) -> Executor:
+    from rollguard.executors.kubernetes import KubernetesExecutor
+    from rollguard.executors.kubernetes_api import api_client_for
+
+    return KubernetesExecutor(spec, api_client=api_client_for(spec))
+
+
+#: One loader per ``target.executor.type``.
 LOADERS: dict[str, Loader] = {
     "local": _local,
     "noop": _noop,
+    "haproxy": _haproxy,
+    "command": _command,
+    "kubernetes": _kubernetes,
 }
 
 

@@ -78,7 +78,7 @@ class HaproxyExecutor:
     async def set_canary_weight(self, *, percent: int) -> ActionResult:
         """Canary weight ``percent``, stable ``100 - percent``; both ready to take their share."""
         if not 0 <= percent <= 100:
-            raise ExecutorError(f"canary weight must be 0-100 %, got {percent}")
+            return ActionResult(ok=False, detail=f"canary weight must be 0-100, got {percent}")
         commands = [
             self._set(self._spec.stable_server, f"weight {100 - percent}"),
             self._set(self._spec.canary_server, f"weight {percent}"),
@@ -107,7 +107,10 @@ class HaproxyExecutor:
             commands.append(self._set(self._spec.canary_server, "weight 1"))
         commands.append(self._set(self._spec.canary_server, "state maint"))
         return await self._apply(
-            commands, want=("isolated", 0), done="canary isolated: in maintenance, no traffic"
+            commands,
+            want=("isolated", 0),
+            done="canary isolated: in maintenance, no traffic",
+            names_checked=True,
         )
 
     async def status(self) -> TargetStatus:
@@ -159,10 +162,16 @@ class HaproxyExecutor:
         return f"set server {self._spec.backend}/{server} {change}"
 
     async def _apply(
-        self, commands: list[str], *, want: tuple[str | None, int], done: str
+        self,
+        commands: list[str],
+        *,
+        want: tuple[str | None, int],
+        done: str,
+        names_checked: bool = False,
     ) -> ActionResult:
         """Run ``commands`` in one connection, then confirm the state they should produce."""
-        await self._servers()  # names checked first: an unknown server is named, not guessed
+        if not names_checked:  # an unknown server is named before anything changes
+            await self._servers()
         answer = (await self.command(";".join(commands))).strip()
         if answer:
             return ActionResult(

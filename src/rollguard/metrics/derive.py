@@ -19,6 +19,7 @@ the provider turns into a no-data measurement: never a fake zero.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -28,7 +29,6 @@ from rollguard.policy.model import MetricNames
 from rollguard.signals import Signal
 
 BYTES_PER_MB = 1024 * 1024  # the seed's dashboard divides by 1024 / 1024
-UNAUTHORIZED_CODES = frozenset({"401", "403"})
 
 
 class Missing(Exception):
@@ -79,10 +79,12 @@ def _counter_series(
 ) -> list[tuple[Labels, list[series.Point]]]:
     """Each matching series as points at every scrape of the window (absent → 0)."""
     inside = sum(1 for t, _ in window.scrapes if t > window.start)
-    if inside < 1 or len(window.scrapes) < 2:
+    if inside == 0:
+        raise Missing(f"no successful scrape in the last {window.end - window.start:g}s")
+    if len(window.scrapes) < 2:
         raise Missing(
-            f"{inside} successful scrape(s) in the last {window.end - window.start:g}s "
-            "and none before to compare with; a counter needs two"
+            f"one successful scrape in the last {window.end - window.start:g}s "
+            "and none before it; a counter needs two to compare"
         )
     if not any(exposition.declares(name) for _, exposition in window.scrapes):
         raise Missing(f"{name} is not exposed")
@@ -110,9 +112,16 @@ def _covered_seconds(window: Window) -> float:
     return times[-1] - max(window.start, times[0]) if times else 0.0
 
 
-def _status_filter(names: MetricNames, wanted: Callable[[str], bool]) -> LabelFilter:
+def _status_filter(names: MetricNames, field: str) -> LabelFilter:
+    """Series whose status label fully matches ``names.<field>``, as PromQL's ``=~`` does."""
+    pattern = getattr(names, field)
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise Missing(f"names.{field} {pattern!r} is not a regular expression: {exc}") from None
+
     def keep(labels: Labels) -> bool:
-        return wanted(dict(labels).get(names.status_label, ""))
+        return compiled.fullmatch(dict(labels).get(names.status_label, "")) is not None
 
     return keep
 
@@ -124,16 +133,14 @@ def _require_status_label(window: Window, names: MetricNames) -> None:
         raise Missing(f"{names.requests_total} has no {names.status_label!r} label")
 
 
-def _is_5xx(code: str) -> bool:
-    return code.startswith("5")
-
-
 def _error_rate(window: Window, names: MetricNames) -> Derived:
     requests = counter_growth(window, names.requests_total).increase
     _require_status_label(window, names)
     if not requests > 0:
         raise Missing("no requests in the window")
-    errors = counter_growth(window, names.requests_total, _status_filter(names, _is_5xx))
+    errors = counter_growth(
+        window, names.requests_total, _status_filter(names, "error_status_regex")
+    )
     return Derived(errors.increase / requests * 100.0, requests=requests)
 
 
@@ -145,13 +152,15 @@ def _requests(window: Window, names: MetricNames) -> Derived:
 def _errors(window: Window, names: MetricNames) -> Derived:
     requests = counter_growth(window, names.requests_total).increase
     _require_status_label(window, names)
-    errors = counter_growth(window, names.requests_total, _status_filter(names, _is_5xx))
+    errors = counter_growth(
+        window, names.requests_total, _status_filter(names, "error_status_regex")
+    )
     return Derived(errors.increase, requests=requests)
 
 
 def _unauthorized_per_minute(window: Window, names: MetricNames) -> Derived:
     _require_status_label(window, names)
-    keep = _status_filter(names, UNAUTHORIZED_CODES.__contains__)
+    keep = _status_filter(names, "unauthorized_status_regex")
     attempts = counter_growth(window, names.requests_total, keep)
     return Derived(attempts.per_second * 60.0)
 

@@ -92,6 +92,7 @@ class ScrapeProvider:
             for version in Version
         }
         self._last_attempt: dict[Version, float] = {}
+        self.retention_seconds = retention_seconds
 
     def url(self, version: Version) -> str:
         """The endpoint scraped for ``version``, password hidden."""

@@ -18,16 +18,17 @@ them. What is implemented, and where it follows Prometheus (3.x):
   the series).
 - ``window_growth`` is the variant rollguard's scrape provider uses: no
   extrapolation; the counter's value at the window start is interpolated
-  linearly between the last sample at or before it and the first sample after
-  it (the idea of the long-discussed ``xincrease``). Counts of consecutive
-  windows then add up exactly, which sequential tests need, and a window as
-  short as one scrape interval still has a value.
+  linearly between the last sample at or before it and the first sample
+  after it. Counts of consecutive windows then add up exactly, which
+  sequential tests need, and a window as short as one scrape interval still
+  has a value.
 - **histogram_quantile** follows ``promql/quantile.go:bucketQuantile``: the
-  highest bucket must be ``+Inf``; buckets with the same bound are merged;
-  counts are forced monotonic; fewer than two buckets or no observations →
-  NaN; linear interpolation inside the bucket holding the rank, the lowest
-  bucket starting at 0 (unless its bound is <= 0); a rank in the ``+Inf``
-  bucket returns the highest finite bound.
+  highest bucket must be ``+Inf``; counts are forced monotonic; fewer than
+  two buckets or no observations → NaN; linear interpolation inside the
+  bucket holding the rank, the lowest bucket starting at 0 (unless its bound
+  is <= 0); a rank in the ``+Inf`` bucket returns the highest finite bound.
+  Callers merge buckets with the same bound (``le="1"`` and ``le="1.0"``) by
+  keying them on floats.
 """
 
 from __future__ import annotations

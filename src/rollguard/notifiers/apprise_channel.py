@@ -35,7 +35,7 @@ class AppriseChannel:
         if not instance.add(self._url):
             raise ChannelError("apprise does not recognise this channel's URL", retry=False)
 
-    async def send(self, notification: Notification) -> str:
+    async def send(self, notification: Notification, *, delivery_id: str) -> str:
         """One attempt in a worker thread; raises :class:`ChannelError` on failure."""
         ok = await asyncio.to_thread(self._send_sync, notification)
         if not ok:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -35,7 +36,7 @@ class Channel(Protocol):
 
     name: str
 
-    async def send(self, notification: Notification) -> str: ...
+    async def send(self, notification: Notification, *, delivery_id: str) -> str: ...
 
 
 class LogChannel:
@@ -44,7 +45,7 @@ class LogChannel:
     def __init__(self, name: str = "log") -> None:
         self.name = name
 
-    async def send(self, notification: Notification) -> str:
+    async def send(self, notification: Notification, *, delivery_id: str = "") -> str:
         logger.warning("[%s] %s: %s", notification.route, notification.title, notification.text)
         return "logged"
 
@@ -80,12 +81,13 @@ class Router:
 
     async def _deliver(self, name: str, notification: Notification) -> Delivery:
         channel = self._channels[name]
+        delivery_id = uuid.uuid4().hex
         reason = "not attempted"
         attempts = 0
         for attempt in range(self._retries + 1):
             attempts = attempt + 1
             try:
-                detail = await channel.send(notification)
+                detail = await channel.send(notification, delivery_id=delivery_id)
             except ChannelError as exc:
                 reason, retry = str(exc), exc.retry
             except Exception as exc:  # a channel bug must not stop the others

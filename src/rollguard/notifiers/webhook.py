@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -73,11 +72,12 @@ class WebhookChannel:
         self._timeout = timeout_seconds
         self._client = client
         self._clock = clock
-        self._ids: dict[int, str] = {}
 
-    async def send(self, notification: Notification) -> str:
-        """One attempt; returns a short detail, raises :class:`ChannelError` on failure."""
-        delivery_id = self._ids.setdefault(id(notification), uuid.uuid4().hex)
+    async def send(self, notification: Notification, *, delivery_id: str) -> str:
+        """One attempt; returns a short detail, raises :class:`ChannelError` on failure.
+
+        ``delivery_id`` is the same for every retry of one notification.
+        """
         body = json.dumps(payload(notification, delivery_id=delivery_id), default=str).encode()
         timestamp = str(int(self._clock()))
         headers = {
@@ -105,5 +105,4 @@ class WebhookChannel:
             raise ChannelError(f"receiver answered HTTP {status}", retry=True)
         if status >= 400:
             raise ChannelError(f"receiver refused with HTTP {status}", retry=False)
-        self._ids.pop(id(notification), None)
         return f"HTTP {status}"

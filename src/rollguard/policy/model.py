@@ -123,6 +123,10 @@ class KubernetesExecutorSpec(StrictModel):
     in_cluster: bool = False
     rollout_timeout: Seconds = 300.0
     router: KubernetesRouterSpec | None = None
+    to_revision: int | None = Field(default=None, ge=1)  # as ``rollout undo --to-revision``
+    stable_deployment: str | None = None  # scaled up by scaling_and_rollback; default: deployment
+    poll_interval: Seconds = 2.0
+    conflict_retries: int = Field(default=5, ge=0, le=50)
 
 
 class CommandExecutorSpec(StrictModel):

@@ -1,1 +1,1 @@
-"""rollguard.reports."""
+"""The compliance report: numbers computed from the audit store, Markdown or HTML."""

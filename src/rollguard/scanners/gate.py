@@ -169,6 +169,8 @@ def evaluate_gate(
     """Judge a deployment before it starts. Pure: same inputs, same result."""
     spec = security or SecurityTriggerSpec()
     notes: list[str] = []
+    if security is None and reports:
+        notes.append("the policy has no security_trigger: using the seed's default (0 critical)")
     raw = [finding for report in reports for finding in report.findings]
     unique = deduplicate(raw)
     outcome = apply_ignores(unique, ignores, today=now.astimezone(UTC).date())

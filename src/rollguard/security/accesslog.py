@@ -27,7 +27,8 @@ from rollguard.errors import InputError
 
 LogFormat = Literal["combined", "haproxy"]
 
-_QUOTED = r'"((?:[^"\\]|\\.)*)"'
+# "..." with backslash escapes, written as an unrolled loop (no alternation per character).
+_QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'
 _COMBINED = re.compile(
     r"^(?P<client>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "
     + _QUOTED.replace("(", "(?P<request>", 1)
@@ -60,12 +61,18 @@ class LogFormatError(InputError):
 class Request:
     """One logged request: what the signatures and the 401/403 counter look at."""
 
-    time: float | None  # seconds since the epoch, None when the time did not parse
+    time_text: str  # as logged; parsed only when asked (strptime costs more than the rest)
     client: str
     method: str
     target: str  # path and query as sent (still URL-encoded)
     status: int | None  # None for HAProxy's -1 (aborted) or "-"
     user_agent: str
+    log_format: LogFormat = "combined"
+
+    @property
+    def time(self) -> float | None:
+        """Seconds since the epoch as logged; None when the time does not parse."""
+        return _time(self.time_text, self.log_format)
 
     @property
     def unauthorized(self) -> bool:
@@ -87,6 +94,16 @@ def _time(raw: str, fmt: LogFormat) -> float | None:
         return None
 
 
+def _split_request(request: str) -> tuple[str, str]:
+    """``GET /a b HTTP/1.1`` → ("GET", "/a b"): raw spaces in a target are kept, not cut."""
+    parts = request.split(" ")
+    if len(parts) < 2:
+        return "", request
+    if len(parts) >= 3 and parts[-1].upper().startswith("HTTP/"):
+        return parts[0], " ".join(parts[1:-1])
+    return parts[0], " ".join(parts[1:])
+
+
 def parse_line(line: str, fmt: LogFormat = "combined", *, where: str = "<log>") -> Request:
     """One request from one log line; raise LogFormatError for a line in another format."""
     text = line.rstrip("\r\n")
@@ -97,8 +114,7 @@ def parse_line(line: str, fmt: LogFormat = "combined", *, where: str = "<log>") 
             f"{where}: not a {fmt} access-log line: expected {EXPECTED[fmt]}; got {excerpt!r}"
         )
     request = _unescape(found.group("request"))
-    parts = request.split(" ")
-    method, target = (parts[0], parts[1]) if len(parts) >= 2 else ("", request)
+    method, target = _split_request(request)
     status_text = found.group("status")
     status = int(status_text) if status_text not in ("-", "-1") else None
     if fmt == "combined":
@@ -106,10 +122,11 @@ def parse_line(line: str, fmt: LogFormat = "combined", *, where: str = "<log>") 
     else:
         agent = " | ".join((found.group("req_headers") or "").split("|"))
     return Request(
-        time=_time(found.group("time"), fmt),
+        time_text=found.group("time"),
         client=found.group("client"),
         method=method,
         target=target,
         status=status,
         user_agent=agent,
+        log_format=fmt,
     )

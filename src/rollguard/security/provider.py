@@ -22,7 +22,8 @@ another format, yields an ERROR measurement with the reason, never a zero.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -73,8 +74,12 @@ class SecurityProvider:
         *,
         base_dir: Path,
         start_receiver: bool = True,
+        clock: Callable[[], float] = time.time,
     ) -> SecurityProvider:
-        """The wrapper a policy's ``runtime_security`` section asks for (inner alone if none)."""
+        """The wrapper a policy's ``runtime_security`` section asks for.
+
+        ``clock`` stamps Falco alerts as they arrive; pass the controller's clock.
+        """
         events = EventLog()
         tailer = falco = None
         if spec is not None and spec.access_log:
@@ -87,7 +92,7 @@ class SecurityProvider:
         if spec is not None and spec.falco_listen:
             host, _, port = spec.falco_listen.rpartition(":")
             intake = FalcoIntake(events, min_priority=spec.falco_min_priority)
-            falco = FalcoReceiver(intake, host=host, port=int(port))
+            falco = FalcoReceiver(intake, host=host, port=int(port), clock=clock)
             if start_receiver:
                 falco.start()
         return cls(inner, events=events, tailer=tailer, falco=falco)

@@ -3,43 +3,44 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+Run = Callable[..., subprocess.CompletedProcess[str]]
+Invoke = Callable[..., Any]
 
 
-def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "NO_COLOR": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "rollguard", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in-process commands from tmp_path, as a user would from their checkout."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
-def test_create_from_artillery_then_show(tmp_path: Path, fixtures_dir: Path) -> None:
+def test_create_from_artillery_then_show(
+    invoke_cli: Invoke, in_tmp: Path, fixtures_dir: Path
+) -> None:
+    tmp_path = in_tmp
     report = fixtures_dir / "artillery" / "report-viewer-test_report_v2.json"
-    done = _run(tmp_path, "baseline", "create", "--from-artillery", str(report))
+    done = invoke_cli("baseline", "create", "--from-artillery", str(report))
     assert done.returncode == 0, done.stderr
     written = json.loads((tmp_path / "performance-baseline.json").read_text())
     assert set(written) >= {"timestamp", "metrics", "thresholds"}
     assert written["metrics"]["error_rate_percent"] == 0.0
     assert written["metrics"]["p95_latency_ms"] == 34.8
-    shown = _run(tmp_path, "baseline", "show", "performance-baseline.json", "--output", "json")
+    shown = invoke_cli("baseline", "show", "performance-baseline.json", "--output", "json")
     assert shown.returncode == 0
     assert json.loads(shown.stdout)["metrics"]["requests"] == 1200
 
 
-def test_thresholds_come_from_the_policy(tmp_path: Path, fixtures_dir: Path) -> None:
+def test_thresholds_come_from_the_policy(
+    invoke_cli: Invoke, in_tmp: Path, fixtures_dir: Path
+) -> None:
+    tmp_path = in_tmp
     policy = tmp_path / "p.yaml"
     policy.write_text(
         "target: {deployment: web}\nmetrics: {provider: replay, file: r.csv}\n"
@@ -48,7 +49,7 @@ def test_thresholds_come_from_the_policy(tmp_path: Path, fixtures_dir: Path) -> 
         "latency_trigger: {threshold: 20% increase from baseline, measurement_window: 3m}\n"
     )
     report = fixtures_dir / "k6" / "k6-reporter-simple.json"
-    done = _run(tmp_path, "baseline", "create", "--from-k6", str(report), "--policy", str(policy))
+    done = invoke_cli("baseline", "create", "--from-k6", str(report), "--policy", str(policy))
     assert done.returncode == 0, done.stderr
     thresholds = json.loads((tmp_path / "performance-baseline.json").read_text())["thresholds"]
     assert thresholds["max_error_rate"] == 2.0
@@ -56,9 +57,11 @@ def test_thresholds_come_from_the_policy(tmp_path: Path, fixtures_dir: Path) -> 
     assert "above max_error_rate 2%" in done.stdout  # 39.7 % errors: warned, still written
 
 
-def test_empty_run_is_exit_2_without_traceback(tmp_path: Path, fixtures_dir: Path) -> None:
+def test_empty_run_is_exit_2_without_traceback(
+    run_cli: Run, tmp_path: Path, fixtures_dir: Path
+) -> None:
     report = fixtures_dir / "artillery" / "artillery-test-scripts-report-v1-minimal.json"
-    done = _run(tmp_path, "baseline", "create", "--from-artillery", str(report), "-o", "b.json")
+    done = run_cli("baseline", "create", "--from-artillery", str(report), "-o", "b.json")
     assert done.returncode == 2
     assert "no measurable requests" in done.stderr
     assert "Traceback" not in done.stderr
@@ -73,20 +76,22 @@ def test_empty_run_is_exit_2_without_traceback(tmp_path: Path, fixtures_dir: Pat
         ["baseline", "create", "--from-k6"],
     ],
 )
-def test_usage_errors(tmp_path: Path, args: list[str]) -> None:
-    done = _run(tmp_path, *args)
+def test_usage_errors(invoke_cli: Invoke, args: list[str]) -> None:
+    done = invoke_cli(*args)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
 
 
-def test_show_invalid_baseline(tmp_path: Path) -> None:
+def test_show_invalid_baseline(invoke_cli: Invoke, in_tmp: Path) -> None:
+    tmp_path = in_tmp
     (tmp_path / "b.json").write_text('{"timestamp": "2026-01-01T00:00:00Z", "metrics": {}}')
-    done = _run(tmp_path, "baseline", "show", "b.json")
+    done = invoke_cli("baseline", "show", "b.json")
     assert done.returncode == 2
     assert "metrics.error_rate_percent" in done.stderr
 
 
-def test_create_from_metrics_through_the_replay_provider(tmp_path: Path) -> None:
+def test_create_from_metrics_through_the_replay_provider(invoke_cli: Invoke, in_tmp: Path) -> None:
+    tmp_path = in_tmp
     rows = ["time,version,requests,errors,latency_p95_ms,memory_mb,latency_mean_ms"]
     for minute in range(1, 11):
         rows.append(f"{minute * 60},stable,1000,{minute % 3},180,{200 + minute},90")
@@ -96,8 +101,8 @@ def test_create_from_metrics_through_the_replay_provider(tmp_path: Path) -> None
     policy.write_text(
         "target: {deployment: web}\nmetrics: {provider: replay, file: recorded.csv}\n"
     )
-    done = _run(
-        tmp_path, "baseline", "create", "--from-metrics", "--policy", str(policy), "--window", "5m"
+    done = invoke_cli(
+        "baseline", "create", "--from-metrics", "--policy", str(policy), "--window", "5m"
     )
     assert done.returncode == 0, done.stderr
     metrics = json.loads((tmp_path / "performance-baseline.json").read_text())["metrics"]

@@ -1,0 +1,132 @@
+"""A local spool in front of a store: entries written while the database is away are
+kept on disk and flushed, in order, before the next append that reaches it.
+
+rollguard refuses to *start* a watch without a reachable store (docs/audit.md);
+this covers an outage *during* a watch, so a rollback in progress is never held
+up by the audit database and no entry is lost. Each spooled record is one JSON
+line, fsynced before ``append`` returns. Delivery to the store is at least once:
+a crash between a successful flush and the spool's rewrite can repeat the
+last flushed entry (it is then visibly duplicated, never silently missing).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TextIO
+
+from rollguard.audit.base import AuditEntry, AuditRecord, AuditStore, LockInfo, VerifyReport
+from rollguard.errors import AuditError
+
+logger = logging.getLogger("rollguard.audit")
+
+#: What ``append`` returns for an entry that is spooled, not yet in the store.
+SPOOLED = 0
+
+
+class SpooledStore:
+    """An :class:`AuditStore` whose appends fall back to a local JSON-lines file."""
+
+    def __init__(self, store: AuditStore, *, spool: Path) -> None:
+        self._store = store
+        self.spool = spool
+
+    def append(self, record: AuditRecord) -> int:
+        try:
+            self.flush()
+            return self._store.append(record)
+        except AuditError as exc:
+            self._keep(record)
+            logger.warning("audit store unavailable, entry kept in %s: %s", self.spool, exc)
+            return SPOOLED
+
+    def pending(self) -> Sequence[AuditRecord]:
+        """Records waiting in the spool, oldest first."""
+        if not self.spool.exists():
+            return []
+        records: builtins.list[AuditRecord] = []
+        for number, line in enumerate(self.spool.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(AuditRecord(**json.loads(line)))
+            except (ValueError, TypeError) as exc:
+                raise AuditError(f"{self.spool}:{number}: not a spooled audit record") from exc
+        return records
+
+    def flush(self) -> int:
+        """Append every spooled record to the store, oldest first; return how many."""
+        waiting = self.pending()
+        for index, record in enumerate(waiting):
+            self._store.append(record)
+            self._rewrite(waiting[index + 1 :])
+        return len(waiting)
+
+    def list(
+        self,
+        *,
+        since: str | None = None,
+        deployment: str | None = None,
+        kind: str | None = None,
+        details: bool = True,
+    ) -> Sequence[AuditEntry]:
+        return self._store.list(since=since, deployment=deployment, kind=kind, details=details)
+
+    def iter_entries(self, *, batch: int = 5000) -> Iterator[AuditEntry]:
+        return self._store.iter_entries(batch=batch)
+
+    def get(self, entry_id: int) -> AuditEntry | None:
+        return self._store.get(entry_id)
+
+    def verify(self) -> VerifyReport:
+        return self._store.verify()
+
+    def export(
+        self, out: TextIO, *, format: str, since: str | None = None, deployment: str | None = None
+    ) -> int:
+        return self._store.export(out, format=format, since=since, deployment=deployment)
+
+    def acquire_lock(self, deployment: str, *, owner: str, lease_seconds: float) -> LockInfo:
+        return self._store.acquire_lock(deployment, owner=owner, lease_seconds=lease_seconds)
+
+    def renew_lock(self, deployment: str, *, owner: str, lease_seconds: float) -> LockInfo:
+        return self._store.renew_lock(deployment, owner=owner, lease_seconds=lease_seconds)
+
+    def release_lock(self, deployment: str, *, owner: str) -> None:
+        self._store.release_lock(deployment, owner=owner)
+
+    def lock_holder(self, deployment: str) -> LockInfo | None:
+        return self._store.lock_holder(deployment)
+
+    def close(self) -> None:
+        self._store.close()
+
+    def _keep(self, record: AuditRecord) -> None:
+        line = json.dumps(asdict(record), default=str) + "\n"
+        try:
+            self.spool.parent.mkdir(parents=True, exist_ok=True)
+            with self.spool.open("a", encoding="utf-8") as handle:
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise AuditError(
+                f"the audit store is unavailable and the spool {self.spool} "
+                f"cannot be written: {exc.strerror}"
+            ) from exc
+
+    def _rewrite(self, remaining: Sequence[AuditRecord]) -> None:
+        temporary = self.spool.with_suffix(".tmp")
+        with temporary.open("w", encoding="utf-8") as handle:
+            for record in remaining:
+                handle.write(json.dumps(asdict(record), default=str) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.spool)
+        if not remaining:
+            self.spool.unlink(missing_ok=True)

@@ -1,0 +1,170 @@
+"""How ``rollguard demo`` looks: a running commentary for people, JSON lines for machines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from rollguard.cli import render
+from rollguard.cli.options import OutputFormat
+from rollguard.demo.report import DemoResult, iso
+from rollguard.demo.run import DemoEvent, DemoSettings
+from rollguard.demo.scenarios import Scenario, scaling_lines
+from rollguard.engine.decision import TriggerStatus
+from rollguard.engine.evaluate import Evaluation
+
+UNITS = {
+    "error_rate_percent": "%",
+    "latency_p95_ms": "ms",
+    "memory_mb": "MB",
+    "unauthorized_per_minute": "/min",
+}
+SHORT_NAMES = {
+    "error_rate_trigger": "error rate",
+    "latency_trigger": "p95 latency",
+    "memory_trigger": "memory",
+    "runtime_security.unauthorized_access_attempts": "unauthorized",
+    "runtime_security.suspicious_patterns": "suspicious",
+}
+STATUS_STYLE = {TriggerStatus.OK: "green", TriggerStatus.FIRING: "bold red"}
+EVENT_STYLE = {"fault": "bold yellow", "decided": "bold red", "action": "cyan", "warm": "green"}
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}"
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}%"
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} ms"
+
+
+class DemoPrinter:
+    """Receives the demo's events and prints them in the chosen format."""
+
+    def __init__(self, output: OutputFormat, scenario: Scenario, settings: DemoSettings) -> None:
+        self.output = output
+        self.scenario = scenario
+        self.settings = settings
+        self.console = Console(highlight=False)
+        self.began: float | None = None
+
+    def _json(self, payload: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(payload, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+    def header(self) -> None:
+        lines = scaling_lines(self.settings.time_scale)
+        if self.output is OutputFormat.JSON:
+            self._json(
+                {
+                    "type": "start",
+                    "scenario": self.scenario.name,
+                    "fault": self.scenario.fault,
+                    "time_scale": self.settings.time_scale,
+                    "scaling": lines,
+                }
+            )
+            return
+        self.console.print(
+            f"[bold]rollguard demo[/] — scenario [bold]{self.scenario.name}[/]: "
+            f"{self.scenario.description}"
+        )
+        self.console.print(
+            f"The seed's durations, divided by {self.settings.time_scale:g} so the demo "
+            "ends within about a minute:"
+        )
+        for line in lines:
+            self.console.print(f"  {line}")
+
+    def event(self, event: DemoEvent) -> None:
+        if self.began is None:
+            self.began = event.at
+        if self.output is OutputFormat.JSON:
+            if event.evaluation is not None:
+                line = render.evaluation_json(event.evaluation, deployment="demo-service")
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+            else:
+                self._json(
+                    {"type": "event", "kind": event.kind, "at": iso(event.at),
+                     "message": event.message, **event.data}
+                )  # fmt: skip
+            return
+        offset = f"[dim]+{event.at - self.began:5.1f}s[/]"
+        if event.evaluation is not None:
+            self.console.print(f"{offset}  {self._evaluation_line(event.evaluation)}")
+            return
+        style = EVENT_STYLE.get(event.kind, "")
+        message = f"[{style}]{escape(event.message)}[/]" if style else escape(event.message)
+        self.console.print(f"{offset}  {message}")
+
+    def _evaluation_line(self, evaluation: Evaluation) -> str:
+        parts = []
+        for result in evaluation.results:
+            evidence = result.evidence
+            unit = UNITS.get(evidence.signal, "")
+            name = SHORT_NAMES.get(result.trigger, result.trigger)
+            style = STATUS_STYLE.get(result.status, "yellow")
+            parts.append(
+                f"{name} {_number(evidence.value)}{unit} (limit {_number(evidence.limit)}) "
+                f"[{style}]{result.status.value}[/]"
+            )
+        return " · ".join(parts)
+
+    def interrupted(self) -> None:
+        message = "interrupted: every demo server was stopped"
+        if self.output is OutputFormat.JSON:
+            self._json({"type": "interrupted", "message": message})
+        else:
+            self.console.print(f"\n[bold yellow]{message}[/]")
+
+    def result(self, result: DemoResult) -> None:
+        if self.output is OutputFormat.JSON:
+            self._json(result.as_dict())
+            return
+        watch, users, out = result.watch, result.users, self.console
+        style = render.OUTCOME_STYLE[watch.outcome]
+        out.print(
+            f"\n[{style}]{watch.outcome.value.upper()}[/] (exit {int(watch.outcome.exit_code)})"
+            f"  action: {watch.action.value}"
+        )
+        rows: list[tuple[str, str]] = []
+        if result.fault_at is not None:
+            rows.append(("fault injected", f"{iso(result.fault_at)}  {self.scenario.description}"))
+        if result.detected_at is not None:
+            after = f" (+{result.detect_seconds:.1f}s after the fault)" if result.fault_at else ""
+            rows.append(("detected", f"{iso(result.detected_at)}{after} by {watch.trigger}"))
+            rows.append(("evidence", escape(watch.reason)))
+        if result.recovered_at is not None:
+            after = f" (+{result.recover_seconds:.1f}s after the fault)" if result.fault_at else ""
+            rows.append(("all traffic on stable", f"{iso(result.recovered_at)}{after}"))
+        rows.append(("router now", f"canary {result.canary_weight}% ({result.canary_state})"))
+        rows.append(
+            (
+                "users' error rate",
+                f"before {_percent(users.error_rate_before)} · during "
+                f"{_percent(users.error_rate_during)} · after {_percent(users.error_rate_after)}"
+                f"  (stable alone: {_percent(users.stable_error_rate)})",
+            )
+        )
+        rows.append(
+            (
+                "users' p95 latency",
+                f"before {_ms(users.p95_ms_before)} · during {_ms(users.p95_ms_during)} · "
+                f"after {_ms(users.p95_ms_after)}",
+            )
+        )
+        rows.append(("requests sent", f"{users.requests}"))
+        if result.fault_at is None:
+            rows.append(("verdict", escape(watch.reason)))
+        width = max(len(label) for label, _ in rows)
+        for label, text in rows:
+            out.print(f"  {label:<{width}}  {text}", soft_wrap=True)

@@ -1,0 +1,74 @@
+"""``rollguard serve``: the long-running controller with its API and web page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rollguard.errors import UsageError
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``HOST:PORT`` → (host, port); a clear error otherwise."""
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    return host.strip("[]"), int(port)
+
+
+def serve(  # noqa: PLR0917 (typer passes options positionally)
+    policies: Path = typer.Option(..., "--policies", help="Folder of policy files to watch."),  # noqa: B008
+    listen: str = typer.Option("127.0.0.1:8080", help="Address to serve the API and page on."),
+    token_file: Path | None = typer.Option(  # noqa: B008
+        None, help="File whose first line is the API token (else $ROLLGUARD_API_TOKEN)."
+    ),
+    audit_url: str | None = typer.Option(
+        None, help="Audit store URL (sqlite:///PATH or postgresql://...); memory when unset."
+    ),
+    reload_seconds: float = typer.Option(1.0, min=0.1, help="How often to re-read the folder."),
+    replay_speed: float = typer.Option(
+        1.0, min=0.001, help="Replay providers play their recording this many times real time."
+    ),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Watch every deployment whose policy is in --policies; serve the API, metrics and page."""
+    if not policies.is_dir():
+        raise UsageError(f"--policies {policies}: not a folder")
+    host, port = parse_listen(listen)
+    import logging
+
+    import uvicorn
+    from prometheus_client import CollectorRegistry
+
+    from rollguard.server.app import create_app
+    from rollguard.server.audit_view import AuditView
+    from rollguard.server.auth import TokenAuth
+    from rollguard.server.manager import ControllerManager
+    from rollguard.server.telemetry import Telemetry
+    from rollguard.server.wiring import default_factory
+
+    auth = TokenAuth.load(token_file)
+    store = None
+    if audit_url is not None:
+        from rollguard.audit.factory import open_store
+
+        store = open_store(audit_url, base_dir=Path.cwd())
+    audit = AuditView(store)
+    telemetry = Telemetry(CollectorRegistry())
+    manager = ControllerManager(
+        policies,
+        factory=default_factory(audit, replay_speed=replay_speed),
+        telemetry=telemetry,
+        audit=audit,
+        reload_seconds=reload_seconds,
+    )
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not auth.configured:
+        logging.getLogger("rollguard.serve").warning(
+            "no API token configured: abort/pause/resume/promote will answer 401"
+        )
+    app = create_app(manager, telemetry=telemetry, auth=auth, audit=audit)
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False)

@@ -1,0 +1,242 @@
+"""Crash safety: finish what a killed watcher started, and keep one watcher per deployment.
+
+The watcher records ``decision`` and ``action_intent`` before acting and
+``action_result`` after. On start, :func:`recover` reads the deployment's
+entries, finds watches that started but never ended, asks the executor for the
+real state, and then
+
+- re-runs an interrupted action (executors are idempotent), resuming a gradual
+  rollback from the canary weight it really has instead of from the start;
+- records a ``recovery`` entry (what was found and done), plus the interrupted
+  watch's missing ``action_result`` and ``deployment_end``, so the report and
+  ``audit verify`` see a complete trail.
+
+:func:`deployment_lock` holds the store's lease for the whole watch and
+renews it in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from rollguard.audit.base import AuditEntry, AuditRecord, AuditSink, AuditStore
+from rollguard.controller import actions
+from rollguard.controller.clock import Clock
+from rollguard.executors.base import Executor
+from rollguard.metrics.base import Provider
+from rollguard.policy.actions import Action
+from rollguard.policy.model import Policy
+
+logger = logging.getLogger("rollguard.recovery")
+
+LEASE_SECONDS = 60.0
+
+
+@dataclass
+class Interrupted:
+    """One watch that started and never recorded its end."""
+
+    watch_id: str
+    decision: AuditEntry | None = None
+    intent: AuditEntry | None = None
+    result: AuditEntry | None = None
+    steps: list[AuditEntry] = field(default_factory=list)
+
+    @property
+    def acting(self) -> AuditEntry | None:
+        """The entry naming the decided action (trigger, severity, reason)."""
+        return self.intent or self.decision
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What recovery did for an interrupted action; the watch ends with it."""
+
+    ok: bool
+    action: Action
+    trigger: str | None
+    reason: str
+    severity: str
+    detail: dict[str, Any]
+
+
+def interrupted_watches(entries: Sequence[AuditEntry]) -> list[Interrupted]:
+    """Watches with a ``deployment_start`` and no ``deployment_end``, in chain order."""
+    found: dict[str, Interrupted] = {}
+    ended: set[str] = set()
+    for entry in entries:
+        record = entry.record
+        watch = record.watch_id
+        if record.kind == "deployment_start":
+            found.setdefault(watch, Interrupted(watch))
+        elif record.kind == "deployment_end":
+            ended.add(watch)
+        elif watch in found:
+            item = found[watch]
+            if record.kind == "decision" and record.action != Action.CONTINUE.value:
+                item.decision = entry
+            elif record.kind == "action_intent":
+                item.intent = entry
+            elif record.kind == "action_step":
+                item.steps.append(entry)
+            elif record.kind == "action_result":
+                item.result = entry
+    return [item for watch, item in found.items() if watch not in ended]
+
+
+async def recover(
+    store: AuditStore,
+    *,
+    policy: Policy,
+    executor: Executor,
+    provider: Provider,
+    clock: Clock,
+    watch_id: str,
+) -> Recovered | None:
+    """Complete every interrupted watch of the deployment; the last action's outcome, if any."""
+    deployment = policy.target.deployment
+    outcome: Recovered | None = None
+    for item in interrupted_watches(store.list(deployment=deployment)):
+        acting = item.result or item.acting
+        if acting is None:
+            _end(store, policy, clock, watch_id=item.watch_id, outcome="interrupted")
+            continue
+        action = Action(acting.record.action)
+        if item.result is not None:
+            ok = item.result.record.outcome == "success"
+            detail: dict[str, Any] = {"found": "action_result already recorded"}
+        else:
+            ok, detail = await _complete(
+                action, policy=policy, executor=executor, provider=provider, clock=clock
+            )
+            _append(
+                store,
+                policy,
+                "action_result",
+                clock,
+                watch_id=item.watch_id,
+                like=acting,
+                outcome="success" if ok else "failure",
+                executor_output={**detail, "recovered": True},
+            )
+        _append(
+            store,
+            policy,
+            "recovery",
+            clock,
+            watch_id=watch_id,
+            like=acting,
+            outcome="success" if ok else "failure",
+            reason=f"completed the action of interrupted watch {item.watch_id}",
+            evidence={"interrupted_watch": item.watch_id, "intent_entry": acting.id},
+            executor_output=detail,
+        )
+        ended = "rolled_back" if ok else "failed"
+        if ok and action is Action.DEPLOYMENT_BLOCK:
+            ended = "blocked"
+        _end(store, policy, clock, watch_id=item.watch_id, outcome=ended)
+        outcome = Recovered(
+            ok=ok,
+            action=action,
+            trigger=acting.record.trigger,
+            reason=f"recovered: {acting.record.reason}",
+            severity=acting.record.severity,
+            detail=detail,
+        )
+    return outcome
+
+
+async def _complete(
+    action: Action,
+    *,
+    policy: Policy,
+    executor: Executor,
+    provider: Provider,
+    clock: Clock,
+) -> tuple[bool, dict[str, Any]]:
+    """Read the real state, then finish the action from there."""
+    before = await executor.status()
+    found = {"canary_weight": before.canary_weight, "canary_state": before.canary_state}
+    if before.rolled_back and before.canary_state in ("retired", "isolated"):
+        return True, {"found": found, "done": "nothing: the action had completed"}
+    resumed = policy
+    if action is Action.GRADUAL_ROLLBACK:
+        remaining = [s for s in policy.rollback.steps if 100 - s < before.canary_weight]
+        remaining = remaining or [100]
+        rollback = policy.rollback.model_copy(update={"steps": remaining})
+        resumed = policy.model_copy(update={"rollback": rollback})
+    done = await actions.execute(
+        action, policy=resumed, executor=executor, provider=provider, clock=clock
+    )
+    return done.ok, {"found": found, "done": done.as_dict()}
+
+
+def _append(
+    store: AuditSink,
+    policy: Policy,
+    kind: str,
+    clock: Clock,
+    *,
+    watch_id: str,
+    like: AuditEntry | None = None,
+    outcome: str = "",
+    reason: str = "",
+    evidence: dict[str, Any] | None = None,
+    executor_output: dict[str, Any] | None = None,
+) -> None:
+    base = like.record if like is not None else None
+    store.append(
+        AuditRecord(
+            kind=kind,
+            deployment=policy.target.deployment,
+            timestamp=datetime.fromtimestamp(clock.now(), UTC).isoformat(),
+            trigger=base.trigger if base else None,
+            reason=reason or (base.reason if base else ""),
+            severity=base.severity if base else "info",
+            action=base.action if base else "continue",
+            outcome=outcome,
+            policy_digest=policy.digest(),
+            evidence=evidence or {},
+            executor_output=executor_output or {},
+            watch_id=watch_id,
+        )
+    )
+
+
+def _end(store: AuditSink, policy: Policy, clock: Clock, *, watch_id: str, outcome: str) -> None:
+    reason = "closed by recovery after the watcher stopped"
+    _append(
+        store, policy, "deployment_end", clock, watch_id=watch_id, outcome=outcome, reason=reason
+    )
+
+
+@contextlib.asynccontextmanager
+async def deployment_lock(
+    store: AuditStore, deployment: str, *, owner: str, lease_seconds: float = LEASE_SECONDS
+) -> AsyncIterator[None]:
+    """Hold the deployment's lease while the body runs; renew it every third of the lease."""
+    store.acquire_lock(deployment, owner=owner, lease_seconds=lease_seconds)
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(lease_seconds / 3)
+            try:
+                store.renew_lock(deployment, owner=owner, lease_seconds=lease_seconds)
+            except Exception as exc:  # keep watching; the next renewal may succeed
+                logger.error("could not renew the lock on %s: %s", deployment, exc)
+
+    renewer = asyncio.get_running_loop().create_task(renew())
+    try:
+        yield
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+        with contextlib.suppress(Exception):
+            store.release_lock(deployment, owner=owner)

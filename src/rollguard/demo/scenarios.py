@@ -1,0 +1,208 @@
+"""What ``rollguard demo`` can break, and the policy it watches with.
+
+The policy is the seed's five trigger blocks, as written there, with every
+window divided by one time scale (30 by default: 5 minutes become 10 s) so a
+demo ends within about a minute. The scaling is part of the result and is
+printed: the demo never pretends a 10-second window is a 5-minute one.
+
+Two settings differ from the seed on purpose, and say why:
+
+- relative triggers compare the canary with the stable version measured at
+  the same time (``baseline.compare_with: stable``), since a laptop has no
+  load-test baseline;
+- gradual rollback does not stop early on a low error rate
+  (``recovered_below_error_rate_percent: 0``): a latency fault raises no
+  errors, so the seed's "errors below 2%" test would stop at the first step
+  and leave the slow canary serving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rollguard.policy.model import Policy
+
+#: The seed's windows, in seconds, by trigger.
+SEED_WINDOWS_SECONDS: dict[str, float] = {
+    "error_rate_trigger": 300.0,
+    "latency_trigger": 180.0,
+    "memory_trigger": 120.0,
+    "runtime_security": 60.0,
+}
+SEED_STEP_WAIT_SECONDS = 60.0  # the seed's gradual rollback sleeps 60 s per step
+SEED_WATCH_SECONDS = 600.0  # the seed's post-deployment monitoring lasts 10 minutes
+EVALUATION_INTERVAL_SECONDS = 1.0
+SCRAPE_INTERVAL_SECONDS = 1.0
+#: A window must hold a few evaluations' scrapes for counters to have a rate.
+MIN_WINDOW_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One thing that can go wrong with the canary (or nothing, for ``healthy``)."""
+
+    name: str
+    fault: str | None  # path under the canary's /simulate/
+    trigger: str | None  # the trigger expected to fire
+    description: str
+
+
+SCENARIOS: dict[str, Scenario] = {
+    scenario.name: scenario
+    for scenario in (
+        Scenario(
+            "error-rate",
+            "error_rate/10",
+            "error_rate_trigger",
+            "10% of the canary's answers become HTTP 500",
+        ),
+        Scenario(
+            "latency",
+            "latency/1000",
+            "latency_trigger",
+            "the canary answers 1000 ms slower",
+        ),
+        Scenario(
+            "memory",
+            "memory/120",
+            "memory_trigger",
+            "the canary allocates and holds 120 MB",
+        ),
+        Scenario(
+            "unauthorized",
+            "unauthorized/60",
+            "runtime_security.unauthorized_access_attempts",
+            "the canary answers 60 requests a minute with 401/403",
+        ),
+        Scenario("healthy", None, None, "no fault: the canary is as good as stable"),
+    )
+}
+
+
+def scaled(seconds: float, time_scale: float) -> float:
+    """A seed duration divided by the time scale, rounded to a tenth of a second."""
+    return round(seconds / time_scale, 1)
+
+
+def scaled_window(seconds: float, time_scale: float) -> float:
+    """A scaled window, never shorter than :data:`MIN_WINDOW_SECONDS`."""
+    return max(scaled(seconds, time_scale), MIN_WINDOW_SECONDS)
+
+
+def scaling_lines(time_scale: float) -> list[str]:
+    """How every seed duration was scaled, one line each, for people to read."""
+    lines = []
+    for name, seed in SEED_WINDOWS_SECONDS.items():
+        window = scaled_window(seed, time_scale)
+        floor = " (the minimum)" if window > scaled(seed, time_scale) else ""
+        lines.append(f"{name} window {seed:g}s -> {window:g}s{floor}")
+    step_wait = scaled(SEED_STEP_WAIT_SECONDS, time_scale)
+    watch = scaled(SEED_WATCH_SECONDS, time_scale)
+    lines.append(f"gradual rollback step wait {SEED_STEP_WAIT_SECONDS:g}s -> {step_wait:g}s")
+    lines.append(f"healthy watch {SEED_WATCH_SECONDS:g}s -> {watch:g}s")
+    lines.append(f"evaluation and scrape every {EVALUATION_INTERVAL_SECONDS:g}s (not scaled)")
+    return lines
+
+
+def demo_policy_data(
+    *,
+    stable: str,
+    canary: str,
+    router: str,
+    time_scale: float = 30.0,
+    metrics: dict[str, Any] | None = None,
+    executor: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The demo policy as plain data (what ``examples/demo-policy.yaml`` spells out).
+
+    ``metrics`` and ``executor`` replace the embedded scraper and local router
+    sections, for the demo on real parts (:mod:`rollguard.demo.real_stack`).
+    """
+
+    def window(trigger: str) -> str:
+        return f"{scaled_window(SEED_WINDOWS_SECONDS[trigger], time_scale):g}s"
+
+    routes = ["critical_alert", "warning_alert", "resource_alert", "security_alert"]
+    scrape = {
+        "provider": "scrape",
+        "stable": f"{stable}/metrics",
+        "canary": f"{canary}/metrics",
+        "scrape_interval": f"{SCRAPE_INTERVAL_SECONDS:g}s",
+    }
+    return {
+        "name": "rollguard-demo",
+        "target": {
+            "deployment": "demo-service",
+            "executor": executor or {"type": "local", "router": router},
+        },
+        "metrics": metrics or scrape,
+        "analysis": {
+            "interval": f"{EVALUATION_INTERVAL_SECONDS:g}s",
+            "min_requests": 20,
+            "persistence": 2,
+            "no_data_limit": 5,
+        },
+        "rollback": {
+            "step_wait": f"{scaled(SEED_STEP_WAIT_SECONDS, time_scale):g}s",
+            "recovered_below_error_rate_percent": 0,
+            "canary_weight": 20,
+        },
+        "baseline": {"compare_with": "stable"},
+        "notifications": {
+            "channels": {"log": {"type": "log"}},
+            "routes": {route: ["log"] for route in [*routes, "security_incident"]},
+        },
+        "error_rate_trigger": {
+            "threshold": "5%",
+            "measurement_window": window("error_rate_trigger"),
+            "action": "immediate_rollback",
+            "notification": "critical_alert",
+        },
+        "latency_trigger": {
+            "threshold": "30% increase from baseline",
+            "measurement_window": window("latency_trigger"),
+            "action": "gradual_rollback_with_traffic_shifting",
+            "notification": "warning_alert",
+        },
+        "memory_trigger": {
+            "threshold": "50MB increase from baseline",
+            "measurement_window": window("memory_trigger"),
+            "action": "scaling_and_rollback",
+            "notification": "resource_alert",
+        },
+        "security_trigger": {
+            "critical_vulnerabilities": "0 tolerance",
+            "high_vulnerabilities": "10 maximum",
+            "action": "immediate_deployment_block",
+            "notification": "security_alert",
+        },
+        "runtime_security": {
+            "unauthorized_access_attempts": "5 per minute",
+            "suspicious_patterns": "immediate_detection",
+            "measurement_window": window("runtime_security"),
+            "action": "traffic_isolation_and_rollback",
+            "notification": "security_incident",
+        },
+    }
+
+
+def demo_policy(
+    *,
+    stable: str,
+    canary: str,
+    router: str,
+    time_scale: float = 30.0,
+    metrics: dict[str, Any] | None = None,
+    executor: dict[str, Any] | None = None,
+) -> Policy:
+    """The seed's triggers with scaled windows, watching a local stable/canary pair."""
+    data = demo_policy_data(
+        stable=stable,
+        canary=canary,
+        router=router,
+        time_scale=time_scale,
+        metrics=metrics,
+        executor=executor,
+    )
+    return Policy.model_validate(data)

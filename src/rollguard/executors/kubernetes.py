@@ -1,0 +1,275 @@
+"""Kubernetes Deployments: ``kubectl rollout undo`` and ``rollout status`` semantics.
+
+Rollback, as ``kubectl rollout undo deployment/NAME [--to-revision=N]``:
+the ReplicaSets *owned* by the Deployment are listed, the one with the
+previous ``deployment.kubernetes.io/revision`` (or revision N) is chosen, and
+its pod template, minus the ``pod-template-hash`` label, replaces the
+Deployment's, with its annotations. A paused Deployment, or one without a
+previous revision, is refused with the reason. Then the rollout is watched as
+``kubectl rollout status --timeout`` does: the new generation observed, all
+replicas updated and available; ``ProgressDeadlineExceeded`` is a failure.
+
+Unlike ``kubectl rollout undo``, rolling back twice is a no-op: the patch
+records the template hash it rolled back to (``rollguard.dev/rolled-back-to``),
+and a Deployment already running that template is not undone again (a second
+``undo`` would flip back to the bad version). Patches carry the
+``resourceVersion`` they were computed from; a 409 Conflict is re-read and retried.
+
+With a router (HTTPRoute, VirtualService, NGINX canary Ingress), traffic moves
+first: rollback sets the canary's share to 0 before undoing, gradual steps
+and isolation only move traffic. Without a router, the Deployment *is* the
+canary: before rollback it serves 100 %, after it 0 %.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from kubernetes import client as k8s
+
+from rollguard.errors import ExecutorError
+from rollguard.executors import kubernetes_rollout as rollout
+from rollguard.executors.base import ActionResult, TargetStatus
+from rollguard.executors.kubernetes_api import (
+    DEPLOYMENT,
+    JSON_PATCH,
+    REPLICASET,
+    Conflict,
+    KubeApi,
+    Obj,
+)
+from rollguard.executors.kubernetes_routers import Router, make_router
+from rollguard.policy.model import KubernetesExecutorSpec
+
+T = TypeVar("T")
+
+
+class KubernetesExecutor:
+    """Acts on one Deployment (and optionally its traffic router) through an injected client."""
+
+    def __init__(
+        self,
+        spec: KubernetesExecutorSpec,
+        *,
+        api_client: k8s.ApiClient,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._spec = spec
+        self._api_client = api_client
+        self._api = KubeApi(api_client, namespace=spec.namespace)
+        self._router: Router | None = make_router(spec.router, self._api) if spec.router else None
+        self._sleep = sleep
+        self._clock = clock
+
+    # --- the Executor interface --------------------------------------------------
+
+    async def rollback(self) -> ActionResult:
+        steps: list[str] = []
+        if self._router is not None:
+            await self._retry(lambda: self._router_weight(0))
+            steps.append("router: canary at 0%")
+        undone, detail = await self._retry(self._undo)
+        steps.append(detail)
+        if not undone:
+            return ActionResult(ok=False, detail=detail, output={"steps": steps})
+        ok, waited = await self.wait_for_rollout(self._spec.deployment)
+        steps.append(waited)
+        return ActionResult(ok=ok, detail="; ".join(steps), output={"steps": steps})
+
+    async def set_canary_weight(self, *, percent: int) -> ActionResult:
+        if not 0 <= percent <= 100:
+            return ActionResult(ok=False, detail=f"canary weight must be 0-100, got {percent}")
+        if self._router is None:
+            return _needs_router("shift traffic")
+        await self._retry(lambda: self._router_weight(percent))
+        if percent > 0:
+            await self._retry(
+                lambda: self._annotate(self._spec.deployment, {rollout.ISOLATED: None})
+            )
+        return ActionResult(ok=True, detail=f"router: canary at {percent}%")
+
+    async def scale(self, *, factor: float) -> ActionResult:
+        name = self._spec.stable_deployment or self._spec.deployment
+        replicas = await self._retry(lambda: self._scale(name, factor))
+        ok, waited = await self.wait_for_rollout(name)
+        return ActionResult(
+            ok=ok,
+            detail=f"deployment/{name} scaled to {replicas} replicas; {waited}",
+            output={"deployment": name, "replicas": replicas},
+        )
+
+    async def isolate(self) -> ActionResult:
+        if self._router is None:
+            return _needs_router("isolate the canary")
+        await self._retry(lambda: self._router_weight(0))
+        await self._retry(lambda: self._annotate(self._spec.deployment, {rollout.ISOLATED: "true"}))
+        return ActionResult(ok=True, detail="router: canary isolated at 0%")
+
+    async def status(self) -> TargetStatus:
+        deployment = await self._api.get(DEPLOYMENT, self._spec.deployment)
+        owned = await self._owned_replicasets(deployment)
+        rolled_back = rollout.rolled_back(deployment, owned)
+        annotations = deployment["metadata"].get("annotations") or {}
+        detail: dict[str, object] = {
+            "deployment": self._spec.deployment,
+            "revision": annotations.get(rollout.REVISION),
+            "rolled_back": rolled_back,
+        }
+        if self._router is None:
+            weight = 0 if rolled_back else 100
+            return TargetStatus(weight, "retired" if rolled_back else "serving", detail)
+        weight = await self._router.canary_weight()
+        if weight > 0:
+            state = "serving"
+        elif rolled_back:
+            state = "retired"
+        elif annotations.get(rollout.ISOLATED) == "true":
+            state = "isolated"
+        else:
+            state = "drained"
+        return TargetStatus(weight, state, detail)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._api_client.close)
+
+    # --- rollout status ------------------------------------------------------------
+
+    async def wait_for_rollout(self, name: str) -> tuple[bool, str]:
+        """Poll like ``kubectl rollout status --timeout``: (done, what was seen last)."""
+        deadline = self._clock() + self._spec.rollout_timeout
+        while True:
+            deployment = await self._api.get(DEPLOYMENT, name)
+            done, message, failed = rollout.rollout_progress(deployment)
+            if done or failed:
+                return done, message
+            if self._clock() >= deadline:
+                return False, (
+                    f"timed out after {self._spec.rollout_timeout:g}s waiting for "
+                    f"deployment/{name}: {message}"
+                )
+            await self._sleep(self._spec.poll_interval)
+
+    # --- steps ---------------------------------------------------------------------
+
+    async def _undo(self) -> tuple[bool, str]:
+        """One attempt at ``rollout undo``: (applied or already done, detail)."""
+        name = self._spec.deployment
+        deployment = await self._api.get(DEPLOYMENT, name)
+        if deployment["spec"].get("paused"):
+            return False, (
+                f"deployment/{name} is paused; resume it first "
+                f"(kubectl rollout resume deployment/{name}), then roll back"
+            )
+        owned = await self._owned_replicasets(deployment)
+        if rollout.rolled_back(deployment, owned) and self._spec.to_revision is None:
+            return True, f"deployment/{name} is already rolled back"
+        target, problem = rollout.pick_revision(deployment, owned, self._spec.to_revision)
+        if target is None:
+            return False, problem
+        revision = target["metadata"]["annotations"][rollout.REVISION]
+        if rollout.same_template(target["spec"]["template"], deployment["spec"]["template"]):
+            return True, f"deployment/{name} already runs revision {revision}; nothing to undo"
+        template, annotations = rollout.undo_changes(deployment, target)
+        await self._api.patch(
+            DEPLOYMENT,
+            name,
+            [
+                _precondition(deployment),
+                {"op": "replace", "path": "/spec/template", "value": template},
+                {"op": "add", "path": "/metadata/annotations", "value": annotations},
+            ],
+            content_type=JSON_PATCH,
+        )
+        return True, f"deployment/{name} rolled back to revision {revision}"
+
+    async def _scale(self, name: str, factor: float) -> int:
+        """Replicas = the count before rollguard first scaled it x ``factor`` (idempotent)."""
+        deployment = await self._api.get(DEPLOYMENT, name)
+        annotations = dict(deployment["metadata"].get("annotations") or {})
+        before = int(
+            annotations.get(rollout.REPLICAS_BEFORE_SCALE, deployment["spec"].get("replicas", 1))
+        )
+        replicas = max(1, math.ceil(before * factor))
+        annotations[rollout.REPLICAS_BEFORE_SCALE] = str(before)
+        await self._api.patch(
+            DEPLOYMENT,
+            name,
+            [
+                _precondition(deployment),
+                {"op": "add", "path": "/spec/replicas", "value": replicas},
+                {"op": "add", "path": "/metadata/annotations", "value": annotations},
+            ],
+            content_type=JSON_PATCH,
+        )
+        return replicas
+
+    async def _annotate(self, name: str, changes: dict[str, str | None]) -> None:
+        deployment = await self._api.get(DEPLOYMENT, name)
+        annotations = dict(deployment["metadata"].get("annotations") or {})
+        updated = {k: v for k, v in {**annotations, **changes}.items() if v is not None}
+        if updated == annotations:
+            return
+        await self._api.patch(
+            DEPLOYMENT,
+            name,
+            [
+                _precondition(deployment),
+                {"op": "add", "path": "/metadata/annotations", "value": updated},
+            ],
+            content_type=JSON_PATCH,
+        )
+
+    async def _router_weight(self, percent: int) -> None:
+        assert self._router is not None
+        await self._router.set_canary_weight(percent)
+
+    async def _owned_replicasets(self, deployment: Obj) -> list[Obj]:
+        """ReplicaSets whose controller is this Deployment (by uid, as kubectl checks)."""
+        labels = deployment["spec"].get("selector", {}).get("matchLabels") or {}
+        selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+        uid = deployment["metadata"].get("uid")
+        return [
+            rs
+            for rs in await self._api.list(REPLICASET, label_selector=selector)
+            if any(
+                ref.get("uid") == uid and ref.get("controller")
+                for ref in rs["metadata"].get("ownerReferences") or []
+            )
+        ]
+
+    async def _retry(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run ``attempt``; on a 409 Conflict read again and retry, up to the policy's limit."""
+        for tries in range(self._spec.conflict_retries + 1):
+            try:
+                return await attempt()
+            except Conflict as conflict:
+                if tries == self._spec.conflict_retries:
+                    raise ExecutorError(
+                        f"gave up after {tries + 1} conflicting writes (409): {conflict}"
+                    ) from conflict
+                await self._sleep(min(0.05 * 2**tries, 1.0))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _precondition(obj: Obj) -> dict[str, Any]:
+    """A patch op that makes the write apply only to the version that was read (else 409)."""
+    return {
+        "op": "replace",
+        "path": "/metadata/resourceVersion",
+        "value": obj["metadata"]["resourceVersion"],
+    }
+
+
+def _needs_router(what: str) -> ActionResult:
+    return ActionResult(
+        ok=False,
+        detail=(
+            f"cannot {what} without a traffic router: set target.executor.router "
+            "(gateway-httproute, istio-virtualservice or nginx-ingress)"
+        ),
+    )

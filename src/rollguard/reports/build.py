@@ -1,0 +1,24 @@
+"""Build the report from a store: read the period's entries, verify, compute, render."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from rollguard.reports import render
+from rollguard.reports.compute import ComplianceReport, compute
+from rollguard.reports.views import ReportSource
+
+
+def build(store: ReportSource, *, since: str, until: datetime | None = None) -> ComplianceReport:
+    """The report for entries from ``since`` (RFC 3339) up to now; verify covers the whole chain."""
+    end = (until or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    entries = [
+        entry for entry in store.list(since=since, details=False) if entry.record.timestamp <= end
+    ]
+    return compute(entries, period_start=since, period_end=end, verify=store.verify())
+
+
+def render_report(report: ComplianceReport, *, format: Literal["md", "html"]) -> str:
+    """Markdown or HTML text."""
+    return render.markdown(report) if format == "md" else render.html(report)

@@ -1,0 +1,94 @@
+"""Render a :class:`ComplianceReport` as Markdown (the seed's layout) or self-contained HTML."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from rollguard.reports import charts
+from rollguard.reports.compute import ComplianceReport
+
+MARKS = {"pass": "✅", "fail": "❌", "unknown": "❔"}
+
+
+def markdown(report: ComplianceReport) -> str:
+    """The seed's compliance report, every line computed."""
+    lines = [
+        "# Automated Rollback Compliance Report",
+        "",
+        f"**Period**: {report.period_start[:10]} to {report.period_end[:10]}",
+        "",
+        "## Summary",
+        f"- Total Deployments: {report.total_deployments}",
+        f"- Rollback Events: {report.rollback_events}",
+        f"- Rollback Rate: {_percent(report.rollback_rate_percent)}",
+        f"- Failed Rollbacks: {report.failed_rollbacks}",
+        f"- Blocked Deployments: {report.blocked_deployments}",
+        f"- Time to Detect: mean {_secs(report.time_to_detect.mean)}, "
+        f"p95 {_secs(report.time_to_detect.p95)}",
+        f"- Time to Recover: mean {_secs(report.time_to_recover.mean)}, "
+        f"p95 {_secs(report.time_to_recover.p95)}",
+        f"- Affected Users (estimated): {report.affected_users}",
+        "",
+        "## Compliance Status",
+    ]
+    lines += [f"- {MARKS[i.status]} {i.name} — {i.evidence}" for i in report.checklist]
+    for title, counts in (
+        ("Rollbacks by Trigger", report.by_trigger),
+        ("Rollbacks by Severity", report.by_severity),
+        ("Rollbacks by Action", report.by_action),
+    ):
+        lines += ["", f"## {title}", "", "| | count |", "| --- | ---: |"]
+        lines += [f"| {name} | {count} |" for name, count in counts.items()] or ["| (none) | 0 |"]
+    lines += [
+        "",
+        "## Audit Trail",
+        f"- Entries verified: {report.verify.entries}",
+        f"- Head hash: `{report.verify.head_hash}`",
+        f"- Result: {report.verify.message}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def html(report: ComplianceReport) -> str:
+    """One HTML file with inline CSS and SVG charts; opens offline."""
+    from jinja2 import Environment, select_autoescape
+
+    template_text = (
+        resources.files("rollguard.reports")
+        .joinpath("templates/report.html.j2")
+        .read_text(encoding="utf-8")
+    )
+    environment = Environment(
+        autoescape=select_autoescape(default=True), keep_trailing_newline=True
+    )
+    days, per_day = charts.per_day(
+        report.rollbacks_per_day, start=report.period_start, end=report.period_end
+    )
+    detect = [e.detect_seconds for e in report.events if e.detect_seconds is not None]
+    recover = [e.recover_seconds for e in report.events if e.recover_seconds is not None]
+    return environment.from_string(template_text).render(
+        report=report,
+        marks=MARKS,
+        percent=_percent,
+        secs=_secs,
+        chart_days=charts.bar_chart("rollbacks-per-day", "Rollbacks per day", days, per_day),
+        chart_detect=charts.bar_chart(
+            "time-to-detect", "Time to detect (rollbacks per bin)", *charts.histogram(detect)
+        ),
+        chart_recover=charts.bar_chart(
+            "time-to-recover", "Time to recover (rollbacks per bin)", *charts.histogram(recover)
+        ),
+        stats_rows=[
+            ("Time to detect", report.time_to_detect),
+            ("Time to recover", report.time_to_recover),
+        ],
+    )
+
+
+def _percent(value: float | None) -> str:
+    return "n/a (no deployments)" if value is None else f"{value:.2f}%"
+
+
+def _secs(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}s"

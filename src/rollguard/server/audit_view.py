@@ -1,0 +1,82 @@
+"""The audit sink ``serve`` hands its watchers, and what the API reads back.
+
+Every record goes to the configured store (when there is one: SQLite or
+PostgreSQL through :func:`rollguard.audit.factory.open_store`) and into a
+short in-memory list, so the page shows recent entries without a database
+round-trip. ``GET /api/v1/audit`` reads the store when one is configured, with
+its ids and hashes, and the in-memory list otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from rollguard.audit.base import AuditEntry, AuditRecord, AuditSink
+
+RECENT_LENGTH = 500
+
+
+class AuditStore(AuditSink, Protocol):
+    """The part of :class:`~rollguard.audit.sql.SqlAuditStore` the API reads."""
+
+    def list(
+        self, *, since: str | None = None, deployment: str | None = None, kind: str | None = None
+    ) -> Sequence[AuditEntry]:
+        """Entries in id order, filtered."""
+
+
+class AuditView:
+    """A tee: the store (optional) and the recent records in memory."""
+
+    def __init__(self, store: AuditStore | None = None, *, keep: int = RECENT_LENGTH) -> None:
+        self.store = store
+        self._recent: deque[tuple[int, AuditRecord]] = deque(maxlen=keep)
+        self._count = 0
+
+    @property
+    def backend(self) -> str:
+        """``store`` or ``memory``: where ``GET /api/v1/audit`` reads from."""
+        return "store" if self.store is not None else "memory"
+
+    def append(self, record: AuditRecord) -> int:
+        """Write through to the store first: a record is recent only once it is durable."""
+        if self.store is not None:
+            entry_id = self.store.append(record)
+        else:
+            self._count += 1
+            entry_id = self._count
+        self._recent.append((entry_id, record))
+        return entry_id
+
+    def recent(self, *, deployment: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest records first, from memory."""
+        out: list[dict[str, Any]] = []
+        for entry_id, record in reversed(self._recent):
+            if deployment is None or record.deployment == deployment:
+                out.append({"id": entry_id, **asdict(record)})
+                if len(out) >= limit:
+                    break
+        return out
+
+    async def entries(
+        self, *, deployment: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """The newest entries first: from the store when configured, else from memory."""
+        store = self.store
+        if store is None:
+            return self.recent(deployment=deployment, limit=limit)
+        found = await asyncio.to_thread(store.list, deployment=deployment)
+        newest = list(found)[-limit:][::-1]
+        return [
+            {
+                "id": entry.id,
+                **asdict(entry.record),
+                "hash": entry.hash,
+                "prev_hash": entry.prev_hash,
+            }
+            for entry in newest
+        ]

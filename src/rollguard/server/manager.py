@@ -1,0 +1,385 @@
+"""The controller manager: one asyncio task per deployment, reloaded when files change.
+
+``serve`` points it at a folder of policy files. Each good policy gets a
+:class:`~rollguard.controller.Watcher` in its own task; a bad one is kept as
+located problems (file:line) for the API and the log while the others keep
+running. The folder is polled for changed modification times (portable, no
+inotify needed); a changed file restarts its deployment's watch, a removed one
+stops it. A deployment in the middle of an action is never interrupted: its
+reload waits for the next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rollguard.audit.base import AuditRecord, AuditSink
+from rollguard.controller import Outcome, Watcher, WatchResult
+from rollguard.controller.watch import EvaluationHook
+from rollguard.engine.evaluate import Evaluation
+from rollguard.errors import PolicyError, RollguardError
+from rollguard.generate.source import PolicySource, load_source
+from rollguard.server.state import DeploymentState, PolicyFailure, Status, TimelineEntry, iso
+from rollguard.server.telemetry import Telemetry
+from rollguard.server.wiring import TimedProvider, WatcherFactory
+
+logger = logging.getLogger("rollguard.serve")
+
+#: Long enough to mean "until something is decided" without an infinite float in the log.
+FOREVER_SECONDS = 10 * 365 * 86400.0
+POLICY_SUFFIXES = (".yaml", ".yml")
+_OUTCOME_STATUS = {
+    Outcome.HEALTHY: Status.HEALTHY,
+    Outcome.ROLLED_BACK: Status.ROLLED_BACK,
+    Outcome.BLOCKED: Status.BLOCKED,
+    Outcome.INCONCLUSIVE: Status.INCONCLUSIVE,
+    Outcome.FAILED: Status.FAILED,
+}
+
+
+class UnknownDeploymentError(RollguardError):
+    """No watched deployment has that name (HTTP 404)."""
+
+
+class CommandRefusedError(RollguardError):
+    """The command does not apply to the deployment's current status (HTTP 409)."""
+
+
+@dataclass
+class Runner:
+    """One deployment: its policy, its watcher and the task running it."""
+
+    source: PolicySource
+    file_key: tuple[int, int]
+    state: DeploymentState
+    watcher: Watcher | None = None
+    task: asyncio.Task[None] | None = None
+
+
+class ControllerManager:
+    """Watches every deployment whose policy is in ``policies_dir``."""
+
+    def __init__(
+        self,
+        policies_dir: Path,
+        *,
+        factory: WatcherFactory,
+        telemetry: Telemetry,
+        audit: AuditSink,
+        reload_seconds: float = 1.0,
+        watch_seconds: float | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.policies_dir = policies_dir
+        self.factory = factory
+        self.telemetry = telemetry
+        self.audit = audit
+        self.reload_seconds = reload_seconds
+        self.watch_seconds = watch_seconds or FOREVER_SECONDS
+        self.wall_clock = wall_clock
+        self.runners: dict[str, Runner] = {}
+        self.failures: dict[str, list[PolicyFailure]] = {}
+        self.ready = False
+        self._files: dict[Path, tuple[int, int]] = {}
+        self._lock = asyncio.Lock()
+        self._poller: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the folder once, start every watcher, then poll for changes."""
+        await self.scan()
+        self.ready = True
+        self._poller = asyncio.get_running_loop().create_task(self._poll(), name="policy-poll")
+
+    async def stop(self) -> None:
+        """Stop polling and every watcher; close providers and executors."""
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        async with self._lock:
+            for name in list(self.runners):
+                await self._drop(name)
+        self.ready = False
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.reload_seconds)
+            try:
+                await self.scan()
+            except Exception:  # a scan must never kill the poller
+                logger.exception("scanning %s failed", self.policies_dir)
+
+    # --- reading the folder ------------------------------------------------------------
+
+    def _listing(self) -> dict[Path, tuple[int, int]]:
+        """Policy files with (mtime, size); ``os.scandir`` keeps this cheap for 1,000 files."""
+        entries: list[tuple[str, tuple[int, int]]] = []
+        try:
+            with os.scandir(self.policies_dir) as scan:
+                for entry in scan:
+                    if not entry.name.endswith(POLICY_SUFFIXES):
+                        continue
+                    with contextlib.suppress(OSError):
+                        if entry.is_file():
+                            stat = entry.stat()
+                            entries.append((entry.path, (stat.st_mtime_ns, stat.st_size)))
+        except OSError as exc:
+            logger.error("cannot list %s: %s", self.policies_dir, exc.strerror)
+            return {}
+        known = {str(path): path for path in self._files}
+        return {known.get(name) or Path(name): key for name, key in sorted(entries)}
+
+    async def scan(self) -> None:
+        """Bring the running watchers in line with the folder's files."""
+        async with self._lock:
+            listing = self._listing()
+            for path in [p for p in self._files if p not in listing]:
+                self._forget_file(path)
+                await self._drop_file(path)
+            for path, key in listing.items():
+                if self._files.get(path) == key:
+                    continue
+                if not await self._drop_file(path):
+                    continue  # acting: reload on a later poll
+                self._forget_file(path)
+                self._files[path] = key
+                await self._load(path, key)
+
+    def _forget_file(self, path: Path) -> None:
+        self._files.pop(path, None)
+        if self.failures.pop(str(path), None) is not None:
+            self.telemetry.policy_failed(str(path), failed=False)
+
+    async def _drop_file(self, path: Path) -> bool:
+        """Stop the deployment a file defines; False when it is acting and must wait."""
+        for name, runner in list(self.runners.items()):
+            if runner.source.path == path:
+                if runner.state.status is Status.ACTING:
+                    return False
+                await self._drop(name)
+        return True
+
+    def _fail(self, path: Path, failures: list[PolicyFailure]) -> None:
+        self.failures[str(path)] = failures
+        self.telemetry.policy_failed(str(path), failed=True)
+        for failure in failures:
+            logger.error(
+                "policy not loaded: %s:%d:%d: %s: %s",
+                failure.file,
+                failure.line,
+                failure.column,
+                failure.field,
+                failure.message,
+            )
+
+    async def _load(self, path: Path, key: tuple[int, int]) -> None:
+        try:
+            # Parsing YAML and reading recordings is slow for a thousand files: a thread keeps
+            # the event loop (and /healthz) answering meanwhile.
+            source = await asyncio.to_thread(load_source, path)
+        except PolicyError as exc:
+            self._fail(path, [PolicyFailure(**vars(problem)) for problem in exc.problems])
+            return
+        except RollguardError as exc:
+            self._fail(path, [PolicyFailure(str(path), 1, 1, "baseline.file", str(exc))])
+            return
+        name = source.policy.target.deployment
+        other = self.runners.get(name)
+        if other is not None:
+            message = f"deployment {name!r} is already watched by {other.source.path}"
+            self._fail(path, [PolicyFailure(str(path), 1, 1, "target.deployment", message)])
+            return
+        state = DeploymentState(
+            name=name,
+            policy_name=source.policy.name,
+            policy_file=str(path),
+            policy_digest=source.policy.digest(),
+        )
+        runner = Runner(source=source, file_key=key, state=state)
+        self.runners[name] = runner
+        await self._launch(runner, carry_state=False)
+
+    # --- running one deployment --------------------------------------------------------
+
+    async def _launch(self, runner: Runner, *, carry_state: bool) -> None:
+        previous = runner.watcher
+        try:
+            watcher = await asyncio.to_thread(self.factory, runner.source, self._hook(runner))
+        except RollguardError as exc:
+            runner.state.error = str(exc)
+            runner.state.set_status(Status.ERROR, self.wall_clock(), f"cannot watch: {exc}")
+            logger.error("%s: cannot watch: %s", runner.source.path, exc)
+            return
+        if carry_state and previous is not None:
+            watcher.state = previous.state  # resume keeps persistence and no-data counts
+        runner.watcher = watcher
+        now = self.wall_clock()
+        runner.state.started_at = runner.state.started_at or now
+        runner.state.set_status(Status.WATCHING, now, "watching")
+        runner.task = asyncio.get_running_loop().create_task(
+            self._run(runner, watcher), name=f"watch:{runner.state.name}"
+        )
+
+    def _hook(self, runner: Runner) -> EvaluationHook:
+        async def on_evaluation(evaluation: Evaluation) -> None:
+            watcher = runner.watcher
+            seconds = None
+            if watcher is not None and isinstance(watcher.provider, TimedProvider):
+                seconds = watcher.provider.elapsed()
+            runner.state.observe(evaluation)
+            self.telemetry.observe(runner.state.name, evaluation, seconds)
+            if watcher is not None:
+                await self._refresh_weight(runner, watcher)
+
+        return on_evaluation
+
+    async def _refresh_weight(self, runner: Runner, watcher: Watcher) -> None:
+        try:
+            status = await watcher.executor.status()
+        except Exception as exc:  # a status read failing must not stop the watch
+            runner.state.canary_state = f"unknown ({type(exc).__name__})"
+            return
+        runner.state.canary_weight = status.canary_weight
+        runner.state.canary_state = status.canary_state
+        self.telemetry.weight(runner.state.name, status.canary_weight)
+
+    async def _run(self, runner: Runner, watcher: Watcher) -> None:
+        state = runner.state
+        try:
+            result = await watcher.run(duration_seconds=self.watch_seconds)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            state.error = f"{type(exc).__name__}: {exc}"
+            state.set_status(Status.ERROR, self.wall_clock(), f"watch stopped: {state.error}")
+            logger.exception("%s: the watch stopped", state.name)
+            return
+        self._finished(runner, result)
+        await self._refresh_weight(runner, watcher)
+
+    def _finished(self, runner: Runner, result: WatchResult) -> None:
+        state = runner.state
+        state.outcome = result.as_dict()
+        status = _OUTCOME_STATUS[result.outcome]
+        at = self.wall_clock()
+        if result.outcome in {Outcome.ROLLED_BACK, Outcome.FAILED, Outcome.BLOCKED}:
+            done = result.action_outcome or {}
+            state.note(
+                TimelineEntry(
+                    at,
+                    "action",
+                    f"{result.action.value}: {'done' if done.get('ok', True) else 'failed'}"
+                    + (f" ({done['detail']})" if done.get("detail") else ""),
+                    trigger=result.trigger,
+                    action=result.action.value,
+                    evidence=result.evidence,
+                )
+            )
+        if result.outcome is Outcome.ROLLED_BACK:
+            self.telemetry.rolled_back(state.name, result.action.value, result.trigger)
+        state.set_status(status, at, f"{status.value}: {result.reason}")
+
+    async def _drop(self, name: str) -> None:
+        runner = self.runners.pop(name)
+        await self._halt(runner)
+        if runner.watcher is not None:
+            with contextlib.suppress(Exception):
+                await runner.watcher.provider.aclose()
+            with contextlib.suppress(Exception):
+                await runner.watcher.executor.aclose()
+        self.telemetry.forget(name)
+
+    @staticmethod
+    async def _halt(runner: Runner) -> None:
+        task, runner.task = runner.task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # --- operator commands ---------------------------------------------------------------
+
+    def get(self, name: str) -> Runner:
+        """The runner for a deployment, or :class:`UnknownDeploymentError`."""
+        runner = self.runners.get(name)
+        if runner is None:
+            raise UnknownDeploymentError(f"no watched deployment named {name!r}")
+        return runner
+
+    async def command(self, name: str, command: str, *, reason: str = "") -> DeploymentState:
+        """Run ``abort``, ``pause``, ``resume`` or ``promote`` on a deployment."""
+        async with self._lock:
+            runner = self.get(name)
+            status = runner.state.status
+            allowed = {
+                "pause": {Status.WATCHING, Status.STARTING},
+                "resume": {Status.PAUSED},
+                "abort": {Status.WATCHING, Status.STARTING, Status.PAUSED, Status.INCONCLUSIVE},
+                "promote": {Status.WATCHING, Status.PAUSED, Status.HEALTHY, Status.INCONCLUSIVE},
+            }[command]
+            if status not in allowed:
+                raise CommandRefusedError(
+                    f"cannot {command} {name!r} while it is {status.value}; "
+                    f"{command} applies when it is {', '.join(sorted(s.value for s in allowed))}"
+                )
+            at = self.wall_clock()
+            note = f" ({reason})" if reason else ""
+            runner.state.note(TimelineEntry(at, "command", f"operator: {command}{note}"))
+            if command == "resume":
+                await self._launch(runner, carry_state=True)
+                return runner.state
+            await self._halt(runner)
+            if command == "pause":
+                runner.state.set_status(Status.PAUSED, at, f"paused by operator{note}")
+            elif command == "abort":
+                await self._act(runner, "abort", reason)
+            else:
+                await self._act(runner, "promote", reason)
+            return runner.state
+
+    async def _act(self, runner: Runner, command: str, reason: str) -> None:
+        state = runner.state
+        watcher = runner.watcher
+        if watcher is None:
+            raise CommandRefusedError(f"{state.name!r} has no executor (it never started)")
+        began = self.wall_clock()
+        if command == "abort":
+            result = await watcher.executor.rollback()
+            action, status = "immediate_rollback", Status.ABORTED
+        else:
+            result = await watcher.executor.set_canary_weight(percent=100)
+            action, status = "promote", Status.PROMOTED
+        at = self.wall_clock()
+        self.audit.append(
+            AuditRecord(
+                kind="action_result",
+                deployment=state.name,
+                timestamp=iso(at),
+                trigger="operator",
+                reason=f"{command} by operator" + (f": {reason}" if reason else ""),
+                severity="warning",
+                action=action,
+                outcome="success" if result.ok else "failure",
+                duration_seconds=at - began,
+                policy_digest=state.policy_digest,
+                executor_output={"ok": result.ok, "detail": result.detail},
+                watch_id=watcher.watch_id,
+            )
+        )
+        state.note(TimelineEntry(at, "action", f"{command}: {result.detail}", action=action))
+        if not result.ok:
+            state.set_status(Status.FAILED, at, f"{command} failed: {result.detail}")
+            return
+        if command == "abort":
+            self.telemetry.rolled_back(state.name, "abort", "operator")
+        state.set_status(status, at, f"{status.value} by operator")
+        await self._refresh_weight(runner, watcher)

@@ -1,0 +1,151 @@
+"""Request and response bodies of the HTTP API: the OpenAPI spec is generated from these."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Command(StrEnum):
+    """Operator commands on one deployment."""
+
+    ABORT = "abort"
+    PAUSE = "pause"
+    RESUME = "resume"
+    PROMOTE = "promote"
+
+
+class CommandBody(BaseModel):
+    """Optional body of a command: why the operator acted (kept in the audit trail)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=500)
+
+
+class CommandResult(BaseModel):
+    deployment: str
+    command: Command
+    status: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer: a short code and a readable detail."""
+
+    error: str
+    detail: Any = None
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    deployments: int
+    policy_errors: int
+
+
+class PolicyFailureBody(BaseModel):
+    file: str
+    line: int
+    column: int
+    field: str
+    message: str
+    location: str
+
+
+class Weights(BaseModel):
+    stable: int | None
+    canary: int | None
+
+
+class SignalRow(BaseModel):
+    """One trigger's last measurement against its limit."""
+
+    trigger: str
+    signal: str
+    status: str
+    value: float | None
+    limit: float | None
+    reference: float | None
+    reference_source: str | None
+    window_seconds: float
+    requests: float | None
+    action: str
+    reason: str
+
+
+class TimelineItem(BaseModel):
+    at: str
+    kind: str
+    message: str
+    trigger: str | None
+    action: str | None
+    evidence: list[dict[str, Any]]
+
+
+class DeploymentSummary(BaseModel):
+    name: str
+    policy: str
+    policy_file: str
+    status: str
+    canary_weight: int | None
+    evaluations: int
+    updated_at: str | None
+    last_action: str | None
+    last_trigger: str | None
+
+
+class DeploymentDetail(DeploymentSummary):
+    policy_digest: str
+    canary_state: str
+    weights: Weights
+    started_at: str | None
+    signals: list[SignalRow]
+    last_decision: dict[str, Any] | None
+    outcome: dict[str, Any] | None
+    error: str | None
+    timeline: list[TimelineItem]
+
+
+class DeploymentList(BaseModel):
+    deployments: list[DeploymentSummary]
+    policy_errors: list[PolicyFailureBody]
+
+
+class AuditList(BaseModel):
+    backend: str = Field(description="`store` (SQLite/PostgreSQL) or `memory` (this process)")
+    entries: list[dict[str, Any]]
+
+
+class SeedRollback(BaseModel):
+    name: str
+    status: str
+    rolled_back: bool
+    action: str | None
+    trigger: str | None
+    reason: str | None
+    at: str | None
+
+
+class SeedRollbackStatus(BaseModel):
+    """The seed's ``GET /rollback/status``."""
+
+    rolled_back: bool
+    deployments: list[SeedRollback]
+
+
+class SeedDeployment(BaseModel):
+    name: str
+    status: str
+    blocked: bool
+    canary_weight: int | None
+
+
+class SeedDeploymentStatus(BaseModel):
+    """The seed's ``GET /deployment/status``."""
+
+    deployments: list[SeedDeployment]

@@ -1,0 +1,220 @@
+"""What ``serve`` knows about each deployment, kept current by the watch loop.
+
+A :class:`DeploymentState` is filled from the watcher's ``on_evaluation``
+hook and from the watch's result; the API and the web page only read it.
+The timeline keeps changes (a trigger breaching, a decision, an action, an
+operator's command), not every healthy evaluation, so it stays short and
+readable.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from rollguard.engine.decision import Decision, TriggerResult, Verdict
+from rollguard.engine.evaluate import Evaluation
+
+TIMELINE_LENGTH = 50
+
+
+class Status(StrEnum):
+    """Where a deployment stands in ``serve``."""
+
+    STARTING = "starting"
+    WATCHING = "watching"
+    ACTING = "acting"  # a decision was taken; the action is running
+    PAUSED = "paused"
+    HEALTHY = "healthy"
+    ROLLED_BACK = "rolled_back"
+    BLOCKED = "blocked"
+    INCONCLUSIVE = "inconclusive"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    PROMOTED = "promoted"
+    ERROR = "error"  # the watcher itself could not run (provider, executor unusable)
+
+    @property
+    def finished(self) -> bool:
+        """No watcher runs any more for this deployment."""
+        return self not in {Status.STARTING, Status.WATCHING, Status.ACTING, Status.PAUSED}
+
+
+def iso(at: float) -> str:
+    """RFC 3339 UTC for a time in seconds since the epoch."""
+    return datetime.fromtimestamp(at, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One change worth showing: what happened, when, and the evidence."""
+
+    at: float
+    kind: str  # status | trigger | decision | action | command
+    message: str
+    trigger: str | None = None
+    action: str | None = None
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "at": iso(self.at),
+            "kind": self.kind,
+            "message": self.message,
+            "trigger": self.trigger,
+            "action": self.action,
+            "evidence": self.evidence,
+        }
+
+
+def _signal_row(result: TriggerResult) -> dict[str, Any]:
+    evidence = result.evidence
+    return {
+        "trigger": result.trigger,
+        "signal": evidence.signal,
+        "status": result.status.value,
+        "value": evidence.value,
+        "limit": evidence.limit,
+        "reference": evidence.reference,
+        "reference_source": evidence.reference_source,
+        "window_seconds": evidence.window_seconds,
+        "requests": evidence.requests,
+        "action": result.action.value,
+        "reason": evidence.reason,
+    }
+
+
+@dataclass
+class DeploymentState:
+    """Live state of one watched deployment."""
+
+    name: str
+    policy_name: str
+    policy_file: str
+    policy_digest: str
+    status: Status = Status.STARTING
+    canary_weight: int | None = None
+    canary_state: str = "unknown"
+    evaluations: int = 0
+    started_at: float | None = None
+    updated_at: float | None = None
+    signals: list[dict[str, Any]] = field(default_factory=list)
+    last_decision: dict[str, Any] | None = None
+    outcome: dict[str, Any] | None = None
+    error: str | None = None
+    timeline: deque[TimelineEntry] = field(default_factory=lambda: deque(maxlen=TIMELINE_LENGTH))
+    _statuses: dict[str, str] = field(default_factory=dict, repr=False)
+    _last_verdict: tuple[str, str, str | None] | None = field(default=None, repr=False)
+
+    def note(self, entry: TimelineEntry) -> None:
+        """Add a timeline entry (the oldest falls off past :data:`TIMELINE_LENGTH`)."""
+        self.timeline.append(entry)
+
+    def set_status(self, status: Status, at: float, message: str = "") -> None:
+        """Change the status and say so on the timeline."""
+        if status is self.status and not message:
+            return
+        self.status = status
+        self.updated_at = at
+        self.note(TimelineEntry(at, "status", message or f"status {status.value}"))
+
+    def observe(self, evaluation: Evaluation) -> None:
+        """Take in one evaluation: signals, decision, and whatever changed."""
+        at = evaluation.at
+        self.evaluations += 1
+        self.updated_at = at
+        self.signals = [_signal_row(result) for result in evaluation.results]
+        for result in evaluation.results:
+            before = self._statuses.get(result.trigger)
+            now = result.status.value
+            if before != now and not (before is None and now == "ok"):
+                self.note(
+                    TimelineEntry(
+                        at,
+                        "trigger",
+                        f"{result.trigger}: {before or 'new'} → {now}",
+                        trigger=result.trigger,
+                        action=result.action.value,
+                        evidence=[result.evidence.as_dict()],
+                    )
+                )
+            self._statuses[result.trigger] = now
+        self._observe_decision(evaluation.decision, at)
+
+    def _observe_decision(self, decision: Decision, at: float) -> None:
+        self.last_decision = {**decision.as_dict(), "at": iso(at)}
+        key = (decision.verdict.value, decision.action.value, decision.trigger)
+        if key != self._last_verdict and decision.verdict is not Verdict.CONTINUE:
+            self.note(
+                TimelineEntry(
+                    at,
+                    "decision",
+                    f"{decision.action.value}: {decision.reason}",
+                    trigger=decision.trigger,
+                    action=decision.action.value,
+                    evidence=[item.as_dict() for item in decision.evidence],
+                )
+            )
+        self._last_verdict = key
+        if decision.verdict is Verdict.ACT:
+            self.set_status(Status.ACTING, at, f"acting: {decision.action.value}")
+
+    def summary(self) -> dict[str, Any]:
+        """The short form listed by ``GET /api/v1/deployments``."""
+        decision = self.last_decision or {}
+        return {
+            "name": self.name,
+            "policy": self.policy_name,
+            "policy_file": self.policy_file,
+            "status": self.status.value,
+            "canary_weight": self.canary_weight,
+            "evaluations": self.evaluations,
+            "updated_at": iso(self.updated_at) if self.updated_at is not None else None,
+            "last_action": decision.get("action"),
+            "last_trigger": decision.get("trigger"),
+        }
+
+    def detail(self) -> dict[str, Any]:
+        """The full form of ``GET /api/v1/deployments/{name}``."""
+        return {
+            **self.summary(),
+            "policy_digest": self.policy_digest,
+            "canary_state": self.canary_state,
+            "weights": _weights(self.canary_weight),
+            "started_at": iso(self.started_at) if self.started_at is not None else None,
+            "signals": self.signals,
+            "last_decision": self.last_decision,
+            "outcome": self.outcome,
+            "error": self.error,
+            "timeline": [entry.as_dict() for entry in reversed(self.timeline)],
+        }
+
+
+def _weights(canary_weight: int | None) -> dict[str, int | None]:
+    if canary_weight is None:
+        return {"stable": None, "canary": None}
+    return {"stable": 100 - canary_weight, "canary": canary_weight}
+
+
+@dataclass(frozen=True)
+class PolicyFailure:
+    """A policy file in the watched folder that could not be used, located."""
+
+    file: str
+    line: int
+    column: int
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "field": self.field,
+            "message": self.message,
+            "location": f"{self.file}:{self.line}:{self.column}",
+        }

@@ -1,0 +1,89 @@
+"""Launch the system's headless Chromium (Debian ``chromium``) through Playwright.
+
+Never downloads a browser: Playwright drives ``/usr/bin/chromium`` (or
+``$CHROMIUM``) with the flags that work as root in a container. Use
+:func:`chromium_context` in a test, or :func:`chromium_page` as a context
+manager; screenshots go to ``test-artifacts/`` (git-ignored) via
+:func:`artifact_path`.
+
+    from chromium import artifact_path, chromium_page
+
+    def test_report(tmp_path):
+        with chromium_page(tmp_path) as page:
+            page.goto(url)
+            page.screenshot(path=artifact_path("report.png"))
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from support import require_binary
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Page
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def chromium_binary() -> Path:
+    """The system Chromium; skips locally and fails under CI=true when it is missing."""
+    configured = os.environ.get("CHROMIUM")
+    if configured:
+        return Path(configured)
+    return require_binary(
+        "chromium", hint="apt-get install chromium", extra_paths=("/usr/bin", "/usr/lib/chromium")
+    )
+
+
+def artifact_path(name: str) -> Path:
+    """Where a test saves a screenshot or page dump for humans to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name
+
+
+@contextmanager
+def chromium_context(
+    profile_dir: Path, *, width: int = 1400, height: int = 1000
+) -> Iterator[BrowserContext]:
+    """A fresh browser profile in ``profile_dir`` (must be new and empty), closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    binary = chromium_binary()
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile_dir),
+            executable_path=str(binary),
+            headless=True,
+            args=list(FLAGS),
+            viewport={"width": width, "height": height},
+            timeout=60_000,
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@contextmanager
+def chromium_page(tmp_path: Path, **size: int) -> Iterator[Page]:
+    """One page in a fresh profile under ``tmp_path``."""
+    with chromium_context(tmp_path / "chromium-profile", **size) as context:
+        page = context.pages[0] if context.pages else context.new_page()
+        yield page

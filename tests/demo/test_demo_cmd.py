@@ -1,0 +1,180 @@
+"""``rollguard demo`` end to end: real servers, real traffic, a real rollback.
+
+Each scenario runs the CLI as a user would (a subprocess, ``--output json``) at
+time scale 60 so the suite stays short; the assertions are on what happened,
+never on how fast: outcome, exit code, the trigger that fired, where traffic
+ended, and the error rate users saw after recovery compared with stable's.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from rollguard.demo.scenarios import demo_policy
+from rollguard.policy import load_policy
+from support import require_binary, wait_until
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _run_demo(
+    rollguard_cmd: list[str], cli_env: dict[str, str], scenario: str, *extra: str
+) -> tuple[int, list[dict[str, Any]]]:
+    done = subprocess.run(
+        [
+            *rollguard_cmd,
+            "demo",
+            "--scenario",
+            scenario,
+            "--output",
+            "json",
+            "--time-scale",
+            "60",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=110,
+        check=False,
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    assert lines, done.stderr
+    return done.returncode, lines
+
+
+def _servers(lines: list[dict[str, Any]]) -> list[str]:
+    started = next(line for line in lines if line.get("kind") == "started")
+    return [started["stable"], started["canary"], started["router"]]
+
+
+def _all_gone(urls: list[str]) -> bool:
+    for url in urls:
+        try:
+            httpx.get(f"{url}/healthz", timeout=1)
+        except httpx.TransportError:
+            continue
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("scenario", "trigger", "action"),
+    [
+        ("error-rate", "error_rate_trigger", "immediate_rollback"),
+        ("latency", "latency_trigger", "gradual_rollback_with_traffic_shifting"),
+        ("memory", "memory_trigger", "scaling_and_rollback"),
+    ],
+)
+def test_a_faulty_canary_is_detected_and_rolled_back(
+    rollguard_cmd: list[str], cli_env: dict[str, str], scenario: str, trigger: str, action: str
+) -> None:
+    code, lines = _run_demo(rollguard_cmd, cli_env, scenario)
+    result = lines[-1]
+    assert (code, result["outcome"], result["exit_code"]) == (1, "rolled_back", 1), result
+    assert (result["trigger"], result["action"]) == (trigger, action)
+    assert result["trigger_evidence"]["value"] > result["trigger_evidence"]["limit"]
+    assert result["detect_seconds"] > 0  # decided after the fault, not by chance before it
+    assert result["recovered_at"] >= result["detected_at"] >= result["fault_at"]
+    assert (result["canary_weight"], result["canary_requests_after"]) == (0, 0)
+    # Users are back to what stable alone gives them.
+    assert result["users_error_rate_after"] <= result["stable_error_rate"] + 1.0
+    if scenario == "error-rate":
+        assert result["users_error_rate_during"] > result["users_error_rate_after"]
+    assert _all_gone(_servers(lines))
+
+
+@pytest.mark.slow
+@pytest.mark.real_server
+def test_on_real_haproxy_and_prometheus_the_rollback_is_the_same(
+    rollguard_cmd: list[str], cli_env: dict[str, str]
+) -> None:
+    require_binary("haproxy", hint="apt-get install haproxy")
+    require_binary("prometheus", hint="apt-get install prometheus")
+    code, lines = _run_demo(rollguard_cmd, cli_env, "error-rate", "--stack", "real")
+    result = lines[-1]
+    assert (code, result["outcome"], result["trigger"]) == (1, "rolled_back", "error_rate_trigger")
+    started = next(line for line in lines if line.get("kind") == "started")
+    assert "prometheus" in started
+    assert (result["canary_weight"], result["canary_requests_after"]) == (0, 0)
+    assert result["users_error_rate_after"] <= result["stable_error_rate"] + 1.0
+    assert _all_gone([*_servers(lines), started["prometheus"]])
+
+
+@pytest.mark.slow
+def test_a_healthy_canary_is_left_serving(
+    rollguard_cmd: list[str], cli_env: dict[str, str]
+) -> None:
+    code, lines = _run_demo(rollguard_cmd, cli_env, "healthy")
+    result = lines[-1]
+    assert (code, result["outcome"], result["action"], result["trigger"]) == (
+        0,
+        "healthy",
+        "continue",
+        None,
+    )
+    assert result["canary_weight"] == 20
+    assert result["users_error_rate_during"] == 0.0
+    evaluations = [line for line in lines if line.get("type") == "evaluation"]
+    assert evaluations
+    assert all(t["status"] != "firing" for e in evaluations for t in e["triggers"])
+    assert _all_gone(_servers(lines))
+
+
+def test_ctrl_c_stops_every_server(rollguard_cmd: list[str], cli_env: dict[str, str]) -> None:
+    process = subprocess.Popen(
+        [*rollguard_cmd, "demo", "--scenario", "healthy", "--output", "json"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=cli_env,
+    )
+    try:
+        assert process.stdout is not None
+        lines: list[dict[str, Any]] = []
+        for raw in process.stdout:
+            lines.append(json.loads(raw))
+            if lines[-1].get("kind") == "watching":
+                break
+        urls = _servers(lines)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 130
+        assert json.loads(process.stdout.readlines()[-1])["type"] == "interrupted"
+        wait_until(lambda: _all_gone(urls), timeout=10, what="the demo's servers to stop")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_an_unknown_scenario_is_a_usage_error(
+    rollguard_cmd: list[str], cli_env: dict[str, str]
+) -> None:
+    done = subprocess.run(
+        [*rollguard_cmd, "demo", "--scenario", "meltdown"],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "meltdown" in done.stderr
+
+
+def test_the_example_policy_is_the_demos_policy() -> None:
+    example = load_policy(EXAMPLES / "demo-policy.yaml")
+    built = demo_policy(
+        stable="http://127.0.0.1:8001",
+        canary="http://127.0.0.1:8002",
+        router="http://127.0.0.1:8080",
+    )
+    assert example.model_dump() == built.model_dump()

@@ -1,0 +1,122 @@
+"""The demo's real stack: the demo services behind a real HAProxy, watched through a real
+Prometheus, a fault caught and rolled back by the watch loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from demo_servers import service_in_thread
+from rollguard.audit.base import MemoryAuditSink
+from rollguard.controller import Outcome, Watcher
+from rollguard.controller.clock import SystemClock
+from rollguard.controller.watch import WatchResult
+from rollguard.demo import real_stack
+from rollguard.executors.base import TargetStatus
+from rollguard.executors.factory import make_executor
+from rollguard.metrics.factory import make_provider
+from rollguard.notifiers.log import LogNotifier
+from rollguard.policy.model import Policy
+from servers.traffic import Traffic
+from support import require_binary, wait_until
+
+pytestmark = pytest.mark.real_server
+
+
+@pytest.fixture
+def stack() -> Iterator[tuple[real_stack.RealStack, str]]:
+    require_binary("haproxy", hint="apt-get install haproxy")
+    require_binary("prometheus", hint="apt-get install prometheus")
+    with service_in_thread("v1", role="stable") as stable, service_in_thread("v2") as canary:
+        running = real_stack.start(stable_url=stable.url, canary_url=canary.url, canary_percent=50)
+        try:
+            yield running, canary.url
+        finally:
+            running.stop()
+
+
+def test_a_faulty_canary_is_caught_and_rolled_back_on_real_parts(
+    stack: tuple[real_stack.RealStack, str], tmp_path: Path
+) -> None:
+    running, canary_url = stack
+    sections = running.policy_sections()
+    policy = Policy.model_validate(
+        {
+            "name": "demo-real",
+            "target": {"deployment": "demo", "executor": sections["executor"]},
+            "metrics": sections["metrics"],
+            "analysis": {
+                "interval": "0.5s",
+                "min_requests": 10,
+                "persistence": 2,
+                "no_data_limit": 20,
+            },
+            "error_rate_trigger": {"threshold": "5%", "measurement_window": "10s"},
+        }
+    )
+    with Traffic(running.url, pause_seconds=0.005) as traffic:
+        wait_until(
+            lambda: any(json.loads(a.version).get("version") == "v2" for a in traffic.answers),
+            what="canary answers through HAProxy",
+        )
+        httpx.post(f"{canary_url}/simulate/error_rate/50").raise_for_status()
+
+        async def watch() -> tuple[WatchResult, TargetStatus]:
+            provider = make_provider(policy, base_dir=tmp_path)
+            executor = make_executor(policy)
+            watcher = Watcher(
+                policy,
+                provider=provider,
+                executor=executor,
+                notifier=LogNotifier(),
+                audit=MemoryAuditSink(),
+                clock=SystemClock(),
+            )
+            try:
+                return await watcher.run(duration_seconds=60), await executor.status()
+            finally:
+                await provider.aclose()
+                await executor.aclose()
+
+        result, status = asyncio.run(watch())
+        after = time.perf_counter()
+        wait_until(lambda: len(traffic.since(after)) >= 20, what="traffic after the rollback")
+        versions = {json.loads(a.version)["version"] for a in traffic.since(after)}
+    assert result.outcome is Outcome.ROLLED_BACK, result.reason
+    assert status.canary_state == "retired"
+    assert versions == {"v1"}
+
+
+def test_missing_binaries_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(real_stack.RealStackError, match="needs haproxy and prometheus on PATH"):
+        real_stack.find_binaries()
+
+
+def test_demo_cli_runs_the_scenario_on_real_parts(
+    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    require_binary("haproxy", hint="apt-get install haproxy")
+    require_binary("prometheus", hint="apt-get install prometheus")
+    done = subprocess.run(
+        [*rollguard_cmd, "demo", "--stack", "real", "--scenario", "error-rate", "--output", "json"],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        cwd=tmp_path,
+        timeout=110,
+        check=False,
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    [result] = [line for line in lines if line["type"] == "result"]
+    assert done.returncode == 1, done.stderr
+    assert result["outcome"] == "rolled_back"
+    assert result["trigger"] == "error_rate_trigger"
+    assert any("HAProxy" in line.get("message", "") for line in lines if line["type"] == "event")

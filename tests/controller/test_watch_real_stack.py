@@ -73,8 +73,12 @@ async def test_failing_canary_is_rolled_back_through_haproxy(stack: RealStack) -
         watcher = _watcher(stack)
         result = await watcher.run(duration_seconds=60)
         rolled_back_at = time.perf_counter()
-        await asyncio.sleep(0.3)
-        after = traffic.since(rolled_back_at)
+        after = await asyncio.to_thread(
+            wait_until,
+            lambda: len(traffic.since(rolled_back_at)) >= 20 and traffic.since(rolled_back_at),
+            timeout=20,
+            what="20 requests through HAProxy after the rollback",
+        )
         status = await watcher.executor.status()
         await watcher.provider.aclose()
     assert result.outcome is Outcome.ROLLED_BACK, result.reason

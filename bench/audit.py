@@ -81,26 +81,7 @@ def bulk_load(url: str, records: Iterator[AuditRecord]) -> int:
         clean = chain.normalize_record(raw)
         digest = chain.entry_hash(entry_id, clean, prev)
         rows.append(
-            {
-                "id": entry_id,
-                "kind": clean.kind,
-                "deployment": clean.deployment,
-                "watch_id": clean.watch_id,
-                "timestamp": clean.timestamp,
-                "trigger": clean.trigger,
-                "reason": clean.reason,
-                "severity": clean.severity,
-                "action": clean.action,
-                "metrics": chain.canonical_json(clean.metrics),
-                "outcome": clean.outcome,
-                "duration_seconds": clean.duration_seconds,
-                "affected_users": clean.affected_users,
-                "policy_digest": clean.policy_digest,
-                "evidence": chain.canonical_json(clean.evidence),
-                "executor_output": chain.canonical_json(clean.executor_output),
-                "prev_hash": prev,
-                "hash": digest,
-            }
+            {"id": entry_id, **chain.record_columns(clean), "prev_hash": prev, "hash": digest}
         )
         prev = digest
     with engine.begin() as connection:

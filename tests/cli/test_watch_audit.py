@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 from rollguard.audit.factory import open_store
+from rollguard.notifiers.webhook import sign
 from rollguard.reports.build import build
+from servers.receiver import Receiver, receiver
 from support import free_port
+
+__all__ = ["receiver"]
 
 POLICY = """\
 target: {{deployment: shop}}
@@ -75,3 +80,27 @@ def test_a_postgresql_that_is_down_stops_the_watch_before_it_starts(
     )
     assert "pw-9f8e7d" not in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_a_rollback_notifies_a_signed_webhook_and_records_the_delivery(
+    tmp_path: Path, rollguard_cmd: list[str], cli_env: dict[str, str], receiver: Receiver
+) -> None:
+    notifications = (
+        "notifications:\n"
+        "  channels: {hook: {type: webhook, url_env: HOOK_URL, secret_env: HOOK_SECRET}}\n"
+        "  routes: {critical_alert: [hook]}\n"
+    )
+    cli_env |= {"HOOK_URL": f"{receiver.url}/rollguard", "HOOK_SECRET": "k3y-for-hmac-tests"}
+    done = _watch(_write(tmp_path, notifications), rollguard_cmd, cli_env)
+    assert done.returncode == 1, done.stderr
+    (request,) = receiver.requests
+    body = json.loads(request.body)
+    assert (body["route"], body["deployment"]) == ("critical_alert", "shop")
+    timestamp = request.headers["X-Rollguard-Timestamp"]
+    assert request.headers["X-Rollguard-Signature"] == sign(
+        "k3y-for-hmac-tests", timestamp, request.body
+    )
+    assert "k3y-for-hmac-tests" not in done.stdout + done.stderr
+    assert receiver.url not in done.stdout + done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["deliveries"] == [{"channel": "hook", "ok": True, "detail": "HTTP 200"}]

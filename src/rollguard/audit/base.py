@@ -104,9 +104,17 @@ class AuditStore(AuditSink, Protocol):
     """A durable, hash-chained store; every backend passes tests/audit/test_contract.py."""
 
     def list(
-        self, *, since: str | None = None, deployment: str | None = None, kind: str | None = None
+        self,
+        *,
+        since: str | None = None,
+        deployment: str | None = None,
+        kind: str | None = None,
+        details: bool = True,
     ) -> Sequence[AuditEntry]:
-        """Entries in chain order, optionally from an RFC 3339 time on, for one deployment."""
+        """Entries in chain order, optionally from an RFC 3339 time on, for one deployment.
+
+        ``details=False`` skips parsing metrics, evidence and executor output.
+        """
 
     def iter_entries(self, *, batch: int = 5000) -> Iterator[AuditEntry]:
         """Every entry in chain order, read in batches (for verify and export)."""

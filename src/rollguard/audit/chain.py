@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from rollguard.audit.base import AuditEntry, AuditRecord, Problem, VerifyReport
+from rollguard.audit.base import AuditRecord, Problem, VerifyReport
 from rollguard.errors import AuditError
 
 GENESIS = "0" * 64
@@ -73,25 +73,52 @@ def normalize_record(record: AuditRecord) -> AuditRecord:
 
 
 _FIELDS = tuple(item.name for item in fields(AuditRecord))
+#: Fields stored (and hashed) as their canonical JSON text.
+JSON_FIELDS = frozenset({"metrics", "evidence", "executor_output"})
 
 
-def entry_hash(entry_id: int, record: AuditRecord, prev_hash: str) -> str:
-    """SHA-256 of the canonical JSON of id, record and previous hash.
+def record_columns(record: AuditRecord) -> dict[str, Any]:
+    """The record as stored: scalars as they are, mappings as canonical JSON text."""
+    return {
+        name: canonical_json(getattr(record, name))
+        if name in JSON_FIELDS
+        else getattr(record, name)
+        for name in _FIELDS
+    }
 
-    ``record`` must be normalized (:func:`normalize_record`, or read back from a
-    store), so its mappings are plain JSON already and need no cleaning here.
+
+def columns_hash(entry_id: int, columns: Mapping[Any, Any], prev_hash: str) -> str:
+    """SHA-256 of the canonical JSON of id, stored columns and previous hash.
+
+    Hashing the stored text (not a re-parsed value) lets ``verify`` check rows
+    without parsing their JSON, and makes any rewrite of that text visible.
     """
     body = {
         "id": entry_id,
         "prev_hash": prev_hash,
-        "record": {name: getattr(record, name) for name in _FIELDS},
+        "record": {name: columns[name] for name in _FIELDS},
     }
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def entry_hash(entry_id: int, record: AuditRecord, prev_hash: str) -> str:
+    """The hash an entry holding ``record`` at ``entry_id`` after ``prev_hash`` must have."""
+    return columns_hash(entry_id, record_columns(record), prev_hash)
+
+
+@dataclass(frozen=True)
+class Link:
+    """One stored row as the chain walk sees it: its hashes and its recomputed hash."""
+
+    id: int
+    prev_hash: str
+    hash: str
+    actual_hash: str
+
+
 def verify_entries(
-    entries: Iterable[AuditEntry],
+    entries: Iterable[Link],
     *,
     head: tuple[int, str] | None,
     owner_of: Callable[[str], int | None],
@@ -102,9 +129,9 @@ def verify_entries(
     ever appended; ``owner_of(hash)`` finds the id of the entry whose stored
     hash is ``hash`` (it tells a reordering from a deletion).
     """
-    iterator: Iterator[AuditEntry] = iter(entries)
+    iterator: Iterator[Link] = iter(entries)
     current = next(iterator, None)
-    previous: AuditEntry | None = None
+    previous: Link | None = None
     grand_id: int | None = None  # the id before ``previous``: tells an insertion
     expected, count = GENESIS, 0
     while current is not None:
@@ -129,14 +156,14 @@ def verify_entries(
 class _Around:
     """An entry's neighbours in the walk, and the hash it should link to."""
 
-    previous: AuditEntry | None
+    previous: Link | None
     grand_id: int | None
-    following: AuditEntry | None
+    following: Link | None
     expected: str
 
 
 def _check(
-    entry: AuditEntry, around: _Around, owner_of: Callable[[str], int | None]
+    entry: Link, around: _Around, owner_of: Callable[[str], int | None]
 ) -> tuple[Problem, int, str] | None:
     """``(problem, entry id, message)`` for the first thing wrong with ``entry``, else ``None``."""
     previous, grand_id, following, expected = (
@@ -147,7 +174,7 @@ def _check(
     )
     after = f"entry {previous.id}" if previous else "the start of the chain"
     if entry.prev_hash == expected:
-        if entry_hash(entry.id, entry.record, entry.prev_hash) != entry.hash:
+        if entry.actual_hash != entry.hash:
             return (
                 "modified",
                 entry.id,
@@ -183,7 +210,7 @@ def _check(
     return "deleted", entry.id, f"{missing} deleted between {after} and entry {entry.id}"
 
 
-def _missing(previous: AuditEntry | None, entry: AuditEntry) -> str:
+def _missing(previous: Link | None, entry: Link) -> str:
     first = previous.id + 1 if previous else 1
     last = entry.id - 1
     if last < first:
@@ -192,7 +219,7 @@ def _missing(previous: AuditEntry | None, entry: AuditEntry) -> str:
 
 
 def _check_head(
-    last: AuditEntry | None, head: tuple[int, str] | None, count: int, expected: str
+    last: Link | None, head: tuple[int, str] | None, count: int, expected: str
 ) -> VerifyReport:
     if head is None:
         if last is None:

@@ -68,9 +68,14 @@ class SpooledStore:
         return len(waiting)
 
     def list(
-        self, *, since: str | None = None, deployment: str | None = None, kind: str | None = None
+        self,
+        *,
+        since: str | None = None,
+        deployment: str | None = None,
+        kind: str | None = None,
+        details: bool = True,
     ) -> Sequence[AuditEntry]:
-        return self._store.list(since=since, deployment=deployment, kind=kind)
+        return self._store.list(since=since, deployment=deployment, kind=kind, details=details)
 
     def iter_entries(self, *, batch: int = 5000) -> Iterator[AuditEntry]:
         return self._store.iter_entries(batch=batch)

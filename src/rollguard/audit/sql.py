@@ -70,8 +70,15 @@ class SqlAuditStore:
         return entry_id
 
     def list(
-        self, *, since: str | None = None, deployment: str | None = None, kind: str | None = None
+        self,
+        *,
+        since: str | None = None,
+        deployment: str | None = None,
+        kind: str | None = None,
+        details: bool = True,
     ) -> Sequence[AuditEntry]:
+        """Entries in chain order; ``details=False`` leaves metrics, evidence and executor
+        output empty (not parsed) for summaries such as the report."""
         query = sa.select(s.entries).order_by(s.entries.c.id)
         if since is not None:
             query = query.where(s.entries.c.timestamp >= chain.normalize_timestamp(since))
@@ -80,7 +87,7 @@ class SqlAuditStore:
         if kind is not None:
             query = query.where(s.entries.c.kind == kind)
         with self._guard("read"), self._engine.connect() as connection:
-            return [_entry(row) for row in connection.execute(query).mappings()]
+            return [_entry(row, details=details) for row in connection.execute(query).mappings()]
 
     def iter_entries(self, *, batch: int = 5000) -> Iterator[AuditEntry]:
         with self._guard("read"), self._engine.connect() as connection, connection.begin():
@@ -112,7 +119,7 @@ class SqlAuditStore:
                 return int(found[0]) if found else None
 
             return chain.verify_entries(
-                _batches(connection, 5000),
+                _links(connection, 5000),
                 head=(int(row[0]), str(row[1])) if row else None,
                 owner_of=owner_of,
             )
@@ -182,30 +189,27 @@ def _batches(connection: sa.Connection, batch: int) -> Iterator[AuditEntry]:
         after = rows[-1].id
 
 
+def _links(connection: sa.Connection, batch: int) -> Iterator[chain.Link]:
+    """Rows as chain links, their JSON left unparsed (verify only hashes the stored text)."""
+    after = 0
+    while True:
+        query = sa.select(s.entries).where(s.entries.c.id > after).order_by(s.entries.c.id)
+        rows = connection.execute(query.limit(batch)).mappings().all()
+        for row in rows:
+            entry_id, prev_hash = int(row["id"]), row["prev_hash"]
+            actual = chain.columns_hash(entry_id, row, prev_hash)
+            yield chain.Link(entry_id, prev_hash, row["hash"], actual)
+        if len(rows) < batch:
+            return
+        after = int(rows[-1]["id"])
+
+
 def _row(entry_id: int, record: AuditRecord, prev_hash: str, digest: str) -> dict[str, Any]:
-    return {
-        "id": entry_id,
-        "kind": record.kind,
-        "deployment": record.deployment,
-        "watch_id": record.watch_id,
-        "timestamp": record.timestamp,
-        "trigger": record.trigger,
-        "reason": record.reason,
-        "severity": record.severity,
-        "action": record.action,
-        "metrics": chain.canonical_json(record.metrics),
-        "outcome": record.outcome,
-        "duration_seconds": record.duration_seconds,
-        "affected_users": record.affected_users,
-        "policy_digest": record.policy_digest,
-        "evidence": chain.canonical_json(record.evidence),
-        "executor_output": chain.canonical_json(record.executor_output),
-        "prev_hash": prev_hash,
-        "hash": digest,
-    }
+    return {"id": entry_id, **chain.record_columns(record), "prev_hash": prev_hash, "hash": digest}
 
 
-def _entry(row: sa.RowMapping) -> AuditEntry:
+def _entry(row: sa.RowMapping, *, details: bool = True) -> AuditEntry:
+    parse = _json if details else _skip
     record = AuditRecord(
         kind=row["kind"],
         deployment=row["deployment"],
@@ -214,13 +218,13 @@ def _entry(row: sa.RowMapping) -> AuditEntry:
         reason=row["reason"],
         severity=row["severity"],
         action=row["action"],
-        metrics=_json(row["metrics"]),
+        metrics=parse(row["metrics"]),
         outcome=row["outcome"],
         duration_seconds=float(row["duration_seconds"]),
         affected_users=int(row["affected_users"]),
         policy_digest=row["policy_digest"],
-        evidence=_json(row["evidence"]),
-        executor_output=_json(row["executor_output"]),
+        evidence=parse(row["evidence"]),
+        executor_output=parse(row["executor_output"]),
         watch_id=row["watch_id"],
     )
     return AuditEntry(
@@ -234,3 +238,7 @@ def _json(raw: str) -> Any:
         return json.loads(raw)
     except ValueError:
         return {"unparseable": raw}
+
+
+def _skip(_raw: str) -> Any:
+    return {}

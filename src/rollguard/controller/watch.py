@@ -209,6 +209,16 @@ class Watcher:
         self._notify(decision)
         self._record("action_intent", self.clock.now(), decision=decision, outcome="started")
         began = self.clock.now()
+        set_context = getattr(self.executor, "set_context", None)
+        if set_context is not None:  # executors that run user commands pass the facts on
+            set_context(
+                {
+                    "trigger": decision.trigger or "",
+                    "reason": decision.reason,
+                    "severity": decision.severity.value,
+                    "watch_id": self.watch_id,
+                }
+            )
 
         def on_step(step: dict[str, Any]) -> None:
             self._record(

@@ -13,7 +13,9 @@ from rollguard.reports.views import ReportSource
 def build(store: ReportSource, *, since: str, until: datetime | None = None) -> ComplianceReport:
     """The report for entries from ``since`` (RFC 3339) up to now; verify covers the whole chain."""
     end = (until or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    entries = [entry for entry in store.list(since=since) if entry.record.timestamp <= end]
+    entries = [
+        entry for entry in store.list(since=since, details=False) if entry.record.timestamp <= end
+    ]
     return compute(entries, period_start=since, period_end=end, verify=store.verify())
 
 

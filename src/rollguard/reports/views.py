@@ -60,7 +60,12 @@ class ReportSource(Protocol):
     """The two store methods a report needs."""
 
     def list(
-        self, *, since: str | None = None, deployment: str | None = None, kind: str | None = None
+        self,
+        *,
+        since: str | None = None,
+        deployment: str | None = None,
+        kind: str | None = None,
+        details: bool = True,
     ) -> Sequence[EntryView]: ...
 
     def verify(self) -> VerifyView: ...

@@ -63,7 +63,9 @@ def test_error_rate_stat_is_a_ratio_with_the_seeds_thresholds(
         (5.0, "red"),
     ]
     expr = panel["targets"][0]["expr"]
-    assert expr.startswith('100 * sum(rate(http_requests_total{version="canary",code=~"5.."}[5m]))')
+    assert expr.startswith(
+        '100 * (sum(rate(http_requests_total{code=~"5..",version="canary"}[5m]))'
+    )
     assert '/ sum(rate(http_requests_total{version="canary"}[5m]))' in expr
 
 

@@ -7,7 +7,9 @@ value, the baseline file's value, or the stable version measured side by side.
 ``persistence`` breaching evaluations ``analysis.interval`` apart, so the
 alert must hold for ``(persistence - 1) * interval``; the rule group is
 evaluated at the policy's interval. rollguard's own health (no data,
-controller down, a rollback carried out) is alerted on too.
+controller down, a rollback carried out) is alerted on too. The expressions
+are :mod:`rollguard.promql`'s, the very text the Prometheus provider runs to
+decide, so an alert cannot disagree with rollguard about what was measured.
 """
 
 from __future__ import annotations
@@ -16,21 +18,16 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
+from rollguard.engine.evaluate import TRAFFIC_SIGNALS
 from rollguard.generate import own_metrics
-from rollguard.generate.promql import Selectors, duration, series, signal_expr, source_metric
+from rollguard.generate.selectors import Selectors
 from rollguard.generate.source import PolicySource
 from rollguard.policy.model import Policy
 from rollguard.policy.triggers import Trigger
 from rollguard.policy.units import Comparison
+from rollguard.promql import duration, series, source_metric
 from rollguard.signals import Signal, Version
 
-#: Signals judged on traffic: the engine waits for ``min_requests`` before judging them.
-_TRAFFIC_SIGNALS = {
-    Signal.ERROR_RATE_PERCENT,
-    Signal.LATENCY_P95_MS,
-    Signal.LATENCY_P50_MS,
-    Signal.LATENCY_MEAN_MS,
-}
 _UNITS = {
     Signal.ERROR_RATE_PERCENT: "%",
     Signal.LATENCY_P95_MS: " ms",
@@ -76,11 +73,9 @@ def _runbook(options: AlertOptions, anchor: str, hint: str) -> dict[str, str]:
 
 def _condition(source: PolicySource, rule: Trigger, selectors: Selectors) -> tuple[str, str]:
     """The alert expression and a phrase saying what it is compared with."""
-    window = duration(rule.window_seconds)
-    if rule.query is not None:
-        canary = f"({rule.query})"
-    else:
-        canary = signal_expr(rule.signal, selectors, Version.CANARY, window)
+    measured = selectors.build(rule.signal, Version.CANARY, rule.window_seconds, rule.query)
+    # A trigger's own PromQL may end in ``or``/``and``: keep it one operand of ``>``.
+    canary = measured.value if rule.query is None else f"({measured.value})"
     threshold = rule.threshold
     unit = _UNITS.get(rule.signal, "")
     reference = source.policy.reference_for(rule)
@@ -96,7 +91,7 @@ def _condition(source: PolicySource, rule: Trigger, selectors: Selectors) -> tup
             against = f"{threshold.value:g}{unit} over the baseline's {baseline_value:g}{unit}"
         condition = f"{canary} > {limit:g}"
     else:
-        stable = signal_expr(rule.signal, selectors, Version.STABLE, window)
+        stable = selectors.expr(rule.signal, Version.STABLE, rule.window_seconds, rule.query)
         if threshold.comparison is Comparison.INCREASE_PERCENT:
             condition = f"{canary} > {1 + threshold.value / 100:g} * ({stable})"
             against = f"{threshold.value:g}% over the stable version"
@@ -108,9 +103,9 @@ def _condition(source: PolicySource, rule: Trigger, selectors: Selectors) -> tup
     min_requests = rule.min_requests
     if min_requests is None:
         min_requests = source.policy.analysis.min_requests
-    if rule.signal in _TRAFFIC_SIGNALS and rule.query is None and min_requests > 0:
-        requests = signal_expr(Signal.REQUESTS, selectors, Version.CANARY, window)
-        condition = f"{condition} and {requests} >= {min_requests}"
+    if rule.signal in TRAFFIC_SIGNALS and measured.requests is not None and min_requests > 0:
+        # The engine waits on the requests behind the value (a histogram's count for latency).
+        condition = f"{condition} and {measured.requests} >= {min_requests}"
     return condition, against
 
 
@@ -153,7 +148,7 @@ def gate_rules(source: PolicySource, options: AlertOptions) -> list[dict[str, An
         limits.append((Signal.VULNERABILITIES_HIGH, gate.high_vulnerabilities, "High"))
     rules = []
     for signal, limit, level in limits:
-        expr = signal_expr(signal, selectors, Version.CANARY, "5m")
+        expr = selectors.expr(signal, Version.CANARY, 300.0)  # a gauge: the window is unused
         rules.append(
             {
                 "alert": f"Rollguard{level}Vulnerabilities",

@@ -28,10 +28,11 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from rollguard.generate import own_metrics
-from rollguard.generate.promql import Selectors, duration, series, signal_expr
+from rollguard.generate.selectors import Selectors
 from rollguard.generate.source import PolicySource
 from rollguard.policy.triggers import Trigger
 from rollguard.policy.units import Comparison
+from rollguard.promql import duration, series
 from rollguard.signals import Signal, Version
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -51,9 +52,10 @@ def _trigger_for(source: PolicySource, signal: Signal) -> Trigger | None:
     return next((rule for rule in source.policy.rules if rule.signal is signal), None)
 
 
-def _window(source: PolicySource, signal: Signal) -> str:
+def _window_seconds(source: PolicySource, signal: Signal) -> float:
+    """The trigger's window, so a panel shows what the trigger judges; 5 minutes without one."""
     rule = _trigger_for(source, signal)
-    return duration(rule.window_seconds if rule else 300.0)
+    return rule.window_seconds if rule else 300.0
 
 
 def _query(expr: str, legend: str, ref: str) -> prometheus.Dataquery:
@@ -85,8 +87,9 @@ def error_rate_stat(source: PolicySource, version: Version, selectors: Selectors
     """The seed's stat, as a ratio: green, yellow from the recovery level, red at the limit."""
     rule = _trigger_for(source, Signal.ERROR_RATE_PERCENT)
     red = limit_of(source, rule) if rule else None
-    window = _window(source, Signal.ERROR_RATE_PERCENT)
-    expr = signal_expr(Signal.ERROR_RATE_PERCENT, selectors, version, window)
+    seconds = _window_seconds(source, Signal.ERROR_RATE_PERCENT)
+    window = duration(seconds)
+    expr = selectors.expr(Signal.ERROR_RATE_PERCENT, version, seconds)
     return (
         stat.Panel()
         .title(f"Error rate, {version.value}")
@@ -113,14 +116,15 @@ def error_rate_stat(source: PolicySource, version: Version, selectors: Selectors
 
 def side_by_side(source: PolicySource, signal: Signal, selectors: Selectors) -> timeseries.Panel:
     """Stable and canary on one graph, with the baseline and the trigger's limit as lines."""
-    window = _window(source, signal)
+    seconds = _window_seconds(source, signal)
+    window = duration(seconds)
     panel = (
         timeseries.Panel()
         .title(f"{_TITLE[signal]}: stable vs canary")
         .datasource(DATASOURCE)
         .unit(_UNIT[signal])
-        .with_target(_query(signal_expr(signal, selectors, Version.STABLE, window), "stable", "A"))
-        .with_target(_query(signal_expr(signal, selectors, Version.CANARY, window), "canary", "B"))
+        .with_target(_query(selectors.expr(signal, Version.STABLE, seconds), "stable", "A"))
+        .with_target(_query(selectors.expr(signal, Version.CANARY, seconds), "canary", "B"))
         .legend(
             common_builders.VizLegendOptions()
             .show_legend(True)

@@ -1,6 +1,6 @@
 """The production metrics provider: PromQL over a Prometheus server's HTTP API.
 
-Expressions come from :mod:`rollguard.metrics.promql`. Everything that can go
+Expressions come from :mod:`rollguard.promql`. Everything that can go
 wrong on the way (server down, timeout, bad credentials, bad PromQL, an empty
 result, NaN or infinity) becomes a ``NO_DATA`` or ``ERROR`` measurement with
 the reason; nothing is ever turned into a number. Transport failures, 429 and
@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
+from rollguard import promql
 from rollguard.errors import ProviderError
-from rollguard.metrics import promql
 from rollguard.policy.model import PrometheusSource
 from rollguard.signals import Measurement, Query
 

@@ -1,7 +1,11 @@
 """PromQL for every signal, built from the policy: pure string functions, no I/O.
 
-The Prometheus provider runs these expressions and the alert-rule generator
-writes them into rule files, so live decisions and alerts never drift apart.
+The one place rollguard writes PromQL for a signal. The Prometheus provider
+(:mod:`rollguard.metrics.prometheus`) runs these expressions to decide, and the
+generators (:mod:`rollguard.generate`) write the very same text into alert
+rules and dashboard panels, so what an operator is alerted on or looks at is
+what rollguard acted on. It sits below both (they may not import each other)
+and needs only the policy's names and the signals.
 
 Correct by construction, unlike the seed's dashboard:
 
@@ -16,13 +20,19 @@ Correct by construction, unlike the seed's dashboard:
   version that does not exist.
 
 Memory and CPU describe the worst instance (``max``), so one leaking pod among
-many is not averaged away; connections are summed over instances.
+many is not averaged away; connections are summed over instances. Severities
+of vulnerability findings match case-insensitively (trivy-operator writes
+``Critical``), as the scrape provider reads them.
 
 A trigger may give its own ``query``; these placeholders are replaced in it:
 
 ``$window``    the trigger's window as a PromQL duration (``5m``, ``90s``)
 ``$selector``  the version's label matchers, without braces (``version="canary"``)
 ``$version``   ``stable`` or ``canary``
+
+Every generated value is one operand: an ``or`` is always inside parentheses
+(it binds looser than ``>`` and ``+``), so an alert rule can write
+``value > limit`` around it as it is.
 """
 
 from __future__ import annotations
@@ -64,10 +74,21 @@ def matchers(*parts: str) -> str:
     return "{" + ",".join(part for part in cleaned if part) + "}"
 
 
+def series(metric: str, *parts: str) -> str:
+    """``metric{a,b}``; just ``metric`` when no matcher is left."""
+    labels = matchers(*parts)
+    return metric if labels == "{}" else metric + labels
+
+
+def bare(selector: str) -> str:
+    """A selector as written in a policy (braces optional), without its braces."""
+    return selector.strip().strip("{}").strip()
+
+
 def version_selector(source: PrometheusSource, version: Version) -> str:
     """The label matchers (no braces) that pick one version's series."""
     raw = source.stable_selector if version is Version.STABLE else source.canary_selector
-    return raw.strip().strip("{}").strip()
+    return bare(raw)
 
 
 def substitute(template: str, *, window_seconds: float, selector: str, version: Version) -> str:
@@ -82,6 +103,11 @@ def substitute(template: str, *, window_seconds: float, selector: str, version: 
 def build(query: Query, source: PrometheusSource) -> Expressions:
     """The expressions answering ``query`` for the source's selectors and names."""
     selector = version_selector(source, query.version)
+    return for_query(query, names=source.names, selector=selector)
+
+
+def for_query(query: Query, *, names: MetricNames, selector: str) -> Expressions:
+    """The expressions answering ``query``: the trigger's own PromQL, or the signal's."""
     if query.promql is not None:
         return Expressions(
             value=substitute(
@@ -92,7 +118,7 @@ def build(query: Query, source: PrometheusSource) -> Expressions:
             )
         )
     return for_signal(
-        query.signal, names=source.names, selector=selector, window_seconds=query.window_seconds
+        query.signal, names=names, selector=selector, window_seconds=query.window_seconds
     )
 
 
@@ -142,20 +168,36 @@ def for_signal(
             return Expressions(value=all_increase, requests=all_increase)
         case Signal.ERRORS:
             return Expressions(
-                value=f"sum(increase({errors}[{w}])) or {all_increase} * 0",
+                value=f"(sum(increase({errors}[{w}])) or {all_increase} * 0)",
                 requests=all_increase,
             )
         case Signal.VULNERABILITIES_CRITICAL | Signal.VULNERABILITIES_HIGH:
             severity = "critical" if signal is Signal.VULNERABILITIES_CRITICAL else "high"
-            labels = matchers(f"{names.severity_label}={_quote(severity)}", selector)
+            labels = matchers(f"{names.severity_label}=~{_quote('(?i)' + severity)}", selector)
             return Expressions(value=f"max({names.vulnerabilities}{labels})")
         case Signal.SUSPICIOUS_EVENTS:
             events = f"{names.suspicious_events_total}{matchers(selector)}"
             return Expressions(
-                value=f"sum(increase({events}[{w}])) or {all_increase} * 0",
+                value=f"(sum(increase({events}[{w}])) or {all_increase} * 0)",
                 requests=all_increase,
             )
     raise ValueError(f"no PromQL is defined for signal {signal!r}")  # pragma: no cover
+
+
+def source_metric(signal: Signal, names: MetricNames) -> str:
+    """The exporter metric a generated expression reads, e.g. to alert on its absence."""
+    if signal in (Signal.LATENCY_P95_MS, Signal.LATENCY_P50_MS, Signal.LATENCY_BUCKETS):
+        return f"{names.duration_histogram}_bucket"
+    if signal is Signal.LATENCY_MEAN_MS:
+        return f"{names.duration_histogram}_count"
+    return {
+        Signal.MEMORY_MB: names.memory_bytes,
+        Signal.CPU_PERCENT: names.cpu_seconds_total,
+        Signal.CONNECTIONS: names.connections,
+        Signal.SUSPICIOUS_EVENTS: names.suspicious_events_total,
+        Signal.VULNERABILITIES_CRITICAL: names.vulnerabilities,
+        Signal.VULNERABILITIES_HIGH: names.vulnerabilities,
+    }.get(signal, names.requests_total)
 
 
 _LATENCY_SIGNALS = frozenset(
@@ -170,24 +212,24 @@ _LATENCY_SIGNALS = frozenset(
 
 def _latency(signal: Signal, *, histogram: str, selector: str, w: str) -> Expressions:
     """Latency signals from one Prometheus histogram (seconds), reported in ms."""
-    series = matchers(selector)
-    count_increase = f"sum(increase({histogram}_count{series}[{w}]))"
+    labels = matchers(selector)
+    count_increase = f"sum(increase({histogram}_count{labels}[{w}]))"
     if signal is Signal.LATENCY_BUCKETS:
         return Expressions(
-            value=f"sum by (le) (increase({histogram}_bucket{series}[{w}]))",
+            value=f"sum by (le) (increase({histogram}_bucket{labels}[{w}]))",
             requests=count_increase,
             per_bucket=True,
         )
     if signal is Signal.LATENCY_MEAN_MS:
         return Expressions(
             value=(
-                f"1000 * sum(rate({histogram}_sum{series}[{w}])) "
-                f"/ sum(rate({histogram}_count{series}[{w}]))"
+                f"1000 * sum(rate({histogram}_sum{labels}[{w}])) "
+                f"/ sum(rate({histogram}_count{labels}[{w}]))"
             ),
             requests=count_increase,
         )
     q = 0.95 if signal is Signal.LATENCY_P95_MS else 0.5
-    buckets = f"sum by (le) (rate({histogram}_bucket{series}[{w}]))"
+    buckets = f"sum by (le) (rate({histogram}_bucket{labels}[{w}]))"
     return Expressions(
         value=f"1000 * histogram_quantile({q}, {buckets})",
         requests=count_increase,

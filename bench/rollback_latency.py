@@ -1,7 +1,7 @@
 """Decision → 100 % of traffic on stable through a real HAProxy, and fault → detection →
 recovery on real parts (HAProxy + Prometheus + the watch loop).
 
-    python bench/rollback_latency.py [--trials 20] [--detection-trials 5]
+    python bench/rollback_latency.py [--trials 20] [--detection-trials 5] [--demo-trials 5]
 
 Part 1 starts HAProxy (Debian ``haproxy``) in front of two loopback HTTP servers
 that answer their version name, puts the canary at 20 %, keeps two client
@@ -19,6 +19,11 @@ second) and runs the real watch loop (error-rate trigger, 5 s window, 0.5 s
 interval, persistence 2) with the canary at 50 %. Each trial makes the canary
 fail every second request and measures fault → decision (detection) and
 fault → all traffic on stable (recovery).
+
+Part 3 runs ``rollguard demo --stack real`` itself (the demo services as child
+processes, its load generator, its scaled seed policy: error-rate scenario, 10 %
+of the canary's answers fail) and reports fault → detection and fault →
+recovery from the demo's own timeline.
 
 Goal (issue 3): under 100 ms from decision to 100 % on stable. Prints the
 median, p90 and max, in milliseconds.
@@ -178,17 +183,39 @@ def detection_rows(trials: int) -> list[Row]:
     ]
 
 
+def demo_rows(trials: int) -> list[Row]:
+    """Part 3: ``rollguard demo --stack real``, error-rate scenario."""
+    from rollguard.demo.run import DemoSettings, run_demo
+    from rollguard.demo.scenarios import SCENARIOS
+
+    detect, recover = [], []
+    for _ in range(trials):
+        result = asyncio.run(run_demo(SCENARIOS["error-rate"], settings=DemoSettings(stack="real")))
+        if result.detect_seconds is None or result.recover_seconds is None:
+            raise SystemExit(f"the demo did not roll back: {result.watch.reason}")
+        detect.append(1000 * result.detect_seconds)
+        recover.append(1000 * result.recover_seconds)
+    return [
+        _summary("demo", "fault -> decision", detect),
+        _summary("demo", "fault -> all stable", recover),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--detection-trials", type=int, default=5, help="0 skips part 2")
+    parser.add_argument("--demo-trials", type=int, default=5, help="0 skips part 3")
     args = parser.parse_args()
     rows = rollback_rows(args.trials)
     if args.detection_trials:
         rows += detection_rows(args.detection_trials)
+    if args.demo_trials:
+        rows += demo_rows(args.demo_trials)
     print(
         f"HAProxy {args.trials} trials per action; "
-        f"real-stack watch {args.detection_trials} trials (medians of each)"
+        f"real-stack watch {args.detection_trials} trials; "
+        f"demo --stack real {args.demo_trials} trials"
     )
     print(f"{'action':<10} {'measured':<22} {'median ms':>10} {'p90 ms':>9} {'max ms':>9}")
     for action, label, median, p90, worst in rows:

@@ -9,8 +9,9 @@ measures the server process from /proc:
 
 - idle: CPU share (CPU seconds per wall second, of one core) and RSS while it
   only watches;
-- loaded: an open-loop async client sends ``--rps`` requests per second (80 %
-  one deployment's detail, 10 % the full list, 5 % /healthz, 5 % /metrics) and
+- loaded: an open-loop async client sends ``--rps`` requests per second (85 %
+  one deployment's detail, 10 % the full list, 5 % /healthz, and /metrics every
+  5 s as a Prometheus would scrape it) and
   the table gives p50 / p99 / max latency per endpoint (counted from when each
   request was due, over 32 keep-alive connections) and the server's CPU.
 
@@ -37,6 +38,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 TICKS = os.sysconf("SC_CLK_TCK")
 CONNECTIONS = 32
+SCRAPE_SECONDS = 5.0
 HEADER = "time,version,requests,errors,latency_p95_ms,memory_mb"
 
 
@@ -155,14 +157,14 @@ async def load(url: str, deployments: int, rps: float, seconds: float) -> Sample
         elif delay < -0.05:
             samples.late_starts += 1
         pick = rng.random()
-        if pick < 0.80:
+        if i % int(rps * SCRAPE_SECONDS) == 0:
+            kind, path = "metrics", "/metrics"  # a Prometheus scraping every few seconds
+        elif pick < 0.85:
             kind, path = "detail", f"/api/v1/deployments/d{rng.randrange(deployments):04}"
-        elif pick < 0.90:
-            kind, path = "list", "/api/v1/deployments"
         elif pick < 0.95:
-            kind, path = "healthz", "/healthz"
+            kind, path = "list", "/api/v1/deployments"
         else:
-            kind, path = "metrics", "/metrics"
+            kind, path = "healthz", "/healthz"
         queue.put_nowait((due, kind, path))
     for _ in workers:
         queue.put_nowait(None)

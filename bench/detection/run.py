@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import resource
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -287,7 +288,11 @@ def main(argv: list[str] | None = None) -> None:
     out()
     out(finegrained.table(ratios))
     out()
-    out(f"Whole suite: {time.monotonic() - started:.0f} s wall time.")
+    cpu = sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    )
+    out(f"Whole suite: {time.monotonic() - started:.0f} s wall time, {cpu:.0f} s CPU time.")
     Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -190,3 +190,53 @@ def test_json_mode_keeps_annotations_off_stdout(
     )
     assert json.loads(done.stdout)["passed"] is False
     assert "::error" in done.stderr
+
+
+def test_every_verdict_is_audited_and_a_block_is_notified(
+    run_cli: Run, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    from rollguard.audit.factory import open_store
+
+    policy = _policy(
+        tmp_path,
+        extra="notifications:\n  channels: {log: {type: log}}\n  routes: {security_alert: [log]}\n",
+    )
+    report = fixtures_dir / "trivy" / "trivy-action-alpine-3.10.json"
+    blocked = run_cli("gate", "--policy", str(policy), "--vuln-report", str(report))
+    assert blocked.returncode == 3, blocked.stderr
+    assert "[security_alert] rollguard: deployment of web blocked" in blocked.stderr
+    store = open_store("sqlite:///.rollguard/audit.db", base_dir=tmp_path)
+    try:
+        (entry,) = store.list(kind="gate")
+        assert entry.record.outcome == "blocked"
+        assert entry.record.action == "deployment_block"
+        assert entry.record.deployment == "web"
+        assert entry.record.evidence["counts"]["critical"] >= 1
+        assert store.verify().ok
+    finally:
+        store.close()
+
+
+def test_sarif_without_severities_is_exit_2(invoke_cli: Invoke, tmp_path: Path) -> None:
+    policy = _policy(tmp_path)
+    sarif = tmp_path / "lint.sarif"
+    sarif.write_text(
+        '{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "lint", "rules": '
+        '[{"id": "R1"}]}}, "results": [{"ruleId": "R1", "message": {"text": "x"}}]}]}'
+    )
+    done = invoke_cli("gate", "--policy", str(policy), "--vuln-report", str(sarif))
+    assert done.returncode == 2
+    assert "lint.sarif: runs[0].results[0] (rule R1): expected a severity" in done.stderr
+
+
+def test_ignore_file_without_reason_is_exit_2(
+    invoke_cli: Invoke, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    ignore = tmp_path / "ignore.yaml"
+    ignore.write_text("ignores:\n  - id: CVE-2021-36159\n    expires: 2030-01-01\n")
+    policy = _policy(tmp_path)
+    report = fixtures_dir / "trivy" / "trivy-action-alpine-3.10.json"
+    args = ["--policy", str(policy), "--vuln-report", str(report), "--ignore-file", str(ignore)]
+    done = invoke_cli("gate", *args)
+    assert done.returncode == 2
+    assert "ignore.yaml:2: ignores[0].reason: required" in done.stderr

@@ -7,6 +7,7 @@ HAProxy's built-in exporter every second; the Watcher runs on the system clock.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rollguard.audit.base import MemoryAuditSink
-from rollguard.controller import Outcome, Watcher
+from rollguard.controller import Outcome, SimulatedClock, Watcher
 from rollguard.controller.clock import SystemClock
 from rollguard.controller.watch import EvaluationHook
 from rollguard.engine.decision import TriggerStatus
@@ -24,6 +25,8 @@ from rollguard.metrics.prometheus import PrometheusProvider
 from rollguard.notifiers.log import LogNotifier
 from rollguard.policy import parse_policy
 from rollguard.policy.model import HaproxyExecutorSpec, PrometheusSource
+from rollguard.signals import Signal, Version
+from rollguard.testing import InMemoryProvider
 from servers.real_stack import CANARY_REQUESTS, RealStack, running_real_stack
 from servers.traffic import Traffic
 from support import wait_until
@@ -70,8 +73,12 @@ async def test_failing_canary_is_rolled_back_through_haproxy(stack: RealStack) -
         watcher = _watcher(stack)
         result = await watcher.run(duration_seconds=60)
         rolled_back_at = time.perf_counter()
-        await asyncio.sleep(0.3)
-        after = traffic.since(rolled_back_at)
+        after = await asyncio.to_thread(
+            wait_until,
+            lambda: len(traffic.since(rolled_back_at)) >= 20 and traffic.since(rolled_back_at),
+            timeout=20,
+            what="20 requests through HAProxy after the rollback",
+        )
         status = await watcher.executor.status()
         await watcher.provider.aclose()
     assert result.outcome is Outcome.ROLLED_BACK, result.reason
@@ -104,3 +111,33 @@ async def test_prometheus_down_mid_watch_is_inconclusive_never_healthy(stack: Re
     assert "cannot reach Prometheus" in reasons[1]
     assert result.outcome is Outcome.INCONCLUSIVE
     assert result.outcome.exit_code == 4
+
+
+async def test_haproxy_socket_gone_is_a_failed_action_on_record(tmp_path: Path) -> None:
+    policy = parse_policy(
+        f"""
+target:
+  deployment: shop
+  executor: {{type: haproxy, socket: "{tmp_path / "gone.sock"}", backend: app}}
+metrics: {{provider: prometheus, address: "http://127.0.0.1:9"}}
+analysis: {{interval: 1s, persistence: 1, min_requests: 0}}
+error_rate_trigger: {{threshold: 5%, measurement_window: 1m}}
+"""
+    )
+    assert isinstance(policy.target.executor, HaproxyExecutorSpec)
+    provider = InMemoryProvider({(Signal.ERROR_RATE_PERCENT, Version.CANARY): 40.0})
+    audit = MemoryAuditSink()
+    watcher = Watcher(
+        policy,
+        provider=provider,
+        executor=HaproxyExecutor(policy.target.executor),
+        notifier=LogNotifier(),
+        audit=audit,
+        clock=SimulatedClock(1_000.0),
+    )
+    result = await watcher.run(duration_seconds=30)
+    assert result.outcome is Outcome.FAILED
+    assert result.outcome.exit_code == 5
+    [record] = [r for r in audit.records if r.kind == "action_result"]
+    assert record.outcome == "failure"
+    assert "gone.sock does not exist" in json.dumps(record.executor_output)

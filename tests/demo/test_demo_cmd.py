@@ -19,16 +19,26 @@ import pytest
 
 from rollguard.demo.scenarios import demo_policy
 from rollguard.policy import load_policy
-from support import wait_until
+from support import require_binary, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _run_demo(
-    rollguard_cmd: list[str], cli_env: dict[str, str], scenario: str
+    rollguard_cmd: list[str], cli_env: dict[str, str], scenario: str, *extra: str
 ) -> tuple[int, list[dict[str, Any]]]:
     done = subprocess.run(
-        [*rollguard_cmd, "demo", "--scenario", scenario, "--output", "json", "--time-scale", "60"],
+        [
+            *rollguard_cmd,
+            "demo",
+            "--scenario",
+            scenario,
+            "--output",
+            "json",
+            "--time-scale",
+            "60",
+            *extra,
+        ],
         capture_output=True,
         text=True,
         env=cli_env,
@@ -80,6 +90,23 @@ def test_a_faulty_canary_is_detected_and_rolled_back(
     if scenario == "error-rate":
         assert result["users_error_rate_during"] > result["users_error_rate_after"]
     assert _all_gone(_servers(lines))
+
+
+@pytest.mark.slow
+@pytest.mark.real_server
+def test_on_real_haproxy_and_prometheus_the_rollback_is_the_same(
+    rollguard_cmd: list[str], cli_env: dict[str, str]
+) -> None:
+    require_binary("haproxy", hint="apt-get install haproxy")
+    require_binary("prometheus", hint="apt-get install prometheus")
+    code, lines = _run_demo(rollguard_cmd, cli_env, "error-rate", "--stack", "real")
+    result = lines[-1]
+    assert (code, result["outcome"], result["trigger"]) == (1, "rolled_back", "error_rate_trigger")
+    started = next(line for line in lines if line.get("kind") == "started")
+    assert "prometheus" in started
+    assert (result["canary_weight"], result["canary_requests_after"]) == (0, 0)
+    assert result["users_error_rate_after"] <= result["stable_error_rate"] + 1.0
+    assert _all_gone([*_servers(lines), started["prometheus"]])
 
 
 @pytest.mark.slow

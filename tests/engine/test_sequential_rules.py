@@ -195,3 +195,35 @@ def test_policy_explain_describes_the_sequential_test(policy: Policy) -> None:
     assert "1.2 x the stable version's + 0.1 points" in lines[0]
     assert "at most 0.005" in lines[0]
     assert "sequential" not in lines[2]  # memory keeps its threshold
+
+
+def test_against_a_baseline_file_errors_and_latency_use_the_known_reference() -> None:
+    from datetime import UTC, datetime
+
+    from rollguard.baseline import Baseline, BaselineMetrics
+
+    text = EXAMPLE.read_text().replace(
+        "baseline:\n  compare_with: stable\n", "baseline:\n  file: performance-baseline.json\n"
+    )
+    policy = parse_policy(text, source="baseline.yaml")
+    wanted = set(required_queries(policy))
+    assert Query(Signal.ERRORS, Version.STABLE, policy.analysis.interval) not in wanted
+    reference = Baseline(
+        timestamp=datetime(2026, 1, 1, tzinfo=UTC),
+        metrics=BaselineMetrics(error_rate_percent=1.0, avg_latency_ms=80, p95_latency_ms=200),
+    )
+    state = EngineState()
+    fired = None
+    for i in range(10):
+        now = 5.0 * (i + 1)
+        measured = _measurements(policy, now, canary=(500, 5), stable=(2000, 20), slow=(0.3, 0.1))
+        evaluation = evaluate(policy, measured, baseline=reference, state=state, now=now)
+        state = evaluation.state
+        if evaluation.decision.verdict is Verdict.ACT:
+            fired = evaluation
+            break
+    assert fired is not None
+    assert fired.decision.trigger == "latency_trigger"  # 30% above 250 ms vs a 200 ms p95
+    errors = next(r for r in fired.results if r.trigger == "error_rate_trigger")
+    assert errors.status is TriggerStatus.OK
+    assert errors.evidence.reference_source == "baseline"

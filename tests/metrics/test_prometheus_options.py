@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +32,7 @@ class Recorder:
     failures: int = 0
     failure_code: int = 503
     required_auth: str | None = None
+    delay_seconds: float = 0.0
     url: str = ""
 
 
@@ -41,6 +43,7 @@ def recorder() -> Iterator[Recorder]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             state.headers.append(dict(self.headers))
+            time.sleep(state.delay_seconds)
             if state.failures > 0:
                 state.failures -= 1
                 self._send(state.failure_code, {"status": "error", "error": "busy"})
@@ -60,7 +63,13 @@ def recorder() -> Iterator[Recorder]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Quiet(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: object, client_address: object) -> None:
+            return  # a client that timed out and hung up is what the timeout test wants
+
+    server = Quiet(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
@@ -152,3 +161,14 @@ def test_missing_ca_file_is_named() -> None:
     )
     with pytest.raises(ProviderError, match=r"/nonexistent/ca\.pem"):
         PrometheusProvider(source)
+
+
+def test_a_slow_server_times_out_into_an_error(recorder: Recorder) -> None:
+    recorder.delay_seconds = 1.0
+    source = PrometheusSource.model_validate(
+        {"address": recorder.url, "timeout": "0.2s", "retries": 1}
+    )
+    measured = _measure(source)
+    assert measured.phase is Phase.ERROR
+    assert "did not answer in time" in measured.reason
+    assert len(recorder.headers) == 2  # a timeout is retried

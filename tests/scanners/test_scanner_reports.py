@@ -170,3 +170,18 @@ def test_trivy_unknown_severity_word_is_refused() -> None:
 def test_grype_match_without_vulnerability_is_refused() -> None:
     with pytest.raises(InputError, match=r"matches\[0\]\.vulnerability: expected an object"):
         parse_report('{"matches": [{"artifact": {}}], "source": {}}')
+
+
+@pytest.mark.parametrize(
+    ("name", "unique"),
+    [
+        ("trivy/alpine-39.json.golden", {"critical": 1, "medium": 2}),
+        ("trivy/alpine-310.sarif.golden", {"medium": 2}),
+        ("grype/chainguard-ruby-test.json", {"high": 2}),
+    ],
+)
+def test_unique_ids_match_sources(fixtures_dir: Path, name: str, unique: dict[str, int]) -> None:
+    """SOURCES.md's "unique" counts collapse by id; rollguard keeps one per package (gate.md)."""
+    report = load_report(fixtures_dir / name)
+    ids = {(f.severity.value, f.id) for f in report.findings}
+    assert Counter(severity for severity, _ in ids) == unique

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from rollguard.security.signatures import decode_target, match_request
+from rollguard.security.signatures import SAMPLE_ATTACKS, decode_target, match_request
 
 ATTACKS = [
     # SQL injection
@@ -139,3 +139,8 @@ def test_plain_paths_and_queries_never_fire(segments: list[str], query: dict[str
     if query:
         target += "?" + urlencode(query)
     assert match_request(target, "Mozilla/5.0") == []
+
+
+@pytest.mark.parametrize(("target", "agent", "category"), SAMPLE_ATTACKS)
+def test_sample_attacks_for_the_demo_fire(target: str, agent: str, category: str) -> None:
+    assert category in {match.category for match in match_request(target, agent)}

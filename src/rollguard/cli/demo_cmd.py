@@ -9,6 +9,13 @@ import typer
 from rollguard.cli.options import OutputFormat
 
 
+class Stack(StrEnum):
+    """What carries and measures the demo's traffic."""
+
+    EMBEDDED = "embedded"
+    REAL = "real"
+
+
 class ScenarioName(StrEnum):
     """The demo's scenarios (``rollguard.demo.scenarios.SCENARIOS``)."""
 
@@ -29,6 +36,8 @@ HELP = "\n\n".join(
         "triggers with every window divided by --time-scale (printed at the start).",
         "Exit codes: 0 healthy · 1 rolled back · 2 the demo could not run · "
         "4 inconclusive · 5 the rollback failed · 130 interrupted (every server stopped).",
+        "With --stack real the traffic goes through a real HAProxy (driven over its runtime "
+        "API) and rollguard reads a real Prometheus, when both are installed.",
         "Example: rollguard demo --scenario latency --output json",
     ]
 )
@@ -43,6 +52,12 @@ def demo(
         30.0, "--time-scale", min=1.0, help="Divide the seed's windows by this (5 min -> 10 s)."
     ),
     rate: float = typer.Option(50.0, "--rate", min=1.0, help="Requests a second users send."),
+    stack: Stack = typer.Option(  # noqa: B008
+        Stack.EMBEDDED,
+        "--stack",
+        help="embedded: the built-in router and scraper; real: HAProxy and Prometheus "
+        "(both must be installed).",
+    ),
 ) -> None:
     """Run the demo and exit with the watch's outcome code."""
     import asyncio
@@ -52,7 +67,7 @@ def demo(
     from rollguard.demo.scenarios import SCENARIOS
 
     chosen = SCENARIOS[scenario.value]
-    settings = DemoSettings(time_scale=time_scale, rate_per_second=rate)
+    settings = DemoSettings(time_scale=time_scale, rate_per_second=rate, stack=stack.value)
     printer = DemoPrinter(output, chosen, settings)
     printer.header()
     try:

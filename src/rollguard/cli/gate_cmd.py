@@ -11,11 +11,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from rollguard.cli.options import OutputFormat
 from rollguard.errors import ExitCode
+
+if TYPE_CHECKING:  # imported lazily at run time to keep `rollguard --help` fast
+    from rollguard.policy.model import Policy
+    from rollguard.scanners.gate import GateResult
 
 
 def gate(
@@ -70,4 +75,26 @@ def gate(
         gate_render.print_text(result, Console())
     if github.enabled:
         gate_render.annotate(result, github)
+    _record(policy, result, base_dir=base_dir)
     raise typer.Exit(int(ExitCode.HEALTHY if result.passed else ExitCode.BLOCKED))
+
+
+def _record(policy: Policy, result: GateResult, *, base_dir: Path) -> None:
+    """Every gate verdict in the audit trail; a block also tells ``security_alert``."""
+    import asyncio
+
+    from rollguard.audit.factory import open_policy_store
+    from rollguard.controller.gate_record import notify_gate, record_gate
+    from rollguard.notifiers.factory import make_notifier
+
+    store = open_policy_store(policy.audit, base_dir=base_dir)
+    try:
+        record_gate(policy, result, audit=store)
+        for delivery in asyncio.run(notify_gate(policy, result, notifier=make_notifier(policy))):
+            if not delivery.ok:
+                typer.echo(
+                    f"warning: notification channel {delivery.channel} failed: {delivery.detail}",
+                    err=True,
+                )
+    finally:
+        store.close()

@@ -54,7 +54,7 @@ def grafana(
     output: Path | None = _OUTPUT,
 ) -> None:
     """A Grafana dashboard: stable and canary side by side, rollguard's decisions annotated."""
-    from rollguard.generate import grafana as generator
+    import rollguard.generate.grafana as generator
     from rollguard.generate.source import load_source
 
     _write(generator.render(generator.dashboard(load_source(policy))), output)

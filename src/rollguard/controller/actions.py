@@ -65,7 +65,11 @@ async def execute(
     outcome = ActionOutcome(action=action)
 
     async def step(name: str, call: Awaitable[ActionResult], **extra: Any) -> bool:
-        outcome.add(name, await call, **extra)
+        try:
+            result = await call
+        except RollguardError as exc:  # e.g. a socket gone: a failed step, recorded, not a crash
+            result = ActionResult(ok=False, detail=str(exc))
+        outcome.add(name, result, **extra)
         if on_step is not None:
             maybe = on_step(outcome.steps[-1])
             if maybe is not None:

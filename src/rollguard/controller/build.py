@@ -10,11 +10,13 @@ from rollguard.baseline import Baseline, load_baseline
 from rollguard.controller.clock import Clock, SimulatedClock, SystemClock
 from rollguard.controller.watch import EvaluationHook, Watcher
 from rollguard.executors.factory import make_executor
+from rollguard.metrics.base import Provider
 from rollguard.metrics.factory import make_provider
 from rollguard.metrics.replay import ReplayProvider
 from rollguard.notifiers.base import Notifier
 from rollguard.notifiers.factory import make_notifier
 from rollguard.policy.model import Policy
+from rollguard.security.provider import SecurityProvider
 
 
 def policy_baseline(
@@ -42,15 +44,24 @@ def build_watcher(
 ) -> Watcher:
     """A watcher wired to the backends the policy names.
 
-    A replay provider gets a simulated clock starting at the recording's first
-    row, so watching a recording replays it at once instead of in real time.
+    When ``runtime_security`` names an access log or a Falco listener, those
+    answer the runtime-security signals. A replay provider gets a simulated
+    clock starting at the recording's first row, so watching a recording
+    replays it at once instead of in real time.
     """
-    provider = make_provider(policy, base_dir=base_dir)
+    provider: Provider = make_provider(policy, base_dir=base_dir)
     if clock is None:
         clock = (
             SimulatedClock(provider.start)
             if isinstance(provider, ReplayProvider)
             else SystemClock()
+        )
+    security = policy.runtime_security
+    if security is not None and (security.access_log or security.falco_listen):
+        # The access log and Falco answer the runtime-security signals; the rest
+        # still comes from the policy's metrics provider.
+        provider = SecurityProvider.from_policy(
+            security, provider, base_dir=base_dir, clock=clock.now
         )
     return Watcher(
         policy,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -171,7 +172,8 @@ class Watcher:
 
     async def _watch(self, duration_seconds: float) -> WatchResult:
         started = self.clock.now()
-        self._record("deployment_start", started, reason=f"watch for {duration_seconds:g}s")
+        span = "until a decision" if math.isinf(duration_seconds) else f"for {duration_seconds:g}s"
+        self._record("deployment_start", started, reason=f"watch {span}")
         queries = required_queries(self.policy)
         warmup = self.policy.analysis.warmup or 0.0
         while True:
@@ -209,6 +211,16 @@ class Watcher:
         self._notify(decision)
         self._record("action_intent", self.clock.now(), decision=decision, outcome="started")
         began = self.clock.now()
+        set_context = getattr(self.executor, "set_context", None)
+        if set_context is not None:  # executors that run user commands pass the facts on
+            set_context(
+                {
+                    "trigger": decision.trigger or "",
+                    "reason": decision.reason,
+                    "severity": decision.severity.value,
+                    "watch_id": self.watch_id,
+                }
+            )
 
         def on_step(step: dict[str, Any]) -> None:
             self._record(

@@ -84,6 +84,7 @@ frontend web
 
 backend {BACKEND}
     balance roundrobin
+    http-response set-header x-rollguard-upstream %s
     server stable {stable} weight {100 - canary_percent}
     server canary {canary} weight {canary_percent}
 """

@@ -20,13 +20,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
 from rollguard.audit.base import MemoryAuditSink
 from rollguard.controller import SystemClock, Watcher, WatchResult
-from rollguard.demo import router, service
+from rollguard.demo import real_stack, router, service
 from rollguard.demo.loadgen import LoadGenerator
 from rollguard.demo.recording import RecoveryRecorder
 from rollguard.demo.report import DemoResult, users_view
@@ -34,9 +34,10 @@ from rollguard.demo.scenarios import SEED_WATCH_SECONDS, Scenario, demo_policy, 
 from rollguard.demo.servers import DemoError, ProcessServer, stop_all
 from rollguard.engine.decision import TriggerStatus
 from rollguard.engine.evaluate import Evaluation
-from rollguard.executors.local import LocalExecutor
+from rollguard.executors.factory import make_executor
 from rollguard.metrics.factory import make_provider
 from rollguard.notifiers.base import Delivery, Notification
+from rollguard.policy.model import Policy
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class DemoSettings:
     warmup_timeout_seconds: float = 60.0
     fault_watch_seconds: float = 90.0  # give up on detection after this long
     after_seconds: float = 2.0  # load kept on after recovery, to measure "after"
+    stack: Literal["embedded", "real"] = "embedded"  # real: HAProxy and Prometheus
 
 
 @dataclass(frozen=True)
@@ -87,51 +89,50 @@ async def run_demo(
         if on_event is not None:
             on_event(DemoEvent(kind, time.time(), message, data, evaluation))
 
-    processes: list[ProcessServer] = []
+    started = _Started()
     try:
-        return await _run(scenario, settings, emit, processes, began)
+        return await _run(scenario, settings, emit, started, began)
     finally:
-        stop_all(processes)
+        started.stop()
 
 
-async def _start_services(processes: list[ProcessServer]) -> tuple[str, str]:
+@dataclass
+class _Started:
+    """Everything the demo started, stopped together on the way out."""
+
+    processes: list[ProcessServer] = field(default_factory=list)
+    stacks: list[real_stack.RealStack] = field(default_factory=list)
+
+    def stop(self) -> None:
+        stop_all(self.processes)
+        for stack in self.stacks:
+            stack.stop()
+
+
+async def _start_services(started: _Started) -> tuple[str, str]:
     """Stable and canary side by side; whichever started is stopped later, even on failure."""
-    started = await asyncio.gather(
+    results = await asyncio.gather(
         asyncio.to_thread(service.start, "v1", role="stable"),
         asyncio.to_thread(service.start, "v2", role="canary"),
         return_exceptions=True,
     )
-    processes.extend(item for item in started if isinstance(item, ProcessServer))
-    for item in started:
+    started.processes.extend(item for item in results if isinstance(item, ProcessServer))
+    for item in results:
         if isinstance(item, BaseException):
             raise item
-    return processes[0].url, processes[1].url
+    return started.processes[0].url, started.processes[1].url
 
 
 async def _run(
     scenario: Scenario,
     settings: DemoSettings,
     emit: Callable[..., None],
-    processes: list[ProcessServer],
+    started: _Started,
     began: float,
 ) -> DemoResult:
-    stable_url, canary_url = await _start_services(processes)
-    front = await asyncio.to_thread(
-        router.start, stable_url, canary_url, canary_percent=settings.canary_percent
-    )
-    processes.append(front)
-    emit(
-        "started",
-        f"stable v1 {stable_url}, canary v2 {canary_url}, "
-        f"router {front.url} ({settings.canary_percent}% to the canary)",
-        stable=stable_url,
-        canary=canary_url,
-        router=front.url,
-    )
-    policy = demo_policy(
-        stable=stable_url, canary=canary_url, router=front.url, time_scale=settings.time_scale
-    )
-    executor = RecoveryRecorder(LocalExecutor(front.url), on_call=lambda m: emit("action", m))
+    stable_url, canary_url = await _start_services(started)
+    policy, front_url = await _traffic_path(settings, stable_url, canary_url, started, emit)
+    executor = RecoveryRecorder(make_executor(policy), on_call=lambda m: emit("action", m))
     provider = make_provider(policy, base_dir=Path.cwd())
     warm = asyncio.Event()
     warm_at: list[float] = []
@@ -154,7 +155,7 @@ async def _run(
         on_evaluation=on_evaluation,
     )
     load = LoadGenerator(
-        f"{front.url}/api/orders",
+        f"{front_url}/api/orders",
         rate_per_second=settings.rate_per_second,
         max_seconds=settings.warmup_timeout_seconds + settings.fault_watch_seconds + 60,
     )
@@ -204,6 +205,59 @@ async def _run(
         canary_state=final.canary_state,
         time_scale=settings.time_scale,
     )
+
+
+async def _traffic_path(
+    settings: DemoSettings,
+    stable_url: str,
+    canary_url: str,
+    started: _Started,
+    emit: Callable[..., None],
+) -> tuple[Policy, str]:
+    """Start what carries and measures the traffic; the policy pointing at it, and its URL."""
+    split = f"{settings.canary_percent}% to the canary"
+    if settings.stack == "real":
+        stack = await asyncio.to_thread(
+            real_stack.start,
+            stable_url=stable_url,
+            canary_url=canary_url,
+            canary_percent=settings.canary_percent,
+        )
+        started.stacks.append(stack)
+        sections = stack.policy_sections()
+        emit(
+            "started",
+            f"stable v1 {stable_url}, canary v2 {canary_url}, HAProxy {stack.url} ({split}), "
+            f"Prometheus {stack.prometheus_url}",
+            stable=stable_url,
+            canary=canary_url,
+            router=stack.url,
+            prometheus=stack.prometheus_url,
+        )
+        policy = demo_policy(
+            stable=stable_url,
+            canary=canary_url,
+            router=stack.url,
+            time_scale=settings.time_scale,
+            metrics=sections["metrics"],
+            executor=sections["executor"],
+        )
+        return policy, stack.url
+    front = await asyncio.to_thread(
+        router.start, stable_url, canary_url, canary_percent=settings.canary_percent
+    )
+    started.processes.append(front)
+    emit(
+        "started",
+        f"stable v1 {stable_url}, canary v2 {canary_url}, router {front.url} ({split})",
+        stable=stable_url,
+        canary=canary_url,
+        router=front.url,
+    )
+    policy = demo_policy(
+        stable=stable_url, canary=canary_url, router=front.url, time_scale=settings.time_scale
+    )
+    return policy, front.url
 
 
 async def _warm_up(

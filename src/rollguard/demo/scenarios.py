@@ -106,23 +106,37 @@ def scaling_lines(time_scale: float) -> list[str]:
 
 
 def demo_policy_data(
-    *, stable: str, canary: str, router: str, time_scale: float = 30.0
+    *,
+    stable: str,
+    canary: str,
+    router: str,
+    time_scale: float = 30.0,
+    metrics: dict[str, Any] | None = None,
+    executor: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The demo policy as plain data (what ``examples/demo-policy.yaml`` spells out)."""
+    """The demo policy as plain data (what ``examples/demo-policy.yaml`` spells out).
+
+    ``metrics`` and ``executor`` replace the embedded scraper and local router
+    sections, for the demo on real parts (:mod:`rollguard.demo.real_stack`).
+    """
 
     def window(trigger: str) -> str:
         return f"{scaled_window(SEED_WINDOWS_SECONDS[trigger], time_scale):g}s"
 
     routes = ["critical_alert", "warning_alert", "resource_alert", "security_alert"]
+    scrape = {
+        "provider": "scrape",
+        "stable": f"{stable}/metrics",
+        "canary": f"{canary}/metrics",
+        "scrape_interval": f"{SCRAPE_INTERVAL_SECONDS:g}s",
+    }
     return {
         "name": "rollguard-demo",
-        "target": {"deployment": "demo-service", "executor": {"type": "local", "router": router}},
-        "metrics": {
-            "provider": "scrape",
-            "stable": f"{stable}/metrics",
-            "canary": f"{canary}/metrics",
-            "scrape_interval": f"{SCRAPE_INTERVAL_SECONDS:g}s",
+        "target": {
+            "deployment": "demo-service",
+            "executor": executor or {"type": "local", "router": router},
         },
+        "metrics": metrics or scrape,
         "analysis": {
             "interval": f"{EVALUATION_INTERVAL_SECONDS:g}s",
             "min_requests": 20,
@@ -173,8 +187,22 @@ def demo_policy_data(
     }
 
 
-def demo_policy(*, stable: str, canary: str, router: str, time_scale: float = 30.0) -> Policy:
+def demo_policy(
+    *,
+    stable: str,
+    canary: str,
+    router: str,
+    time_scale: float = 30.0,
+    metrics: dict[str, Any] | None = None,
+    executor: dict[str, Any] | None = None,
+) -> Policy:
     """The seed's triggers with scaled windows, watching a local stable/canary pair."""
-    return Policy.model_validate(
-        demo_policy_data(stable=stable, canary=canary, router=router, time_scale=time_scale)
+    data = demo_policy_data(
+        stable=stable,
+        canary=canary,
+        router=router,
+        time_scale=time_scale,
+        metrics=metrics,
+        executor=executor,
     )
+    return Policy.model_validate(data)

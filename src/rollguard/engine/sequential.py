@@ -135,7 +135,7 @@ def accumulate(log_state: npt.ArrayLike | None, log_factors: Array, index: int |
 
     ``S_t = sum_k w_k prod_{i=k..t} f_i`` bets, with weight ``w_k``, that the
     canary went bad at update ``k``: evidence lost while it was healthy does not
-    have to be won back (a fault ten minutes in costs ``log 1/w_k`` ≈ 9.4 nats
+    have to be won back (a fault ten minutes in costs ``log 1/w_k`` ≈ 9.6 nats
     instead of everything the healthy minutes took). ``log_state`` is None at
     the first update (``index`` 1); ``index`` counts updates, starting at 1.
     """
@@ -183,10 +183,12 @@ def alpha_per_trigger(alphas: list[float]) -> list[float]:
 
 @dataclass(frozen=True)
 class SequentialState:
-    """The running log-products per (boundary, alternative) and traffic totals.
+    """The running log-mixtures per (component, alternative) and traffic totals.
 
-    Error-rate tests have one "boundary" (``boundaries`` is empty); latency tests
-    one per histogram bucket boundary, fixed at their first update.
+    Error-rate tests have one component (``boundaries`` is empty); latency tests
+    two per histogram bucket boundary against the stable (the rare-event and the
+    bounded-difference factors) and one per baseline quantile, with the
+    boundaries fixed at their first update.
     """
 
     log_products: tuple[float, ...] = ()

@@ -160,6 +160,23 @@ SIGNATURES: tuple[Signature, ...] = (
 )
 
 
+#: (target, User-Agent, category) requests that fire, one or more per category: what the
+#: ``attack`` demo sends to the canary, and a smoke test for any deployed log pipeline.
+SAMPLE_ATTACKS: tuple[tuple[str, str, str], ...] = (
+    ("/items?id=1%27%20OR%20%271%27%3D%271", "Mozilla/5.0", "sql_injection"),
+    (
+        "/items?id=1%20UNION%20SELECT%20username,password%20FROM%20users",
+        "Mozilla/5.0",
+        "sql_injection",
+    ),
+    ("/download?file=../../../../etc/passwd", "Mozilla/5.0", "path_traversal"),
+    ("/ping?host=127.0.0.1;cat%20/etc/hosts", "Mozilla/5.0", "command_injection"),
+    ("/search?q=%24%7Bjndi:ldap://127.0.0.1/a%7D", "Mozilla/5.0", "command_injection"),
+    ("/", "sqlmap/1.7.2#stable (https://sqlmap.org)", "scanner"),
+    ("/", "Mozilla/5.00 (Nikto/2.5.0) (Evasions:None) (Test:000003)", "scanner"),
+)
+
+
 def decode_target(target: str) -> str:
     """URL-decode up to twice (``%2527`` → ``%27`` → ``'``); ``+`` is a space."""
     decoded = target

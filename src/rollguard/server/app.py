@@ -7,6 +7,7 @@ spec is at ``/openapi.json``, the interactive docs at ``/docs``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,6 +34,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _COMMAND_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
+    400: {"model": s.ErrorBody, "description": "The body is not valid JSON."},
     401: {"model": s.ErrorBody, "description": "Missing or wrong bearer token (counted)."},
     409: {"model": s.ErrorBody, "description": "The command does not apply in this status."},
     413: {"model": s.ErrorBody, "description": "Request body too large."},
@@ -108,7 +110,10 @@ def create_app(
     )
     async def metrics() -> Response:
         """rollguard's own metrics in the Prometheus text format."""
-        body = cache.get("metrics", lambda: generate_latest(telemetry.registry))
+        # Rendering thousands of series takes a while: a thread keeps the loop serving.
+        body = await cache.aget(
+            "metrics", lambda: asyncio.to_thread(generate_latest, telemetry.registry)
+        )
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/v1/deployments", response_model=s.DeploymentList, tags=["deployments"])

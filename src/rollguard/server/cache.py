@@ -8,8 +8,9 @@ Answers are cached as the bytes sent, so a hit costs nothing.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 
 class ShortCache:
@@ -19,6 +20,7 @@ class ShortCache:
         self.ttl_seconds = ttl_seconds
         self.clock = clock
         self._entries: dict[str, tuple[float, bytes]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     def get(self, key: str, build: Callable[[], bytes]) -> bytes:
         now = self.clock()
@@ -28,6 +30,17 @@ class ShortCache:
         body = build()
         self._entries[key] = (now, body)
         return body
+
+    async def aget(self, key: str, build: Callable[[], Awaitable[bytes]]) -> bytes:
+        """As :meth:`get` for a slow async builder; concurrent misses build once."""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            entry = self._entries.get(key)
+            if entry is not None and self.clock() - entry[0] < self.ttl_seconds:
+                return entry[1]
+            body = await build()
+            self._entries[key] = (self.clock(), body)
+            return body
 
     def clear(self) -> None:
         """Forget everything (after a command changed what the answers would say)."""

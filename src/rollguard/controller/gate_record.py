@@ -1,0 +1,58 @@
+"""A gate's verdict goes where every decision goes: the audit trail and, when it
+blocks, the people on the ``security_alert`` route."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+from rollguard.audit.base import AuditRecord, AuditSink
+from rollguard.notifiers.base import Delivery, Notification, Notifier
+from rollguard.policy.model import Policy
+from rollguard.scanners.gate import GateResult
+
+NOTIFY_DEADLINE_SECONDS = 10.0
+
+
+def record_gate(policy: Policy, result: GateResult, *, audit: AuditSink) -> int:
+    """Append one ``gate`` entry (passed or blocked) and return its id."""
+    decision = result.decision()
+    return audit.append(
+        AuditRecord(
+            kind="gate",
+            deployment=policy.target.deployment,
+            timestamp=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            trigger=decision.trigger,
+            reason=decision.reason,
+            severity=decision.severity.value,
+            action=decision.action.value,
+            outcome="passed" if result.passed else "blocked",
+            policy_digest=policy.digest(),
+            evidence={
+                "counts": dict(result.counts),
+                "checks": [check.as_dict() for check in result.checks],
+                "blocking": [finding.as_dict() for finding in result.blocking],
+            },
+            watch_id=uuid.uuid4().hex,
+        )
+    )
+
+
+async def notify_gate(policy: Policy, result: GateResult, *, notifier: Notifier) -> list[Delivery]:
+    """Tell the gate's route that a deployment was blocked; nothing when it passed."""
+    decision = result.decision()
+    if result.passed or decision.notification is None:
+        return []
+    note = Notification(
+        route=decision.notification,
+        deployment=policy.target.deployment,
+        title=f"rollguard: deployment of {policy.target.deployment} blocked",
+        text=decision.reason,
+        severity=decision.severity.value,
+        fields={"trigger": decision.trigger, "action": decision.action.value},
+    )
+    try:
+        return await asyncio.wait_for(notifier.notify(note), NOTIFY_DEADLINE_SECONDS)
+    except TimeoutError:
+        return [Delivery(channel=decision.notification, ok=False, detail="timed out")]

@@ -225,6 +225,7 @@ _HANDLERS: dict[Signal, Callable[[Query, float, Sequence[Row]], Measurement]] = 
     Signal.LATENCY_P95_MS: _weighted("latency_p95_ms"),
     Signal.LATENCY_P50_MS: _weighted("latency_p50_ms"),
     Signal.LATENCY_MEAN_MS: _weighted("latency_mean_ms"),
+    Signal.LATENCY_BUCKETS: _latency_buckets,
     Signal.MEMORY_MB: _last("memory_mb"),
     Signal.CONNECTIONS: _last("connections"),
     Signal.CPU_PERCENT: _cpu_percent,
@@ -233,7 +234,6 @@ _HANDLERS: dict[Signal, Callable[[Query, float, Sequence[Row]], Measurement]] = 
 
 #: What a file with bucket columns answers from them instead.
 _FROM_BUCKETS: dict[Signal, Callable[[Query, float, Sequence[Row]], Measurement]] = {
-    Signal.LATENCY_BUCKETS: _latency_buckets,
     Signal.LATENCY_P95_MS: _bucket_quantile(0.95),
     Signal.LATENCY_P50_MS: _bucket_quantile(0.5),
 }

@@ -21,8 +21,20 @@ SLOW_AFTER = 100
 
 def test_a_30_percent_slower_canary_fires_the_latency_trigger(tmp_path: Path, run_cli: Run) -> None:
     csv = write_bucket_series(tmp_path / "slow.csv", canary_slowdown=1.3, slow_after=SLOW_AFTER)
-    done = run_cli("backtest", "--policy", str(EXAMPLE), "--series", str(csv), "-o", "json")
+    plot = tmp_path / "slow.png"
+    done = run_cli(
+        "backtest",
+        "--policy",
+        str(EXAMPLE),
+        "--series",
+        str(csv),
+        "-o",
+        "json",
+        "--plot",
+        str(plot),
+    )
     assert done.returncode == 1, done.stderr
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # p95 per row from its buckets
     data = json.loads(done.stdout)
     first = data["first_action"]
     assert first["trigger"] == "latency_trigger"

@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from rollguard.cli.options import OutputFormat
 from rollguard.errors import ExitCode
-from rollguard.policy.model import Policy
-from rollguard.scanners.gate import GateResult
+
+if TYPE_CHECKING:  # imported lazily at run time to keep `rollguard --help` fast
+    from rollguard.policy.model import Policy
+    from rollguard.scanners.gate import GateResult
 
 
 def gate(

@@ -39,7 +39,7 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
     import logging
 
     import uvicorn
-    from prometheus_client import CollectorRegistry
+    from prometheus_client import CollectorRegistry, disable_created_metrics
 
     from rollguard.server.app import create_app
     from rollguard.server.audit_view import AuditView
@@ -55,6 +55,7 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
 
         store = open_store(audit_url, base_dir=Path.cwd())
     audit = AuditView(store)
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created: noise here
     telemetry = Telemetry(CollectorRegistry())
     manager = ControllerManager(
         policies,
@@ -62,6 +63,7 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
         telemetry=telemetry,
         audit=audit,
         reload_seconds=reload_seconds,
+        freeze_gc_after_load=True,
     )
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -17,7 +17,6 @@ from rollguard.controller import SystemClock, Watcher
 from rollguard.controller.watch import EvaluationHook
 from rollguard.generate.source import PolicySource
 from rollguard.metrics.base import Provider
-from rollguard.notifiers.log import LogNotifier
 from rollguard.signals import Measurement, Query
 
 WatcherFactory = Callable[[PolicySource, EvaluationHook], Watcher]
@@ -77,12 +76,13 @@ class TimedProvider:
 
 
 def default_factory(audit: AuditSink, *, replay_speed: float = 1.0) -> WatcherFactory:
-    """Watchers with the policy's provider and executor, logging notifications."""
+    """Watchers with the policy's provider, executor and notification channels."""
 
     def build(source: PolicySource, on_evaluation: EvaluationHook) -> Watcher:
         from rollguard.executors.factory import make_executor
         from rollguard.metrics.factory import make_provider
         from rollguard.metrics.replay import ReplayProvider
+        from rollguard.notifiers.factory import make_notifier
 
         provider = make_provider(source.policy, base_dir=source.path.parent)
         if isinstance(provider, ReplayProvider):
@@ -91,7 +91,7 @@ def default_factory(audit: AuditSink, *, replay_speed: float = 1.0) -> WatcherFa
             source.policy,
             provider=TimedProvider(provider),
             executor=make_executor(source.policy),
-            notifier=LogNotifier(),
+            notifier=make_notifier(source.policy),
             audit=audit,
             clock=SystemClock(),
             baseline=source.baseline,

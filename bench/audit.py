@@ -124,6 +124,18 @@ def main() -> None:
             rate = append_rate(postgres, appends)
             rows.append(("append, PostgreSQL 15 (fsync on, loopback)", f"{rate:,.0f} entries/s"))
             postgres.close()
+            total = 20_000 if QUICK else 100_000
+            url = server.create_database("verify")
+            bulk_load(url, (record(n, watch=f"w{n}") for n in range(total)))
+            postgres = open_store(url)
+            seconds = timed(postgres.verify)
+            rows.append(
+                (
+                    f"verify {total:,} entries, PostgreSQL",
+                    f"{seconds:.2f} s ({total / seconds:,.0f}/s)",
+                )
+            )
+            postgres.close()
     except BaseException as exc:  # pytest.skip raises a BaseException subclass
         rows.append(("append, PostgreSQL 15", f"skipped: {exc}"))
 

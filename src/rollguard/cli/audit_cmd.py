@@ -156,4 +156,7 @@ def _table(entries: Sequence[AuditEntry]) -> None:
             record.severity,
             record.outcome or "-",
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped: never truncate ids, triggers or actions
+        console = Console(width=200)
+    console.print(table)

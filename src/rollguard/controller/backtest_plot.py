@@ -6,6 +6,8 @@ from pathlib import Path
 
 from rollguard.controller.backtest import BacktestResult
 from rollguard.errors import InputError
+from rollguard.metrics import series
+from rollguard.metrics.recording import Row
 from rollguard.metrics.replay import ReplayProvider
 from rollguard.policy.units import Comparison
 from rollguard.signals import Signal, Version
@@ -25,7 +27,7 @@ def plot_backtest(result: BacktestResult, provider: ReplayProvider, path: Path) 
         times = [r.time - start for r in rows]
         rates = [100 * r.errors / r.requests if r.requests > 0 else float("nan") for r in rows]
         errors_ax.plot(times, rates, color=colour, label=f"{version.value} error rate %")
-        p95 = [r.latency_p95_ms if r.latency_p95_ms is not None else float("nan") for r in rows]
+        p95 = [_p95_ms(r) for r in rows]
         latency_ax.plot(times, p95, color=colour, label=f"{version.value} p95 ms")
     for rule in result.policy.rules:
         above = rule.threshold.comparison is Comparison.ABOVE
@@ -57,3 +59,10 @@ def plot_backtest(result: BacktestResult, provider: ReplayProvider, path: Path) 
         raise InputError(f"{path}: cannot write the plot: {exc.strerror}") from exc
     finally:
         plt.close(fig)
+
+
+def _p95_ms(row: Row) -> float:
+    """The row's p95: from its buckets when it has them, else its column (NaN if empty)."""
+    if row.buckets:
+        return series.histogram_quantile(0.95, dict(row.buckets)) * 1000.0
+    return row.latency_p95_ms if row.latency_p95_ms is not None else float("nan")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -171,7 +172,8 @@ class Watcher:
 
     async def _watch(self, duration_seconds: float) -> WatchResult:
         started = self.clock.now()
-        self._record("deployment_start", started, reason=f"watch for {duration_seconds:g}s")
+        span = "until a decision" if math.isinf(duration_seconds) else f"for {duration_seconds:g}s"
+        self._record("deployment_start", started, reason=f"watch {span}")
         queries = required_queries(self.policy)
         warmup = self.policy.analysis.warmup or 0.0
         while True:

@@ -17,12 +17,16 @@ from datetime import datetime
 from pathlib import Path
 
 from rollguard.errors import InputError
+from rollguard.metrics import recording_buckets
+from rollguard.metrics.recording_buckets import Buckets
 from rollguard.signals import Version
 
 REQUIRED = ("time", "version", "requests", "errors", "latency_p95_ms", "memory_mb")
 OPTIONAL = ("latency_p50_ms", "latency_mean_ms", "cpu_percent", "connections", "unauthorized")
 COUNTS = ("requests", "errors", "unauthorized")
 _MUST_BE_FILLED = ("time", "version", "requests", "errors")
+#: Required columns that bucket columns make optional (the quantiles come from them).
+_OPTIONAL_WITH_BUCKETS = ("latency_p95_ms",)
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Row:
     connections: float | None = None
     unauthorized: float | None = None
     span: float | None = None  # seconds since this version's previous row
+    buckets: Buckets = ()  # cumulative (le seconds, count), ending at +Inf; () unmeasured
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class Recording:
     rows: tuple[Row, ...]
     columns: frozenset[str]
     rfc3339: bool  # times were RFC 3339 (now seconds since the epoch)
+    bounds: tuple[float, ...] = ()  # histogram bucket bounds, seconds, ending at +Inf
 
     def step(self, version: Version) -> float | None:
         """The median time between rows of one version (None with fewer than 2 rows)."""
@@ -81,6 +87,7 @@ def parse_recording(text: str, *, source: str = "<replay>") -> Recording:
         raise InputError(f"{source}:1: header: empty file, expected {','.join(REQUIRED)}")
     header_line, header_text = lines[0]
     header = _header(_fields(header_text), source, header_line)
+    bounds = recording_buckets.header_bounds(header, f"{source}:{header_line}: header")
     rows: list[Row] = []
     rfc3339: bool | None = None
     for number, line in lines[1:]:
@@ -95,13 +102,18 @@ def parse_recording(text: str, *, source: str = "<replay>") -> Recording:
         elif is_rfc3339 != rfc3339:
             kind = "RFC 3339 times" if rfc3339 else "seconds since start"
             raise InputError(f"{where}: time: expected {kind} like the first row")
-        rows.append(_row(record, number, time, where))
+        row = _row(record, number, time, where)
+        buckets = recording_buckets.row_buckets(
+            record, bounds, requests=row.requests, where=where, number=_number
+        )
+        rows.append(replace(row, buckets=buckets) if buckets else row)
     _check_order(rows, source)
     return Recording(
         source=source,
         rows=tuple(_with_spans(rows)),
         columns=frozenset(header),
         rfc3339=bool(rfc3339),
+        bounds=recording_buckets.full_bounds(bounds),
     )
 
 
@@ -111,15 +123,16 @@ def _fields(line: str) -> list[str]:
 
 def _header(names: list[str], source: str, line: int) -> list[str]:
     where = f"{source}:{line}: header"
+    known = ", ".join((*REQUIRED, *OPTIONAL, "le_<seconds>"))
     for name in names:
-        if name not in REQUIRED and name not in OPTIONAL:
-            raise InputError(
-                f"{where}: unknown column {name!r} (known: {', '.join(REQUIRED + OPTIONAL)})"
-            )
+        bucket = recording_buckets.is_bucket_column(name)
+        if name not in REQUIRED and name not in OPTIONAL and not bucket:
+            raise InputError(f"{where}: unknown column {name!r} (known: {known})")
         if names.count(name) > 1:
             raise InputError(f"{where}: column {name!r} appears twice")
+    has_buckets = any(recording_buckets.is_bucket_column(name) for name in names)
     for name in REQUIRED:
-        if name not in names:
+        if name not in names and not (has_buckets and name in _OPTIONAL_WITH_BUCKETS):
             raise InputError(f"{where}: missing column {name!r} (required: {','.join(REQUIRED)})")
     return names
 
@@ -170,10 +183,22 @@ def _row(record: dict[str, str], line: int, time: float, where: str) -> Row:
             raise InputError(
                 f"{where}: {name}: expected at most requests ({requests:g}), got {count:g}"
             )
-    errors = values.pop("errors")
+    errors = values["errors"]
     assert errors is not None
-    values.pop("requests")
-    return Row(line=line, time=time, version=version, requests=requests, errors=errors, **values)
+    return Row(
+        line=line,
+        time=time,
+        version=version,
+        requests=requests,
+        errors=errors,
+        latency_p95_ms=values.get("latency_p95_ms"),  # optional when the file has buckets
+        memory_mb=values.get("memory_mb"),
+        latency_p50_ms=values.get("latency_p50_ms"),
+        latency_mean_ms=values.get("latency_mean_ms"),
+        cpu_percent=values.get("cpu_percent"),
+        connections=values.get("connections"),
+        unauthorized=values.get("unauthorized"),
+    )
 
 
 def _number(cell: str, name: str, where: str) -> float | None:
@@ -189,7 +214,8 @@ def _number(cell: str, name: str, where: str) -> float | None:
     if not math.isfinite(value):
         raise InputError(f"{where}: {name}: expected {shown}, got {cell!r}")
     if value < 0:
-        what = "count" if name in COUNTS else "value"
+        counted = name in COUNTS or recording_buckets.is_bucket_column(name)
+        what = "count" if counted else "value"
         raise InputError(f"{where}: {name}: expected a non-negative {what}, got {cell!r}")
     return value
 

@@ -5,9 +5,12 @@ asks :meth:`~ReplayProvider.measure` at each tick; the rows whose time is in
 ``(now - window, now]`` answer. Rows are whole: a row belongs to a window
 when its end time does, even if its interval began before the window.
 
-Latency quantiles are the requests-weighted mean of the rows' quantiles: an
-approximation (quantiles do not average), exact only when every interval has
-the same distribution. The mean latency column averages exactly.
+With ``le_`` bucket columns, ``LATENCY_BUCKETS`` is the per-bucket sum over
+the window and the p95/p50 come from those sums with ``histogram_quantile``,
+as Prometheus would compute them. Without, latency quantiles are the
+requests-weighted mean of the rows' quantiles: an approximation (quantiles do
+not average), exact only when every interval has the same distribution. The
+mean latency column averages exactly.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rollguard.metrics import recording_buckets, series
 from rollguard.metrics.recording import Recording, Row, read_recording
 from rollguard.signals import Measurement, Query, Signal, Version
 
@@ -69,15 +73,15 @@ class ReplayProvider:
         if query.promql is not None:
             return Measurement.error(query, now, "the replay provider does not run PromQL")
         handler = _HANDLERS.get(query.signal)
+        if self.recording.bounds:
+            handler = _FROM_BUCKETS.get(query.signal, handler)
         if handler is None:
             return Measurement.no_data(
                 query, now, f"the replay format has no column for {query.signal.value}"
             )
-        column = _COLUMN.get(query.signal)
-        if column is not None and column not in self.recording.columns:
-            return Measurement.no_data(
-                query, now, f"{self.recording.source} has no {column} column"
-            )
+        missing = self._missing_column(query.signal)
+        if missing:
+            return Measurement.no_data(query, now, missing)
         version = query.version.value
         start = now - query.window_seconds
         rows = [
@@ -98,6 +102,18 @@ class ReplayProvider:
                 f"(rows come every {step:g}s)",
             )
         return handler(query, now, rows)
+
+    def _missing_column(self, signal: Signal) -> str:
+        """Why the file cannot answer ``signal`` at all, or "" when it can."""
+        source = self.recording.source
+        if signal is Signal.LATENCY_BUCKETS and not self.recording.bounds:
+            return f"{source} has no le_ bucket columns"
+        column = _COLUMN.get(signal)
+        if self.recording.bounds and signal in _FROM_BUCKETS:
+            column = None
+        if column is not None and column not in self.recording.columns:
+            return f"{source} has no {column} column"
+        return ""
 
 
 def _sum(rows: Sequence[Row], pick: Callable[[Row], float | None]) -> float:
@@ -177,6 +193,31 @@ def _unauthorized_per_minute(query: Query, now: float, rows: Sequence[Row]) -> M
     return Measurement.ok(query, now, attempts / seconds * 60.0)
 
 
+def _latency_buckets(query: Query, now: float, rows: Sequence[Row]) -> Measurement:
+    """Each bucket's count summed over the window: still cumulative, keyed in seconds."""
+    summed = recording_buckets.window_sums([row.buckets for row in rows])
+    if summed is None:
+        return Measurement.no_data(query, now, "no bucket counts in the window")
+    observed = summed[math.inf]
+    return Measurement.ok(query, now, observed, requests=observed, buckets=summed)
+
+
+def _bucket_quantile(q: float) -> Callable[[Query, float, Sequence[Row]], Measurement]:
+    """``histogram_quantile(q, ...)`` over the window's bucket sums, in ms."""
+
+    def handler(query: Query, now: float, rows: Sequence[Row]) -> Measurement:
+        summed = recording_buckets.window_sums([row.buckets for row in rows])
+        if summed is None:
+            return Measurement.no_data(query, now, "no bucket counts in the window")
+        observed = summed[math.inf]
+        if not observed > 0:
+            return Measurement.no_data(query, now, "no requests in the window")
+        seconds = series.histogram_quantile(q, summed)
+        return Measurement.ok(query, now, seconds * 1000.0, requests=observed)
+
+    return handler
+
+
 _HANDLERS: dict[Signal, Callable[[Query, float, Sequence[Row]], Measurement]] = {
     Signal.ERROR_RATE_PERCENT: _error_rate,
     Signal.REQUESTS: _requests,
@@ -184,10 +225,17 @@ _HANDLERS: dict[Signal, Callable[[Query, float, Sequence[Row]], Measurement]] = 
     Signal.LATENCY_P95_MS: _weighted("latency_p95_ms"),
     Signal.LATENCY_P50_MS: _weighted("latency_p50_ms"),
     Signal.LATENCY_MEAN_MS: _weighted("latency_mean_ms"),
+    Signal.LATENCY_BUCKETS: _latency_buckets,
     Signal.MEMORY_MB: _last("memory_mb"),
     Signal.CONNECTIONS: _last("connections"),
     Signal.CPU_PERCENT: _cpu_percent,
     Signal.UNAUTHORIZED_PER_MINUTE: _unauthorized_per_minute,
+}
+
+#: What a file with bucket columns answers from them instead.
+_FROM_BUCKETS: dict[Signal, Callable[[Query, float, Sequence[Row]], Measurement]] = {
+    Signal.LATENCY_P95_MS: _bucket_quantile(0.95),
+    Signal.LATENCY_P50_MS: _bucket_quantile(0.5),
 }
 
 #: The optional column a signal needs; its absence from the header means no data.

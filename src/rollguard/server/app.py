@@ -34,6 +34,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _COMMAND_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
+    400: {"model": s.ErrorBody, "description": "The body is not valid JSON."},
     401: {"model": s.ErrorBody, "description": "Missing or wrong bearer token (counted)."},
     409: {"model": s.ErrorBody, "description": "The command does not apply in this status."},
     413: {"model": s.ErrorBody, "description": "Request body too large."},

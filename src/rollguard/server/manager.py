@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -33,8 +34,8 @@ from rollguard.server.wiring import TimedProvider, WatcherFactory
 
 logger = logging.getLogger("rollguard.serve")
 
-#: Long enough to mean "until something is decided" without an infinite float in the log.
-FOREVER_SECONDS = 10 * 365 * 86400.0
+#: Watch until something is decided.
+FOREVER_SECONDS = math.inf
 POLICY_SUFFIXES = (".yaml", ".yml")
 _OUTCOME_STATUS = {
     Outcome.HEALTHY: Status.HEALTHY,

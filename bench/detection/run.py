@@ -241,6 +241,13 @@ def main(argv: list[str] | None = None) -> None:
     out()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         ratios = finegrained.ratios(pool.map, quick=args.quick)
+        late_ratios = finegrained.ratios(
+            pool.map,
+            quick=args.quick,
+            warmup=late.WARMUP_SCRAPES,
+            effects=[e for e in finegrained.EFFECTS if e[0] in dict(late.EFFECTS)],
+            shares=(late.SHARE,),
+        )
         found = bad_table(out, ratios, bad_runs, pool.map)
         out()
         late_found = late.table(out, late_runs, pool.map, simulate_task)
@@ -249,6 +256,8 @@ def main(argv: list[str] | None = None) -> None:
     goals(out, found, pooled, ratios)
     out()
     late.summary(out, late_found)
+    out()
+    out(late.requests_table(late_ratios, "400 runs per effect" if not args.quick else "quick"))
     out()
     out(finegrained.table(ratios))
     out()

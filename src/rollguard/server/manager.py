@@ -288,8 +288,9 @@ class ControllerManager:
             state.set_status(Status.ERROR, self.wall_clock(), f"watch stopped: {state.error}")
             logger.exception("%s: the watch stopped", state.name)
             return
-        self._finished(runner, result)
+        # Weights first: a client that sees the final status also sees the final split.
         await self._refresh_weight(runner, watcher)
+        self._finished(runner, result)
 
     def _finished(self, runner: Runner, result: WatchResult) -> None:
         state = runner.state

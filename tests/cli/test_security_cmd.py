@@ -48,3 +48,12 @@ def test_wrong_format_option_is_refused(invoke_cli: Invoke, tmp_path: Path) -> N
     done = invoke_cli("security", "scan-log", str(log), "--format", "haproxy")
     assert done.returncode == 2
     assert "not a haproxy access-log line" in done.stderr
+
+
+def test_error_message_keeps_its_bracketed_text(run_cli: Run, tmp_path: Path) -> None:
+    """The expected-format hint contains ``[day/Mon/year...]``; rich markup must not eat it."""
+    log = tmp_path / "app.log"
+    log.write_text("garbage\n")
+    done = run_cli("security", "scan-log", str(log))
+    assert done.returncode == 2
+    assert "[day/Mon/year:HH:MM:SS +zone]" in done.stderr

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rollguard.cli.audit_options import DbOption, PolicyOption, open_cli_store, since_timestamp
 from rollguard.errors import ExitCode, UsageError
@@ -78,7 +79,7 @@ def show(
     console = Console()
     for key, value in data.items():
         shown = json.dumps(value, sort_keys=True) if isinstance(value, dict) else value
-        console.print(f"[bold]{key:>15}[/]  {shown}", highlight=False, soft_wrap=True)
+        console.print(f"[bold]{key:>15}[/]  {escape(str(shown))}", highlight=False, soft_wrap=True)
 
 
 @app.command()

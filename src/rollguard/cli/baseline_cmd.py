@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rollguard.cli.options import OutputFormat
 from rollguard.errors import UsageError
@@ -137,7 +138,7 @@ def _describe(console: Console, baseline: Baseline, out: Path, notes: tuple[str,
         soft_wrap=True,
     )
     for note in notes:
-        console.print(f"[dim]note[/] {note}", highlight=False, soft_wrap=True)
+        console.print(f"[dim]note[/] {escape(note)}", highlight=False, soft_wrap=True)
     limit = baseline.thresholds.get("max_error_rate")
     if limit is not None and metrics.error_rate_percent > limit:
         console.print(
@@ -177,7 +178,7 @@ def show(
     console = Console()
     console.print(table)
     if baseline.source:
-        console.print(f"source: {baseline.source}", highlight=False)
+        console.print(f"source: {baseline.source}", markup=False, highlight=False)
 
 
 def _age(seconds: float) -> str:

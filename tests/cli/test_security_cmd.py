@@ -57,3 +57,15 @@ def test_error_message_keeps_its_bracketed_text(run_cli: Run, tmp_path: Path) ->
     done = run_cli("security", "scan-log", str(log))
     assert done.returncode == 2
     assert "[day/Mon/year:HH:MM:SS +zone]" in done.stderr
+
+
+def test_attacker_text_that_looks_like_markup_is_printed_not_parsed(
+    run_cli: Run, tmp_path: Path
+) -> None:
+    """A request target such as ``[/script]`` crashed rich's markup parser with a traceback."""
+    log = tmp_path / "access.log"
+    log.write_text(_line(1, "/x?q=[/script]../../etc/passwd", 404))
+    done = run_cli("security", "scan-log", str(log))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "[/script]" in done.stdout

@@ -39,7 +39,10 @@ def list_entries(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     db: str | None = DbOption,
     policy: Path | None = PolicyOption,
 ) -> None:
-    """List entries, oldest first."""
+    """List entries, oldest first.
+
+    Exit codes: 0 done · 2 invalid option · 6 the audit store cannot be opened.
+    """
     from rollguard.audit.export import as_dict
 
     fmt, start = _output(output), since_timestamp(since)
@@ -61,7 +64,10 @@ def show(
     db: str | None = DbOption,
     policy: Path | None = PolicyOption,
 ) -> None:
-    """Show one entry with its evidence, executor output and hashes."""
+    """Show one entry with its evidence, executor output and hashes.
+
+    Exit codes: 0 done · 2 invalid option or no such id · 6 audit store unusable.
+    """
     from rollguard.audit.export import as_dict
 
     fmt = _output(output)
@@ -91,7 +97,10 @@ def export(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     db: str | None = DbOption,
     policy: Path | None = PolicyOption,
 ) -> None:
-    """Export entries with the seed's RollbackAuditEntry fields, hashes included."""
+    """Export entries with the seed's RollbackAuditEntry fields, hashes included.
+
+    Exit codes: 0 done · 2 invalid option or --out not writable · 6 audit store unusable.
+    """
     from rollguard.audit.export import FORMATS
 
     if format not in FORMATS:

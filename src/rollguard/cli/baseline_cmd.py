@@ -47,7 +47,10 @@ def create(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     ),
     output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", help="text or json."),  # noqa: B008
 ) -> None:
-    """Write performance-baseline.json from a load test or from live metrics."""
+    """Write performance-baseline.json from a load test or from live metrics.
+
+    Exit codes: 0 written · 2 not that tool's report, truncated, empty, or metrics unreadable.
+    """
     from rollguard.baselines import artillery, k6, locust
     from rollguard.baselines.summary import (
         SEED_THRESHOLDS,
@@ -154,7 +157,10 @@ def show(
     file: Path = typer.Argument(..., help="The baseline file."),  # noqa: B008
     output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", help="text or json."),  # noqa: B008
 ) -> None:
-    """Validate a baseline file and print it, with its age."""
+    """Validate a baseline file and print it, with its age.
+
+    Exit codes: 0 valid · 2 missing or invalid (file, line and field named).
+    """
     from rich.table import Table
 
     from rollguard.baseline import load_baseline

@@ -148,6 +148,26 @@ def test_bad_status_output_is_named(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        ("{percent:d}", r"set_weight: cannot fill '\{percent:d\}': Unknown format code 'd'"),
+        ("{percent!x}", r"set_weight: cannot fill '\{percent!x\}': Unknown conversion"),
+        ("{percent:>{width}}", r"set_weight: placeholder 'width' has no value"),
+    ],
+)
+def test_a_placeholder_the_schema_lets_through_but_format_refuses_is_named(
+    tmp_path: Path, argument: str, message: str
+) -> None:
+    marker = tmp_path / "ran"
+    spec = CommandExecutorSpec.model_validate(
+        {"rollback": ["true"], "set_weight": ["touch", str(marker), argument]}
+    )
+    with pytest.raises(ExecutorError, match=message):
+        asyncio.run(CommandExecutor(spec, deployment="shop").set_canary_weight(percent=10))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
     ("spec", "message"),
     [
         ({"set_weight": ["x"]}, "needs a rollback command"),

@@ -17,6 +17,7 @@ from rollguard.errors import ProviderError
 from rollguard.metrics.prometheus import PrometheusProvider
 from rollguard.policy.model import PrometheusSource
 from rollguard.signals import Measurement, Phase, Query, Signal, Version
+from support import free_port
 
 VECTOR = {
     "status": "success",
@@ -117,6 +118,17 @@ def test_wrong_basic_credentials_are_an_error_without_the_secret(
     assert "refused the credentials (HTTP 401)" in measured.reason
     assert "wrong-password" not in measured.reason
     assert len(recorder.headers) == 1  # a 4xx is not retried
+
+
+def test_a_password_in_the_address_is_never_in_a_reason(recorder: Recorder) -> None:
+    recorder.required_auth = "Basic dXNlcjpyaWdodA=="  # user:right; the address says user:wrong
+    address = recorder.url.replace("http://", "http://user:wrong-password@")
+    refused = _measure(PrometheusSource.model_validate({"address": address}))
+    dead = f"http://user:wrong-password@127.0.0.1:{free_port()}"
+    unreachable = _measure(PrometheusSource.model_validate({"address": dead, "retries": 0}))
+    assert "refused the credentials (HTTP 401)" in refused.reason
+    assert "cannot reach Prometheus at http://user:***@127.0.0.1:" in unreachable.reason
+    assert "wrong-password" not in refused.reason + unreachable.reason
 
 
 def test_missing_credential_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -203,6 +203,23 @@ def test_an_unknown_apprise_url_is_refused_at_start() -> None:
         make_notifier(policy, env={})
 
 
+def test_a_broken_apprise_url_is_refused_without_logging_its_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    second = "second-token-3c4d5e"  # apprise logs this part of the URL in clear
+    url = f"slack://{TOKEN}/{second}"
+    policy = parse_policy(
+        _policy("    chat: {type: apprise, url_env: CHAT_URL}", "critical_alert: [chat]")
+    )
+    with pytest.raises(UsageError, match="apprise does not recognise") as caught:
+        make_notifier(policy, env={"CHAT_URL": url})
+    assert "apprise" in {record.name for record in caplog.records}
+    for secret in (TOKEN, second):
+        assert secret not in caplog.text
+        assert secret not in str(caught.value)
+
+
 def test_no_channels_means_the_log_notifier() -> None:
     policy = parse_policy(
         'target: {deployment: c}\nmetrics: {provider: scrape, stable: "http://a/m", canary: "http://b/m"}\n'

@@ -17,8 +17,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import prometheus_client
 from prometheus_client.openmetrics import exposition as openmetrics
 
-from support import free_port
-
 
 @dataclass
 class Reply:
@@ -64,8 +62,10 @@ class ExporterServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.port = free_port()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        # Port 0: the kernel picks a free port while binding it, so no other test can take
+        # it between choosing and binding (as with ``free_port()`` then bind).
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port: int = self._httpd.server_address[1]
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -95,6 +95,8 @@ class ExporterServer:
         self._thread.start()
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        """Stop serving and close the socket; safe whether or not :meth:`start` ran."""
+        if self._thread.is_alive():
+            self._httpd.shutdown()  # waits for serve_forever, so it would hang if never started
         self._httpd.server_close()
         self._thread.join(timeout=5)

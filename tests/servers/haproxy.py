@@ -20,7 +20,8 @@ from pathlib import Path
 
 import httpx
 
-from support import free_port, require_binary, wait_until
+from servers.process import exited, start_on_free_port
+from support import require_binary, wait_until
 
 BACKEND = "app"
 
@@ -102,7 +103,8 @@ backend {BACKEND}
 
 def _answers(server: HaproxyServer) -> bool:
     if server.process.poll() is not None:
-        raise RuntimeError(f"haproxy exited with code {server.process.returncode}")
+        log = server.config_path.parent / "haproxy.log"
+        raise exited("haproxy", server.process.returncode, log)
     try:
         return server.command("show info").startswith("Name: HAProxy")
     except OSError:
@@ -120,24 +122,31 @@ def running_haproxy(
     socket_dir = Path(tempfile.mkdtemp(prefix="rg-haproxy-"))
     socket_path = socket_dir / "admin.sock"
     config = directory / "haproxy.cfg"
-    port = free_port()
-    write_config(
-        config,
-        port=port,
-        socket_path=socket_path,
-        stable=stable,
-        canary=canary,
-        canary_weight=canary_weight,
-    )
-    log = (directory / "haproxy.log").open("wb")
-    process = subprocess.Popen(
-        [str(binary), "-f", str(config), "-db"], stdout=log, stderr=subprocess.STDOUT
-    )
-    server = HaproxyServer(process, port, socket_path, config)
-    try:
+    log_path = directory / "haproxy.log"
+
+    def start(port: int) -> HaproxyServer:
+        write_config(
+            config,
+            port=port,
+            socket_path=socket_path,
+            stable=stable,
+            canary=canary,
+            canary_weight=canary_weight,
+        )
+        with log_path.open("wb") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [str(binary), "-f", str(config), "-db"], stdout=log, stderr=subprocess.STDOUT
+            )
+        return HaproxyServer(process, port, socket_path, config)
+
+    def wait_ready(server: HaproxyServer) -> None:
         wait_until(lambda: _answers(server), timeout=20, what=f"HAProxy admin socket {socket_path}")
-        yield server
+
+    try:
+        server = start_on_free_port(start, wait_ready)
+        try:
+            yield server
+        finally:
+            server.stop()
     finally:
-        server.stop()
-        log.close()
         shutil.rmtree(socket_dir, ignore_errors=True)

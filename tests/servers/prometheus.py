@@ -17,7 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from support import free_port, require_binary, wait_until
+from servers.process import exited, start_on_free_port
+from support import require_binary, wait_until
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ def write_config(path: Path, targets: Sequence[ScrapeTarget]) -> None:
 
 def _all_up(server: PrometheusServer, count: int) -> bool:
     if server.process.poll() is not None:
-        raise RuntimeError(f"prometheus exited with code {server.process.returncode}")
+        log = server.directory / "prometheus.log"
+        raise exited("prometheus", server.process.returncode, log)
     try:
         result = server.query("up == 1")
     except (httpx.HTTPError, KeyError, ValueError):
@@ -103,28 +105,33 @@ def running_prometheus(
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "prometheus.yml"
     write_config(config, targets)
-    port = free_port()
-    log = (directory / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            str(binary),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={directory / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    server = PrometheusServer(process, port, directory)
-    try:
+    log_path = directory / "prometheus.log"
+
+    def start(port: int) -> PrometheusServer:
+        with log_path.open("wb") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [
+                    str(binary),
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={directory / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--log.level=warn",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return PrometheusServer(process, port, directory)
+
+    def wait_ready(server: PrometheusServer) -> None:
         wait_until(
             lambda: _all_up(server, len(targets)),
             timeout=60,
             interval=0.2,
-            what=f"Prometheus on port {port} to scrape {len(targets)} target(s)",
+            what=f"Prometheus on port {server.port} to scrape {len(targets)} target(s)",
         )
+
+    server = start_on_free_port(start, wait_ready)
+    try:
         yield server
     finally:
         server.stop()
-        log.close()

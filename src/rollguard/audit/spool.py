@@ -122,11 +122,16 @@ class SpooledStore:
 
     def _rewrite(self, remaining: Sequence[AuditRecord]) -> None:
         temporary = self.spool.with_suffix(".tmp")
-        with temporary.open("w", encoding="utf-8") as handle:
-            for record in remaining:
-                handle.write(json.dumps(asdict(record), default=str) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.spool)
-        if not remaining:
-            self.spool.unlink(missing_ok=True)
+        try:
+            with temporary.open("w", encoding="utf-8") as handle:
+                for record in remaining:
+                    handle.write(json.dumps(asdict(record), default=str) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.spool)
+            if not remaining:
+                self.spool.unlink(missing_ok=True)
+        except OSError as exc:
+            raise AuditError(
+                f"cannot rewrite the audit spool {self.spool}: {exc.strerror}"
+            ) from exc

@@ -156,7 +156,7 @@ class CommandExecutor:
             values |= {"percent": str(percent), "stable_percent": str(100 - percent)}
         if factor is not None:
             values["factor"] = f"{factor:g}"
-        argv = _fill(template, values, quote=self._spec.shell)
+        argv = _fill(template, values, quote=self._spec.shell, field=field)
         if self._spec.shell:
             argv = ["/bin/sh", "-c", argv[0]]
         started = time.monotonic()
@@ -201,13 +201,28 @@ class CommandExecutor:
         )
 
 
-def _fill(template: list[str], values: Mapping[str, str], *, quote: bool) -> list[str]:
-    """Fill placeholders; in a shell line every value is quoted so it stays one word."""
+def _fill(template: list[str], values: Mapping[str, str], *, quote: bool, field: str) -> list[str]:
+    """Fill placeholders; in a shell line every value is quoted so it stays one word.
+
+    The policy schema checks placeholder names, not format specs: ``{percent:d}`` or
+    ``{deployment!x}`` pass it and only fail here (ValueError), so those become an
+    ExecutorError naming the field too, never a traceback.
+    """
     safe = {key: shlex.quote(value) for key, value in values.items()} if quote else values
-    try:
-        return [argument.format_map(safe) for argument in template]
-    except KeyError as exc:
-        raise ExecutorError(f"placeholder {exc} has no value for this action") from exc
+    filled = []
+    for argument in template:
+        try:
+            filled.append(argument.format_map(safe))
+        except KeyError as exc:
+            raise ExecutorError(
+                f"target.executor.{field}: placeholder {exc} has no value for this action"
+            ) from exc
+        except (ValueError, IndexError) as exc:
+            raise ExecutorError(
+                f"target.executor.{field}: cannot fill {argument!r}: {exc} "
+                "(placeholders are plain {name}, values are text)"
+            ) from exc
+    return filled
 
 
 def _kill_group(pid: int) -> None:

@@ -22,6 +22,7 @@ import httpx
 
 from rollguard import promql
 from rollguard.errors import ProviderError
+from rollguard.metrics.scrape import display_url
 from rollguard.policy.model import PrometheusSource
 from rollguard.signals import Measurement, Query
 
@@ -62,6 +63,8 @@ class PrometheusProvider:
             timeout=source.timeout, verify=_verify(source), auth=_auth(source)
         )
         self._base = str(source.address).rstrip("/")
+        # For messages: an address may carry user:password, which must never be printed.
+        self._shown = display_url(self._base)
 
     async def collect(self, *, now: float) -> None:
         """Prometheus scrapes by itself; nothing to refresh."""
@@ -79,7 +82,7 @@ class PrometheusProvider:
         try:
             return await self._instant(expression, at)
         except _Failed as failed:
-            raise ProviderError(f"Prometheus at {self._base}: {failed.reason}") from failed
+            raise ProviderError(f"Prometheus at {self._shown}: {failed.reason}") from failed
 
     async def range(
         self, expression: str, *, start: float, end: float, step_seconds: float
@@ -89,7 +92,7 @@ class PrometheusProvider:
         try:
             data = await self._get("/api/v1/query_range", params)
         except _Failed as failed:
-            raise ProviderError(f"Prometheus at {self._base}: {failed.reason}") from failed
+            raise ProviderError(f"Prometheus at {self._shown}: {failed.reason}") from failed
         if data.get("resultType") != "matrix":
             raise ProviderError(f"expected a matrix from query_range, got {data.get('resultType')}")
         return [
@@ -138,14 +141,14 @@ class PrometheusProvider:
             try:
                 response = await self._client.get(url, params=dict(params))
             except httpx.TimeoutException as exc:
-                failure = _Failed(f"Prometheus at {self._base} did not answer in time ({exc})")
+                failure = _Failed(f"Prometheus at {self._shown} did not answer in time ({exc})")
             except httpx.TransportError as exc:
-                failure = _Failed(f"cannot reach Prometheus at {self._base}: {exc}")
+                failure = _Failed(f"cannot reach Prometheus at {self._shown}: {exc}")
             else:
                 if response.status_code == 429 or response.status_code >= 500:
-                    failure = _Failed(_http_reason(response, self._base))
+                    failure = _Failed(_http_reason(response, self._shown))
                 else:
-                    return _data(response, self._base)
+                    return _data(response, self._shown)
             if last:
                 raise failure
             await asyncio.sleep(self._backoff_seconds * 2**attempt)

@@ -51,6 +51,7 @@ async def test_a_watch_that_stopped_while_healthy_is_closed_and_watching_goes_on
     [
         (20, [], [15, 10, 5, 0]),  # killed before its first step: the whole plan, from 20 %
         (15, [{"to_stable_percent": 25, "from_percent": 20}], [10, 5, 0]),  # after 25 % of 20
+        (4, [{"to_stable_percent": 25, "from_percent": 20}], [0]),  # lowered by hand meanwhile
     ],
 )
 async def test_an_interrupted_gradual_rollback_resumes_its_own_plan(

@@ -6,7 +6,7 @@ entries, finds watches that started but never ended, asks the executor for the
 real state, and then
 
 - re-runs an interrupted action (executors are idempotent), resuming a gradual
-  rollback from the canary weight it really has instead of from the start;
+  rollback after its last recorded step, never above the canary weight it really has;
 - records a ``recovery`` entry (what was found and done), plus the interrupted
   watch's missing ``action_result`` and ``deployment_end``, so the report and
   ``audit verify`` see a complete trail.
@@ -189,7 +189,12 @@ async def _complete(
             last = done_steps[-1]
             gradual_from = int(str(last["from_percent"]))
             done_to_stable = int(str(last.get("to_stable_percent", 0)))
-            remaining = [s for s in policy.rollback.steps if s > done_to_stable]
+            remaining = [
+                s
+                for s in policy.rollback.steps
+                if s > done_to_stable  # and never more traffic than the canary has now
+                and round(gradual_from * (100 - s) / 100) <= before.canary_weight
+            ]
             rollback = policy.rollback.model_copy(update={"steps": remaining or [100]})
             resumed = policy.model_copy(update={"rollback": rollback})
     done = await actions.execute(

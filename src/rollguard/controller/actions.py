@@ -172,7 +172,8 @@ async def _users_error_rate(
 ) -> float | None:
     """The error rate users saw over the last step, or None without data."""
     now = clock.now()
-    queries = [Query(Signal.ERROR_RATE_PERCENT, version, window) for version in Version]
+    versions = (Version.STABLE, Version.CANARY)
+    queries = [Query(Signal.ERROR_RATE_PERCENT, version, window) for version in versions]
     await provider.collect(now=now)
     stable, canary = await provider.measure(queries, now=now)
     if stable.value is None or canary.value is None:  # no data on either side

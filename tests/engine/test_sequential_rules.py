@@ -218,11 +218,14 @@ def test_against_a_baseline_file_errors_and_latency_use_the_known_reference() ->
     from datetime import UTC, datetime
 
     from rollguard.baseline import Baseline, BaselineMetrics
+    from rollguard.policy.explain import explain
 
     text = EXAMPLE.read_text().replace(
         "baseline:\n  compare_with: stable\n", "baseline:\n  file: performance-baseline.json\n"
     )
     policy = parse_policy(text, source="baseline.yaml")
+    assert "x the stable's" not in explain(policy)[1]  # the latency test has no stable here
+    assert "above the bucket at its p95, a share above 1 x 5% + 1 points" in explain(policy)[1]
     wanted = set(required_queries(policy))
     assert Query(Signal.ERRORS, Version.STABLE, policy.analysis.interval) not in wanted
     reference = Baseline(

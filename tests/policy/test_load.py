@@ -108,6 +108,13 @@ def test_the_plain_form_means_the_same_as_the_seed_form() -> None:
             "finite",
         ),
         ("memory_trigger:\n  above: .inf\n", 4, "memory_trigger.above", "finite"),
+        (
+            "memory_trigger: {above: 500}\n"
+            "triggers:\n  memory_trigger: {signal: memory_mb, above: 600}\n",
+            1,
+            "(policy)",
+            "two triggers are named 'memory_trigger'",
+        ),
     ],
 )
 def test_each_problem_names_its_line_and_field(

@@ -16,7 +16,7 @@ import httpx
 import prometheus_client as pc
 import pytest
 
-from rollguard.metrics.scrape import ScrapeProvider
+from rollguard.metrics.scrape import MAX_BODY_BYTES, ScrapeProvider
 from rollguard.policy.model import ScrapeSource
 from rollguard.signals import Measurement, Phase, Query, Signal, Version
 from servers.exporter import ExporterServer
@@ -288,6 +288,7 @@ def test_a_timeout_is_an_error(scrape_source: ScrapeSource, stable_server: Expor
         ),
         ({"body": "all good, thanks\n"}, "not Prometheus text exposition"),
         ({"body": "upstream error", "status": 502}, "returned HTTP 502"),
+        ({"body": "# x\n" * (MAX_BODY_BYTES // 4 + 1)}, f"more than {MAX_BODY_BYTES} bytes"),
     ],
 )
 def test_bad_answers_are_errors_naming_the_url(

@@ -67,10 +67,9 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     """A receiver on a free loopback port, shut down after the test."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(Receiver(url="")))
-    port = server.server_address[1]
-    state = Receiver(url=f"http://127.0.0.1:{port}")
-    server.RequestHandlerClass = _handler(state)
+    state = Receiver(url="")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -130,19 +130,28 @@ class ScrapeProvider:
         shown = display_url(url)
         timeout = self._source.timeout
         try:
-            response = await self._client.get(url, headers={"Accept": ACCEPT}, timeout=timeout)
+            # Streamed, so an oversized or endless body is cut at the limit instead of being
+            # read whole into memory first (the timeout is per read, not for the whole body).
+            async with self._client.stream(
+                "GET", url, headers={"Accept": ACCEPT}, timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    return Scrape(None, f"scrape of {shown} returned HTTP {response.status_code}")
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_BODY_BYTES:
+                        return Scrape(
+                            None, f"scrape of {shown} returned more than {MAX_BODY_BYTES} bytes"
+                        )
         except httpx.TimeoutException:
             return Scrape(None, f"scrape of {shown} timed out after {timeout:g}s")
         except httpx.HTTPError as exc:
             reason = str(exc) or type(exc).__name__
             return Scrape(None, f"scrape of {shown} failed: {reason}")
-        if response.status_code >= 400:
-            return Scrape(None, f"scrape of {shown} returned HTTP {response.status_code}")
-        if len(response.content) > MAX_BODY_BYTES:
-            return Scrape(None, f"scrape of {shown} returned more than {MAX_BODY_BYTES} bytes")
         try:
             exposition = parse(
-                response.text,
+                body.decode(response.encoding or "utf-8", errors="replace"),
                 content_type=response.headers.get("content-type", ""),
                 keep=self._keep,
             )

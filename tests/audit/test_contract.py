@@ -11,8 +11,10 @@ from audit_helpers import StoreFactory, raw_sql, record
 
 from rollguard.audit.base import AuditRecord
 from rollguard.audit.chain import GENESIS, entry_hash, normalize_record
+from rollguard.audit.factory import open_store
 from rollguard.audit.sql import SqlAuditStore
 from rollguard.errors import AuditError
+from servers.postgres import PostgresServer
 
 
 def test_append_returns_consecutive_ids_and_reads_back_exactly(store: SqlAuditStore) -> None:
@@ -95,6 +97,19 @@ def test_the_database_refuses_update_and_delete(
     assert entry is not None
     assert entry.record.reason == record(0).reason
     assert store.verify().ok
+
+
+def test_postgresql_refuses_truncate(postgres_server: PostgresServer) -> None:
+    url = postgres_server.create_schema("audit_truncate")
+    store = open_store(url)
+    try:
+        store.append(record(0))
+        with pytest.raises(Exception, match="append-only"):
+            raw_sql(url, "TRUNCATE audit_entries")
+        assert [entry.id for entry in store.list()] == [1]
+        assert store.verify().ok
+    finally:
+        store.close()
 
 
 def test_concurrent_appenders_never_fork_the_chain(open_stores: StoreFactory) -> None:

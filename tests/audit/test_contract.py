@@ -48,6 +48,14 @@ def test_list_filters_by_time_deployment_and_kind(store: SqlAuditStore) -> None:
     assert [e.id for e in store.list(kind="deployment_start")] == [1]
 
 
+def test_list_newest_keeps_the_last_matches_in_chain_order(store: SqlAuditStore) -> None:
+    for n in range(6):
+        store.append(record(n, deployment="a" if n % 2 else "b"))
+    assert [e.id for e in store.list(newest=2)] == [5, 6]
+    assert [e.id for e in store.list(deployment="a", newest=2)] == [4, 6]
+    assert [e.id for e in store.list(deployment="b", newest=10)] == [1, 3, 5]
+
+
 def test_nan_metrics_are_stored_as_null_and_still_verify(store: SqlAuditStore) -> None:
     nan_record = AuditRecord(
         kind="decision",

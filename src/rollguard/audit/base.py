@@ -110,10 +110,12 @@ class AuditStore(AuditSink, Protocol):
         deployment: str | None = None,
         kind: str | None = None,
         details: bool = True,
+        newest: int | None = None,
     ) -> Sequence[AuditEntry]:
         """Entries in chain order, optionally from an RFC 3339 time on, for one deployment.
 
-        ``details=False`` skips parsing metrics, evidence and executor output.
+        ``details=False`` skips parsing metrics, evidence and executor output;
+        ``newest`` keeps only the last N matching entries (still in chain order).
         """
 
     def iter_entries(self, *, batch: int = 5000) -> Iterator[AuditEntry]:

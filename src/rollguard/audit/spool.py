@@ -74,8 +74,11 @@ class SpooledStore:
         deployment: str | None = None,
         kind: str | None = None,
         details: bool = True,
+        newest: int | None = None,
     ) -> Sequence[AuditEntry]:
-        return self._store.list(since=since, deployment=deployment, kind=kind, details=details)
+        return self._store.list(
+            since=since, deployment=deployment, kind=kind, details=details, newest=newest
+        )
 
     def iter_entries(self, *, batch: int = 5000) -> Iterator[AuditEntry]:
         return self._store.iter_entries(batch=batch)

@@ -76,10 +76,15 @@ class SqlAuditStore:
         deployment: str | None = None,
         kind: str | None = None,
         details: bool = True,
+        newest: int | None = None,
     ) -> Sequence[AuditEntry]:
         """Entries in chain order; ``details=False`` leaves metrics, evidence and executor
-        output empty (not parsed) for summaries such as the report."""
-        query = sa.select(s.entries).order_by(s.entries.c.id)
+        output empty (not parsed) for summaries such as the report; ``newest`` keeps only
+        the last N matches (read by the database, not by loading the whole trail)."""
+        order = s.entries.c.id.desc() if newest is not None else s.entries.c.id
+        query = sa.select(s.entries).order_by(order)
+        if newest is not None:
+            query = query.limit(newest)
         if since is not None:
             query = query.where(s.entries.c.timestamp >= chain.normalize_timestamp(since))
         if deployment is not None:
@@ -87,7 +92,8 @@ class SqlAuditStore:
         if kind is not None:
             query = query.where(s.entries.c.kind == kind)
         with self._guard("read"), self._engine.connect() as connection:
-            return [_entry(row, details=details) for row in connection.execute(query).mappings()]
+            found = [_entry(row, details=details) for row in connection.execute(query).mappings()]
+        return found[::-1] if newest is not None else found
 
     def iter_entries(self, *, batch: int = 5000) -> Iterator[AuditEntry]:
         with self._guard("read"), self._engine.connect() as connection, connection.begin():

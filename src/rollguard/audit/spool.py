@@ -98,9 +98,6 @@ class SpooledStore:
             since=since, deployment=deployment, kind=kind, details=details, newest=newest
         )
 
-    def iter_entries(self, *, batch: int = 5000) -> Iterator[AuditEntry]:
-        return self._store.iter_entries(batch=batch)
-
     def get(self, entry_id: int) -> AuditEntry | None:
         return self._store.get(entry_id)
 

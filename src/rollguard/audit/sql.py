@@ -95,10 +95,6 @@ class SqlAuditStore:
             found = [_entry(row, details=details) for row in connection.execute(query).mappings()]
         return found[::-1] if newest is not None else found
 
-    def iter_entries(self, *, batch: int = 5000) -> Iterator[AuditEntry]:
-        with self._guard("read"), self._engine.connect() as connection, connection.begin():
-            yield from _batches(connection, batch)
-
     def get(self, entry_id: int) -> AuditEntry | None:
         with self._guard("read"), self._engine.connect() as connection:
             row = (
@@ -182,17 +178,6 @@ def database_errors(prefix: str) -> Iterator[None]:
         raise AuditError(f"{prefix}: {detail}") from exc
     except sa.exc.SQLAlchemyError as exc:
         raise AuditError(f"{prefix}: {exc}") from exc
-
-
-def _batches(connection: sa.Connection, batch: int) -> Iterator[AuditEntry]:
-    after = 0
-    while True:
-        query = sa.select(s.entries).where(s.entries.c.id > after).order_by(s.entries.c.id)
-        rows = [_entry(row) for row in connection.execute(query.limit(batch)).mappings()]
-        yield from rows
-        if len(rows) < batch:
-            return
-        after = rows[-1].id
 
 
 def _links(connection: sa.Connection, batch: int) -> Iterator[chain.Link]:

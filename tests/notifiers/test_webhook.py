@@ -115,6 +115,16 @@ async def test_a_refusal_is_not_retried_and_the_other_channel_still_delivers(
     )
 
 
+async def test_a_redirect_is_a_failed_delivery_not_followed(receiver: Receiver) -> None:
+    receiver.statuses = [302]
+    env = {"HOOK_URL": f"{receiver.url}/moved", "HOOK_SECRET": SECRET}
+    notifier = make_notifier(parse_policy(_policy(_webhook())), env=env, sleep=Sleeps())
+    (hook,) = await notifier.notify(NOTE)
+    assert (hook.channel, hook.ok) == ("hook", False)
+    assert "HTTP 302" in hook.detail
+    assert [r.path for r in receiver.requests] == ["/moved"]
+
+
 async def test_failures_never_raise_and_never_show_secrets(
     receiver: Receiver, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:

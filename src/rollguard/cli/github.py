@@ -4,7 +4,7 @@ Active only when ``GITHUB_ACTIONS=true`` (the runner sets it). The summary is
 appended to the file named by ``$GITHUB_STEP_SUMMARY``; annotations are
 workflow commands printed on their own line, escaped as the runner expects
 (``%``, CR and LF in the message; also ``:`` and ``,`` in properties).
-Used by ``rollguard gate`` and meant for ``rollguard watch``::
+Used by ``rollguard gate`` and ``rollguard watch``::
 
     gh = GitHubActions.from_env()
     gh.error("2 critical vulnerabilities", title="rollguard gate")

@@ -9,6 +9,7 @@ divided by zero.
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,6 +75,8 @@ def create(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
         raise UsageError(
             "give exactly one of --from-artillery, --from-k6, --from-locust, --from-metrics"
         )
+    if memory_mb is not None and not (math.isfinite(memory_mb) and memory_mb >= 0):
+        raise UsageError(f"--memory-mb: expected megabytes, 0 or more; got {memory_mb:g}")
     policy = load_policy(policy_file) if policy_file is not None else None
     thresholds = thresholds_from_policy(policy) if policy is not None else SEED_THRESHOLDS
     now = datetime.now(UTC)
@@ -90,7 +93,10 @@ def create(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
         notes = summary.notes
         baseline = make_baseline(summary, timestamp=now, thresholds=thresholds, memory_mb=memory_mb)
     text = to_json(baseline)
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
     console = Console(stderr=output is OutputFormat.JSON)
     if output is OutputFormat.JSON:
         typer.echo(text.rstrip("\n"))

@@ -3,16 +3,14 @@ blocks, the people on the ``security_alert`` route."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 
 from rollguard.audit.base import AuditRecord, AuditSink
-from rollguard.notifiers.base import Delivery, Notification, Notifier
+from rollguard.controller.watch import NOTIFY_DEADLINE_SECONDS
+from rollguard.notifiers.base import Delivery, Notification, Notifier, notify_within
 from rollguard.policy.model import Policy
 from rollguard.scanners.gate import GateResult
-
-NOTIFY_DEADLINE_SECONDS = 10.0
 
 
 def record_gate(policy: Policy, result: GateResult, *, audit: AuditSink) -> int:
@@ -52,7 +50,4 @@ async def notify_gate(policy: Policy, result: GateResult, *, notifier: Notifier)
         severity=decision.severity.value,
         fields={"trigger": decision.trigger, "action": decision.action.value},
     )
-    try:
-        return await asyncio.wait_for(notifier.notify(note), NOTIFY_DEADLINE_SECONDS)
-    except TimeoutError:
-        return [Delivery(channel=decision.notification, ok=False, detail="timed out")]
+    return await notify_within(notifier, note, seconds=NOTIFY_DEADLINE_SECONDS)

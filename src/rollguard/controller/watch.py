@@ -26,7 +26,7 @@ from rollguard.engine.state import EngineState
 from rollguard.errors import ExitCode
 from rollguard.executors.base import Executor
 from rollguard.metrics.base import Provider
-from rollguard.notifiers.base import Notification, Notifier
+from rollguard.notifiers.base import Notification, Notifier, notify_within
 from rollguard.policy.actions import Action
 from rollguard.policy.model import Policy
 from rollguard.signals import Signal
@@ -323,16 +323,7 @@ class Watcher:
         )
 
         async def send() -> list[dict[str, Any]]:
-            try:
-                deliveries = await asyncio.wait_for(
-                    self.notifier.notify(note), NOTIFY_DEADLINE_SECONDS
-                )
-            except TimeoutError:
-                return [{"channel": route, "ok": False, "detail": "timed out"}]
-            except Exception as exc:  # a broken notifier is a failed delivery, on record
-                # only the type: a channel's message may carry its URL and token
-                detail = f"the notifier raised {type(exc).__name__}"
-                return [{"channel": route, "ok": False, "detail": detail}]
+            deliveries = await notify_within(self.notifier, note, seconds=NOTIFY_DEADLINE_SECONDS)
             return [{"channel": d.channel, "ok": d.ok, "detail": d.detail} for d in deliveries]
 
         task = asyncio.get_running_loop().create_task(send())

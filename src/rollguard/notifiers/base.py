@@ -8,6 +8,7 @@ which the controller records. Secrets (webhook URLs, tokens) never appear in a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -39,3 +40,19 @@ class Notifier(Protocol):
 
     async def notify(self, notification: Notification) -> list[Delivery]:
         """Deliver to every channel of the route; never raises for a failing channel."""
+
+
+async def notify_within(
+    notifier: Notifier, notification: Notification, *, seconds: float
+) -> list[Delivery]:
+    """Deliver with a deadline; a timeout or a raising notifier is a failed delivery.
+
+    Only the exception's type is kept: a channel's message may carry its URL or token.
+    """
+    try:
+        return await asyncio.wait_for(notifier.notify(notification), seconds)
+    except TimeoutError:
+        return [Delivery(channel=notification.route, ok=False, detail="timed out")]
+    except Exception as exc:  # a broken notifier must never stop a rollback
+        detail = f"the notifier raised {type(exc).__name__}"
+        return [Delivery(channel=notification.route, ok=False, detail=detail)]

@@ -185,3 +185,18 @@ def test_unique_ids_match_sources(fixtures_dir: Path, name: str, unique: dict[st
     report = load_report(fixtures_dir / name)
     ids = {(f.severity.value, f.id) for f in report.findings}
     assert Counter(severity for severity, _ in ids) == unique
+
+
+@pytest.mark.parametrize(
+    ("result", "rule", "message"),
+    [
+        ('{"ruleId": "R1"}', '{"id": "R1", "defaultConfiguration": "high"}', "expected a severity"),
+        ('{"ruleId": "R1", "level": ["error"]}', '{"id": "R1"}', r"level: expected one of error"),
+    ],
+)
+def test_sarif_level_of_the_wrong_type_is_refused(result: str, rule: str, message: str) -> None:
+    """A string defaultConfiguration or a list level used to raise AttributeError/TypeError."""
+    raw = f"""{{"version": "2.1.0", "runs": [{{"tool": {{"driver": {{"name": "lint",
+      "rules": [{rule}]}}}}, "results": [{result}]}}]}}"""
+    with pytest.raises(InputError, match=message):
+        parse_report(raw, source="lint.sarif")

@@ -125,7 +125,9 @@ def _severity(result: dict[str, Any], rule: dict[str, Any], path: str, where: st
             f"a score from 0.0 to 10.0 (got {raw!r})",
         )
         return severity_from_score(score)
-    level: Any = result.get("level") or (rule.get("defaultConfiguration") or {}).get("level")
+    configuration = rule.get("defaultConfiguration")
+    default_level = configuration.get("level") if isinstance(configuration, dict) else None
+    level: Any = result.get("level") or default_level
     rule_id = result.get("ruleId") or rule.get("id") or "?"
     expect(
         level is not None,
@@ -135,7 +137,7 @@ def _severity(result: dict[str, Any], rule: dict[str, Any], path: str, where: st
         "or a level (result.level or the rule's defaultConfiguration.level)",
     )
     expect(
-        level in _LEVELS,
+        isinstance(level, str) and level in _LEVELS,
         path,
         f"{where}.level",
         f"one of error, warning, note, none (got {level!r})",

@@ -44,8 +44,8 @@ FLAGS = (
 def chromium_binary() -> Path:
     """The system Chromium; skips locally and fails under CI=true when it is missing."""
     configured = os.environ.get("CHROMIUM")
-    if configured:
-        return Path(configured)
+    if configured:  # checked too: a wrong path is a clear skip/failure, not a launch error
+        return require_binary(configured, hint="$CHROMIUM names no executable")
     return require_binary(
         "chromium", hint="apt-get install chromium", extra_paths=("/usr/bin", "/usr/lib/chromium")
     )

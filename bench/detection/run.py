@@ -24,14 +24,14 @@ for path in (ROOT, ROOT / "src"):
 
 import numpy as np  # noqa: E402
 
-from bench.detection import finegrained  # noqa: E402
-from bench.detection.simulate import SIGMA, Scenario, scrapes  # noqa: E402
-from bench.detection.strategies import (  # noqa: E402
-    ALL,
-    BASE_ERROR_RATE,
-    bernoulli_kl,
-    wald_expected_requests,
+from bench.detection import finegrained, late  # noqa: E402
+from bench.detection.core import (  # noqa: E402
+    fmt_seconds,
+    optimum_requests,
+    simulate_task,
+    wilson,
 )
+from bench.detection.simulate import SIGMA, Scenario  # noqa: E402
 from rollguard.engine import sequential as seq  # noqa: E402
 
 BAD_SECONDS = 600.0  # the maximum canary duration
@@ -49,47 +49,6 @@ FAULTS: list[tuple[str, dict[str, float | str]]] = [
     ("memory leak 0.5MB/s", {"fault": "memory", "leak_mb_per_s": 0.5}),
 ]
 NOISES = ("bursty", "diurnal", "incident", "shifting")
-
-
-def optimum_requests(scenario: Scenario) -> float | None:
-    """Wald's SPRT expected sample size (alpha = beta = 0.01, known baseline)."""
-    if scenario.fault == "errors":
-        return wald_expected_requests(bernoulli_kl(scenario.error_rate, BASE_ERROR_RATE))
-    if scenario.fault == "latency":
-        return wald_expected_requests((scenario.log_shift / SIGMA) ** 2 / 2)
-    return None
-
-
-def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score 95% interval for a proportion."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = hits / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def simulate(scenario: Scenario, runs: int, seed: int) -> dict[str, np.ndarray]:
-    """Seconds to the first firing per run and strategy (inf when it never fired)."""
-    rng = np.random.default_rng(seed)
-    strategies = [cls(runs) for cls in ALL]
-    fired = {s.name: np.full(runs, np.inf) for s in strategies}
-    for scrape in scrapes(scenario, runs, rng):
-        for strategy in strategies:
-            now = strategy.step(scrape)
-            first = fired[strategy.name]
-            first[now & np.isinf(first)] = (scrape.t + 1) * 5.0
-    return fired
-
-
-def simulate_task(task: tuple[Scenario, int, int]) -> dict[str, np.ndarray]:
-    """``simulate`` for a process pool."""
-    return simulate(*task)
-
-
-def fmt_seconds(value: float) -> str:
-    return "never" if math.isinf(value) else f"{value:.0f}"
 
 
 def check_same_code_path() -> str:
@@ -267,6 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", default=str(Path(__file__).with_name("RESULTS.md")))
     args = parser.parse_args(argv)
     bad_runs, healthy_runs = (20, 40) if args.quick else (200, 200)
+    late_runs = 20 if args.quick else 200
     started = time.monotonic()
     lines: list[str] = []
 
@@ -281,10 +241,23 @@ def main(argv: list[str] | None = None) -> None:
     out()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         ratios = finegrained.ratios(pool.map, quick=args.quick)
+        late_ratios = finegrained.ratios(
+            pool.map,
+            quick=args.quick,
+            warmup=late.WARMUP_SCRAPES,
+            effects=[e for e in finegrained.EFFECTS if e[0] in dict(late.EFFECTS)],
+            shares=(late.SHARE,),
+        )
         found = bad_table(out, ratios, bad_runs, pool.map)
+        out()
+        late_found = late.table(out, late_runs, pool.map, simulate_task)
         pooled = healthy_table(out, healthy_runs, pool.map)
     out()
     goals(out, found, pooled, ratios)
+    out()
+    late.summary(out, late_found)
+    out()
+    out(late.requests_table(late_ratios, "400 runs per effect" if not args.quick else "quick"))
     out()
     out(finegrained.table(ratios))
     out()

@@ -40,6 +40,7 @@ class Scenario:
     log_shift: float = 0.0  # the canary's log-latency shift, when fault == "latency"
     leak_mb_per_s: float = 0.0
     noise: str = "plain"  # healthy: "bursty", "diurnal", "incident", "shifting"
+    onset_seconds: float = 0.0  # the fault begins here; healthy before (a late fault)
 
     @property
     def intervals(self) -> int:
@@ -121,10 +122,11 @@ def scrapes(scenario: Scenario, runs: int, rng: np.random.Generator) -> Iterator
         n_s = rng.poisson(stable_rps * SCRAPE_SECONDS)
         stable_rate = np.clip(BASE_ERROR_RATE * error_mult, 0, 1)
         canary_rate = stable_rate
-        if scenario.fault == "errors":
+        fault = scenario.fault if seconds >= scenario.onset_seconds else None
+        if fault == "errors":
             canary_rate = np.clip(scenario.error_rate * error_mult, 0, 1)
-        canary_shift = latency_shift + (scenario.log_shift if scenario.fault == "latency" else 0.0)
-        if scenario.fault == "memory":
+        canary_shift = latency_shift + (scenario.log_shift if fault == "latency" else 0.0)
+        if fault == "memory":
             memory_offset = memory_offset + scenario.leak_mb_per_s * SCRAPE_SECONDS
         yield Scrape(
             t=t,

@@ -21,9 +21,13 @@ from rollguard.signals import Signal
 
 
 class BaselineMetrics(BaseModel):
-    """Reference values measured on the known-good version."""
+    """Reference values measured on the known-good version.
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    JSON's ``Infinity`` (which Python reads) is refused: an infinite reference
+    would make every relative limit unreachable.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     error_rate_percent: float = Field(ge=0, le=100)
     avg_latency_ms: float = Field(ge=0)
@@ -59,7 +63,9 @@ def load_baseline(path: str | Path) -> Baseline:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InputError(f"{path}: cannot read baseline: {exc.strerror}") from exc
+        raise InputError(f"{path}: cannot read baseline: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot read baseline: not UTF-8 text ({exc.reason})") from exc
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
     try:

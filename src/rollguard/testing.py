@@ -3,12 +3,10 @@ whose values a test sets, and an executor that records what it was asked."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from rollguard.executors.base import ActionResult, TargetStatus
 from rollguard.signals import Measurement, Query, Signal, Version
-
-ValueFn = Callable[[Query, float], float | None]
 
 
 class InMemoryProvider:
@@ -20,6 +18,7 @@ class InMemoryProvider:
         self.collected = 0
 
     def set(self, signal: Signal, version: Version, value: float | None) -> None:
+        """Change what the signal reads from now on, mid-watch (None: no data)."""
         self.values[(signal, version)] = value
 
     async def collect(self, *, now: float) -> None:

@@ -11,8 +11,10 @@ from audit_helpers import StoreFactory, raw_sql, record
 
 from rollguard.audit.base import AuditRecord
 from rollguard.audit.chain import GENESIS, entry_hash, normalize_record
+from rollguard.audit.factory import open_store
 from rollguard.audit.sql import SqlAuditStore
 from rollguard.errors import AuditError
+from servers.postgres import PostgresServer
 
 
 def test_append_returns_consecutive_ids_and_reads_back_exactly(store: SqlAuditStore) -> None:
@@ -44,6 +46,14 @@ def test_list_filters_by_time_deployment_and_kind(store: SqlAuditStore) -> None:
     assert [e.id for e in store.list(since="2026-11-11T00:00:00Z")] == [2, 3]
     assert [e.id for e in store.list(since="2026-11-11T02:00:00+02:00")] == [2, 3]
     assert [e.id for e in store.list(kind="deployment_start")] == [1]
+
+
+def test_list_newest_keeps_the_last_matches_in_chain_order(store: SqlAuditStore) -> None:
+    for n in range(6):
+        store.append(record(n, deployment="a" if n % 2 else "b"))
+    assert [e.id for e in store.list(newest=2)] == [5, 6]
+    assert [e.id for e in store.list(deployment="a", newest=2)] == [4, 6]
+    assert [e.id for e in store.list(deployment="b", newest=10)] == [1, 3, 5]
 
 
 def test_nan_metrics_are_stored_as_null_and_still_verify(store: SqlAuditStore) -> None:
@@ -95,6 +105,19 @@ def test_the_database_refuses_update_and_delete(
     assert entry is not None
     assert entry.record.reason == record(0).reason
     assert store.verify().ok
+
+
+def test_postgresql_refuses_truncate(postgres_server: PostgresServer) -> None:
+    url = postgres_server.create_schema("audit_truncate")
+    store = open_store(url)
+    try:
+        store.append(record(0))
+        with pytest.raises(Exception, match="append-only"):
+            raw_sql(url, "TRUNCATE audit_entries")
+        assert [entry.id for entry in store.list()] == [1]
+        assert store.verify().ok
+    finally:
+        store.close()
 
 
 def test_concurrent_appenders_never_fork_the_chain(open_stores: StoreFactory) -> None:

@@ -66,3 +66,9 @@ def test_a_postgresql_that_is_down_refuses_to_open_without_leaking_the_password(
 def test_an_unknown_url_scheme_is_refused() -> None:
     with pytest.raises(AuditError, match="unsupported audit store URL mysql://"):
         open_store("mysql://db/audit")
+
+
+def test_a_url_with_a_bad_port_is_refused_without_leaking_the_password() -> None:
+    with pytest.raises(AuditError, match="not a database URL") as caught:
+        open_store("postgresql://rollguard:s3cret-pw@127.0.0.1:port/audit")
+    assert "s3cret-pw" not in str(caught.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,23 @@ def test_a_damaged_spool_is_named_with_its_line(tmp_path: Path) -> None:
             store.flush()
     finally:
         store.close()
+
+
+def test_watchers_sharing_a_spool_flush_each_record_once(tmp_path: Path) -> None:
+    spool = tmp_path / "spool.jsonl"
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    stores = [SpooledStore(open_store(url), spool=spool) for _ in range(3)]
+    try:
+        for n in range(20):
+            stores[0]._keep(record(n))  # as an outage would have left them
+        threads = [threading.Thread(target=store.flush) for store in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        reasons = [entry.record.reason for entry in stores[0].list()]
+        assert reasons == [record(n).reason for n in range(20)]
+        assert not spool.exists()
+    finally:
+        for store in stores:
+            store.close()

@@ -112,3 +112,35 @@ def test_create_from_metrics_through_the_replay_provider(invoke_cli: Invoke, in_
     assert metrics["avg_latency_ms"] == 90
     assert metrics["memory_mb"] == 210
     assert metrics["requests"] == 5000
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["-o", "no-such-folder/b.json"], "cannot write no-such-folder/b.json"),
+        (["--memory-mb", "-5"], "--memory-mb: expected megabytes, 0 or more; got -5"),
+        (["--memory-mb", "nan"], "--memory-mb: expected megabytes, 0 or more; got nan"),
+    ],
+)
+def test_bad_out_or_memory_is_one_message_and_exit_2(
+    run_cli: Run, fixtures_dir: Path, extra: list[str], message: str
+) -> None:
+    """Both used to end in a traceback (OSError, pydantic ValidationError) with exit 1."""
+    report = fixtures_dir / "k6" / "k6-reporter-simple.json"
+    done = run_cli("baseline", "create", "--from-k6", str(report), *extra)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_nan_in_a_report_is_not_a_measurement(invoke_cli: Invoke, in_tmp: Path) -> None:
+    """json.loads reads a bare NaN; the reader must refuse it, not write it to the baseline."""
+    report = in_tmp / "summary.json"
+    report.write_text(
+        '{"metrics": {"http_reqs": {"count": 10}, "http_req_failed": {"value": 0.1},'
+        ' "http_req_duration": {"avg": NaN, "p(95)": 2}}}'
+    )
+    done = invoke_cli("baseline", "create", "--from-k6", str(report))
+    assert done.returncode == 2
+    assert "http_req_duration: expected avg and p(95)" in done.stderr
+    assert not (in_tmp / "performance-baseline.json").exists()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
+
 from rollguard.cli.github import GitHubActions, markdown_cell
 
 
@@ -35,3 +37,12 @@ def test_summary_appends(tmp_path: Path) -> None:
 
 def test_markdown_cell_keeps_the_row_intact() -> None:
     assert markdown_cell("a|b\nc") == "a\\|b c"
+
+
+def test_unwritable_summary_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The gate's exit 3 must survive a job summary path that cannot be written."""
+    gh = GitHubActions({"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path)})
+    assert gh.summary("one") is False
+    assert "cannot write the job summary" in caplog.text

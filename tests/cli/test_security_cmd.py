@@ -48,3 +48,24 @@ def test_wrong_format_option_is_refused(invoke_cli: Invoke, tmp_path: Path) -> N
     done = invoke_cli("security", "scan-log", str(log), "--format", "haproxy")
     assert done.returncode == 2
     assert "not a haproxy access-log line" in done.stderr
+
+
+def test_error_message_keeps_its_bracketed_text(run_cli: Run, tmp_path: Path) -> None:
+    """The expected-format hint contains ``[day/Mon/year...]``; rich markup must not eat it."""
+    log = tmp_path / "app.log"
+    log.write_text("garbage\n")
+    done = run_cli("security", "scan-log", str(log))
+    assert done.returncode == 2
+    assert "[day/Mon/year:HH:MM:SS +zone]" in done.stderr
+
+
+def test_attacker_text_that_looks_like_markup_is_printed_not_parsed(
+    run_cli: Run, tmp_path: Path
+) -> None:
+    """A request target such as ``[/script]`` crashed rich's markup parser with a traceback."""
+    log = tmp_path / "access.log"
+    log.write_text(_line(1, "/x?q=[/script]../../etc/passwd", 404))
+    done = run_cli("security", "scan-log", str(log))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "[/script]" in done.stdout

@@ -1,9 +1,10 @@
-"""Recovery of watches that stopped without an action to finish."""
+"""Recovery of interrupted watches: closing them, and finishing their actions as planned."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from crash_watch import make_policy, provider
 from file_executor import FileExecutor, read_state, write_state
 
@@ -41,5 +42,44 @@ async def test_a_watch_that_stopped_while_healthy_is_closed_and_watching_goes_on
     ends = {e.record.watch_id: e.record.outcome for e in store.list(kind="deployment_end")}
     assert ends == {"stopped": "interrupted", watcher.watch_id: "healthy"}
     assert store.list(kind="recovery") == []
+    assert store.verify().ok
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("weight_found", "recorded_steps", "expected"),
+    [
+        (20, [], [15, 10, 5, 0]),  # killed before its first step: the whole plan, from 20 %
+        (15, [{"to_stable_percent": 25, "from_percent": 20}], [10, 5, 0]),  # after 25 % of 20
+        (4, [{"to_stable_percent": 25, "from_percent": 20}], [0]),  # lowered by hand meanwhile
+    ],
+)
+async def test_an_interrupted_gradual_rollback_resumes_its_own_plan(
+    tmp_path: Path, weight_found: int, recorded_steps: list[dict[str, int]], expected: list[int]
+) -> None:
+    # the plan's steps are shares of the weight the canary had when the rollback began;
+    # resuming must neither jump to 0 % nor re-split the weight it finds
+    state = tmp_path / "deployment.json"
+    write_state(state, {"canary_weight": weight_found, "canary_state": "serving", "history": []})
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    common = {"deployment": "shop", "timestamp": "2026-11-27T09:00:00Z", "watch_id": "killed"}
+    store.append(AuditRecord(kind="deployment_start", **common))
+    store.append(
+        AuditRecord(kind="action_intent", action="gradual_rollback_with_traffic_shifting", **common)
+    )
+    for step in recorded_steps:
+        output = {"step": "set_canary_weight", "ok": True, **step}
+        store.append(AuditRecord(kind="action_step", executor_output=output, **common))
+    watcher = Watcher(
+        make_policy("gradual"),
+        provider=provider(healthy=False),  # users keep seeing errors: no early stop
+        executor=FileExecutor(state),
+        notifier=LogNotifier(),
+        audit=store,
+        clock=SimulatedClock(1_795_000_000.0),
+    )
+    result = await watcher.run(duration_seconds=30)
+    assert result.outcome is Outcome.ROLLED_BACK
+    assert [weight for _, weight in read_state(state)["history"]] == expected
     assert store.verify().ok
     store.close()

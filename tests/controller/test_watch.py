@@ -6,6 +6,7 @@ import pytest
 
 from rollguard.audit.base import MemoryAuditSink
 from rollguard.controller import Outcome, SimulatedClock, Watcher
+from rollguard.notifiers.base import Delivery, Notification
 from rollguard.notifiers.log import LogNotifier
 from rollguard.policy import Action, Policy, parse_policy
 from rollguard.signals import Signal, Version
@@ -174,3 +175,33 @@ async def test_notifications_go_to_the_trigger_route() -> None:
     result = await watcher.run(duration_seconds=60)
     assert [n.route for n in notifier.sent] == ["critical_alert"]
     assert result.deliveries == [{"channel": "log", "ok": True, "detail": ""}]
+
+
+class _BrokenNotifier(LogNotifier):
+    """A notifier breaking its never-raise contract, with a secret in the message."""
+
+    async def notify(self, notification: Notification) -> list[Delivery]:
+        raise RuntimeError("POST https://hooks.example/T0KEN-SECRET failed")
+
+
+async def test_a_raising_notifier_is_recorded_as_a_failed_delivery_without_its_message() -> None:
+    policy = parse_policy(POLICY)
+    provider = InMemoryProvider({(Signal.ERROR_RATE_PERCENT, Version.CANARY): 50.0})
+    provider.set(Signal.LATENCY_P95_MS, Version.CANARY, 10.0)
+    audit = MemoryAuditSink()
+    watcher = Watcher(
+        policy,
+        provider=provider,
+        executor=RecordingExecutor(),
+        notifier=_BrokenNotifier(),
+        audit=audit,
+        clock=SimulatedClock(),
+    )
+    result = await watcher.run(duration_seconds=60)
+    assert result.outcome is Outcome.ROLLED_BACK  # the rollback never waits on notifiers
+    assert result.deliveries == [
+        {"channel": "critical_alert", "ok": False, "detail": "the notifier raised RuntimeError"}
+    ]
+    failures = [r for r in audit.records if r.kind == "notification"]
+    assert [r.outcome for r in failures] == ["failure"]
+    assert "SECRET" not in repr(audit.records)

@@ -71,16 +71,19 @@ async def test_failing_canary_is_rolled_back_through_haproxy(stack: RealStack) -
         stack.versions["canary"].fault.fail_every = 2  # half of the canary's answers are 500
         _wait_for_canary_traffic_in_prometheus(stack)
         watcher = _watcher(stack)
-        result = await watcher.run(duration_seconds=60)
-        rolled_back_at = time.perf_counter()
-        after = await asyncio.to_thread(
-            wait_until,
-            lambda: len(traffic.since(rolled_back_at)) >= 20 and traffic.since(rolled_back_at),
-            timeout=20,
-            what="20 requests through HAProxy after the rollback",
-        )
-        status = await watcher.executor.status()
-        await watcher.provider.aclose()
+        try:
+            result = await watcher.run(duration_seconds=60)
+            rolled_back_at = time.perf_counter()
+            after = await asyncio.to_thread(
+                wait_until,
+                lambda: len(traffic.since(rolled_back_at)) >= 20 and traffic.since(rolled_back_at),
+                timeout=20,
+                what="20 requests through HAProxy after the rollback",
+            )
+            status = await watcher.executor.status()
+        finally:
+            await watcher.provider.aclose()
+            await watcher.executor.aclose()
     assert result.outcome is Outcome.ROLLED_BACK, result.reason
     assert result.trigger == "error_rate_trigger"
     [evidence] = [e for e in result.evidence if e["trigger"] == "error_rate_trigger"]
@@ -104,8 +107,11 @@ async def test_prometheus_down_mid_watch_is_inconclusive_never_healthy(stack: Re
     with Traffic(stack.haproxy.url, pause_seconds=0.005):
         _wait_for_canary_traffic_in_prometheus(stack)
         watcher = _watcher(stack, on_evaluation, no_data_limit=3)
-        result = await watcher.run(duration_seconds=60)
-        await watcher.provider.aclose()
+        try:
+            result = await watcher.run(duration_seconds=60)
+        finally:
+            await watcher.provider.aclose()
+            await watcher.executor.aclose()
     assert seen[0] is TriggerStatus.OK
     assert seen[1:] == [TriggerStatus.NO_DATA, TriggerStatus.NO_DATA, TriggerStatus.INCONCLUSIVE]
     assert "cannot reach Prometheus" in reasons[1]

@@ -158,6 +158,23 @@ def test_an_evaluation_inside_the_last_interval_does_not_count_requests_twice(
     assert after == before
     result = next(r for r in again.results if r.trigger == "error_rate_trigger")
     assert "has not ended" in result.evidence.reason
+    assert result.status is TriggerStatus.WAITING
+
+
+def test_evaluating_more_often_than_the_interval_is_never_inconclusive(policy: Policy) -> None:
+    # `rollguard watch --interval 1s` on a 5 s policy: four evaluations in every interval
+    # are too early to feed the test; they must not count as missing data
+    state = EngineState()
+    statuses = []
+    for second in range(5, 31):
+        measured = _measurements(policy, float(second), canary=(500, 5), stable=(2000, 20))
+        evaluation = evaluate(policy, measured, baseline=None, state=state, now=float(second))
+        state = evaluation.state
+        result = next(r for r in evaluation.results if r.trigger == "error_rate_trigger")
+        statuses.append(result.status)
+    assert TriggerStatus.INCONCLUSIVE not in statuses
+    assert statuses.count(TriggerStatus.OK) == 6  # at 5, 10, ..., 30 s
+    assert state.of("error_rate_trigger").sequential["intervals"] == 6
 
 
 def test_both_methods_fire_on_whichever_is_first() -> None:
@@ -201,11 +218,14 @@ def test_against_a_baseline_file_errors_and_latency_use_the_known_reference() ->
     from datetime import UTC, datetime
 
     from rollguard.baseline import Baseline, BaselineMetrics
+    from rollguard.policy.explain import explain
 
     text = EXAMPLE.read_text().replace(
         "baseline:\n  compare_with: stable\n", "baseline:\n  file: performance-baseline.json\n"
     )
     policy = parse_policy(text, source="baseline.yaml")
+    assert "x the stable's" not in explain(policy)[1]  # the latency test has no stable here
+    assert "above the bucket at its p95, a share above 1 x 5% + 1 points" in explain(policy)[1]
     wanted = set(required_queries(policy))
     assert Query(Signal.ERRORS, Version.STABLE, policy.analysis.interval) not in wanted
     reference = Baseline(

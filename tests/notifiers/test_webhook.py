@@ -115,6 +115,16 @@ async def test_a_refusal_is_not_retried_and_the_other_channel_still_delivers(
     )
 
 
+async def test_a_redirect_is_a_failed_delivery_not_followed(receiver: Receiver) -> None:
+    receiver.statuses = [302]
+    env = {"HOOK_URL": f"{receiver.url}/moved", "HOOK_SECRET": SECRET}
+    notifier = make_notifier(parse_policy(_policy(_webhook())), env=env, sleep=Sleeps())
+    (hook,) = await notifier.notify(NOTE)
+    assert (hook.channel, hook.ok) == ("hook", False)
+    assert "HTTP 302" in hook.detail
+    assert [r.path for r in receiver.requests] == ["/moved"]
+
+
 async def test_failures_never_raise_and_never_show_secrets(
     receiver: Receiver, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -201,6 +211,23 @@ def test_an_unknown_apprise_url_is_refused_at_start() -> None:
     )
     with pytest.raises(UsageError, match="apprise does not recognise"):
         make_notifier(policy, env={})
+
+
+def test_a_broken_apprise_url_is_refused_without_logging_its_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    second = "second-token-3c4d5e"  # apprise logs this part of the URL in clear
+    url = f"slack://{TOKEN}/{second}"
+    policy = parse_policy(
+        _policy("    chat: {type: apprise, url_env: CHAT_URL}", "critical_alert: [chat]")
+    )
+    with pytest.raises(UsageError, match="apprise does not recognise") as caught:
+        make_notifier(policy, env={"CHAT_URL": url})
+    assert "apprise" in {record.name for record in caplog.records}
+    for secret in (TOKEN, second):
+        assert secret not in caplog.text
+        assert secret not in str(caught.value)
 
 
 def test_no_channels_means_the_log_notifier() -> None:

@@ -101,6 +101,20 @@ def test_the_plain_form_means_the_same_as_the_seed_form() -> None:
         ),
         ("bogus_section: 1\n", 3, "bogus_section", "unknown key"),
         ("rollback:\n  steps: [25, 50]\n", 3, "rollback", "last rollback step must be 100"),
+        (
+            "error_rate_trigger:\n  threshold: 5%\n  detection: {tolerance_points: .inf}\n",
+            5,
+            "error_rate_trigger.detection.tolerance_points",
+            "finite",
+        ),
+        ("memory_trigger:\n  above: .inf\n", 4, "memory_trigger.above", "finite"),
+        (
+            "memory_trigger: {above: 500}\n"
+            "triggers:\n  memory_trigger: {signal: memory_mb, above: 600}\n",
+            1,
+            "(policy)",
+            "two triggers are named 'memory_trigger'",
+        ),
     ],
 )
 def test_each_problem_names_its_line_and_field(

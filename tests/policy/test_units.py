@@ -45,3 +45,19 @@ def test_limits_and_rates() -> None:
     assert units.parse_rate_per_minute("1 per second") == 60.0
     with pytest.raises(ValueError, match="whole number"):
         units.parse_limit("1.5 maximum")
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_numbers_are_refused_everywhere(number: float) -> None:
+    # YAML's .nan / .inf: a NaN threshold is never "within" its limit, so it would always fire
+    with pytest.raises(ValueError, match="duration"):
+        units.parse_duration(number)
+    with pytest.raises(ValueError, match="threshold"):
+        units.parse_threshold(number)
+    with pytest.raises(ValueError, match="rate"):
+        units.parse_rate_per_minute(number)
+
+
+def test_a_negative_number_is_no_threshold() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        units.parse_threshold(-5)

@@ -8,9 +8,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from audit_records import day, record_watch
+from chromium import FLAGS, chromium_binary
 from rollguard.audit.factory import open_store
 from rollguard.reports.build import build, render_report
-from support import require_binary
 
 
 class _Collect(HTMLParser):
@@ -49,7 +49,7 @@ class _Collect(HTMLParser):
 
 
 def test_html_renders_in_chromium_with_the_stores_numbers(tmp_path: Path) -> None:
-    chromium = require_binary("chromium", hint="Debian package chromium")
+    chromium = chromium_binary()
     store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
     for n in range(7):
         record_watch(store, watch_id=f"ok{n}", start=day(2 + n))
@@ -71,14 +71,7 @@ def test_html_renders_in_chromium_with_the_stores_numbers(tmp_path: Path) -> Non
     done = subprocess.run(
         [
             str(chromium),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *FLAGS,
             f"--user-data-dir={profile}",
             "--dump-dom",
             page.as_uri(),

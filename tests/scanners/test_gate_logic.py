@@ -197,6 +197,7 @@ def test_ignore_file_loads(tmp_path: Path) -> None:
         ("ignores:\n  - id: CVE-1\n    reason: '  '\n    expires: 2026-01-01\n", "reason must"),
         ("ignores:\n  - id: CVE-1\n    reason: ok\n    expires: 2026-01-01\n    pkg: x\n", "pkg"),
         ("ignores: 3\n", "expected a list of entries"),
+        ("ignores: [\n", r"ignore\.yaml:2:1: not valid YAML: [^\n]*'<stream end>'$"),
     ],
 )
 def test_bad_ignore_files(tmp_path: Path, body: str, message: str) -> None:

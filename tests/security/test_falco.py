@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rollguard.errors import InputError
+from rollguard.errors import InputError, ProviderError
 from rollguard.security.events import EventLog
 from rollguard.security.falco import FalcoIntake, FalcoReceiver, parse_alerts
 
@@ -79,3 +79,38 @@ def test_receiver_takes_falco_http_output(falco_lines: list[str]) -> None:
     assert len(events.events(start=0, end=60)) == 8
     with pytest.raises(httpx.ConnectError):  # stopped means the port is closed
         httpx.post(url, content=falco_lines[0], timeout=2)
+
+
+def test_receiver_refuses_a_bad_content_length() -> None:
+    """A negative length would make the handler read until the client hangs up."""
+    import socket
+
+    receiver = FalcoReceiver(FalcoIntake(EventLog()))
+    receiver.start()
+    try:
+        with socket.create_connection(receiver.address, timeout=5) as conn:
+            conn.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n")
+            answer = conn.recv(4096).decode()
+    finally:
+        receiver.stop()
+    assert answer.startswith("HTTP/1.0 400")
+    assert "Content-Length" in answer
+
+
+def test_receiver_that_never_started_stops_at_once_and_frees_its_port() -> None:
+    """stop() used to wait forever for a serve_forever that never ran."""
+    receiver = FalcoReceiver(FalcoIntake(EventLog()))
+    host, port = receiver.address
+    receiver.stop()
+    again = FalcoReceiver(FalcoIntake(EventLog()), host=host, port=port)
+    again.stop()
+
+
+def test_a_taken_port_is_a_provider_error_naming_the_field() -> None:
+    holder = FalcoReceiver(FalcoIntake(EventLog()))
+    host, port = holder.address
+    try:
+        with pytest.raises(ProviderError, match=r"runtime_security\.falco_listen .*cannot listen"):
+            FalcoReceiver(FalcoIntake(EventLog()), host=host, port=port)
+    finally:
+        holder.stop()

@@ -68,3 +68,18 @@ def test_missing_file_and_bad_lines_are_reported(tmp_path: Path) -> None:
     assert tailer.problems == 1
     assert tailer.last_problem is not None
     assert "access.log:2: not a combined access-log line" in tailer.last_problem
+
+
+def test_an_unreadable_log_is_reported_not_raised(tmp_path: Path) -> None:
+    """A folder where the log should be sets ``unreadable``; a readable log clears it."""
+    log = tmp_path / "access.log"
+    log.mkdir()
+    tailer = AccessLogTailer(log, events=EventLog(), from_start=True)
+    assert tailer.poll(now=1.0) == 0
+    assert tailer.unreadable is not None
+    assert "access.log: cannot read" in tailer.unreadable
+    assert not tailer.missing
+    log.rmdir()
+    log.write_text(_line("/a"))
+    assert tailer.poll(now=2.0) == 1
+    assert tailer.unreadable is None

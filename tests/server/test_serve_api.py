@@ -82,13 +82,17 @@ def test_commands_need_the_bearer_token_and_failures_are_counted(served: Served)
     basic = served.client.post(
         "/api/v1/deployments/cart/abort", headers={"Authorization": f"Basic {TOKEN}"}
     )
-    for response in (missing, wrong, basic):
+    # Refused before the command or the body is looked at: no 422 telling how the API works.
+    probe = served.client.post("/api/v1/deployments/cart/explode", json={"force": True})
+    for response in (missing, wrong, basic, probe):
         assert response.status_code == 401
         assert response.json()["error"] == "unauthorized"
         assert response.headers["www-authenticate"] == "Bearer"
+        assert "nope-nope" not in response.text
     assert served.detail("cart")["status"] == "watching"
     assert _metric(served, 'rollguard_api_unauthorized_total{command="pause"}') == 1
     assert _metric(served, 'rollguard_api_unauthorized_total{command="abort"}') == 2
+    assert _metric(served, 'rollguard_api_unauthorized_total{command="unknown"}') == 1
 
 
 def test_pause_resume_abort(served: Served) -> None:

@@ -118,17 +118,18 @@ def running_postgres(*, fsync: bool = False) -> Iterator[PostgresServer]:
             stderr=subprocess.PIPE,
             check=True,
         )
-        server = PostgresServer(port, socket_dir, data_dir, initdb.parent, options)
-        try:
-            yield server
-        finally:
+        yield PostgresServer(port, socket_dir, data_dir, initdb.parent, options)
+    finally:
+        # Also after a failed or timed-out start, which can leave a postmaster running.
+        if (data_dir / "postmaster.pid").exists():
             subprocess.run(
-                _as_server_user([str(pg_ctl), "-D", str(data_dir), "-m", "immediate", "stop"]),
+                _as_server_user(
+                    [str(pg_ctl), "-D", str(data_dir), "-m", "immediate", "-w", "stop"]
+                ),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 check=False,
             )
-    finally:
         shutil.rmtree(base, ignore_errors=True)
 
 

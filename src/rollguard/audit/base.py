@@ -8,7 +8,7 @@ export, plus the per-deployment lease lock that keeps two watchers apart.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TextIO, runtime_checkable
 
@@ -110,14 +110,13 @@ class AuditStore(AuditSink, Protocol):
         deployment: str | None = None,
         kind: str | None = None,
         details: bool = True,
+        newest: int | None = None,
     ) -> Sequence[AuditEntry]:
         """Entries in chain order, optionally from an RFC 3339 time on, for one deployment.
 
-        ``details=False`` skips parsing metrics, evidence and executor output.
+        ``details=False`` skips parsing metrics, evidence and executor output;
+        ``newest`` keeps only the last N matching entries (still in chain order).
         """
-
-    def iter_entries(self, *, batch: int = 5000) -> Iterator[AuditEntry]:
-        """Every entry in chain order, read in batches (for verify and export)."""
 
     def get(self, entry_id: int) -> AuditEntry | None:
         """One entry by id, or ``None``."""

@@ -81,14 +81,18 @@ def open_policy_store(config: AuditConfig, *, base_dir: Path) -> SpooledStore:
         open_store(url, base_dir=base_dir),
         spool=base_dir / ".rollguard" / "spool" / f"{digest}.jsonl",
     )
-    store.flush()
+    try:
+        store.flush()
+    except AuditError:
+        store.close()
+        raise
     return store
 
 
 def _parse(url: str) -> sa.URL:
     try:
         return sa.make_url(url)
-    except sa.exc.ArgumentError as exc:
+    except (sa.exc.ArgumentError, ValueError) as exc:  # ValueError: a port that is no number
         raise AuditError(
             "the audit store URL is not a database URL; use sqlite:///PATH or postgresql://..."
         ) from exc

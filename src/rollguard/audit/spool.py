@@ -12,6 +12,8 @@ last flushed entry (it is then visibly duplicated, never silently missing).
 from __future__ import annotations
 
 import builtins
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -61,11 +63,27 @@ class SpooledStore:
 
     def flush(self) -> int:
         """Append every spooled record to the store, oldest first; return how many."""
-        waiting = self.pending()
-        for index, record in enumerate(waiting):
-            self._store.append(record)
-            self._rewrite(waiting[index + 1 :])
+        if not self.spool.exists():  # the usual case: nothing to lock, nothing to read
+            return 0
+        with self._locked():
+            waiting = self.pending()
+            for index, record in enumerate(waiting):
+                self._store.append(record)
+                self._rewrite(waiting[index + 1 :])
         return len(waiting)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the spool's lock file: watchers sharing a store URL (and so this spool)
+        must not flush the same records twice or rewrite away one just kept."""
+        try:
+            self.spool.parent.mkdir(parents=True, exist_ok=True)
+            handle = self.spool.with_suffix(".lock").open("a")
+        except OSError as exc:
+            raise AuditError(f"cannot lock the audit spool {self.spool}: {exc.strerror}") from exc
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def list(
         self,
@@ -74,11 +92,11 @@ class SpooledStore:
         deployment: str | None = None,
         kind: str | None = None,
         details: bool = True,
+        newest: int | None = None,
     ) -> Sequence[AuditEntry]:
-        return self._store.list(since=since, deployment=deployment, kind=kind, details=details)
-
-    def iter_entries(self, *, batch: int = 5000) -> Iterator[AuditEntry]:
-        return self._store.iter_entries(batch=batch)
+        return self._store.list(
+            since=since, deployment=deployment, kind=kind, details=details, newest=newest
+        )
 
     def get(self, entry_id: int) -> AuditEntry | None:
         return self._store.get(entry_id)
@@ -108,8 +126,11 @@ class SpooledStore:
 
     def _keep(self, record: AuditRecord) -> None:
         line = json.dumps(asdict(record), default=str) + "\n"
+        with self._locked():
+            self._write_line(line)
+
+    def _write_line(self, line: str) -> None:
         try:
-            self.spool.parent.mkdir(parents=True, exist_ok=True)
             with self.spool.open("a", encoding="utf-8") as handle:
                 handle.write(line)
                 handle.flush()
@@ -122,11 +143,16 @@ class SpooledStore:
 
     def _rewrite(self, remaining: Sequence[AuditRecord]) -> None:
         temporary = self.spool.with_suffix(".tmp")
-        with temporary.open("w", encoding="utf-8") as handle:
-            for record in remaining:
-                handle.write(json.dumps(asdict(record), default=str) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.spool)
-        if not remaining:
-            self.spool.unlink(missing_ok=True)
+        try:
+            with temporary.open("w", encoding="utf-8") as handle:
+                for record in remaining:
+                    handle.write(json.dumps(asdict(record), default=str) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.spool)
+            if not remaining:
+                self.spool.unlink(missing_ok=True)
+        except OSError as exc:
+            raise AuditError(
+                f"cannot rewrite the audit spool {self.spool}: {exc.strerror}"
+            ) from exc

@@ -76,10 +76,15 @@ class SqlAuditStore:
         deployment: str | None = None,
         kind: str | None = None,
         details: bool = True,
+        newest: int | None = None,
     ) -> Sequence[AuditEntry]:
         """Entries in chain order; ``details=False`` leaves metrics, evidence and executor
-        output empty (not parsed) for summaries such as the report."""
-        query = sa.select(s.entries).order_by(s.entries.c.id)
+        output empty (not parsed) for summaries such as the report; ``newest`` keeps only
+        the last N matches (read by the database, not by loading the whole trail)."""
+        order = s.entries.c.id.desc() if newest is not None else s.entries.c.id
+        query = sa.select(s.entries).order_by(order)
+        if newest is not None:
+            query = query.limit(newest)
         if since is not None:
             query = query.where(s.entries.c.timestamp >= chain.normalize_timestamp(since))
         if deployment is not None:
@@ -87,11 +92,8 @@ class SqlAuditStore:
         if kind is not None:
             query = query.where(s.entries.c.kind == kind)
         with self._guard("read"), self._engine.connect() as connection:
-            return [_entry(row, details=details) for row in connection.execute(query).mappings()]
-
-    def iter_entries(self, *, batch: int = 5000) -> Iterator[AuditEntry]:
-        with self._guard("read"), self._engine.connect() as connection, connection.begin():
-            yield from _batches(connection, batch)
+            found = [_entry(row, details=details) for row in connection.execute(query).mappings()]
+        return found[::-1] if newest is not None else found
 
     def get(self, entry_id: int) -> AuditEntry | None:
         with self._guard("read"), self._engine.connect() as connection:
@@ -176,17 +178,6 @@ def database_errors(prefix: str) -> Iterator[None]:
         raise AuditError(f"{prefix}: {detail}") from exc
     except sa.exc.SQLAlchemyError as exc:
         raise AuditError(f"{prefix}: {exc}") from exc
-
-
-def _batches(connection: sa.Connection, batch: int) -> Iterator[AuditEntry]:
-    after = 0
-    while True:
-        query = sa.select(s.entries).where(s.entries.c.id > after).order_by(s.entries.c.id)
-        rows = [_entry(row) for row in connection.execute(query.limit(batch)).mappings()]
-        yield from rows
-        if len(rows) < batch:
-            return
-        after = rows[-1].id
 
 
 def _links(connection: sa.Connection, batch: int) -> Iterator[chain.Link]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -37,4 +38,5 @@ def number(value: Any) -> float | None:
     """A finite number from a report field, else None (reports write null for "no data")."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    # json.loads accepts NaN and Infinity; neither is a measurement.
+    return float(value) if math.isfinite(value) else None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rollguard.cli.audit_options import DbOption, PolicyOption, open_cli_store, since_timestamp
 from rollguard.errors import ExitCode, UsageError
@@ -38,7 +39,10 @@ def list_entries(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     db: str | None = DbOption,
     policy: Path | None = PolicyOption,
 ) -> None:
-    """List entries, oldest first."""
+    """List entries, oldest first.
+
+    Exit codes: 0 done · 2 invalid option · 6 the audit store cannot be opened.
+    """
     from rollguard.audit.export import as_dict
 
     fmt, start = _output(output), since_timestamp(since)
@@ -60,7 +64,10 @@ def show(
     db: str | None = DbOption,
     policy: Path | None = PolicyOption,
 ) -> None:
-    """Show one entry with its evidence, executor output and hashes."""
+    """Show one entry with its evidence, executor output and hashes.
+
+    Exit codes: 0 done · 2 invalid option or no such id · 6 audit store unusable.
+    """
     from rollguard.audit.export import as_dict
 
     fmt = _output(output)
@@ -78,7 +85,7 @@ def show(
     console = Console()
     for key, value in data.items():
         shown = json.dumps(value, sort_keys=True) if isinstance(value, dict) else value
-        console.print(f"[bold]{key:>15}[/]  {shown}", highlight=False, soft_wrap=True)
+        console.print(f"[bold]{key:>15}[/]  {escape(str(shown))}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -90,7 +97,10 @@ def export(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     db: str | None = DbOption,
     policy: Path | None = PolicyOption,
 ) -> None:
-    """Export entries with the seed's RollbackAuditEntry fields, hashes included."""
+    """Export entries with the seed's RollbackAuditEntry fields, hashes included.
+
+    Exit codes: 0 done · 2 invalid option or --out not writable · 6 audit store unusable.
+    """
     from rollguard.audit.export import FORMATS
 
     if format not in FORMATS:

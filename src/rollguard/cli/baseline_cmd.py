@@ -9,12 +9,14 @@ divided by zero.
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rollguard.cli.options import OutputFormat
 from rollguard.errors import UsageError
@@ -46,7 +48,10 @@ def create(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     ),
     output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", help="text or json."),  # noqa: B008
 ) -> None:
-    """Write performance-baseline.json from a load test or from live metrics."""
+    """Write performance-baseline.json from a load test or from live metrics.
+
+    Exit codes: 0 written · 2 not that tool's report, truncated, empty, or metrics unreadable.
+    """
     from rollguard.baselines import artillery, k6, locust
     from rollguard.baselines.summary import (
         SEED_THRESHOLDS,
@@ -70,6 +75,8 @@ def create(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
         raise UsageError(
             "give exactly one of --from-artillery, --from-k6, --from-locust, --from-metrics"
         )
+    if memory_mb is not None and not (math.isfinite(memory_mb) and memory_mb >= 0):
+        raise UsageError(f"--memory-mb: expected megabytes, 0 or more; got {memory_mb:g}")
     policy = load_policy(policy_file) if policy_file is not None else None
     thresholds = thresholds_from_policy(policy) if policy is not None else SEED_THRESHOLDS
     now = datetime.now(UTC)
@@ -86,7 +93,10 @@ def create(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
         notes = summary.notes
         baseline = make_baseline(summary, timestamp=now, thresholds=thresholds, memory_mb=memory_mb)
     text = to_json(baseline)
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
     console = Console(stderr=output is OutputFormat.JSON)
     if output is OutputFormat.JSON:
         typer.echo(text.rstrip("\n"))
@@ -137,7 +147,7 @@ def _describe(console: Console, baseline: Baseline, out: Path, notes: tuple[str,
         soft_wrap=True,
     )
     for note in notes:
-        console.print(f"[dim]note[/] {note}", highlight=False, soft_wrap=True)
+        console.print(f"[dim]note[/] {escape(note)}", highlight=False, soft_wrap=True)
     limit = baseline.thresholds.get("max_error_rate")
     if limit is not None and metrics.error_rate_percent > limit:
         console.print(
@@ -153,7 +163,10 @@ def show(
     file: Path = typer.Argument(..., help="The baseline file."),  # noqa: B008
     output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", help="text or json."),  # noqa: B008
 ) -> None:
-    """Validate a baseline file and print it, with its age."""
+    """Validate a baseline file and print it, with its age.
+
+    Exit codes: 0 valid · 2 missing or invalid (file, line and field named).
+    """
     from rich.table import Table
 
     from rollguard.baseline import load_baseline
@@ -177,7 +190,7 @@ def show(
     console = Console()
     console.print(table)
     if baseline.source:
-        console.print(f"source: {baseline.source}", highlight=False)
+        console.print(f"source: {baseline.source}", markup=False, highlight=False)
 
 
 def _age(seconds: float) -> str:

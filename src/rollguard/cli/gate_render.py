@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rollguard.cli.github import GitHubActions, markdown_cell
@@ -44,11 +45,11 @@ def print_text(result: GateResult, console: Console) -> None:
         for finding in result.blocking[:MAX_ROWS]:
             style = SEVERITY_STYLE[finding.severity.value]
             table.add_row(
-                finding.id,
+                escape(finding.id),
                 f"[{style}]{finding.severity.value}[/]",
-                finding.package or "—",
-                _versions(finding),
-                finding.target or "—",
+                escape(finding.package or "—"),
+                escape(_versions(finding)),
+                escape(finding.target or "—"),
             )
         console.print(table)
         if len(result.blocking) > MAX_ROWS:
@@ -61,9 +62,11 @@ def print_text(result: GateResult, console: Console) -> None:
             if check.passed
             else "[red]FAIL[/]"
         )
-        console.print(f"{mark} {check.name}: {check.detail}", highlight=False, soft_wrap=True)
+        console.print(
+            f"{mark} {check.name}: {escape(check.detail)}", highlight=False, soft_wrap=True
+        )
     for note in result.notes:
-        console.print(f"[yellow]note[/] {note}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]note[/] {escape(note)}", highlight=False, soft_wrap=True)
     ignored = f" · {len(result.ignored)} ignored" if result.ignored else ""
     deduped = (
         f" · {result.duplicates_removed} duplicates merged" if result.duplicates_removed else ""

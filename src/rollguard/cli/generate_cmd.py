@@ -39,7 +39,10 @@ def alerts(
         "rollguard", help="The Prometheus job that scrapes `rollguard serve`."
     ),
 ) -> None:
-    """Prometheus alerting rules: one per trigger, plus rollguard's own health."""
+    """Prometheus alerting rules: one per trigger, plus rollguard's own health.
+
+    Exit codes: 0 written · 2 invalid policy or baseline, or --output-file not writable.
+    """
     from rollguard.generate import alerts as generator
     from rollguard.generate.source import load_source
 
@@ -53,7 +56,10 @@ def grafana(
     policy: Path = _POLICY,
     output: Path | None = _OUTPUT,
 ) -> None:
-    """A Grafana dashboard: stable and canary side by side, rollguard's decisions annotated."""
+    """A Grafana dashboard: stable and canary side by side, rollguard's decisions annotated.
+
+    Exit codes: 0 written · 2 invalid policy or baseline, or --output-file not writable.
+    """
     import rollguard.generate.grafana as generator
     from rollguard.generate.source import load_source
 

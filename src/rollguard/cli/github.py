@@ -4,7 +4,7 @@ Active only when ``GITHUB_ACTIONS=true`` (the runner sets it). The summary is
 appended to the file named by ``$GITHUB_STEP_SUMMARY``; annotations are
 workflow commands printed on their own line, escaped as the runner expects
 (``%``, CR and LF in the message; also ``:`` and ``,`` in properties).
-Used by ``rollguard gate`` and meant for ``rollguard watch``::
+Used by ``rollguard gate`` and ``rollguard watch``::
 
     gh = GitHubActions.from_env()
     gh.error("2 critical vulnerabilities", title="rollguard gate")
@@ -13,6 +13,7 @@ Used by ``rollguard gate`` and meant for ``rollguard watch``::
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -54,22 +55,28 @@ class GitHubActions:
         line = f"::{name}{' ' + props if props else ''}::{_escape_data(message)}"
         print(line, file=self._stream or sys.stdout, flush=True)
 
-    def error(self, message: str, *, title: str = "rollguard", file: str | None = None) -> None:
+    def error(self, message: str, *, title: str = "rollguard") -> None:
         """An error annotation (red, on the run's summary page)."""
-        self._command("error", message, {"title": title, **({"file": file} if file else {})})
+        self._command("error", message, {"title": title})
 
-    def warning(self, message: str, *, title: str = "rollguard", file: str | None = None) -> None:
+    def warning(self, message: str, *, title: str = "rollguard") -> None:
         """A warning annotation (yellow)."""
-        self._command("warning", message, {"title": title, **({"file": file} if file else {})})
-
-    def notice(self, message: str, *, title: str = "rollguard") -> None:
-        """A notice annotation (informational)."""
-        self._command("notice", message, {"title": title})
+        self._command("warning", message, {"title": title})
 
     def summary(self, markdown: str) -> bool:
-        """Append Markdown to the job summary; False when not under Actions or no file is set."""
+        """Append Markdown to the job summary; False when not under Actions or not written.
+
+        A summary file that cannot be written is logged, never raised: it must not turn
+        the command's exit code (blocked, rolled back) into a traceback.
+        """
         if not self.enabled or self._summary_path is None:
             return False
-        with self._summary_path.open("a", encoding="utf-8") as handle:
-            handle.write(markdown.rstrip("\n") + "\n\n")
+        try:
+            with self._summary_path.open("a", encoding="utf-8") as handle:
+                handle.write(markdown.rstrip("\n") + "\n\n")
+        except OSError as exc:
+            logging.getLogger(__name__).warning(
+                "cannot write the job summary %s: %s", self._summary_path, exc.strerror or exc
+            )
+            return False
         return True

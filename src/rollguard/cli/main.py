@@ -11,6 +11,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rollguard.cli import (
     audit_cmd,
@@ -62,5 +63,8 @@ def run() -> None:
     try:
         app()
     except RollguardError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # The message quotes user input and formats ("[time]"): never read it as rich markup.
+        Console(stderr=True).print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         sys.exit(int(exc.exit_code))

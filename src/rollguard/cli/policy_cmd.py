@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rollguard.errors import ExitCode, PolicyError
 
@@ -27,21 +28,24 @@ def check(
         except PolicyError as exc:
             failed = True
             for problem in exc.problems:
-                console.print(str(problem), highlight=False, soft_wrap=True)
+                console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
         else:
-            console.print(f"{file}: ok", highlight=False)
+            console.print(f"{file}: ok", markup=False, highlight=False)
     if failed:
         raise typer.Exit(int(ExitCode.INVALID))
 
 
 @app.command()
 def explain(file: Path = typer.Argument(..., help="The policy file.")) -> None:  # noqa: B008
-    """Say in plain sentences what each trigger of a policy does."""
+    """Say in plain sentences what each trigger of a policy does.
+
+    Exit codes: 0 explained · 2 invalid policy (FILE:LINE:COL: field: message).
+    """
     from rollguard.policy import load_policy
     from rollguard.policy.explain import explain as sentences
 
     policy = load_policy(file)
     console = Console()
-    console.print(f"[bold]{policy.name}[/] (deployment {policy.target.deployment})")
+    console.print(f"[bold]{escape(policy.name)}[/] (deployment {escape(policy.target.deployment)})")
     for line in sentences(policy):
-        console.print(f"• {line}", highlight=False, soft_wrap=True)
+        console.print(f"• {line}", markup=False, highlight=False, soft_wrap=True)

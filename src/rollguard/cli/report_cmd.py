@@ -18,7 +18,10 @@ def report(
     db: str | None = DbOption,
     policy: Path | None = PolicyOption,
 ) -> None:
-    """Write the compliance report: deployments, rollbacks, timings and a computed checklist."""
+    """Write the compliance report: deployments, rollbacks, timings and a computed checklist.
+
+    Exit codes: 0 written · 2 invalid option or --out not writable · 6 audit store unusable.
+    """
     from rollguard.reports.build import build, render_report
 
     if format not in ("md", "html"):

@@ -25,7 +25,9 @@ def scan_log(
     not an access log in the given format.
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     from rollguard.security.scan import scan_log as scan
 
@@ -49,12 +51,13 @@ def scan_log(
         for column in ("line", "client", "category", "signatures", "target"):
             table.add_column(column, overflow="fold")
         for hit in result.hits[:100]:
+            # Client and target are the attacker's text: shown as is, never as rich markup.
             table.add_row(
                 str(hit.line),
-                hit.client,
+                Text(hit.client),
                 ", ".join(hit.categories),
                 ", ".join(hit.signatures),
-                hit.target[:160],
+                Text(hit.target[:160]),
             )
         console.print(table)
     console.print(
@@ -66,7 +69,7 @@ def scan_log(
     if result.unparsed:
         console.print(
             f"[yellow]warning[/] {result.unparsed} line(s) not understood; first: "
-            f"{result.first_problem}",
+            f"{escape(result.first_problem or '')}",
             highlight=False,
             soft_wrap=True,
         )

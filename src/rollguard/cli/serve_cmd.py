@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 
 from rollguard.errors import UsageError
+
+
+class LogLevel(StrEnum):
+    """The levels ``--log-level`` accepts; click refuses others with exit 2."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -30,9 +40,14 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
     replay_speed: float = typer.Option(
         1.0, min=0.001, help="Replay providers play their recording this many times real time."
     ),
-    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    log_level: LogLevel = typer.Option(LogLevel.INFO, help="How much to log."),  # noqa: B008
 ) -> None:
-    """Watch every deployment whose policy is in --policies; serve the API, metrics and page."""
+    """Watch every deployment whose policy is in --policies; serve the API, metrics and page.
+
+    Runs until interrupted (Ctrl-C).
+
+    Exit codes: 0 stopped · 2 invalid input · 6 the audit store cannot be opened.
+    """
     if not policies.is_dir():
         raise UsageError(f"--policies {policies}: not a folder")
     host, port = parse_listen(listen)
@@ -65,12 +80,24 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
         reload_seconds=reload_seconds,
         freeze_gc_after_load=True,
     )
+    # run() already configured logging at WARNING; force=True applies --log-level anyway.
     logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
     )
     if not auth.configured:
         logging.getLogger("rollguard.serve").warning(
             "no API token configured: abort/pause/resume/promote will answer 401"
         )
     app = create_app(manager, telemetry=telemetry, auth=auth, audit=audit)
-    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level.value, access_log=False)
+    except SystemExit as exc:
+        # uvicorn exits 3 when it cannot bind, which would read as rollguard's "blocked".
+        if exc.code not in (None, 0):
+            raise UsageError(
+                f"--listen {listen}: cannot serve there (address in use or not permitted; "
+                "uvicorn's log above says which)"
+            ) from None
+        raise

@@ -60,8 +60,13 @@ async def execute(
     provider: Provider,
     clock: Clock,
     on_step: StepHook | None = None,
+    gradual_from: int | None = None,
 ) -> ActionOutcome:
-    """Run ``action`` to completion; a failing executor call stops it with ``ok=False``."""
+    """Run ``action`` to completion; a failing executor call stops it with ``ok=False``.
+
+    ``gradual_from`` is the canary weight a gradual rollback's steps are shares of,
+    when it is resumed after a crash (the weight it had when the rollback began).
+    """
     outcome = ActionOutcome(action=action)
 
     async def step(name: str, call: Awaitable[ActionResult], **extra: Any) -> bool:
@@ -78,7 +83,13 @@ async def execute(
 
     if action is Action.GRADUAL_ROLLBACK:
         await _gradual(
-            outcome, step, policy=policy, executor=executor, provider=provider, clock=clock
+            outcome,
+            step,
+            policy=policy,
+            executor=executor,
+            provider=provider,
+            clock=clock,
+            start_percent=gradual_from,
         )
     elif action is Action.SCALING_AND_ROLLBACK:
         if await step("scale", executor.scale(factor=policy.rollback.scale_factor)):
@@ -116,6 +127,7 @@ async def _gradual(
     executor: Executor,
     provider: Provider,
     clock: Clock,
+    start_percent: int | None = None,
 ) -> None:
     """Shift 25/50/75/100 % of the canary's traffic back to stable, re-measuring after each step.
 
@@ -126,16 +138,18 @@ async def _gradual(
     ``recovered_below_error_rate_percent``, as the seed's gradual rollback does.
     """
     plan = policy.rollback
-    try:
-        start_percent = (await executor.status()).canary_weight
-    except RollguardError:
-        start_percent = plan.canary_weight
+    if start_percent is None:
+        try:
+            start_percent = (await executor.status()).canary_weight
+        except RollguardError:
+            start_percent = plan.canary_weight
     for to_stable in plan.steps:
         canary_percent = round(start_percent * (100 - to_stable) / 100)
         if not await step(
             "set_canary_weight",
             executor.set_canary_weight(percent=canary_percent),
             to_stable_percent=to_stable,
+            from_percent=start_percent,  # recovery resumes the plan from the audit trail
         ):
             return
         outcome.canary_weight = canary_percent
@@ -158,7 +172,8 @@ async def _users_error_rate(
 ) -> float | None:
     """The error rate users saw over the last step, or None without data."""
     now = clock.now()
-    queries = [Query(Signal.ERROR_RATE_PERCENT, version, window) for version in Version]
+    versions = (Version.STABLE, Version.CANARY)
+    queries = [Query(Signal.ERROR_RATE_PERCENT, version, window) for version in versions]
     await provider.collect(now=now)
     stable, canary = await provider.measure(queries, now=now)
     if stable.value is None or canary.value is None:  # no data on either side

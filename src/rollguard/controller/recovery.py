@@ -6,7 +6,7 @@ entries, finds watches that started but never ended, asks the executor for the
 real state, and then
 
 - re-runs an interrupted action (executors are idempotent), resuming a gradual
-  rollback from the canary weight it really has instead of from the start;
+  rollback after its last recorded step, never above the canary weight it really has;
 - records a ``recovery`` entry (what was found and done), plus the interrupted
   watch's missing ``action_result`` and ``deployment_end``, so the report and
   ``audit verify`` see a complete trail.
@@ -113,7 +113,12 @@ async def recover(
             detail: dict[str, Any] = {"found": "action_result already recorded"}
         else:
             ok, detail = await _complete(
-                action, policy=policy, executor=executor, provider=provider, clock=clock
+                action,
+                steps=item.steps,
+                policy=policy,
+                executor=executor,
+                provider=provider,
+                clock=clock,
             )
             _append(
                 store,
@@ -155,24 +160,50 @@ async def recover(
 async def _complete(
     action: Action,
     *,
+    steps: Sequence[AuditEntry],
     policy: Policy,
     executor: Executor,
     provider: Provider,
     clock: Clock,
 ) -> tuple[bool, dict[str, Any]]:
-    """Read the real state, then finish the action from there."""
+    """Read the real state, then finish the action from there.
+
+    A gradual rollback resumes after its last recorded step, its steps still shares
+    of the weight the canary had when it began, so the plan is the one that was
+    started; before any recorded step it starts over from the weight found.
+    """
     before = await executor.status()
     found = {"canary_weight": before.canary_weight, "canary_state": before.canary_state}
     if before.rolled_back and before.canary_state in ("retired", "isolated"):
         return True, {"found": found, "done": "nothing: the action had completed"}
-    resumed = policy
+    resumed, gradual_from = policy, None
     if action is Action.GRADUAL_ROLLBACK:
-        remaining = [s for s in policy.rollback.steps if 100 - s < before.canary_weight]
-        remaining = remaining or [100]
-        rollback = policy.rollback.model_copy(update={"steps": remaining})
-        resumed = policy.model_copy(update={"rollback": rollback})
+        done_steps = [
+            entry.record.executor_output
+            for entry in steps
+            if entry.record.executor_output.get("step") == "set_canary_weight"
+            and entry.record.executor_output.get("ok")
+            and "from_percent" in entry.record.executor_output
+        ]
+        if done_steps:
+            last = done_steps[-1]
+            gradual_from = int(str(last["from_percent"]))
+            done_to_stable = int(str(last.get("to_stable_percent", 0)))
+            remaining = [
+                s
+                for s in policy.rollback.steps
+                if s > done_to_stable  # and never more traffic than the canary has now
+                and round(gradual_from * (100 - s) / 100) <= before.canary_weight
+            ]
+            rollback = policy.rollback.model_copy(update={"steps": remaining or [100]})
+            resumed = policy.model_copy(update={"rollback": rollback})
     done = await actions.execute(
-        action, policy=resumed, executor=executor, provider=provider, clock=clock
+        action,
+        policy=resumed,
+        executor=executor,
+        provider=provider,
+        clock=clock,
+        gradual_from=gradual_from,
     )
     return done.ok, {"found": found, "done": done.as_dict()}
 

@@ -8,7 +8,6 @@ in the background with a deadline, so a slow channel never delays a rollback.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import uuid
 from collections.abc import Awaitable, Callable
@@ -330,6 +329,10 @@ class Watcher:
                 )
             except TimeoutError:
                 return [{"channel": route, "ok": False, "detail": "timed out"}]
+            except Exception as exc:  # a broken notifier is a failed delivery, on record
+                # only the type: a channel's message may carry its URL and token
+                detail = f"the notifier raised {type(exc).__name__}"
+                return [{"channel": route, "ok": False, "detail": detail}]
             return [{"channel": d.channel, "ok": d.ok, "detail": d.detail} for d in deliveries]
 
         task = asyncio.get_running_loop().create_task(send())
@@ -338,8 +341,7 @@ class Watcher:
     async def _drain_notifications(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for task in list(self._pending):
-            with contextlib.suppress(Exception):
-                out.extend(await task)
+            out.extend(await task)  # send() turns every failure into a delivery
         self._pending.clear()
         for delivery in out:
             if not delivery["ok"]:

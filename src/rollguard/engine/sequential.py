@@ -296,6 +296,11 @@ def _evidence(
 
 
 def unchanged(state: SequentialState, alpha: float, reason: str) -> Update:
+    """An interval the test cannot use: a factor of 1, which keeps the e-process valid.
+
+    The evidence still reports the standing e-value, so a no-data row shows how far along
+    the test is.
+    """
     products = np.asarray(state.log_products, dtype=float).reshape(-1, GRID_SIZE)
     evidence, _ = _evidence(state, products, alpha)
     return Update(state, evidence, reject=False, reason=reason)

@@ -78,8 +78,10 @@ def judge(
     alpha = alpha_for(policy, rule)
     current = seq.SequentialState.from_mapping(state.sequential)
     last = state.sequential.get("at")
-    if last is not None and now - last < policy.analysis.interval * (1 - 1e-9):
-        # a window that overlaps the last one would count its requests twice
+    too_early = last is not None and now - last < policy.analysis.interval * (1 - 1e-9)
+    if too_early:
+        # a window that overlaps the last one would count its requests twice; this is
+        # waiting (a watch evaluating more often than the interval), not missing data
         update = seq.unchanged(current, alpha, "the previous interval has not ended yet")
     else:
         update = _update(
@@ -103,6 +105,8 @@ def judge(
             return replace(result, evidence=merged), after
         return _result(rule, status, evidence), after
 
+    if too_early:
+        return _result(rule, TriggerStatus.WAITING, evidence), state
     if update.reason:
         count = state.no_data + 1
         stuck = count >= policy.analysis.no_data_limit

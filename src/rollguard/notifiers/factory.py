@@ -43,6 +43,8 @@ def make_notifier(
         return LogNotifier()
     environment = dict(os.environ if env is None else env)
     redactor = secrets.Redactor()
+    # Before any channel is built: apprise logs a URL it cannot load (token included).
+    secrets.install_log_redaction(redactor, _REDACTED_LOGGERS)
     channels: dict[str, Channel] = {}
     for name, spec in config.channels.items():
         channels[name] = _channel(
@@ -53,7 +55,6 @@ def make_notifier(
             http_client=http_client,
             apprise=apprise_module,
         )
-    secrets.install_log_redaction(redactor, _REDACTED_LOGGERS)
     options: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
     return Router(
         channels,

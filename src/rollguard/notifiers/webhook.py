@@ -105,4 +105,8 @@ class WebhookChannel:
             raise ChannelError(f"receiver answered HTTP {status}", retry=True)
         if status >= 400:
             raise ChannelError(f"receiver refused with HTTP {status}", retry=False)
+        if status >= 300:
+            # Redirects are not followed (the signed body would go where the policy did not
+            # say): the message was not delivered, and retrying will not change that.
+            raise ChannelError(f"receiver redirected with HTTP {status}", retry=False)
         return f"HTTP {status}"

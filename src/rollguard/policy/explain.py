@@ -61,10 +61,15 @@ def _sequential(policy: Policy, rule: Trigger, what: str, reference: str) -> str
     ratio, points = detection.tolerance_ratio, detection.tolerance_points
     if rule.signal is Signal.ERROR_RATE_PERCENT:
         claim = f"{what} is above {ratio:g} x {against}'s + {points:g} points"
-    else:
+    elif reference == "stable":
         claim = (
             f"the canary's requests are slower than {against}'s (at some histogram bucket, "
             f"a share above {ratio:g} x the stable's + {points:g} points)"
+        )
+    else:  # the engine tests the buckets at the baseline's p95 (and p50)
+        claim = (
+            f"the canary's requests are slower than {against}'s (above the bucket at its "
+            f"p95, a share above {ratio:g} x 5% + {points:g} points)"
         )
     return (
         f"as soon as a sequential test, updated every {_duration(policy.analysis.interval)}, "

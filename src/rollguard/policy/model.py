@@ -320,6 +320,10 @@ class Policy(StrictModel):
         for name, spec in self.triggers.items():
             if spec.signal is None:
                 raise ValueError(f"trigger {name!r} needs a signal (one of {_signal_names()})")
+        names = [rule.name for rule in self.rules]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            # the engine keeps each trigger's counters by name: two would share them
+            raise ValueError(f"two triggers are named {name!r}; rename the one under triggers:")
         for rule in self.rules:
             if self.reference_for(rule) == "baseline" and self.baseline.file is None:
                 raise ValueError(

@@ -29,9 +29,13 @@ ActionName = Annotated[Action, BeforeValidator(parse_action)]
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are errors: a typo must never silently disable a trigger."""
+    """Unknown keys are errors: a typo must never silently disable a trigger.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Nor may YAML's ``.inf`` / ``.nan``: an infinite tolerance or limit never fires,
+    and a NaN one breaks the sequential tests' arithmetic.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Threshold(StrictModel):

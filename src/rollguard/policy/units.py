@@ -7,6 +7,7 @@ with what was expected, which pydantic turns into a located policy problem.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -62,8 +63,8 @@ def parse_duration(raw: object) -> float:
                 raise ValueError(f"expected a duration such as '5m' or '5 minutes', got {raw!r}")
     else:
         raise ValueError(f"expected a duration such as '5m' or '5 minutes', got {raw!r}")
-    if seconds <= 0:
-        raise ValueError(f"a duration must be positive, got {raw!r}")
+    if not seconds > 0 or math.isinf(seconds):  # NaN fails the first test
+        raise ValueError(f"a duration must be positive and finite, got {raw!r}")
     return seconds
 
 
@@ -101,6 +102,10 @@ def parse_threshold(raw: object) -> ParsedThreshold:
             f"expected a threshold such as '5%' or '30% increase from baseline', got {raw!r}"
         )
     if isinstance(raw, int | float):
+        if not math.isfinite(raw):
+            raise ValueError(f"a threshold must be a finite number, got {raw!r}")
+        if raw < 0:
+            raise ValueError(f"a threshold must not be negative, got {raw!r}")
         return ParsedThreshold(float(raw), Comparison.ABOVE, "", None)
     text = raw.strip().lower().replace("mib", "mb").replace("gib", "gb")
     match = _THRESHOLD.match(text)
@@ -162,6 +167,6 @@ def parse_rate_per_minute(raw: object) -> float:
         value = float(match.group(1)) * _PER_MINUTE.get(unit, 1 / 60)
     else:
         raise ValueError(f"expected a rate such as '5 per minute', got {raw!r}")
-    if value < 0:
-        raise ValueError(f"a rate must not be negative, got {raw!r}")
+    if not value >= 0 or math.isinf(value):  # NaN fails the first test
+        raise ValueError(f"a rate must be a finite number, not negative, got {raw!r}")
     return value

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from rollguard.errors import InputError
 from rollguard.scanners.findings import Finding
@@ -71,6 +71,11 @@ def load_ignores(path: str | Path) -> list[IgnoreEntry]:
         raise InputError(f"{name}: cannot read ignore file: {reason}") from exc
     try:
         document = YAML(typ="rt").load(raw)
+    except MarkedYAMLError as exc:  # one line, "FILE:LINE:COL:", like policy errors
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
+        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        raise InputError(f"{where}: not valid YAML: {message}") from None
     except YAMLError as exc:
         raise InputError(f"{name}: not valid YAML: {exc}") from None
     if document is None:

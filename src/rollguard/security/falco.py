@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from rollguard.errors import InputError
+from rollguard.errors import InputError, ProviderError
 from rollguard.security.events import EventLog, SecurityEvent
 
 #: Falco's priorities, most severe first (its ``falco_common::priority_type``).
@@ -131,7 +131,12 @@ class FalcoReceiver:
     ) -> None:
         self.intake = intake
         self._clock = clock
-        self._server = ThreadingHTTPServer((host, port), self._handler())
+        try:
+            self._server = ThreadingHTTPServer((host, port), self._handler())
+        except OSError as exc:
+            raise ProviderError(
+                f"runtime_security.falco_listen {host}:{port}: cannot listen: {exc.strerror or exc}"
+            ) from exc
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -142,21 +147,31 @@ class FalcoReceiver:
         return str(host), int(port)
 
     def start(self) -> None:
+        """Serve in a daemon thread until ``stop()``."""
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        """Stop serving and free the port; safe when ``start()`` was never called."""
         if self._thread is not None:
+            # shutdown() waits for serve_forever to end: it would hang if it never began.
+            self._server.shutdown()
             self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = -1
+                if length < 0:  # read(-1) would wait for the client to close
+                    self._answer(400, {"error": "expected a Content-Length in bytes"})
+                    return
                 if length > MAX_BODY_BYTES:
                     self._answer(413, {"error": f"body over {MAX_BODY_BYTES} bytes"})
                     return

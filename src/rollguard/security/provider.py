@@ -160,6 +160,8 @@ class SecurityProvider:
         assert self.tailer is not None
         if self.tailer.missing:
             return f"access log {self.tailer.path} does not exist"
+        if self.tailer.unreadable is not None:
+            return self.tailer.unreadable
         bad = self._bad_this_poll
         if bad and not self._read_this_poll:
             return f"{bad} new access-log line(s) not understood; last: {self.tailer.last_problem}"

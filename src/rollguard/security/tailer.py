@@ -42,6 +42,7 @@ class AccessLogTailer:
         self.problems = 0
         self.last_problem: str | None = None
         self.missing = False
+        self.unreadable: str | None = None
         self._inode: int | None = None
         self._offset = 0
         self._line_number = 0
@@ -49,13 +50,27 @@ class AccessLogTailer:
         self._from_start = from_start
 
     def poll(self, *, now: float) -> int:
-        """Read the lines appended since the last poll; return how many were read."""
+        """Read the lines appended since the last poll; return how many were read.
+
+        Never raises for the file itself: a log that vanishes (even between ``stat`` and
+        ``open``, as in a rotation) sets ``missing``; one that cannot be read (a folder,
+        no permission) sets ``unreadable``, so the watch measures an error instead of dying.
+        """
         try:
-            stat = self.path.stat()
+            read = self._poll(now)
         except FileNotFoundError:
             self.missing = True
             return 0
+        except OSError as exc:
+            self.missing = False
+            self.unreadable = f"access log {self.path}: cannot read: {exc.strerror or exc}"
+            return 0
         self.missing = False
+        self.unreadable = None
+        return read
+
+    def _poll(self, now: float) -> int:
+        stat = self.path.stat()
         if self._inode is None:
             self._open_first(stat)
         elif stat.st_ino != self._inode or stat.st_size < self._offset:

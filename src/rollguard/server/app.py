@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, Header, Query
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -32,6 +32,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": s.ErrorBody, "description": "No watched deployment has that name."},
     422: {"model": s.ErrorBody, "description": "Malformed request."},
 }
+_COMMANDS = frozenset(command.value for command in s.Command)
 _COMMAND_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
     400: {"model": s.ErrorBody, "description": "The body is not valid JSON."},
@@ -142,24 +143,14 @@ def create_app(
         tags=["deployments"],
         responses=_COMMAND_ERRORS,
         openapi_extra={"security": [{"bearer": []}]},
+        dependencies=[Depends(_token_guard(auth, telemetry))],
     )
     async def command(
         name: str,
         command: s.Command,
         body: Annotated[s.CommandBody | None, Body()] = None,
-        authorization: Annotated[str | None, Header()] = None,
     ) -> Any:
         """Abort (roll back now), pause, resume or promote; needs ``Authorization: Bearer``."""
-        if not auth.allows(authorization):
-            telemetry.unauthorized.labels(command.value).inc()
-            why = (
-                "a valid bearer token is required"
-                if auth.configured
-                else (
-                    "no API token is configured on the server (ROLLGUARD_API_TOKEN or --token-file)"
-                )
-            )
-            return http_errors.error_response(401, why, {"WWW-Authenticate": "Bearer"})
         reason = body.reason if body else ""
         try:
             state = await manager.command(name, command.value, reason=reason)
@@ -184,6 +175,30 @@ def create_app(
     seed_api.add_routes(app, manager)
     _security_scheme(app)
     return app
+
+
+def _token_guard(auth: TokenAuth, telemetry: Telemetry) -> Callable[..., None]:
+    """A dependency refusing (401) and counting a command without the bearer token.
+
+    Dependencies run before FastAPI validates the path and the body's fields, so an
+    unauthenticated client gets 401, counted, rather than a 422 describing the API.
+    """
+
+    def require_token(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> None:
+        if auth.allows(authorization):
+            return
+        raw = str(request.path_params.get("command", ""))
+        telemetry.unauthorized.labels(raw if raw in _COMMANDS else "unknown").inc()
+        why = (
+            "a valid bearer token is required"
+            if auth.configured
+            else "no API token is configured on the server (ROLLGUARD_API_TOKEN or --token-file)"
+        )
+        raise HTTPException(401, why, headers={"WWW-Authenticate": "Bearer"})
+
+    return require_token
 
 
 def _listing(manager: ControllerManager) -> dict[str, Any]:

@@ -24,9 +24,14 @@ class AuditStore(AuditSink, Protocol):
     """The part of :class:`~rollguard.audit.sql.SqlAuditStore` the API reads."""
 
     def list(
-        self, *, since: str | None = None, deployment: str | None = None, kind: str | None = None
+        self,
+        *,
+        since: str | None = None,
+        deployment: str | None = None,
+        kind: str | None = None,
+        newest: int | None = None,
     ) -> Sequence[AuditEntry]:
-        """Entries in id order, filtered."""
+        """Entries in id order, filtered; ``newest``: only the last N."""
 
 
 class AuditView:
@@ -69,8 +74,9 @@ class AuditView:
         store = self.store
         if store is None:
             return self.recent(deployment=deployment, limit=limit)
-        found = await asyncio.to_thread(store.list, deployment=deployment)
-        newest = list(found)[-limit:][::-1]
+        # Only the newest rows: the page asks every second, the trail only grows.
+        found = await asyncio.to_thread(store.list, deployment=deployment, newest=limit)
+        newest = list(found)[::-1]
         return [
             {
                 "id": entry.id,

@@ -152,21 +152,30 @@ class ControllerManager:
         async with self._lock:
             listing = self._listing()
             for path in [p for p in self._files if p not in listing]:
-                self._forget_file(path)
-                await self._drop_file(path)
+                if await self._drop_file(path):  # acting: drop it on a later poll
+                    self._forget_file(path)
             for path, key in listing.items():
-                if self._files.get(path) == key:
-                    continue
+                if self._files.get(path) == key or self._acting(path):
+                    continue  # unchanged, or acting: reload on a later poll
+                # Read the new file before stopping the old watch, so the deployment does
+                # not vanish from the API (404) for as long as the file takes to parse.
+                loaded = await self._read(path)
                 if not await self._drop_file(path):
-                    continue  # acting: reload on a later poll
+                    continue
                 self._forget_file(path)
                 self._files[path] = key
-                await self._load(path, key)
+                await self._load(path, key, loaded)
 
     def _forget_file(self, path: Path) -> None:
         self._files.pop(path, None)
         if self.failures.pop(str(path), None) is not None:
             self.telemetry.policy_failed(str(path), failed=False)
+
+    def _acting(self, path: Path) -> bool:
+        return any(
+            runner.source.path == path and runner.state.status is Status.ACTING
+            for runner in self.runners.values()
+        )
 
     async def _drop_file(self, path: Path) -> bool:
         """Stop the deployment a file defines; False when it is acting and must wait."""
@@ -190,16 +199,23 @@ class ControllerManager:
                 failure.message,
             )
 
-    async def _load(self, path: Path, key: tuple[int, int]) -> None:
+    @staticmethod
+    async def _read(path: Path) -> PolicySource | list[PolicyFailure]:
+        """The file's policy and recordings, or the located problems that stop it loading."""
         try:
             # Parsing YAML and reading recordings is slow for a thousand files: a thread keeps
             # the event loop (and /healthz) answering meanwhile.
-            source = await asyncio.to_thread(load_source, path)
+            return await asyncio.to_thread(load_source, path)
         except PolicyError as exc:
-            self._fail(path, [PolicyFailure(**vars(problem)) for problem in exc.problems])
-            return
+            return [PolicyFailure(**vars(problem)) for problem in exc.problems]
         except RollguardError as exc:
-            self._fail(path, [PolicyFailure(str(path), 1, 1, "baseline.file", str(exc))])
+            return [PolicyFailure(str(path), 1, 1, "baseline.file", str(exc))]
+
+    async def _load(
+        self, path: Path, key: tuple[int, int], source: PolicySource | list[PolicyFailure]
+    ) -> None:
+        if isinstance(source, list):
+            self._fail(path, source)
             return
         name = source.policy.target.deployment
         other = self.runners.get(name)
@@ -272,8 +288,9 @@ class ControllerManager:
             state.set_status(Status.ERROR, self.wall_clock(), f"watch stopped: {state.error}")
             logger.exception("%s: the watch stopped", state.name)
             return
-        self._finished(runner, result)
+        # Weights first: a client that sees the final status also sees the final split.
         await self._refresh_weight(runner, watcher)
+        self._finished(runner, result)
 
     def _finished(self, runner: Runner, result: WatchResult) -> None:
         state = runner.state
@@ -298,13 +315,15 @@ class ControllerManager:
         state.set_status(status, at, f"{status.value}: {result.reason}")
 
     async def _drop(self, name: str) -> None:
-        runner = self.runners.pop(name)
+        # Listed until it is gone: a reload then swaps runners without a 404 in between.
+        runner = self.runners[name]
         await self._halt(runner)
         if runner.watcher is not None:
             with contextlib.suppress(Exception):
                 await runner.watcher.provider.aclose()
             with contextlib.suppress(Exception):
                 await runner.watcher.executor.aclose()
+        del self.runners[name]
         self.telemetry.forget(name)
 
     @staticmethod

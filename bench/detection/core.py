@@ -1,0 +1,73 @@
+"""What every table of the suite shares: running a scenario, the optimum, intervals.
+
+Kept apart from ``run.py`` so that the late-onset tables (``late.py``) use the
+same simulation and the same optimum as the main tables.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from bench.detection.simulate import SIGMA, Scenario, scrapes
+from bench.detection.strategies import (
+    ALL,
+    BASE_ERROR_RATE,
+    bernoulli_kl,
+    wald_expected_requests,
+)
+
+
+def optimum_requests(scenario: Scenario) -> float | None:
+    """Wald's SPRT expected sample size (alpha = beta = 0.01, known baseline)."""
+    if scenario.fault == "errors":
+        return wald_expected_requests(bernoulli_kl(scenario.error_rate, BASE_ERROR_RATE))
+    if scenario.fault == "latency":
+        return wald_expected_requests((scenario.log_shift / SIGMA) ** 2 / 2)
+    return None
+
+
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score 95% interval for a proportion."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def median_interval(values: np.ndarray, z: float = 1.96) -> tuple[float, float]:
+    """Distribution-free 95% interval for the median: order statistics at the
+    binomial(n, 1/2) quantiles (normal approximation); inf counts as the largest."""
+    ordered = np.sort(values)
+    n = len(ordered)
+    if n == 0:
+        return (math.inf, math.inf)
+    half = z * math.sqrt(n) / 2
+    low = max(0, math.floor(n / 2 - half))
+    high = min(n - 1, math.ceil(n / 2 + half) - 1)
+    return (float(ordered[low]), float(ordered[high]))
+
+
+def simulate(scenario: Scenario, runs: int, seed: int) -> dict[str, np.ndarray]:
+    """Seconds to the first firing per run and strategy (inf when it never fired)."""
+    rng = np.random.default_rng(seed)
+    strategies = [cls(runs) for cls in ALL]
+    fired = {s.name: np.full(runs, np.inf) for s in strategies}
+    for scrape in scrapes(scenario, runs, rng):
+        for strategy in strategies:
+            now = strategy.step(scrape)
+            first = fired[strategy.name]
+            first[now & np.isinf(first)] = (scrape.t + 1) * 5.0
+    return fired
+
+
+def simulate_task(task: tuple[Scenario, int, int]) -> dict[str, np.ndarray]:
+    """``simulate`` for a process pool."""
+    return simulate(*task)
+
+
+def fmt_seconds(value: float) -> str:
+    return "never" if math.isinf(value) else f"{value:.0f}"

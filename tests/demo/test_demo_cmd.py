@@ -104,6 +104,7 @@ def test_on_real_haproxy_and_prometheus_the_rollback_is_the_same(
     assert (code, result["outcome"], result["trigger"]) == (1, "rolled_back", "error_rate_trigger")
     started = next(line for line in lines if line.get("kind") == "started")
     assert "prometheus" in started
+    assert "HAProxy" in started["message"]  # the traffic went through HAProxy, not the router
     assert (result["canary_weight"], result["canary_requests_after"]) == (0, 0)
     assert result["users_error_rate_after"] <= result["stable_error_rate"] + 1.0
     assert _all_gone([*_servers(lines), started["prometheus"]])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,25 +97,3 @@ def test_missing_binaries_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(real_stack.RealStackError, match="needs haproxy and prometheus on PATH"):
         real_stack.find_binaries()
-
-
-def test_demo_cli_runs_the_scenario_on_real_parts(
-    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
-) -> None:
-    require_binary("haproxy", hint="apt-get install haproxy")
-    require_binary("prometheus", hint="apt-get install prometheus")
-    done = subprocess.run(
-        [*rollguard_cmd, "demo", "--stack", "real", "--scenario", "error-rate", "--output", "json"],
-        capture_output=True,
-        text=True,
-        env=cli_env,
-        cwd=tmp_path,
-        timeout=110,
-        check=False,
-    )
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    [result] = [line for line in lines if line["type"] == "result"]
-    assert done.returncode == 1, done.stderr
-    assert result["outcome"] == "rolled_back"
-    assert result["trigger"] == "error_rate_trigger"
-    assert any("HAProxy" in line.get("message", "") for line in lines if line["type"] == "event")

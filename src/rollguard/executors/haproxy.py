@@ -200,12 +200,18 @@ class HaproxyExecutor:
             fields = line.split()
             if len(fields) < 9 or line.startswith("#"):
                 continue
-            servers[fields[3]] = ServerState(
-                name=fields[3],
-                operational=int(fields[5]),
-                admin=int(fields[6]),
-                weight=int(fields[7]),
-            )
+            try:
+                servers[fields[3]] = ServerState(
+                    name=fields[3],
+                    operational=int(fields[5]),
+                    admin=int(fields[6]),
+                    weight=int(fields[7]),
+                )
+            except ValueError:
+                raise ExecutorError(
+                    f"HAProxy answered 'show servers state' with a line rollguard cannot "
+                    f"read (expected numbers in fields 6-8): {line.strip()[:200]}"
+                ) from None
         for role in ("stable_server", "canary_server"):
             name = getattr(self._spec, role)
             if name not in servers:

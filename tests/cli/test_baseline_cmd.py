@@ -144,3 +144,14 @@ def test_a_nan_in_a_report_is_not_a_measurement(invoke_cli: Invoke, in_tmp: Path
     assert done.returncode == 2
     assert "http_req_duration: expected avg and p(95)" in done.stderr
     assert not (in_tmp / "performance-baseline.json").exists()
+
+
+def test_a_field_of_the_wrong_type_is_one_message(invoke_cli: Invoke, in_tmp: Path) -> None:
+    """Found by mutating the fixtures: aggregate.codes as a number raised AttributeError."""
+    report = in_tmp / "report.json"
+    report.write_text('{"aggregate": {"latency": {"median": 1, "p95": 2}, "codes": 5}}')
+    done = invoke_cli("baseline", "create", "--from-artillery", str(report))
+    assert done.returncode == 2
+    assert "report.json: not a valid artillery report: a field has an unexpected type" in (
+        done.stderr
+    )

@@ -200,3 +200,21 @@ def test_sarif_level_of_the_wrong_type_is_refused(result: str, rule: str, messag
       "rules": [{rule}]}}}}, "results": [{result}]}}]}}"""
     with pytest.raises(InputError, match=message):
         parse_report(raw, source="lint.sarif")
+
+
+@pytest.mark.parametrize(
+    ("raw", "label"),
+    [
+        (
+            '{"matches": [{"vulnerability": {"id": "CVE-1", "severity": "High",'
+            ' "fix": {"versions": 5, "state": "fixed"}}, "artifact": {"name": "a",'
+            ' "version": "1"}}], "source": {}}',
+            "Grype JSON",
+        ),
+        ('{"version": "2.1.0", "runs": [{"tool": 5, "results": []}]}', "SARIF"),
+    ],
+)
+def test_a_field_of_the_wrong_type_deep_down_is_one_message(raw: str, label: str) -> None:
+    """Found by mutating the fixtures' fields: AttributeError/TypeError used to escape."""
+    with pytest.raises(InputError, match=f"x.json: not a valid {label} report"):
+        parse_report(raw, source="x.json")

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from rollguard.cli.options import OutputFormat
-from rollguard.errors import UsageError
+from rollguard.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from rollguard.baseline import Baseline
@@ -89,7 +89,14 @@ def create(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
         if report is None:
             raise UsageError(f"--from-{chosen[0]} needs the REPORT file")
         reader = {"artillery": artillery.read, "k6": k6.read, "locust": locust.read}[chosen[0]]
-        summary = reader(report)
+        try:
+            summary = reader(report)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            # The readers name the usual mistakes; a value of the wrong type deeper down
+            # (a number where Artillery writes an object) still gets one message, exit 2.
+            raise InputError(
+                f"{report}: not a valid {chosen[0]} report: a field has an unexpected type ({exc})"
+            ) from None
         notes = summary.notes
         baseline = make_baseline(summary, timestamp=now, thresholds=thresholds, memory_mb=memory_mb)
     text = to_json(baseline)

@@ -9,7 +9,7 @@ Grype has ``matches`` and ``source``, Trivy has ``Results`` and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,13 @@ _UNSUPPORTED = {
     "spdxVersion": "an SPDX SBOM (packages, no vulnerabilities); scan it with trivy or grype "
     "and pass their JSON or SARIF",
 }
+
+#: (recognise, parse, name) per format, SARIF first: its "runs" is the least ambiguous key.
+_PARSERS: tuple[tuple[Callable[[Any], bool], Callable[[Any, str], Report], str], ...] = (
+    (sarif.looks_like, sarif.parse, "SARIF"),
+    (grype.looks_like, grype.parse, "Grype JSON"),
+    (trivy.looks_like, trivy.parse, "Trivy JSON"),
+)
 
 
 def load_report(path: str | Path) -> Report:
@@ -55,12 +62,16 @@ def parse_report(raw: str, *, source: str = "<report>") -> Report:
         raise InputError(
             f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}{hint}"
         ) from None
-    if sarif.looks_like(document):
-        return sarif.parse(document, source)
-    if grype.looks_like(document):
-        return grype.parse(document, source)
-    if trivy.looks_like(document):
-        return trivy.parse(document, source)
+    for looks_like, parse, label in _PARSERS:
+        if looks_like(document):
+            try:
+                return parse(document, source)
+            except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+                # The parsers name the usual mistakes field by field; a value of the wrong
+                # type deeper down still gets one message and exit 2, never a traceback.
+                raise InputError(
+                    f"{source}: not a valid {label} report: a field has an unexpected type ({exc})"
+                ) from None
     raise InputError(f"{source}: {_unknown(document)}")
 
 

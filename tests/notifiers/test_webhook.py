@@ -97,7 +97,7 @@ async def test_server_errors_are_retried_with_backoff_under_one_delivery_id(
 async def test_a_refusal_is_not_retried_and_the_other_channel_still_delivers(
     receiver: Receiver,
 ) -> None:
-    receiver.statuses = [401]
+    receiver.statuses_by_path = {"/primary": [401]}
     channels = _webhook() + f"\n    backup: {{type: webhook, url: '{receiver.url}/backup'}}"
     env = {"HOOK_URL": f"{receiver.url}/primary", "HOOK_SECRET": SECRET}
     notifier = make_notifier(

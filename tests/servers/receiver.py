@@ -1,7 +1,8 @@
 """A real HTTP receiver on loopback that records every request it gets.
 
-Tests queue the status codes it should answer with (default 200) and an
-optional delay, then read back the recorded requests.
+Tests queue the status codes it should answer with (default 200), for any path
+or for one path (channels are sent concurrently, so their order is not fixed),
+and an optional delay, then read back the recorded requests.
 """
 
 from __future__ import annotations
@@ -32,11 +33,15 @@ class Receiver:
     url: str
     requests: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
+    statuses_by_path: dict[str, list[int]] = field(default_factory=dict)
     delay_seconds: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def next_status(self) -> int:
+    def next_status(self, path: str) -> int:
         with self.lock:
+            queued = self.statuses_by_path.get(path)
+            if queued:
+                return queued.pop(0)
             return self.statuses.pop(0) if self.statuses else 200
 
 
@@ -51,7 +56,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 )
             if receiver.delay_seconds:
                 time.sleep(receiver.delay_seconds)
-            status = receiver.next_status()
+            status = receiver.next_status(self.path)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", "2")

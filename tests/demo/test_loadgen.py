@@ -52,7 +52,11 @@ def test_error_rate_by_time_range(svc: ThreadServer) -> None:
         return await task, before, after
 
     report, before, after = asyncio.run(scenario())
-    assert report.error_rate_percent(until=before) == 0.0
+    # Requests answered before the fault was switched on all succeeded; one sent
+    # earlier but still in flight on a loaded machine may meet the fault.
+    answered_before = [s for s in report.samples if s.sent_at + s.latency_ms / 1000 < before]
+    assert len(answered_before) >= 20
+    assert {s.status for s in answered_before} == {200}
     during = report.error_rate_percent(since=after)
     assert during is not None
     assert 40.0 <= during <= 60.0  # every other request fails once the fault is on

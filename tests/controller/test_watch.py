@@ -24,7 +24,11 @@ latency_trigger: {threshold: 800ms, measurement_window: 1 minute, action: gradua
 
 def make(
     policy_text: str = POLICY,
+    *,
+    executor: RecordingExecutor | None = None,
+    notifier: LogNotifier | None = None,
 ) -> tuple[Policy, InMemoryProvider, RecordingExecutor, MemoryAuditSink, Watcher]:
+    """A watcher over a healthy in-memory deployment on a simulated clock."""
     policy = parse_policy(policy_text)
     provider = InMemoryProvider(
         {
@@ -33,13 +37,13 @@ def make(
             (Signal.LATENCY_P95_MS, Version.CANARY): 120.0,
         }
     )
-    executor = RecordingExecutor(canary_weight=20)
+    executor = executor or RecordingExecutor(canary_weight=20)
     audit = MemoryAuditSink()
     watcher = Watcher(
         policy,
         provider=provider,
         executor=executor,
-        notifier=LogNotifier(),
+        notifier=notifier or LogNotifier(),
         audit=audit,
         clock=SimulatedClock(1_000.0),
     )
@@ -112,18 +116,8 @@ async def test_gradual_rollback_never_gives_a_partial_canary_more_traffic() -> N
 
 
 async def test_a_failed_action_is_its_own_outcome() -> None:
-    policy = parse_policy(POLICY)
-    provider = InMemoryProvider({(Signal.ERROR_RATE_PERCENT, Version.CANARY): 50.0})
-    provider.set(Signal.LATENCY_P95_MS, Version.CANARY, 10.0)
-    audit = MemoryAuditSink()
-    watcher = Watcher(
-        policy,
-        provider=provider,
-        executor=RecordingExecutor(fail=frozenset({"rollback"})),
-        notifier=LogNotifier(),
-        audit=audit,
-        clock=SimulatedClock(),
-    )
+    _, provider, _, audit, watcher = make(executor=RecordingExecutor(fail=frozenset({"rollback"})))
+    provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 50.0)
     result = await watcher.run(duration_seconds=60)
     assert result.outcome is Outcome.FAILED
     assert result.outcome.exit_code == 5
@@ -160,18 +154,9 @@ async def test_compound_actions_call_the_executor_in_order(
 
 
 async def test_notifications_go_to_the_trigger_route() -> None:
-    policy = parse_policy(POLICY)
-    provider = InMemoryProvider({(Signal.ERROR_RATE_PERCENT, Version.CANARY): 50.0})
-    provider.set(Signal.LATENCY_P95_MS, Version.CANARY, 10.0)
     notifier = LogNotifier()
-    watcher = Watcher(
-        policy,
-        provider=provider,
-        executor=RecordingExecutor(),
-        notifier=notifier,
-        audit=MemoryAuditSink(),
-        clock=SimulatedClock(),
-    )
+    _, provider, _, _, watcher = make(notifier=notifier)
+    provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 50.0)
     result = await watcher.run(duration_seconds=60)
     assert [n.route for n in notifier.sent] == ["critical_alert"]
     assert result.deliveries == [{"channel": "log", "ok": True, "detail": ""}]
@@ -185,18 +170,8 @@ class _BrokenNotifier(LogNotifier):
 
 
 async def test_a_raising_notifier_is_recorded_as_a_failed_delivery_without_its_message() -> None:
-    policy = parse_policy(POLICY)
-    provider = InMemoryProvider({(Signal.ERROR_RATE_PERCENT, Version.CANARY): 50.0})
-    provider.set(Signal.LATENCY_P95_MS, Version.CANARY, 10.0)
-    audit = MemoryAuditSink()
-    watcher = Watcher(
-        policy,
-        provider=provider,
-        executor=RecordingExecutor(),
-        notifier=_BrokenNotifier(),
-        audit=audit,
-        clock=SimulatedClock(),
-    )
+    _, provider, _, audit, watcher = make(notifier=_BrokenNotifier())
+    provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 50.0)
     result = await watcher.run(duration_seconds=60)
     assert result.outcome is Outcome.ROLLED_BACK  # the rollback never waits on notifiers
     assert result.deliveries == [

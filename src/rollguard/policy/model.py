@@ -373,6 +373,11 @@ class Policy(StrictModel):
 
     def digest(self) -> str:
         """SHA-256 of the policy's canonical JSON; recorded with every audit entry."""
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> str:
+        # Computed once: a frozen policy never changes, and every audit append asks.
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from rollguard.errors import InputError
+from rollguard.metrics.recording import read_recording
 from rollguard.policy.model import ScrapeSource
 from servers.exporter import ExporterServer
 
@@ -39,3 +42,19 @@ def scrape_source(stable_server: ExporterServer, canary_server: ExporterServer) 
             "timeout": 5,  # generous: the machine is shared; the timeout test sets its own
         }
     )
+
+
+@pytest.fixture
+def refused_recording(tmp_path: Path) -> Callable[[str], str]:
+    """Write ``text`` as run.csv and return the InputError the replay reader raises."""
+
+    def refuse(text: str) -> str:
+        path = tmp_path / "run.csv"
+        path.write_text(text)
+        with pytest.raises(InputError) as caught:
+            read_recording(path)
+        message = str(caught.value)
+        assert message.startswith(str(path))
+        return message
+
+    return refuse

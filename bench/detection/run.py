@@ -240,14 +240,16 @@ def main(argv: list[str] | None = None) -> None:
     out(f"{bad_runs} runs per bad scenario; healthy runs last {HEALTHY_SECONDS:.0f} s.")
     out()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        ratios = finegrained.ratios(pool.map, quick=args.quick)
-        late_ratios = finegrained.ratios(
+        medians = finegrained.measure(pool.map, quick=args.quick)
+        ratios = finegrained.literal_ratios(medians)
+        late_medians = finegrained.measure(
             pool.map,
             quick=args.quick,
             warmup=late.WARMUP_SCRAPES,
             effects=[e for e in finegrained.EFFECTS if e[0] in dict(late.EFFECTS)],
             shares=(late.SHARE,),
         )
+        late_ratios = finegrained.literal_ratios(late_medians)
         found = bad_table(out, ratios, bad_runs, pool.map)
         out()
         late_found = late.table(out, late_runs, pool.map, simulate_task)
@@ -259,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     out()
     out(late.requests_table(late_ratios, "400 runs per effect" if not args.quick else "quick"))
     out()
-    out(finegrained.table(ratios))
+    out(finegrained.table(medians))
     out()
     cpu = sum(
         usage.ru_utime + usage.ru_stime

@@ -182,16 +182,32 @@ def literal_ratios(medians: dict[Key, float]) -> dict[Key, str]:
     }
 
 
-def table(medians: dict[Key, float]) -> str:
+def yardsticks(
+    medians: dict[Key, float], label: str, share: float, name: str, reference: str
+) -> str:
+    """``median: literal x, measured y, tolerated z`` for one cell."""
+    kind, effect = _kind_effect(label)
+    tol = ERRORS if kind == "errors" else LATENCY
+    median = medians[(label, share, name)]
+    if math.isinf(median):
+        return "not reached"
+    best = optima(kind, effect, share, reference, ratio=tol.ratio, fraction=tol.fraction)
+    return f"{median:.0f} = " + ", ".join(
+        f"{median / best[y]:.2f}x" for y in ("literal", "measured", "tolerated")
+    )
+
+
+def table(medians: dict[Key, float], runs_note: str) -> str:
     """The requests table in Markdown, against all three yardsticks."""
     rows = [
         "## Canary requests to detect vs Wald's SPRT optimum, three ways",
         "",
-        "Batches of a fiftieth of the literal optimum; 400 runs per cell. *literal*: "
+        f"Batches of a fiftieth of the literal optimum; {runs_note}. *literal*: "
         "known baseline, exact latencies, no tolerance (the issue's). *measured*: latency "
         "through the histogram's buckets; vs stable, the stable's rate measured at the "
         "same time. *tolerated*: the measured one against the policy's tolerated null "
-        "(errors 1.2 x + 0.1 points, latency + 1 point per bucket).",
+        "(errors 1.2 x + 0.1 points, latency + 1 point per bucket). Each cell: ratio "
+        "(optimum in requests).",
         "",
         "| effect | share | test | median requests | / literal | / measured | / tolerated |",
         "|---|---|---|---|---|---|---|",

@@ -177,7 +177,7 @@ def goals(
     out: Callable[..., None],
     found: Found,
     pooled: dict[str, tuple[int, int]],
-    ratios: dict[tuple[str, float, str], str],
+    medians: dict[finegrained.Key, float],
 ) -> None:
     """The issue's goals, each with the measured figure."""
     out("## Goals")
@@ -189,8 +189,15 @@ def goals(
         f"(95% {low:.2%} - {high:.2%}); goal <= 1%."
     )
     for label in ("errors 1%->5%", "errors 1%->10%", "latency +0.25sd"):
-        cells = ", ".join(f"{share:.0%}: {ratios[(label, share, 'rollguard')]}" for share in SHARES)
-        out(f"- {label}, median requests / SPRT optimum by canary share: {cells}; goal <= 2x.")
+        for name, reference in (("rollguard", "stable"), ("rollguard (baseline)", "baseline")):
+            cells = "; ".join(
+                f"{share:.0%}: {finegrained.yardsticks(medians, label, share, name, reference)}"
+                for share in SHARES
+            )
+            out(
+                f"- {label} vs {reference}, median requests / optimum (literal, measured, "
+                f"tolerated) by canary share: {cells}; goal <= 2x."
+            )
     for rival in ("seed rules", "Flagger", "Argo Rollouts", "Kayenta MWU"):
         speedups = []
         for (label, rps, share, name), (median, detected) in found.items():
@@ -255,13 +262,17 @@ def main(argv: list[str] | None = None) -> None:
         late_found = late.table(out, late_runs, pool.map, simulate_task)
         pooled = healthy_table(out, healthy_runs, pool.map)
     out()
-    goals(out, found, pooled, ratios)
+    goals(out, found, pooled, medians)
     out()
     late.summary(out, late_found)
     out()
-    out(late.requests_table(late_ratios, "400 runs per effect" if not args.quick else "quick"))
+    out(
+        late.requests_table(
+            late_ratios, "100 runs per effect" if args.quick else "400 runs per effect"
+        )
+    )
     out()
-    out(finegrained.table(medians))
+    out(finegrained.table(medians, "100 runs per cell" if args.quick else "400 runs per cell"))
     out()
     cpu = sum(
         usage.ru_utime + usage.ru_stime

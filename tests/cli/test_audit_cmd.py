@@ -108,6 +108,15 @@ def test_a_foreign_file_exits_6_with_one_message(
     assert "Traceback" not in done.stderr
 
 
+def test_a_db_url_of_another_scheme_exits_2_naming_the_option(
+    rollguard_cmd: list[str], cli_env: dict[str, str]
+) -> None:
+    done = _run(rollguard_cmd, cli_env, "verify", "--db", "mysql://db/audit")
+    assert done.returncode == 2
+    assert "--db: unsupported scheme 'mysql'; accepted schemes: sqlite" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_since_accepts_durations_and_dates() -> None:
     now = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
     assert since_timestamp("30d", now=now) == "2026-10-28T10:00:00.000000Z"

@@ -16,7 +16,8 @@ environment variables, so a script needs no parsing:
 A non-zero exit or a timeout is a failed action (``ok=False``) with the exit
 code and the tail of stdout and stderr in the result, so they reach the audit
 record. The timeout bounds the whole call, even when a process the command
-left behind holds its output open (:mod:`rollguard.executors.process`). A command that does not exist is an :class:`ExecutorError` naming it.
+left behind holds its output open (:mod:`rollguard.executors.process`). A
+command that does not exist is an :class:`ExecutorError` naming it.
 
 ``status`` runs the status command when one is given and reads its stdout as
 JSON (``{"canary_weight": 0, "canary_state": "retired"}``); without one it

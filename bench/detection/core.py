@@ -10,21 +10,17 @@ import math
 
 import numpy as np
 
-from bench.detection.simulate import SIGMA, Scenario, scrapes
-from bench.detection.strategies import (
-    ALL,
-    BASE_ERROR_RATE,
-    bernoulli_kl,
-    wald_expected_requests,
-)
+from bench.detection.optimum import literal_kl, wald_expected_requests
+from bench.detection.simulate import Scenario, scrapes
+from bench.detection.strategies import ALL
 
 
 def optimum_requests(scenario: Scenario) -> float | None:
     """Wald's SPRT expected sample size (alpha = beta = 0.01, known baseline)."""
     if scenario.fault == "errors":
-        return wald_expected_requests(bernoulli_kl(scenario.error_rate, BASE_ERROR_RATE))
+        return wald_expected_requests(literal_kl("errors", scenario.error_rate))
     if scenario.fault == "latency":
-        return wald_expected_requests((scenario.log_shift / SIGMA) ** 2 / 2)
+        return wald_expected_requests(literal_kl("latency", scenario.log_shift))
     return None
 
 

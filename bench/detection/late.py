@@ -165,7 +165,8 @@ def requests_table(found: dict[tuple[str, float, str], str], runs_note: str) -> 
         "## Late faults: canary requests from the onset to detect vs Wald's SPRT optimum",
         "",
         f"{WARMUP_SCRAPES} healthy scrapes (100 canary requests/s, share {SHARE:.0%}), then "
-        f"batches of 10 bad requests; {runs_note}. The optimum knows the onset and the "
+        f"bad requests in batches of a fiftieth of the optimum; {runs_note}. The optimum "
+        "knows the onset and the "
         f"baseline; the mixture pays log(k(k+1)) = {math.log(k * (k + 1)):.1f} nats for a "
         f"start at update k = {k} instead of {math.log(2):.1f} at k = 1.",
         "",

@@ -177,7 +177,7 @@ def goals(
     out: Callable[..., None],
     found: Found,
     pooled: dict[str, tuple[int, int]],
-    ratios: dict[tuple[str, float, str], str],
+    medians: dict[finegrained.Key, float],
 ) -> None:
     """The issue's goals, each with the measured figure."""
     out("## Goals")
@@ -189,8 +189,15 @@ def goals(
         f"(95% {low:.2%} - {high:.2%}); goal <= 1%."
     )
     for label in ("errors 1%->5%", "errors 1%->10%", "latency +0.25sd"):
-        cells = ", ".join(f"{share:.0%}: {ratios[(label, share, 'rollguard')]}" for share in SHARES)
-        out(f"- {label}, median requests / SPRT optimum by canary share: {cells}; goal <= 2x.")
+        for name, reference in (("rollguard", "stable"), ("rollguard (baseline)", "baseline")):
+            cells = "; ".join(
+                f"{share:.0%}: {finegrained.yardsticks(medians, label, share, name, reference)}"
+                for share in SHARES
+            )
+            out(
+                f"- {label} vs {reference}, median requests / optimum (literal, measured, "
+                f"tolerated) by canary share: {cells}; goal <= 2x."
+            )
     for rival in ("seed rules", "Flagger", "Argo Rollouts", "Kayenta MWU"):
         speedups = []
         for (label, rps, share, name), (median, detected) in found.items():
@@ -240,26 +247,32 @@ def main(argv: list[str] | None = None) -> None:
     out(f"{bad_runs} runs per bad scenario; healthy runs last {HEALTHY_SECONDS:.0f} s.")
     out()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        ratios = finegrained.ratios(pool.map, quick=args.quick)
-        late_ratios = finegrained.ratios(
+        medians = finegrained.measure(pool.map, quick=args.quick)
+        ratios = finegrained.literal_ratios(medians)
+        late_medians = finegrained.measure(
             pool.map,
             quick=args.quick,
             warmup=late.WARMUP_SCRAPES,
             effects=[e for e in finegrained.EFFECTS if e[0] in dict(late.EFFECTS)],
             shares=(late.SHARE,),
         )
+        late_ratios = finegrained.literal_ratios(late_medians)
         found = bad_table(out, ratios, bad_runs, pool.map)
         out()
         late_found = late.table(out, late_runs, pool.map, simulate_task)
         pooled = healthy_table(out, healthy_runs, pool.map)
     out()
-    goals(out, found, pooled, ratios)
+    goals(out, found, pooled, medians)
     out()
     late.summary(out, late_found)
     out()
-    out(late.requests_table(late_ratios, "400 runs per effect" if not args.quick else "quick"))
+    out(
+        late.requests_table(
+            late_ratios, "100 runs per effect" if args.quick else "400 runs per effect"
+        )
+    )
     out()
-    out(finegrained.table(ratios))
+    out(finegrained.table(medians, "100 runs per cell" if args.quick else "400 runs per cell"))
     out()
     cpu = sum(
         usage.ru_utime + usage.ru_stime

@@ -24,6 +24,7 @@ from bench.detection.simulate import (
 )
 from rollguard.engine import sequential as seq
 from rollguard.engine import sequential_latency as seq_latency
+from rollguard.engine.sequential_shift import cells_from_tails
 from rollguard.policy import load_policy
 from rollguard.signals import Signal
 
@@ -223,7 +224,9 @@ class Rollguard(Strategy):
     def __init__(self, runs: int) -> None:
         super().__init__(runs)
         self.errors = np.full((runs, 1, seq.GRID_SIZE), -np.inf)
-        self.latency = np.full((runs, 2 * len(BOUNDS), seq.GRID_SIZE), -np.inf)
+        self.latency = np.full((runs, 2 * len(BOUNDS) + 1, seq.GRID_SIZE), -np.inf)
+        self.weights = seq_latency.stable_latency_weights(len(BOUNDS))
+        self.seen = np.zeros((runs, len(BOUNDS) + 1))  # the stable's requests per bucket
         self.updates = np.zeros(runs)
         self.memory = MemoryRule(runs)
 
@@ -250,14 +253,16 @@ class Rollguard(Strategy):
             slow_c,
             n_s,
             slow_s,
+            stable_seen=self.seen,
             tolerance_ratio=LATENCY.ratio,
             tolerance_fraction=LATENCY.fraction,
         )
         updated = seq.accumulate(self.latency, lat, index)
         self.latency = np.where(ok[:, None, None], updated, self.latency)
+        self.seen = self.seen + np.where(ok[:, None], cells_from_tails(n_s, slow_s), 0.0)
         return (
             (seq.log_e_value(self.errors) >= math.log(1 / ERRORS.alpha))
-            | (seq.log_e_value(self.latency) >= math.log(1 / LATENCY.alpha))
+            | (seq.log_e_value(self.latency, self.weights) >= math.log(1 / LATENCY.alpha))
             | self.memory.step(s)
         )
 
@@ -312,13 +317,3 @@ def baseline_checks() -> list[tuple[int, float]]:
 
 
 ALL: list[type[Strategy]] = [Seed, Flagger, Argo, Kayenta, Rollguard, RollguardBaseline]
-
-
-def wald_expected_requests(kl: float, alpha: float = 0.01, beta: float = 0.01) -> float:
-    """Wald's approximation of the SPRT's expected sample size under the alternative."""
-    a = (1 - beta) * math.log((1 - beta) / alpha) + beta * math.log(beta / (1 - alpha))
-    return a / kl
-
-
-def bernoulli_kl(p1: float, p0: float) -> float:
-    return p1 * math.log(p1 / p0) + (1 - p1) * math.log((1 - p1) / (1 - p0))

@@ -24,13 +24,17 @@ def _mc_bound(alpha: float, runs: int) -> float:
     return alpha + 3 * math.sqrt(alpha * (1 - alpha) / runs)
 
 
-def _crossed(log_factors_per_interval: list[np.ndarray], alpha: float) -> np.ndarray:
+def _crossed(
+    log_factors_per_interval: list[np.ndarray],
+    alpha: float,
+    weights: tuple[float, ...] | None = None,
+) -> np.ndarray:
     """Whether each run's e-process ever reached 1/alpha, and when (interval index or -1)."""
     total: np.ndarray | None = None
     first = np.full(log_factors_per_interval[0].shape[0], -1)
     for t, factors in enumerate(log_factors_per_interval):
         total = seq.accumulate(total, factors, t + 1)
-        hit = (seq.log_e_value(total) >= math.log(1 / alpha)) & (first < 0)
+        hit = (seq.log_e_value(total, weights) >= math.log(1 / alpha)) & (first < 0)
         first[hit] = t
     return first
 
@@ -128,34 +132,46 @@ def _slow_counts(rng: np.random.Generator, n: np.ndarray, shift: float) -> np.nd
 
 def _latency_runs(rng: np.random.Generator, shift: float, intervals: int) -> list[np.ndarray]:
     out = []
+    seen = np.zeros((LATENCY_RUNS, len(BOUNDS) + 1))
     for _ in range(intervals):
         n_c = rng.poisson(100, LATENCY_RUNS)
         n_s = rng.poisson(400, LATENCY_RUNS)
+        stable_slow = _slow_counts(rng, n_s, 0.0)
         out.append(
             lat.stable_latency_log_factors(
                 n_c,
                 _slow_counts(rng, n_c, shift),
                 n_s,
-                _slow_counts(rng, n_s, 0.0),
+                stable_slow,
+                stable_seen=seen,
                 tolerance_ratio=1.2,
                 tolerance_fraction=0.001,
             )
         )
+        seen = seen + np.diff(
+            np.concatenate(
+                [np.zeros((LATENCY_RUNS, 1)), n_s[:, None] - stable_slow, n_s[:, None]], 1
+            ),
+            axis=1,
+        )
     return out
 
 
+WEIGHTS = lat.stable_latency_weights(len(BOUNDS))
+
+
 def test_latency_vs_stable_quiet_when_both_versions_are_equally_fast() -> None:
-    first = _crossed(_latency_runs(np.random.default_rng(12), 0.0, 40), 0.05)
+    first = _crossed(_latency_runs(np.random.default_rng(12), 0.0, 40), 0.05, WEIGHTS)
     assert np.mean(first >= 0) <= _mc_bound(0.05, LATENCY_RUNS)
 
 
 def test_latency_vs_stable_detects_a_thirty_percent_slowdown() -> None:
-    first = _crossed(_latency_runs(np.random.default_rng(13), math.log(1.3), 40), 0.005)
+    first = _crossed(_latency_runs(np.random.default_rng(13), math.log(1.3), 40), 0.005, WEIGHTS)
     assert np.mean(first >= 0) >= 0.99
 
 
 def test_latency_vs_stable_ignores_a_faster_canary() -> None:
-    first = _crossed(_latency_runs(np.random.default_rng(14), -math.log(1.5), 40), 0.05)
+    first = _crossed(_latency_runs(np.random.default_rng(14), -math.log(1.5), 40), 0.05, WEIGHTS)
     assert np.mean(first >= 0) == 0.0
 
 

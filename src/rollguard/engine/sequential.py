@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
+from scipy import special
 
 Array = npt.NDArray[np.float64]
 
@@ -148,17 +149,21 @@ def accumulate(log_state: npt.ArrayLike | None, log_factors: Array, index: int |
     return out
 
 
-def log_e_value(log_products: npt.ArrayLike) -> Array:
-    """Log e-value: uniform average over the grid (last axis) and over boundaries.
+def log_e_value(log_products: npt.ArrayLike, weights: npt.ArrayLike | None = None) -> Array:
+    """Log e-value: uniform average over the grid (last axis), weighted over components.
 
-    Every boundary has the same grid, so this is the plain mean over both axes.
-
-    ``log_products`` has shape ``(..., boundaries, GRID_SIZE)``.
+    ``log_products`` has shape ``(..., components, GRID_SIZE)``; ``weights`` (one
+    per component, summing to 1) defaults to uniform.
     """
     logs = np.asarray(log_products, dtype=float)
-    shape = logs.shape
-    flat = logs.reshape(*shape[:-2], shape[-2] * shape[-1])
-    return _log_mean_exp(flat)
+    if weights is None:
+        shape = logs.shape
+        return _log_mean_exp(logs.reshape(*shape[:-2], shape[-2] * shape[-1]))
+    per_component = _log_mean_exp(logs)
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(np.asarray(weights, dtype=float))
+    out: Array = special.logsumexp(per_component + log_weights, axis=-1)
+    return out
 
 
 def _log_mean_exp(logs: Array) -> Array:
@@ -186,13 +191,17 @@ class SequentialState:
     """The running log-mixtures per (component, alternative) and traffic totals.
 
     Error-rate tests have one component (``boundaries`` is empty); latency tests
-    two per histogram bucket boundary against the stable (the rare-event and the
-    bounded-difference factors) and one per baseline quantile, with the
-    boundaries fixed at their first update.
+    against the stable two per histogram bucket boundary (the rare-event and the
+    bounded-difference factors) and one for a shift across all buckets, with
+    ``weights`` per component and the stable's requests per bucket so far in
+    ``stable_cells``; against a baseline one per baseline quantile. Boundaries
+    are fixed at the first update.
     """
 
     log_products: tuple[float, ...] = ()
     boundaries: tuple[float, ...] = ()
+    weights: tuple[float, ...] = ()
+    stable_cells: tuple[float, ...] = ()
     canary_requests: float = 0.0
     canary_errors: float = 0.0
     stable_requests: float = 0.0
@@ -210,6 +219,8 @@ class SequentialState:
         }
         out.update({f"log_{i}": value for i, value in enumerate(self.log_products)})
         out.update({f"boundary_{i}": value for i, value in enumerate(self.boundaries)})
+        out.update({f"weight_{i}": value for i, value in enumerate(self.weights)})
+        out.update({f"cell_{i}": value for i, value in enumerate(self.stable_cells)})
         return out
 
     @classmethod
@@ -223,6 +234,8 @@ class SequentialState:
         return cls(
             log_products=series("log_"),
             boundaries=series("boundary_"),
+            weights=series("weight_"),
+            stable_cells=series("cell_"),
             canary_requests=float(data.get("canary_requests", 0.0)),
             canary_errors=float(data.get("canary_errors", 0.0)),
             stable_requests=float(data.get("stable_requests", 0.0)),
@@ -279,7 +292,7 @@ def apply_factors(
 def _evidence(
     state: SequentialState, products: Array, alpha: float
 ) -> tuple[dict[str, float], bool]:
-    log_e = float(log_e_value(products)) if products.size else 0.0
+    log_e = float(log_e_value(products, state.weights or None)) if products.size else 0.0
     threshold = math.log(1.0 / alpha)
     evidence = {
         "log_e_value": log_e,

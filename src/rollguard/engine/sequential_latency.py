@@ -4,9 +4,13 @@ Prometheus histograms give, per interval, how many requests finished within
 each bucket boundary (cumulative, ``le``). A release that makes responses
 slower raises the share of requests above *every* boundary, so each boundary
 ``B`` gets the error-rate test of :mod:`rollguard.engine.sequential` with
-"slower than B" in place of "failed". The e-value is the plain average of the
-per-boundary e-values (an average of e-processes is one), so no boundary has
-to be chosen in advance and the guarantee needs no correction.
+"slower than B" in place of "failed". Against the stable version, the shift
+factor of :mod:`rollguard.engine.sequential_shift` weighs all buckets at
+once. The e-value is a fixed weighted average of these e-processes (an
+average of e-processes is one), so no boundary has to be chosen in advance
+and the guarantee needs no correction: half the weight on the shift, half
+spread over the per-boundary tests, which catch what a shift does not (a
+slow tail alone).
 
 Bucket keys are upper bounds in seconds (``math.inf`` for ``+Inf``); values
 are cumulative counts over the interval.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +35,7 @@ from rollguard.engine.sequential import (
     share_difference_log_factors,
     unchanged,
 )
+from rollguard.engine.sequential_shift import cells_from_tails, normal_scores, shift_log_factors
 
 
 def tails(
@@ -65,14 +71,17 @@ def stable_latency_log_factors(
     stable_requests: npt.ArrayLike,
     stable_slow: npt.ArrayLike,
     *,
+    stable_seen: npt.ArrayLike,
     tolerance_ratio: float,
     tolerance_fraction: float,
 ) -> Array:
-    """Both factor families for every boundary: shape ``(..., 2 * boundaries, GRID_SIZE)``.
+    """Every factor family: shape ``(..., 2 * boundaries + 1, GRID_SIZE)``.
 
     Slow-request counts (last axis of the inputs: boundaries) go through the
-    rare-event factor and the bounded-difference factor; the e-value averages
-    all of them, so each boundary is judged by whichever suits its share.
+    rare-event factor and the bounded-difference factor per boundary, then the
+    shift factor over all buckets, scored by ``stable_seen`` (the stable's
+    requests per bucket in earlier intervals). Weigh them with
+    :func:`stable_latency_weights`.
     """
     n_c = np.asarray(canary_requests, dtype=float)
     n_s = np.asarray(stable_requests, dtype=float)
@@ -82,7 +91,19 @@ def stable_latency_log_factors(
     options = {"tolerance_ratio": tolerance_ratio, "tolerance_fraction": tolerance_fraction}
     rare = rate_vs_stable_log_factors(*args, **options)
     common = share_difference_log_factors(*args, **options)
-    return np.concatenate([rare, common], axis=-2)
+    shift = shift_log_factors(
+        cells_from_tails(canary_requests, canary_slow),
+        cells_from_tails(stable_requests, stable_slow),
+        normal_scores(stable_seen, tolerance_fraction),
+        **options,
+    )
+    return np.concatenate([rare, common, shift[..., None, :]], axis=-2)
+
+
+def stable_latency_weights(boundaries: int) -> tuple[float, ...]:
+    """Half on the shift factor, half spread over the per-boundary factors."""
+    each = 0.5 / (2 * boundaries)
+    return (each,) * (2 * boundaries) + (0.5,)
 
 
 def update_latency_vs_stable(
@@ -111,16 +132,28 @@ def update_latency_vs_stable(
         return unchanged(state, alpha, "canary and stable histograms have different buckets")
     if state.boundaries and state.boundaries != canary_bounds:
         return unchanged(state, alpha, "histogram bucket boundaries changed")
+    seen = state.stable_cells or (0.0,) * (len(canary_bounds) + 1)
     factors = stable_latency_log_factors(
         n_c,
         np.asarray(canary_slow),
         n_s,
         np.asarray(stable_slow),
+        stable_seen=np.asarray(seen),
         tolerance_ratio=tolerance_ratio,
         tolerance_fraction=tolerance_points / 100.0,
     )
-    fresh = state if state.boundaries else _with_bounds(state, canary_bounds)
+    fresh = state
+    if not state.boundaries:
+        fresh = replace(
+            _with_bounds(state, canary_bounds),
+            weights=stable_latency_weights(len(canary_bounds)),
+        )
     update = apply_factors(fresh, factors, alpha, canary_requests=n_c, stable_requests=n_s)
+    if update.reason:
+        return update
+    cells = cells_from_tails(n_s, np.asarray(stable_slow))
+    grown = tuple(float(a + b) for a, b in zip(seen, cells, strict=True))
+    update = replace(update, state=replace(update.state, stable_cells=grown))
     update.evidence["boundaries"] = float(len(canary_bounds))
     return update
 

@@ -81,14 +81,11 @@ async def run_bounded(
                 exit_code = await process.wait()
         except TimeoutError:
             exited = process.returncode  # it may have exited, its output held open by another
-            _kill_group(process.pid)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(KILL_GRACE_SECONDS):
-                    await process.wait()
+            await _kill_group(process)
             return Completed(exited, bytes(sinks[0]), bytes(sinks[1]), timed_out=True)
         return Completed(exit_code, bytes(sinks[0]), bytes(sinks[1]))
     except BaseException:  # cancelled, or reading failed: the command goes too
-        _kill_group(process.pid)
+        await _kill_group(process)
         raise
     finally:
         for task in readers:
@@ -105,6 +102,10 @@ async def _collect(reader: asyncio.StreamReader, sink: bytearray) -> None:
         sink += chunk
 
 
-def _kill_group(pid: int) -> None:
+async def _kill_group(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL the command's group, then reap its leader (so its transport closes)."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(KILL_GRACE_SECONDS):
+            await process.wait()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rollguard.audit.factory import open_store
-from rollguard.errors import AuditError, ExitCode
+from rollguard.errors import AuditError, ExitCode, UsageError
 from support import free_port
 
 
@@ -63,12 +63,18 @@ def test_a_postgresql_that_is_down_refuses_to_open_without_leaking_the_password(
     assert "s3cret-pw" not in message
 
 
-def test_an_unknown_url_scheme_is_refused() -> None:
-    with pytest.raises(AuditError, match="unsupported audit store URL mysql://"):
-        open_store("mysql://db/audit")
+def test_an_unknown_url_scheme_is_bad_input_naming_the_field_and_the_accepted_schemes() -> None:
+    with pytest.raises(UsageError) as caught:
+        open_store("mysql://admin:s3cret-pw@db/audit", field="--db")
+    message = str(caught.value)
+    assert message.startswith("--db: unsupported scheme 'mysql'; accepted schemes: sqlite")
+    assert "postgresql (postgresql://USER@HOST/DB)" in message
+    assert "s3cret-pw" not in message
+    assert caught.value.exit_code == ExitCode.INVALID
 
 
 def test_a_url_with_a_bad_port_is_refused_without_leaking_the_password() -> None:
-    with pytest.raises(AuditError, match="not a database URL") as caught:
+    with pytest.raises(UsageError, match="not a database URL") as caught:
         open_store("postgresql://rollguard:s3cret-pw@127.0.0.1:port/audit")
     assert "s3cret-pw" not in str(caught.value)
+    assert caught.value.exit_code == ExitCode.INVALID

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,7 +54,7 @@ def _run(
 def test_list_json_filters_by_deployment(
     rollguard_cmd: list[str], cli_env: dict[str, str], db: str
 ) -> None:
-    done = _run(rollguard_cmd, cli_env, "list", "--deployment", "shop", "-O", "json", "--db", db)
+    done = _run(rollguard_cmd, cli_env, "list", "--deployment", "shop", "-o", "json", "--db", db)
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert [row["id"] for row in rows] == [1, 3]
@@ -67,8 +68,24 @@ def test_export_csv_and_show(rollguard_cmd: list[str], cli_env: dict[str, str], 
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     assert [row["deployment"] for row in rows] == ["shop", "search", "shop"]
     assert rows[2]["prevHash"] == rows[1]["hash"]
-    shown = _run(rollguard_cmd, cli_env, "show", "2", "-O", "json", "--db", db)
+    shown = _run(rollguard_cmd, cli_env, "show", "2", "-o", "json", "--db", db)
     assert json.loads(shown.stdout)["hash"] == rows[1]["hash"]
+
+
+def test_output_is_dash_o_as_elsewhere_and_dash_capital_o_a_hidden_deprecated_alias(
+    rollguard_cmd: list[str], cli_env: dict[str, str], db: str
+) -> None:
+    verified = _run(rollguard_cmd, cli_env, "verify", "-o", "json", "--db", db)
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["entries"] == 3
+    legacy = _run(rollguard_cmd, cli_env, "verify", "-O", "json", "--db", db)
+    assert legacy.returncode == 0, legacy.stderr
+    assert json.loads(legacy.stdout) == json.loads(verified.stdout)
+    assert "-O is deprecated; use -o/--output" in legacy.stderr
+    for command in ("list", "show", "verify"):
+        shown = _run(rollguard_cmd, cli_env, command, "--help")
+        assert re.search(r"--output\s+-o\s", shown.stdout), shown.stdout
+        assert "-O" not in shown.stdout
 
 
 def test_verify_exits_0_then_6_naming_the_modified_entry(
@@ -105,6 +122,15 @@ def test_a_foreign_file_exits_6_with_one_message(
     done = _run(rollguard_cmd, cli_env, "verify", "--db", f"sqlite:///{path}")
     assert done.returncode == 6
     assert "file is not a database" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_db_url_of_another_scheme_exits_2_naming_the_option(
+    rollguard_cmd: list[str], cli_env: dict[str, str]
+) -> None:
+    done = _run(rollguard_cmd, cli_env, "verify", "--db", "mysql://db/audit")
+    assert done.returncode == 2
+    assert "--db: unsupported scheme 'mysql'; accepted schemes: sqlite" in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -65,3 +65,34 @@ def test_a_broken_csv_is_one_clear_message_and_exit_2(
     assert done.returncode == 2
     assert "broken.csv" in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_the_plot_goes_to_exactly_the_path_given_in_the_format_its_suffix_names(
+    tmp_path: Path, rollguard_cmd: list[str], cli_env: dict[str, str]
+) -> None:
+    csv = write_series(tmp_path / "bad.csv", bad_after=100)
+    bare = tmp_path / "out"
+    done = run(rollguard_cmd, cli_env, "--series", str(csv), "--plot", str(bare))
+    assert done.returncode == 1, done.stderr
+    assert bare.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # PNG without a suffix
+    assert not (tmp_path / "out.png").exists()
+    svg = tmp_path / "out.svg"
+    done = run(rollguard_cmd, cli_env, "--series", str(csv), "--plot", str(svg))
+    assert done.returncode == 1, done.stderr
+    assert b"<svg" in svg.read_bytes()[:1000]
+
+
+def test_a_plot_suffix_matplotlib_does_not_know_exits_2_before_any_work(
+    tmp_path: Path, rollguard_cmd: list[str], cli_env: dict[str, str]
+) -> None:
+    csv = write_series(tmp_path / "bad.csv", bad_after=100)
+    plot = tmp_path / "out.txt"
+    done = run(rollguard_cmd, cli_env, "--series", str(csv), "-o", "json", "--plot", str(plot))
+    assert done.returncode == 2
+    assert f"--plot {plot}: unknown image format 'txt'" in done.stderr
+    assert ".png" in done.stderr
+    assert ".svg" in done.stderr
+    assert done.stdout == ""  # refused before the backtest ran
+    assert not plot.exists()
+    assert not (tmp_path / "out.txt.png").exists()
+    assert "Traceback" not in done.stderr

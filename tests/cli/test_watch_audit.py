@@ -82,6 +82,19 @@ def test_a_postgresql_that_is_down_stops_the_watch_before_it_starts(
     assert "Traceback" not in done.stderr
 
 
+def test_an_audit_url_of_another_scheme_is_bad_input_not_a_broken_trail(
+    tmp_path: Path, rollguard_cmd: list[str], cli_env: dict[str, str]
+) -> None:
+    cli_env["AUDIT_URL"] = "mysql://rollguard:pw-9f8e7d@127.0.0.1/audit"
+    done = _watch(_write(tmp_path, "audit: {url_env: AUDIT_URL}"), rollguard_cmd, cli_env)
+    assert done.returncode == 2
+    assert "audit.url_env ($AUDIT_URL): unsupported scheme 'mysql'; accepted schemes: sqlite" in (
+        done.stderr
+    )
+    assert "pw-9f8e7d" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+
+
 def test_a_rollback_notifies_a_signed_webhook_and_records_the_delivery(
     tmp_path: Path, rollguard_cmd: list[str], cli_env: dict[str, str], receiver: Receiver
 ) -> None:

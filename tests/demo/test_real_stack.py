@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,8 @@ from rollguard.controller import Outcome, Watcher
 from rollguard.controller.clock import SystemClock
 from rollguard.controller.watch import WatchResult
 from rollguard.demo import real_stack
+from rollguard.demo.run import DemoSettings, run_demo
+from rollguard.demo.scenarios import SCENARIOS
 from rollguard.executors.base import TargetStatus
 from rollguard.executors.factory import make_executor
 from rollguard.metrics.factory import make_provider
@@ -97,3 +101,79 @@ def test_missing_binaries_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(real_stack.RealStackError, match="needs haproxy and prometheus on PATH"):
         real_stack.find_binaries()
+
+
+def _spy_on_spawn(
+    monkeypatch: pytest.MonkeyPatch, *, interrupt: str | None = None
+) -> tuple[list[subprocess.Popen[bytes]], threading.Event]:
+    """Every process the real stack spawns, and an event set at the first; optionally
+    a Ctrl-C (KeyboardInterrupt) as the ``interrupt`` process is about to start."""
+    spawned: list[subprocess.Popen[bytes]] = []
+    first = threading.Event()
+    spawn = real_stack._spawn
+
+    def spy(argv: list[str], directory: Path, name: str) -> subprocess.Popen[bytes]:
+        if name == interrupt:
+            wait_until((directory / "haproxy.sock").exists, what="HAProxy's admin socket")
+            raise KeyboardInterrupt
+        process = spawn(argv, directory, name)
+        spawned.append(process)
+        first.set()
+        return process
+
+    monkeypatch.setattr(real_stack, "_spawn", spy)
+    return spawned, first
+
+
+def _kill_leftovers(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_ctrl_c_while_prometheus_starts_stops_the_running_haproxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_binary("haproxy", hint="apt-get install haproxy")
+    require_binary("prometheus", hint="apt-get install prometheus")
+    spawned, _ = _spy_on_spawn(monkeypatch, interrupt="prometheus")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            real_stack.start(
+                stable_url="http://127.0.0.1:1", canary_url="http://127.0.0.1:2", canary_percent=50
+            )
+        (haproxy,) = spawned
+        wait_until(lambda: haproxy.poll() is not None, what="HAProxy to be stopped")
+        directory = Path(str(haproxy.args[2])).parent  # type: ignore[index]  # -f DIR/haproxy.cfg
+        assert not directory.exists()
+    finally:
+        _kill_leftovers(spawned)
+
+
+def test_cancelling_the_demo_while_the_real_stack_starts_leaves_no_process_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_binary("haproxy", hint="apt-get install haproxy")
+    require_binary("prometheus", hint="apt-get install prometheus")
+    spawned, first = _spy_on_spawn(monkeypatch)
+
+    async def cancel_once_haproxy_runs() -> None:
+        demo = asyncio.create_task(
+            run_demo(SCENARIOS["error-rate"], settings=DemoSettings(stack="real"))
+        )
+        started = asyncio.create_task(asyncio.to_thread(first.wait, 60))
+        await asyncio.wait([demo, started], return_when=asyncio.FIRST_COMPLETED)
+        assert first.is_set(), demo
+        demo.cancel()  # what Ctrl-C does to `rollguard demo --stack real`
+        with pytest.raises(asyncio.CancelledError):
+            await demo
+        # The launch goes on in its worker thread; what it started is stopped already.
+        assert [process.poll() is not None for process in spawned] == [True] * len(spawned)
+
+    try:
+        asyncio.run(cancel_once_haproxy_runs())
+        assert 1 <= len(spawned) <= 2  # HAProxy, and Prometheus if it was already spawned
+        assert all(process.poll() is not None for process in spawned)  # the thread started no more
+    finally:
+        _kill_leftovers(spawned)

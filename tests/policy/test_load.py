@@ -109,6 +109,12 @@ def test_the_plain_form_means_the_same_as_the_seed_form() -> None:
         ),
         ("memory_trigger:\n  above: .inf\n", 4, "memory_trigger.above", "finite"),
         (
+            'audit:\n  url: "mysql://db/audit"\n',
+            4,
+            "audit.url",
+            "unsupported scheme 'mysql'; accepted schemes: sqlite (sqlite:///PATH), postgresql",
+        ),
+        (
             "memory_trigger: {above: 500}\n"
             "triggers:\n  memory_trigger: {signal: memory_mb, above: 600}\n",
             1,

@@ -3,7 +3,10 @@
 ``sqlite:///relative/path.db`` is resolved against ``base_dir``; its folder is
 created. ``postgresql://`` URLs use psycopg 3. The store is opened eagerly —
 schema created or checked, a round-trip made — so an unusable store is an
-:class:`~rollguard.errors.AuditError` before any watch starts, never midway.
+:class:`~rollguard.errors.AuditError` (exit 6) before any watch starts, never
+midway. A URL that cannot name a store at all (another scheme, no path) is bad
+input: a :class:`~rollguard.errors.UsageError` (exit 2) naming the ``field``
+it came from.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ import sqlalchemy as sa
 from rollguard.audit import schema
 from rollguard.audit.spool import SpooledStore
 from rollguard.audit.sql import SqlAuditStore
-from rollguard.errors import AuditError
-from rollguard.policy.model import AuditConfig
+from rollguard.errors import AuditError, UsageError
+from rollguard.policy.model import AuditConfig, audit_url_problem
 
 DEFAULT_URL = "sqlite:///.rollguard/audit.db"
 
@@ -31,23 +34,20 @@ def open_store(
     base_dir: Path | None = None,
     connect_timeout_seconds: float = 5.0,
     clock: Callable[[], float] = time.time,
+    field: str = "audit store URL",
 ) -> SqlAuditStore:
-    """Open (creating if needed) the audit store at ``url``."""
-    parsed = _parse(url)
+    """Open (creating if needed) the audit store at ``url``; ``field`` names it in errors."""
+    parsed = _parse(url, field)
     if parsed.get_backend_name() == "sqlite":
-        parsed = _sqlite_url(parsed, base_dir or Path.cwd())
+        parsed = _sqlite_url(parsed, base_dir or Path.cwd(), field)
         engine = sa.create_engine(parsed)
         schema.configure_sqlite(engine)
-    elif parsed.get_backend_name() == "postgresql":
+    else:  # postgresql: _parse lets no other scheme through
         parsed = parsed.set(drivername="postgresql+psycopg")
         engine = sa.create_engine(
             parsed,
             pool_pre_ping=True,
             connect_args={"connect_timeout": max(1, int(connect_timeout_seconds))},
-        )
-    else:
-        raise AuditError(
-            f"unsupported audit store URL {_shown(parsed)}; use sqlite:///PATH or postgresql://..."
         )
     store = SqlAuditStore(engine, clock=clock)
     try:
@@ -71,14 +71,15 @@ def open_policy_store(config: AuditConfig, *, base_dir: Path) -> SpooledStore:
     (``.rollguard/spool/<digest of the URL>.jsonl``) and are flushed first thing
     here and on the next append that reaches the store.
     """
-    url = config.url
+    url, field = config.url, "audit.url"
     if config.url_env is not None:
         url = os.environ.get(config.url_env, "")
+        field = f"audit.url_env (${config.url_env})"
         if not url:
             raise AuditError(f"audit.url_env: environment variable {config.url_env} is not set")
     digest = hashlib.sha256(url.encode()).hexdigest()[:16]
     store = SpooledStore(
-        open_store(url, base_dir=base_dir),
+        open_store(url, base_dir=base_dir, field=field),
         spool=base_dir / ".rollguard" / "spool" / f"{digest}.jsonl",
     )
     try:
@@ -89,18 +90,21 @@ def open_policy_store(config: AuditConfig, *, base_dir: Path) -> SpooledStore:
     return store
 
 
-def _parse(url: str) -> sa.URL:
+def _parse(url: str, field: str) -> sa.URL:
+    problem = audit_url_problem(url)
+    if problem is not None:
+        raise UsageError(f"{field}: {problem}")
     try:
         return sa.make_url(url)
     except (sa.exc.ArgumentError, ValueError) as exc:  # ValueError: a port that is no number
-        raise AuditError(
-            "the audit store URL is not a database URL; use sqlite:///PATH or postgresql://..."
+        raise UsageError(
+            f"{field}: not a database URL; use sqlite:///PATH or postgresql://USER@HOST/DB"
         ) from exc
 
 
-def _sqlite_url(url: sa.URL, base_dir: Path) -> sa.URL:
+def _sqlite_url(url: sa.URL, base_dir: Path, field: str) -> sa.URL:
     if not url.database or url.database == ":memory:":
-        raise AuditError("the SQLite audit store needs a file path (sqlite:///PATH)")
+        raise UsageError(f"{field}: the SQLite audit store needs a file path (sqlite:///PATH)")
     path = Path(url.database)
     if not path.is_absolute():
         path = base_dir / path

@@ -21,10 +21,16 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Read, export and verify the audit trail.", no_args_is_help=True)
 
-OutputOption = typer.Option("text", "--output", "-O", help="text or json.")
+OutputOption = typer.Option("text", "--output", "-o", help="text or json.")
+# -O was audit's own spelling of -o; it still works (hidden, with a warning). Only
+# `export` uses -o for a file (--out), as `report` does, and it never had -O.
+LegacyOutputOption = typer.Option(None, "-O", hidden=True)
 
 
-def _output(value: str) -> str:
+def _output(value: str, legacy: str | None = None) -> str:
+    if legacy is not None:
+        typer.echo("warning: -O is deprecated; use -o/--output", err=True)
+        value = legacy
     if value not in ("text", "json"):
         raise UsageError(f"--output: expected text or json, got {value!r}")
     return value
@@ -38,6 +44,7 @@ def list_entries(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     output: str = OutputOption,
     db: str | None = DbOption,
     policy: Path | None = PolicyOption,
+    legacy_output: str | None = LegacyOutputOption,
 ) -> None:
     """List entries, oldest first.
 
@@ -45,7 +52,7 @@ def list_entries(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     """
     from rollguard.audit.export import as_dict
 
-    fmt, start = _output(output), since_timestamp(since)
+    fmt, start = _output(output, legacy_output), since_timestamp(since)
     store = open_cli_store(db, policy)
     try:
         entries = store.list(since=start, deployment=deployment, kind=kind)
@@ -63,6 +70,7 @@ def show(
     output: str = OutputOption,
     db: str | None = DbOption,
     policy: Path | None = PolicyOption,
+    legacy_output: str | None = LegacyOutputOption,
 ) -> None:
     """Show one entry with its evidence, executor output and hashes.
 
@@ -70,7 +78,7 @@ def show(
     """
     from rollguard.audit.export import as_dict
 
-    fmt = _output(output)
+    fmt = _output(output, legacy_output)
     store = open_cli_store(db, policy)
     try:
         entry = store.get(entry_id)
@@ -123,11 +131,14 @@ def export(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
 
 @app.command()
 def verify(
-    output: str = OutputOption, db: str | None = DbOption, policy: Path | None = PolicyOption
+    output: str = OutputOption,
+    db: str | None = DbOption,
+    policy: Path | None = PolicyOption,
+    legacy_output: str | None = LegacyOutputOption,
 ) -> None:
     """Recompute the hash chain: exit 0 when intact, 6 naming the first damaged entry."""
 
-    fmt = _output(output)
+    fmt = _output(output, legacy_output)
     store = open_cli_store(db, policy)
     try:
         report = store.verify()

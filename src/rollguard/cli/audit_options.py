@@ -43,17 +43,20 @@ def open_cli_store(db: str | None, policy: Path | None) -> SqlAuditStore:
     """The store of ``--db``, else of ``--policy``'s audit section, else the default."""
     from rollguard.audit.factory import open_store
 
-    if db is not None or policy is None:
-        return open_store(store_url(db))
+    if db is not None:
+        return open_store(db, field="--db")
+    if policy is None:
+        return open_store(store_url(None), field=f"${DB_ENV}")
     from rollguard.policy import load_policy
 
     config = load_policy(policy).audit
-    url = config.url
+    url, field = config.url, f"{policy}: audit.url"
     if config.url_env is not None:
         url = os.environ.get(config.url_env, "")
+        field = f"{policy}: audit.url_env (${config.url_env})"
         if not url:
             raise UsageError(f"audit.url_env: environment variable {config.url_env} is not set")
-    return open_store(url, base_dir=policy.resolve().parent)
+    return open_store(url, base_dir=policy.resolve().parent, field=field)
 
 
 def since_timestamp(raw: str | None, *, now: datetime | None = None) -> str | None:

@@ -14,7 +14,9 @@ HELP = "\n\n".join(
         "The same engine as `watch` evaluates every analysis interval on a simulated "
         "clock, up to the first action; nothing is executed and nobody is notified. "
         "With --output json: evaluations, first_action (time as the CSV gives it, action, "
-        "trigger, evidence) or null, and every decision. --plot writes a PNG for people.",
+        "trigger, evidence) or null, and every decision. --plot writes a picture for people "
+        "at exactly the path given, in the format its suffix names (.png, .svg, .pdf, ...; "
+        "PNG without a suffix).",
         "Exit codes: 0 no action would have been taken · 1 an action would have been "
         "taken · 2 invalid input.",
         "Example: rollguard backtest --policy examples/sequential-policy.yaml "
@@ -30,7 +32,12 @@ def backtest(
         None, "--baseline", help="A performance-baseline.json overriding the policy's."
     ),
     output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help="text or json."),  # noqa: B008
-    plot: Path | None = typer.Option(None, "--plot", help="Write a PNG of the backtest."),  # noqa: B008
+    plot: Path | None = typer.Option(  # noqa: B008
+        None,
+        "--plot",
+        help="Write a picture of the backtest to this exact path; its suffix picks the "
+        "format (.png, .svg, .pdf, ...; PNG without one).",
+    ),
 ) -> None:
     """Replay a recorded series through a policy and say what it would have done."""
     import asyncio
@@ -44,6 +51,10 @@ def backtest(
     from rollguard.policy import load_policy
 
     loaded = load_policy(policy)
+    if plot is not None:  # a bad suffix is an error before the work, not after it
+        from rollguard.controller.backtest_plot import plot_format
+
+        plot_format(plot)
     provider = ReplayProvider.from_file(series)
     reference = policy_baseline(loaded, base_dir=policy.resolve().parent, override=baseline)
     result = asyncio.run(run_backtest(loaded, provider, baseline=reference))

@@ -68,7 +68,7 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
     if audit_url is not None:
         from rollguard.audit.factory import open_store
 
-        store = open_store(audit_url, base_dir=Path.cwd())
+        store = open_store(audit_url, base_dir=Path.cwd(), field="--audit-url")
     audit = AuditView(store)
     disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created: noise here
     telemetry = Telemetry(CollectorRegistry())

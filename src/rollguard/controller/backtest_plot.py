@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rollguard.controller.backtest import BacktestResult
-from rollguard.errors import InputError
+from rollguard.errors import InputError, UsageError
 from rollguard.metrics import series
 from rollguard.metrics.recording import Row
 from rollguard.metrics.replay import ReplayProvider
@@ -13,8 +13,31 @@ from rollguard.policy.units import Comparison
 from rollguard.signals import Signal, Version
 
 
+def plot_format(path: Path) -> str:
+    """The image format ``path``'s suffix names (PNG without one); UsageError if unknown.
+
+    Checked before the backtest runs, and passed to matplotlib explicitly: left to
+    itself, matplotlib appends ``.png`` to a path without a suffix.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    suffix = path.suffix.removeprefix(".").lower()
+    if not suffix:
+        return "png"
+    known = sorted(FigureCanvasAgg.get_supported_filetypes())
+    if suffix not in known:
+        raise UsageError(
+            f"--plot {path}: unknown image format {suffix!r}; "
+            f"use a name ending in one of .{', .'.join(known)} (or no suffix for PNG)"
+        )
+    return suffix
+
+
 def plot_backtest(result: BacktestResult, provider: ReplayProvider, path: Path) -> None:
-    """Write a PNG: error rate and p95 latency per version, e-values, and the first action."""
+    """Write the image at exactly ``path``: error rate and p95 latency per version,
+    e-values, and the first action. The suffix picks the format (PNG without one).
+    """
+    image_format = plot_format(path)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,9 +77,11 @@ def plot_backtest(result: BacktestResult, provider: ReplayProvider, path: Path) 
     fig.suptitle(f"rollguard backtest: {result.policy.name}")
     fig.tight_layout()
     try:
-        fig.savefig(path, dpi=100)
+        fig.savefig(path, format=image_format, dpi=100)
     except OSError as exc:
         raise InputError(f"{path}: cannot write the plot: {exc.strerror}") from exc
+    except RuntimeError as exc:  # pgf without a LaTeX installed
+        raise UsageError(f"--plot {path}: cannot write {image_format}: {exc}") from exc
     finally:
         plt.close(fig)
 

@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,13 +111,21 @@ def prometheus_config(*, stable: str, canary: str, haproxy: str) -> str:
 
 @dataclass
 class RealStack:
-    """HAProxy and Prometheus running for one demo; stop() ends both."""
+    """HAProxy and Prometheus for one demo: ``launch()`` starts both, ``stop()`` ends both.
+
+    ``stop()`` may come from another thread while ``launch()`` runs (the demo launches
+    in a worker thread, which cancelling the demo cannot interrupt): it ends what has
+    started, and ``launch()`` then starts nothing more and gives up.
+    """
 
     directory: Path
     haproxy_port: int
     prometheus_port: int
     socket_path: Path
+    binaries: dict[str, str]
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stopping: bool = field(default=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -126,6 +135,10 @@ class RealStack:
     @property
     def prometheus_url(self) -> str:
         return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     def policy_sections(self) -> dict[str, Any]:
         """``metrics`` and ``target.executor`` for a demo policy on these parts."""
@@ -141,11 +154,51 @@ class RealStack:
             "executor": {"type": "haproxy", "socket": str(self.socket_path), "backend": BACKEND},
         }
 
+    def launch(self) -> None:
+        """Start HAProxy and Prometheus; return once both are ready.
+
+        On any way out but success — an error, Ctrl-C, a ``stop()`` from another
+        thread — every process started so far is stopped before it returns.
+        """
+        try:
+            self._spawn(
+                [self.binaries["haproxy"], "-f", str(self.directory / "haproxy.cfg"), "-db"],
+                "haproxy",
+            )
+            self._spawn(
+                [
+                    self.binaries["prometheus"],
+                    f"--config.file={self.directory / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={self.directory / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
+                    "--log.level=warn",
+                ],
+                "prometheus",
+            )
+            _wait(self, lambda: _haproxy_ready(self), "HAProxy's admin socket")
+            _wait(
+                self, lambda: _targets_up(self, 3), "Prometheus to scrape both services and HAProxy"
+            )
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, argv: list[str], name: str) -> None:
+        # Under the lock: a process is either refused or in the list stop() ends.
+        with self._lock:
+            if self._stopping:
+                raise RealStackError(f"the real stack was stopped while starting ({name})")
+            self.processes.append(_spawn(argv, self.directory, name))
+
     def stop(self) -> None:
-        for process in self.processes:
+        """End every process started so far; safe from any thread and more than once."""
+        with self._lock:
+            self._stopping = True
+            processes = list(self.processes)
+        for process in processes:
             if process.poll() is None:
                 process.terminate()
-        for process in self.processes:
+        for process in processes:
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -154,53 +207,41 @@ class RealStack:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start(*, stable_url: str, canary_url: str, canary_percent: int) -> RealStack:
-    """Start HAProxy and Prometheus for the two services; return once both are ready."""
+def prepare(*, stable_url: str, canary_url: str, canary_percent: int) -> RealStack:
+    """Both configs in a private directory, nothing started yet: ``launch()`` does that.
+
+    Callers that must be able to stop a launch half-way keep this stack first.
+    """
     binaries = find_binaries()
     # A short private directory: a unix socket path must stay under ~108 bytes.
     directory = Path(tempfile.mkdtemp(prefix="rollguard-real-"))
-    stack = RealStack(directory, _free_port(), _free_port(), directory / "haproxy.sock")
+    stack = RealStack(directory, _free_port(), _free_port(), directory / "haproxy.sock", binaries)
     stable, canary = _hostport(stable_url), _hostport(canary_url)
-    (directory / "haproxy.cfg").write_text(
-        haproxy_config(
-            port=stack.haproxy_port,
-            socket_path=stack.socket_path,
-            stable=stable,
-            canary=canary,
-            canary_percent=canary_percent,
-        )
-    )
-    (directory / "prometheus.yml").write_text(
-        prometheus_config(stable=stable, canary=canary, haproxy=f"127.0.0.1:{stack.haproxy_port}")
-    )
     try:
-        stack.processes.append(
-            _spawn(
-                [binaries["haproxy"], "-f", str(directory / "haproxy.cfg"), "-db"],
-                directory,
-                "haproxy",
+        (directory / "haproxy.cfg").write_text(
+            haproxy_config(
+                port=stack.haproxy_port,
+                socket_path=stack.socket_path,
+                stable=stable,
+                canary=canary,
+                canary_percent=canary_percent,
             )
         )
-        stack.processes.append(
-            _spawn(
-                [
-                    binaries["prometheus"],
-                    f"--config.file={directory / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={directory / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{stack.prometheus_port}",
-                    "--log.level=warn",
-                ],
-                directory,
-                "prometheus",
+        (directory / "prometheus.yml").write_text(
+            prometheus_config(
+                stable=stable, canary=canary, haproxy=f"127.0.0.1:{stack.haproxy_port}"
             )
-        )
-        _wait(stack, lambda: _haproxy_ready(stack), "HAProxy's admin socket")
-        _wait(
-            stack, lambda: _targets_up(stack, 3), "Prometheus to scrape both services and HAProxy"
         )
     except BaseException:
         stack.stop()
         raise
+    return stack
+
+
+def start(*, stable_url: str, canary_url: str, canary_percent: int) -> RealStack:
+    """Start HAProxy and Prometheus for the two services; return once both are ready."""
+    stack = prepare(stable_url=stable_url, canary_url=canary_url, canary_percent=canary_percent)
+    stack.launch()
     return stack
 
 
@@ -215,10 +256,15 @@ def _wait(stack: RealStack, ready: Any, what: str) -> None:
     """Poll ``ready`` until it holds; a process that died or a deadline is a clear error."""
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not ready():
+        if stack.stopping:
+            raise RealStackError(f"the real stack was stopped while waiting for {what}")
         for process in stack.processes:
             if process.poll() is not None:
                 name = Path(str(process.args[0])).name  # type: ignore[index]
-                log = (stack.directory / f"{name}.log").read_text(errors="replace")[-500:]
+                try:
+                    log = (stack.directory / f"{name}.log").read_text(errors="replace")[-500:]
+                except OSError:  # stop() from another thread removed the directory
+                    log = ""
                 raise RealStackError(f"{name} exited with code {process.returncode}: {log}")
         if time.monotonic() > deadline:
             raise RealStackError(f"timed out after {START_TIMEOUT_SECONDS:g}s waiting for {what}")

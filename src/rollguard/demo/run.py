@@ -217,13 +217,13 @@ async def _traffic_path(
     """Start what carries and measures the traffic; the policy pointing at it, and its URL."""
     split = f"{settings.canary_percent}% to the canary"
     if settings.stack == "real":
-        stack = await asyncio.to_thread(
-            real_stack.start,
-            stable_url=stable_url,
-            canary_url=canary_url,
-            canary_percent=settings.canary_percent,
+        stack = real_stack.prepare(
+            stable_url=stable_url, canary_url=canary_url, canary_percent=settings.canary_percent
         )
+        # Kept before launching: cancelling the demo cannot stop the launching thread,
+        # but started.stop() stops whatever it has started and makes it give up.
         started.stacks.append(stack)
+        await asyncio.to_thread(stack.launch)
         sections = stack.policy_sections()
         emit(
             "started",

@@ -15,7 +15,9 @@ environment variables, so a script needs no parsing:
 
 A non-zero exit or a timeout is a failed action (``ok=False``) with the exit
 code and the tail of stdout and stderr in the result, so they reach the audit
-record. A command that does not exist is an :class:`ExecutorError` naming it.
+record. The timeout bounds the whole call, even when a process the command
+left behind holds its output open (:mod:`rollguard.executors.process`). A
+command that does not exist is an :class:`ExecutorError` naming it.
 
 ``status`` runs the status command when one is given and reads its stdout as
 JSON (``{"canary_weight": 0, "canary_state": "retired"}``); without one it
@@ -24,17 +26,15 @@ reports what the last successful action set, marked as such.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
 import shlex
-import signal
 import time
 from collections.abc import Mapping
 
 from rollguard.errors import ExecutorError
 from rollguard.executors.base import ActionResult, TargetStatus
+from rollguard.executors.process import run_bounded
 from rollguard.policy.model import CommandExecutorSpec
 
 OUTPUT_LIMIT = 4000  # characters of stdout/stderr kept per stream (the tail)
@@ -161,14 +161,11 @@ class CommandExecutor:
             argv = ["/bin/sh", "-c", argv[0]]
         started = time.monotonic()
         try:
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+            done = await run_bounded(
+                argv,
+                timeout=self._spec.timeout,
                 env=self._environment(action, values),
                 cwd=self._spec.workdir,
-                start_new_session=True,  # a timeout kills the whole process group
             )
         except FileNotFoundError as exc:
             raise ExecutorError(
@@ -177,22 +174,26 @@ class CommandExecutor:
             ) from exc
         except PermissionError as exc:
             raise ExecutorError(f"target.executor.{field}: {argv[0]!r} is not executable") from exc
-        try:
-            stdout, stderr = await asyncio.wait_for(process.communicate(), self._spec.timeout)
-        except TimeoutError:
-            _kill_group(process.pid)
-            stdout, stderr = await process.communicate()
+        stdout, stderr = done.stdout, done.stderr
+        if done.timed_out:
+            held = (
+                f" (it exited with code {done.exit_code}, but a process it started kept its "
+                "output open)"
+                if done.exit_code is not None
+                else ""
+            )
             return ActionResult(
                 ok=False,
-                detail=f"{action}: {shlex.join(argv)} timed out after {self._spec.timeout:g}s",
-                output=_output(argv, None, stdout, stderr, started),
+                detail=f"{action}: {shlex.join(argv)} timed out after {self._spec.timeout:g}s"
+                + held,
+                output=_output(argv, done.exit_code, stdout, stderr, started),
             )
-        output = _output(argv, process.returncode, stdout, stderr, started)
-        if process.returncode != 0:
+        output = _output(argv, done.exit_code, stdout, stderr, started)
+        if done.exit_code != 0:
             last_line = (stderr or stdout).decode(errors="replace").strip().splitlines()[-1:]
             return ActionResult(
                 ok=False,
-                detail=f"{action}: {argv[0]} exited with code {process.returncode}"
+                detail=f"{action}: {argv[0]} exited with code {done.exit_code}"
                 + (f": {last_line[0]}" if last_line else ""),
                 output=output,
             )
@@ -223,11 +224,6 @@ def _fill(template: list[str], values: Mapping[str, str], *, quote: bool, field:
                 "(placeholders are plain {name}, values are text)"
             ) from exc
     return filled
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
 
 
 def _output(

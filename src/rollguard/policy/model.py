@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import string
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import Field, HttpUrl, model_validator
+from pydantic import Field, HttpUrl, field_validator, model_validator
 
 from rollguard.policy import triggers as trig
 from rollguard.policy.actions import Action
@@ -284,11 +285,38 @@ class Notifications(StrictModel):
         return self
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+AUDIT_SCHEMES = {"sqlite": "sqlite:///PATH", "postgresql": "postgresql://USER@HOST/DB"}
+
+
+def audit_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot name an audit store (wrong shape or scheme), else None.
+
+    Checked on the scheme alone, so a password in the URL is never echoed. It is bad
+    input (exit 2), unlike a store that is well named but down (exit 6).
+    """
+    accepted = ", ".join(f"{scheme} ({form})" for scheme, form in AUDIT_SCHEMES.items())
+    scheme, separator, _ = url.partition("://")
+    if not separator or not _SCHEME.fullmatch(scheme):
+        return f"not a database URL; accepted schemes: {accepted}"
+    if scheme.split("+", 1)[0].lower() not in AUDIT_SCHEMES:
+        return f"unsupported scheme {scheme!r}; accepted schemes: {accepted}"
+    return None
+
+
 class AuditConfig(StrictModel):
     """The audit store: SQLite by default, PostgreSQL by URL (``url_env`` for secrets)."""
 
     url: str = "sqlite:///.rollguard/audit.db"
     url_env: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        problem = audit_url_problem(url)
+        if problem is not None:
+            raise ValueError(problem)
+        return url
 
 
 # --- the policy ------------------------------------------------------------------

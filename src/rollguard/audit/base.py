@@ -78,6 +78,8 @@ class VerifyReport:
     entry_id: int | None = None
     problem: Problem | None = None
     message: str = "audit trail intact"
+    #: The id of the key the walk hashed with; ``None`` for a plain SHA-256 walk.
+    key_id: str | None = None
 
 
 @dataclass(frozen=True)

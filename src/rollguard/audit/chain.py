@@ -1,7 +1,8 @@
 """The hash chain: canonical JSON, entry hashes, and the walk that verifies them.
 
 Each entry's hash is SHA-256 over the canonical JSON (sorted keys, no spaces,
-UTF-8, no NaN) of its id, its record and the previous entry's hash; the first
+UTF-8, no NaN) of its id, its record and the previous entry's hash — or, for a
+keyed trail, HMAC-SHA256 under the key (:mod:`rollguard.audit.keys`); the first
 entry's previous hash is :data:`GENESIS`. The store also keeps a *head* (the
 last id and hash) so that deleting or appending entries at the end is caught
 too. Everything here is pure so the same walk serves every backend.
@@ -15,10 +16,13 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollguard.audit.base import AuditRecord, Problem, VerifyReport
 from rollguard.errors import AuditError
+
+if TYPE_CHECKING:
+    from rollguard.audit.keys import AuditKey
 
 GENESIS = "0" * 64
 
@@ -87,8 +91,10 @@ def record_columns(record: AuditRecord) -> dict[str, Any]:
     }
 
 
-def columns_hash(entry_id: int, columns: Mapping[Any, Any], prev_hash: str) -> str:
-    """SHA-256 of the canonical JSON of id, stored columns and previous hash.
+def columns_hash(
+    entry_id: int, columns: Mapping[Any, Any], prev_hash: str, key: AuditKey | None = None
+) -> str:
+    """SHA-256 (HMAC-SHA256 with ``key``) of the canonical JSON of id, columns and previous hash.
 
     Hashing the stored text (not a re-parsed value) lets ``verify`` check rows
     without parsing their JSON, and makes any rewrite of that text visible.
@@ -99,12 +105,16 @@ def columns_hash(entry_id: int, columns: Mapping[Any, Any], prev_hash: str) -> s
         "record": {name: columns[name] for name in _FIELDS},
     }
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if key is not None:
+        return key.digest(text.encode("utf-8"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def entry_hash(entry_id: int, record: AuditRecord, prev_hash: str) -> str:
+def entry_hash(
+    entry_id: int, record: AuditRecord, prev_hash: str, key: AuditKey | None = None
+) -> str:
     """The hash an entry holding ``record`` at ``entry_id`` after ``prev_hash`` must have."""
-    return columns_hash(entry_id, record_columns(record), prev_hash)
+    return columns_hash(entry_id, record_columns(record), prev_hash, key)
 
 
 @dataclass(frozen=True)

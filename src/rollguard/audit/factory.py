@@ -6,7 +6,8 @@ schema created or checked, a round-trip made — so an unusable store is an
 :class:`~rollguard.errors.AuditError` (exit 6) before any watch starts, never
 midway. A URL that cannot name a store at all (another scheme, no path) is bad
 input: a :class:`~rollguard.errors.UsageError` (exit 2) naming the ``field``
-it came from.
+it came from. ``key`` makes the store a keyed (HMAC) one: see
+:mod:`rollguard.audit.keys`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from rollguard.audit import schema
+from rollguard.audit import keys, schema
 from rollguard.audit.spool import SpooledStore
 from rollguard.audit.sql import SqlAuditStore
 from rollguard.errors import AuditError, UsageError
@@ -35,8 +36,13 @@ def open_store(
     connect_timeout_seconds: float = 5.0,
     clock: Callable[[], float] = time.time,
     field: str = "audit store URL",
+    key: keys.AuditKey | None = None,
 ) -> SqlAuditStore:
-    """Open (creating if needed) the audit store at ``url``; ``field`` names it in errors."""
+    """Open (creating if needed) the audit store at ``url``; ``field`` names it in errors.
+
+    Opening does not check ``key`` against the trail (reading needs no key);
+    appends and ``verify`` do, and :meth:`SqlAuditStore.check_key` on demand.
+    """
     parsed = _parse(url, field)
     if parsed.get_backend_name() == "sqlite":
         parsed = _sqlite_url(parsed, base_dir or Path.cwd(), field)
@@ -49,7 +55,7 @@ def open_store(
             pool_pre_ping=True,
             connect_args={"connect_timeout": max(1, int(connect_timeout_seconds))},
         )
-    store = SqlAuditStore(engine, clock=clock)
+    store = SqlAuditStore(engine, clock=clock, key=key)
     try:
         schema.ensure_schema(engine)
     except sa.exc.DBAPIError as exc:
@@ -69,7 +75,10 @@ def open_policy_store(config: AuditConfig, *, base_dir: Path) -> SpooledStore:
     opened stops the watch before it starts: rollguard never starts unrecorded.
     Entries written during a later outage go to a local spool
     (``.rollguard/spool/<digest of the URL>.jsonl``) and are flushed first thing
-    here and on the next append that reaches the store.
+    here and on the next append that reaches the store. ``key_env`` names the
+    variable holding the key of a keyed chain; a key that does not fit the trail
+    (or a keyed trail without one) stops the watch here too, before the spool is
+    flushed, and a variable that is not set is bad input (exit 2).
     """
     url, field = config.url, "audit.url"
     if config.url_env is not None:
@@ -77,12 +86,14 @@ def open_policy_store(config: AuditConfig, *, base_dir: Path) -> SpooledStore:
         field = f"audit.url_env (${config.url_env})"
         if not url:
             raise AuditError(f"audit.url_env: environment variable {config.url_env} is not set")
+    key = None
+    if config.key_env is not None:
+        key = keys.key_from_env(config.key_env, field="audit.key_env")
     digest = hashlib.sha256(url.encode()).hexdigest()[:16]
-    store = SpooledStore(
-        open_store(url, base_dir=base_dir, field=field),
-        spool=base_dir / ".rollguard" / "spool" / f"{digest}.jsonl",
-    )
+    opened = open_store(url, base_dir=base_dir, field=field, key=key)
+    store = SpooledStore(opened, spool=base_dir / ".rollguard" / "spool" / f"{digest}.jsonl")
     try:
+        opened.check_key()
         store.flush()
     except AuditError:
         store.close()

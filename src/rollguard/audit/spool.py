@@ -7,6 +7,9 @@ up by the audit database and no entry is lost. Each spooled record is one JSON
 line, fsynced before ``append`` returns. Delivery to the store is at least once:
 a crash between a successful flush and the spool's rewrite can repeat the
 last flushed entry (it is then visibly duplicated, never silently missing).
+
+The spool holds records, not hashes: entries are hashed when they reach the
+store, with the store's key for a keyed trail, so the key is never on disk.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import TextIO
 
 from rollguard.audit.base import AuditEntry, AuditRecord, AuditStore, LockInfo, VerifyReport
+from rollguard.audit.keys import KeyMismatchError
 from rollguard.errors import AuditError
 
 logger = logging.getLogger("rollguard.audit")
@@ -42,6 +46,8 @@ class SpooledStore:
         try:
             self.flush()
             return self._store.append(record)
+        except KeyMismatchError:
+            raise  # a key that does not fit the trail will not fit later either: nothing kept
         except AuditError as exc:
             self._keep(record)
             logger.warning("audit store unavailable, entry kept in %s: %s", self.spool, exc)

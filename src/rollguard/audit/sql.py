@@ -4,7 +4,9 @@ Appends are serialized so concurrent writers can never fork the chain: on
 SQLite each append runs in ``BEGIN IMMEDIATE`` (one writer at a time, the
 others wait on ``busy_timeout``); on PostgreSQL it takes a transaction-scoped
 advisory lock before reading the head. There is deliberately no method that
-updates or deletes an entry.
+updates or deletes an entry. With a key (:mod:`rollguard.audit.keys`) every
+hash is an HMAC, and the key mark is read and checked inside the same
+serialized transaction as the head, so a keyed trail never gains a plain entry.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from typing import Any, TextIO
 
 import sqlalchemy as sa
 
-from rollguard.audit import chain, export, locks
+from rollguard.audit import chain, export, keys, locks
 from rollguard.audit import schema as s
 from rollguard.audit.base import AuditEntry, AuditRecord, LockInfo, VerifyReport
+from rollguard.audit.keys import AuditKey
 from rollguard.errors import AuditError
 
 #: Advisory lock key serializing appends on PostgreSQL.
@@ -27,11 +30,21 @@ _APPEND_LOCK_KEY = 0x41756474  # "Audt"
 
 
 class SqlAuditStore:
-    """An :class:`~rollguard.audit.base.AuditStore` over one SQLAlchemy engine."""
+    """An :class:`~rollguard.audit.base.AuditStore` over one SQLAlchemy engine.
 
-    def __init__(self, engine: sa.Engine, *, clock: Callable[[], float] = time.time) -> None:
+    ``key`` makes appends and ``verify`` use HMAC-SHA256 under it (a keyed trail).
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        clock: Callable[[], float] = time.time,
+        key: AuditKey | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        self._key = key
         self._postgres = engine.dialect.name == "postgresql"
 
     @property
@@ -51,9 +64,15 @@ class SqlAuditStore:
                     sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK_KEY}
                 )
             row = connection.execute(sa.select(s.head.c.last_id, s.head.c.last_hash)).first()
+            stored = _mark(connection)
+            keys.check_append(stored, entries=row is not None, key=self._key, where=self.url)
+            if stored is None and row is None:  # the first entry decides, for good
+                connection.execute(
+                    sa.insert(s.meta).values(key=keys.MARK_KEY, value=keys.mark(self._key))
+                )
             last_id, prev_hash = (row[0], row[1]) if row else (0, chain.GENESIS)
             entry_id = last_id + 1
-            digest = chain.entry_hash(entry_id, clean, prev_hash)
+            digest = chain.entry_hash(entry_id, clean, prev_hash, self._key)
             connection.execute(
                 sa.insert(s.entries).values(_row(entry_id, clean, prev_hash, digest))
             )
@@ -113,6 +132,8 @@ class SqlAuditStore:
             connection.execution_options(**options).begin(),
         ):
             row = connection.execute(sa.select(s.head.c.last_id, s.head.c.last_hash)).first()
+            stored = _mark(connection)
+            keys.need_key_to_verify(stored, self._key, where=self.url)
 
             def owner_of(digest: str) -> int | None:
                 found = connection.execute(
@@ -120,10 +141,20 @@ class SqlAuditStore:
                 ).first()
                 return int(found[0]) if found else None
 
-            return chain.verify_entries(
-                _links(connection, 5000),
+            report = chain.verify_entries(
+                _links(connection, 5000, self._key),
                 head=(int(row[0]), str(row[1])) if row else None,
                 owner_of=owner_of,
+            )
+            return keys.judge(report, stored, self._key)
+
+    def check_key(self) -> None:
+        """Refuse now (:class:`~rollguard.audit.keys.KeyMismatchError`) what ``append``
+        would refuse for the key: a watch checks before it starts, not midway."""
+        with self._guard("read"), self._engine.connect() as connection, connection.begin():
+            row = connection.execute(sa.select(s.head.c.last_id)).first()
+            keys.check_append(
+                _mark(connection), entries=row is not None, key=self._key, where=self.url
             )
 
     def export(
@@ -180,7 +211,14 @@ def database_errors(prefix: str) -> Iterator[None]:
         raise AuditError(f"{prefix}: {exc}") from exc
 
 
-def _links(connection: sa.Connection, batch: int) -> Iterator[chain.Link]:
+def _mark(connection: sa.Connection) -> str | None:
+    """The trail's key mark; ``None`` before the first append and in pre-key databases."""
+    query = sa.select(s.meta.c.value).where(s.meta.c.key == keys.MARK_KEY)
+    found = connection.execute(query).scalar()
+    return None if found is None else str(found)
+
+
+def _links(connection: sa.Connection, batch: int, key: AuditKey | None) -> Iterator[chain.Link]:
     """Rows as chain links, their JSON left unparsed (verify only hashes the stored text)."""
     after = 0
     while True:
@@ -188,7 +226,7 @@ def _links(connection: sa.Connection, batch: int) -> Iterator[chain.Link]:
         rows = connection.execute(query.limit(batch)).mappings().all()
         for row in rows:
             entry_id, prev_hash = int(row["id"]), row["prev_hash"]
-            actual = chain.columns_hash(entry_id, row, prev_hash)
+            actual = chain.columns_hash(entry_id, row, prev_hash, key)
             yield chain.Link(entry_id, prev_hash, row["hash"], actual)
         if len(rows) < batch:
             return

@@ -11,7 +11,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rollguard.cli.audit_options import DbOption, PolicyOption, open_cli_store, since_timestamp
+from rollguard.cli.audit_options import (
+    DbOption,
+    KeyEnvOption,
+    PolicyOption,
+    open_cli_store,
+    since_timestamp,
+)
 from rollguard.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -134,12 +140,16 @@ def verify(
     output: str = OutputOption,
     db: str | None = DbOption,
     policy: Path | None = PolicyOption,
+    key_env: str | None = KeyEnvOption,
     legacy_output: str | None = LegacyOutputOption,
 ) -> None:
-    """Recompute the hash chain: exit 0 when intact, 6 naming the first damaged entry."""
+    """Recompute the hash chain: exit 0 when intact, 6 naming the first damaged entry.
+
+    A keyed trail needs its key (--key-env, or the policy's audit.key_env): exit 2 without.
+    """
 
     fmt = _output(output, legacy_output)
-    store = open_cli_store(db, policy)
+    store = open_cli_store(db, policy, key_env=key_env, verifying=True)
     try:
         report = store.verify()
     finally:
@@ -147,7 +157,8 @@ def verify(
     if fmt == "json":
         print(json.dumps(report.__dict__, indent=2))
     elif report.ok:
-        print(f"audit trail intact: {report.entries} entries, head {report.head_hash}")
+        keyed = f", keyed (key id {report.key_id})" if report.key_id else ""
+        print(f"audit trail intact: {report.entries} entries, head {report.head_hash}{keyed}")
     else:
         Console(stderr=True).print(
             f"[bold red]audit trail broken:[/] {report.message} "

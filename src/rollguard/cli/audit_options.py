@@ -1,4 +1,4 @@
-"""Options shared by ``rollguard audit`` and ``rollguard report``: the store URL and --since."""
+"""Options shared by ``rollguard audit`` and ``rollguard report``: store URL, key, --since."""
 
 from __future__ import annotations
 
@@ -34,19 +34,37 @@ PolicyOption = typer.Option(
 )
 
 
+KeyEnvOption = typer.Option(
+    None,
+    "--key-env",
+    metavar="NAME",
+    help="Environment variable holding the secret key of a keyed audit trail; "
+    "default the --policy's audit.key_env.",
+    show_default=False,
+)
+
+
 def store_url(db: str | None) -> str:
     """The URL given, else the environment's, else the default SQLite file."""
     return db or os.environ.get(DB_ENV) or DEFAULT_DB
 
 
-def open_cli_store(db: str | None, policy: Path | None) -> SqlAuditStore:
-    """The store of ``--db``, else of ``--policy``'s audit section, else the default."""
-    from rollguard.audit.factory import open_store
+def open_cli_store(
+    db: str | None, policy: Path | None, *, key_env: str | None = None, verifying: bool = False
+) -> SqlAuditStore:
+    """The store of ``--db``, else of ``--policy``'s audit section, else the default.
 
+    The key is ``--key-env``'s, else (only for commands that verify, the only
+    ones that hash) the policy's ``audit.key_env``; reading needs no key.
+    """
+    from rollguard.audit.factory import open_store
+    from rollguard.audit.keys import key_from_env
+
+    key = None if key_env is None else key_from_env(key_env, field="--key-env")
     if db is not None:
-        return open_store(db, field="--db")
+        return open_store(db, field="--db", key=key)
     if policy is None:
-        return open_store(store_url(None), field=f"${DB_ENV}")
+        return open_store(store_url(None), field=f"${DB_ENV}", key=key)
     from rollguard.policy import load_policy
 
     config = load_policy(policy).audit
@@ -56,7 +74,9 @@ def open_cli_store(db: str | None, policy: Path | None) -> SqlAuditStore:
         field = f"{policy}: audit.url_env (${config.url_env})"
         if not url:
             raise UsageError(f"audit.url_env: environment variable {config.url_env} is not set")
-    return open_store(url, base_dir=policy.resolve().parent, field=field)
+    if key is None and verifying and config.key_env is not None:
+        key = key_from_env(config.key_env, field=f"{policy}: audit.key_env")
+    return open_store(url, base_dir=policy.resolve().parent, field=field, key=key)
 
 
 def since_timestamp(raw: str | None, *, now: datetime | None = None) -> str | None:

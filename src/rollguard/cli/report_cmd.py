@@ -7,16 +7,23 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from rollguard.cli.audit_options import DbOption, PolicyOption, open_cli_store, since_timestamp
+from rollguard.cli.audit_options import (
+    DbOption,
+    KeyEnvOption,
+    PolicyOption,
+    open_cli_store,
+    since_timestamp,
+)
 from rollguard.errors import UsageError
 
 
-def report(
+def report(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     since: str = typer.Option("30d", help="Period: a duration back from now (30d) or a date."),
     format: str = typer.Option("md", "--format", "-f", help="md or html."),
     out: Path | None = typer.Option(None, "--out", "-o", help="File to write (default stdout)."),  # noqa: B008
     db: str | None = DbOption,
     policy: Path | None = PolicyOption,
+    key_env: str | None = KeyEnvOption,
 ) -> None:
     """Write the compliance report: deployments, rollbacks, timings and a computed checklist.
 
@@ -29,7 +36,7 @@ def report(
     start = since_timestamp(since)
     if start is None:
         raise UsageError("--since is required")
-    store = open_cli_store(db, policy)
+    store = open_cli_store(db, policy, key_env=key_env, verifying=True)
     try:
         text = render_report(build(store, since=start), format="md" if format == "md" else "html")
     finally:

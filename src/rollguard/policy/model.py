@@ -304,11 +304,37 @@ def audit_url_problem(url: str) -> str | None:
     return None
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def key_env_problem(name: str) -> str | None:
+    """Why ``name`` cannot name the environment variable holding a key (it may be the key)."""
+    if _ENV_NAME.fullmatch(name):
+        return None
+    return (
+        "expected the name of an environment variable holding the key "
+        "(letters, digits, underscores), never the key itself"
+    )
+
+
 class AuditConfig(StrictModel):
-    """The audit store: SQLite by default, PostgreSQL by URL (``url_env`` for secrets)."""
+    """The audit store: SQLite by default, PostgreSQL by URL (``url_env`` for secrets).
+
+    ``key_env`` names the environment variable holding the secret key of a keyed
+    (HMAC) chain; the key itself never appears in a policy.
+    """
 
     url: str = "sqlite:///.rollguard/audit.db"
     url_env: str | None = None
+    key_env: str | None = None
+
+    @field_validator("key_env")
+    @classmethod
+    def _env_name(cls, name: str | None) -> str | None:
+        problem = None if name is None else key_env_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
+        return name
 
     @field_validator("url")
     @classmethod

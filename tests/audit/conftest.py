@@ -10,6 +10,7 @@ import pytest
 from audit_helpers import StoreFactory
 
 from rollguard.audit.factory import open_store
+from rollguard.audit.keys import AuditKey
 from rollguard.audit.sql import SqlAuditStore
 from servers.postgres import PostgresServer, postgres_server
 
@@ -29,11 +30,12 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def open_stores(store_url: str) -> Iterator[StoreFactory]:
-    """Opens as many stores on the same database as a test wants; closes them after."""
+    """Opens as many stores on the same database as a test wants (with a key or not);
+    closes them after."""
     opened: list[SqlAuditStore] = []
 
-    def make() -> SqlAuditStore:
-        opened.append(open_store(store_url))
+    def make(key: AuditKey | None = None) -> SqlAuditStore:
+        opened.append(open_store(store_url, key=key))
         return opened[-1]
 
     yield make

@@ -115,6 +115,12 @@ def test_the_plain_form_means_the_same_as_the_seed_form() -> None:
             "unsupported scheme 'mysql'; accepted schemes: sqlite (sqlite:///PATH), postgresql",
         ),
         (
+            'audit:\n  key_env: "9f2c+Qk/x7=="\n',
+            4,
+            "audit.key_env",
+            "the name of an environment variable holding the key",
+        ),
+        (
             "memory_trigger: {above: 500}\n"
             "triggers:\n  memory_trigger: {signal: memory_mb, above: 600}\n",
             1,

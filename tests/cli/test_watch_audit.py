@@ -6,7 +6,9 @@ import json
 import subprocess
 from pathlib import Path
 
+from rollguard.audit.export import as_dict
 from rollguard.audit.factory import open_store
+from rollguard.audit.keys import key_from_env
 from rollguard.notifiers.webhook import sign
 from rollguard.reports.build import build
 from servers.receiver import Receiver, receiver
@@ -66,6 +68,35 @@ def test_a_watch_leaves_a_verifiable_trail_next_to_its_policy(
     assert (report.total_deployments, report.rollback_events) == (1, 1)
     assert store.lock_holder("shop") is None
     store.close()
+
+
+def test_a_watch_with_a_key_writes_a_keyed_trail_and_never_shows_the_key(
+    tmp_path: Path, rollguard_cmd: list[str], cli_env: dict[str, str]
+) -> None:
+    secret = "k3y-watch-2c8e1f6a9b0d4e7f-never-shown"
+    cli_env["AUDIT_KEY"] = secret
+    done = _watch(_write(tmp_path, "audit: {key_env: AUDIT_KEY}"), rollguard_cmd, cli_env)
+    assert done.returncode == 1, done.stderr
+    assert secret not in done.stdout + done.stderr
+    url = f"sqlite:///{tmp_path / '.rollguard' / 'audit.db'}"
+    key = key_from_env("AUDIT_KEY", field="test", environ=cli_env)
+    store = open_store(url, key=key)
+    try:
+        report = store.verify()
+        assert (report.ok, report.key_id) == (True, key.id)
+        assert report.entries >= 5
+        dumped = json.dumps([as_dict(entry) for entry in store.list()])
+        assert secret not in dumped
+    finally:
+        store.close()
+    stored = b"".join(path.read_bytes() for path in (tmp_path / ".rollguard").rglob("*"))
+    assert secret.encode() not in stored
+    cli_env["AUDIT_KEY"] = "another-key-5d3c1b9a7e2f4d6c"
+    again = _watch(_write(tmp_path, "audit: {key_env: AUDIT_KEY}"), rollguard_cmd, cli_env)
+    assert again.returncode == 6
+    assert f"is keyed with key id {key.id}, but the key in $AUDIT_KEY has key id" in again.stderr
+    assert "another-key" not in again.stdout + again.stderr
+    assert "Traceback" not in again.stderr
 
 
 def test_a_postgresql_that_is_down_stops_the_watch_before_it_starts(

@@ -195,6 +195,12 @@ def test_an_unusable_key_variable_is_bad_input_without_echoing_the_value() -> No
     with pytest.raises(UsageError, match="shorter than 16 bytes") as caught:
         key_from_env("AUDIT_KEY", field="--key-env", environ={"AUDIT_KEY": "tiny-s3cret"})
     assert "tiny-s3cret" not in str(caught.value)
-    with pytest.raises(UsageError, match="never the key itself") as named:
-        key_from_env("0f3a+9b/c2==", field="audit.key_env")
-    assert named.value.exit_code == ExitCode.INVALID
+    for pasted in (
+        "0f3a+9b/c2==",
+        "a3c9e1f07b2d4c68a3c9e1f07b2d4c68",
+        "A3C9E1F07B2D4C68A3C9E1F07B2D4C68",
+    ):
+        with pytest.raises(UsageError, match="never the key itself") as named:
+            key_from_env(pasted, field="audit.key_env")
+        assert pasted not in str(named.value)
+        assert named.value.exit_code == ExitCode.INVALID

@@ -304,16 +304,21 @@ def audit_url_problem(url: str) -> str | None:
     return None
 
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
+_HEX_KEY = re.compile(r"[0-9A-F]{32,}")
 
 
 def key_env_problem(name: str) -> str | None:
-    """Why ``name`` cannot name the environment variable holding a key (it may be the key)."""
-    if _ENV_NAME.fullmatch(name):
+    """Why ``name`` cannot name the environment variable holding a key.
+
+    Strict on purpose (upper case, not a long hex string): a key pasted here by
+    mistake must be refused, never echoed back in "variable ... is not set".
+    """
+    if _ENV_NAME.fullmatch(name) and not _HEX_KEY.fullmatch(name):
         return None
     return (
         "expected the name of an environment variable holding the key "
-        "(letters, digits, underscores), never the key itself"
+        "(upper-case letters, digits, underscores), never the key itself"
     )
 
 

@@ -9,7 +9,8 @@ Prints a table:
   (fsync on, started on loopback like the tests do; skipped without it);
 - ``verify`` over 100,000 entries (the chain is bulk-loaded first with the
   same hash function, since appending 100,000 fsynced entries one by one only
-  measures the disk);
+  measures the disk), on SQLite also for a keyed (HMAC-SHA256) chain, and
+  appends to a keyed SQLite trail;
 - ``rollguard report`` computation and rendering (Markdown and HTML) over
   10,000 deployments (about 26,000 entries, 30 % rolled back).
 """
@@ -28,7 +29,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 import sqlalchemy as sa  # noqa: E402
 
-from rollguard.audit import chain, schema  # noqa: E402
+from rollguard.audit import chain, keys, schema  # noqa: E402
 from rollguard.audit.base import AuditRecord  # noqa: E402
 from rollguard.audit.factory import open_store  # noqa: E402
 from rollguard.audit.sql import SqlAuditStore  # noqa: E402
@@ -71,7 +72,10 @@ def append_rate(store: SqlAuditStore, count: int) -> float:
     return count / seconds
 
 
-def bulk_load(url: str, records: Iterator[AuditRecord]) -> int:
+BENCH_KEY = keys.key_from_env("K", field="bench", environ={"K": "bench-key-0123456789abcdef"})
+
+
+def bulk_load(url: str, records: Iterator[AuditRecord], key: keys.AuditKey | None = None) -> int:
     """Write a valid chain in one transaction (bench set-up only; rollguard never does this)."""
     store = open_store(url)
     store.close()
@@ -79,7 +83,7 @@ def bulk_load(url: str, records: Iterator[AuditRecord]) -> int:
     prev, rows, entry_id = chain.GENESIS, [], 0
     for entry_id, raw in enumerate(records, start=1):
         clean = chain.normalize_record(raw)
-        digest = chain.entry_hash(entry_id, clean, prev)
+        digest = chain.entry_hash(entry_id, clean, prev, key)
         rows.append(
             {"id": entry_id, **chain.record_columns(clean), "prev_hash": prev, "hash": digest}
         )
@@ -88,6 +92,7 @@ def bulk_load(url: str, records: Iterator[AuditRecord]) -> int:
         for start in range(0, len(rows), 5000):
             connection.execute(sa.insert(schema.entries), rows[start : start + 5000])
         connection.execute(sa.insert(schema.head).values(id=1, last_id=entry_id, last_hash=prev))
+        connection.execute(sa.insert(schema.meta).values(key=keys.MARK_KEY, value=keys.mark(key)))
     engine.dispose()
     return entry_id
 
@@ -105,6 +110,28 @@ def deployments(count: int) -> Iterator[AuditRecord]:
         yield record(n, kind="deployment_end", watch=watch, at=started + timedelta(minutes=3))
 
 
+def sqlite_verify(folder: Path, total: int) -> list[tuple[str, str]]:
+    """Verify time over ``total`` bulk-loaded entries, plain SHA-256 and keyed."""
+    rows = []
+    for key in (None, BENCH_KEY):
+        label = ", keyed" if key else ""
+        url = f"sqlite:///{folder / ('verify-keyed.db' if key else 'verify.db')}"
+        bulk_load(url, (record(n, watch=f"w{n}") for n in range(total)), key)
+        store = open_store(url, key=key)
+        verified = store.verify()
+        assert verified.ok, verified.message
+        assert verified.key_id == (key.id if key else None)
+        seconds = timed(store.verify)
+        rows.append(
+            (
+                f"verify {total:,} entries, SQLite{label}",
+                f"{seconds:.2f} s ({total / seconds:,.0f}/s)",
+            )
+        )
+        store.close()
+    return rows
+
+
 def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="rollguard-bench-"))
     appends = 300 if QUICK else 2000
@@ -115,6 +142,10 @@ def main() -> None:
         ("append, SQLite (WAL, synchronous=FULL)", f"{append_rate(sqlite, appends):,.0f} entries/s")
     )
     sqlite.close()
+    keyed = open_store(f"sqlite:///{folder / 'keyed.db'}", key=BENCH_KEY)
+    rate = append_rate(keyed, appends)
+    rows.append(("append, SQLite, keyed (HMAC-SHA256)", f"{rate:,.0f} entries/s"))
+    keyed.close()
 
     try:
         from servers.postgres import running_postgres
@@ -139,15 +170,7 @@ def main() -> None:
     except BaseException as exc:  # pytest.skip raises a BaseException subclass
         rows.append(("append, PostgreSQL 15", f"skipped: {exc}"))
 
-    total = 20_000 if QUICK else 100_000
-    url = f"sqlite:///{folder / 'verify.db'}"
-    bulk_load(url, (record(n, watch=f"w{n}") for n in range(total)))
-    store = open_store(url)
-    seconds = timed(store.verify)
-    rows.append(
-        (f"verify {total:,} entries, SQLite", f"{seconds:.2f} s ({total / seconds:,.0f}/s)")
-    )
-    store.close()
+    rows += sqlite_verify(folder, 20_000 if QUICK else 100_000)
 
     count = 2_000 if QUICK else 10_000
     url = f"sqlite:///{folder / 'report.db'}"

@@ -11,6 +11,7 @@ at its own edge with ``raise Ours(...) from exc``.
     ├── ProviderError                   a metrics source could not be used at all
     ├── ExecutorError                   an action could not be carried out
     ├── AuditError                      the audit store is unusable or inconsistent
+    │   └── audit.keys.KeyMismatchError   a key that does not fit a keyed/unkeyed trail
     └── LockedError                     another watcher holds the deployment's lock
 
 Exit codes (documented in the README and in ``rollguard --help``):

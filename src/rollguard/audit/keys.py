@@ -131,7 +131,7 @@ def judge(report: VerifyReport, stored: str | None, key: AuditKey | None) -> Ver
         return report
     keyed = replace(report, key_id=key.id)
     key_id = marked_key_id(stored)
-    if key_id == key.id or (stored is None and report.entries == 0 and report.ok):
+    if key_id == key.id or (report.ok and report.entries == 0):
         return keyed
     said = "unkeyed" if key_id is None else f"keyed with key id {key_id}"
     why = (
@@ -140,6 +140,4 @@ def judge(report: VerifyReport, stored: str | None, key: AuditKey | None) -> Ver
     )
     if not report.ok:
         return replace(keyed, message=f"{report.message}; {why}")
-    if report.entries == 0:
-        return keyed
     return replace(keyed, ok=False, problem="modified", message=f"the key mark was changed: {why}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+from pathlib import Path
 
 import pytest
 from audit_helpers import (
@@ -18,8 +20,11 @@ from audit_helpers import (
     stored_mark,
 )
 
+from rollguard.audit.base import AuditRecord
 from rollguard.audit.chain import entry_hash, normalize_record
-from rollguard.audit.keys import KeyMismatchError, key_from_env
+from rollguard.audit.export import as_dict
+from rollguard.audit.keys import REDACTED, KeyMismatchError, key_from_env
+from rollguard.audit.spool import SpooledStore
 from rollguard.audit.sql import SqlAuditStore
 from rollguard.errors import AuditError, ExitCode, UsageError
 
@@ -204,3 +209,31 @@ def test_an_unusable_key_variable_is_bad_input_without_echoing_the_value() -> No
             key_from_env(pasted, field="audit.key_env")
         assert pasted not in str(named.value)
         assert named.value.exit_code == ExitCode.INVALID
+
+
+def test_the_key_text_in_a_record_is_redacted_before_it_is_stored_or_spooled(
+    open_stores: StoreFactory, tmp_path: Path
+) -> None:
+    leaky = AuditRecord(
+        kind="action_result",
+        deployment="checkout",
+        timestamp="2026-11-27T10:00:00Z",
+        reason=f"command failed: AUDIT_KEY={KEY_TEXT}",
+        executor_output={"stdout": f"AUDIT_KEY={KEY_TEXT}\n", KEY_TEXT: [KEY_TEXT, 1.5]},
+    )
+    store = open_stores(key())
+    store.append(leaky)
+    entry = store.get(1)
+    assert entry is not None
+    assert entry.record.reason == f"command failed: AUDIT_KEY={REDACTED}"
+    assert entry.record.executor_output == {
+        "stdout": f"AUDIT_KEY={REDACTED}\n",
+        REDACTED: [REDACTED, 1.5],
+    }
+    assert KEY_TEXT not in json.dumps([as_dict(item) for item in store.list()])
+    assert store.verify().ok
+    spool = SpooledStore(store, spool=tmp_path / "spool.jsonl", redact=key().redact)
+    spool._keep(leaky)  # as an outage would
+    kept = (tmp_path / "spool.jsonl").read_text()
+    assert KEY_TEXT not in kept
+    assert REDACTED in kept

@@ -259,3 +259,25 @@ def test_a_placeholder_the_schema_lets_through_but_format_refuses_is_named(
 def test_bad_specs_are_policy_errors(spec: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         CommandExecutorSpec.model_validate(spec)
+
+
+def test_the_audit_key_variable_is_withheld_from_commands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rollguard.executors.factory import make_executor
+    from rollguard.policy.load import parse_policy
+
+    monkeypatch.setenv("AUDIT_KEY", "k3y-exec-9a8b7c6d5e4f3a2b-never-shown")
+    monkeypatch.setenv("OTHER_VAR", "still-passed")
+    policy = parse_policy(
+        "target:\n"
+        "  deployment: shop\n"
+        "  executor:\n"
+        "    type: command\n"
+        """    rollback: [sh, -c, 'echo "[$AUDIT_KEY] [$OTHER_VAR]"']\n"""
+        "metrics: {provider: replay, file: series.csv}\n"
+        "audit: {key_env: AUDIT_KEY}\n"
+    )
+    result = asyncio.run(make_executor(policy).rollback())
+    assert result.ok, result.detail
+    assert result.output["stdout"] == "[] [still-passed]\n"

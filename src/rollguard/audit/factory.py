@@ -91,7 +91,11 @@ def open_policy_store(config: AuditConfig, *, base_dir: Path) -> SpooledStore:
         key = keys.key_from_env(config.key_env, field="audit.key_env")
     digest = hashlib.sha256(url.encode()).hexdigest()[:16]
     opened = open_store(url, base_dir=base_dir, field=field, key=key)
-    store = SpooledStore(opened, spool=base_dir / ".rollguard" / "spool" / f"{digest}.jsonl")
+    store = SpooledStore(
+        opened,
+        spool=base_dir / ".rollguard" / "spool" / f"{digest}.jsonl",
+        redact=None if key is None else key.redact,
+    )
     try:
         opened.check_key()
         store.flush()

@@ -18,9 +18,9 @@ import hashlib
 import hmac
 import os
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 
-from rollguard.audit.base import VerifyReport
+from rollguard.audit.base import AuditRecord, VerifyReport
 from rollguard.errors import AuditError, UsageError
 from rollguard.policy.model import key_env_problem
 
@@ -31,6 +31,8 @@ _KEYED_PREFIX = "hmac-sha256:"
 _KEY_ID_MESSAGE = b"rollguard audit key id"
 #: Shorter keys are refused: a guessable key protects nothing.
 MIN_KEY_BYTES = 16
+#: What the key's text becomes wherever it turns up in a record.
+REDACTED = "[audit key redacted]"
 
 
 class KeyMismatchError(AuditError):
@@ -55,10 +57,30 @@ class AuditKey:
         """HMAC-SHA256 of ``text`` under this key, as hex."""
         return hmac.new(self._secret, text, hashlib.sha256).hexdigest()
 
+    def redact(self, record: AuditRecord) -> AuditRecord:
+        """``record`` with every occurrence of the key's text replaced by :data:`REDACTED`.
+
+        A rollback command that prints its environment, or an error that quotes
+        it, must not carry the key into the trail (or into the spool).
+        """
+        secret = self._secret.decode("utf-8", errors="replace")
+        changes = {item.name: _scrub(getattr(record, item.name), secret) for item in fields(record)}
+        return AuditRecord(**changes)  # type: ignore[arg-type]
+
     def __repr__(self) -> str:
         return f"AuditKey(id={self.id}, source={self.source})"
 
     __str__ = __repr__
+
+
+def _scrub(value: object, secret: str) -> object:
+    if isinstance(value, str):
+        return value.replace(secret, REDACTED)
+    if isinstance(value, Mapping):
+        return {_scrub(name, secret): _scrub(item, secret) for name, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(item, secret) for item in value]
+    return value
 
 
 def key_from_env(name: str, *, field: str, environ: Mapping[str, str] | None = None) -> AuditKey:

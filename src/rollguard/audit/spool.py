@@ -9,7 +9,8 @@ a crash between a successful flush and the spool's rewrite can repeat the
 last flushed entry (it is then visibly duplicated, never silently missing).
 
 The spool holds records, not hashes: entries are hashed when they reach the
-store, with the store's key for a keyed trail, so the key is never on disk.
+store, with the store's key for a keyed trail, so the key is never on disk
+(and any copy of the key's text in a record is redacted before it is kept).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
@@ -38,9 +39,17 @@ SPOOLED = 0
 class SpooledStore:
     """An :class:`AuditStore` whose appends fall back to a local JSON-lines file."""
 
-    def __init__(self, store: AuditStore, *, spool: Path) -> None:
+    def __init__(
+        self,
+        store: AuditStore,
+        *,
+        spool: Path,
+        redact: Callable[[AuditRecord], AuditRecord] | None = None,
+    ) -> None:
+        """``redact`` cleans a record before it is kept on disk (a keyed store's key)."""
         self._store = store
         self.spool = spool
+        self._redact = redact
 
     def append(self, record: AuditRecord) -> int:
         try:
@@ -131,6 +140,8 @@ class SpooledStore:
         self._store.close()
 
     def _keep(self, record: AuditRecord) -> None:
+        if self._redact is not None:
+            record = self._redact(record)
         line = json.dumps(asdict(record), default=str) + "\n"
         with self._locked():
             self._write_line(line)

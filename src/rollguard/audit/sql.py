@@ -53,7 +53,7 @@ class SqlAuditStore:
         return self._engine.url.render_as_string(hide_password=True)
 
     def append(self, record: AuditRecord) -> int:
-        clean = chain.normalize_record(record)
+        clean = chain.normalize_record(self._key.redact(record) if self._key else record)
         with (
             self._guard("append to"),
             self._engine.connect() as connection,

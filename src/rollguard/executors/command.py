@@ -13,6 +13,10 @@ environment variables, so a script needs no parsing:
     ROLLGUARD_SCALE_FACTOR    scale only
     ROLLGUARD_<KEY>           anything given as ``context`` (e.g. TRIGGER, REASON, SEVERITY)
 
+The command inherits rollguard's environment except the variables named in
+``withheld_env`` (the audit chain's key, ``audit.key_env``): a command that
+prints its environment must not carry that secret into its output.
+
 A non-zero exit or a timeout is a failed action (``ok=False``) with the exit
 code and the tail of stdout and stderr in the result, so they reach the audit
 record. The timeout bounds the whole call, even when a process the command
@@ -30,7 +34,7 @@ import json
 import os
 import shlex
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from rollguard.errors import ExecutorError
 from rollguard.executors.base import ActionResult, TargetStatus
@@ -49,10 +53,12 @@ class CommandExecutor:
         *,
         deployment: str,
         context: Mapping[str, str] | None = None,
+        withheld_env: Iterable[str] = (),
     ) -> None:
         self._spec = spec
         self._deployment = deployment
         self._context = dict(context or {})
+        self._withheld = frozenset(withheld_env)
         self._canary_weight: int | None = None
         self._canary_state = "unknown"
 
@@ -127,7 +133,7 @@ class CommandExecutor:
         return result
 
     def _environment(self, action: str, values: Mapping[str, str]) -> dict[str, str]:
-        env = dict(os.environ)
+        env = {name: value for name, value in os.environ.items() if name not in self._withheld}
         env.update(self._spec.env)
         env["ROLLGUARD_ACTION"] = action
         env["ROLLGUARD_DEPLOYMENT"] = self._deployment

@@ -42,7 +42,8 @@ def _haproxy(spec: Any, policy: Policy) -> Executor:
 def _command(spec: Any, policy: Policy) -> Executor:
     from rollguard.executors.command import CommandExecutor
 
-    return CommandExecutor(spec, deployment=policy.target.deployment)
+    withheld = [policy.audit.key_env] if policy.audit.key_env else []
+    return CommandExecutor(spec, deployment=policy.target.deployment, withheld_env=withheld)
 
 
 def _kubernetes(spec: Any, policy: Policy) -> Executor:

@@ -7,7 +7,7 @@ import json
 import threading
 
 import pytest
-from audit_helpers import StoreFactory, raw_sql, record
+from audit_helpers import StoreFactory, key, raw_sql, record
 
 from rollguard.audit.base import AuditRecord
 from rollguard.audit.chain import GENESIS, entry_hash, normalize_record
@@ -120,8 +120,9 @@ def test_postgresql_refuses_truncate(postgres_server: PostgresServer) -> None:
         store.close()
 
 
-def test_concurrent_appenders_never_fork_the_chain(open_stores: StoreFactory) -> None:
-    stores = [open_stores() for _ in range(4)]
+@pytest.mark.parametrize("keyed", [False, True], ids=["unkeyed", "keyed"])
+def test_concurrent_appenders_never_fork_the_chain(open_stores: StoreFactory, keyed: bool) -> None:
+    stores = [open_stores(key() if keyed else None) for _ in range(4)]
     errors: list[BaseException] = []
 
     def work(store: SqlAuditStore, offset: int) -> None:
@@ -142,6 +143,7 @@ def test_concurrent_appenders_never_fork_the_chain(open_stores: StoreFactory) ->
     report = stores[0].verify()
     assert report.ok, report.message
     assert report.entries == 60
+    assert report.key_id == (key().id if keyed else None)
 
 
 def test_export_json_and_csv_carry_the_seed_fields(store: SqlAuditStore) -> None:

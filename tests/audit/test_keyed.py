@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,30 @@ def test_the_key_text_in_a_record_is_redacted_before_it_is_stored_or_spooled(
     kept = (tmp_path / "spool.jsonl").read_text()
     assert KEY_TEXT not in kept
     assert REDACTED in kept
+
+
+def test_racing_keyed_and_unkeyed_first_appends_leave_one_kind_of_trail(
+    open_stores: StoreFactory, store_url: str
+) -> None:
+    secrets = [key(), None, key(), None]
+    stores = [open_stores(secret) for secret in secrets]
+    failures: list[BaseException] = []
+
+    def work(store: SqlAuditStore, offset: int) -> None:
+        try:
+            for n in range(5):
+                store.append(record(offset + n))
+        except BaseException as exc:  # surfaced below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(s, i * 10)) for i, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(failures) == 2
+    assert all(isinstance(failure, KeyMismatchError) for failure in failures)
+    winner = key() if stored_mark(store_url) == f"hmac-sha256:{key().id}" else None
+    assert stored_mark(store_url) in (f"hmac-sha256:{key().id}", "unkeyed")
+    report = open_stores(winner).verify()
+    assert (report.ok, report.entries) == (True, 10), report.message

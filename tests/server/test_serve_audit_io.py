@@ -15,6 +15,7 @@ from rollguard.audit.base import AuditEntry, AuditRecord
 from rollguard.audit.factory import open_store
 from rollguard.audit.sql import SqlAuditStore
 from rollguard.executors.base import Executor
+from rollguard.server.audit_view import AuditView
 from support import wait_until
 
 
@@ -76,5 +77,41 @@ def test_api_answers_while_an_audit_write_hangs_and_entries_land_in_order(
         assert kinds.index("decision") < kinds.index("action_intent") < kinds.index("action_step")
         assert kinds.index("action_step") < kinds.index("action_result")
         assert inner.verify().ok
+    finally:
+        inner.close()
+
+
+def test_queued_writes_keep_their_order_and_survive_a_cancelled_writer(tmp_path: Path) -> None:
+    inner = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    store = HeldStore(inner, hold="deployment_start")
+    view = AuditView(store)
+
+    def record(kind: str, deployment: str) -> AuditRecord:
+        return AuditRecord(kind=kind, deployment=deployment, timestamp="2026-01-01T00:00:00Z")
+
+    async def write() -> None:
+        first = asyncio.create_task(view.append_async(record("deployment_start", "a")))
+        await asyncio.to_thread(store.entered.wait, 20)
+        queued = [
+            asyncio.create_task(view.append_async(record(kind, deployment)))
+            for kind, deployment in (("decision", "a"), ("decision", "b"), ("action_intent", "a"))
+        ]
+        await asyncio.sleep(0)  # one turn of the loop: each new task hands its record over
+        queued[1].cancel()  # its watcher stops: the record it handed over is still written
+        store.release.set()
+        assert await first == 1
+        assert [await queued[0], await queued[2]] == [2, 4]
+
+    try:
+        asyncio.run(write())
+        view.close()  # waits for queued writes
+        written = [(e.record.kind, e.record.deployment) for e in inner.list()]
+        assert written == [
+            ("deployment_start", "a"),
+            ("decision", "a"),
+            ("decision", "b"),
+            ("action_intent", "a"),
+        ]
+        assert [entry["id"] for entry in view.recent()] == [4, 3, 2, 1]
     finally:
         inner.close()

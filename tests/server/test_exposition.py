@@ -90,6 +90,8 @@ def test_a_few_deployments_render_as_generate_latest_does(created: bool) -> None
     assert 'deployment="cart",signal' not in text
     assert 'rollguard_trigger_limit{deployment="shop",trigger="latency"} -Inf' in text
     assert _same(telemetry) == text  # nothing changed: the same bytes again
+    telemetry.observe("cart", _evaluation(130.0, 120.0, 156.0), 0.01)  # back again
+    assert 'deployment="cart",signal="latency_p95_ms",version="canary"} 130.0' in _same(telemetry)
 
 
 def test_other_collectors_keep_their_place() -> None:

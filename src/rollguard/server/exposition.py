@@ -61,7 +61,7 @@ class Exposition:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self._lines: dict[int, _Lines] = {}
+        self._lines: dict[Collector, _Lines] = {}
         self._lock = threading.Lock()  # renders may come from several threads
 
     def render(self) -> bytes:
@@ -71,10 +71,10 @@ class Exposition:
             return generate_latest(self.registry)
         with self._lock:
             out: list[str] = []
-            kept: dict[int, _Lines] = {}
+            kept: dict[Collector, _Lines] = {}
             for collector in collectors:
                 if self._fast(collector):
-                    kept[id(collector)] = self._labelled(collector, out)
+                    kept[collector] = self._labelled(collector, out)
                 else:
                     out.append(generate_latest(_Only(collector)).decode("utf-8"))
             self._lines = kept  # series and metrics gone since the last render are dropped
@@ -114,24 +114,29 @@ class Exposition:
         order = sorted(range(len(metric._labelnames)), key=lambda i: metric._labelnames[i])
         names = [metric._labelnames[i] for i in order]
         with metric._lock:
-            children = list(metric._metrics.items())
-        before = self._lines.get(id(collector), {})
-        now: _Lines = {}
-        for values, child in children:
+            children = metric._metrics.copy()
+        lines = self._lines.get(collector)
+        if lines is None or len(lines) > len(children):  # new, or series were removed
+            lines = (
+                {values: lines[values] for values in children if values in lines} if lines else {}
+            )
+        # Hits allocate nothing: a render that keeps thousands of new objects alive
+        # sets off the garbage collector's full passes over the whole process.
+        for values, child in children.items():
             value = child._value.get()
-            seen = before.get(values)
+            seen = lines.get(values)
+            if seen is not None and seen[0] is value:
+                out.append(seen[1])
+                continue
             if seen is None:
                 labels = ",".join(
                     f'{label}="{_escape_value(values[i])}"'
                     for label, i in zip(names, order, strict=True)
                 )
                 start = f"{name}{{{labels}}} "
-                line = f"{start}{_number(value)}\n"
-            elif seen[0] is value:
-                line, start = seen[1], seen[2]
             else:
                 start = seen[2]
-                line = f"{start}{_number(value)}\n"
-            now[values] = (value, line, start)
+            line = f"{start}{_number(value)}\n"
+            lines[values] = (value, line, start)
             out.append(line)
-        return now
+        return lines

@@ -101,3 +101,5 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
                 "uvicorn's log above says which)"
             ) from None
         raise
+    finally:
+        audit.close()  # queued audit writes land before the process ends

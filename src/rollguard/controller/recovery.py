@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rollguard.audit.base import AuditEntry, AuditRecord, AuditSink, AuditStore
-from rollguard.controller import actions
+from rollguard.controller import actions, audit_write
 from rollguard.controller.clock import Clock
 from rollguard.executors.base import Executor
 from rollguard.metrics.base import Provider
@@ -102,10 +102,11 @@ async def recover(
     """Complete every interrupted watch of the deployment; the last action's outcome, if any."""
     deployment = policy.target.deployment
     outcome: Recovered | None = None
-    for item in interrupted_watches(store.list(deployment=deployment)):
+    entries = await asyncio.to_thread(store.list, deployment=deployment)
+    for item in interrupted_watches(entries):
         acting = item.result or item.acting
         if acting is None:
-            _end(store, policy, clock, watch_id=item.watch_id, outcome="interrupted")
+            await _end(store, policy, clock, watch_id=item.watch_id, outcome="interrupted")
             continue
         action = Action(acting.record.action)
         if item.result is not None:
@@ -120,7 +121,7 @@ async def recover(
                 provider=provider,
                 clock=clock,
             )
-            _append(
+            await _append(
                 store,
                 policy,
                 "action_result",
@@ -130,7 +131,7 @@ async def recover(
                 outcome="success" if ok else "failure",
                 executor_output={**detail, "recovered": True},
             )
-        _append(
+        await _append(
             store,
             policy,
             "recovery",
@@ -145,7 +146,7 @@ async def recover(
         ended = "rolled_back" if ok else "failed"
         if ok and action is Action.DEPLOYMENT_BLOCK:
             ended = "blocked"
-        _end(store, policy, clock, watch_id=item.watch_id, outcome=ended)
+        await _end(store, policy, clock, watch_id=item.watch_id, outcome=ended)
         outcome = Recovered(
             ok=ok,
             action=action,
@@ -208,7 +209,7 @@ async def _complete(
     return done.ok, {"found": found, "done": done.as_dict()}
 
 
-def _append(
+async def _append(
     store: AuditSink,
     policy: Policy,
     kind: str,
@@ -222,7 +223,8 @@ def _append(
     executor_output: dict[str, Any] | None = None,
 ) -> None:
     base = like.record if like is not None else None
-    store.append(
+    await audit_write.append(
+        store,
         AuditRecord(
             kind=kind,
             deployment=policy.target.deployment,
@@ -236,13 +238,15 @@ def _append(
             evidence=evidence or {},
             executor_output=executor_output or {},
             watch_id=watch_id,
-        )
+        ),
     )
 
 
-def _end(store: AuditSink, policy: Policy, clock: Clock, *, watch_id: str, outcome: str) -> None:
+async def _end(
+    store: AuditSink, policy: Policy, clock: Clock, *, watch_id: str, outcome: str
+) -> None:
     reason = "closed by recovery after the watcher stopped"
-    _append(
+    await _append(
         store, policy, "deployment_end", clock, watch_id=watch_id, outcome=outcome, reason=reason
     )
 
@@ -252,13 +256,17 @@ async def deployment_lock(
     store: AuditStore, deployment: str, *, owner: str, lease_seconds: float = LEASE_SECONDS
 ) -> AsyncIterator[None]:
     """Hold the deployment's lease while the body runs; renew it every third of the lease."""
-    store.acquire_lock(deployment, owner=owner, lease_seconds=lease_seconds)
+    await asyncio.to_thread(
+        store.acquire_lock, deployment, owner=owner, lease_seconds=lease_seconds
+    )
 
     async def renew() -> None:
         while True:
             await asyncio.sleep(lease_seconds / 3)
             try:
-                store.renew_lock(deployment, owner=owner, lease_seconds=lease_seconds)
+                await asyncio.to_thread(
+                    store.renew_lock, deployment, owner=owner, lease_seconds=lease_seconds
+                )
             except Exception as exc:  # keep watching; the next renewal may succeed
                 logger.error("could not renew the lock on %s: %s", deployment, exc)
 
@@ -270,4 +278,4 @@ async def deployment_lock(
         with contextlib.suppress(asyncio.CancelledError):
             await renewer
         with contextlib.suppress(Exception):
-            store.release_lock(deployment, owner=owner)
+            await asyncio.to_thread(store.release_lock, deployment, owner=owner)

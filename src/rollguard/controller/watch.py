@@ -18,7 +18,7 @@ from typing import Any
 
 from rollguard.audit.base import AuditRecord, AuditSink, AuditStore
 from rollguard.baseline import Baseline
-from rollguard.controller import actions, affected, recovery
+from rollguard.controller import actions, affected, audit_write, recovery
 from rollguard.controller.clock import Clock
 from rollguard.engine.decision import Decision, TriggerStatus, Verdict
 from rollguard.engine.evaluate import Evaluation, evaluate, required_queries
@@ -172,7 +172,7 @@ class Watcher:
     async def _watch(self, duration_seconds: float) -> WatchResult:
         started = self.clock.now()
         span = "until a decision" if math.isinf(duration_seconds) else f"for {duration_seconds:g}s"
-        self._record("deployment_start", started, reason=f"watch {span}")
+        await self._record("deployment_start", started, reason=f"watch {span}")
         queries = required_queries(self.policy)
         warmup = self.policy.analysis.warmup or 0.0
         while True:
@@ -206,9 +206,9 @@ class Watcher:
         return Outcome.INCONCLUSIVE if unjudged else Outcome.HEALTHY
 
     async def _act(self, decision: Decision, started: float, decided: float) -> WatchResult:
-        self._record("decision", decided, decision=decision)
+        await self._record("decision", decided, decision=decision)
         self._notify(decision)
-        self._record("action_intent", self.clock.now(), decision=decision, outcome="started")
+        await self._record("action_intent", self.clock.now(), decision=decision, outcome="started")
         began = self.clock.now()
         set_context = getattr(self.executor, "set_context", None)
         if set_context is not None:  # executors that run user commands pass the facts on
@@ -221,8 +221,8 @@ class Watcher:
                 }
             )
 
-        def on_step(step: dict[str, Any]) -> None:
-            self._record(
+        async def on_step(step: dict[str, Any]) -> None:
+            await self._record(
                 "action_step",
                 self.clock.now(),
                 decision=decision,
@@ -239,7 +239,7 @@ class Watcher:
             on_step=on_step,
         )
         took = self.clock.now() - began
-        self._record(
+        await self._record(
             "action_result",
             self.clock.now(),
             decision=decision,
@@ -265,7 +265,7 @@ class Watcher:
     ) -> WatchResult:
         ended = self.clock.now()
         deliveries = await self._drain_notifications()
-        self._record(
+        await self._record(
             "deployment_end",
             ended,
             decision=decision,
@@ -297,7 +297,7 @@ class Watcher:
     async def _emit(self, evaluation: Evaluation) -> None:
         for result in evaluation.results:
             if result.status is TriggerStatus.DRY_RUN:
-                self._record(
+                await self._record(
                     "dry_run",
                     evaluation.at,
                     trigger=result.trigger,
@@ -336,7 +336,7 @@ class Watcher:
         self._pending.clear()
         for delivery in out:
             if not delivery["ok"]:
-                self._record(
+                await self._record(
                     "notification",
                     self.clock.now(),
                     outcome="failure",
@@ -344,7 +344,7 @@ class Watcher:
                 )
         return out
 
-    def _record(
+    async def _record(
         self,
         kind: str,
         at: float,
@@ -357,8 +357,10 @@ class Watcher:
         executor_output: dict[str, Any] | None = None,
         affected_users: int = 0,
     ) -> None:
+        """Append one entry; returns once it is durable (off the event loop)."""
         values = self._seed_metrics()
-        self.audit.append(
+        await audit_write.append(
+            self.audit,
             AuditRecord(
                 kind=kind,
                 deployment=self.policy.target.deployment,
@@ -375,7 +377,7 @@ class Watcher:
                 evidence={"evidence": [e.as_dict() for e in decision.evidence]} if decision else {},
                 executor_output=executor_output or {},
                 watch_id=self.watch_id,
-            )
+            ),
         )
 
     def _seed_metrics(self) -> dict[str, float | None]:

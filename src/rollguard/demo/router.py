@@ -187,10 +187,19 @@ def _changed(state: RouterState, change: Any) -> Response:
     return JSONResponse({"previous": before, "current": after})
 
 
-def start(stable_url: str, canary_url: str, *, canary_percent: int = 20) -> servers.ProcessServer:
-    """Run the router as a child process and return once it accepts connections."""
+def start(
+    stable_url: str,
+    canary_url: str,
+    *,
+    canary_percent: int = 20,
+    group: servers.ProcessGroup | None = None,
+) -> servers.ProcessServer:
+    """Run the router as a child process and return once it accepts connections.
+
+    With ``group`` the child is stopped with the group, even while it starts.
+    """
     args = ["--stable", stable_url, "--canary", canary_url, "--canary-percent", str(canary_percent)]
-    return servers.spawn("rollguard.demo.router", args)
+    return servers.spawn("rollguard.demo.router", args, group=group)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,7 +31,7 @@ from rollguard.demo.loadgen import LoadGenerator
 from rollguard.demo.recording import RecoveryRecorder
 from rollguard.demo.report import DemoResult, users_view
 from rollguard.demo.scenarios import SEED_WATCH_SECONDS, Scenario, demo_policy, scaled
-from rollguard.demo.servers import DemoError, ProcessServer, stop_all
+from rollguard.demo.servers import DemoError, ProcessGroup
 from rollguard.engine.decision import TriggerStatus
 from rollguard.engine.evaluate import Evaluation
 from rollguard.executors.factory import make_executor
@@ -100,27 +100,26 @@ async def run_demo(
 class _Started:
     """Everything the demo started, stopped together on the way out."""
 
-    processes: list[ProcessServer] = field(default_factory=list)
+    processes: ProcessGroup = field(default_factory=ProcessGroup)
     stacks: list[real_stack.RealStack] = field(default_factory=list)
 
     def stop(self) -> None:
-        stop_all(self.processes)
+        self.processes.stop()
         for stack in self.stacks:
             stack.stop()
 
 
 async def _start_services(started: _Started) -> tuple[str, str]:
-    """Stable and canary side by side; whichever started is stopped later, even on failure."""
-    results = await asyncio.gather(
-        asyncio.to_thread(service.start, "v1", role="stable"),
-        asyncio.to_thread(service.start, "v2", role="canary"),
-        return_exceptions=True,
+    """Stable and canary side by side, each in ``started`` from the moment it is spawned.
+
+    Cancelling (Ctrl-C) or a failure cannot stop the starting threads, but
+    ``started.stop()`` ends every child they spawned and makes them give up.
+    """
+    stable, canary = await asyncio.gather(
+        asyncio.to_thread(service.start, "v1", role="stable", group=started.processes),
+        asyncio.to_thread(service.start, "v2", role="canary", group=started.processes),
     )
-    started.processes.extend(item for item in results if isinstance(item, ProcessServer))
-    for item in results:
-        if isinstance(item, BaseException):
-            raise item
-    return started.processes[0].url, started.processes[1].url
+    return stable.url, canary.url
 
 
 async def _run(
@@ -244,9 +243,12 @@ async def _traffic_path(
         )
         return policy, stack.url
     front = await asyncio.to_thread(
-        router.start, stable_url, canary_url, canary_percent=settings.canary_percent
+        router.start,
+        stable_url,
+        canary_url,
+        canary_percent=settings.canary_percent,
+        group=started.processes,
     )
-    started.processes.append(front)
     emit(
         "started",
         f"stable v1 {stable_url}, canary v2 {canary_url}, router {front.url} ({split})",

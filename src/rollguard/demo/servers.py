@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,12 +138,63 @@ def _package_root() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
-def spawn(module: str, args: list[str], *, timeout: float = 30.0) -> ProcessServer:
-    """Start ``python -m module args --port 0`` and wait for its READY line."""
+class ProcessGroup:
+    """Child servers started for one run, stopped together; safe to stop from any thread.
+
+    Servers start in worker threads, which cancelling the run (Ctrl-C) cannot
+    interrupt. Each child joins the group the moment it is spawned, before its
+    READY line, so :meth:`stop` ends it even half-started; after :meth:`stop` the
+    group refuses new children, and a thread still starting one gives up.
+    """
+
+    def __init__(self) -> None:
+        self.servers: list[ProcessServer] = []
+        self._lock = threading.Lock()
+        self._stopping = False
+
+    def launch(self, start: Callable[[], ProcessServer]) -> ProcessServer:
+        """Run ``start`` (which spawns one child) and keep the child, unless stopping."""
+        # Under the lock: a child is either refused or in the list stop() ends.
+        with self._lock:
+            if self._stopping:
+                raise DemoError("the demo was stopped while its servers were starting")
+            server = start()
+            self.servers.append(server)
+            return server
+
+    def stop(self) -> None:
+        """Stop every child started so far; idempotent."""
+        with self._lock:
+            self._stopping = True
+            running = list(self.servers)
+        stop_all(running)
+
+
+def spawn(
+    module: str, args: list[str], *, timeout: float = 30.0, group: ProcessGroup | None = None
+) -> ProcessServer:
+    """Start ``python -m module args --port 0`` and wait for its READY line.
+
+    With ``group`` the child is in it from the moment it exists, so stopping the
+    group from another thread ends it even while this still waits for READY.
+    """
+    handle = _popen(module, args) if group is None else group.launch(lambda: _popen(module, args))
+    try:
+        handle.url = _read_ready_line(handle.process, timeout=timeout)
+    except (DemoError, OSError, ValueError) as exc:  # OSError, ValueError: stdout closed by stop
+        tail = _tail(handle.log)
+        handle.stop()
+        raise DemoError(f"{module} did not start: {exc}; {tail}") from exc
+    except BaseException:  # Ctrl-C in this thread: leave nothing running
+        handle.stop()
+        raise
+    return handle
+
+
+def _popen(module: str, args: list[str]) -> ProcessServer:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_package_root(), env.get("PYTHONPATH")]))
     fd, log_name = tempfile.mkstemp(prefix="rollguard-demo-", suffix=".log")
-    log = Path(log_name)
     with os.fdopen(fd, "wb") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", module, *args, "--port", "0"],
@@ -151,13 +203,7 @@ def spawn(module: str, args: list[str], *, timeout: float = 30.0) -> ProcessServ
             stderr=stderr,
             env=env,
         )
-    handle = ProcessServer("", process, log)
-    try:
-        handle.url = _read_ready_line(process, timeout=timeout)
-    except DemoError as exc:
-        handle.stop()
-        raise DemoError(f"{module} did not start: {exc}; {_tail(log)}") from exc
-    return handle
+    return ProcessServer("", process, Path(log_name))
 
 
 def _read_ready_line(process: subprocess.Popen[bytes], *, timeout: float) -> str:

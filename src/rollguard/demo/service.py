@@ -254,13 +254,20 @@ def create_app(version: str, *, role: str = "canary", router_url: str | None = N
 
 
 def start(
-    version: str, *, role: str = "canary", router_url: str | None = None
+    version: str,
+    *,
+    role: str = "canary",
+    router_url: str | None = None,
+    group: servers.ProcessGroup | None = None,
 ) -> servers.ProcessServer:
-    """Run one version as a child process and return once it accepts connections."""
+    """Run one version as a child process and return once it accepts connections.
+
+    With ``group`` the child is stopped with the group, even while it starts.
+    """
     args = ["--version", version, "--role", role]
     if router_url is not None:
         args += ["--router", router_url]
-    return servers.spawn("rollguard.demo.service", args)
+    return servers.spawn("rollguard.demo.service", args, group=group)
 
 
 def main(argv: list[str] | None = None) -> None:

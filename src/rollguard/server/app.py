@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from rollguard.server import http_errors, seed_api
 from rollguard.server import schemas as s
@@ -112,9 +112,7 @@ def create_app(
     async def metrics() -> Response:
         """rollguard's own metrics in the Prometheus text format."""
         # Rendering thousands of series takes a while: a thread keeps the loop serving.
-        body = await cache.aget(
-            "metrics", lambda: asyncio.to_thread(generate_latest, telemetry.registry)
-        )
+        body = await cache.aget("metrics", lambda: asyncio.to_thread(telemetry.render))
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/v1/deployments", response_model=s.DeploymentList, tags=["deployments"])

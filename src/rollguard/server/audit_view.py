@@ -5,13 +5,21 @@ PostgreSQL through :func:`rollguard.audit.factory.open_store`) and into a
 short in-memory list, so the page shows recent entries without a database
 round-trip. ``GET /api/v1/audit`` reads the store when one is configured, with
 its ids and hashes, and the in-memory list otherwise.
+
+Watchers write through :meth:`AuditView.append_async`: the blocking write runs
+on one dedicated thread, so a slow or unreachable database (PostgreSQL's
+connect timeout) never stalls the event loop and with it every API request.
+One thread keeps the entries in the order they were handed over, and the
+caller still resumes only once its entry is durable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any, Protocol
 
@@ -41,6 +49,8 @@ class AuditView:
         self.store = store
         self._recent: deque[tuple[int, AuditRecord]] = deque(maxlen=keep)
         self._count = 0
+        self._memory_lock = threading.Lock()  # the writer thread appends, the loop reads
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-writer")
 
     @property
     def backend(self) -> str:
@@ -51,16 +61,33 @@ class AuditView:
         """Write through to the store first: a record is recent only once it is durable."""
         if self.store is not None:
             entry_id = self.store.append(record)
-        else:
+            with self._memory_lock:
+                self._recent.append((entry_id, record))
+            return entry_id
+        with self._memory_lock:
             self._count += 1
-            entry_id = self._count
-        self._recent.append((entry_id, record))
-        return entry_id
+            self._recent.append((self._count, record))
+            return self._count
+
+    async def append_async(self, record: AuditRecord) -> int:
+        """:meth:`append` on the writer thread; returns once the record is durable.
+
+        Shielded: a watcher cancelled while its entry waits still gets it written
+        (a queued write is never dropped), in its place in the order.
+        """
+        done = asyncio.wrap_future(self._writer.submit(self.append, record))
+        return await asyncio.shield(done)
+
+    def close(self) -> None:
+        """Let queued writes finish, then stop the writer thread."""
+        self._writer.shutdown(wait=True)
 
     def recent(self, *, deployment: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The newest records first, from memory."""
         out: list[dict[str, Any]] = []
-        for entry_id, record in reversed(self._recent):
+        with self._memory_lock:
+            snapshot = list(self._recent)
+        for entry_id, record in reversed(snapshot):
             if deployment is None or record.deployment == deployment:
                 out.append({"id": entry_id, **asdict(record)})
                 if len(out) >= limit:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rollguard.audit.base import AuditRecord, AuditSink
-from rollguard.controller import Outcome, Watcher, WatchResult
+from rollguard.controller import Outcome, Watcher, WatchResult, audit_write
 from rollguard.controller.watch import EvaluationHook
 from rollguard.engine.evaluate import Evaluation
 from rollguard.errors import PolicyError, RollguardError
@@ -387,7 +387,8 @@ class ControllerManager:
             result = await watcher.executor.set_canary_weight(percent=100)
             action, status = "promote", Status.PROMOTED
         at = self.wall_clock()
-        self.audit.append(
+        await audit_write.append(
+            self.audit,
             AuditRecord(
                 kind="action_result",
                 deployment=state.name,
@@ -401,7 +402,7 @@ class ControllerManager:
                 policy_digest=state.policy_digest,
                 executor_output={"ok": result.ok, "detail": result.detail},
                 watch_id=watcher.watch_id,
-            )
+            ),
         )
         state.note(TimelineEntry(at, "action", f"{command}: {result.detail}", action=action))
         if not result.ok:

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from rollguard.engine.evaluate import Evaluation
 from rollguard.generate import own_metrics as names
+from rollguard.server.exposition import Exposition
 
 _EVALUATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
@@ -77,6 +78,11 @@ class Telemetry:
             ["file"],
             registry=registry,
         )
+        self._exposition = Exposition(registry)
+
+    def render(self) -> bytes:
+        """``/metrics``: what ``generate_latest(registry)`` gives, in a fraction of its time."""
+        return self._exposition.render()
 
     def observe(self, deployment: str, evaluation: Evaluation, seconds: float | None) -> None:
         """Count one evaluation and remember its signal values."""

@@ -30,3 +30,59 @@ def test_listen_address_in_use_exits_2_not_3(run_cli: Run, tmp_path: Path) -> No
     assert done.returncode == 2, done.stderr
     assert f"--listen 127.0.0.1:{port}: cannot serve there" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+KEY = "serve-k3y-7c1e9a2b5d4f6083-secret"
+
+
+def _keyed_trail(tmp_path: Path) -> str:
+    from rollguard.audit.base import AuditRecord
+    from rollguard.audit.factory import open_store
+    from rollguard.audit.keys import key_from_env
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    store = open_store(url, key=key_from_env("K", field="test", environ={"K": KEY}))
+    store.append(
+        AuditRecord(kind="watch_started", deployment="shop", timestamp="2026-11-27T09:00:00Z")
+    )
+    store.close()
+    return url
+
+
+def test_a_keyed_trail_without_its_key_stops_serve_before_it_listens(
+    run_cli: Run, tmp_path: Path
+) -> None:
+    url = _keyed_trail(tmp_path)
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    bare = run_cli("serve", "--policies", str(policies), "--audit-url", url, env=TOKEN)
+    wrong = run_cli(
+        "serve",
+        *("--policies", str(policies), "--audit-url", url, "--audit-key-env", "WRONG_KEY"),
+        env={**TOKEN, "WRONG_KEY": "another-key-0b7e4f1d9c2a5e3f"},
+    )
+    for done in (bare, wrong):
+        assert done.returncode == 6, done.stderr
+        assert "keyed" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert KEY not in done.stdout + done.stderr
+
+
+def test_serve_with_the_trails_key_gets_past_the_key_check(run_cli: Run, tmp_path: Path) -> None:
+    """The key is checked before the address is bound: a taken port then shows the key passed."""
+    url = _keyed_trail(tmp_path)
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_cli(
+            "serve",
+            *("--policies", str(policies), "--audit-url", url),
+            *("--audit-key-env", "AUDIT_KEY", "--listen", f"127.0.0.1:{port}"),
+            env={**TOKEN, "AUDIT_KEY": KEY},
+        )
+    assert done.returncode == 2, done.stderr
+    assert "cannot serve there" in done.stderr
+    assert KEY not in done.stdout + done.stderr

@@ -36,6 +36,10 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
     audit_url: str | None = typer.Option(
         None, help="Audit store URL (sqlite:///PATH or postgresql://...); memory when unset."
     ),
+    audit_key_env: str | None = typer.Option(
+        None,
+        help="Environment variable holding the audit key, for a keyed trail (docs/audit.md).",
+    ),
     reload_seconds: float = typer.Option(1.0, min=0.1, help="How often to re-read the folder."),
     replay_speed: float = typer.Option(
         1.0, min=0.001, help="Replay providers play their recording this many times real time."
@@ -46,7 +50,8 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
 
     Runs until interrupted (Ctrl-C).
 
-    Exit codes: 0 stopped · 2 invalid input · 6 the audit store cannot be opened.
+    Exit codes: 0 stopped · 2 invalid input · 6 the audit store cannot be opened
+    (or is keyed with another key than --audit-key-env's).
     """
     if not policies.is_dir():
         raise UsageError(f"--policies {policies}: not a folder")
@@ -67,8 +72,13 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
     store = None
     if audit_url is not None:
         from rollguard.audit.factory import open_store
+        from rollguard.audit.keys import key_from_env
 
-        store = open_store(audit_url, base_dir=Path.cwd(), field="--audit-url")
+        key = None
+        if audit_key_env is not None:
+            key = key_from_env(audit_key_env, field="--audit-key-env")
+        store = open_store(audit_url, base_dir=Path.cwd(), field="--audit-url", key=key)
+        store.check_key()  # a wrong or missing key stops serve now, not at the first append
     audit = AuditView(store)
     disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created: noise here
     telemetry = Telemetry(CollectorRegistry())

@@ -103,7 +103,11 @@ class Served:
 
 @contextmanager
 def start_serve(
-    folder: Path, *, token: str | None = TOKEN, store: AuditStore | None = None
+    folder: Path,
+    *,
+    token: str | None = TOKEN,
+    store: AuditStore | None = None,
+    lock_retry_seconds: float = 0.2,
 ) -> Iterator[Served]:
     """Run the app in uvicorn on a free loopback port until the caller is done."""
     audit = AuditView(store)
@@ -112,10 +116,11 @@ def start_serve(
     telemetry = Telemetry(registry)
     manager = ControllerManager(
         folder,
-        factory=default_factory(sink, replay_speed=REPLAY_SPEED),
+        factory=default_factory(audit.durable(), replay_speed=REPLAY_SPEED),
         telemetry=telemetry,
         audit=sink,
         reload_seconds=0.2,
+        lock_retry_seconds=lock_retry_seconds,
     )
     app = create_app(manager, telemetry=telemetry, auth=TokenAuth(token), audit=audit)
     port = free_port()

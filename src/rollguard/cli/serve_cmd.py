@@ -84,7 +84,7 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
     telemetry = Telemetry(CollectorRegistry())
     manager = ControllerManager(
         policies,
-        factory=default_factory(audit, replay_speed=replay_speed),
+        factory=default_factory(audit.durable(), replay_speed=replay_speed),
         telemetry=telemetry,
         audit=audit,
         reload_seconds=reload_seconds,

@@ -26,7 +26,7 @@ from rollguard.audit.base import AuditRecord, AuditSink
 from rollguard.controller import Outcome, Watcher, WatchResult, audit_write
 from rollguard.controller.watch import EvaluationHook
 from rollguard.engine.evaluate import Evaluation
-from rollguard.errors import PolicyError, RollguardError
+from rollguard.errors import LockedError, PolicyError, RollguardError
 from rollguard.generate.source import PolicySource, load_source
 from rollguard.server.state import DeploymentState, PolicyFailure, Status, TimelineEntry, iso
 from rollguard.server.telemetry import Telemetry
@@ -36,6 +36,7 @@ logger = logging.getLogger("rollguard.serve")
 
 #: Watch until something is decided.
 FOREVER_SECONDS = math.inf
+LOCK_RETRY_SECONDS = 15.0  # a quarter of a lease (controller.recovery.LEASE_SECONDS)
 POLICY_SUFFIXES = (".yaml", ".yml")
 _OUTCOME_STATUS = {
     Outcome.HEALTHY: Status.HEALTHY,
@@ -79,6 +80,7 @@ class ControllerManager:
         watch_seconds: float | None = None,
         wall_clock: Callable[[], float] = time.time,
         freeze_gc_after_load: bool = False,
+        lock_retry_seconds: float = LOCK_RETRY_SECONDS,
     ) -> None:
         self.policies_dir = policies_dir
         self.factory = factory
@@ -88,6 +90,7 @@ class ControllerManager:
         self.watch_seconds = watch_seconds or FOREVER_SECONDS
         self.wall_clock = wall_clock
         self.freeze_gc_after_load = freeze_gc_after_load
+        self.lock_retry_seconds = lock_retry_seconds
         self.runners: dict[str, Runner] = {}
         self.failures: dict[str, list[PolicyFailure]] = {}
         self.ready = False
@@ -260,6 +263,8 @@ class ControllerManager:
             seconds = None
             if watcher is not None and isinstance(watcher.provider, TimedProvider):
                 seconds = watcher.provider.elapsed()
+            if runner.state.status is Status.STARTING:  # it was waiting for the lease
+                runner.state.set_status(Status.WATCHING, self.wall_clock(), "watching")
             runner.state.observe(evaluation)
             self.telemetry.observe(runner.state.name, evaluation, seconds)
             if watcher is not None:
@@ -280,7 +285,7 @@ class ControllerManager:
     async def _run(self, runner: Runner, watcher: Watcher) -> None:
         state = runner.state
         try:
-            result = await watcher.run(duration_seconds=self.watch_seconds)
+            result = await self._run_when_free(runner, watcher)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -291,6 +296,25 @@ class ControllerManager:
         # Weights first: a client that sees the final status also sees the final split.
         await self._refresh_weight(runner, watcher)
         self._finished(runner, result)
+
+    async def _run_when_free(self, runner: Runner, watcher: Watcher) -> WatchResult:
+        """Run the watch once the deployment's lease is free.
+
+        A lease held elsewhere is another controller, or a killed ``serve`` whose lease
+        has not run out: wait for it, then finish what it left (the watch's recovery).
+        The lease is the watch's first step, so nothing was recorded before a retry.
+        """
+        while True:
+            try:
+                return await watcher.run(duration_seconds=self.watch_seconds)
+            except LockedError as exc:
+                runner.state.set_status(
+                    Status.STARTING,
+                    self.wall_clock(),
+                    f"waiting for the deployment's lock ({exc}); "
+                    f"trying again every {self.lock_retry_seconds:g} s",
+                )
+                await asyncio.sleep(self.lock_retry_seconds)
 
     def _finished(self, runner: Runner, result: WatchResult) -> None:
         state = runner.state

@@ -18,6 +18,7 @@ from rollguard.cli import (
     backtest_cmd,
     baseline_cmd,
     demo_cmd,
+    drill_cmd,
     gate_cmd,
     generate_cmd,
     policy_cmd,
@@ -52,6 +53,7 @@ app.command(name="demo", help=demo_cmd.HELP)(demo_cmd.demo)
 app.command(name="report")(report_cmd.report)
 app.add_typer(security_cmd.app, name="security")
 app.command(name="serve")(serve_cmd.serve)
+app.command(name="drill", help=drill_cmd.HELP)(drill_cmd.drill)
 
 
 def run() -> None:

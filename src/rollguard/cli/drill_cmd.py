@@ -1,0 +1,151 @@
+"""``rollguard drill``: a rollback fire drill that leaves evidence in the audit trail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from rollguard.cli.options import OutputFormat
+
+if TYPE_CHECKING:
+    from rollguard.baseline import Baseline
+    from rollguard.controller.drill import DrillResult
+    from rollguard.policy.model import Policy
+    from rollguard.policy.triggers import Trigger
+
+HELP = "\n\n".join(
+    [
+        "Prove a policy's rollback path works before a bad release needs it.",
+        "Feeds the watch engine, on a simulated clock, measurements that breach one "
+        "trigger (--trigger, default the policy's first rollback trigger by priority) "
+        "while every other trigger reads healthy, checks that the decision names that "
+        "trigger and its action, then runs the action: against a recording executor by "
+        "default (nothing real is touched), or with --execute through the policy's real "
+        "executor, reading its status back to confirm the canary has no traffic. One "
+        "`drill` entry goes to the policy's audit store (none of the watch's own "
+        "entries); `rollguard report` counts successful drills under 'Rollback triggers "
+        "functional'. With --output json: one JSON object.",
+        "Exit codes: 0 the drill passed · 2 invalid input · 4 the trigger did not fire "
+        "on the breach (it is not functional) · 5 the action failed · 6 audit store broken.",
+        "Example: rollguard drill --policy rollguard.yaml --trigger latency_trigger",
+    ]
+)
+
+
+def drill(
+    policy: Path = typer.Option(..., "--policy", "-p", help="The policy file."),  # noqa: B008
+    trigger: str | None = typer.Option(
+        None, "--trigger", "-t", help="The trigger to drill (default: first rollback trigger)."
+    ),
+    execute: bool = typer.Option(
+        False, "--execute", help="Run the action through the policy's real executor."
+    ),
+    baseline: Path | None = typer.Option(  # noqa: B008
+        None, "--baseline", help="A performance-baseline.json overriding the policy's."
+    ),
+    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help="text or json."),  # noqa: B008
+) -> None:
+    """Rehearse a rollback: breach one trigger, run its action, record a drill entry."""
+    import asyncio
+    import json
+    import sys
+
+    from rollguard.audit.factory import open_policy_store
+    from rollguard.controller.drill import pick_trigger, record_drill
+    from rollguard.policy import load_policy
+
+    loaded = load_policy(policy)
+    base_dir = policy.resolve().parent
+    rule = pick_trigger(loaded, trigger)
+    reference = _baseline(loaded, rule, base_dir=base_dir, override=baseline)
+    store = open_policy_store(loaded.audit, base_dir=base_dir)  # broken: exit 6 before acting
+    try:
+        if execute and output is OutputFormat.TEXT:
+            typer.secho(
+                f"WARNING: --execute: {rule.action.value} will run on the real target "
+                f"({loaded.target.executor.type} executor) of {loaded.target.deployment}",
+                fg=typer.colors.RED,
+                err=True,
+            )
+        result = asyncio.run(_run(loaded, rule, execute=execute, baseline=reference))
+        result.audit_id = record_drill(loaded, result, audit=store)
+    finally:
+        store.close()
+    if output is OutputFormat.JSON:
+        sys.stdout.write(json.dumps(result.as_dict()) + "\n")
+    else:
+        _print(result)
+    raise typer.Exit(int(result.exit_code))
+
+
+def _baseline(
+    loaded: Policy, rule: Trigger, *, base_dir: Path, override: Path | None
+) -> Baseline | None:
+    """The baseline the drilled trigger needs; others may go without it."""
+    from rollguard.controller.build import policy_baseline
+    from rollguard.controller.drill import needs_baseline
+    from rollguard.errors import InputError
+
+    try:
+        return policy_baseline(loaded, base_dir=base_dir, override=override)
+    except InputError:
+        if override is not None or needs_baseline(loaded, rule):
+            raise
+        return None  # only other triggers compare with it: they read no data
+
+
+async def _run(
+    loaded: Policy, rule: Trigger, *, execute: bool, baseline: Baseline | None
+) -> DrillResult:
+    from rollguard.controller.drill import run_drill
+    from rollguard.executors.base import Executor
+    from rollguard.executors.factory import make_executor
+    from rollguard.testing import RecordingExecutor
+
+    executor: Executor = (
+        make_executor(loaded)
+        if execute
+        else RecordingExecutor(canary_weight=loaded.rollback.canary_weight)
+    )
+    try:
+        return await run_drill(loaded, rule, executor=executor, executed=execute, baseline=baseline)
+    finally:
+        await executor.aclose()
+
+
+def _print(result: DrillResult) -> None:
+    from rich.console import Console
+
+    console = Console()
+    data = result.as_dict()
+    breach = data["breach"]
+    verdict = "[bold green]DRILL PASSED[/]" if result.passed else "[bold red]DRILL FAILED[/]"
+    mode = "executed on the real target" if result.executed else "dry run: recording executor"
+    console.print(f"{verdict}  trigger: {result.trigger}  action: {result.action.value}  ({mode})")
+    if breach["method"] == "threshold":
+        fed = f"canary {breach['signal']} {breach['value']:.4g} > limit {breach['limit']:.4g}"
+        fed += f", {breach['requests']:g} requests, {breach['persistence']} evaluation(s)"
+    else:
+        counts = ", ".join(f"{k} {v:g}" for k, v in breach["counts"].items())
+        fed = f"{breach['method']} test on {breach['signal']}, per interval: {counts}"
+    console.print(f"breach:   {fed}", highlight=False)
+    decision = data["decision"]
+    console.print(
+        f"decision: {decision['outcome']} · {decision['action']} by {decision['trigger']} "
+        f"after {result.evaluations} evaluations — {decision['reason']}",
+        highlight=False,
+    )
+    for step in result.steps:
+        mark = "✓" if step.get("ok") else "✗"
+        extra = f"canary {step['canary_weight']}%" if "canary_weight" in step else ""
+        if step.get("canary_state"):
+            extra += f" ({step['canary_state']})"
+        console.print(
+            f"  {mark} {step.get('step')}: {step.get('detail') or extra}", highlight=False
+        )
+    console.print(f"outcome:  {result.reason}", highlight=False)
+    console.print(
+        f"audit:    drill entry #{result.audit_id} ({'success' if result.passed else 'failure'})"
+    )

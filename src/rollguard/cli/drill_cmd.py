@@ -90,9 +90,14 @@ def _baseline(
 
     try:
         return policy_baseline(loaded, base_dir=base_dir, override=override)
-    except InputError:
-        if override is not None or needs_baseline(loaded, rule):
+    except InputError as exc:
+        if override is not None:
             raise
+        if needs_baseline(loaded, rule):
+            raise InputError(
+                f"{exc}; trigger {rule.name!r} compares with the baseline: "
+                "give --baseline FILE or fix baseline.file"
+            ) from exc
         return None  # only other triggers compare with it: they read no data
 
 
@@ -140,10 +145,15 @@ def _print(result: DrillResult) -> None:
     for step in result.steps:
         mark = "✓" if step.get("ok") else "✗"
         extra = f"canary {step['canary_weight']}%" if "canary_weight" in step else ""
+        if "to_stable_percent" in step:
+            canary = round(step["from_percent"] * (100 - step["to_stable_percent"]) / 100)
+            extra = (
+                f"{step['to_stable_percent']}% of the canary's traffic to stable, canary {canary}%"
+            )
         if step.get("canary_state"):
             extra += f" ({step['canary_state']})"
         console.print(
-            f"  {mark} {step.get('step')}: {step.get('detail') or extra}", highlight=False
+            f"  {mark} {step.get('step')}: {extra or step.get('detail', '')}", highlight=False
         )
     console.print(f"outcome:  {result.reason}", highlight=False)
     console.print(

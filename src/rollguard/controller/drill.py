@@ -230,7 +230,7 @@ async def _judge(
         result.reason = (
             f"{rule.name} fired after {watched.evaluations} evaluations and "
             f"{rule.action.value} put all traffic on stable {where} "
-            f"(canary {status.canary_state})"
+            f"(canary at 0%, {status.canary_state})"
         )
     return result
 

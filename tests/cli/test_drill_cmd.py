@@ -261,3 +261,36 @@ def test_a_keyed_trail_gets_a_keyed_drill_entry_that_verifies(
         "audit", "verify", "--policy", str(policy), env={"DRILL_AUDIT_KEY": "x" * 40}
     )
     assert wrong.returncode == 6  # the entry was hashed with the policy's key
+
+
+def test_execute_refuses_while_a_watch_holds_the_deployment(
+    invoke_cli: Invoke, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    policy = _command_policy(tmp_path, f"[{sys.executable}, {WEIGHTS_CLI}, {state}, rollback]")
+    store = open_store(f"sqlite:///{tmp_path / '.rollguard' / 'audit.db'}")
+    try:
+        store.acquire_lock("shop", owner="a-live-watch", lease_seconds=600)
+    finally:
+        store.close()
+    done = invoke_cli("drill", "--policy", str(policy), "--execute")
+    assert done.returncode == 2
+    assert "a-live-watch" in done.stderr
+    assert not state.exists()  # the real rollback never ran
+    assert _kinds(tmp_path) == []
+    dry = invoke_cli("drill", "--policy", str(policy))  # a dry drill touches nothing: allowed
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+
+
+def test_execute_runs_the_real_command_and_reads_its_status_back(
+    invoke_cli: Invoke, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    policy = _command_policy(tmp_path, f"[{sys.executable}, {WEIGHTS_CLI}, {state}, rollback]")
+    done = invoke_cli("drill", "--policy", str(policy), "--execute", "-o", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(state.read_text())["canary_weight"] == 0
+    calls = [json.loads(line) for line in Path(f"{state}.log").read_text().splitlines()]
+    assert calls[0]["argv"] == ["rollback"]
+    assert calls[0]["env"]["ROLLGUARD_TRIGGER"] == "error_rate_trigger"
+    assert json.loads(done.stdout)["final_status"]["canary_weight"] == 0

@@ -10,6 +10,7 @@ import typer
 from rollguard.cli.options import OutputFormat
 
 if TYPE_CHECKING:
+    from rollguard.audit.base import AuditStore
     from rollguard.baseline import Baseline
     from rollguard.controller.drill import DrillResult
     from rollguard.policy.model import Policy
@@ -69,7 +70,7 @@ def drill(
                 fg=typer.colors.RED,
                 err=True,
             )
-        result = asyncio.run(_run(loaded, rule, execute=execute, baseline=reference))
+        result = asyncio.run(_run(loaded, rule, execute=execute, baseline=reference, store=store))
         result.audit_id = record_drill(loaded, result, audit=store)
     finally:
         store.close()
@@ -102,9 +103,19 @@ def _baseline(
 
 
 async def _run(
-    loaded: Policy, rule: Trigger, *, execute: bool, baseline: Baseline | None
+    loaded: Policy,
+    rule: Trigger,
+    *,
+    execute: bool,
+    baseline: Baseline | None,
+    store: AuditStore,
 ) -> DrillResult:
+    """The drill; on the real target it holds the deployment's lock, as a watch does."""
+    import contextlib
+    import uuid
+
     from rollguard.controller.drill import run_drill
+    from rollguard.controller.recovery import deployment_lock
     from rollguard.executors.base import Executor
     from rollguard.executors.factory import make_executor
     from rollguard.testing import RecordingExecutor
@@ -114,8 +125,17 @@ async def _run(
         if execute
         else RecordingExecutor(canary_weight=loaded.rollback.canary_weight)
     )
+    owner = f"drill-{uuid.uuid4().hex}"
+    lock: contextlib.AbstractAsyncContextManager[None] = (
+        deployment_lock(store, loaded.target.deployment, owner=owner)
+        if execute
+        else contextlib.nullcontext()
+    )
     try:
-        return await run_drill(loaded, rule, executor=executor, executed=execute, baseline=baseline)
+        async with lock:  # a live watch of the deployment: LockedError, nothing executed
+            return await run_drill(
+                loaded, rule, executor=executor, executed=execute, baseline=baseline
+            )
     finally:
         await executor.aclose()
 

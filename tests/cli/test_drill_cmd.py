@@ -294,3 +294,13 @@ def test_execute_runs_the_real_command_and_reads_its_status_back(
     assert calls[0]["argv"] == ["rollback"]
     assert calls[0]["env"]["ROLLGUARD_TRIGGER"] == "error_rate_trigger"
     assert json.loads(done.stdout)["final_status"]["canary_weight"] == 0
+
+
+def test_help_documents_the_exit_codes(invoke_cli: Invoke) -> None:
+    done = invoke_cli("drill", "--help")
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    for code in ("0 the drill passed", "2 invalid input", "4 the trigger did not fire"):
+        assert code in text
+    assert "5 the action failed" in text
+    assert "6 audit store broken" in text

@@ -13,7 +13,7 @@ Only labelled counters and gauges take this path; anything else (histograms,
 unlabelled metrics, counters while ``_created`` series are enabled, a
 registry with ``target_info``) is rendered by ``generate_latest`` itself, so
 the output is byte for byte what prometheus_client would send.
-``tests/server/test_exposition.py`` compares the two.
+``tests/server/test_serve_exposition.py`` compares the two.
 """
 
 from __future__ import annotations

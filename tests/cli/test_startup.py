@@ -27,6 +27,7 @@ def test_help_lists_every_command_and_the_exit_codes(
     done = subprocess.run(
         [*rollguard_cmd, "--help"], capture_output=True, text=True, env=cli_env, check=True
     )
-    for command in ("demo", "watch", "gate", "policy", "backtest", "audit", "report", "serve"):
+    commands = ("demo", "watch", "gate", "policy", "backtest", "drill", "audit", "report", "serve")
+    for command in commands:
         assert command in done.stdout
     assert "4 inconclusive" in done.stdout

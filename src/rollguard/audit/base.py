@@ -147,6 +147,58 @@ class AuditStore(AuditSink, Protocol):
         """Release connections."""
 
 
+class StoreWrapper:
+    """A store in front of another: reads, exports and leases go to ``inner``.
+
+    Subclasses decide where appends go (a local spool, a writer thread).
+    """
+
+    def __init__(self, inner: AuditStore) -> None:
+        self.inner = inner
+
+    def append(self, record: AuditRecord) -> int:
+        return self.inner.append(record)
+
+    def list(
+        self,
+        *,
+        since: str | None = None,
+        deployment: str | None = None,
+        kind: str | None = None,
+        details: bool = True,
+        newest: int | None = None,
+    ) -> Sequence[AuditEntry]:
+        return self.inner.list(
+            since=since, deployment=deployment, kind=kind, details=details, newest=newest
+        )
+
+    def get(self, entry_id: int) -> AuditEntry | None:
+        return self.inner.get(entry_id)
+
+    def verify(self) -> VerifyReport:
+        return self.inner.verify()
+
+    def export(
+        self, out: TextIO, *, format: str, since: str | None = None, deployment: str | None = None
+    ) -> int:
+        return self.inner.export(out, format=format, since=since, deployment=deployment)
+
+    def lock_holder(self, deployment: str) -> LockInfo | None:
+        return self.inner.lock_holder(deployment)
+
+    def acquire_lock(self, deployment: str, *, owner: str, lease_seconds: float) -> LockInfo:
+        return self.inner.acquire_lock(deployment, owner=owner, lease_seconds=lease_seconds)
+
+    def renew_lock(self, deployment: str, *, owner: str, lease_seconds: float) -> LockInfo:
+        return self.inner.renew_lock(deployment, owner=owner, lease_seconds=lease_seconds)
+
+    def release_lock(self, deployment: str, *, owner: str) -> None:
+        self.inner.release_lock(deployment, owner=owner)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class MemoryAuditSink:
     """Keeps records in a list: the default when no store is configured, and for tests."""
 

@@ -24,9 +24,8 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TextIO
 
-from rollguard.audit.base import AuditEntry, AuditRecord, AuditStore, LockInfo, VerifyReport
+from rollguard.audit.base import AuditRecord, AuditStore, StoreWrapper
 from rollguard.audit.keys import KeyMismatchError
 from rollguard.errors import AuditError
 
@@ -36,7 +35,7 @@ logger = logging.getLogger("rollguard.audit")
 SPOOLED = 0
 
 
-class SpooledStore:
+class SpooledStore(StoreWrapper):
     """An :class:`AuditStore` whose appends fall back to a local JSON-lines file."""
 
     def __init__(
@@ -47,14 +46,14 @@ class SpooledStore:
         redact: Callable[[AuditRecord], AuditRecord] | None = None,
     ) -> None:
         """``redact`` cleans a record before it is kept on disk (a keyed store's key)."""
-        self._store = store
+        super().__init__(store)
         self.spool = spool
         self._redact = redact
 
     def append(self, record: AuditRecord) -> int:
         try:
             self.flush()
-            return self._store.append(record)
+            return self.inner.append(record)
         except KeyMismatchError:
             raise  # a key that does not fit the trail will not fit later either: nothing kept
         except AuditError as exc:
@@ -83,7 +82,7 @@ class SpooledStore:
         with self._locked():
             waiting = self.pending()
             for index, record in enumerate(waiting):
-                self._store.append(record)
+                self.inner.append(record)
                 self._rewrite(waiting[index + 1 :])
         return len(waiting)
 
@@ -99,45 +98,6 @@ class SpooledStore:
         with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
-
-    def list(
-        self,
-        *,
-        since: str | None = None,
-        deployment: str | None = None,
-        kind: str | None = None,
-        details: bool = True,
-        newest: int | None = None,
-    ) -> Sequence[AuditEntry]:
-        return self._store.list(
-            since=since, deployment=deployment, kind=kind, details=details, newest=newest
-        )
-
-    def get(self, entry_id: int) -> AuditEntry | None:
-        return self._store.get(entry_id)
-
-    def verify(self) -> VerifyReport:
-        return self._store.verify()
-
-    def export(
-        self, out: TextIO, *, format: str, since: str | None = None, deployment: str | None = None
-    ) -> int:
-        return self._store.export(out, format=format, since=since, deployment=deployment)
-
-    def acquire_lock(self, deployment: str, *, owner: str, lease_seconds: float) -> LockInfo:
-        return self._store.acquire_lock(deployment, owner=owner, lease_seconds=lease_seconds)
-
-    def renew_lock(self, deployment: str, *, owner: str, lease_seconds: float) -> LockInfo:
-        return self._store.renew_lock(deployment, owner=owner, lease_seconds=lease_seconds)
-
-    def release_lock(self, deployment: str, *, owner: str) -> None:
-        self._store.release_lock(deployment, owner=owner)
-
-    def lock_holder(self, deployment: str) -> LockInfo | None:
-        return self._store.lock_holder(deployment)
-
-    def close(self) -> None:
-        self._store.close()
 
     def _keep(self, record: AuditRecord) -> None:
         if self._redact is not None:

@@ -57,7 +57,7 @@ class BacktestResult:
                 "action": decision.action.value,
                 "trigger": decision.trigger,
                 "reason": decision.reason,
-                "evidence": _json_safe(evidence),
+                "evidence": json_safe(evidence),
             }
         return {
             "evaluations": len(self.evaluations),
@@ -75,7 +75,7 @@ class BacktestResult:
             "trigger": decision.trigger,
             "reason": decision.reason,
             "triggers": {
-                r.trigger: _json_safe(
+                r.trigger: json_safe(
                     {
                         "status": r.status.value,
                         "method": r.evidence.method,
@@ -128,12 +128,12 @@ async def run_backtest(
     return result
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """NaN and infinities become None: JSON has no such numbers."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value

@@ -9,7 +9,6 @@ in-memory sink, because a drill is not a rollback; the policy's store gets one
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 from rollguard.audit.base import AuditRecord, AuditSink, MemoryAuditSink
 from rollguard.audit.spool import SPOOLED
 from rollguard.baseline import Baseline
+from rollguard.controller.backtest import json_safe
 from rollguard.controller.clock import SimulatedClock
 from rollguard.controller.drill_feed import Breach, build_feed
 from rollguard.controller.watch import Outcome, Watcher, WatchResult
@@ -71,7 +71,7 @@ class DrillResult:
         return ExitCode.HEALTHY if self.action_ok else ExitCode.ACTION_FAILED
 
     def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = _json_safe(
+        data: dict[str, Any] = json_safe(
             {
                 "outcome": "success" if self.passed else "failure",
                 "trigger": self.trigger,
@@ -248,7 +248,7 @@ def record_drill(policy: Policy, result: DrillResult, *, audit: AuditSink) -> in
         metrics=_metrics(result.breach),
         outcome="success" if result.passed else "failure",
         policy_digest=policy.digest(),
-        evidence=_json_safe(
+        evidence=json_safe(
             {
                 "drill": True,
                 "executed": result.executed,
@@ -258,7 +258,7 @@ def record_drill(policy: Policy, result: DrillResult, *, audit: AuditSink) -> in
                 "evaluations": result.evaluations,
             }
         ),
-        executor_output=_json_safe(
+        executor_output=json_safe(
             {"executed": result.executed, "steps": result.steps, "final": result.final_status}
         ),
         watch_id=result.drill_id or uuid.uuid4().hex,
@@ -283,13 +283,3 @@ def _metrics(breach: Breach) -> dict[str, float | None]:
     if key is not None:
         found[key] = breach.value
     return found
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value

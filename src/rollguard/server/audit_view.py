@@ -21,10 +21,10 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol
 
 from rollguard.audit import base
-from rollguard.audit.base import AuditEntry, AuditRecord, AuditSink, LockInfo, VerifyReport
+from rollguard.audit.base import AuditEntry, AuditRecord, AuditSink
 
 RECENT_LENGTH = 500
 
@@ -124,55 +124,19 @@ class AuditView:
         return self
 
 
-class DurableView:
+class DurableView(base.StoreWrapper):
     """The view as a whole :class:`~rollguard.audit.base.AuditStore`: writes go through the
     view (its writer thread and recent list), reads and leases to the store."""
 
     def __init__(self, view: AuditView, store: base.AuditStore) -> None:
+        super().__init__(store)
         self.view = view
-        self.store = store
 
     def append(self, record: AuditRecord) -> int:
         return self.view.append(record)
 
     async def append_async(self, record: AuditRecord) -> int:
         return await self.view.append_async(record)
-
-    def list(
-        self,
-        *,
-        since: str | None = None,
-        deployment: str | None = None,
-        kind: str | None = None,
-        details: bool = True,
-        newest: int | None = None,
-    ) -> Sequence[AuditEntry]:
-        return self.store.list(
-            since=since, deployment=deployment, kind=kind, details=details, newest=newest
-        )
-
-    def get(self, entry_id: int) -> AuditEntry | None:
-        return self.store.get(entry_id)
-
-    def verify(self) -> VerifyReport:
-        return self.store.verify()
-
-    def export(
-        self, out: TextIO, *, format: str, since: str | None = None, deployment: str | None = None
-    ) -> int:
-        return self.store.export(out, format=format, since=since, deployment=deployment)
-
-    def lock_holder(self, deployment: str) -> LockInfo | None:
-        return self.store.lock_holder(deployment)
-
-    def acquire_lock(self, deployment: str, *, owner: str, lease_seconds: float) -> LockInfo:
-        return self.store.acquire_lock(deployment, owner=owner, lease_seconds=lease_seconds)
-
-    def renew_lock(self, deployment: str, *, owner: str, lease_seconds: float) -> LockInfo:
-        return self.store.renew_lock(deployment, owner=owner, lease_seconds=lease_seconds)
-
-    def release_lock(self, deployment: str, *, owner: str) -> None:
-        self.store.release_lock(deployment, owner=owner)
 
     def close(self) -> None:
         """The view owns the store and closes it."""

@@ -196,6 +196,26 @@ def test_a_failing_real_executor_exits_5_with_a_failed_drill_on_record(
     assert entry["executor_output"]["executed"] is True
 
 
+def test_an_executor_that_cannot_be_built_is_a_failed_drill_on_record(
+    invoke_cli: Invoke, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "target:\n  deployment: shop\n  executor:\n    type: kubernetes\n"
+        f"    deployment: shop\n    kubeconfig: {tmp_path / 'missing-kubeconfig'}\n"
+        + METRICS
+        + "error_rate_trigger: {threshold: 5%, measurement_window: 5 minutes, "
+        "action: immediate_rollback}\n"
+    )
+    done = invoke_cli("drill", "--policy", str(policy), "--execute")
+    assert done.returncode == 5, done.stdout
+    assert "cannot load Kubernetes credentials" in done.stderr
+    entry = _entry(tmp_path)
+    assert (entry["kind"], entry["outcome"]) == ("drill", "failure")
+    assert entry["executor_output"]["executed"] is True
+    assert "Kubernetes credentials" in str(entry["executor_output"]["error"])
+
+
 @pytest.fixture(scope="module")
 def versions() -> Iterator[dict[str, VersionServer]]:
     with running_version_servers("stable", "canary") as servers:

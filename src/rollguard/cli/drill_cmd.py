@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from rollguard.audit.base import AuditStore
     from rollguard.baseline import Baseline
     from rollguard.controller.drill import DrillResult
+    from rollguard.executors.base import Executor
     from rollguard.policy.model import Policy
     from rollguard.policy.triggers import Trigger
 
@@ -54,7 +55,9 @@ def drill(
     import sys
 
     from rollguard.audit.factory import open_policy_store
-    from rollguard.controller.drill import pick_trigger, record_drill
+    from rollguard.controller.drill import pick_trigger, record_drill, record_unbuilt_executor
+    from rollguard.errors import RollguardError
+    from rollguard.executors.factory import make_executor
     from rollguard.policy import load_policy
 
     loaded = load_policy(policy)
@@ -70,7 +73,14 @@ def drill(
                 fg=typer.colors.RED,
                 err=True,
             )
-        result = asyncio.run(_run(loaded, rule, execute=execute, baseline=reference, store=store))
+        real = None
+        if execute:
+            try:
+                real = make_executor(loaded)
+            except RollguardError as exc:  # the rollback path is broken: a failed drill
+                record_unbuilt_executor(loaded, rule, exc, audit=store)
+                raise
+        result = asyncio.run(_run(loaded, rule, executor=real, baseline=reference, store=store))
         result.audit_id = record_drill(loaded, result, audit=store)
     finally:
         store.close()
@@ -106,25 +116,22 @@ async def _run(
     loaded: Policy,
     rule: Trigger,
     *,
-    execute: bool,
+    executor: Executor | None,
     baseline: Baseline | None,
     store: AuditStore,
 ) -> DrillResult:
-    """The drill; on the real target it holds the deployment's lock, as a watch does."""
+    """The drill: on the real ``executor`` under the deployment's lock, as a watch holds
+    it; without one, against a recording executor."""
     import contextlib
     import uuid
 
     from rollguard.controller.drill import run_drill
     from rollguard.controller.recovery import deployment_lock
-    from rollguard.executors.base import Executor
-    from rollguard.executors.factory import make_executor
     from rollguard.testing import RecordingExecutor
 
-    executor: Executor = (
-        make_executor(loaded)
-        if execute
-        else RecordingExecutor(canary_weight=loaded.rollback.canary_weight)
-    )
+    execute = executor is not None
+    if executor is None:
+        executor = RecordingExecutor(canary_weight=loaded.rollback.canary_weight)
     owner = f"drill-{uuid.uuid4().hex}"
     lock: contextlib.AbstractAsyncContextManager[None] = (
         deployment_lock(store, loaded.target.deployment, owner=owner)

@@ -272,6 +272,27 @@ def record_drill(policy: Policy, result: DrillResult, *, audit: AuditSink) -> in
     return entry_id
 
 
+def record_unbuilt_executor(
+    policy: Policy, rule: Trigger, error: Exception, *, audit: AuditSink
+) -> int:
+    """A drill whose real executor could not even be created is a failed drill: on record."""
+    entry = AuditRecord(
+        kind="drill",
+        deployment=policy.target.deployment,
+        timestamp=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        trigger=rule.name,
+        reason=f"the {policy.target.executor.type} executor could not be created: {error}",
+        severity=rule.severity,
+        action=rule.action.value,
+        outcome="failure",
+        policy_digest=policy.digest(),
+        evidence={"drill": True, "executed": True, "fired": False},
+        executor_output={"executed": True, "steps": [], "error": str(error)},
+        watch_id=uuid.uuid4().hex,
+    )
+    return audit.append(entry)
+
+
 def _metrics(breach: Breach) -> dict[str, float | None]:
     names = {
         "error_rate_percent": "errorRate",

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from servers.haproxy import HaproxyServer, running_haproxy
+from servers.version_http import VersionServer, running_version_servers
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Real output of the real tools (Trivy, Grype, SARIF, Artillery, k6, Locust, Falco,
@@ -34,3 +38,24 @@ def cli_env() -> dict[str, str]:
 def fixtures_dir() -> Path:
     """The real tools' output files (see each folder's SOURCES.md)."""
     return FIXTURES
+
+
+@pytest.fixture(scope="module")
+def version_servers() -> Iterator[dict[str, VersionServer]]:
+    """Real ``stable`` and ``canary`` HTTP servers, each answering with its name."""
+    with running_version_servers("stable", "canary") as servers:
+        yield servers
+
+
+@pytest.fixture
+def canary_haproxy(
+    version_servers: dict[str, VersionServer], tmp_path: Path
+) -> Iterator[HaproxyServer]:
+    """A real HAProxy with 20% of the traffic on the canary."""
+    with running_haproxy(
+        tmp_path / "haproxy",
+        stable=version_servers["stable"].address,
+        canary=version_servers["canary"].address,
+        canary_weight=20,
+    ) as server:
+        yield server

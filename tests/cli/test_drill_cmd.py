@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import Invoke
 from rollguard.audit.factory import open_store
-from servers.haproxy import BACKEND, HaproxyServer, running_haproxy
-from servers.version_http import VersionServer, running_version_servers
+from servers.haproxy import BACKEND, HaproxyServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WEIGHTS_CLI = Path(__file__).resolve().parents[1] / "servers" / "weights_cli.py"
@@ -216,41 +214,24 @@ def test_an_executor_that_cannot_be_built_is_a_failed_drill_on_record(
     assert "Kubernetes credentials" in str(entry["executor_output"]["error"])
 
 
-@pytest.fixture(scope="module")
-def versions() -> Iterator[dict[str, VersionServer]]:
-    with running_version_servers("stable", "canary") as servers:
-        yield servers
-
-
-@pytest.fixture
-def haproxy(versions: dict[str, VersionServer], tmp_path: Path) -> Iterator[HaproxyServer]:
-    with running_haproxy(
-        tmp_path / "haproxy",
-        stable=versions["stable"].address,
-        canary=versions["canary"].address,
-        canary_weight=20,
-    ) as server:
-        yield server
-
-
 @pytest.mark.real_server
 def test_execute_rolls_a_real_haproxy_back_and_records_it(
-    invoke_cli: Invoke, tmp_path: Path, haproxy: HaproxyServer
+    invoke_cli: Invoke, tmp_path: Path, canary_haproxy: HaproxyServer
 ) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(
         "target:\n  deployment: shop\n  executor:\n    type: haproxy\n"
-        f"    socket: {haproxy.socket_path}\n    backend: {BACKEND}\n"
+        f"    socket: {canary_haproxy.socket_path}\n    backend: {BACKEND}\n"
         + METRICS
         + "latency_trigger: {above: 500, action: gradual_rollback}\n"
     )
-    assert haproxy.count_answers(50)["canary"] > 0  # the canary serves before the drill
+    assert canary_haproxy.count_answers(50)["canary"] > 0  # the canary serves before the drill
     done = invoke_cli("drill", "--policy", str(policy), "--execute")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "executed on the real target" in done.stdout
     assert "WARNING: --execute: gradual_rollback_with_traffic_shifting will run" in done.stderr
-    assert haproxy.command(f"get weight {BACKEND}/canary").startswith("0 ")
-    assert haproxy.count_answers(50) == {"stable": 50}
+    assert canary_haproxy.command(f"get weight {BACKEND}/canary").startswith("0 ")
+    assert canary_haproxy.count_answers(50) == {"stable": 50}
     entry = _entry(tmp_path)
     assert (entry["kind"], entry["outcome"]) == ("drill", "success")
     assert entry["executor_output"]["executed"] is True

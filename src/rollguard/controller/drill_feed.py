@@ -21,7 +21,6 @@ from rollguard.engine import sequential_rules
 from rollguard.engine.evaluate import TRAFFIC_SIGNALS, canary_query, stable_query
 from rollguard.policy.model import Policy
 from rollguard.policy.triggers import Trigger
-from rollguard.policy.units import Comparison
 from rollguard.signals import Measurement, Query, Signal, Version
 
 #: A healthy service's values when neither a baseline nor the policy gives one.
@@ -122,16 +121,6 @@ def healthy_value(signal: Signal, baseline: Baseline | None) -> float:
     return found if found is not None else NOMINAL.get(signal, 0.0)
 
 
-def limit_of(rule: Trigger, reference: float | None) -> float:
-    """The value above which the rule breaches (as the engine computes it)."""
-    threshold = rule.threshold.value
-    if rule.threshold.comparison is Comparison.ABOVE or reference is None:
-        return threshold
-    if rule.threshold.comparison is Comparison.INCREASE_PERCENT:
-        return reference * (1 + threshold / 100)
-    return reference + threshold
-
-
 def past(limit: float, signal: Signal) -> float:
     """A value clearly past ``limit``; an error rate never passes 100 %."""
     value = limit + max(abs(limit) * 0.5, 1.0)
@@ -176,7 +165,7 @@ def _feed(
     breach: bool,
 ) -> Breach:
     reference = reference_value(policy, rule, baseline)
-    limit = limit_of(rule, reference)
+    limit = rule.threshold.limit(reference)
     requests = min_requests(policy, rule)
     stable = healthy_value(rule.signal, baseline)
     if breach:

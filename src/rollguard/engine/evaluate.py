@@ -145,7 +145,7 @@ def judge_threshold(
     if problem:
         evidence = _evidence(rule, value=value, requests=requests, reason=problem)
         return _no_data(policy, rule, state, evidence)
-    limit = _limit(rule, reference)
+    limit = rule.threshold.limit(reference)
 
     def evidence_with(reason: str) -> Evidence:
         return _evidence(
@@ -288,15 +288,6 @@ def _reference(
     if stable is None or stable.phase is not Phase.OK or stable.value is None:
         return None, source, f"stable: {stable.reason if stable else 'not measured'}"
     return stable.value, source, ""
-
-
-def _limit(rule: Trigger, reference: float | None) -> float:
-    threshold = rule.threshold.value
-    if rule.threshold.comparison is Comparison.ABOVE or reference is None:
-        return threshold
-    if rule.threshold.comparison is Comparison.INCREASE_PERCENT:
-        return reference * (1 + threshold / 100)
-    return reference + threshold
 
 
 def _describe(rule: Trigger, reference: float | None, source: str | None) -> str:

@@ -72,15 +72,10 @@ def _steps(*steps: tuple[float | None, str]) -> dash.ThresholdsConfig:
 
 def limit_of(source: PolicySource, rule: Trigger) -> float | None:
     """The value the canary must stay under, when it does not depend on live stable data."""
-    threshold = rule.threshold
-    if threshold.comparison is Comparison.ABOVE:
-        return threshold.value
+    if rule.threshold.comparison is Comparison.ABOVE:
+        return rule.threshold.value
     reference = source.baseline_value(rule)
-    if reference is None:
-        return None
-    if threshold.comparison is Comparison.INCREASE_PERCENT:
-        return reference * (1 + threshold.value / 100)
-    return reference + threshold.value
+    return None if reference is None else rule.threshold.limit(reference)
 
 
 def error_rate_stat(source: PolicySource, version: Version, selectors: Selectors) -> stat.Panel:

@@ -45,6 +45,15 @@ class Threshold(StrictModel):
     comparison: units.Comparison
     reference: Literal["baseline", "stable"] | None = None
 
+    def limit(self, reference: float | None) -> float:
+        """The value past which it is breached; a relative threshold without its
+        reference value falls back to the bare number."""
+        if self.comparison is units.Comparison.ABOVE or reference is None:
+            return self.value
+        if self.comparison is units.Comparison.INCREASE_PERCENT:
+            return reference * (1 + self.value / 100)
+        return reference + self.value
+
 
 #: Signals with a sequential test (docs/detection.md): counts of errors, or of slow requests.
 SEQUENTIAL_SIGNALS = frozenset(

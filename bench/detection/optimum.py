@@ -19,6 +19,7 @@ where a detector's requests go.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -146,6 +147,7 @@ def _tolerated_latency_kl(
     return max(float(found.fun), 0.0)
 
 
+@functools.cache  # the table and the goals ask for the same cells; each solve takes seconds
 def optima(
     kind: str, effect: float, share: float, reference: str, *, ratio: float, fraction: float
 ) -> dict[str, float]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from rollguard.baseline import Baseline
 from rollguard.engine import sequential_rules
@@ -91,18 +91,7 @@ class Breach:
     counts: dict[str, float] = field(default_factory=dict)  # what a sequential test was fed
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "trigger": self.trigger,
-            "signal": self.signal,
-            "method": self.method,
-            "value": self.value,
-            "limit": self.limit,
-            "reference": self.reference,
-            "reference_source": self.reference_source,
-            "requests": self.requests,
-            "persistence": self.persistence,
-            "counts": self.counts,
-        }
+        return asdict(self)
 
 
 def reference_value(policy: Policy, rule: Trigger, baseline: Baseline | None) -> float | None:

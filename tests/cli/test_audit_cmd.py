@@ -154,6 +154,7 @@ def test_policy_names_the_store_relative_to_its_folder(
         "target: {deployment: shop}\n"
         'metrics: {provider: scrape, stable: "http://127.0.0.1:1/m", canary: "http://127.0.0.1:2/m"}\n'
         "audit: {url: 'sqlite:///trail/audit.db'}\n"
+        "error_rate_trigger: {threshold: 5%}\n"
     )
     store = open_store(f"sqlite:///{folder / 'trail' / 'audit.db'}")
     store.append(AuditRecord(kind="gate", deployment="shop", timestamp="2026-11-27T09:00:00Z"))

@@ -43,6 +43,7 @@ from collections.abc import Iterable, Mapping
 from rollguard.errors import ExecutorError
 from rollguard.executors.base import ActionResult, TargetStatus
 from rollguard.executors.process import run_bounded
+from rollguard.executors.run_lock import RUN_DIR_ENV
 from rollguard.policy.model import CommandExecutorSpec
 
 OUTPUT_LIMIT = 4000  # characters of stdout/stderr kept per stream (the tail)
@@ -62,7 +63,7 @@ class CommandExecutor:
         self._spec = spec
         self._deployment = deployment
         self._context = dict(context or {})
-        self._withheld = frozenset(withheld_env)
+        self._withheld = frozenset(withheld_env) | {RUN_DIR_ENV}  # rollguard's own setting
         self._canary_weight: int | None = None
         self._canary_state = "unknown"
 

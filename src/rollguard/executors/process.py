@@ -49,7 +49,7 @@ class Completed:
 async def run_bounded(
     argv: list[str],
     *,
-    timeout: float,
+    timeout: float,  # noqa: ASYNC109 the timeout kills the process group, not only the wait
     env: Mapping[str, str],
     cwd: str | None,
     lock: str | None = None,

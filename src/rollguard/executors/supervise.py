@@ -75,9 +75,14 @@ def main(args: list[str]) -> int:
 
     passed = (lock_fd,) if lock_fd >= 0 else ()
     try:
-        # preexec_fn is safe here: this process has one thread whenever prctl exists
-        # (the polling thread runs only without it, and then the function does nothing).
-        child = subprocess.Popen(command, preexec_fn=die_with_supervisor, pass_fds=passed)  # noqa: PLW1509
+        # The policy's own argv (S603), no shell added here. preexec_fn is safe (PLW1509):
+        # this process has one thread whenever prctl exists (the polling thread runs
+        # only without it, and then the function does nothing).
+        child = subprocess.Popen(  # noqa: S603
+            command,
+            preexec_fn=die_with_supervisor,  # noqa: PLW1509
+            pass_fds=passed,
+        )
     except OSError as exc:
         os.write(status_fd, f"{type(exc).__name__}\n{exc}".encode())
         return 127

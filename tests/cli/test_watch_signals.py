@@ -73,7 +73,8 @@ def test_a_closed_stdout_never_stops_the_watch_nor_exits_1(
         stderr=subprocess.PIPE,
         text=True,
     ) as process:
-        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout is not None
+        assert process.stderr is not None
         assert json.loads(process.stdout.readline())["type"] == "evaluation"
         process.stdout.close()  # `| head -1`
         errors = process.stderr.read()

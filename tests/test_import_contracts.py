@@ -14,11 +14,7 @@ PYPROJECT = PACKAGE.parents[1] / "pyproject.toml"
 
 def _top_level_modules() -> set[str]:
     """``rollguard.X`` for every module and subpackage directly under the package."""
-    names = {
-        f"rollguard.{path.stem}"
-        for path in PACKAGE.glob("*.py")
-        if path.stem != "__init__"
-    }
+    names = {f"rollguard.{path.stem}" for path in PACKAGE.glob("*.py") if path.stem != "__init__"}
     names |= {f"rollguard.{path.parent.name}" for path in PACKAGE.glob("*/__init__.py")}
     return names
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from rollguard.executors.base import ActionResult, Executor, TargetStatus
+from rollguard.executors.base import ActionResult, Executor, TargetStatus, refused_weight
 
 Call = Callable[[Executor], Awaitable[ActionResult]]
 
@@ -48,6 +48,9 @@ class RecordingExecutor:
         )
 
     async def set_canary_weight(self, *, percent: int) -> ActionResult:
+        if self.inner is None and (refused := refused_weight(percent)) is not None:
+            self.calls.append(("set_canary_weight", percent))
+            return refused
         return await self._call(
             ("set_canary_weight", percent),
             f"set canary weight {percent}%",

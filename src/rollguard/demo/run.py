@@ -264,7 +264,10 @@ async def _traffic_path(
 
 
 async def _warm_up(
-    warm: asyncio.Event, watch: asyncio.Task[WatchResult], watcher: Watcher, timeout: float
+    warm: asyncio.Event,
+    watch: asyncio.Task[WatchResult],
+    watcher: Watcher,
+    timeout: float,  # noqa: ASYNC109 the warm-up must not cancel the watch task it races
 ) -> None:
     """Wait until every trigger has judged the canary healthy once (bounded, no sleeping)."""
     waiting = asyncio.create_task(warm.wait())

@@ -156,7 +156,7 @@ class CommandExecutor:
         field: str | None = None,
     ) -> ActionResult:
         field = field or action
-        assert template is not None  # rollback is required by the policy schema
+        assert template is not None  # noqa: S101 rollback is required by the policy schema
         values = {"deployment": self._deployment, "action": action}
         if percent is not None:
             values |= {"percent": str(percent), "stable_percent": str(100 - percent)}

@@ -225,7 +225,7 @@ class KubernetesExecutor:
         )
 
     async def _router_weight(self, percent: int) -> None:
-        assert self._router is not None
+        assert self._router is not None  # noqa: S101 only called when a router is configured
         await self._router.set_canary_weight(percent)
 
     async def _owned_replicasets(self, deployment: Obj) -> list[Obj]:

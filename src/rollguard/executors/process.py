@@ -34,7 +34,11 @@ class Completed:
 
 
 async def run_bounded(
-    argv: list[str], *, timeout: float, env: Mapping[str, str], cwd: str | None
+    argv: list[str],
+    *,
+    timeout: float,  # noqa: ASYNC109 the timeout kills the process group, not only the wait
+    env: Mapping[str, str],
+    cwd: str | None,
 ) -> Completed:
     """Run ``argv`` in its own session until it exits and its output ends, or ``timeout``.
 

@@ -123,8 +123,12 @@ def test_a_trigger_that_cannot_fire_is_reported_inert(tmp_path: Path) -> None:
 
 
 def test_a_dry_run_trigger_does_not_count_as_functional(tmp_path: Path) -> None:
-    policy = _policy(tmp_path, "error_rate_trigger: {above: 5, dry_run: true}\n")
-    result = _drill(policy)
+    policy = _policy(
+        tmp_path,
+        "error_rate_trigger: {above: 5, dry_run: true}\n"
+        "memory_trigger: {above: 500}\n",  # a policy must have one trigger that can act
+    )
+    result = _drill(policy, "error_rate_trigger")
     assert not result.fired
     assert "dry_run: true" in result.reason
 

@@ -151,6 +151,7 @@ def _policy(executor: dict[str, object]) -> Policy:
         {
             "target": {"deployment": "demo", "executor": executor},
             "metrics": {"provider": "replay", "file": "x.csv"},
+            "error_rate_trigger": {"threshold": "5%"},
         }
     )
 

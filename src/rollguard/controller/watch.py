@@ -210,10 +210,15 @@ class Watcher:
 
     def _final_outcome(self) -> Outcome:
         """Healthy only when every rule was judged at least once: never silently healthy."""
-        if self.last is None:
+        if self.last is None or not self.last.results:  # nothing measured, or nothing to judge
             return Outcome.INCONCLUSIVE
         unjudged = [r for r in self.last.results if self.state.of(r.trigger).judged == 0]
         return Outcome.INCONCLUSIVE if unjudged else Outcome.HEALTHY
+
+    def _unjudged_reason(self) -> str:
+        if self.last is not None and not self.last.results:
+            return "nothing to judge: the policy has no metric trigger"
+        return "some triggers were never judged (no data)"
 
     async def _act(self, decision: Decision, started: float, decided: float) -> WatchResult:
         await self._record("decision", decided, decision=decision)
@@ -293,7 +298,7 @@ class Watcher:
             if decision
             else "all_metrics_healthy"
             if outcome is Outcome.HEALTHY
-            else "some triggers were never judged (no data)",
+            else self._unjudged_reason(),
             severity=decision.severity.value if decision else "info",
             evidence=[item.as_dict() for item in evidence],
             started_at=started,

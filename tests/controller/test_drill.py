@@ -83,7 +83,7 @@ def test_a_gradual_drill_walks_every_step_to_zero(tmp_path: Path) -> None:
     assert executor.calls == [("set_canary_weight", p) for p in (30, 20, 10, 0)]
     assert result.breach.value is not None
     assert result.breach.value > 500
-    assert result.final_status == {"canary_weight": 0, "canary_state": "serving"}
+    assert result.final_status == {"canary_weight": 0, "canary_state": "drained"}
 
 
 def test_a_sequential_trigger_against_the_baseline_needs_one(tmp_path: Path) -> None:

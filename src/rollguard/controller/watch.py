@@ -34,6 +34,8 @@ from rollguard.signals import Signal
 NOTIFY_DEADLINE_SECONDS = 10.0
 #: How long a cancelled (interrupted) watch may spend recording its end.
 INTERRUPT_RECORD_SECONDS = 5.0
+#: Times closer than this are the same moment (a simulated clock adds up float intervals).
+TIME_TOLERANCE_SECONDS = 1e-9
 
 
 class Outcome(StrEnum):
@@ -110,6 +112,7 @@ class Watcher:
         baseline: Baseline | None = None,
         on_evaluation: EvaluationHook | None = None,
         interval_seconds: float | None = None,
+        judge_to_end: bool = False,
     ) -> None:
         self.policy = policy
         self.provider = provider
@@ -120,6 +123,8 @@ class Watcher:
         self.baseline = baseline
         self.on_evaluation = on_evaluation
         self.interval_seconds = interval_seconds or policy.analysis.interval
+        # A backtest judges a whole recording: an inconclusive stretch does not end it.
+        self.judge_to_end = judge_to_end
         self.watch_id = uuid.uuid4().hex
         self.state = EngineState()
         self.last: Evaluation | None = None
@@ -205,7 +210,8 @@ class Watcher:
         warmup = self.policy.analysis.warmup or 0.0
         while True:
             now = self.clock.now()
-            if now - started >= warmup:
+            warm = now - started >= warmup - TIME_TOLERANCE_SECONDS
+            if warm:
                 await self.provider.collect(now=now)
                 measured = await self.provider.measure(queries, now=now)
                 evaluation = evaluate(
@@ -220,11 +226,15 @@ class Watcher:
                 decision = evaluation.decision
                 if decision.verdict is Verdict.ACT:
                     return await self._act(decision, started, now)
-                if decision.verdict is Verdict.INCONCLUSIVE:
+                if decision.verdict is Verdict.INCONCLUSIVE and not self.judge_to_end:
                     return await self._finish(Outcome.INCONCLUSIVE, decision, started, now)
-            if now - started >= duration_seconds:
+            if now - started >= duration_seconds - TIME_TOLERANCE_SECONDS:
                 return await self._finish(self._final_outcome(), None, started, None)
-            await self.clock.sleep(min(self.interval_seconds, started + duration_seconds - now))
+            # the first evaluation comes exactly when the warm-up ends, then every interval
+            next_at = now + self.interval_seconds
+            if not warm:
+                next_at = min(next_at, started + warmup)
+            await self.clock.sleep(min(next_at, started + duration_seconds) - now)
 
     def _final_outcome(self) -> Outcome:
         """Healthy only when every rule was judged at least once: never silently healthy."""

@@ -15,9 +15,11 @@ HELP = "\n\n".join(
         "The same engine as `watch` evaluates every analysis interval on a simulated "
         "clock, up to the first action; nothing is executed and nobody is notified. "
         "With --output json: evaluations, first_action (time as the CSV gives it, action, "
-        "trigger, evidence) or null, and every decision. --plot writes a picture for people "
-        "at exactly the path given, in the format its suffix names (.png, .svg, .pdf, ...; "
-        "PNG without a suffix).",
+        "trigger, evidence) or null, every decision, and fallbacks: the sequential "
+        "triggers the recording cannot feed (no le_ bucket columns, no baseline), which "
+        "their threshold rule judges instead (the text output says so first). --plot "
+        "writes a picture for people at exactly the path given, in the format its suffix "
+        "names (.png, .svg, .pdf, ...; PNG without a suffix).",
         "Exit codes: 0 no action would have been taken · 1 an action would have been "
         "taken · 2 invalid input.",
         "Example: rollguard backtest --policy examples/sequential-policy.yaml "
@@ -43,7 +45,7 @@ def backtest(
     """Replay a recorded series through a policy and say what it would have done."""
     import asyncio
 
-    from rollguard.cli import out
+    from rollguard.cli import out, render
     from rollguard.controller.assemble import policy_baseline
     from rollguard.controller.backtest import run_backtest
     from rollguard.metrics.replay import ReplayProvider
@@ -67,6 +69,8 @@ def backtest(
         out.emit_json(data)
     else:
         first = data["first_action"]
+        for sentence in render.fallback_lines(result.fallbacks):
+            out.say((sentence, out.WARN))
         out.say(f"{data['evaluations']} evaluations of {series} every {result.interval_seconds:g}s")
         previous = None
         for item in data["decisions"]:  # the timeline: only where the verdict changes

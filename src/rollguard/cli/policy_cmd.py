@@ -54,10 +54,12 @@ def explain(file: Annotated[Path, typer.Argument(help="The policy file.")]) -> N
 
     Exit codes: 0 explained · 2 invalid policy (FILE:LINE:COL: field: message).
     """
+    from rollguard.controller.assemble import foreseen_fallbacks
     from rollguard.policy import load_policy
     from rollguard.policy.explain import explain as sentences
 
     policy = load_policy(file)
+    fallbacks = foreseen_fallbacks(policy, base_dir=file.resolve().parent)
     out.say((policy.name, out.BOLD), f" (deployment {policy.target.deployment})")
-    for sentence in sentences(policy):
+    for sentence in sentences(policy, fallbacks):
         out.say(f"• {sentence}")

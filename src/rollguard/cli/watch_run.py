@@ -48,6 +48,13 @@ async def run_watch(
             on_evaluation=show,
         ),
     )
+    # said once, first: which sequential triggers their threshold rule judges instead
+    if output is OutputFormat.JSON:
+        for line in render.fallback_json(watcher.fallbacks):
+            lines.write(line)
+    else:
+        for sentence in render.fallback_lines(watcher.fallbacks):
+            console.print(out.styled(sentence, out.WARN))
     try:
         with pipe.cancelled_by_signals() as signals:
             if output is OutputFormat.TEXT:

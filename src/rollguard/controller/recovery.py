@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollguard.audit.base import AuditEntry, AuditRecord, AuditSink, AuditStore
+from rollguard.audit.base import AuditEntry, AuditRecord, AuditSink, AuditStore, Kind
 from rollguard.controller import actions, audit_write
 from rollguard.controller.clock import Clock
 from rollguard.executors.base import Executor
@@ -212,7 +212,7 @@ async def _complete(
 async def _append(
     store: AuditSink,
     policy: Policy,
-    kind: str,
+    kind: Kind,
     clock: Clock,
     *,
     watch_id: str,

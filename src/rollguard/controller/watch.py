@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from rollguard.audit.base import AuditRecord, AuditSink, AuditStore
+from rollguard.audit.base import AuditRecord, AuditSink, AuditStore, Kind
 from rollguard.baseline import Baseline
 from rollguard.controller import actions, affected, audit_write, recovery
 from rollguard.controller.clock import Clock
@@ -399,7 +399,7 @@ class Watcher:
 
     async def _record(
         self,
-        kind: str,
+        kind: Kind,
         at: float,
         *,
         decision: Decision | None = None,

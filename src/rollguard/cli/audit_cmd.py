@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rollguard.audit.base import KINDS
+from rollguard.audit.base import Kind
 from rollguard.cli import out
 from rollguard.cli.audit_options import (
     DbOption,
@@ -35,10 +35,6 @@ if TYPE_CHECKING:
     from rollguard.audit.base import AuditEntry
     from rollguard.audit.sql import SqlAuditStore
 
-    Kind = str
-else:  # click checks the value against every kind and lists them when it is unknown
-    Kind = Literal[KINDS]
-
 app = typer.Typer(help="Read, export and verify the audit trail.", no_args_is_help=True)
 
 # -O was audit's own spelling of -o; it still works (hidden, with a warning).
@@ -54,7 +50,8 @@ def list_entries(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     since: SinceOption = None,
     deployment: DeploymentOption = None,
     kind: Annotated[
-        Kind | None, typer.Option(help="Only this kind of entry.", show_default=False)
+        Kind | None,  # checked against every kind; an unknown one is exit 2 with the list
+        typer.Option(help="Only this kind of entry.", show_default=False),
     ] = None,
     output: OutputOption = OutputFormat.TEXT,
     db: DbOption = None,

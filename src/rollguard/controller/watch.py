@@ -411,7 +411,7 @@ class Watcher:
         affected_users: int = 0,
     ) -> None:
         """Append one entry; returns once it is durable (off the event loop)."""
-        values = self._seed_metrics()
+        values = self._entry_metrics()
         await audit_write.append(
             self.audit,
             AuditRecord(
@@ -437,8 +437,8 @@ class Watcher:
         elif kind == "deployment_end":
             self._open_since = None
 
-    def _seed_metrics(self) -> dict[str, float | None]:
-        """The seed's errorRate / latency / memoryUsage from the last evaluation."""
+    def _entry_metrics(self) -> dict[str, float | None]:
+        """The audit entry's metrics (errorRate, latency, memoryUsage) from the last evaluation."""
         found: dict[str, float | None] = {"errorRate": None, "latency": None, "memoryUsage": None}
         if self.last is None:
             return found

@@ -25,6 +25,7 @@ KINDS = (
     "drill",
     "action_step",
     "dry_run",
+    "command",  # an operator's command to serve (pause, resume, abort, promote, release)
 )
 
 

@@ -29,6 +29,7 @@ OUTCOME_STYLE = {
     Outcome.BLOCKED: "bold red",
     Outcome.INCONCLUSIVE: "bold yellow",
     Outcome.FAILED: "bold red",
+    Outcome.PROMOTED: "bold green",
 }
 
 

@@ -41,7 +41,7 @@ import time
 from collections.abc import Iterable, Mapping
 
 from rollguard.errors import ExecutorError
-from rollguard.executors.base import ActionResult, TargetStatus
+from rollguard.executors.base import ActionResult, TargetStatus, refused_weight
 from rollguard.executors.process import run_bounded
 from rollguard.executors.run_lock import RUN_DIR_ENV
 from rollguard.policy.model import CommandExecutorSpec
@@ -76,8 +76,8 @@ class CommandExecutor:
         return self._remember(result, 0, "retired")
 
     async def set_canary_weight(self, *, percent: int) -> ActionResult:
-        if not 0 <= percent <= 100:
-            return ActionResult(ok=False, detail=f"canary weight must be 0-100, got {percent}")
+        if (refused := refused_weight(percent)) is not None:
+            return refused
         if self._spec.set_weight is None:
             return ActionResult(
                 ok=False,

@@ -183,6 +183,9 @@ class Watcher:
         self._watches = 0  # each watch (run or operate) after the first gets a new id
         self._open_since: float | None = None  # deployment_start recorded, no end yet
         self._acting = False  # action_intent recorded, action_result not yet
+        self._writing: asyncio.Future[int] | None = None  # the last entry handed over
+        #: Why a cancelled watch stopped, for its ``deployment_end`` (``serve`` says who paused).
+        self.interrupt_reason = "interrupted before a verdict"
 
     async def run(self, *, duration_seconds: float) -> WatchResult:
         """Evaluate every interval for ``duration_seconds`` or until a decision is taken.
@@ -197,7 +200,7 @@ class Watcher:
         try:
             return await self._run(duration_seconds)
         except asyncio.CancelledError:
-            await self.close(reason="interrupted before a verdict")
+            await self.close(reason=self.interrupt_reason)
             raise
 
     async def _run(self, duration_seconds: float) -> WatchResult:
@@ -224,7 +227,7 @@ class Watcher:
                 await self._recover()  # the operator's action follows whatever was left open
                 return await self._operate(request)
         except asyncio.CancelledError:
-            await self.close(reason="interrupted before its action")
+            await self.close(reason=self.interrupt_reason)
             raise
 
     async def close(self, *, reason: str) -> None:
@@ -254,6 +257,7 @@ class Watcher:
             self.watch_id = uuid.uuid4().hex
         self._watches += 1
         self._open_since, self._acting = None, False
+        self.interrupt_reason = "interrupted before a verdict"
 
     def _leased(self) -> contextlib.AbstractAsyncContextManager[None]:
         assert isinstance(self.audit, AuditStore)  # noqa: S101 (callers checked it)
@@ -493,32 +497,35 @@ class Watcher:
         executor_output: dict[str, Any] | None = None,
         affected_users: int = 0,
     ) -> None:
-        """Append one entry; returns once it is durable (off the event loop)."""
+        """Append one entry; returns once it is durable (off the event loop).
+
+        A write once handed over lands even if this watch is cancelled meanwhile,
+        so what the watch believes is open (a watch, an action) changes before the
+        wait, and every write waits for this watch's previous one: entries land in
+        the order they were made, a cancelled caller's included.
+        """
         values = self._seed_metrics()
         evidence: dict[str, object] = {}
         if decision is not None:
             evidence["evidence"] = [e.as_dict() for e in decision.evidence]
         if isinstance(decision, OperatorRequest):
             evidence["operator"] = decision.facts()
-        await audit_write.append(
-            self.audit,
-            AuditRecord(
-                kind=kind,
-                deployment=self.policy.target.deployment,
-                timestamp=_iso(at),
-                trigger=decision.trigger if decision else trigger,
-                reason=decision.reason if decision else reason,
-                severity=decision.severity.value if decision else "info",
-                action=decision.action.value if decision else "continue",
-                metrics=values,
-                outcome=outcome,
-                duration_seconds=duration,
-                affected_users=affected_users,
-                policy_digest=self.policy.digest(),
-                evidence=evidence,
-                executor_output=executor_output or {},
-                watch_id=self.watch_id,
-            ),
+        record = AuditRecord(
+            kind=kind,
+            deployment=self.policy.target.deployment,
+            timestamp=_iso(at),
+            trigger=decision.trigger if decision else trigger,
+            reason=decision.reason if decision else reason,
+            severity=decision.severity.value if decision else "info",
+            action=decision.action.value if decision else "continue",
+            metrics=values,
+            outcome=outcome,
+            duration_seconds=duration,
+            affected_users=affected_users,
+            policy_digest=self.policy.digest(),
+            evidence=evidence,
+            executor_output=executor_output or {},
+            watch_id=self.watch_id,
         )
         if kind == "deployment_start":
             self._open_since = at
@@ -526,6 +533,11 @@ class Watcher:
             self._open_since = None
         elif kind in ("action_intent", "action_result"):
             self._acting = kind == "action_intent"
+        previous = self._writing
+        if previous is not None and not previous.done():
+            await asyncio.wait({previous})  # an earlier entry whose caller was cancelled
+        self._writing = asyncio.ensure_future(audit_write.append(self.audit, record))
+        await asyncio.shield(self._writing)
 
     def _seed_metrics(self) -> dict[str, float | None]:
         """The seed's errorRate / latency / memoryUsage from the last evaluation."""

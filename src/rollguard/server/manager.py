@@ -367,14 +367,12 @@ class ControllerManager:
         state.set_status(status, at, f"{status.value}: {result.reason}")
 
     async def _drop(self, name: str, *, why: str = "") -> None:
-        """Stop a deployment's watch; with ``why``, its watch is closed in the trail saying so
-        (at shutdown it is left for the next start's recovery to close)."""
+        """Stop a deployment's watch; its ``deployment_end`` says ``why`` when given."""
         # Listed until it is gone: a reload then swaps runners without a 404 in between.
         runner = self.runners[name]
-        await self._halt(runner)
         if runner.watcher is not None and why:
-            with contextlib.suppress(Exception):  # the record is best effort; recovery closes it
-                await runner.watcher.close(reason=why)
+            runner.watcher.interrupt_reason = why
+        await self._halt(runner)
         if runner.watcher is not None:
             with contextlib.suppress(Exception):
                 await runner.watcher.provider.aclose()
@@ -432,9 +430,9 @@ class ControllerManager:
             if command == "resume":
                 await self._launch(runner, resume=True)
                 return runner.state
+            if runner.watcher is not None:  # the stopped watch's end says who stopped it
+                runner.watcher.interrupt_reason = f"{command} by {requested_by}{note}"
             await self._halt(runner)
-            if runner.watcher is not None:
-                await runner.watcher.close(reason=f"{command} by {requested_by}{note}")
             if command == "pause":
                 runner.state.set_status(Status.PAUSED, at, f"paused by {requested_by}{note}")
                 return runner.state

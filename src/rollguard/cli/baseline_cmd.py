@@ -54,7 +54,7 @@ def create(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     """
     from rollguard.baselines import artillery, k6, locust
     from rollguard.baselines.summary import (
-        SEED_THRESHOLDS,
+        DEFAULT_THRESHOLDS,
         make_baseline,
         thresholds_from_policy,
         to_json,
@@ -78,7 +78,7 @@ def create(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     if memory_mb is not None and not (math.isfinite(memory_mb) and memory_mb >= 0):
         raise UsageError(f"--memory-mb: expected megabytes, 0 or more; got {memory_mb:g}")
     policy = load_policy(policy_file) if policy_file is not None else None
-    thresholds = thresholds_from_policy(policy) if policy is not None else SEED_THRESHOLDS
+    thresholds = thresholds_from_policy(policy) if policy is not None else DEFAULT_THRESHOLDS
     now = datetime.now(UTC)
     notes: tuple[str, ...] = ()
     if chosen[0] == "metrics":

@@ -18,11 +18,10 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from rollguard.audit.base import AuditRecord, AuditSink, AuditStore
+from rollguard.audit.base import AuditRecord, AuditSink, AuditStore, Kind
 from rollguard.baseline import Baseline
 from rollguard.controller import actions, affected, audit_write, recovery
 from rollguard.controller.actions import ActionKind, OperatorAction
@@ -37,6 +36,7 @@ from rollguard.notifiers.base import Notification, Notifier, notify_within
 from rollguard.policy.actions import Action, Severity
 from rollguard.policy.model import Policy
 from rollguard.signals import Signal
+from rollguard.timestamps import rfc3339
 
 NOTIFY_DEADLINE_SECONDS = 10.0
 #: How long a cancelled (interrupted) watch may spend recording its end.
@@ -486,7 +486,7 @@ class Watcher:
 
     async def _record(
         self,
-        kind: str,
+        kind: Kind,
         at: float,
         *,
         decision: Acting | None = None,
@@ -504,7 +504,7 @@ class Watcher:
         wait, and every write waits for this watch's previous one: entries land in
         the order they were made, a cancelled caller's included.
         """
-        values = self._seed_metrics()
+        values = self._entry_metrics()
         evidence: dict[str, object] = {}
         if decision is not None:
             evidence["evidence"] = [e.as_dict() for e in decision.evidence]
@@ -539,8 +539,8 @@ class Watcher:
         self._writing = asyncio.ensure_future(audit_write.append(self.audit, record))
         await asyncio.shield(self._writing)
 
-    def _seed_metrics(self) -> dict[str, float | None]:
-        """The seed's errorRate / latency / memoryUsage from the last evaluation."""
+    def _entry_metrics(self) -> dict[str, float | None]:
+        """The audit entry's metrics (errorRate, latency, memoryUsage) from the last evaluation."""
         found: dict[str, float | None] = {"errorRate": None, "latency": None, "memoryUsage": None}
         if self.last is None:
             return found
@@ -568,4 +568,4 @@ def _acted(action: ActionKind, *, ok: bool) -> Outcome:
 
 
 def _iso(at: float) -> str:
-    return datetime.fromtimestamp(at, tz=UTC).isoformat().replace("+00:00", "Z")
+    return rfc3339(at)

@@ -30,7 +30,7 @@ from rollguard.controller.assemble import Overrides, assemble
 from rollguard.demo import real_stack, router, service
 from rollguard.demo.loadgen import LoadGenerator
 from rollguard.demo.report import DemoResult, users_view
-from rollguard.demo.scenarios import SEED_WATCH_SECONDS, Scenario, demo_policy, scaled
+from rollguard.demo.scenarios import FULL_SCALE_WATCH_SECONDS, Scenario, demo_policy, scaled
 from rollguard.demo.servers import DemoError, ProcessGroup
 from rollguard.engine.decision import TriggerStatus
 from rollguard.engine.evaluate import Evaluation
@@ -161,7 +161,7 @@ async def _run(
     )
     healthy = scenario.fault is None
     duration = (
-        scaled(SEED_WATCH_SECONDS, settings.time_scale)
+        scaled(FULL_SCALE_WATCH_SECONDS, settings.time_scale)
         if healthy
         else settings.warmup_timeout_seconds + settings.fault_watch_seconds
     )

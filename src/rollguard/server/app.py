@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from rollguard.server import http_errors, seed_api
+from rollguard.server import http_errors, status_api
 from rollguard.server import schemas as s
 from rollguard.server.audit_view import AuditView
 from rollguard.server.auth import TokenAuth
@@ -175,7 +175,7 @@ def create_app(
             "entries": await audit.entries(deployment=deployment, limit=limit),
         }
 
-    seed_api.add_routes(app, manager)
+    status_api.add_routes(app, manager)
     _security_scheme(app)
     return app
 

@@ -30,6 +30,7 @@ OUTCOME_STYLE = {
     Outcome.BLOCKED: "bold red",
     Outcome.INCONCLUSIVE: "bold yellow",
     Outcome.FAILED: "bold red",
+    Outcome.PROMOTED: "bold green",
 }
 
 

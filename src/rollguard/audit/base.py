@@ -27,6 +27,8 @@ Kind = Literal[
     "drill",
     "action_step",
     "dry_run",
+    "command",  # an operator's command to serve (pause, resume, abort, promote)
+    "release",  # a new release of the deployment began (serve's API, a new revision)
 ]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 

@@ -19,7 +19,7 @@ METRICS = 'http_requests_total{code="200"} 100\nprocess_resident_memory_bytes 2e
 
 
 class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base's name)
+    def log_message(self, format: str, *args: object) -> None:
         """The exporter's own access log is not what this test reads."""
 
 

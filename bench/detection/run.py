@@ -24,10 +24,11 @@ for path in (ROOT, ROOT / "src"):
 
 import numpy as np  # noqa: E402
 
-from bench.detection import finegrained, late  # noqa: E402
+from bench.detection import changepoint, finegrained, late  # noqa: E402
 from bench.detection.core import (  # noqa: E402
     fmt_seconds,
     optimum_requests,
+    simulate_rollguards,
     simulate_task,
     wilson,
 )
@@ -36,6 +37,7 @@ from rollguard.engine import sequential as seq  # noqa: E402
 
 BAD_SECONDS = 600.0  # the maximum canary duration
 HEALTHY_SECONDS = 1200.0
+WATCH_SECONDS = 3600.0  # the 60-minute watch of the change-point goals
 RATES = (10.0, 100.0, 1000.0)
 SHARES = (0.05, 0.2, 0.5)
 FAULTS: list[tuple[str, dict[str, float | str]]] = [
@@ -135,11 +137,17 @@ def healthy_table(
     out: Callable[..., None],
     healthy_runs: int,
     mapper: Callable[..., Iterable[dict[str, np.ndarray]]],
+    *,
+    seconds: float = HEALTHY_SECONDS,
+    task: Callable[[tuple[Scenario, int, int]], dict[str, np.ndarray]] = simulate_task,
 ) -> dict[str, tuple[int, int]]:
     """False rollbacks per noise kind, pooled over traffic and share."""
-    seed = 1000
+    seed = 1000 if seconds == HEALTHY_SECONDS else 3000
     out()
-    out("## Healthy releases (A/A): false-rollback rate, all triggers together")
+    out(
+        f"## Healthy releases (A/A), {seconds / 60:.0f}-minute watches: false-rollback "
+        "rate, all triggers together"
+    )
     out()
     out("| noise | strategy | false rollbacks | runs | rate | 95% interval (Wilson) |")
     out("|---|---|---|---|---|---|")
@@ -151,14 +159,14 @@ def healthy_table(
         for rps in RATES:
             for share in shares:
                 seed += 1
-                scenario = Scenario(noise, rps, share, HEALTHY_SECONDS, noise=noise)
+                scenario = Scenario(noise, rps, share, seconds, noise=noise)
                 tasks.append((scenario, runs, seed))
     by_noise: dict[str, dict[str, list[int]]] = {noise: {} for noise in NOISES}
-    for (scenario, runs, _), fired in zip(tasks, mapper(simulate_task, tasks), strict=True):
+    for (scenario, runs, _), fired in zip(tasks, mapper(task, tasks), strict=True):
         counts = by_noise[scenario.noise]
-        for name, seconds in fired.items():
+        for name, firings in fired.items():
             counts.setdefault(name, [0, 0])
-            counts[name][0] += int(np.sum(np.isfinite(seconds)))
+            counts[name][0] += int(np.sum(np.isfinite(firings)))
             counts[name][1] += runs
     for noise, counts in by_noise.items():
         for name, (hits, n) in counts.items():
@@ -177,7 +185,7 @@ def goals(
     out: Callable[..., None],
     found: Found,
     pooled: dict[str, tuple[int, int]],
-    medians: dict[finegrained.Key, float],
+    medians: dict[finegrained.Key, finegrained.Detected],
 ) -> None:
     """The issue's goals, each with the measured figure."""
     out("## Goals")
@@ -189,7 +197,7 @@ def goals(
         f"(95% {low:.2%} - {high:.2%}); goal <= 1%."
     )
     for label in ("errors 1%->5%", "errors 1%->10%", "latency +0.25sd"):
-        for name, reference in (("rollguard", "stable"), ("rollguard (baseline)", "baseline")):
+        for name, reference in finegrained.TESTS:
             cells = "; ".join(
                 f"{share:.0%}: {finegrained.yardsticks(medians, label, share, name, reference)}"
                 for share in SHARES
@@ -249,28 +257,25 @@ def main(argv: list[str] | None = None) -> None:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         medians = finegrained.measure(pool.map, quick=args.quick)
         ratios = finegrained.literal_ratios(medians)
-        late_medians = finegrained.measure(
-            pool.map,
-            quick=args.quick,
-            warmup=late.WARMUP_SCRAPES,
-            effects=[e for e in finegrained.EFFECTS if e[0] in dict(late.EFFECTS)],
-            shares=(late.SHARE,),
-        )
-        late_ratios = finegrained.literal_ratios(late_medians)
         found = bad_table(out, ratios, bad_runs, pool.map)
         out()
         late_found = late.table(out, late_runs, pool.map, simulate_task)
         pooled = healthy_table(out, healthy_runs, pool.map)
+        late_cells = changepoint.run(pool.map, late_runs)
+        fine = changepoint.measure_requests(pool.map, args.quick)
+        watched = healthy_table(
+            out, healthy_runs, pool.map, seconds=WATCH_SECONDS, task=simulate_rollguards
+        )
     out()
     goals(out, found, pooled, medians)
     out()
     late.summary(out, late_found)
     out()
-    out(
-        late.requests_table(
-            late_ratios, "100 runs per effect" if args.quick else "400 runs per effect"
-        )
-    )
+    changepoint.seconds_table(out, late_cells)
+    out()
+    changepoint.requests_table(out, fine)
+    out()
+    changepoint.goals(out, late_cells, watched)
     out()
     out(finegrained.table(medians, "100 runs per cell" if args.quick else "400 runs per cell"))
     out()

@@ -17,6 +17,7 @@ def test_seed_block_with_sources_loads() -> None:
         "  access_log: access.log\n"
         "  access_log_format: haproxy\n"
         "  falco_listen: 127.0.0.1:2801\n"
+        "  falco_secret_env: FALCO_SECRET\n"
         "  falco_min_priority: Error\n"
     )
     spec = policy.runtime_security
@@ -42,3 +43,10 @@ def test_bad_values_are_located(line: str, message: str) -> None:
     with pytest.raises(PolicyError, match=message) as caught:
         parse_policy(HEAD + line, source="p.yaml")
     assert caught.value.problems[0].line == 4
+
+
+def test_a_falco_listener_needs_a_secret() -> None:
+    with pytest.raises(PolicyError, match="falco_listen needs falco_secret_env") as caught:
+        parse_policy(HEAD + "  falco_listen: 127.0.0.1:2801\n", source="p.yaml")
+    problem = caught.value.problems[0]
+    assert (problem.line, problem.field) == (3, "runtime_security")

@@ -15,17 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import uvicorn
 from prometheus_client import CollectorRegistry
 
 from rollguard.audit.base import AuditSink
+from rollguard.security.listener import Limits, bind, make_server
 from rollguard.server.app import create_app
 from rollguard.server.audit_view import AuditStore, AuditView
 from rollguard.server.auth import TokenAuth
+from rollguard.server.hosts import LOOPBACK_NAMES
 from rollguard.server.manager import ControllerManager
 from rollguard.server.telemetry import Telemetry
 from rollguard.server.wiring import default_factory
-from support import free_port, wait_until
+from support import wait_until
 
 TOKEN = "test-token-0123456789abcdef"
 REPLAY_SPEED = 20.0
@@ -109,8 +110,10 @@ def start_serve(
     store: AuditStore | None = None,
     lock_retry_seconds: float = 0.2,
     auth: TokenAuth | None = None,
+    limits: Limits | None = None,
+    allowed_hosts: frozenset[str] | None = LOOPBACK_NAMES,
 ) -> Iterator[Served]:
-    """Run the app in uvicorn on a free loopback port until the caller is done."""
+    """Run the app as ``serve`` does (the guarded listener) on loopback until the caller is done."""
     audit = AuditView(store)
     sink: AuditSink = audit
     registry = CollectorRegistry()
@@ -123,13 +126,19 @@ def start_serve(
         reload_seconds=0.2,
         lock_retry_seconds=lock_retry_seconds,
     )
-    app = create_app(manager, telemetry=telemetry, auth=auth or TokenAuth(token), audit=audit)
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
+    app = create_app(
+        manager,
+        telemetry=telemetry,
+        auth=auth or TokenAuth(token),
+        audit=audit,
+        allowed_hosts=allowed_hosts,
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="serve", daemon=True)
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = make_server(app, limits=limits or Limits(), log_level="warning")
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="serve", daemon=True
+    )
     thread.start()
     try:
         wait_until(lambda: server.started, timeout=20, what="uvicorn to start")
@@ -139,3 +148,4 @@ def start_serve(
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+        sock.close()

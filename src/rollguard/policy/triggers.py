@@ -210,9 +210,21 @@ class RuntimeSecuritySpec(StrictModel):
     access_log_format: Literal["combined", "haproxy"] = "combined"
     falco_min_priority: Annotated[str, BeforeValidator(falco_priority)] = "warning"
     falco_listen: Annotated[str, BeforeValidator(_host_port)] | None = None
+    #: The environment variable holding the secret every Falco post must carry.
+    falco_secret_env: str | None = None
     action: ActionName = Action.TRAFFIC_ISOLATION_AND_ROLLBACK
     notification: str | None = "security_incident"
     dry_run: bool = False
+
+    @model_validator(mode="after")
+    def _falco_needs_a_secret(self) -> RuntimeSecuritySpec:
+        if self.falco_listen and not self.falco_secret_env:
+            raise ValueError(
+                "falco_listen needs falco_secret_env: the name of an environment variable "
+                "holding the secret Falco must send (any local process could otherwise "
+                "forge an alert); see docs/runtime-security.md"
+            )
+        return self
 
 
 class Trigger(StrictModel):

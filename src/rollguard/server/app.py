@@ -24,6 +24,7 @@ from rollguard.server import schemas as s
 from rollguard.server.audit_view import AuditView
 from rollguard.server.auth import TokenAuth
 from rollguard.server.cache import ShortCache
+from rollguard.server.hosts import LOOPBACK_NAMES, AllowedHosts
 from rollguard.server.manager import CommandRefusedError, ControllerManager, UnknownDeploymentError
 from rollguard.server.telemetry import Telemetry
 
@@ -50,8 +51,13 @@ def create_app(
     audit: AuditView,
     manage_lifecycle: bool = True,
     cache_seconds: float = 1.0,
+    allowed_hosts: frozenset[str] | None = LOOPBACK_NAMES,
 ) -> FastAPI:
-    """The app; with ``manage_lifecycle`` it starts and stops the manager with the server."""
+    """The app; with ``manage_lifecycle`` it starts and stops the manager with the server.
+
+    ``allowed_hosts`` are the ``Host`` names it answers (None: any), see
+    :mod:`rollguard.server.hosts`.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,6 +76,7 @@ def create_app(
         lifespan=lifespan,
     )
     http_errors.install(app)
+    app.add_middleware(AllowedHosts, hosts=allowed_hosts)  # outermost: before anything runs
     cache = ShortCache(cache_seconds)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -64,6 +64,14 @@ _ACTING: dict[str, ActionKind] = {
 }
 
 
+def _unreadable(path: Path, exc: BaseException) -> PolicyFailure:
+    """A file no parser could read (nested too deep, a crash): reported as its own failure."""
+    text = " ".join(str(exc).split())[:200] or "no detail"
+    return PolicyFailure(
+        str(path), 1, 1, "(file)", f"cannot be loaded: {type(exc).__name__}: {text}"
+    )
+
+
 class UnknownDeploymentError(RollguardError):
     """No watched deployment has that name (HTTP 404)."""
 
@@ -177,14 +185,22 @@ class ControllerManager:
             for path, key in listing.items():
                 if self._files.get(path) == key or self._acting(path):
                     continue  # unchanged, or acting: reload on a later poll
-                # Read the new file before stopping the old watch, so the deployment does
-                # not vanish from the API (404) for as long as the file takes to parse.
-                loaded = await self._read(path)
-                if not await self._drop_file(path):
-                    continue
-                self._forget_file(path)
-                self._files[path] = key
-                await self._load(path, key, loaded)
+                try:
+                    await self._scan_one(path, key)
+                except Exception as exc:  # one file's trouble never stops the others loading
+                    logger.exception("%s: could not be loaded", path)
+                    self._files[path] = key  # tried again once it changes
+                    self._fail(path, [_unreadable(path, exc)])
+
+    async def _scan_one(self, path: Path, key: tuple[int, int]) -> None:
+        # Read the new file before stopping the old watch, so the deployment does
+        # not vanish from the API (404) for as long as the file takes to parse.
+        loaded = await self._read(path)
+        if not await self._drop_file(path):
+            return
+        self._forget_file(path)
+        self._files[path] = key
+        await self._load(path, key, loaded)
 
     def _forget_file(self, path: Path) -> None:
         self._files.pop(path, None)
@@ -230,6 +246,8 @@ class ControllerManager:
             return [PolicyFailure(**vars(problem)) for problem in exc.problems]
         except RollguardError as exc:
             return [PolicyFailure(str(path), 1, 1, "baseline.file", str(exc))]
+        except Exception as exc:  # a parser crashing on this file alone (RecursionError, ...)
+            return [_unreadable(path, exc)]
 
     async def _load(
         self, path: Path, key: tuple[int, int], source: PolicySource | list[PolicyFailure]

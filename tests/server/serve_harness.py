@@ -9,7 +9,7 @@ start instead of minutes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +25,7 @@ from rollguard.server.auth import TokenAuth
 from rollguard.server.hosts import LOOPBACK_NAMES
 from rollguard.server.manager import ControllerManager
 from rollguard.server.telemetry import Telemetry
-from rollguard.server.wiring import default_factory
+from rollguard.server.wiring import WatcherFactory, default_factory
 from support import wait_until
 
 TOKEN = "test-token-0123456789abcdef"
@@ -102,6 +102,10 @@ class Served:
         return wait_until(reached, timeout=timeout, what=f"{name} to be {status}")
 
 
+def _replayed(audit: AuditSink) -> WatcherFactory:
+    return default_factory(audit, replay_speed=REPLAY_SPEED)
+
+
 @contextmanager
 def start_serve(
     folder: Path,
@@ -112,6 +116,7 @@ def start_serve(
     auth: TokenAuth | None = None,
     limits: Limits | None = None,
     allowed_hosts: frozenset[str] | None = LOOPBACK_NAMES,
+    factory: Callable[[AuditSink], WatcherFactory] | None = None,
 ) -> Iterator[Served]:
     """Run the app as ``serve`` does (the guarded listener) on loopback until the caller is done."""
     audit = AuditView(store)
@@ -120,7 +125,7 @@ def start_serve(
     telemetry = Telemetry(registry)
     manager = ControllerManager(
         folder,
-        factory=default_factory(audit.durable(), replay_speed=REPLAY_SPEED),
+        factory=(factory or _replayed)(audit.durable()),
         telemetry=telemetry,
         audit=sink,
         reload_seconds=0.2,

@@ -50,7 +50,7 @@ def test_a_bad_file_is_reported_alone_and_later_files_still_load(tmp_path: Path)
                 and served.detail("cart")["policy_digest"] != before
             )
 
-        wait_until(reloaded, what="the new policy, the edit and the bad file's report")
+        wait_until(reloaded, timeout=60, what="the new policy, the edit and the report")
         assert served.detail("web")["status"] in ("starting", "watching")
 
 

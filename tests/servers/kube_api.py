@@ -111,6 +111,16 @@ class FakeCluster:
         self._pending.pop(name, None)
         self._finish(deployment)
 
+    def release(self, name: str, image: str) -> None:
+        """A new release, as ``kubectl set image`` makes one: a new template, a new revision."""
+        with self.lock:
+            deployment = self.get("deployments", name)
+            labels = deployment["spec"]["selector"]["matchLabels"]
+            deployment["spec"]["template"] = _template(labels, image)
+            deployment["metadata"]["generation"] += 1
+            deployment["metadata"]["resourceVersion"] = self.next_version()
+            self._reconcile(deployment)
+
     def _reconcile(self, deployment: dict[str, Any]) -> None:
         """Give the current template a ReplicaSet and the next revision."""
         meta = deployment["metadata"]

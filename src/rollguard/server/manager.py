@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rollguard.audit.base import AuditRecord, AuditSink
+from rollguard.audit.base import AuditSink
 from rollguard.controller import Outcome, Watcher, WatchResult, audit_write
 from rollguard.controller.actions import ActionKind, OperatorAction
 from rollguard.controller.watch import EvaluationHook, OperatorRequest
@@ -30,7 +30,8 @@ from rollguard.engine.evaluate import Evaluation
 from rollguard.errors import LockedError, PolicyError, RollguardError
 from rollguard.generate.source import PolicySource, load_source
 from rollguard.policy.actions import Action
-from rollguard.server.state import DeploymentState, PolicyFailure, Status, TimelineEntry, iso
+from rollguard.server import rearm, trail
+from rollguard.server.state import DeploymentState, PolicyFailure, Status, TimelineEntry
 from rollguard.server.telemetry import Telemetry
 from rollguard.server.wiring import TimedProvider, WatcherFactory
 
@@ -319,19 +320,49 @@ class ControllerManager:
         self.telemetry.weight(runner.state.name, status.canary_weight)
 
     async def _run(self, runner: Runner, watcher: Watcher) -> None:
+        """Watch, and when a watch ends, wait for what starts the next one (a controller
+        keeps going): data returning after an inconclusive end, or the next release."""
         state = runner.state
-        try:
-            result = await self._run_when_free(runner, watcher)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            state.error = f"{type(exc).__name__}: {exc}"
-            state.set_status(Status.ERROR, self.wall_clock(), f"watch stopped: {state.error}")
-            logger.exception("%s: the watch stopped", state.name)
-            return
-        # Weights first: a client that sees the final status also sees the final split.
-        await self._refresh_weight(runner, watcher)
-        self._finished(runner, result)
+        while True:
+            try:
+                result = await self._run_when_free(runner, watcher)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                state.error = f"{type(exc).__name__}: {exc}"
+                state.set_status(Status.ERROR, self.wall_clock(), f"watch stopped: {state.error}")
+                logger.exception("%s: the watch stopped", state.name)
+                return
+            # Weights first: a client that sees the final status also sees the final split.
+            await self._refresh_weight(runner, watcher)
+            self._finished(runner, result)
+            if not await self._next_watch(runner, watcher, result):
+                return
+
+    async def _next_watch(self, runner: Runner, watcher: Watcher, result: WatchResult) -> bool:
+        """Wait for what starts the deployment's next watch; False when only the API can."""
+        state = runner.state
+        if result.outcome is Outcome.INCONCLUSIVE:
+            state.note(TimelineEntry(self.wall_clock(), "status", "waiting for data to return"))
+            await rearm.data_returned(watcher)
+            watcher.reset()
+            state.set_status(Status.WATCHING, self.wall_clock(), "data returned: watching again")
+            return True
+        since = await rearm.revision(watcher)
+        waiting = "waiting for the next release (POST .../releases"
+        if since is None:
+            state.note(TimelineEntry(self.wall_clock(), "status", waiting + ")"))
+            return False
+        state.note(
+            TimelineEntry(self.wall_clock(), "status", f"{waiting}, or a revision after {since})")
+        )
+        revision = await rearm.new_revision(watcher, since)
+        await self._record_release(
+            runner, version=f"revision {revision}", requested_by="executor", source="revision"
+        )
+        watcher.reset()
+        state.set_status(Status.WATCHING, self.wall_clock(), f"new release: revision {revision}")
+        return True
 
     async def _run_when_free(self, runner: Runner, watcher: Watcher) -> WatchResult:
         """Run the watch once the deployment's lease is free.
@@ -459,52 +490,126 @@ class ControllerManager:
                 action=_ACTING[command], command=command, requested_by=requested_by, note=reason
             )
             runner.state.set_status(Status.ACTING, at, f"acting: {command} by {requested_by}")
-            task = asyncio.get_running_loop().create_task(
-                self._operate(runner, runner.watcher, request), name=f"{command}:{name}"
+            acted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            runner.task = asyncio.get_running_loop().create_task(
+                self._operate(runner, runner.watcher, request, acted), name=f"{command}:{name}"
             )
-            runner.task = task
-        await asyncio.shield(task)  # a client that goes away does not stop the action
+        await asyncio.shield(acted)  # a client that goes away does not stop the action
         return runner.state
 
-    async def _operate(self, runner: Runner, watcher: Watcher, request: OperatorRequest) -> None:
+    async def _operate(
+        self,
+        runner: Runner,
+        watcher: Watcher,
+        request: OperatorRequest,
+        acted: asyncio.Future[None],
+    ) -> None:
+        """The action, then (as after any watch) wait for the next release.
+
+        ``acted`` is resolved once the action's outcome is known (the request waits
+        for that, not for the next release).
+        """
         state = runner.state
         try:
             result = await watcher.operate(request)
+            await self._refresh_weight(runner, watcher)
+            self._finished(runner, result)
         except LockedError as exc:  # another controller holds the lease: it is not ours to act
+            acted.set_exception(
+                CommandRefusedError(f"cannot {request.command} {state.name!r}: {exc}")
+            )
             await self._launch(runner, resume=True)
-            raise CommandRefusedError(f"cannot {request.command} {state.name!r}: {exc}") from None
+            return
+        except asyncio.CancelledError:
+            acted.cancel()  # serve is stopping: the caller is answered too
+            raise
         except Exception as exc:
             state.error = f"{type(exc).__name__}: {exc}"
             state.set_status(
                 Status.ERROR, self.wall_clock(), f"{request.command} stopped: {state.error}"
             )
             logger.exception("%s: %s stopped", state.name, request.command)
+            acted.set_result(None)
             return
-        await self._refresh_weight(runner, watcher)
-        self._finished(runner, result)
+        acted.set_result(None)
+        if await self._next_watch(runner, watcher, result):
+            await self._run(runner, watcher)
 
     async def _audit_command(
         self, runner: Runner, command: str, reason: str, requested_by: str, *, refused: str = ""
     ) -> None:
-        note = f": {reason}" if reason else ""
-        await audit_write.append(
-            self.audit,
-            AuditRecord(
-                kind="command",
-                deployment=runner.state.name,
-                timestamp=iso(self.wall_clock()),
-                trigger="operator",
-                reason=f"{command} by {requested_by}{note}"
-                + (f" (refused: {refused})" if refused else ""),
-                action=_ACTING[command].value if command in _ACTING else "continue",
-                outcome="refused" if refused else "accepted",
-                policy_digest=runner.state.policy_digest,
-                evidence={
-                    "command": command,
-                    "requested_by": requested_by,
-                    "reason": reason,
-                    "status": runner.state.status.value,
-                },
-                watch_id=runner.watcher.watch_id if runner.watcher is not None else "",
-            ),
+        record = trail.entry(
+            "command",
+            runner.state,
+            what=command,
+            requested_by=requested_by,
+            reason=reason,
+            at=self.wall_clock(),
+            watch_id=runner.watcher.watch_id if runner.watcher is not None else "",
+            action=_ACTING[command].value if command in _ACTING else "continue",
+            refused=refused,
+            facts={"command": command},
         )
+        await audit_write.append(self.audit, record)
+
+    async def release(
+        self, name: str, *, version: str, reason: str = "", requested_by: str = "operator"
+    ) -> DeploymentState:
+        """A new release of ``name`` began (CI says so): watch it from the start.
+
+        The current watch, if any, ends as superseded; the engine forgets what it
+        learned of the previous release. A paused deployment stays paused (resume
+        watches the new release); one in the middle of an action is refused.
+        """
+        async with self._lock:
+            runner = self.get(name)
+            if runner.state.status is Status.ACTING:
+                refused = f"{name!r} is in the middle of an action; post the release after it"
+                await self._record_release(
+                    runner,
+                    version=version,
+                    requested_by=requested_by,
+                    reason=reason,
+                    refused=refused,
+                )
+                raise CommandRefusedError(refused)
+            await self._record_release(
+                runner, version=version, requested_by=requested_by, reason=reason
+            )
+            if runner.watcher is not None:
+                runner.watcher.interrupt_reason = f"superseded by release {version}"
+            await self._halt(runner)
+            if runner.watcher is not None:
+                runner.watcher.reset()
+            if runner.state.status is not Status.PAUSED:
+                await self._launch(runner, resume=True)
+            return runner.state
+
+    async def _record_release(
+        self,
+        runner: Runner,
+        *,
+        version: str,
+        requested_by: str,
+        reason: str = "",
+        source: str = "api",
+        refused: str = "",
+    ) -> None:
+        state = runner.state
+        record = trail.entry(
+            "release",
+            state,
+            what=f"release {version}",
+            requested_by=requested_by,
+            reason=reason,
+            at=self.wall_clock(),
+            watch_id=runner.watcher.watch_id if runner.watcher is not None else "",
+            refused=refused,
+            facts={"version": version, "source": source},
+        )
+        await audit_write.append(self.audit, record)
+        if not refused:
+            state.release = version
+            state.note(
+                TimelineEntry(self.wall_clock(), "release", f"release {version} ({requested_by})")
+            )

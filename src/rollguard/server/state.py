@@ -53,7 +53,7 @@ class TimelineEntry:
     """One change worth showing: what happened, when, and the evidence."""
 
     at: float
-    kind: str  # status | trigger | decision | action | command
+    kind: str  # status | trigger | decision | action | command | release
     message: str
     trigger: str | None = None
     action: str | None = None
@@ -105,6 +105,7 @@ class DeploymentState:
     last_decision: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
     error: str | None = None
+    release: str | None = None  # the version of the release being watched, when told
     timeline: deque[TimelineEntry] = field(default_factory=lambda: deque(maxlen=TIMELINE_LENGTH))
     _statuses: dict[str, str] = field(default_factory=dict, repr=False)
     _last_verdict: tuple[str, str, str | None] | None = field(default=None, repr=False)
@@ -189,6 +190,7 @@ class DeploymentState:
             "last_decision": self.last_decision,
             "outcome": self.outcome,
             "error": self.error,
+            "release": self.release,
             "timeline": [entry.as_dict() for entry in reversed(self.timeline)],
         }
 

@@ -146,7 +146,8 @@ def start_serve(
     )
     thread.start()
     try:
-        wait_until(lambda: server.started, timeout=20, what="uvicorn to start")
+        # Start-up reads the whole folder first: a pathological file takes long under load.
+        wait_until(lambda: server.started, timeout=180, what="uvicorn to start")
         url = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=url, timeout=10) as client:
             yield Served(url, folder, manager, registry, client, audit)

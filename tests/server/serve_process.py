@@ -17,7 +17,11 @@ from support import free_port, wait_until
 
 @contextlib.contextmanager
 def serve_process(
-    folder: Path, command: list[str], env: dict[str, str], *options: str
+    folder: Path,
+    command: list[str],
+    env: dict[str, str],
+    *options: str,
+    ready_within: float = 30.0,
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """Start ``rollguard serve --policies FOLDER OPTIONS...`` and wait until it is ready.
 
@@ -38,7 +42,7 @@ def serve_process(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: ready(url), timeout=30, what="rollguard serve to be ready")
+        wait_until(lambda: ready(url), timeout=ready_within, what="rollguard serve to be ready")
         yield process, url
     finally:
         if process.poll() is None:

@@ -16,7 +16,6 @@ import contextlib
 import gc
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,10 +26,10 @@ from rollguard.controller import Outcome, Watcher, WatchResult, audit_write
 from rollguard.controller.actions import ActionKind, OperatorAction
 from rollguard.controller.watch import EvaluationHook, OperatorRequest
 from rollguard.engine.evaluate import Evaluation
-from rollguard.errors import LockedError, PolicyError, RollguardError
-from rollguard.generate.source import PolicySource, load_source
+from rollguard.errors import LockedError, RollguardError
+from rollguard.generate.source import PolicySource
 from rollguard.policy.actions import Action
-from rollguard.server import rearm, trail
+from rollguard.server import folder, rearm, trail
 from rollguard.server.state import DeploymentState, PolicyFailure, Status, TimelineEntry
 from rollguard.server.telemetry import Telemetry
 from rollguard.server.wiring import TimedProvider, WatcherFactory
@@ -40,15 +39,6 @@ logger = logging.getLogger("rollguard.serve")
 #: Watch until something is decided.
 FOREVER_SECONDS = math.inf
 LOCK_RETRY_SECONDS = 15.0  # a quarter of a lease (controller.recovery.LEASE_SECONDS)
-POLICY_SUFFIXES = (".yaml", ".yml")
-_OUTCOME_STATUS = {
-    Outcome.HEALTHY: Status.HEALTHY,
-    Outcome.ROLLED_BACK: Status.ROLLED_BACK,
-    Outcome.BLOCKED: Status.BLOCKED,
-    Outcome.INCONCLUSIVE: Status.INCONCLUSIVE,
-    Outcome.FAILED: Status.FAILED,
-    Outcome.PROMOTED: Status.PROMOTED,
-}
 
 
 #: The statuses each command applies in.
@@ -63,14 +53,6 @@ _ACTING: dict[str, ActionKind] = {
     "abort": Action.IMMEDIATE_ROLLBACK,
     "promote": OperatorAction.PROMOTE,
 }
-
-
-def _unreadable(path: Path, exc: BaseException) -> PolicyFailure:
-    """A file no parser could read (nested too deep, a crash): reported as its own failure."""
-    text = " ".join(str(exc).split())[:200] or "no detail"
-    return PolicyFailure(
-        str(path), 1, 1, "(file)", f"cannot be loaded: {type(exc).__name__}: {text}"
-    )
 
 
 class UnknownDeploymentError(RollguardError):
@@ -121,7 +103,8 @@ class ControllerManager:
         self.failures: dict[str, list[PolicyFailure]] = {}
         self.ready = False
         self._files: dict[Path, tuple[int, int]] = {}
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # commands and changes to the runners, one at a time
+        self._scanning = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -158,50 +141,39 @@ class ControllerManager:
 
     # --- reading the folder ------------------------------------------------------------
 
-    def _listing(self) -> dict[Path, tuple[int, int]]:
-        """Policy files with (mtime, size); ``os.scandir`` keeps this cheap for 1,000 files."""
-        entries: list[tuple[str, tuple[int, int]]] = []
-        try:
-            with os.scandir(self.policies_dir) as scan:
-                for entry in scan:
-                    if not entry.name.endswith(POLICY_SUFFIXES):
-                        continue
-                    with contextlib.suppress(OSError):
-                        if entry.is_file():
-                            stat = entry.stat()
-                            entries.append((entry.path, (stat.st_mtime_ns, stat.st_size)))
-        except OSError as exc:
-            logger.error("cannot list %s: %s", self.policies_dir, exc.strerror)
-            return {}
-        known = {str(path): path for path in self._files}
-        return {known.get(name) or Path(name): key for name, key in sorted(entries)}
-
     async def scan(self) -> None:
-        """Bring the running watchers in line with the folder's files."""
-        async with self._lock:
-            listing = self._listing()
-            for path in [p for p in self._files if p not in listing]:
-                if await self._drop_file(path):  # acting: drop it on a later poll
-                    self._forget_file(path)
-            for path, key in listing.items():
-                if self._files.get(path) == key or self._acting(path):
-                    continue  # unchanged, or acting: reload on a later poll
-                try:
-                    await self._scan_one(path, key)
-                except Exception as exc:  # one file's trouble never stops the others loading
-                    logger.exception("%s: could not be loaded", path)
-                    self._files[path] = key  # tried again once it changes
-                    self._fail(path, [_unreadable(path, exc)])
+        """Bring the running watchers in line with the folder's files.
 
-    async def _scan_one(self, path: Path, key: tuple[int, int]) -> None:
-        # Read the new file before stopping the old watch, so the deployment does
-        # not vanish from the API (404) for as long as the file takes to parse.
-        loaded = await self._read(path)
+        Changed files are read before the manager's lock is taken, so a file that is
+        slow to parse holds up neither operator commands nor the other deployments'
+        watches; one scan runs at a time.
+        """
+        async with self._scanning:
+            listing = folder.listing(self.policies_dir, self._files)
+            changed = [p for p, key in listing.items() if self._files.get(p) != key]
+            # Read the new files before stopping the old watches, so a deployment does
+            # not vanish from the API (404) for as long as its file takes to parse.
+            loaded = {path: await folder.read(path) for path in changed if not self._acting(path)}
+            async with self._lock:
+                for path in [p for p in self._files if p not in listing]:
+                    if await self._drop_file(path):  # acting: drop it on a later poll
+                        self._forget_file(path)
+                for path, source in loaded.items():
+                    try:
+                        await self._replace(path, listing[path], source)
+                    except Exception as exc:  # one file's trouble never stops the others
+                        logger.exception("%s: could not be loaded", path)
+                        self._files[path] = listing[path]  # tried again once it changes
+                        self._fail(path, [folder.unreadable(path, exc)])
+
+    async def _replace(
+        self, path: Path, key: tuple[int, int], source: PolicySource | list[PolicyFailure]
+    ) -> None:
         if not await self._drop_file(path):
-            return
+            return  # acting meanwhile: reload on a later poll
         self._forget_file(path)
         self._files[path] = key
-        await self._load(path, key, loaded)
+        await self._load(path, key, source)
 
     def _forget_file(self, path: Path) -> None:
         self._files.pop(path, None)
@@ -235,20 +207,6 @@ class ControllerManager:
                 failure.field,
                 failure.message,
             )
-
-    @staticmethod
-    async def _read(path: Path) -> PolicySource | list[PolicyFailure]:
-        """The file's policy and recordings, or the located problems that stop it loading."""
-        try:
-            # Parsing YAML and reading recordings is slow for a thousand files: a thread keeps
-            # the event loop (and /healthz) answering meanwhile.
-            return await asyncio.to_thread(load_source, path)
-        except PolicyError as exc:
-            return [PolicyFailure(**vars(problem)) for problem in exc.problems]
-        except RollguardError as exc:
-            return [PolicyFailure(str(path), 1, 1, "baseline.file", str(exc))]
-        except Exception as exc:  # a parser crashing on this file alone (RecursionError, ...)
-            return [_unreadable(path, exc)]
 
     async def _load(
         self, path: Path, key: tuple[int, int], source: PolicySource | list[PolicyFailure]
@@ -385,35 +343,11 @@ class ControllerManager:
 
     def _finished(self, runner: Runner, result: WatchResult) -> None:
         state = runner.state
-        state.outcome = result.as_dict()
-        status = _OUTCOME_STATUS[result.outcome]
-        by_operator = result.trigger == "operator"
-        if by_operator and status is Status.ROLLED_BACK:
-            status = Status.ABORTED
-        at = self.wall_clock()
-        if result.outcome in {
-            Outcome.ROLLED_BACK,
-            Outcome.FAILED,
-            Outcome.BLOCKED,
-            Outcome.PROMOTED,
-        }:
-            done = result.action_outcome or {}
-            state.note(
-                TimelineEntry(
-                    at,
-                    "action",
-                    f"{result.action.value}: {'done' if done.get('ok', True) else 'failed'}"
-                    + (f" ({done['detail']})" if done.get("detail") else ""),
-                    trigger=result.trigger,
-                    action=result.action.value,
-                    evidence=result.evidence,
-                )
-            )
+        status = state.ended(result, self.wall_clock())
         if status is Status.ABORTED:
             self.telemetry.rolled_back(state.name, "abort", "operator")
-        elif result.outcome is Outcome.ROLLED_BACK:
+        elif status is Status.ROLLED_BACK:
             self.telemetry.rolled_back(state.name, result.action.value, result.trigger)
-        state.set_status(status, at, f"{status.value}: {result.reason}")
 
     async def _drop(self, name: str, *, why: str = "") -> None:
         """Stop a deployment's watch; its ``deployment_end`` says ``why`` when given."""

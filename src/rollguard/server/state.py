@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from rollguard.controller.watch import Outcome, WatchResult
 from rollguard.engine.decision import Decision, TriggerResult, Verdict
 from rollguard.engine.evaluate import Evaluation
 from rollguard.timestamps import rfc3339
@@ -41,6 +42,16 @@ class Status(StrEnum):
     def finished(self) -> bool:
         """No watcher runs any more for this deployment."""
         return self not in {Status.STARTING, Status.WATCHING, Status.ACTING, Status.PAUSED}
+
+
+_OUTCOME_STATUS = {
+    Outcome.HEALTHY: Status.HEALTHY,
+    Outcome.ROLLED_BACK: Status.ROLLED_BACK,
+    Outcome.BLOCKED: Status.BLOCKED,
+    Outcome.INCONCLUSIVE: Status.INCONCLUSIVE,
+    Outcome.FAILED: Status.FAILED,
+    Outcome.PROMOTED: Status.PROMOTED,
+}
 
 
 def iso(at: float) -> str:
@@ -121,6 +132,28 @@ class DeploymentState:
         self.status = status
         self.updated_at = at
         self.note(TimelineEntry(at, "status", message or f"status {status.value}"))
+
+    def ended(self, result: WatchResult, at: float) -> Status:
+        """Take in how a watch ended (its action on the timeline); the status it leaves."""
+        self.outcome = result.as_dict()
+        status = _OUTCOME_STATUS[result.outcome]
+        if result.trigger == "operator" and status is Status.ROLLED_BACK:
+            status = Status.ABORTED
+        if result.outcome not in (Outcome.HEALTHY, Outcome.INCONCLUSIVE):
+            done = result.action_outcome or {}
+            self.note(
+                TimelineEntry(
+                    at,
+                    "action",
+                    f"{result.action.value}: {'done' if done.get('ok', True) else 'failed'}"
+                    + (f" ({done['detail']})" if done.get("detail") else ""),
+                    trigger=result.trigger,
+                    action=result.action.value,
+                    evidence=result.evidence,
+                )
+            )
+        self.set_status(status, at, f"{status.value}: {result.reason}")
+        return status
 
     def observe(self, evaluation: Evaluation) -> None:
         """Take in one evaluation: signals, decision, and whatever changed."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes import client as k8s
 
 from servers.haproxy import HaproxyServer, running_haproxy
+from servers.kube_cluster import KubeCluster, running_kube_cluster, wait_for_service_account
 from servers.version_http import VersionServer, running_version_servers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,3 +62,31 @@ def canary_haproxy(
         canary_weight=20,
     ) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    """A real control plane for the session: etcd, kube-apiserver (RBAC), controller manager,
+    scheduler, and three kwok nodes whose pods become Running and Ready."""
+    with running_kube_cluster(tmp_path_factory.mktemp("kube")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def kube_admin(kube_cluster: KubeCluster) -> Iterator[k8s.ApiClient]:
+    """A Kubernetes client for the cluster as a member of ``system:masters``."""
+    with kube_cluster.api_client() as api:
+        yield api
+
+
+@pytest.fixture
+def kube_namespace(kube_cluster: KubeCluster, kube_admin: k8s.ApiClient) -> Iterator[str]:
+    """A new namespace for one test, ready for pods; deleted afterwards (not waited for)."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    core = k8s.CoreV1Api(kube_admin)
+    core.create_namespace({"metadata": {"name": name}})
+    try:
+        wait_for_service_account(kube_cluster, kube_admin, name)
+        yield name
+    finally:
+        core.delete_namespace(name)

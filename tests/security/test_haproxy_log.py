@@ -73,14 +73,14 @@ async def test_haproxy_httplog_through_the_provider(
     provider = SecurityProvider.from_policy(spec, None, base_dir=tmp_path)
     await provider.collect(now=100.0)  # the readiness probe, logged before, is not judged
     before = log.read_text().count("\n")
-    with httpx.Client(base_url=url, timeout=5) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
         for _ in range(3):
-            client.get("/admin")
-        client.get("/private")
-        client.get("/search", params={"q": "union station"})
-        client.get("/items", params={"id": "1' OR '1'='1"})
-        client.get("/", headers={"User-Agent": "sqlmap/1.7.2#stable (https://sqlmap.org)"})
-        client.get("/download", params={"file": "../../../../etc/passwd"})
+            await client.get("/admin")
+        await client.get("/private")
+        await client.get("/search", params={"q": "union station"})
+        await client.get("/items", params={"id": "1' OR '1'='1"})
+        await client.get("/", headers={"User-Agent": "sqlmap/1.7.2#stable (https://sqlmap.org)"})
+        await client.get("/download", params={"file": "../../../../etc/passwd"})
     wait_until(lambda: log.read_text().count("\n") >= before + 8, what="8 new log lines")
     await provider.collect(now=130.0)
     unauthorized, suspicious = await provider.measure(

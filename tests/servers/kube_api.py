@@ -73,7 +73,10 @@ class FakeCluster:
     def put(self, plural: str, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj.setdefault("metadata", {})
         meta.setdefault("namespace", "default")
-        meta.setdefault("uid", hashlib.sha1(f"{plural}/{meta['name']}".encode()).hexdigest())
+        meta.setdefault(
+            "uid",
+            hashlib.sha1(f"{plural}/{meta['name']}".encode(), usedforsecurity=False).hexdigest(),
+        )
         meta["resourceVersion"] = self.next_version()
         meta.setdefault("generation", 1)
         self.objects[(plural, meta["namespace"], meta["name"])] = obj

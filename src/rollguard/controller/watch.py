@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -32,6 +32,10 @@ from rollguard.policy.model import Policy
 from rollguard.signals import Signal
 
 NOTIFY_DEADLINE_SECONDS = 10.0
+#: How long a cancelled (interrupted) watch may spend recording its end.
+INTERRUPT_RECORD_SECONDS = 5.0
+#: Times closer than this are the same moment (a simulated clock adds up float intervals).
+TIME_TOLERANCE_SECONDS = 1e-9
 
 
 class Outcome(StrEnum):
@@ -108,6 +112,8 @@ class Watcher:
         baseline: Baseline | None = None,
         on_evaluation: EvaluationHook | None = None,
         interval_seconds: float | None = None,
+        judge_to_end: bool = False,
+        fallbacks: Mapping[str, str] | None = None,
     ) -> None:
         self.policy = policy
         self.provider = provider
@@ -118,10 +124,15 @@ class Watcher:
         self.baseline = baseline
         self.on_evaluation = on_evaluation
         self.interval_seconds = interval_seconds or policy.analysis.interval
+        # A backtest judges a whole recording: an inconclusive stretch does not end it.
+        self.judge_to_end = judge_to_end
+        # sequential triggers known before the start to be judged by their threshold rule
+        self.fallbacks: dict[str, str] = dict(fallbacks or {})
         self.watch_id = uuid.uuid4().hex
         self.state = EngineState()
         self.last: Evaluation | None = None
         self._pending: set[asyncio.Task[list[dict[str, Any]]]] = set()
+        self._open_since: float | None = None  # deployment_start recorded, no end yet
 
     async def run(self, *, duration_seconds: float) -> WatchResult:
         """Evaluate every interval for ``duration_seconds`` or until a decision is taken.
@@ -129,7 +140,32 @@ class Watcher:
         With a real audit store the watch holds the deployment's lock (a second
         watcher gets :class:`~rollguard.errors.LockedError`) and first completes
         any action a crashed watcher left open (:mod:`rollguard.controller.recovery`).
+        Cancelled (the CLI cancels on SIGINT/SIGTERM), it records ``deployment_end``
+        with outcome ``interrupted`` (within ``INTERRUPT_RECORD_SECONDS``) and re-raises.
         """
+        try:
+            return await self._run(duration_seconds)
+        except asyncio.CancelledError:
+            await self._record_interrupted()
+            raise
+
+    async def _record_interrupted(self) -> None:
+        if self._open_since is None:
+            return
+        ended = self.clock.now()
+        try:
+            async with asyncio.timeout(INTERRUPT_RECORD_SECONDS):
+                await self._record(
+                    "deployment_end",
+                    ended,
+                    reason="interrupted before a verdict",
+                    outcome="interrupted",
+                    duration=ended - self._open_since,
+                )
+        except TimeoutError:
+            return  # the store did not answer in time; the next watch's report flags it
+
+    async def _run(self, duration_seconds: float) -> WatchResult:
         if not isinstance(self.audit, AuditStore):
             return await self._watch(duration_seconds)
         deployment = self.policy.target.deployment
@@ -172,12 +208,13 @@ class Watcher:
     async def _watch(self, duration_seconds: float) -> WatchResult:
         started = self.clock.now()
         span = "until a decision" if math.isinf(duration_seconds) else f"for {duration_seconds:g}s"
-        await self._record("deployment_start", started, reason=f"watch {span}")
+        await self._record("deployment_start", started, reason=f"watch {span}{self._fallen_back()}")
         queries = required_queries(self.policy)
         warmup = self.policy.analysis.warmup or 0.0
         while True:
             now = self.clock.now()
-            if now - started >= warmup:
+            warm = now - started >= warmup - TIME_TOLERANCE_SECONDS
+            if warm:
                 await self.provider.collect(now=now)
                 measured = await self.provider.measure(queries, now=now)
                 evaluation = evaluate(
@@ -192,18 +229,34 @@ class Watcher:
                 decision = evaluation.decision
                 if decision.verdict is Verdict.ACT:
                     return await self._act(decision, started, now)
-                if decision.verdict is Verdict.INCONCLUSIVE:
+                if decision.verdict is Verdict.INCONCLUSIVE and not self.judge_to_end:
                     return await self._finish(Outcome.INCONCLUSIVE, decision, started, now)
-            if now - started >= duration_seconds:
+            if now - started >= duration_seconds - TIME_TOLERANCE_SECONDS:
                 return await self._finish(self._final_outcome(), None, started, None)
-            await self.clock.sleep(min(self.interval_seconds, started + duration_seconds - now))
+            # the first evaluation comes exactly when the warm-up ends, then every interval
+            next_at = now + self.interval_seconds
+            if not warm:
+                next_at = min(next_at, started + warmup)
+            await self.clock.sleep(min(next_at, started + duration_seconds) - now)
+
+    def _fallen_back(self) -> str:
+        said = [
+            f"; {name} is judged by its threshold rule (the sequential test cannot be fed: {why})"
+            for name, why in self.fallbacks.items()
+        ]
+        return "".join(said)
 
     def _final_outcome(self) -> Outcome:
         """Healthy only when every rule was judged at least once: never silently healthy."""
-        if self.last is None:
+        if self.last is None or not self.last.results:  # nothing measured, or nothing to judge
             return Outcome.INCONCLUSIVE
         unjudged = [r for r in self.last.results if self.state.of(r.trigger).judged == 0]
         return Outcome.INCONCLUSIVE if unjudged else Outcome.HEALTHY
+
+    def _unjudged_reason(self) -> str:
+        if self.last is not None and not self.last.results:
+            return "nothing to judge: the policy has no metric trigger"
+        return "some triggers were never judged (no data)"
 
     async def _act(self, decision: Decision, started: float, decided: float) -> WatchResult:
         await self._record("decision", decided, decision=decision)
@@ -283,7 +336,7 @@ class Watcher:
             if decision
             else "all_metrics_healthy"
             if outcome is Outcome.HEALTHY
-            else "some triggers were never judged (no data)",
+            else self._unjudged_reason(),
             severity=decision.severity.value if decision else "info",
             evidence=[item.as_dict() for item in evidence],
             started_at=started,
@@ -379,6 +432,10 @@ class Watcher:
                 watch_id=self.watch_id,
             ),
         )
+        if kind == "deployment_start":
+            self._open_since = at
+        elif kind == "deployment_end":
+            self._open_since = None
 
     def _seed_metrics(self) -> dict[str, float | None]:
         """The seed's errorRate / latency / memoryUsage from the last evaluation."""

@@ -247,7 +247,7 @@ def start(*, stable_url: str, canary_url: str, canary_percent: int) -> RealStack
 
 def _spawn(argv: list[str], directory: Path, name: str) -> subprocess.Popen[bytes]:
     with (directory / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
-        return subprocess.Popen(
+        return subprocess.Popen(  # noqa: S603 argv names the Debian binaries found on PATH
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
 

@@ -196,7 +196,7 @@ def _popen(module: str, args: list[str]) -> ProcessServer:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_package_root(), env.get("PYTHONPATH")]))
     fd, log_name = tempfile.mkstemp(prefix="rollguard-demo-", suffix=".log")
     with os.fdopen(fd, "wb") as stderr:
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: S603 runs this interpreter on our own module
             [sys.executable, "-m", module, *args, "--port", "0"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -207,7 +207,7 @@ def _popen(module: str, args: list[str]) -> ProcessServer:
 
 
 def _read_ready_line(process: subprocess.Popen[bytes], *, timeout: float) -> str:
-    assert process.stdout is not None
+    assert process.stdout is not None  # noqa: S101 Popen was given stdout=PIPE
     deadline = time.monotonic() + timeout
     buffer = b""
     with selectors.DefaultSelector() as selector:

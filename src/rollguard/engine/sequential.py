@@ -346,10 +346,10 @@ def update_rate_vs_stable(
     )
     if problem:
         return unchanged(state, alpha, problem)
-    assert canary_requests is not None
-    assert canary_errors is not None
-    assert stable_requests is not None
-    assert stable_errors is not None
+    assert canary_requests is not None  # noqa: S101 _bad_counts returned no problem
+    assert canary_errors is not None  # noqa: S101
+    assert stable_requests is not None  # noqa: S101
+    assert stable_errors is not None  # noqa: S101
     if canary_requests == 0 or stable_requests == 0:
         side = "canary" if canary_requests == 0 else "stable"
         return unchanged(state, alpha, f"no {side} traffic in the interval")
@@ -393,9 +393,9 @@ def update_rate_vs_baseline(
     )
     if problem:
         return unchanged(state, alpha, problem)
-    assert canary_requests is not None
-    assert canary_errors is not None
-    assert baseline_rate is not None
+    assert canary_requests is not None  # noqa: S101 _bad_counts returned no problem
+    assert canary_errors is not None  # noqa: S101
+    assert baseline_rate is not None  # noqa: S101
     if canary_requests == 0:
         return unchanged(state, alpha, "no canary traffic in the interval")
     if canary_errors > canary_requests:

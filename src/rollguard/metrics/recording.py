@@ -176,7 +176,7 @@ def _row(record: dict[str, str], line: int, time: float, where: str) -> Row:
         if name in record
     }
     requests = values["requests"]
-    assert requests is not None  # filled, checked above
+    assert requests is not None  # noqa: S101 filled, checked above
     for name in ("errors", "unauthorized"):
         count = values.get(name)
         if count is not None and count > requests:
@@ -184,7 +184,7 @@ def _row(record: dict[str, str], line: int, time: float, where: str) -> Row:
                 f"{where}: {name}: expected at most requests ({requests:g}), got {count:g}"
             )
     errors = values["errors"]
-    assert errors is not None
+    assert errors is not None  # noqa: S101 a required column, checked above
     return Row(
         line=line,
         time=time,

@@ -144,7 +144,7 @@ class MetricTriggerSpec(StrictModel):
                 reference=self.compare_with or "baseline",
             )
         value = self.threshold_percent if self.threshold_percent is not None else self.above
-        assert value is not None  # guaranteed by the validator
+        assert value is not None  # noqa: S101 guaranteed by the validator
         return Threshold(value=value, comparison=units.Comparison.ABOVE, reference=None)
 
 

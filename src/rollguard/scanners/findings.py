@@ -49,6 +49,14 @@ def severity_from_word(word: str) -> VulnSeverity | None:
     return _WORDS.get(word.strip().lower())
 
 
+def required_severity(raw: Any, path: str, where: str, words: str) -> VulnSeverity:
+    """A report's severity word as a severity; raise a located InputError naming ``words``."""
+    severity = severity_from_word(raw) if isinstance(raw, str) else None
+    if severity is None:
+        raise InputError(f"{path}: {where}: expected one of {words} (got {raw!r})")
+    return severity
+
+
 def severity_from_score(score: float) -> VulnSeverity:
     """A CVSS base score bucketed as GitHub code scanning does (>=9, >=7, >=4, >0)."""
     if score >= 9.0:

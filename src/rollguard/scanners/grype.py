@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollguard.scanners.findings import Finding, Report, expect, severity_from_word, text
+from rollguard.scanners.findings import Finding, Report, expect, required_severity, text
 
 TOOL = "grype"
 
@@ -35,15 +35,12 @@ def parse(document: Any, path: str) -> Report:
         expect(isinstance(artifact, dict), path, f"{where}.artifact", "an object")
         vuln_id = text(vulnerability.get("id"))
         expect(bool(vuln_id), path, f"{where}.vulnerability.id", "a vulnerability id")
-        raw = vulnerability.get("severity")
-        severity = severity_from_word(raw) if isinstance(raw, str) else None
-        expect(
-            severity is not None,
+        severity = required_severity(
+            vulnerability.get("severity"),
             path,
             f"{where}.vulnerability.severity",
-            f"one of Critical, High, Medium, Low, Negligible, Unknown (got {raw!r})",
+            "Critical, High, Medium, Low, Negligible, Unknown",
         )
-        assert severity is not None
         findings.append(
             Finding(
                 id=vuln_id,

@@ -16,7 +16,7 @@ from rollguard.scanners.findings import (
     Report,
     VulnSeverity,
     expect,
-    severity_from_word,
+    required_severity,
     text,
 )
 
@@ -60,16 +60,9 @@ def _entries(result: dict[str, Any], key: str, path: str, where: str) -> list[di
 
 
 def _severity(entry: dict[str, Any], path: str, where: str) -> VulnSeverity:
-    raw = entry.get("Severity")
-    severity = severity_from_word(raw) if isinstance(raw, str) else None
-    expect(
-        severity is not None,
-        path,
-        f"{where}.Severity",
-        f"one of CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN (got {raw!r})",
+    return required_severity(
+        entry.get("Severity"), path, f"{where}.Severity", "CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN"
     )
-    assert severity is not None
-    return severity
 
 
 def _vulnerabilities(result: dict[str, Any], target: str, path: str, where: str) -> list[Finding]:

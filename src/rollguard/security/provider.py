@@ -157,7 +157,7 @@ class SecurityProvider:
         return Measurement.ok(query, now, float(count), requests=requests if self.tailer else None)
 
     def _log_problem(self) -> str | None:
-        assert self.tailer is not None
+        assert self.tailer is not None  # noqa: S101 only called when a log is tailed
         if self.tailer.missing:
             return f"access log {self.tailer.path} does not exist"
         if self.tailer.unreadable is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rollguard.errors import UsageError
 
-TOKEN_ENV = "ROLLGUARD_API_TOKEN"
+TOKEN_ENV = "ROLLGUARD_API_TOKEN"  # noqa: S105 the variable's name, not a token
 MIN_TOKEN_LENGTH = 16
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import ssl
 import subprocess
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -258,6 +259,10 @@ def _start_controllers(cluster: KubeCluster, authority: Authority) -> None:
         "--use-service-account-credentials=true",
         f"--service-account-private-key-file={cluster.pki / 'service-accounts.key'}",
         f"--root-ca-file={authority.cert}",
+        # kwokctl's timings for kwok nodes: a node lease renewed late on a busy machine
+        # must not mark the nodes NotReady (their pods would turn unready for good).
+        "--node-monitor-period=25s",
+        "--node-monitor-grace-period=200s",
     ]
     scheduler = [
         str(binary / "kube-scheduler"),
@@ -271,7 +276,7 @@ def _start_controllers(cluster: KubeCluster, authority: Authority) -> None:
         f"--kubeconfig={kubeconfig('kwok', user='kwok-controller', group='system:masters')}",
         *(f"--config={stage}" for stage in stages),
         f"--manage-nodes-with-annotation-selector={FAKE_NODE[0]}={FAKE_NODE[1]}",
-        "--node-lease-duration-seconds=40",
+        "--node-lease-duration-seconds=200",
         f"--node-ip={LOOPBACK}",
     ]
     for name, args in (
@@ -329,6 +334,19 @@ def wait_for_service_account(cluster: KubeCluster, api: k8s.ApiClient, namespace
         return bool(found.items)
 
     wait_until(exists, timeout=START_TIMEOUT, what=f"ServiceAccount {namespace}/default")
+
+
+@contextmanager
+def new_namespace(cluster: KubeCluster, api: k8s.ApiClient) -> Iterator[str]:
+    """A namespace of its own, ready for pods; deleted afterwards (not waited for)."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    core = k8s.CoreV1Api(api)
+    core.create_namespace({"metadata": {"name": name}})
+    try:
+        wait_for_service_account(cluster, api, name)
+        yield name
+    finally:
+        core.delete_namespace(name)
 
 
 @contextmanager

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from kubernetes import client as k8s
 
 from servers.haproxy import HaproxyServer, running_haproxy
-from servers.kube_cluster import KubeCluster, running_kube_cluster, wait_for_service_account
+from servers.kube_cluster import KubeCluster, new_namespace, running_kube_cluster
 from servers.version_http import VersionServer, running_version_servers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,11 +96,5 @@ def kube_admin(kube_cluster: KubeCluster) -> Iterator[k8s.ApiClient]:
 @pytest.fixture
 def kube_namespace(kube_cluster: KubeCluster, kube_admin: k8s.ApiClient) -> Iterator[str]:
     """A new namespace for one test, ready for pods; deleted afterwards (not waited for)."""
-    name = f"test-{uuid.uuid4().hex[:10]}"
-    core = k8s.CoreV1Api(kube_admin)
-    core.create_namespace({"metadata": {"name": name}})
-    try:
-        wait_for_service_account(kube_cluster, kube_admin, name)
+    with new_namespace(kube_cluster, kube_admin) as name:
         yield name
-    finally:
-        core.delete_namespace(name)

@@ -125,13 +125,19 @@ printf 'module rollguard.test/tools/etcd\ngo %s\nrequire go.etcd.io/etcd/server/
   "$GO_MINIMUM" "$ETCD_VERSION" |
   build_wrapped etcd -ldflags "-s -w" -o "$staging/bin/etcd" go.etcd.io/etcd/server/v3
 
-# kwok (the controller that plays kubelet for fake nodes) at its own Kubernetes
-# libraries, with the default stages that make nodes Ready and pods Running.
-printf 'module rollguard.test/tools/kwok\ngo %s\nrequire sigs.k8s.io/kwok %s\n' \
-  "$GO_MINIMUM" "$KWOK_VERSION" |
-  build_wrapped kwok -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" \
-    -o "$staging/bin/kwok" sigs.k8s.io/kwok/cmd/kwok
+# kwok (the controller that plays kubelet for fake nodes), with its Kubernetes
+# libraries raised from the patch release its go.mod names to the cluster's own
+# (same minor; v0.36.1 -> v0.36.3), so every k8s.io module is at one release.
 kwok_dir="$(module_dir "sigs.k8s.io/kwok@$KWOK_VERSION")"
+{
+  printf 'module rollguard.test/tools/kwok\ngo %s\nrequire sigs.k8s.io/kwok %s\n' \
+    "$GO_MINIMUM" "$KWOK_VERSION"
+  awk -v version="$staging_version" -v minor="v0.$kube_minor." '
+    $1 == "require" { $1 = ""; $0 = $0 }
+    $1 ~ /^k8s\.io\// && index($2, minor) == 1 { print "require " $1 " " version }
+  ' "$kwok_dir/go.mod"
+} | build_wrapped kwok -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" \
+    -o "$staging/bin/kwok" sigs.k8s.io/kwok/cmd/kwok
 cp "$kwok_dir"/kustomize/stage/node/fast/node-initialize.yaml \
   "$kwok_dir"/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
   "$kwok_dir"/kustomize/stage/pod/fast/pod-ready.yaml \

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rollguard.errors import InputError
 from rollguard.signals import Signal
+from rollguard.textfile import read_text
 
 
 class BaselineMetrics(BaseModel):
@@ -60,12 +61,9 @@ class Baseline(BaseModel):
 
 def load_baseline(path: str | Path) -> Baseline:
     """Read and validate a baseline file; raise :class:`InputError` naming the field."""
+    text = read_text(path, "baseline")
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read baseline: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: cannot read baseline: not UTF-8 text ({exc.reason})") from exc
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
     try:

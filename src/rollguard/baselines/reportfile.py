@@ -8,15 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rollguard.errors import InputError
-
-
-def read_text(path: str | Path, what: str) -> str:
-    """The file's text, or an InputError naming the file."""
-    try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InputError(f"{path}: cannot read {what}: {reason}") from exc
+from rollguard.textfile import read_text
 
 
 def read_json(path: str | Path, what: str) -> Any:

@@ -16,16 +16,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from rollguard.baseline import Baseline, BaselineMetrics
 from rollguard.errors import InputError
 from rollguard.policy.model import Policy
 from rollguard.policy.units import Comparison
 from rollguard.signals import Signal
+from rollguard.timestamps import rfc3339
 
 #: The seed's thresholds block, used when no policy says otherwise.
-SEED_THRESHOLDS: dict[str, float] = {
+DEFAULT_THRESHOLDS: dict[str, float] = {
     "max_error_rate": 5.0,
     "max_latency_increase_percent": 30.0,
     "max_memory_increase_mb": 50.0,
@@ -84,7 +85,7 @@ def make_baseline(
     return Baseline(
         timestamp=timestamp,
         metrics=metrics,
-        thresholds=dict(thresholds or SEED_THRESHOLDS),
+        thresholds=dict(thresholds or DEFAULT_THRESHOLDS),
         source=f"{summary.tool}:{summary.source}",
     )
 
@@ -92,15 +93,13 @@ def make_baseline(
 def to_json(baseline: Baseline) -> str:
     """The file's text: the seed's layout, no nulls, timestamps in UTC with a Z."""
     body = baseline.model_dump(mode="json", exclude_none=True)
-    stamp = baseline.timestamp
-    stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
-    body["timestamp"] = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    body["timestamp"] = rfc3339(baseline.timestamp, "seconds")
     return json.dumps(body, indent=2) + "\n"
 
 
 def thresholds_from_policy(policy: Policy) -> dict[str, float]:
     """The seed's thresholds block filled from the policy's own triggers where it has them."""
-    thresholds = dict(SEED_THRESHOLDS)
+    thresholds = dict(DEFAULT_THRESHOLDS)
     for rule in policy.rules:
         kind = rule.threshold.comparison
         if rule.signal is Signal.ERROR_RATE_PERCENT and kind is Comparison.ABOVE:

@@ -20,6 +20,7 @@ from rollguard.errors import InputError
 from rollguard.metrics import recording_buckets
 from rollguard.metrics.recording_buckets import Buckets
 from rollguard.signals import Version
+from rollguard.textfile import read_text
 
 REQUIRED = ("time", "version", "requests", "errors", "latency_p95_ms", "memory_mb")
 OPTIONAL = ("latency_p50_ms", "latency_mean_ms", "cpu_percent", "connections", "unauthorized")
@@ -68,12 +69,7 @@ class Recording:
 def read_recording(path: str | Path) -> Recording:
     """Read and validate a replay file; raise :class:`InputError` on the first problem."""
     name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InputError(f"{name}: cannot read: {reason}") from exc
-    return parse_recording(text, source=name)
+    return parse_recording(read_text(path), source=name)
 
 
 def parse_recording(text: str, *, source: str = "<replay>") -> Recording:

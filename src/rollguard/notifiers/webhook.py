@@ -13,11 +13,12 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import httpx
 
 from rollguard.notifiers.base import Notification
+from rollguard.retry import retry_after_seconds
+from rollguard.timestamps import now_rfc3339
 
 SIGNATURE_HEADER = "X-Rollguard-Signature"
 TIMESTAMP_HEADER = "X-Rollguard-Timestamp"
@@ -25,11 +26,17 @@ DELIVERY_HEADER = "X-Rollguard-Delivery"
 
 
 class ChannelError(Exception):
-    """One attempt failed; ``retry`` says whether trying again may help. Never holds secrets."""
+    """One attempt failed; ``retry`` says whether trying again may help. Never holds secrets.
 
-    def __init__(self, message: str, *, retry: bool) -> None:
+    ``retry_after_seconds`` is the wait the receiver asked for (``Retry-After``), if any.
+    """
+
+    def __init__(
+        self, message: str, *, retry: bool, retry_after_seconds: float | None = None
+    ) -> None:
         super().__init__(message)
         self.retry = retry
+        self.retry_after_seconds = retry_after_seconds
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -49,7 +56,7 @@ def payload(notification: Notification, *, delivery_id: str) -> dict[str, object
         "text": notification.text,
         "severity": notification.severity,
         "fields": {str(k): v for k, v in notification.fields.items()},
-        "sent_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sent_at": now_rfc3339("seconds"),
     }
 
 
@@ -102,7 +109,11 @@ class WebhookChannel:
                 await client.aclose()
         status = response.status_code
         if status >= 500 or status in (408, 429):
-            raise ChannelError(f"receiver answered HTTP {status}", retry=True)
+            raise ChannelError(
+                f"receiver answered HTTP {status}",
+                retry=True,
+                retry_after_seconds=retry_after_seconds(response.headers.get("Retry-After")),
+            )
         if status >= 400:
             raise ChannelError(f"receiver refused with HTTP {status}", retry=False)
         if status >= 300:

@@ -17,16 +17,17 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from rollguard.errors import PolicyError, PolicyProblem
 from rollguard.policy.model import Policy
+from rollguard.textfile import UnreadableFileError, read_text
 
 
 def load_policy(path: str | Path) -> Policy:
     """Read, parse and validate one policy file; raise :class:`PolicyError`."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise PolicyError([PolicyProblem(name, 1, 1, "(file)", f"cannot read: {reason}")]) from exc
+        text = read_text(path)
+    except UnreadableFileError as exc:
+        problem = PolicyProblem(name, 1, 1, "(file)", f"cannot read: {exc.reason}")
+        raise PolicyError([problem]) from exc
     return parse_policy(text, source=name)
 
 

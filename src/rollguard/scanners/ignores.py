@@ -26,6 +26,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from rollguard.errors import InputError
 from rollguard.scanners.findings import Finding
+from rollguard.textfile import read_text
 
 
 class IgnoreEntry(BaseModel):
@@ -64,11 +65,7 @@ class IgnoreOutcome:
 def load_ignores(path: str | Path) -> list[IgnoreEntry]:
     """Read and validate an ignore file; raise InputError naming file, line and field."""
     name = str(path)
-    try:
-        raw = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InputError(f"{name}: cannot read ignore file: {reason}") from exc
+    raw = read_text(path, "ignore file")
     try:
         document = YAML(typ="rt").load(raw)
     except MarkedYAMLError as exc:  # one line, "FILE:LINE:COL:", like policy errors

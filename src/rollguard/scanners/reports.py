@@ -16,6 +16,7 @@ from typing import Any
 from rollguard.errors import InputError
 from rollguard.scanners import grype, sarif, trivy
 from rollguard.scanners.findings import Report
+from rollguard.textfile import read_text
 
 #: How each known-but-unsupported document announces itself, and what to do instead.
 _UNSUPPORTED = {
@@ -36,12 +37,7 @@ _PARSERS: tuple[tuple[Callable[[Any], bool], Callable[[Any, str], Report], str],
 def load_report(path: str | Path) -> Report:
     """Parse one report file; raise :class:`InputError` with the file and what is wrong."""
     name = str(path)
-    try:
-        raw = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InputError(f"{name}: cannot read report: {reason}") from exc
-    return parse_report(raw, source=name)
+    return parse_report(read_text(path, "report"), source=name)
 
 
 def load_reports(paths: Iterable[str | Path]) -> list[Report]:

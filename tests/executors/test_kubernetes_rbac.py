@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube_support import ROUTERS, create, executor, roll_out, run
 from kubernetes import client as k8s
-from ruamel.yaml import YAML
 
+from kube_support import ROUTERS, can, create, executor, grant_rbac, rbac_manifests, roll_out, run
 from rollguard.errors import ExecutorError
 from rollguard.executors.base import ActionResult, TargetStatus
 from servers.kube_cluster import KubeCluster, new_namespace
@@ -27,18 +26,13 @@ from support import wait_until
 
 pytestmark = pytest.mark.real_server
 
-RBAC = Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
 #: Which router kind uses each router resource the Role names.
 ROUTER_OF = {"httproutes": "gateway-httproute", "virtualservices": "istio-virtualservice"}
 ROUTER_OF["ingresses"] = "nginx-ingress"
 
 
-def manifests() -> list[dict[str, Any]]:
-    return [doc for doc in YAML(typ="safe").load_all(RBAC) if doc]
-
-
 def role() -> dict[str, Any]:
-    return next(doc for doc in manifests() if doc["kind"] == "Role")
+    return next(doc for doc in rbac_manifests() if doc["kind"] == "Role")
 
 
 def permissions() -> list[tuple[int, str, str]]:
@@ -51,39 +45,13 @@ def permissions() -> list[tuple[int, str, str]]:
     ]
 
 
-def service_account_kubeconfig(cluster: KubeCluster, namespace: str, path: Path) -> Path:
-    """A kubeconfig as the ServiceAccount ``rollguard``, as a CI job would hold one."""
-    token = cluster.kubectl("create", "token", "rollguard", "-n", namespace).stdout.strip()
-    admin = json.loads(cluster.kubeconfig.read_text())
-    admin["users"] = [{"name": "rollguard", "user": {"token": token}}]
-    admin["contexts"][0]["context"]["user"] = "rollguard"
-    path.write_text(json.dumps(admin))
-    path.chmod(0o600)
-    return path
-
-
-def can(cluster: KubeCluster, namespace: str, verb: str, resource: str) -> bool:
-    """The authorizer's answer for the ServiceAccount (its cache follows Role edits shortly)."""
-    answer = cluster.kubectl(
-        "auth", "can-i", verb, resource, "-n", namespace,
-        f"--as=system:serviceaccount:{namespace}:rollguard", check=False,
-    )  # fmt: skip
-    return answer.stdout.strip() == "yes"
-
-
 def set_up(cluster: KubeCluster, namespace: str, directory: Path) -> Path:
     """The Role from deploy/rbac.yaml, a Deployment at revision 2 and all three routers."""
-    for doc in manifests():
-        create(cluster, namespace, doc)
+    kubeconfig = grant_rbac(cluster, namespace, directory / "rollguard.kubeconfig")
     roll_out(cluster, namespace, "shop:1.0", "shop:2.0")
     for _, make, _ in ROUTERS.values():
         create(cluster, namespace, make())
-    wait_until(
-        lambda: can(cluster, namespace, "patch", "deployments"),
-        timeout=30,
-        what="the Role bound",
-    )
-    return service_account_kubeconfig(cluster, namespace, directory / "rollguard.kubeconfig")
+    return kubeconfig
 
 
 def test_the_role_is_enough_for_every_action(

@@ -1,4 +1,4 @@
-"""Deployments on the real test cluster, and KubernetesExecutors pointed at them.
+"""Deployments and routers on the real test cluster, and KubernetesExecutors pointed at them.
 
 Set-up and oracles go through the built ``kubectl`` (``kubectl create``,
 ``set image``, ``rollout status``, ``get -o json``), never through rollguard's
@@ -15,12 +15,15 @@ from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from ruamel.yaml import YAML
 
 from rollguard.executors.kubernetes import KubernetesExecutor
 from rollguard.executors.kubernetes_api import api_client_for
 from rollguard.policy.model import KubernetesExecutorSpec
 from servers.kube_cluster import KubeCluster
+from support import wait_until
 
+RBAC = Path(__file__).resolve().parents[1] / "deploy" / "rbac.yaml"
 REVISION = "deployment.kubernetes.io/revision"
 HISTORY = "deployment.kubernetes.io/revision-history"
 NAME = "shop"
@@ -286,3 +289,36 @@ ROUTERS = {
     ),
     "nginx-ingress": ("ingress", canary_ingress, {"name": "shop-canary"}),
 }
+
+
+def rbac_manifests() -> list[dict[str, Any]]:
+    """The ServiceAccount, Role and RoleBinding of deploy/rbac.yaml, as written."""
+    return [doc for doc in YAML(typ="safe").load_all(RBAC) if doc]
+
+
+def can(cluster: KubeCluster, namespace: str, verb: str, resource: str) -> bool:
+    """The authorizer's answer for the ServiceAccount (its cache follows Role edits shortly)."""
+    answer = cluster.kubectl(
+        "auth", "can-i", verb, resource, "-n", namespace,
+        f"--as=system:serviceaccount:{namespace}:rollguard", check=False,
+    )  # fmt: skip
+    return answer.stdout.strip() == "yes"
+
+
+def grant_rbac(cluster: KubeCluster, namespace: str, kubeconfig: Path) -> Path:
+    """Apply deploy/rbac.yaml in ``namespace`` and write ``kubeconfig`` for its ServiceAccount,
+    with a token from the TokenRequest API, as a CI job would hold one."""
+    for manifest in rbac_manifests():
+        create(cluster, namespace, manifest)
+    wait_until(
+        lambda: can(cluster, namespace, "patch", "deployments"),
+        timeout=30,
+        what="the Role bound to the ServiceAccount",
+    )
+    token = cluster.kubectl("create", "token", "rollguard", "-n", namespace).stdout.strip()
+    config = json.loads(cluster.kubeconfig.read_text())
+    config["users"] = [{"name": "rollguard", "user": {"token": token}}]
+    config["contexts"][0]["context"]["user"] = "rollguard"
+    kubeconfig.write_text(json.dumps(config))
+    kubeconfig.chmod(0o600)
+    return kubeconfig

@@ -10,12 +10,12 @@ tests, which cannot see the server's memory.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rollguard import documents
 from rollguard.errors import InputError
 from rollguard.signals import Signal
 
@@ -60,14 +60,8 @@ class Baseline(BaseModel):
 
 def load_baseline(path: str | Path) -> Baseline:
     """Read and validate a baseline file; raise :class:`InputError` naming the field."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read baseline: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: cannot read baseline: not UTF-8 text ({exc.reason})") from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
+    text = documents.read_text(path, what="baseline", max_bytes=documents.MAX_CONFIG_BYTES)
+    data = documents.load_json(text, source=str(path), what="baseline")
     try:
         return Baseline.model_validate(data)
     except ValidationError as exc:

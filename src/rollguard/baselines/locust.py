@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from pathlib import Path
 
@@ -30,9 +31,12 @@ _CLIENT_ERROR = re.compile(
 def _float(row: dict[str, str], column: str, source: str) -> float:
     raw = (row.get(column) or "").strip()
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise InputError(f"{source}: column {column!r}: expected a number, got {raw!r}") from None
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise InputError(f"{source}: column {column!r}: expected a number, 0 or more, got {raw!r}")
+    return value
 
 
 def read(path: str | Path) -> LoadTestSummary:

@@ -2,36 +2,38 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
+from rollguard import documents
 from rollguard.errors import InputError
 
 
 def read_text(path: str | Path, what: str) -> str:
-    """The file's text, or an InputError naming the file."""
-    try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InputError(f"{path}: cannot read {what}: {reason}") from exc
+    """The file's text (a byte-order mark dropped), or an InputError naming the file."""
+    return documents.read_text(
+        path, what=what, max_bytes=documents.MAX_REPORT_BYTES, encoding="utf-8-sig"
+    )
 
 
 def read_json(path: str | Path, what: str) -> Any:
     """Parsed JSON, or an InputError with line and column (and "truncated" when it is)."""
-    raw = read_text(path, what)
-    if not raw.strip():
-        raise InputError(f"{path}: the {what} is empty")
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        ran_out = exc.pos >= len(raw.rstrip()) or exc.msg.startswith("Unterminated string")
-        hint = " (the file looks truncated)" if ran_out else ""
-        raise InputError(
-            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}{hint}"
-        ) from None
+    return documents.load_json(read_text(path, what), source=str(path), what=what)
+
+
+def count(value: Any, source: str, where: str) -> int:
+    """A counter from a report: a whole number, 0 or more; an InputError naming it otherwise.
+
+    ``int()`` of Infinity raises OverflowError and of NaN ValueError: both are refused here.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value >= 0 and value.is_integer():
+        return int(value)
+    raise InputError(
+        f"{source}: {where}: expected a count (a whole number, 0 or more), got {value!r}"
+    )
 
 
 def number(value: Any) -> float | None:

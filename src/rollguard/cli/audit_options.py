@@ -87,9 +87,14 @@ def since_timestamp(raw: str | None, *, now: datetime | None = None) -> str | No
 
     current = now or datetime.now(UTC)
     try:
-        return _iso(current - timedelta(seconds=parse_duration(raw)))
+        seconds = parse_duration(raw)
     except ValueError:
         pass
+    else:
+        try:
+            return _iso(current - timedelta(seconds=seconds))
+        except OverflowError:
+            raise UsageError(f"--since: {raw} reaches back before the year 1") from None
     try:
         parsed = datetime.fromisoformat(raw.strip())
     except ValueError:

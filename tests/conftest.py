@@ -18,6 +18,21 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Command run locks (executors.run_lock) of this session only: other checkouts' test
+    runs on the machine use the same deployment names."""
+    folder = tmp_path_factory.mktemp("run")
+    folder.chmod(0o700)
+    before = os.environ.get("ROLLGUARD_RUN_DIR")
+    os.environ["ROLLGUARD_RUN_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("ROLLGUARD_RUN_DIR", None)
+    else:
+        os.environ["ROLLGUARD_RUN_DIR"] = before
+
+
 @pytest.fixture
 def rollguard_cmd() -> list[str]:
     """The CLI as a subprocess command, importing this tree's sources."""

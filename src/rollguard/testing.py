@@ -1,12 +1,19 @@
 """Public fakes for tests of code built on rollguard: an in-memory provider
-whose values a test sets, and an executor that records what it was asked."""
+whose values a test sets, and an executor that records what it was asked.
+
+This module is for users' tests; rollguard itself never imports it (an
+import-linter contract keeps it so). The recording executor lives in
+:mod:`rollguard.executors.recording`, where drills and backtests use it too.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rollguard.executors.base import ActionResult, TargetStatus
+from rollguard.executors.recording import RecordingExecutor
 from rollguard.signals import Measurement, Query, Signal, Version
+
+__all__ = ["InMemoryProvider", "RecordingExecutor"]
 
 
 class InMemoryProvider:
@@ -33,52 +40,6 @@ class InMemoryProvider:
             else:
                 out.append(Measurement.ok(query, now, value, requests=self.requests))
         return out
-
-    async def aclose(self) -> None:
-        return None
-
-
-class RecordingExecutor:
-    """Records every call and keeps a truthful status; can be told to fail."""
-
-    def __init__(self, *, canary_weight: int = 20, fail: frozenset[str] = frozenset()) -> None:
-        self.calls: list[tuple[str, object]] = []
-        self.canary_weight = canary_weight
-        self.canary_state = "serving"
-        self.fail = fail
-
-    def _result(self, name: str) -> ActionResult:
-        if name in self.fail:
-            return ActionResult(ok=False, detail=f"{name} refused (test)")
-        return ActionResult(ok=True, detail=f"{name} done")
-
-    async def rollback(self) -> ActionResult:
-        self.calls.append(("rollback", None))
-        result = self._result("rollback")
-        if result.ok:
-            self.canary_weight, self.canary_state = 0, "retired"
-        return result
-
-    async def set_canary_weight(self, *, percent: int) -> ActionResult:
-        self.calls.append(("set_canary_weight", percent))
-        result = self._result("set_canary_weight")
-        if result.ok:
-            self.canary_weight = percent
-        return result
-
-    async def scale(self, *, factor: float) -> ActionResult:
-        self.calls.append(("scale", factor))
-        return self._result("scale")
-
-    async def isolate(self) -> ActionResult:
-        self.calls.append(("isolate", None))
-        result = self._result("isolate")
-        if result.ok:
-            self.canary_weight, self.canary_state = 0, "isolated"
-        return result
-
-    async def status(self) -> TargetStatus:
-        return TargetStatus(canary_weight=self.canary_weight, canary_state=self.canary_state)
 
     async def aclose(self) -> None:
         return None

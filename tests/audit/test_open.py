@@ -78,3 +78,48 @@ def test_a_url_with_a_bad_port_is_refused_without_leaking_the_password() -> None
         open_store("postgresql://rollguard:s3cret-pw@127.0.0.1:port/audit")
     assert "s3cret-pw" not in str(caught.value)
     assert caught.value.exit_code == ExitCode.INVALID
+
+
+def test_a_reader_never_creates_a_store_and_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "does-not-exist" / "typo.db"
+    with pytest.raises(AuditError, match=f"no audit store at {missing}") as caught:
+        open_store(f"sqlite:///{missing}", create=False, field="--db")
+    assert caught.value.exit_code == ExitCode.AUDIT_BROKEN
+    assert not missing.parent.exists()
+
+
+def test_three_slashes_name_the_relative_path_and_the_four_slash_spelling(
+    tmp_path: Path,
+) -> None:
+    """``sqlite:///tmp/x.db`` is ``./tmp/x.db``: the message says where it looked and why."""
+    real = tmp_path / "trail.db"
+    open_store(f"sqlite:///{real}").close()
+    relative = str(real).lstrip("/")
+    base = tmp_path / "cwd"
+    base.mkdir()
+    with pytest.raises(AuditError) as caught:
+        open_store(f"sqlite:///{relative}", base_dir=base, create=False)
+    message = str(caught.value)
+    assert f"no audit store at {base / relative}" in message
+    assert f"for {real}, which exists, write sqlite:///{real} (four slashes)" in message
+    assert not (base / relative).exists()
+
+
+def test_an_empty_database_file_is_no_store_for_a_reader(tmp_path: Path) -> None:
+    path = tmp_path / "blank.db"
+    sqlite3.connect(path).close()
+    with pytest.raises(AuditError, match="holds no audit trail"):
+        open_store(f"sqlite:///{path}", create=False)
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
+def test_a_writer_creating_a_likely_mistyped_store_says_where(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    relative = str(tmp_path / "x.db").lstrip("/")
+    base = tmp_path / "cwd"
+    base.mkdir()
+    open_store(f"sqlite:///{relative}", base_dir=base).close()
+    assert f"creating a new audit store at {base / relative}" in caplog.text
+    assert "four slashes" in caplog.text

@@ -154,6 +154,7 @@ def test_policy_names_the_store_relative_to_its_folder(
         "target: {deployment: shop}\n"
         'metrics: {provider: scrape, stable: "http://127.0.0.1:1/m", canary: "http://127.0.0.1:2/m"}\n'
         "audit: {url: 'sqlite:///trail/audit.db'}\n"
+        "error_rate_trigger: {threshold: 5%}\n"
     )
     store = open_store(f"sqlite:///{folder / 'trail' / 'audit.db'}")
     store.append(AuditRecord(kind="gate", deployment="shop", timestamp="2026-11-27T09:00:00Z"))
@@ -161,3 +162,48 @@ def test_policy_names_the_store_relative_to_its_folder(
     done = _run(rollguard_cmd, cli_env, "verify", "--policy", str(folder / "rollguard.yaml"))
     assert done.returncode == 0, done.stderr
     assert "audit trail intact: 1 entries" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["audit", "list"],
+        ["audit", "show", "1"],
+        ["audit", "export"],
+        ["audit", "verify"],
+        ["report"],
+    ],
+)
+@pytest.mark.parametrize("how", ["--db", "default"])
+def test_reading_commands_never_create_a_store(
+    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path, command: list[str], how: str
+) -> None:
+    missing = tmp_path / "does-not-exist" / "typo.db"
+    args = [*command, "--db", f"sqlite:///{missing}"] if how == "--db" else command
+    expected = missing if how == "--db" else tmp_path / ".rollguard" / "audit.db"
+    done = subprocess.run(
+        [*rollguard_cmd, *args],
+        env={k: v for k, v in cli_env.items() if k != "ROLLGUARD_AUDIT_DB"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 6, done.stdout + done.stderr
+    assert f"no audit store at {expected}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_verify_of_an_empty_trail_says_empty_and_exits_4(
+    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    open_store(url).close()
+    done = _run(rollguard_cmd, cli_env, "verify", "--db", url)
+    assert done.returncode == 4, done.stderr
+    assert "audit trail empty" in done.stdout
+    assert "intact" not in done.stdout
+    as_json = _run(rollguard_cmd, cli_env, "verify", "--db", url, "-o", "json")
+    assert as_json.returncode == 4
+    assert json.loads(as_json.stdout)["empty"] is True

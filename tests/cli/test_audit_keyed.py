@@ -103,6 +103,7 @@ def test_the_policy_names_the_key_variable_for_verify_and_report(
         "target: {deployment: shop}\n"
         'metrics: {provider: scrape, stable: "http://127.0.0.1:1/m", canary: "http://127.0.0.1:2/m"}\n'
         f"audit: {{url: '{keyed_db}', key_env: AUDIT_KEY}}\n"
+        "error_rate_trigger: {threshold: 5%}\n"
     )
     verified = _run(rollguard_cmd, env, "audit", "verify", "--policy", str(policy))
     assert verified.returncode == 0, verified.stderr

@@ -100,6 +100,7 @@ def test_create_from_metrics_through_the_replay_provider(invoke_cli: Invoke, in_
     policy = tmp_path / "p.yaml"
     policy.write_text(
         "target: {deployment: web}\nmetrics: {provider: replay, file: recorded.csv}\n"
+        "error_rate_trigger: {threshold: 5%}\n"
     )
     done = invoke_cli(
         "baseline", "create", "--from-metrics", "--policy", str(policy), "--window", "5m"

@@ -83,7 +83,7 @@ def test_a_gradual_drill_walks_every_step_to_zero(tmp_path: Path) -> None:
     assert executor.calls == [("set_canary_weight", p) for p in (30, 20, 10, 0)]
     assert result.breach.value is not None
     assert result.breach.value > 500
-    assert result.final_status == {"canary_weight": 0, "canary_state": "serving"}
+    assert result.final_status == {"canary_weight": 0, "canary_state": "drained"}
 
 
 def test_a_sequential_trigger_against_the_baseline_needs_one(tmp_path: Path) -> None:
@@ -123,8 +123,12 @@ def test_a_trigger_that_cannot_fire_is_reported_inert(tmp_path: Path) -> None:
 
 
 def test_a_dry_run_trigger_does_not_count_as_functional(tmp_path: Path) -> None:
-    policy = _policy(tmp_path, "error_rate_trigger: {above: 5, dry_run: true}\n")
-    result = _drill(policy)
+    policy = _policy(
+        tmp_path,
+        "error_rate_trigger: {above: 5, dry_run: true}\n"
+        "memory_trigger: {above: 500}\n",  # a policy must have one trigger that can act
+    )
+    result = _drill(policy, "error_rate_trigger")
     assert not result.fired
     assert "dry_run: true" in result.reason
 

@@ -134,6 +134,18 @@ async def test_no_data_ends_inconclusive_never_healthy() -> None:
     assert executor.calls == []
 
 
+async def test_a_policy_with_nothing_to_judge_is_never_healthy() -> None:
+    """A gate-only policy has no metric trigger: a watch of it proves nothing."""
+    gate_only = POLICY.split("error_rate_trigger", maxsplit=1)[0] + "security_trigger: {}\n"
+    _, _, executor, audit, watcher = make(gate_only)
+    result = await watcher.run(duration_seconds=60)
+    assert result.outcome is Outcome.INCONCLUSIVE
+    assert result.outcome.exit_code == 4
+    assert executor.calls == []
+    assert audit.records[-1].outcome == "inconclusive"
+    assert "no metric trigger" in result.reason
+
+
 @pytest.mark.parametrize(
     ("action", "calls"),
     [

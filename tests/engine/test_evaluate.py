@@ -202,7 +202,10 @@ def test_too_few_requests_waits_instead_of_judging(make_policy: Callable[..., Po
 
 
 def test_dry_run_is_recorded_but_never_acts(make_policy: Callable[..., Policy]) -> None:
-    policy = make_policy(ERROR_RATE.replace("}", ", dry_run: true}"))
+    # A policy needs one trigger that can act: memory stays healthy beside the dry run.
+    policy = make_policy(
+        ERROR_RATE.replace("}", ", dry_run: true}") + "memory_trigger: {above: 1e9}\n"
+    )
     (evaluation,) = run(policy, [{CANARY_ERRORS: 50.0}])
     assert evaluation.results[0].status is TriggerStatus.DRY_RUN
     assert evaluation.decision.verdict is Verdict.CONTINUE

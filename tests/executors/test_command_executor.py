@@ -277,6 +277,7 @@ def test_the_audit_key_variable_is_withheld_from_commands(
         """    rollback: [sh, -c, 'echo "[$AUDIT_KEY] [$OTHER_VAR]"']\n"""
         "metrics: {provider: replay, file: series.csv}\n"
         "audit: {key_env: AUDIT_KEY}\n"
+        "error_rate_trigger: {threshold: 5%}\n"
     )
     result = asyncio.run(make_executor(policy).rollback())
     assert result.ok, result.detail

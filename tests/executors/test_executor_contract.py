@@ -24,6 +24,7 @@ from rollguard.executors.command import CommandExecutor
 from rollguard.executors.haproxy import HaproxyExecutor
 from rollguard.executors.kubernetes import KubernetesExecutor
 from rollguard.executors.local import LocalExecutor
+from rollguard.executors.recording import RecordingExecutor
 from rollguard.policy.model import (
     CommandExecutorSpec,
     HaproxyExecutorSpec,
@@ -35,7 +36,7 @@ from servers.version_http import running_version_servers
 
 T = TypeVar("T")
 Factory = Callable[[], Executor]
-BACKENDS = ["local", "haproxy", "kubernetes", "command"]
+BACKENDS = ["local", "haproxy", "kubernetes", "command", "recording", "recording-local"]
 TOOL = str(Path(__file__).resolve().parents[1] / "servers" / "weights_cli.py")
 
 
@@ -114,7 +115,26 @@ def _command(stack: ExitStack, tmp_path: Path) -> Factory:
     return lambda: CommandExecutor(spec, deployment="shop")
 
 
-SETUPS = {"local": _local, "haproxy": _haproxy, "kubernetes": _kubernetes, "command": _command}
+def _recording(stack: ExitStack, tmp_path: Path) -> Factory:
+    """The stand-in keeps its state in memory: every call goes to the same one."""
+    recording = RecordingExecutor(canary_weight=20)
+    return lambda: recording
+
+
+def _recording_local(stack: ExitStack, tmp_path: Path) -> Factory:
+    """Wrapping a real executor, the recorder changes nothing about what it does."""
+    local = _local(stack, tmp_path)
+    return lambda: RecordingExecutor(local())
+
+
+SETUPS = {
+    "local": _local,
+    "haproxy": _haproxy,
+    "kubernetes": _kubernetes,
+    "command": _command,
+    "recording": _recording,
+    "recording-local": _recording_local,
+}
 
 
 @pytest.fixture(params=BACKENDS)

@@ -23,6 +23,7 @@ def _policy(executor: dict[str, Any]) -> Policy:
         {
             "target": {"deployment": "shop", "executor": executor},
             "metrics": {"provider": "prometheus", "address": "http://127.0.0.1:9090"},
+            "error_rate_trigger": {"threshold": "5%"},
         }
     )
 

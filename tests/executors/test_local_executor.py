@@ -19,7 +19,7 @@ from rollguard.errors import ExecutorError
 from rollguard.executors.base import ActionResult, TargetStatus
 from rollguard.executors.factory import make_executor
 from rollguard.executors.local import LocalExecutor
-from rollguard.executors.noop import NoopExecutor
+from rollguard.executors.recording import RecordingExecutor
 from rollguard.notifiers.log import LogNotifier
 from rollguard.policy.model import Policy
 from rollguard.signals import Signal, Version
@@ -151,6 +151,7 @@ def _policy(executor: dict[str, object]) -> Policy:
         {
             "target": {"deployment": "demo", "executor": executor},
             "metrics": {"provider": "replay", "file": "x.csv"},
+            "error_rate_trigger": {"threshold": "5%"},
         }
     )
 
@@ -169,7 +170,8 @@ def test_factory_builds_the_local_executor(dep: Deployment) -> None:
 
 def test_factory_builds_the_noop_executor_at_the_policys_weight() -> None:
     executor = make_executor(_policy({"type": "noop"}))
-    assert isinstance(executor, NoopExecutor)
+    assert isinstance(executor, RecordingExecutor)
+    assert executor.inner is None  # records, changes nothing
     assert asyncio.run(executor.status()).canary_weight == 20
 
 

@@ -44,6 +44,7 @@ notifications:
 {channels}
   routes:
     {routes}
+error_rate_trigger: {{threshold: 5%}}
 """
 
 
@@ -233,5 +234,6 @@ def test_a_broken_apprise_url_is_refused_without_logging_its_token(
 def test_no_channels_means_the_log_notifier() -> None:
     policy = parse_policy(
         'target: {deployment: c}\nmetrics: {provider: scrape, stable: "http://a/m", canary: "http://b/m"}\n'
+        "error_rate_trigger: {threshold: 5%}\n"
     )
     assert isinstance(make_notifier(policy), LogNotifier)

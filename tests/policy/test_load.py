@@ -159,6 +159,31 @@ def test_relative_trigger_without_a_baseline_says_what_to_set() -> None:
         parse_policy(HEADER + "latency_trigger: {threshold: 30% increase from baseline}")
 
 
+@pytest.mark.parametrize(
+    ("triggers", "words"),
+    [
+        ("", "no trigger"),
+        ("error_rate_trigger: {threshold: 5%, dry_run: true}\n", "every trigger is dry_run"),
+        (
+            "runtime_security: {unauthorized_access_attempts: 5 per minute, dry_run: true}\n"
+            "security_trigger: {dry_run: true}\n",
+            "every trigger is dry_run",
+        ),
+    ],
+)
+def test_a_policy_that_can_never_act_is_invalid(triggers: str, words: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(HEADER + triggers, source="p.yaml")
+    assert words in str(caught.value)
+
+
+def test_one_acting_trigger_beside_dry_runs_is_enough() -> None:
+    policy = parse_policy(
+        HEADER + "error_rate_trigger: {threshold: 5%, dry_run: true}\nsecurity_trigger: {}\n"
+    )
+    assert [rule.dry_run for rule in policy.rules] == [True]
+
+
 def test_policy_check_cli_prints_one_line_per_problem_and_exits_2(
     tmp_path: Path, rollguard_cmd: list[str], cli_env: dict[str, str]
 ) -> None:

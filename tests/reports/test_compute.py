@@ -129,6 +129,33 @@ def test_an_empty_store_says_so_instead_of_dividing_by_zero(store: SqlAuditStore
     assert {i.name: i.status for i in report.checklist}["Automated monitoring active"] == "fail"
 
 
+def test_an_empty_store_is_empty_never_complete(store: SqlAuditStore) -> None:
+    report = build(store, since="2026-11-01T00:00:00Z", until=UNTIL)
+    checks = {item.name: item for item in report.checklist}
+    assert checks["Audit trail complete"].status == "unknown"
+    assert "empty" in checks["Audit trail complete"].evidence
+    assert {item.status for item in report.checklist} <= {"unknown", "fail"}
+    assert "✅" not in render_report(report, format="md")
+
+
+def test_gate_blocks_count_as_blocked_deployments(store: SqlAuditStore) -> None:
+    from rollguard.audit.base import AuditRecord
+
+    for outcome in ("blocked", "passed", "blocked"):
+        store.append(
+            AuditRecord(
+                kind="gate",
+                deployment="shop",
+                timestamp="2026-11-20T09:00:00Z",
+                action="deployment_block" if outcome == "blocked" else "continue",
+                outcome=outcome,
+            )
+        )
+    report = build(store, since="2026-11-01T00:00:00Z", until=UNTIL)
+    assert report.blocked_deployments == 2
+    assert "- Blocked Deployments: 2" in render_report(report, format="md")
+
+
 def test_p95_is_nearest_rank() -> None:
     assert stats([float(n) for n in range(1, 21)]).p95 == 19
     assert stats([3.0]).p95 == 3

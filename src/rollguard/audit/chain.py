@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from rollguard.audit.keys import AuditKey
 
 GENESIS = "0" * 64
+#: What ``verify`` says of a trail with no entries: nothing was checked.
+EMPTY_MESSAGE = "audit trail empty: no entries to verify"
 
 
 def canonical_json(value: object) -> str:
@@ -233,7 +235,8 @@ def _check_head(
 ) -> VerifyReport:
     if head is None:
         if last is None:
-            return VerifyReport(ok=True, entries=0, head_hash=GENESIS)
+            # Nothing to check is not "intact": readers say "empty" (a false green else).
+            return VerifyReport(ok=True, entries=0, head_hash=GENESIS, message=EMPTY_MESSAGE)
         return _broken(
             count, expected, last.id, "inserted", "entries exist but the store never appended any"
         )

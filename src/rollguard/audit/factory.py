@@ -1,7 +1,12 @@
 """``open_store(url)``: the one way to get an audit store from a URL.
 
 ``sqlite:///relative/path.db`` is resolved against ``base_dir``; its folder is
-created. ``postgresql://`` URLs use psycopg 3. The store is opened eagerly —
+created. Readers pass ``create=False``: a store that does not exist is then an
+:class:`~rollguard.errors.AuditError` naming the path looked for, never a new
+empty store that reads as intact. Three slashes make a relative path, four an
+absolute one (``sqlite:////tmp/x.db``): every message about a SQLite store
+names the resolved path, and says so when the other reading exists or was
+likely meant. ``postgresql://`` URLs use psycopg 3. The store is opened eagerly —
 schema created or checked, a round-trip made — so an unusable store is an
 :class:`~rollguard.errors.AuditError` (exit 6) before any watch starts, never
 midway. A URL that cannot name a store at all (another scheme, no path) is bad
@@ -13,6 +18,7 @@ it came from. ``key`` makes the store a keyed (HMAC) one: see
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -37,15 +43,17 @@ def open_store(
     clock: Callable[[], float] = time.time,
     field: str = "audit store URL",
     key: keys.AuditKey | None = None,
+    create: bool = True,
 ) -> SqlAuditStore:
-    """Open (creating if needed) the audit store at ``url``; ``field`` names it in errors.
+    """Open the audit store at ``url`` (creating it unless ``create`` is false).
 
-    Opening does not check ``key`` against the trail (reading needs no key);
-    appends and ``verify`` do, and :meth:`SqlAuditStore.check_key` on demand.
+    ``field`` names the URL's source in errors. Opening does not check ``key``
+    against the trail (reading needs no key); appends and ``verify`` do, and
+    :meth:`SqlAuditStore.check_key` on demand.
     """
     parsed = _parse(url, field)
     if parsed.get_backend_name() == "sqlite":
-        parsed = _sqlite_url(parsed, base_dir or Path.cwd(), field)
+        parsed = _sqlite_url(parsed, base_dir or Path.cwd(), field, create=create)
         engine = sa.create_engine(parsed)
         schema.configure_sqlite(engine)
     else:  # postgresql: _parse lets no other scheme through
@@ -57,7 +65,7 @@ def open_store(
         )
     store = SqlAuditStore(engine, clock=clock, key=key)
     try:
-        schema.ensure_schema(engine)
+        schema.ensure_schema(engine, create=create)
     except sa.exc.DBAPIError as exc:
         engine.dispose()
         detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
@@ -117,21 +125,45 @@ def _parse(url: str, field: str) -> sa.URL:
         ) from exc
 
 
-def _sqlite_url(url: sa.URL, base_dir: Path, field: str) -> sa.URL:
+def _sqlite_url(url: sa.URL, base_dir: Path, field: str, *, create: bool) -> sa.URL:
     if not url.database or url.database == ":memory:":
         raise UsageError(f"{field}: the SQLite audit store needs a file path (sqlite:///PATH)")
-    path = Path(url.database)
-    if not path.is_absolute():
-        path = base_dir / path
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AuditError(
-            f"cannot create the audit store folder {path.parent}: {exc.strerror}"
-        ) from exc
+    written = Path(url.database)
+    path = written if written.is_absolute() else base_dir / written
     if path.exists() and not path.is_file():
         raise AuditError(f"the audit store path {path} is not a file")
+    if not path.exists():
+        if not create:
+            hint = _slashes_hint(written, base_dir)
+            raise AuditError(f"no audit store at {path} ({field}){hint}")
+        hint = _slashes_hint(written, base_dir)
+        if hint:
+            logging.getLogger(__name__).warning("creating a new audit store at %s%s", path, hint)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AuditError(
+                f"cannot create the audit store folder {path.parent}: {exc.strerror}"
+            ) from exc
     return url.set(drivername="sqlite+pysqlite", database=str(path))
+
+
+def _absolute_twin(written: Path) -> Path:
+    """What a relative path would have meant with one more slash."""
+    return Path("/") / written
+
+
+def _slashes_hint(written: Path, base_dir: Path) -> str:
+    """Why a relative SQLite URL names a path under ``base_dir``, and the absolute spelling."""
+    twin = _absolute_twin(written)
+    # Meant absolute only if the twin's folder exists and is not "/" (sqlite:///x.db).
+    if written.is_absolute() or twin.parent == twin.parent.parent or not twin.parent.is_dir():
+        return ""
+    exists = ", which exists" if twin.is_file() else ""
+    return (
+        f"; sqlite:///{written} (three slashes) is relative to {base_dir}: "
+        f"for {twin}{exists}, write sqlite:///{twin} (four slashes)"
+    )
 
 
 def _shown(url: sa.URL) -> str:

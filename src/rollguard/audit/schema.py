@@ -123,8 +123,12 @@ def writing(connection: sa.Connection) -> sa.Connection:
     return connection.execution_options(immediate=True)
 
 
-def ensure_schema(engine: sa.Engine) -> None:
-    """Create the schema in an empty database; refuse a foreign one; check the version."""
+def ensure_schema(engine: sa.Engine, *, create: bool = True) -> None:
+    """Create the schema in an empty database; refuse a foreign one; check the version.
+
+    Readers pass ``create=False``: an empty database is then no audit store (an
+    AuditError), never made into one.
+    """
     with engine.connect() as connection, writing(connection).begin():
         if engine.dialect.name == "postgresql":
             connection.execute(
@@ -138,6 +142,8 @@ def ensure_schema(engine: sa.Engine) -> None:
                     f"{_where(engine)} is not a rollguard audit database "
                     f"(it holds other tables: {shown}); point --db at a new or rollguard file"
                 )
+            if not create:
+                raise AuditError(f"no audit store at {_where(engine)}: it holds no audit trail")
             _create(connection)
             return
         found = {row[0]: row[1] for row in connection.execute(sa.select(meta.c.key, meta.c.value))}

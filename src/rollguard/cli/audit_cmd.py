@@ -145,7 +145,9 @@ def verify(
 ) -> None:
     """Recompute the hash chain: exit 0 when intact, 6 naming the first damaged entry.
 
-    A keyed trail needs its key (--key-env, or the policy's audit.key_env): exit 2 without.
+    An empty trail has nothing to verify: it says so and exits 4 (inconclusive).
+    A store that does not exist exits 6 naming the path looked for. A keyed trail
+    needs its key (--key-env, or the policy's audit.key_env): exit 2 without.
     """
 
     fmt = _output(output, legacy_output)
@@ -154,8 +156,11 @@ def verify(
         report = store.verify()
     finally:
         store.close()
+    empty = report.ok and report.entries == 0
     if fmt == "json":
-        print(json.dumps(report.__dict__, indent=2))
+        print(json.dumps({**report.__dict__, "empty": empty}, indent=2))
+    elif empty:
+        print(f"{report.message} in {store.url}")
     elif report.ok:
         keyed = f", keyed (key id {report.key_id})" if report.key_id else ""
         print(f"audit trail intact: {report.entries} entries, head {report.head_hash}{keyed}")
@@ -168,6 +173,8 @@ def verify(
         )
     if not report.ok:
         raise typer.Exit(int(ExitCode.AUDIT_BROKEN))
+    if empty:
+        raise typer.Exit(int(ExitCode.INCONCLUSIVE))
 
 
 def _table(entries: Sequence[AuditEntry]) -> None:

@@ -52,7 +52,10 @@ def store_url(db: str | None) -> str:
 def open_cli_store(
     db: str | None, policy: Path | None, *, key_env: str | None = None, verifying: bool = False
 ) -> SqlAuditStore:
-    """The store of ``--db``, else of ``--policy``'s audit section, else the default.
+    """The existing store of ``--db``, else of ``--policy``'s audit section, else the default.
+
+    Reading commands never create a store: one that does not exist is an
+    AuditError (exit 6) naming the path looked for.
 
     The key is ``--key-env``'s, else (only for commands that verify, the only
     ones that hash) the policy's ``audit.key_env``; reading needs no key.
@@ -62,9 +65,11 @@ def open_cli_store(
 
     key = None if key_env is None else key_from_env(key_env, field="--key-env")
     if db is not None:
-        return open_store(db, field="--db", key=key)
+        return open_store(db, field="--db", key=key, create=False)
     if policy is None:
-        return open_store(store_url(None), field=f"${DB_ENV}", key=key)
+        url = store_url(None)
+        field = f"${DB_ENV}" if os.environ.get(DB_ENV) else "the default; give --db or --policy"
+        return open_store(url, field=field, key=key, create=False)
     from rollguard.policy import load_policy
 
     config = load_policy(policy).audit
@@ -76,7 +81,7 @@ def open_cli_store(
             raise UsageError(f"audit.url_env: environment variable {config.url_env} is not set")
     if key is None and verifying and config.key_env is not None:
         key = key_from_env(config.key_env, field=f"{policy}: audit.key_env")
-    return open_store(url, base_dir=policy.resolve().parent, field=field, key=key)
+    return open_store(url, base_dir=policy.resolve().parent, field=field, key=key, create=False)
 
 
 def since_timestamp(raw: str | None, *, now: datetime | None = None) -> str | None:

@@ -45,8 +45,8 @@ def backtest(
 
     from rich.console import Console
 
+    from rollguard.controller.assemble import policy_baseline
     from rollguard.controller.backtest import run_backtest
-    from rollguard.controller.build import policy_baseline
     from rollguard.metrics.replay import ReplayProvider
     from rollguard.policy import load_policy
 
@@ -56,8 +56,9 @@ def backtest(
 
         plot_format(plot)
     provider = ReplayProvider.from_file(series)
-    reference = policy_baseline(loaded, base_dir=policy.resolve().parent, override=baseline)
-    result = asyncio.run(run_backtest(loaded, provider, baseline=reference))
+    base_dir = policy.resolve().parent
+    reference = policy_baseline(loaded, base_dir=base_dir, override=baseline)
+    result = asyncio.run(run_backtest(loaded, provider, baseline=reference, base_dir=base_dir))
     if plot is not None:
         from rollguard.controller.backtest_plot import plot_backtest
 

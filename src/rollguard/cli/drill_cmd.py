@@ -80,7 +80,9 @@ def drill(
             except RollguardError as exc:  # the rollback path is broken: a failed drill
                 record_unbuilt_executor(loaded, rule, exc, audit=store)
                 raise
-        result = asyncio.run(_run(loaded, rule, executor=real, baseline=reference, store=store))
+        result = asyncio.run(
+            _run(loaded, rule, executor=real, baseline=reference, store=store, base_dir=base_dir)
+        )
         result.audit_id = record_drill(loaded, result, audit=store)
     finally:
         store.close()
@@ -95,7 +97,7 @@ def _baseline(
     loaded: Policy, rule: Trigger, *, base_dir: Path, override: Path | None
 ) -> Baseline | None:
     """The baseline the drilled trigger needs; others may go without it."""
-    from rollguard.controller.build import policy_baseline
+    from rollguard.controller.assemble import policy_baseline
     from rollguard.controller.drill import needs_baseline
     from rollguard.errors import InputError
 
@@ -119,6 +121,7 @@ async def _run(
     executor: Executor | None,
     baseline: Baseline | None,
     store: AuditStore,
+    base_dir: Path,
 ) -> DrillResult:
     """The drill: on the real ``executor`` under the deployment's lock, as a watch holds
     it; without one, against a recording executor."""
@@ -127,7 +130,7 @@ async def _run(
 
     from rollguard.controller.drill import run_drill
     from rollguard.controller.recovery import deployment_lock
-    from rollguard.testing import RecordingExecutor
+    from rollguard.executors.recording import RecordingExecutor
 
     execute = executor is not None
     if executor is None:
@@ -141,7 +144,12 @@ async def _run(
     try:
         async with lock:  # a live watch of the deployment: LockedError, nothing executed
             return await run_drill(
-                loaded, rule, executor=executor, executed=execute, baseline=baseline
+                loaded,
+                rule,
+                executor=executor,
+                executed=execute,
+                baseline=baseline,
+                base_dir=base_dir,
             )
     finally:
         await executor.aclose()

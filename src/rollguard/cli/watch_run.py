@@ -12,7 +12,7 @@ from rich.text import Text
 from rollguard.cli import render
 from rollguard.cli.github import GitHubActions
 from rollguard.cli.options import OutputFormat
-from rollguard.controller.build import build_watcher
+from rollguard.controller.assemble import Overrides, assemble
 from rollguard.controller.watch import Outcome, WatchResult
 from rollguard.engine.evaluate import Evaluation
 from rollguard.policy.model import Policy
@@ -40,12 +40,14 @@ async def run_watch(
             title = f"rollguard watching {deployment} — evaluation {evaluation.state.evaluations}"
             live.update(render.evaluation_table(evaluation, title=title))
 
-    watcher = build_watcher(
+    watcher = assemble(
         policy,
-        base_dir=base_dir,
-        baseline_file=baseline_file,
-        interval_seconds=interval_seconds,
-        on_evaluation=show,
+        Overrides(
+            base_dir=base_dir,
+            baseline_file=baseline_file,
+            interval_seconds=interval_seconds,
+            on_evaluation=show,
+        ),
     )
     try:
         if output is OutputFormat.TEXT:

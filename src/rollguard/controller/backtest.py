@@ -1,10 +1,12 @@
 """Backtest: replay a recorded series through a policy on a simulated clock.
 
-The engine is the one ``watch`` runs (``required_queries`` → provider →
-``evaluate`` with the same state), at every analysis interval of the
-recording. It stops at the first action, as the rollout would have; nothing is
-executed and nobody is notified. Unlike ``watch`` it carries on through
-inconclusive verdicts, so a month of data is judged to its end.
+The loop is the very :class:`~rollguard.controller.watch.Watcher` ``watch``
+runs, assembled the same way (runtime security included), on a simulated
+clock from the recording's first row, at every analysis interval. It stops at
+the first action, as the rollout would have; the action goes to a recording
+executor (nothing is executed), nobody is notified, and the watch's entries
+stay in memory. Unlike ``watch`` it carries on through inconclusive verdicts,
+so a month of data is judged to its end.
 """
 
 from __future__ import annotations
@@ -12,13 +14,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from rollguard.audit.base import MemoryAuditSink
 from rollguard.baseline import Baseline
+from rollguard.controller.assemble import Overrides, assemble
+from rollguard.controller.clock import SimulatedClock
 from rollguard.engine.decision import Verdict
-from rollguard.engine.evaluate import Evaluation, evaluate, required_queries
-from rollguard.engine.state import EngineState
+from rollguard.engine.evaluate import Evaluation
+from rollguard.executors.recording import RecordingExecutor
 from rollguard.metrics.replay import ReplayProvider
+from rollguard.notifiers.silent import SilentNotifier
 from rollguard.policy.model import Policy
 from rollguard.signals import Version
 
@@ -100,9 +107,16 @@ def interval_for(policy: Policy, provider: ReplayProvider) -> float:
 
 
 async def run_backtest(
-    policy: Policy, provider: ReplayProvider, *, baseline: Baseline | None = None
+    policy: Policy,
+    provider: ReplayProvider,
+    *,
+    baseline: Baseline | None = None,
+    base_dir: Path = Path(),
 ) -> BacktestResult:
-    """Evaluate the policy at every interval of the recording until the first action."""
+    """Watch the recording with the policy, every interval, until the first action.
+
+    ``base_dir`` is where the policy's relative paths (an access log) resolve.
+    """
     interval = interval_for(policy, provider)
     if interval != policy.analysis.interval:
         analysis = policy.analysis.model_copy(update={"interval": interval})
@@ -112,19 +126,24 @@ async def run_backtest(
     )
     if not provider.rows:
         return result
-    queries = required_queries(policy)
-    state = EngineState()
-    warmup = policy.analysis.warmup or 0.0
-    now = provider.start + warmup
-    while now <= provider.end + 1e-9:
-        measured = await provider.measure(queries, now=now)
-        answers = dict(zip(queries, measured, strict=True))
-        evaluation = evaluate(policy, answers, baseline=baseline, state=state, now=now)
-        state = evaluation.state
-        result.evaluations.append(evaluation)
-        if evaluation.decision.verdict is Verdict.ACT:
-            break
-        now += interval
+    watcher = assemble(
+        policy,
+        Overrides(
+            base_dir=base_dir,
+            metrics=provider,
+            executor=RecordingExecutor(canary_weight=policy.rollback.canary_weight),
+            notifier=SilentNotifier(),
+            audit=MemoryAuditSink(),
+            clock=SimulatedClock(provider.start),
+            baseline=baseline,
+            on_evaluation=result.evaluations.append,
+            judge_to_end=True,
+        ),
+    )
+    try:
+        await watcher.run(duration_seconds=provider.end - provider.start)
+    finally:
+        await watcher.provider.aclose()
     return result
 
 

@@ -13,32 +13,27 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rollguard.audit.base import AuditRecord, AuditSink, MemoryAuditSink
 from rollguard.audit.spool import SPOOLED
 from rollguard.baseline import Baseline
+from rollguard.controller.assemble import Overrides, assemble
 from rollguard.controller.backtest import json_safe
 from rollguard.controller.clock import SimulatedClock
 from rollguard.controller.drill_feed import Breach, build_feed
-from rollguard.controller.watch import Outcome, Watcher, WatchResult
+from rollguard.controller.watch import Outcome, WatchResult
 from rollguard.engine import sequential_rules
 from rollguard.errors import AuditError, ExitCode, RollguardError, UsageError
 from rollguard.executors.base import Executor
-from rollguard.notifiers.base import Delivery, Notification
+from rollguard.notifiers.silent import SilentNotifier
 from rollguard.policy.actions import PRIORITY, Action
 from rollguard.policy.model import Policy
 from rollguard.policy.triggers import Trigger
 
 #: Evaluations a sequential test gets to cross 1/alpha before the drill gives up.
 SEQUENTIAL_EVALUATIONS = 60
-
-
-class SilentNotifier:
-    """A drill pages nobody: a rehearsal must not look like an incident."""
-
-    async def notify(self, notification: Notification) -> list[Delivery]:
-        return []
 
 
 @dataclass
@@ -139,6 +134,7 @@ async def run_drill(
     executor: Executor,
     executed: bool,
     baseline: Baseline | None,
+    base_dir: Path = Path(),
 ) -> DrillResult:
     """Breach ``rule`` on a simulated clock and run its action through ``executor``."""
     if baseline is None and needs_baseline(policy, rule):
@@ -156,14 +152,18 @@ async def run_drill(
             )
         }
     )
-    watcher = Watcher(
+    # A drill pages nobody and writes no watch entries: a rehearsal is not an incident.
+    watcher = assemble(
         drill_policy,
-        provider=provider,
-        executor=executor,
-        notifier=SilentNotifier(),
-        audit=MemoryAuditSink(),
-        clock=SimulatedClock(time.time()),
-        baseline=baseline,
+        Overrides(
+            base_dir=base_dir,
+            signals=provider,
+            executor=executor,
+            notifier=SilentNotifier(),
+            audit=MemoryAuditSink(),
+            clock=SimulatedClock(time.time()),
+            baseline=baseline,
+        ),
     )
     evaluations = (
         SEQUENTIAL_EVALUATIONS if sequential_rules.is_sequential(rule) else breach.persistence + 2
@@ -183,6 +183,8 @@ async def _judge(
         "reason": watched.reason,
         "severity": watched.severity,
         "evidence": [e for e in watched.evidence if e.get("trigger") == rule.name],
+        # what every trigger read at the decision: the drilled one breached, the others healthy
+        "triggers": {str(e["trigger"]): e.get("value") for e in watched.evidence},
     }
     result = DrillResult(
         trigger=rule.name,

@@ -32,6 +32,8 @@ from rollguard.policy.model import Policy
 from rollguard.signals import Signal
 
 NOTIFY_DEADLINE_SECONDS = 10.0
+#: Times closer than this are the same moment (a simulated clock adds up float intervals).
+TIME_TOLERANCE_SECONDS = 1e-9
 
 
 class Outcome(StrEnum):
@@ -108,6 +110,7 @@ class Watcher:
         baseline: Baseline | None = None,
         on_evaluation: EvaluationHook | None = None,
         interval_seconds: float | None = None,
+        judge_to_end: bool = False,
     ) -> None:
         self.policy = policy
         self.provider = provider
@@ -118,6 +121,8 @@ class Watcher:
         self.baseline = baseline
         self.on_evaluation = on_evaluation
         self.interval_seconds = interval_seconds or policy.analysis.interval
+        # A backtest judges a whole recording: an inconclusive stretch does not end it.
+        self.judge_to_end = judge_to_end
         self.watch_id = uuid.uuid4().hex
         self.state = EngineState()
         self.last: Evaluation | None = None
@@ -177,7 +182,8 @@ class Watcher:
         warmup = self.policy.analysis.warmup or 0.0
         while True:
             now = self.clock.now()
-            if now - started >= warmup:
+            warm = now - started >= warmup - TIME_TOLERANCE_SECONDS
+            if warm:
                 await self.provider.collect(now=now)
                 measured = await self.provider.measure(queries, now=now)
                 evaluation = evaluate(
@@ -192,18 +198,27 @@ class Watcher:
                 decision = evaluation.decision
                 if decision.verdict is Verdict.ACT:
                     return await self._act(decision, started, now)
-                if decision.verdict is Verdict.INCONCLUSIVE:
+                if decision.verdict is Verdict.INCONCLUSIVE and not self.judge_to_end:
                     return await self._finish(Outcome.INCONCLUSIVE, decision, started, now)
-            if now - started >= duration_seconds:
+            if now - started >= duration_seconds - TIME_TOLERANCE_SECONDS:
                 return await self._finish(self._final_outcome(), None, started, None)
-            await self.clock.sleep(min(self.interval_seconds, started + duration_seconds - now))
+            # the first evaluation comes exactly when the warm-up ends, then every interval
+            next_at = now + self.interval_seconds
+            if not warm:
+                next_at = min(next_at, started + warmup)
+            await self.clock.sleep(min(next_at, started + duration_seconds) - now)
 
     def _final_outcome(self) -> Outcome:
         """Healthy only when every rule was judged at least once: never silently healthy."""
-        if self.last is None:
+        if self.last is None or not self.last.results:  # nothing measured, or nothing to judge
             return Outcome.INCONCLUSIVE
         unjudged = [r for r in self.last.results if self.state.of(r.trigger).judged == 0]
         return Outcome.INCONCLUSIVE if unjudged else Outcome.HEALTHY
+
+    def _unjudged_reason(self) -> str:
+        if self.last is not None and not self.last.results:
+            return "nothing to judge: the policy has no metric trigger"
+        return "some triggers were never judged (no data)"
 
     async def _act(self, decision: Decision, started: float, decided: float) -> WatchResult:
         await self._record("decision", decided, decision=decision)
@@ -283,7 +298,7 @@ class Watcher:
             if decision
             else "all_metrics_healthy"
             if outcome is Outcome.HEALTHY
-            else "some triggers were never judged (no data)",
+            else self._unjudged_reason(),
             severity=decision.severity.value if decision else "info",
             evidence=[item.as_dict() for item in evidence],
             started_at=started,

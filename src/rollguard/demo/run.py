@@ -26,16 +26,16 @@ import httpx
 
 from rollguard.audit.base import MemoryAuditSink
 from rollguard.controller import SystemClock, Watcher, WatchResult
+from rollguard.controller.assemble import Overrides, assemble
 from rollguard.demo import real_stack, router, service
 from rollguard.demo.loadgen import LoadGenerator
-from rollguard.demo.recording import RecoveryRecorder
 from rollguard.demo.report import DemoResult, users_view
 from rollguard.demo.scenarios import SEED_WATCH_SECONDS, Scenario, demo_policy, scaled
 from rollguard.demo.servers import DemoError, ProcessGroup
 from rollguard.engine.decision import TriggerStatus
 from rollguard.engine.evaluate import Evaluation
 from rollguard.executors.factory import make_executor
-from rollguard.metrics.factory import make_provider
+from rollguard.executors.recording import RecordingExecutor
 from rollguard.notifiers.base import Delivery, Notification
 from rollguard.policy.model import Policy
 
@@ -131,8 +131,7 @@ async def _run(
 ) -> DemoResult:
     stable_url, canary_url = await _start_services(started)
     policy, front_url = await _traffic_path(settings, stable_url, canary_url, started, emit)
-    executor = RecoveryRecorder(make_executor(policy), on_call=lambda m: emit("action", m))
-    provider = make_provider(policy, base_dir=Path.cwd())
+    executor = RecordingExecutor(make_executor(policy), on_call=lambda m: emit("action", m))
     warm = asyncio.Event()
     warm_at: list[float] = []
 
@@ -144,14 +143,16 @@ async def _run(
             warm_at.append(time.time())
             emit("warm", "every trigger has judged the canary healthy: warm-up over")
 
-    watcher = Watcher(
+    watcher = assemble(
         policy,
-        provider=provider,
-        executor=executor,
-        notifier=_EventNotifier(emit),
-        audit=MemoryAuditSink(),
-        clock=SystemClock(),
-        on_evaluation=on_evaluation,
+        Overrides(
+            base_dir=Path.cwd(),
+            executor=executor,
+            notifier=_EventNotifier(emit),
+            audit=MemoryAuditSink(),
+            clock=SystemClock(),
+            on_evaluation=on_evaluation,
+        ),
     )
     load = LoadGenerator(
         f"{front_url}/api/orders",
@@ -189,7 +190,7 @@ async def _run(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        await provider.aclose()
+        await watcher.provider.aclose()
         await executor.aclose()
     start_of_fault = fault_at or (warm_at[0] if warm_at else began)
     return DemoResult(

@@ -37,6 +37,13 @@ class TargetStatus:
         return self.canary_weight == 0
 
 
+def refused_weight(percent: int) -> ActionResult | None:
+    """The failed result every executor gives a canary weight outside 0-100, else None."""
+    if 0 <= percent <= 100:
+        return None
+    return ActionResult(ok=False, detail=f"canary weight must be 0-100, got {percent}")
+
+
 class Executor(Protocol):
     """Acts on one deployment. Keyword-only options, idempotent calls."""
 

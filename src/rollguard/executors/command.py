@@ -21,7 +21,11 @@ A non-zero exit or a timeout is a failed action (``ok=False``) with the exit
 code and the tail of stdout and stderr in the result, so they reach the audit
 record. The timeout bounds the whole call, even when a process the command
 left behind holds its output open (:mod:`rollguard.executors.process`). A
-command that does not exist is an :class:`ExecutorError` naming it.
+command dies with rollguard (a supervisor kills its group when rollguard is
+killed), and two commands for one deployment never run at once on a host,
+across a crash included: a restarted rollguard waits, within the timeout, for
+what is left of a killed one's command (:mod:`rollguard.executors.run_lock`).
+A command that does not exist is an :class:`ExecutorError` naming it.
 
 ``status`` runs the status command when one is given and reads its stdout as
 JSON (``{"canary_weight": 0, "canary_state": "retired"}``); without one it
@@ -37,8 +41,9 @@ import time
 from collections.abc import Iterable, Mapping
 
 from rollguard.errors import ExecutorError
-from rollguard.executors.base import ActionResult, TargetStatus
+from rollguard.executors.base import ActionResult, TargetStatus, refused_weight
 from rollguard.executors.process import run_bounded
+from rollguard.executors.run_lock import RUN_DIR_ENV
 from rollguard.policy.model import CommandExecutorSpec
 
 OUTPUT_LIMIT = 4000  # characters of stdout/stderr kept per stream (the tail)
@@ -58,7 +63,7 @@ class CommandExecutor:
         self._spec = spec
         self._deployment = deployment
         self._context = dict(context or {})
-        self._withheld = frozenset(withheld_env)
+        self._withheld = frozenset(withheld_env) | {RUN_DIR_ENV}  # rollguard's own setting
         self._canary_weight: int | None = None
         self._canary_state = "unknown"
 
@@ -71,8 +76,8 @@ class CommandExecutor:
         return self._remember(result, 0, "retired")
 
     async def set_canary_weight(self, *, percent: int) -> ActionResult:
-        if not 0 <= percent <= 100:
-            return ActionResult(ok=False, detail=f"canary weight must be 0-100, got {percent}")
+        if (refused := refused_weight(percent)) is not None:
+            return refused
         if self._spec.set_weight is None:
             return ActionResult(
                 ok=False,
@@ -172,6 +177,7 @@ class CommandExecutor:
                 timeout=self._spec.timeout,
                 env=self._environment(action, values),
                 cwd=self._spec.workdir,
+                lock=self._deployment,  # one command per deployment at a time, crashes included
             )
         except FileNotFoundError as exc:
             raise ExecutorError(
@@ -195,6 +201,8 @@ class CommandExecutor:
                 output=_output(argv, done.exit_code, stdout, stderr, started),
             )
         output = _output(argv, done.exit_code, stdout, stderr, started)
+        if done.waited_seconds:
+            output["waited_for_previous_seconds"] = round(done.waited_seconds, 3)
         if done.exit_code != 0:
             last_line = (stderr or stdout).decode(errors="replace").strip().splitlines()[-1:]
             return ActionResult(

@@ -28,9 +28,9 @@ def _local(spec: Any, policy: Policy) -> Executor:
 
 
 def _noop(spec: Any, policy: Policy) -> Executor:
-    from rollguard.executors.noop import NoopExecutor
+    from rollguard.executors.recording import RecordingExecutor
 
-    return NoopExecutor(canary_weight=policy.rollback.canary_weight)
+    return RecordingExecutor(canary_weight=policy.rollback.canary_weight)
 
 
 def _haproxy(spec: Any, policy: Policy) -> Executor:

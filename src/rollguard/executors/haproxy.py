@@ -24,7 +24,7 @@ import asyncio
 from dataclasses import dataclass
 
 from rollguard.errors import ExecutorError
-from rollguard.executors.base import ActionResult, TargetStatus
+from rollguard.executors.base import ActionResult, TargetStatus, refused_weight
 from rollguard.policy.model import HaproxyExecutorSpec
 
 _FORCED_MAINT = 0x01
@@ -77,8 +77,8 @@ class HaproxyExecutor:
 
     async def set_canary_weight(self, *, percent: int) -> ActionResult:
         """Canary weight ``percent``, stable ``100 - percent``; both ready to take their share."""
-        if not 0 <= percent <= 100:
-            return ActionResult(ok=False, detail=f"canary weight must be 0-100, got {percent}")
+        if (refused := refused_weight(percent)) is not None:
+            return refused
         commands = [
             self._set(self._spec.stable_server, f"weight {100 - percent}"),
             self._set(self._spec.canary_server, f"weight {percent}"),

@@ -33,7 +33,7 @@ from kubernetes import client as k8s
 
 from rollguard.errors import ExecutorError
 from rollguard.executors import kubernetes_rollout as rollout
-from rollguard.executors.base import ActionResult, TargetStatus
+from rollguard.executors.base import ActionResult, TargetStatus, refused_weight
 from rollguard.executors.kubernetes_api import (
     DEPLOYMENT,
     JSON_PATCH,
@@ -82,8 +82,8 @@ class KubernetesExecutor:
         return ActionResult(ok=ok, detail="; ".join(steps), output={"steps": steps})
 
     async def set_canary_weight(self, *, percent: int) -> ActionResult:
-        if not 0 <= percent <= 100:
-            return ActionResult(ok=False, detail=f"canary weight must be 0-100, got {percent}")
+        if (refused := refused_weight(percent)) is not None:
+            return refused
         if self._router is None:
             return _needs_router("shift traffic")
         await self._retry(lambda: self._router_weight(percent))

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from rollguard.errors import ExecutorError
-from rollguard.executors.base import ActionResult, TargetStatus
+from rollguard.executors.base import ActionResult, TargetStatus, refused_weight
 
 
 class LocalExecutor:
@@ -40,8 +40,8 @@ class LocalExecutor:
         return await self._act("POST", "rollback", "canary retired, all traffic on stable")
 
     async def set_canary_weight(self, *, percent: int) -> ActionResult:
-        if not 0 <= percent <= 100:
-            return ActionResult(ok=False, detail=f"canary weight must be 0-100, got {percent}")
+        if (refused := refused_weight(percent)) is not None:
+            return refused
         return await self._act(
             "PUT", "weight", f"canary weight set to {percent}%", {"canary_percent": percent}
         )

@@ -6,21 +6,33 @@ daemon) can hold a copy for as long as it lives: killing the group at the
 timeout does not reach it, and the call would outlast its timeout by that
 long. Here the pipes are our own and read while the command runs; at the
 deadline the group is killed, reading stops and what was read is kept.
+
+A command never outlives rollguard: it runs under a small supervisor
+(:mod:`rollguard.executors.supervise`) that SIGKILLs the command's group when
+rollguard dies, even by SIGKILL. With a ``lock`` key (the deployment), the
+command also runs under that key's run lock (:mod:`rollguard.executors.run_lock`),
+so two commands for one deployment never overlap, across a crash included.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
-from collections.abc import Mapping
+import sys
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import IO
+
+from rollguard.executors import run_lock
 
 READ_CHUNK = 65536
 KILL_GRACE_SECONDS = 2.0  # for a SIGKILLed group leader to be reaped; it is near-instant
+SUPERVISOR = Path(__file__).with_name("supervise.py")
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,7 @@ class Completed:
     stdout: bytes
     stderr: bytes
     timed_out: bool = False
+    waited_seconds: float = 0.0  # for a previous command of the same lock key to end
 
 
 async def run_bounded(
@@ -39,36 +52,84 @@ async def run_bounded(
     timeout: float,  # noqa: ASYNC109 the timeout kills the process group, not only the wait
     env: Mapping[str, str],
     cwd: str | None,
+    lock: str | None = None,
 ) -> Completed:
     """Run ``argv`` in its own session until it exits and its output ends, or ``timeout``.
 
     At the timeout, or if the call is cancelled, the command's process group is
-    killed: a command never outlives its action. ``FileNotFoundError`` and
-    ``PermissionError`` from starting it propagate for the caller to name.
+    killed: a command never outlives its action, nor rollguard. ``FileNotFoundError``
+    and ``PermissionError`` from starting it propagate for the caller to name. With
+    ``lock``, a previous command under the same key is waited for within the same
+    timeout (:class:`~rollguard.errors.ExecutorError` when it does not end in time).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    async with _maybe_locked(lock, deadline) as held:
+        done = await _run(argv, deadline=deadline, env=env, cwd=cwd, held=held)
+    if held is not None:
+        done = dataclasses.replace(done, waited_seconds=held.waited_seconds)
+    return done
+
+
+@contextlib.asynccontextmanager
+async def _maybe_locked(lock: str | None, deadline: float) -> AsyncIterator[run_lock.Held | None]:
+    if lock is None:
+        yield None
+        return
+    async with run_lock.held(lock, deadline=deadline) as held:
+        yield held
+
+
+async def _run(
+    argv: list[str],
+    *,
+    deadline: float,
+    env: Mapping[str, str],
+    cwd: str | None,
+    held: run_lock.Held | None,
+) -> Completed:
+    loop = asyncio.get_running_loop()
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
-    pipes: list[IO[bytes]] = [os.fdopen(out_read, "rb", 0), os.fdopen(err_read, "rb", 0)]
+    status_read, status_write = os.pipe()
+    pipes: list[IO[bytes]] = [
+        os.fdopen(out_read, "rb", 0),
+        os.fdopen(err_read, "rb", 0),
+        os.fdopen(status_read, "rb", 0),
+    ]
+    lock_fd = held.fd if held is not None else -1
+    supervised = [
+        sys.executable,
+        "-I",
+        "-S",
+        str(SUPERVISOR),
+        str(os.getpid()),
+        str(status_write),
+        str(lock_fd),
+        "--",
+        *argv,
+    ]
     try:
         process = await asyncio.create_subprocess_exec(
-            *argv,
+            *supervised,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=out_write,
             stderr=err_write,
             env=dict(env),
             cwd=cwd,
             start_new_session=True,  # the group the timeout kills
+            pass_fds=(status_write,) if held is None else (status_write, lock_fd),
         )
     except BaseException:
         for pipe in pipes:
             pipe.close()
         raise
     finally:
-        os.close(out_write)  # the child has its copies; EOF comes when the last one closes
-        os.close(err_write)
-    sinks = (bytearray(), bytearray())
+        for fd in (out_write, err_write, status_write):
+            os.close(fd)  # the child has its copies; EOF comes when the last one closes
+    if held is not None:
+        held.record(process.pid, argv)
+    sinks = (bytearray(), bytearray(), bytearray())
     transports: list[asyncio.BaseTransport] = []
     readers: list[asyncio.Task[None]] = []
     try:
@@ -81,6 +142,8 @@ async def run_bounded(
             readers.append(asyncio.create_task(_collect(reader, sink)))
         try:
             async with asyncio.timeout_at(deadline):
+                await readers[2]  # the supervisor's word on starting the command
+                _raise_start_error(bytes(sinks[2]))
                 await asyncio.gather(*readers)
                 exit_code = await process.wait()
         except TimeoutError:
@@ -99,6 +162,15 @@ async def run_bounded(
             opened.close()
         for pipe in pipes[len(transports) :]:
             pipe.close()
+
+
+def _raise_start_error(status: bytes) -> None:
+    """The supervisor could not start the command: raise what starting it raised."""
+    if not status:
+        return
+    name, _, message = status.decode(errors="replace").partition("\n")
+    error = {"FileNotFoundError": FileNotFoundError, "PermissionError": PermissionError}
+    raise error.get(name, OSError)(message)
 
 
 async def _collect(reader: asyncio.StreamReader, sink: bytearray) -> None:

@@ -379,6 +379,7 @@ class Policy(StrictModel):
         for name, spec in self.triggers.items():
             if spec.signal is None:
                 raise ValueError(f"trigger {name!r} needs a signal (one of {_signal_names()})")
+        self._check_can_act()
         names = [rule.name for rule in self.rules]
         for name in sorted({n for n in names if names.count(n) > 1}):
             # the engine keeps each trigger's counters by name: two would share them
@@ -397,6 +398,24 @@ class Policy(StrictModel):
                     "which only the prometheus provider runs"
                 )
         return self
+
+    def _check_can_act(self) -> None:
+        """A policy that can never act would watch as healthy without judging anything."""
+        acting = [rule.name for rule in self.rules if not rule.dry_run]
+        gate = self.security_trigger
+        if gate is not None and not gate.dry_run:
+            acting.append("security_trigger")
+        if acting:
+            return
+        if self.rules or gate is not None:
+            raise ValueError(
+                "every trigger is dry_run: at least one must be able to act "
+                "(set dry_run: false on one)"
+            )
+        raise ValueError(
+            "no trigger: add at least one (error_rate_trigger, latency_trigger, "
+            "memory_trigger, security_trigger, runtime_security or triggers:)"
+        )
 
     def _check_sequential(self, rule: Trigger) -> None:
         if rule.signal not in trig.SEQUENTIAL_SIGNALS:

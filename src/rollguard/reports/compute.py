@@ -5,7 +5,10 @@ Definitions (docs/report.md):
 - a *deployment* is a watch: one ``deployment_start`` entry (its ``watch_id``);
 - a *rollback event* is an ``action_result`` whose action is a rollback
   (immediate, gradual, scaling, isolation); a *failed rollback* is one whose
-  outcome is ``failure``; deployment blocks are counted apart;
+  outcome is ``failure``; deployment blocks are counted apart: a ``gate``
+  entry whose outcome is ``blocked``, or a watch's ``deployment_block`` result;
+- a period with no entries passes nothing: its checklist lines are unknown (❔),
+  and an empty trail is never "complete";
 - *time to detect* is from the watch's start to its ``decision`` entry (how long
   the bad version served before rollguard decided); *time to recover* is from
   the decision to the ``action_result`` (until traffic was back on stable);
@@ -104,7 +107,9 @@ def compute(
     drills_ok = 0
     events: list[RollbackEvent] = []
     blocked = 0
+    seen = 0
     for entry in entries:
+        seen += 1
         record, watch = entry.record, entry.record.watch_id
         at = _seconds(record.timestamp)
         if record.kind == "deployment_start":
@@ -119,6 +124,8 @@ def compute(
             resolved.add(watch)
         if record.kind == "drill" and record.outcome == "success":
             drills_ok += 1
+        if record.kind == "gate" and record.outcome == "blocked":
+            blocked += 1  # `rollguard gate` blocks before any watch starts
         if record.kind != "action_result":
             continue
         if record.action == "deployment_block":
@@ -163,9 +170,11 @@ def compute(
     succeeded = len(events) - failed + drills_ok
     open_actions = sorted(intents - resolved)
     unended = sorted(set(starts) - ends)
+    recorded = seen > 0 or None  # nothing recorded in the period: nothing passes
     report.checklist.extend(
         [
-            _item("Audit trail complete", verify.ok, verify.message),
+            # An empty trail proves nothing: never a green "complete".
+            _item("Audit trail complete", verify.ok if verify.entries else None, verify.message),
             _item(
                 "Automated monitoring active",
                 total > 0,
@@ -176,10 +185,10 @@ def compute(
                 succeeded > 0 if (events or drills_ok) else None,
                 f"{len(events) - failed} successful rollbacks and {drills_ok} successful drills",
             ),
-            _item("No failed rollbacks", failed == 0, f"{failed} failed rollbacks"),
+            _item("No failed rollbacks", recorded and failed == 0, f"{failed} failed rollbacks"),
             _item(
                 "Every action completed or recovered",
-                not open_actions,
+                recorded and not open_actions,
                 f"{len(open_actions)} actions started without a recorded result",
             ),
             _item(

@@ -1,4 +1,4 @@
-"""A watcher built from a policy: the access log answers runtime-security signals."""
+"""A watcher assembled from a policy: the access log answers runtime-security signals."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rollguard.audit.base import MemoryAuditSink
 from rollguard.controller import Outcome
-from rollguard.controller.build import build_watcher
+from rollguard.controller.assemble import Overrides, assemble
 from rollguard.engine.evaluate import Evaluation
 from rollguard.notifiers.log import LogNotifier
 from rollguard.policy import Action, parse_policy
@@ -52,12 +52,14 @@ async def test_an_attack_in_the_access_log_isolates_the_canary(tmp_path: Path) -
             handle.write(BENIGN if len(seen) != 4 else ATTACK)
 
     audit = MemoryAuditSink()
-    watcher = build_watcher(
+    watcher = assemble(
         policy,
-        base_dir=tmp_path,
-        audit=audit,
-        notifier=LogNotifier(),
-        on_evaluation=attack_on_the_fourth,
+        Overrides(
+            base_dir=tmp_path,
+            audit=audit,
+            notifier=LogNotifier(),
+            on_evaluation=attack_on_the_fourth,
+        ),
     )
     try:
         result = await watcher.run(duration_seconds=300)
@@ -84,8 +86,8 @@ async def test_a_command_executor_sees_the_decision_in_its_environment(tmp_path:
             f"    rollback: [sh, -c, 'env > {out}']",
         )
     )
-    watcher = build_watcher(
-        policy, base_dir=tmp_path, audit=MemoryAuditSink(), notifier=LogNotifier()
+    watcher = assemble(
+        policy, Overrides(base_dir=tmp_path, audit=MemoryAuditSink(), notifier=LogNotifier())
     )
     result = await watcher.run(duration_seconds=300)
     assert result.outcome is Outcome.ROLLED_BACK

@@ -1,0 +1,163 @@
+"""One assembly of the watch loop, for every command that watches.
+
+``watch``, ``serve``, ``drill``, ``backtest`` and the demo all build their
+:class:`~rollguard.controller.watch.Watcher` here, from the policy and the few
+things each command supplies instead (:class:`Overrides`). Whatever the
+policy asks for beyond that (the runtime-security sources, the replay clock,
+the baseline) is built the same way for all of them, so no command watches
+with less than the policy says: two assemblies drift apart (``serve`` once
+lost runtime security that way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from rollguard.audit.base import AuditSink
+from rollguard.baseline import Baseline, load_baseline
+from rollguard.controller.clock import Clock, SimulatedClock, SystemClock
+from rollguard.controller.watch import EvaluationHook, Watcher
+from rollguard.executors.base import Executor
+from rollguard.metrics.base import Provider
+from rollguard.metrics.pacing import ReplayPacer
+from rollguard.metrics.replay import ReplayProvider
+from rollguard.notifiers.base import Notifier
+from rollguard.policy.model import Policy
+from rollguard.security.provider import SecurityProvider
+
+
+class _FromPolicy(Enum):
+    BASELINE = "the policy's baseline"
+
+
+#: Load the baseline the policy names (or ``Overrides.baseline_file``).
+FROM_POLICY = _FromPolicy.BASELINE
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What a command supplies instead of the policy's own backends; ``None``: the policy's.
+
+    ``metrics`` replaces the policy's metrics source (a backtest's recording);
+    the runtime-security sources still answer their signals on top of it.
+    ``signals`` answers every signal (a drill's synthetic feed): neither the
+    policy's metrics source nor its runtime-security sources are built.
+    ``replay_speed`` plays a replay source on the wall clock at that pace
+    (``serve``); without it a replay runs on a simulated clock at once.
+    ``instrument`` wraps the finished provider (``serve`` times evaluations).
+    """
+
+    base_dir: Path
+    metrics: Provider | None = None
+    signals: Provider | None = None
+    executor: Executor | None = None
+    notifier: Notifier | None = None
+    audit: AuditSink | None = None
+    clock: Clock | None = None
+    baseline: Baseline | _FromPolicy | None = FROM_POLICY
+    baseline_file: Path | None = None
+    replay_speed: float | None = None
+    interval_seconds: float | None = None
+    on_evaluation: EvaluationHook | None = None
+    instrument: Callable[[Provider], Provider] | None = None
+    judge_to_end: bool = False
+
+
+def assemble(policy: Policy, overrides: Overrides) -> Watcher:
+    """The watcher for ``policy``: the policy's backends, except where ``overrides`` says.
+
+    Raises :class:`~rollguard.errors.RollguardError` subclasses for a backend
+    that cannot be built (a replay file that does not parse, a baseline that
+    does not load, an executor that is not available).
+    """
+    base_dir = overrides.base_dir
+    baseline = overrides.baseline
+    if isinstance(baseline, _FromPolicy):
+        baseline = policy_baseline(policy, base_dir=base_dir, override=overrides.baseline_file)
+    # The provider comes last: it may start a Falco receiver, which nothing could stop
+    # if a later part failed to build.
+    audit = overrides.audit or _audit(policy, base_dir)
+    notifier = overrides.notifier or _notifier(policy)
+    executor = overrides.executor or _executor(policy)
+    provider, clock = _signals(policy, overrides)
+    if overrides.instrument is not None:
+        provider = overrides.instrument(provider)
+    return Watcher(
+        policy,
+        provider=provider,
+        executor=executor,
+        notifier=notifier,
+        audit=audit,
+        clock=clock,
+        baseline=baseline,
+        interval_seconds=overrides.interval_seconds,
+        on_evaluation=overrides.on_evaluation,
+        judge_to_end=overrides.judge_to_end,
+    )
+
+
+def policy_baseline(
+    policy: Policy, *, base_dir: Path, override: Path | None = None
+) -> Baseline | None:
+    """The baseline a policy names (relative to the policy's folder), or ``override``."""
+    path = override or (Path(policy.baseline.file) if policy.baseline.file else None)
+    if path is None:
+        return None
+    if not path.is_absolute() and override is None:
+        path = base_dir / path
+    return load_baseline(path)
+
+
+def _signals(policy: Policy, overrides: Overrides) -> tuple[Provider, Clock]:
+    """The provider every query goes to, and the clock the watch runs on.
+
+    A replay gets a simulated clock starting at the recording's first row, so
+    watching a recording replays it at once, unless it is paced on the wall
+    clock. When ``runtime_security`` names an access log or a Falco listener,
+    those answer the runtime-security signals; the rest still comes from the
+    metrics source.
+    """
+    if overrides.signals is not None:
+        return overrides.signals, overrides.clock or SystemClock()
+    metrics = overrides.metrics or _metrics(policy, overrides.base_dir)
+    clock = overrides.clock
+    if isinstance(metrics, ReplayProvider):
+        if overrides.replay_speed is not None:
+            metrics = ReplayPacer(metrics, start=metrics.start, speed=overrides.replay_speed)
+        elif clock is None:
+            clock = SimulatedClock(metrics.start)
+    clock = clock or SystemClock()
+    security = policy.runtime_security
+    if security is None or not (security.access_log or security.falco_listen):
+        return metrics, clock
+    wrapped = SecurityProvider.from_policy(
+        security, metrics, base_dir=overrides.base_dir, clock=clock.now
+    )
+    return wrapped, clock
+
+
+def _metrics(policy: Policy, base_dir: Path) -> Provider:
+    from rollguard.metrics.factory import make_provider
+
+    return make_provider(policy, base_dir=base_dir)
+
+
+def _executor(policy: Policy) -> Executor:
+    from rollguard.executors.factory import make_executor
+
+    return make_executor(policy)
+
+
+def _notifier(policy: Policy) -> Notifier:
+    from rollguard.notifiers.factory import make_notifier
+
+    return make_notifier(policy)
+
+
+def _audit(policy: Policy, base_dir: Path) -> AuditSink:
+    from rollguard.audit.factory import open_policy_store
+
+    return open_policy_store(policy.audit, base_dir=base_dir)

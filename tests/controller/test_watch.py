@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from rollguard.audit.base import MemoryAuditSink
@@ -144,6 +146,23 @@ async def test_a_policy_with_nothing_to_judge_is_never_healthy() -> None:
     assert executor.calls == []
     assert audit.records[-1].outcome == "inconclusive"
     assert "no metric trigger" in result.reason
+
+
+async def test_a_cancelled_watch_records_an_interrupted_end() -> None:
+    """SIGINT/SIGTERM cancel the watch in the CLI: its end is on record before it stops."""
+    _, _, executor, audit, watcher = make()
+    evaluated = asyncio.Event()
+    watcher.on_evaluation = lambda _evaluation: evaluated.set()
+    task = asyncio.create_task(watcher.run(duration_seconds=float("inf")))
+    await evaluated.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [(r.kind, r.outcome) for r in audit.records] == [
+        ("deployment_start", ""),
+        ("deployment_end", "interrupted"),
+    ]
+    assert executor.calls == []
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from rollguard.cli import (
     drill_cmd,
     gate_cmd,
     generate_cmd,
+    pipe,
     policy_cmd,
     report_cmd,
     security_cmd,
@@ -28,6 +29,9 @@ from rollguard.cli import (
     watch_cmd,
 )
 from rollguard.errors import RollguardError
+
+#: 128 + SIGPIPE: what a shell reports for a tool whose reader closed the pipe.
+BROKEN_PIPE_EXIT = 141
 
 EXIT_CODES_HELP = """
 Exit codes: 0 healthy · 1 rolled back · 2 usage or invalid input ·
@@ -64,6 +68,11 @@ def run() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
+    except BrokenPipeError:
+        # The reader of stdout went away (`| head`): exit as a tool killed by SIGPIPE
+        # would, never 1 (the "rolled back" code). `watch` keeps watching instead.
+        pipe.silence_stdout()
+        sys.exit(BROKEN_PIPE_EXIT)
     except RollguardError as exc:
         # The message quotes user input and formats ("[time]"): never read it as rich markup.
         Console(stderr=True).print(

@@ -73,6 +73,21 @@ def result_json(result: WatchResult) -> str:
     return json.dumps({"type": "result", **result.as_dict()}, separators=(",", ":"))
 
 
+def interrupted_json(signal_name: str, *, deployment: str) -> str:
+    """The last JSON object of a watch stopped by a signal."""
+    body = {"type": "interrupted", "deployment": deployment, "signal": signal_name}
+    return json.dumps(body, separators=(",", ":"))
+
+
+def print_interrupted(console: Console, signal_name: str) -> None:
+    """What people see when a watch is stopped by a signal."""
+    console.print(
+        f"\n[bold yellow]INTERRUPTED[/] by {signal_name}: deployment_end recorded "
+        "(outcome interrupted); nothing was decided",
+        highlight=False,
+    )
+
+
 def print_summary(console: Console, result: WatchResult) -> None:
     """The final words for people: outcome, trigger, reason, timing."""
     style = OUTCOME_STYLE[result.outcome]

@@ -16,7 +16,9 @@ HELP = "\n\n".join(
         "and a final object with outcome, action, trigger, reason, evidence, started_at "
         "and decided_at.",
         "Exit codes: 0 healthy for the whole duration · 1 rolled back · 2 invalid input · "
-        "3 blocked · 4 inconclusive (no data) · 5 the action failed.",
+        "3 blocked · 4 inconclusive (no data) · 5 the action failed · 130/143 stopped by "
+        "SIGINT/SIGTERM (deployment_end recorded as interrupted). A reader that closes "
+        "stdout early (| head) does not stop the watch.",
         "Example: rollguard watch --policy rollguard.yaml --for 10m --interval 5s",
     ]
 )

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from rollguard.cli import render
+from rollguard.cli import pipe, render
 from rollguard.cli.github import GitHubActions
 from rollguard.cli.options import OutputFormat
 from rollguard.controller.assemble import Overrides, assemble
@@ -32,10 +32,11 @@ async def run_watch(
     deployment = policy.target.deployment
     live: Live | None = None
 
+    lines = pipe.LineWriter(sys.stdout)  # a reader that goes away never stops the watch
+
     def show(evaluation: Evaluation) -> None:
         if output is OutputFormat.JSON:
-            sys.stdout.write(render.evaluation_json(evaluation, deployment=deployment) + "\n")
-            sys.stdout.flush()
+            lines.write(render.evaluation_json(evaluation, deployment=deployment))
         elif live is not None:
             title = f"rollguard watching {deployment} — evaluation {evaluation.state.evaluations}"
             live.update(render.evaluation_table(evaluation, title=title))
@@ -50,17 +51,24 @@ async def run_watch(
         ),
     )
     try:
-        if output is OutputFormat.TEXT:
-            waiting = Text(f"rollguard watching {deployment} for {duration_seconds:g}s ...")
-            with Live(waiting, console=console, refresh_per_second=4, transient=False) as live:
-                result = await watcher.run(duration_seconds=duration_seconds)
+        with pipe.cancelled_by_signals() as signals:
+            if output is OutputFormat.TEXT:
+                waiting = Text(f"rollguard watching {deployment} for {duration_seconds:g}s ...")
+                with Live(waiting, console=console, refresh_per_second=4, transient=False) as live:
+                    result = await signals.run(watcher.run(duration_seconds=duration_seconds))
+            else:
+                result = await signals.run(watcher.run(duration_seconds=duration_seconds))
+    except pipe.Interrupted as stopped:
+        if output is OutputFormat.JSON:
+            lines.write(render.interrupted_json(stopped.signal_name, deployment=deployment))
         else:
-            result = await watcher.run(duration_seconds=duration_seconds)
+            render.print_interrupted(Console(stderr=True), stopped.signal_name)
+        return stopped.exit_code
     finally:
         await watcher.provider.aclose()
         await watcher.executor.aclose()
     if output is OutputFormat.JSON:
-        sys.stdout.write(render.result_json(result) + "\n")
+        lines.write(render.result_json(result))
     else:
         render.print_summary(console, result)
     _tell_github(result, deployment=deployment)

@@ -32,6 +32,8 @@ from rollguard.policy.model import Policy
 from rollguard.signals import Signal
 
 NOTIFY_DEADLINE_SECONDS = 10.0
+#: How long a cancelled (interrupted) watch may spend recording its end.
+INTERRUPT_RECORD_SECONDS = 5.0
 #: Times closer than this are the same moment (a simulated clock adds up float intervals).
 TIME_TOLERANCE_SECONDS = 1e-9
 
@@ -127,6 +129,7 @@ class Watcher:
         self.state = EngineState()
         self.last: Evaluation | None = None
         self._pending: set[asyncio.Task[list[dict[str, Any]]]] = set()
+        self._open_since: float | None = None  # deployment_start recorded, no end yet
 
     async def run(self, *, duration_seconds: float) -> WatchResult:
         """Evaluate every interval for ``duration_seconds`` or until a decision is taken.
@@ -134,7 +137,32 @@ class Watcher:
         With a real audit store the watch holds the deployment's lock (a second
         watcher gets :class:`~rollguard.errors.LockedError`) and first completes
         any action a crashed watcher left open (:mod:`rollguard.controller.recovery`).
+        Cancelled (the CLI cancels on SIGINT/SIGTERM), it records ``deployment_end``
+        with outcome ``interrupted`` (within ``INTERRUPT_RECORD_SECONDS``) and re-raises.
         """
+        try:
+            return await self._run(duration_seconds)
+        except asyncio.CancelledError:
+            await self._record_interrupted()
+            raise
+
+    async def _record_interrupted(self) -> None:
+        if self._open_since is None:
+            return
+        ended = self.clock.now()
+        try:
+            async with asyncio.timeout(INTERRUPT_RECORD_SECONDS):
+                await self._record(
+                    "deployment_end",
+                    ended,
+                    reason="interrupted before a verdict",
+                    outcome="interrupted",
+                    duration=ended - self._open_since,
+                )
+        except TimeoutError:
+            return  # the store did not answer in time; the next watch's report flags it
+
+    async def _run(self, duration_seconds: float) -> WatchResult:
         if not isinstance(self.audit, AuditStore):
             return await self._watch(duration_seconds)
         deployment = self.policy.target.deployment
@@ -394,6 +422,10 @@ class Watcher:
                 watch_id=self.watch_id,
             ),
         )
+        if kind == "deployment_start":
+            self._open_since = at
+        elif kind == "deployment_end":
+            self._open_since = None
 
     def _seed_metrics(self) -> dict[str, float | None]:
         """The seed's errorRate / latency / memoryUsage from the last evaluation."""

@@ -25,6 +25,7 @@ KINDS = (
     "drill",
     "action_step",
     "dry_run",
+    "spool_refused",  # spooled entries that failed their chain, set aside (audit/spool.py)
 )
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from conftest import Invoke
 from rollguard.audit.factory import open_store
 from servers.haproxy import BACKEND, HaproxyServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WEIGHTS_CLI = Path(__file__).resolve().parents[1] / "servers" / "weights_cli.py"
+Invoke = Callable[..., Any]  # the invoke_cli fixture (tests/cli/conftest.py)
 METRICS = "metrics: {provider: prometheus, address: 'http://127.0.0.1:9090'}\n"
 
 

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from rollguard.controller.backtest import BacktestResult, run_backtest
 from rollguard.metrics.recording import parse_recording
@@ -71,12 +72,19 @@ def test_sparse_rows_stretch_the_interval_to_the_row_step() -> None:
     assert 300 < first["time"] <= 360
 
 
-def test_a_stable_gap_is_no_data_and_never_fires() -> None:
-    result = backtest(series(canary_rate_after=0.05, stable_gap=(250, 600)))
+@pytest.mark.parametrize(("canary_rate_after", "acts"), [(0.03, False), (0.08, True)])
+def test_a_stable_gap_hands_the_trigger_to_its_threshold_rule(
+    canary_rate_after: float, acts: bool
+) -> None:
+    # without the stable the test has nothing to compare with; the rule's own 5% judges
+    result = backtest(series(canary_rate_after=canary_rate_after, stable_gap=(250, 600)))
     data = result.as_dict()
-    assert data["first_action"] is None
-    late = data["decisions"][-1]["triggers"]["error_rate_trigger"]
-    assert late["status"] in ("no_data", "inconclusive")
+    assert (data["first_action"] is not None) is acts
+    late = result.evaluations[-1]
+    rule = next(r for r in late.results if r.trigger == "error_rate_trigger")
+    assert rule.evidence.method == "threshold"
+    assert rule.evidence.fallback.startswith("stable requests: no stable rows")
+    assert rule.status.value == ("firing" if acts else "ok")
 
 
 def test_rfc3339_times_come_back_as_rfc3339() -> None:

@@ -134,17 +134,43 @@ def test_a_slower_canary_fires_the_latency_trigger(policy: Policy) -> None:
     assert acted.decision.action is Action.GRADUAL_ROLLBACK
 
 
-def test_missing_stable_counts_are_no_data_then_inconclusive(policy: Policy) -> None:
+def test_missing_stable_counts_fall_back_to_the_threshold_rule(policy: Policy) -> None:
     interval = policy.analysis.interval
     missing = {Query(Signal.ERRORS, Version.STABLE, interval)}
     evaluations = _run(policy, 3, canary=(500, 40), stable=(2000, 20), missing=missing)
-    statuses = [
-        next(r for r in e.results if r.trigger == "error_rate_trigger").status for e in evaluations
+    results = [next(r for r in e.results if r.trigger == "error_rate_trigger") for e in evaluations]
+    # 8% errors > the rule's own 5% threshold, for persistence 2
+    assert [r.status for r in results] == [
+        TriggerStatus.BREACHING,
+        TriggerStatus.FIRING,
+        TriggerStatus.FIRING,
     ]
-    assert statuses == [TriggerStatus.NO_DATA, TriggerStatus.NO_DATA, TriggerStatus.INCONCLUSIVE]
-    first = next(r for r in evaluations[0].results if r.trigger == "error_rate_trigger")
-    assert "stable errors: scrape failed" in first.evidence.reason
+    first = results[0].evidence
+    assert first.fallback == "stable errors: scrape failed"
+    assert first.reason.startswith("judged by its threshold rule, the sequential test cannot")
+    assert first.method == "threshold"
+    assert (first.value, first.limit) == (8.0, 5.0)
     assert evaluations[-1].state.of("error_rate_trigger").sequential == {}
+
+
+def test_with_neither_the_tests_nor_the_thresholds_input_it_is_no_data_then_inconclusive(
+    policy: Policy,
+) -> None:
+    interval = policy.analysis.interval
+    rule = next(r for r in policy.rules if r.name == "error_rate_trigger")
+    missing = {
+        Query(Signal.ERRORS, Version.STABLE, interval),
+        Query(Signal.ERROR_RATE_PERCENT, Version.CANARY, rule.window_seconds),
+    }
+    evaluations = _run(policy, 3, canary=(500, 40), stable=(2000, 20), missing=missing)
+    results = [next(r for r in e.results if r.trigger == "error_rate_trigger") for e in evaluations]
+    assert [r.status for r in results] == [
+        TriggerStatus.NO_DATA,
+        TriggerStatus.NO_DATA,
+        TriggerStatus.INCONCLUSIVE,
+    ]
+    assert "canary: scrape failed" in results[0].evidence.reason
+    assert results[0].evidence.fallback == "stable errors: scrape failed"
 
 
 def test_an_evaluation_inside_the_last_interval_does_not_count_requests_twice(
@@ -247,3 +273,20 @@ def test_against_a_baseline_file_errors_and_latency_use_the_known_reference() ->
     errors = next(r for r in fired.results if r.trigger == "error_rate_trigger")
     assert errors.status is TriggerStatus.OK
     assert errors.evidence.reference_source == "baseline"
+
+
+def test_fallbacks_known_before_the_start(policy: Policy) -> None:
+    def no_buckets(query: Query) -> str:
+        return "no le_ columns" if query.signal is Signal.LATENCY_BUCKETS else ""
+
+    assert sequential_rules.fallbacks(policy, baseline=None) == {}
+    assert sequential_rules.fallbacks(policy, baseline=None, cannot_answer=no_buckets) == {
+        "latency_trigger": "canary latency_buckets: no le_ columns"
+    }
+    against_baseline = policy.model_copy(
+        update={"baseline": policy.baseline.model_copy(update={"compare_with": "baseline"})}
+    )
+    assert sequential_rules.fallbacks(against_baseline, baseline=None) == {
+        "error_rate_trigger": "no baseline loaded",
+        "latency_trigger": "no baseline loaded",
+    }

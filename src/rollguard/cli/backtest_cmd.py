@@ -14,9 +14,11 @@ HELP = "\n\n".join(
         "The same engine as `watch` evaluates every analysis interval on a simulated "
         "clock, up to the first action; nothing is executed and nobody is notified. "
         "With --output json: evaluations, first_action (time as the CSV gives it, action, "
-        "trigger, evidence) or null, and every decision. --plot writes a picture for people "
-        "at exactly the path given, in the format its suffix names (.png, .svg, .pdf, ...; "
-        "PNG without a suffix).",
+        "trigger, evidence) or null, every decision, and fallbacks: the sequential "
+        "triggers the recording cannot feed (no le_ bucket columns, no baseline), which "
+        "their threshold rule judges instead (the text output says so first). --plot "
+        "writes a picture for people at exactly the path given, in the format its suffix "
+        "names (.png, .svg, .pdf, ...; PNG without a suffix).",
         "Exit codes: 0 no action would have been taken · 1 an action would have been "
         "taken · 2 invalid input.",
         "Example: rollguard backtest --policy examples/sequential-policy.yaml "
@@ -45,6 +47,7 @@ def backtest(
 
     from rich.console import Console
 
+    from rollguard.cli import render
     from rollguard.controller.assemble import policy_baseline
     from rollguard.controller.backtest import run_backtest
     from rollguard.metrics.replay import ReplayProvider
@@ -69,6 +72,8 @@ def backtest(
     else:
         console = Console()
         first = data["first_action"]
+        for sentence in render.fallback_lines(result.fallbacks):
+            console.print(sentence, style="yellow", markup=False, highlight=False, soft_wrap=True)
         console.print(
             f"{data['evaluations']} evaluations of {series} every {result.interval_seconds:g}s"
         )

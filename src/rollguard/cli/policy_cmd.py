@@ -41,11 +41,13 @@ def explain(file: Path = typer.Argument(..., help="The policy file.")) -> None: 
 
     Exit codes: 0 explained · 2 invalid policy (FILE:LINE:COL: field: message).
     """
+    from rollguard.controller.assemble import foreseen_fallbacks
     from rollguard.policy import load_policy
     from rollguard.policy.explain import explain as sentences
 
     policy = load_policy(file)
+    fallbacks = foreseen_fallbacks(policy, base_dir=file.resolve().parent)
     console = Console()
     console.print(f"[bold]{escape(policy.name)}[/] (deployment {escape(policy.target.deployment)})")
-    for line in sentences(policy):
+    for line in sentences(policy, fallbacks):
         console.print(f"• {line}", markup=False, highlight=False, soft_wrap=True)

@@ -68,6 +68,22 @@ def evaluation_json(evaluation: Evaluation, *, deployment: str) -> str:
     return json.dumps(payload, separators=(",", ":"))
 
 
+def fallback_lines(fallbacks: dict[str, str]) -> list[str]:
+    """One sentence per sequential trigger that its threshold rule judges instead."""
+    return [
+        f"{name}: judged by its threshold rule, the sequential test cannot be fed ({why})"
+        for name, why in fallbacks.items()
+    ]
+
+
+def fallback_json(fallbacks: dict[str, str]) -> list[str]:
+    """The same, as JSON lines of ``type`` fallback (before the first evaluation)."""
+    return [
+        json.dumps({"type": "fallback", "trigger": name, "reason": why}, separators=(",", ":"))
+        for name, why in fallbacks.items()
+    ]
+
+
 def result_json(result: WatchResult) -> str:
     """The final JSON object of a watch."""
     return json.dumps({"type": "result", **result.as_dict()}, separators=(",", ":"))

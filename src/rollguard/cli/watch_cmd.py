@@ -14,7 +14,10 @@ HELP = "\n\n".join(
         "Evaluates the policy every --interval for --for. People see a live table of "
         "every trigger; with --output json, machines get one JSON object per evaluation "
         "and a final object with outcome, action, trigger, reason, evidence, started_at "
-        "and decided_at.",
+        "and decided_at. A sequential trigger whose test the data cannot feed (a "
+        "recording without histogram buckets, no baseline) is judged by its threshold "
+        "rule: the first lines say so (JSON: objects of type fallback), and so does its "
+        "evidence at every evaluation.",
         "Exit codes: 0 healthy for the whole duration · 1 rolled back · 2 invalid input · "
         "3 blocked · 4 inconclusive (no data) · 5 the action failed · 130/143 stopped by "
         "SIGINT/SIGTERM (deployment_end recorded as interrupted). A reader that closes "

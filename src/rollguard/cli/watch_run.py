@@ -50,6 +50,13 @@ async def run_watch(
             on_evaluation=show,
         ),
     )
+    # said once, first: which sequential triggers their threshold rule judges instead
+    if output is OutputFormat.JSON:
+        for line in render.fallback_json(watcher.fallbacks):
+            sys.stdout.write(line + "\n")
+    else:
+        for sentence in render.fallback_lines(watcher.fallbacks):
+            console.print(Text(sentence, style="yellow"), soft_wrap=True)
     try:
         with pipe.cancelled_by_signals() as signals:
             if output is OutputFormat.TEXT:

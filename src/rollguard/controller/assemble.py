@@ -20,6 +20,7 @@ from rollguard.audit.base import AuditSink
 from rollguard.baseline import Baseline, load_baseline
 from rollguard.controller.clock import Clock, SimulatedClock, SystemClock
 from rollguard.controller.watch import EvaluationHook, Watcher
+from rollguard.engine import sequential_rules
 from rollguard.executors.base import Executor
 from rollguard.metrics.base import Provider
 from rollguard.metrics.pacing import ReplayPacer
@@ -82,7 +83,12 @@ def assemble(policy: Policy, overrides: Overrides) -> Watcher:
     audit = overrides.audit or _audit(policy, base_dir)
     notifier = overrides.notifier or _notifier(policy)
     executor = overrides.executor or _executor(policy)
-    provider, clock = _signals(policy, overrides)
+    metrics = overrides.signals or overrides.metrics or _metrics(policy, base_dir)
+    # A recording knows the signals it lacks: say before the start which sequential
+    # triggers their threshold rule will judge (the evidence says it at each evaluation).
+    knows = metrics.cannot_answer if isinstance(metrics, ReplayProvider) else None
+    fallbacks = sequential_rules.fallbacks(policy, baseline=baseline, cannot_answer=knows)
+    provider, clock = _signals(policy, metrics, overrides)
     if overrides.instrument is not None:
         provider = overrides.instrument(provider)
     return Watcher(
@@ -96,6 +102,7 @@ def assemble(policy: Policy, overrides: Overrides) -> Watcher:
         interval_seconds=overrides.interval_seconds,
         on_evaluation=overrides.on_evaluation,
         judge_to_end=overrides.judge_to_end,
+        fallbacks=fallbacks,
     )
 
 
@@ -111,7 +118,30 @@ def policy_baseline(
     return load_baseline(path)
 
 
-def _signals(policy: Policy, overrides: Overrides) -> tuple[Provider, Clock]:
+def foreseen_fallbacks(policy: Policy, *, base_dir: Path) -> dict[str, str]:
+    """The fallbacks :func:`assemble` would find, building nothing live (``policy explain``).
+
+    A replay file or baseline that does not load is left to the commands that
+    need them; here it only means nothing can be said about what it lacks.
+    """
+    from rollguard.errors import RollguardError
+    from rollguard.policy.model import ReplaySource
+
+    try:
+        baseline = policy_baseline(policy, base_dir=base_dir)
+    except RollguardError:
+        baseline = None
+    knows = None
+    if isinstance(policy.metrics, ReplaySource):
+        try:
+            knows = _metrics(policy, base_dir)
+        except RollguardError:
+            knows = None
+    cannot_answer = knows.cannot_answer if isinstance(knows, ReplayProvider) else None
+    return sequential_rules.fallbacks(policy, baseline=baseline, cannot_answer=cannot_answer)
+
+
+def _signals(policy: Policy, metrics: Provider, overrides: Overrides) -> tuple[Provider, Clock]:
     """The provider every query goes to, and the clock the watch runs on.
 
     A replay gets a simulated clock starting at the recording's first row, so
@@ -121,8 +151,7 @@ def _signals(policy: Policy, overrides: Overrides) -> tuple[Provider, Clock]:
     metrics source.
     """
     if overrides.signals is not None:
-        return overrides.signals, overrides.clock or SystemClock()
-    metrics = overrides.metrics or _metrics(policy, overrides.base_dir)
+        return metrics, overrides.clock or SystemClock()
     clock = overrides.clock
     if isinstance(metrics, ReplayProvider):
         if overrides.replay_speed is not None:

@@ -38,6 +38,7 @@ class BacktestResult:
     interval_seconds: float
     evaluations: list[Evaluation] = field(default_factory=list)
     rfc3339: bool = False
+    fallbacks: dict[str, str] = field(default_factory=dict)
 
     @property
     def first_action(self) -> Evaluation | None:
@@ -67,6 +68,7 @@ class BacktestResult:
                 "evidence": json_safe(evidence),
             }
         return {
+            "fallbacks": self.fallbacks,
             "evaluations": len(self.evaluations),
             "interval_seconds": self.interval_seconds,
             "first_action": first_dict,
@@ -140,6 +142,7 @@ async def run_backtest(
             judge_to_end=True,
         ),
     )
+    result.fallbacks = watcher.fallbacks
     try:
         await watcher.run(duration_seconds=provider.end - provider.start)
     finally:

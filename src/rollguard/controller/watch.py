@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -113,6 +113,7 @@ class Watcher:
         on_evaluation: EvaluationHook | None = None,
         interval_seconds: float | None = None,
         judge_to_end: bool = False,
+        fallbacks: Mapping[str, str] | None = None,
     ) -> None:
         self.policy = policy
         self.provider = provider
@@ -125,6 +126,8 @@ class Watcher:
         self.interval_seconds = interval_seconds or policy.analysis.interval
         # A backtest judges a whole recording: an inconclusive stretch does not end it.
         self.judge_to_end = judge_to_end
+        # sequential triggers known before the start to be judged by their threshold rule
+        self.fallbacks: dict[str, str] = dict(fallbacks or {})
         self.watch_id = uuid.uuid4().hex
         self.state = EngineState()
         self.last: Evaluation | None = None
@@ -205,7 +208,7 @@ class Watcher:
     async def _watch(self, duration_seconds: float) -> WatchResult:
         started = self.clock.now()
         span = "until a decision" if math.isinf(duration_seconds) else f"for {duration_seconds:g}s"
-        await self._record("deployment_start", started, reason=f"watch {span}")
+        await self._record("deployment_start", started, reason=f"watch {span}{self._fallen_back()}")
         queries = required_queries(self.policy)
         warmup = self.policy.analysis.warmup or 0.0
         while True:
@@ -235,6 +238,13 @@ class Watcher:
             if not warm:
                 next_at = min(next_at, started + warmup)
             await self.clock.sleep(min(next_at, started + duration_seconds) - now)
+
+    def _fallen_back(self) -> str:
+        said = [
+            f"; {name} is judged by its threshold rule (the sequential test cannot be fed: {why})"
+            for name, why in self.fallbacks.items()
+        ]
+        return "".join(said)
 
     def _final_outcome(self) -> Outcome:
         """Healthy only when every rule was judged at least once: never silently healthy."""

@@ -43,6 +43,8 @@ class Evidence:
     method: str = "threshold"  # or "sequential"
     statistic: Mapping[str, float] = field(default_factory=dict)  # e.g. e-value, bound
     reason: str = ""
+    # why a sequential trigger's test could not be fed, so its threshold rule judged instead
+    fallback: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -42,20 +42,54 @@ def reference(policy: Policy, rule: Trigger) -> Literal["baseline", "stable"]:
     return policy.reference_for(rule) or policy.baseline.compare_with
 
 
+def inputs(policy: Policy, rule: Trigger) -> list[Query]:
+    """The per-interval count queries the rule's test is fed (none without a test)."""
+    if not is_sequential(rule) or rule.signal not in SEQUENTIAL_SIGNALS:
+        return []
+    interval = policy.analysis.interval
+    versions = [Version.CANARY]
+    if reference(policy, rule) == "stable":
+        versions.append(Version.STABLE)
+    signals = _COUNTS.get(rule.signal, (Signal.LATENCY_BUCKETS,))
+    return [Query(signal, version, interval) for version in versions for signal in signals]
+
+
 def queries(policy: Policy) -> list[Query]:
     """The per-interval count queries every sequential rule needs."""
-    interval = policy.analysis.interval
     wanted: dict[Query, None] = {}
     for rule in policy.rules:
-        if not is_sequential(rule) or rule.signal not in SEQUENTIAL_SIGNALS:
-            continue
-        versions = [Version.CANARY]
-        if reference(policy, rule) == "stable":
-            versions.append(Version.STABLE)
-        for signal in _COUNTS.get(rule.signal, (Signal.LATENCY_BUCKETS,)):
-            for version in versions:
-                wanted[Query(signal, version, interval)] = None
+        wanted.update(dict.fromkeys(inputs(policy, rule)))
     return list(wanted)
+
+
+def fallbacks(
+    policy: Policy,
+    *,
+    baseline: Baseline | None,
+    cannot_answer: Callable[[Query], str] | None = None,
+) -> dict[str, str]:
+    """Sequential rules whose test can never be fed, each with why: their threshold judges.
+
+    Known before the first evaluation: a signal without a test, a baseline
+    reference with no baseline, and inputs the metrics source can never answer
+    (``cannot_answer`` returns why, or "" when it may). Other gaps show up per
+    evaluation, in the evidence.
+    """
+    found: dict[str, str] = {}
+    for rule in policy.rules:
+        if not is_sequential(rule):
+            continue
+        if rule.signal not in SEQUENTIAL_SIGNALS:
+            found[rule.name] = f"no sequential test for {rule.signal.value}"
+        elif reference(policy, rule) == "baseline" and baseline is None:
+            found[rule.name] = "no baseline loaded"
+        elif cannot_answer is not None:
+            for query in inputs(policy, rule):
+                why = cannot_answer(query)
+                if why:
+                    found[rule.name] = f"{query.version.value} {query.signal.value}: {why}"
+                    break
+    return found
 
 
 def alpha_for(policy: Policy, rule: Trigger) -> float:
@@ -94,26 +128,32 @@ def judge(
     status = TriggerStatus.OK
     if update.reject:
         status = TriggerStatus.DRY_RUN if rule.dry_run else TriggerStatus.FIRING
+    starved = bool(update.reason) and not too_early
 
-    if rule.detection.method == "both":
+    if rule.detection.method == "both" or starved:
         result, after = threshold(
             policy, rule, measurements, baseline=baseline, state=state, now=now
         )
         after = replace(after, sequential=mapping)
-        if result.status in (TriggerStatus.FIRING, TriggerStatus.DRY_RUN) or not update.reject:
-            merged = replace(result.evidence, statistic=dict(evidence.statistic))
-            return replace(result, evidence=merged), after
-        return _result(rule, status, evidence), after
+        fired = result.status in (TriggerStatus.FIRING, TriggerStatus.DRY_RUN)
+        if rule.detection.method == "both" and update.reject and not fired:
+            return _result(rule, status, evidence), after
+        merged = replace(result.evidence, statistic=dict(evidence.statistic))
+        if starved:
+            merged = fallen_back(merged, update.reason)
+        return replace(result, evidence=merged), after
 
     if too_early:
         return _result(rule, TriggerStatus.WAITING, evidence), state
-    if update.reason:
-        count = state.no_data + 1
-        stuck = count >= policy.analysis.no_data_limit
-        no_data = TriggerStatus.INCONCLUSIVE if stuck else TriggerStatus.NO_DATA
-        return _result(rule, no_data, evidence), replace(state, no_data=count, sequential=mapping)
     judged = replace(state, no_data=0, judged=state.judged + 1, sequential=mapping)
     return _result(rule, status, evidence), judged
+
+
+def fallen_back(evidence: Evidence, why: str) -> Evidence:
+    """Threshold evidence that says the sequential test could not be fed, and why."""
+    note = f"judged by its threshold rule, the sequential test cannot be fed ({why})"
+    reason = f"{note}: {evidence.reason}" if evidence.reason else note
+    return replace(evidence, reason=reason, fallback=why)
 
 
 def _update(

@@ -74,19 +74,21 @@ class ReplayProvider:
     async def aclose(self) -> None:
         """Nothing to release."""
 
-    def _measure_one(self, query: Query, now: float) -> Measurement:
+    def cannot_answer(self, query: Query) -> str:
+        """Why no row of this file can ever answer ``query``, or "" when rows may."""
         if query.promql is not None:
-            return Measurement.error(query, now, "the replay provider does not run PromQL")
-        handler = _HANDLERS.get(query.signal)
-        if self.recording.bounds:
-            handler = _FROM_BUCKETS.get(query.signal, handler)
-        if handler is None:
-            return Measurement.no_data(
-                query, now, f"the replay format has no column for {query.signal.value}"
-            )
-        missing = self._missing_column(query.signal)
-        if missing:
-            return Measurement.no_data(query, now, missing)
+            return "the replay provider does not run PromQL"
+        if _handler(query.signal, self.recording) is None:
+            return f"the replay format has no column for {query.signal.value}"
+        return self._missing_column(query.signal)
+
+    def _measure_one(self, query: Query, now: float) -> Measurement:
+        handler = _handler(query.signal, self.recording)
+        never = self.cannot_answer(query)
+        if query.promql is not None:
+            return Measurement.error(query, now, never)
+        if never or handler is None:
+            return Measurement.no_data(query, now, never)
         version = query.version.value
         start = now - query.window_seconds
         times = self._times[query.version]
@@ -116,6 +118,16 @@ class ReplayProvider:
         if column is not None and column not in self.recording.columns:
             return f"{source} has no {column} column"
         return ""
+
+
+def _handler(
+    signal: Signal, recording: Recording
+) -> Callable[[Query, float, Sequence[Row]], Measurement] | None:
+    """How rows answer ``signal``: from the bucket columns when the file has them."""
+    handler = _HANDLERS.get(signal)
+    if recording.bounds:
+        handler = _FROM_BUCKETS.get(signal, handler)
+    return handler
 
 
 def _sum(rows: Sequence[Row], pick: Callable[[Row], float | None]) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rollguard.policy.model import Policy
 from rollguard.policy.triggers import Trigger
 from rollguard.policy.units import Comparison
@@ -27,8 +29,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g} second" + ("s" if seconds != 1 else "")
 
 
-def explain_trigger(policy: Policy, rule: Trigger) -> str:
-    """One sentence: what is measured, over what window, compared with what, what happens."""
+def explain_trigger(policy: Policy, rule: Trigger, fallback: str = "") -> str:
+    """One sentence: what is measured, over what window, compared with what, what happens.
+
+    ``fallback`` says why a sequential trigger's test cannot be fed, when that is
+    known before the start: its threshold rule judges instead.
+    """
     what, unit = _WHAT.get(rule.signal, (rule.signal.value.replace("_", " "), ""))
     limit = rule.threshold.value
     reference = policy.reference_for(rule)
@@ -46,9 +52,14 @@ def explain_trigger(policy: Policy, rule: Trigger) -> str:
         f"when {what}, measured over {_duration(rule.window_seconds)}, "
         f"{condition} for {persistence} evaluation(s) in a row"
     )
-    if rule.detection.method != "threshold":
+    if fallback:
+        when = f"{when} (its threshold rule: the sequential test cannot be fed, {fallback})"
+    elif rule.detection.method == "sequential":
         test = _sequential(policy, rule, what, reference or policy.baseline.compare_with)
-        when = test if rule.detection.method == "sequential" else f"{when}, or {test}"
+        when = f"{test}; where the data cannot feed the test, {when}"
+    elif rule.detection.method == "both":
+        test = _sequential(policy, rule, what, reference or policy.baseline.compare_with)
+        when = f"{when}, or {test}"
     action = f"{rule.action.value} ({rule.severity.value})"
     return f"{rule.name}: {when}, rollguard runs {action}{told}{dry}."
 
@@ -78,9 +89,14 @@ def _sequential(policy: Policy, rule: Trigger, what: str, reference: str) -> str
     )
 
 
-def explain(policy: Policy) -> list[str]:
-    """Sentences for every trigger, the deploy gate included."""
-    lines = [explain_trigger(policy, rule) for rule in policy.rules]
+def explain(policy: Policy, fallbacks: Mapping[str, str] | None = None) -> list[str]:
+    """Sentences for every trigger, the deploy gate included.
+
+    ``fallbacks`` names the sequential triggers whose test the policy's data
+    cannot feed, with why (:func:`rollguard.engine.sequential_rules.fallbacks`).
+    """
+    known = fallbacks or {}
+    lines = [explain_trigger(policy, rule, known.get(rule.name, "")) for rule in policy.rules]
     gate = policy.security_trigger
     if gate is not None:
         limits = [f"more than {gate.critical_vulnerabilities} critical"]

@@ -10,6 +10,7 @@ incident plays out live.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 
@@ -22,6 +23,7 @@ from rollguard.metrics.base import Provider
 from rollguard.signals import Measurement, Query
 
 WatcherFactory = Callable[[PolicySource, EvaluationHook], Watcher]
+logger = logging.getLogger("rollguard.serve")
 
 
 class TimedProvider:
@@ -50,7 +52,7 @@ def default_factory(audit: AuditSink, *, replay_speed: float = 1.0) -> WatcherFa
     """Watchers assembled from each policy, timed, writing to ``audit``."""
 
     def build(source: PolicySource, on_evaluation: EvaluationHook) -> Watcher:
-        return assemble(
+        watcher = assemble(
             source.policy,
             Overrides(
                 base_dir=source.path.parent,
@@ -62,5 +64,13 @@ def default_factory(audit: AuditSink, *, replay_speed: float = 1.0) -> WatcherFa
                 instrument=TimedProvider,
             ),
         )
+        for name, why in watcher.fallbacks.items():
+            logger.warning(
+                "%s: %s is judged by its threshold rule (the sequential test cannot be fed: %s)",
+                source.path,
+                name,
+                why,
+            )
+        return watcher
 
     return build

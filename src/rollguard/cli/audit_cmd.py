@@ -72,7 +72,7 @@ def list_entries(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
 
 @app.command()
 def show(
-    entry_id: int = typer.Argument(..., metavar="ID", help="The entry's id.", min=1, max=2**63 - 1),
+    entry_id: int = typer.Argument(..., metavar="ID", help="The entry's id."),
     output: str = OutputOption,
     db: str | None = DbOption,
     policy: Path | None = PolicyOption,

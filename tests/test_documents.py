@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rollguard import documents
+from rollguard import documents, textfile
 from rollguard.documents import DocumentError
+from rollguard.errors import InputError
 
 
 def nested_json(depth: int) -> str:
@@ -74,15 +75,15 @@ def test_a_control_character_in_yaml_is_located() -> None:
 def test_size_limits_stop_reading(tmp_path: Path) -> None:
     big = tmp_path / "big.json"
     big.write_bytes(b" " * 2048)
-    with pytest.raises(DocumentError, match=r"big\.json: the report is larger than 1,024 bytes"):
-        documents.read_text(big, what="report", max_bytes=1024)
+    with pytest.raises(InputError, match=r"big\.json: cannot read report: larger than 1,024 bytes"):
+        textfile.read_text(big, "report", max_bytes=1024)
     with pytest.raises(DocumentError, match="larger than 1,024 bytes"):
         documents.load_json("[" + "1," * 1000 + "1]", source="x", what="report", max_bytes=1024)
 
 
 def test_an_endless_file_is_read_no_further_than_the_limit() -> None:
-    with pytest.raises(DocumentError, match="larger than 1 MiB"):
-        documents.read_text("/dev/zero", what="policy", max_bytes=1024 * 1024)
+    with pytest.raises(InputError, match="cannot read policy: larger than 1 MiB; refused"):
+        textfile.read_text("/dev/zero", "policy", max_bytes=1024 * 1024)
 
 
 def test_messages_are_one_line() -> None:

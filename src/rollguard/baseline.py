@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rollguard import documents
 from rollguard.errors import InputError
 from rollguard.signals import Signal
+from rollguard.textfile import read_text
 
 
 class BaselineMetrics(BaseModel):
@@ -60,7 +61,7 @@ class Baseline(BaseModel):
 
 def load_baseline(path: str | Path) -> Baseline:
     """Read and validate a baseline file; raise :class:`InputError` naming the field."""
-    text = documents.read_text(path, what="baseline", max_bytes=documents.MAX_CONFIG_BYTES)
+    text = read_text(path, "baseline", max_bytes=documents.MAX_CONFIG_BYTES)
     data = documents.load_json(text, source=str(path), what="baseline")
     try:
         return Baseline.model_validate(data)

@@ -6,8 +6,8 @@ events — goes through here, so a hostile one becomes one located
 :class:`DocumentError` (exit 2), never a ``RecursionError``, an exhausted
 memory or a traceback:
 
-- **size**: a file or body over its limit is refused before it is parsed
-  (and a file is read no further than the limit, so ``/dev/zero`` ends too);
+- **size**: a body over its limit is refused before it is parsed (files are
+  read within the same limits by :mod:`rollguard.textfile`);
 - **depth**: YAML events are counted before ruamel's recursive composer runs;
   JSON's C decoder stops itself with ``RecursionError``, which becomes an
   error; then the parsed value, YAML aliases included, must be at most
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -64,31 +63,12 @@ class DocumentError(InputError):
         super().__init__(f"{where}: {reason}")
 
 
-def read_text(path: str | Path, *, what: str, max_bytes: int, encoding: str = "utf-8") -> str:
-    """A file's text, at most ``max_bytes``; a :class:`DocumentError` naming the file otherwise.
-
-    ``encoding="utf-8-sig"`` drops a byte-order mark (Windows tools write one).
-    """
-    name = str(path)
-    try:
-        with Path(path).open("rb") as handle:
-            raw = handle.read(max_bytes + 1)
-    except OSError as exc:
-        raise DocumentError(name, f"cannot read {what}: {exc.strerror or exc}") from exc
-    if len(raw) > max_bytes:
-        raise DocumentError(name, f"the {what} is larger than {_size(max_bytes)}; refused")
-    try:
-        return raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise DocumentError(name, f"cannot read {what}: not UTF-8 text ({exc.reason})") from exc
-
-
 def load_json(
     text: str | bytes, *, source: str, what: str = "document", max_bytes: int = MAX_REPORT_BYTES
 ) -> Any:
     """Parse JSON text within the limits; empty text is an error too."""
     if len(text) > max_bytes:
-        raise DocumentError(source, f"the {what} is larger than {_size(max_bytes)}; refused")
+        raise DocumentError(source, f"the {what} is larger than {size_text(max_bytes)}; refused")
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
@@ -118,7 +98,7 @@ def load_yaml(
 ) -> Any:
     """Parse YAML (round-trip: mappings keep their keys' lines) within the limits."""
     if len(text.encode("utf-8", errors="surrogatepass")) > max_bytes:
-        raise DocumentError(source, f"the {what} is larger than {_size(max_bytes)}; refused")
+        raise DocumentError(source, f"the {what} is larger than {size_text(max_bytes)}; refused")
     yaml = YAML(typ="rt")
     try:
         _check_event_depth(yaml.parse(text), source, what)
@@ -204,5 +184,6 @@ def _too_deep(what: str) -> str:
     return f"the {what} nests mappings or lists more than {MAX_DEPTH} deep; refused"
 
 
-def _size(limit: int) -> str:
+def size_text(limit: int) -> str:
+    """A limit for messages: ``16 MiB``, ``1,024 bytes``."""
     return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit:,} bytes"

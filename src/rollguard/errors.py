@@ -14,9 +14,9 @@ at its own edge with ``raise Ours(...) from exc``.
     │   └── audit.keys.KeyMismatchError   a key that does not fit a keyed/unkeyed trail
     └── LockedError                     another watcher holds the deployment's lock
 
-Exit codes (documented in the README and in ``rollguard --help``):
-0 healthy, 1 rolled back, 2 usage or invalid input, 3 blocked, 4 inconclusive,
-5 an action failed, 6 the audit trail is broken.
+The exit codes are :class:`ExitCode`; :data:`EXIT_CODE_TABLE` says what each
+means, and the README's table and ``rollguard --help`` are generated from it
+(a test keeps the README in step).
 """
 
 from __future__ import annotations
@@ -35,6 +35,82 @@ class ExitCode(IntEnum):
     INCONCLUSIVE = 4
     ACTION_FAILED = 5
     AUDIT_BROKEN = 6
+    INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
+    BROKEN_PIPE = 141  # 128 + SIGPIPE
+    TERMINATED = 143  # 128 + SIGTERM
+
+
+@dataclass(frozen=True)
+class ExitCodeRow:
+    """One row of the exit-code table: the codes, a short label, what they mean."""
+
+    codes: tuple[ExitCode, ...]
+    label: str
+    meaning: str
+
+
+#: Every exit code rollguard documents, in the order the README lists them.
+EXIT_CODE_TABLE: tuple[ExitCodeRow, ...] = (
+    ExitCodeRow(
+        (ExitCode.HEALTHY,),
+        "healthy",
+        "healthy for the whole watch / gate passed / policy valid / no action in a backtest",
+    ),
+    ExitCodeRow(
+        (ExitCode.ROLLED_BACK,),
+        "rolled back",
+        "rolled back (or `backtest`: an action would have been taken)",
+    ),
+    ExitCodeRow(
+        (ExitCode.INVALID,),
+        "invalid input",
+        "usage error or invalid input (policy, report, CSV, baseline)",
+    ),
+    ExitCodeRow((ExitCode.BLOCKED,), "blocked", "deployment blocked by a gate"),
+    ExitCodeRow(
+        (ExitCode.INCONCLUSIVE,),
+        "inconclusive",
+        "inconclusive: no data for too long to judge",
+    ),
+    ExitCodeRow(
+        (ExitCode.ACTION_FAILED,),
+        "action failed",
+        "an action failed (the rollback could not be completed)",
+    ),
+    ExitCodeRow(
+        (ExitCode.AUDIT_BROKEN,),
+        "audit broken",
+        "the audit trail is broken or unusable",
+    ),
+    ExitCodeRow(
+        (ExitCode.INTERRUPTED, ExitCode.TERMINATED),
+        "interrupted",
+        "stopped by SIGINT (Ctrl-C) or SIGTERM; a watch first records `deployment_end` "
+        "with outcome `interrupted`",
+    ),
+    ExitCodeRow(
+        (ExitCode.BROKEN_PIPE,),
+        "stdout closed",
+        "stdout was closed early (`\\| head`) by a command that only prints; `watch` keeps "
+        "watching and exits with its outcome instead",
+    ),
+)
+
+
+def exit_codes_help() -> str:
+    """The one line ``rollguard --help`` ends with."""
+    rows = " · ".join(
+        f"{', '.join(str(int(code)) for code in row.codes)} {row.label}" for row in EXIT_CODE_TABLE
+    )
+    return f"Exit codes: {rows}."
+
+
+def exit_codes_markdown() -> str:
+    """The README's exit-code table."""
+    lines = ["| code | meaning |", "| --- | --- |"]
+    for row in EXIT_CODE_TABLE:
+        lines.append(f"| {', '.join(str(int(c)) for c in row.codes)} | {row.meaning} |")
+    return "\n".join(lines)
 
 
 class RollguardError(Exception):

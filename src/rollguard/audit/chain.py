@@ -15,11 +15,11 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rollguard.audit.base import AuditRecord, Problem, VerifyReport
 from rollguard.errors import AuditError
+from rollguard.timestamps import parse_rfc3339, rfc3339
 
 if TYPE_CHECKING:
     from rollguard.audit.keys import AuditKey
@@ -49,12 +49,10 @@ def _clean(value: object) -> Any:
 def normalize_timestamp(raw: str) -> str:
     """RFC 3339 in UTC with microseconds and ``Z``: fixed width, so text order is time order."""
     try:
-        parsed = datetime.fromisoformat(raw.strip().replace("z", "Z"))
+        parsed = parse_rfc3339(raw)
     except (ValueError, AttributeError) as exc:
         raise AuditError(f"audit record timestamp {raw!r} is not RFC 3339") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return rfc3339(parsed)
 
 
 def normalize_record(record: AuditRecord) -> AuditRecord:

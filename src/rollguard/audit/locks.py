@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from rollguard.audit import schema as s
 from rollguard.audit.base import LockInfo
 from rollguard.errors import LockedError
+from rollguard.timestamps import rfc3339
 
 
 def acquire(
@@ -145,4 +145,4 @@ def _values(info: LockInfo) -> dict[str, object]:
 
 
 def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(seconds, "seconds")

@@ -19,9 +19,9 @@ import math
 import re
 from pathlib import Path
 
-from rollguard.baselines.reportfile import read_text
 from rollguard.baselines.summary import LoadTestSummary, refuse_empty
 from rollguard.errors import InputError
+from rollguard.textfile import read_text
 
 _CLIENT_ERROR = re.compile(
     r"\b4\d\d Client Error|HTTPError\W*4\d\d\b|\bcode=4\d\d\b|\bstatus(?:_code)?=4\d\d\b"

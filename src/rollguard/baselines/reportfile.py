@@ -8,13 +8,7 @@ from typing import Any
 
 from rollguard import documents
 from rollguard.errors import InputError
-
-
-def read_text(path: str | Path, what: str) -> str:
-    """The file's text (a byte-order mark dropped), or an InputError naming the file."""
-    return documents.read_text(
-        path, what=what, max_bytes=documents.MAX_REPORT_BYTES, encoding="utf-8-sig"
-    )
+from rollguard.textfile import read_text
 
 
 def read_json(path: str | Path, what: str) -> Any:

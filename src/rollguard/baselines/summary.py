@@ -17,13 +17,14 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from rollguard.baseline import Baseline, BaselineMetrics
 from rollguard.errors import InputError
 from rollguard.policy.model import Policy
 from rollguard.policy.units import Comparison
 from rollguard.signals import Signal
+from rollguard.timestamps import rfc3339
 
 #: The seed's thresholds block, used when no policy says otherwise.
 SEED_THRESHOLDS: dict[str, float] = {
@@ -108,9 +109,7 @@ def make_baseline(
 def to_json(baseline: Baseline) -> str:
     """The file's text: the seed's layout, no nulls, timestamps in UTC with a Z."""
     body = baseline.model_dump(mode="json", exclude_none=True)
-    stamp = baseline.timestamp
-    stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
-    body["timestamp"] = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    body["timestamp"] = rfc3339(baseline.timestamp, "seconds")
     return json.dumps(body, indent=2) + "\n"
 
 

@@ -89,6 +89,7 @@ def since_timestamp(raw: str | None, *, now: datetime | None = None) -> str | No
     if raw is None:
         return None
     from rollguard.policy.units import parse_duration
+    from rollguard.timestamps import parse_rfc3339, rfc3339
 
     current = now or datetime.now(UTC)
     try:
@@ -97,20 +98,13 @@ def since_timestamp(raw: str | None, *, now: datetime | None = None) -> str | No
         pass
     else:
         try:
-            return _iso(current - timedelta(seconds=seconds))
+            return rfc3339(current - timedelta(seconds=seconds))
         except OverflowError:
             raise UsageError(f"--since: {raw} reaches back before the year 1") from None
     try:
-        parsed = datetime.fromisoformat(raw.strip())
+        return rfc3339(parse_rfc3339(raw))
     except ValueError:
         raise UsageError(
             f"--since: expected a duration such as 30d, 12h or 90m, or a date such as "
             f"2026-11-01 or 2026-11-01T08:00:00Z; got {raw!r}"
         ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return _iso(parsed)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -158,6 +158,8 @@ async def _run(
 def _print(result: DrillResult) -> None:
     from rich.console import Console
 
+    from rollguard.policy.actions import gradual_canary_percent
+
     console = Console()
     data = result.as_dict()
     breach = data["breach"]
@@ -181,7 +183,7 @@ def _print(result: DrillResult) -> None:
         mark = "✓" if step.get("ok") else "✗"
         extra = f"canary {step['canary_weight']}%" if "canary_weight" in step else ""
         if "to_stable_percent" in step:
-            canary = round(step["from_percent"] * (100 - step["to_stable_percent"]) / 100)
+            canary = gradual_canary_percent(step["from_percent"], step["to_stable_percent"])
             extra = (
                 f"{step['to_stable_percent']}% of the canary's traffic to stable, canary {canary}%"
             )

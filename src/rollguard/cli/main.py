@@ -28,15 +28,12 @@ from rollguard.cli import (
     serve_cmd,
     watch_cmd,
 )
-from rollguard.errors import RollguardError
+from rollguard.errors import ExitCode, RollguardError, exit_codes_help
 
 #: 128 + SIGPIPE: what a shell reports for a tool whose reader closed the pipe.
-BROKEN_PIPE_EXIT = 141
+BROKEN_PIPE_EXIT = int(ExitCode.BROKEN_PIPE)
 
-EXIT_CODES_HELP = """
-Exit codes: 0 healthy · 1 rolled back · 2 usage or invalid input ·
-3 blocked · 4 inconclusive (no data) · 5 an action failed · 6 audit trail broken.
-"""
+EXIT_CODES_HELP = "\n\n" + exit_codes_help()
 
 app = typer.Typer(
     name="rollguard",

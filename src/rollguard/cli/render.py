@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -12,6 +11,7 @@ from rich.table import Table
 from rollguard.controller.watch import Outcome, WatchResult
 from rollguard.engine.decision import TriggerStatus
 from rollguard.engine.evaluate import Evaluation
+from rollguard.timestamps import rfc3339
 
 STATUS_STYLE = {
     TriggerStatus.OK: "green",
@@ -146,4 +146,4 @@ def summary_markdown(result: WatchResult, *, deployment: str) -> str:
 
 
 def _iso(at: float) -> str:
-    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(at, "seconds")

@@ -15,7 +15,7 @@ from rollguard.controller.clock import Clock
 from rollguard.errors import RollguardError
 from rollguard.executors.base import ActionResult, Executor
 from rollguard.metrics.base import Provider
-from rollguard.policy.actions import Action
+from rollguard.policy.actions import Action, gradual_canary_percent
 from rollguard.policy.model import Policy
 from rollguard.signals import Query, Signal, Version
 
@@ -144,7 +144,7 @@ async def _gradual(
         except RollguardError:
             start_percent = plan.canary_weight
     for to_stable in plan.steps:
-        canary_percent = round(start_percent * (100 - to_stable) / 100)
+        canary_percent = gradual_canary_percent(start_percent, to_stable)
         if not await step(
             "set_canary_weight",
             executor.set_canary_weight(percent=canary_percent),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from rollguard.metrics.replay import ReplayProvider
 from rollguard.notifiers.silent import SilentNotifier
 from rollguard.policy.model import Policy
 from rollguard.signals import Version
+from rollguard.timestamps import rfc3339
 
 
 @dataclass
@@ -49,7 +49,7 @@ class BacktestResult:
     def time_label(self, at: float) -> float | str:
         """``at`` as the CSV gave it: seconds since start, or RFC 3339."""
         if self.rfc3339:
-            return datetime.fromtimestamp(at, tz=UTC).isoformat().replace("+00:00", "Z")
+            return rfc3339(at, "auto")
         return at
 
     def as_dict(self) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from rollguard.notifiers.silent import SilentNotifier
 from rollguard.policy.actions import PRIORITY, Action
 from rollguard.policy.model import Policy
 from rollguard.policy.triggers import Trigger
+from rollguard.timestamps import now_rfc3339
 
 #: Evaluations a sequential test gets to cross 1/alpha before the drill gives up.
 SEQUENTIAL_EVALUATIONS = 60
@@ -242,7 +242,7 @@ def record_drill(policy: Policy, result: DrillResult, *, audit: AuditSink) -> in
     entry = AuditRecord(
         kind="drill",
         deployment=policy.target.deployment,
-        timestamp=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        timestamp=now_rfc3339(),
         trigger=result.trigger,
         reason=result.reason,
         severity=result.severity,
@@ -281,7 +281,7 @@ def record_unbuilt_executor(
     entry = AuditRecord(
         kind="drill",
         deployment=policy.target.deployment,
-        timestamp=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        timestamp=now_rfc3339(),
         trigger=rule.name,
         reason=f"the {policy.target.executor.type} executor could not be created: {error}",
         severity=rule.severity,

@@ -4,13 +4,13 @@ blocks, the people on the ``security_alert`` route."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from rollguard.audit.base import AuditRecord, AuditSink
 from rollguard.controller.watch import NOTIFY_DEADLINE_SECONDS
 from rollguard.notifiers.base import Delivery, Notification, Notifier, notify_within
 from rollguard.policy.model import Policy
 from rollguard.scanners.gate import GateResult
+from rollguard.timestamps import now_rfc3339
 
 
 def record_gate(policy: Policy, result: GateResult, *, audit: AuditSink) -> int:
@@ -20,7 +20,7 @@ def record_gate(policy: Policy, result: GateResult, *, audit: AuditSink) -> int:
         AuditRecord(
             kind="gate",
             deployment=policy.target.deployment,
-            timestamp=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            timestamp=now_rfc3339(),
             trigger=decision.trigger,
             reason=decision.reason,
             severity=decision.severity.value,

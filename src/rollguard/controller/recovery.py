@@ -22,7 +22,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from rollguard.audit.base import AuditEntry, AuditRecord, AuditSink, AuditStore
@@ -30,8 +29,9 @@ from rollguard.controller import actions, audit_write
 from rollguard.controller.clock import Clock
 from rollguard.executors.base import Executor
 from rollguard.metrics.base import Provider
-from rollguard.policy.actions import Action
+from rollguard.policy.actions import Action, gradual_canary_percent
 from rollguard.policy.model import Policy
+from rollguard.timestamps import rfc3339
 
 logger = logging.getLogger("rollguard.recovery")
 
@@ -194,7 +194,7 @@ async def _complete(
                 s
                 for s in policy.rollback.steps
                 if s > done_to_stable  # and never more traffic than the canary has now
-                and round(gradual_from * (100 - s) / 100) <= before.canary_weight
+                and gradual_canary_percent(gradual_from, s) <= before.canary_weight
             ]
             rollback = policy.rollback.model_copy(update={"steps": remaining or [100]})
             resumed = policy.model_copy(update={"rollback": rollback})
@@ -228,7 +228,7 @@ async def _append(
         AuditRecord(
             kind=kind,
             deployment=policy.target.deployment,
-            timestamp=datetime.fromtimestamp(clock.now(), UTC).isoformat(),
+            timestamp=rfc3339(clock.now()),
             trigger=base.trigger if base else None,
             reason=reason or (base.reason if base else ""),
             severity=base.severity if base else "info",

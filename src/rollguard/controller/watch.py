@@ -12,7 +12,6 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -30,6 +29,7 @@ from rollguard.notifiers.base import Notification, Notifier, notify_within
 from rollguard.policy.actions import Action
 from rollguard.policy.model import Policy
 from rollguard.signals import Signal
+from rollguard.timestamps import rfc3339
 
 NOTIFY_DEADLINE_SECONDS = 10.0
 #: How long a cancelled (interrupted) watch may spend recording its end.
@@ -455,4 +455,4 @@ class Watcher:
 
 
 def _iso(at: float) -> str:
-    return datetime.fromtimestamp(at, tz=UTC).isoformat().replace("+00:00", "Z")
+    return rfc3339(at)

@@ -9,12 +9,12 @@ to the moment traffic was fully back on stable, *after* from then to the end.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from rollguard.controller import WatchResult
 from rollguard.demo.loadgen import LoadReport, error_rate_percent
 from rollguard.demo.scenarios import Scenario, scaling_lines
+from rollguard.timestamps import rfc3339
 
 
 @dataclass(frozen=True)
@@ -131,9 +131,7 @@ def iso(at: float | None) -> str | None:
     """RFC 3339 UTC with milliseconds, or None."""
     if at is None:
         return None
-    return (
-        datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    return rfc3339(at, "milliseconds")
 
 
 def _round(value: float | None) -> float | None:

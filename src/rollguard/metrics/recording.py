@@ -27,6 +27,7 @@ from rollguard.errors import InputError
 from rollguard.metrics import recording_buckets
 from rollguard.metrics.recording_buckets import Buckets
 from rollguard.signals import Version
+from rollguard.textfile import read_text
 
 REQUIRED = ("time", "version", "requests", "errors", "latency_p95_ms", "memory_mb")
 OPTIONAL = ("latency_p50_ms", "latency_mean_ms", "cpu_percent", "connections", "unauthorized")
@@ -81,9 +82,7 @@ class Recording:
 
 def read_recording(path: str | Path) -> Recording:
     """Read and validate a replay file; raise :class:`InputError` on the first problem."""
-    text = documents.read_text(
-        path, what="recording", max_bytes=MAX_FILE_BYTES, encoding="utf-8-sig"
-    )
+    text = read_text(path, "recording", max_bytes=MAX_FILE_BYTES)
     return parse_recording(text, source=str(path))
 
 

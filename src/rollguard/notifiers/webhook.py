@@ -13,11 +13,11 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import httpx
 
 from rollguard.notifiers.base import Notification
+from rollguard.timestamps import now_rfc3339
 
 SIGNATURE_HEADER = "X-Rollguard-Signature"
 TIMESTAMP_HEADER = "X-Rollguard-Timestamp"
@@ -49,7 +49,7 @@ def payload(notification: Notification, *, delivery_id: str) -> dict[str, object
         "text": notification.text,
         "severity": notification.severity,
         "fields": {str(k): v for k, v in notification.fields.items()},
-        "sent_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sent_at": now_rfc3339("seconds"),
     }
 
 

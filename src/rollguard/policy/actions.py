@@ -68,3 +68,12 @@ def parse_action(raw: object) -> Action:
             pass
     known = ", ".join(sorted([a.value for a in Action] + list(ACTION_ALIASES)))
     raise ValueError(f"unknown action {raw!r}; expected one of: {known}")
+
+
+def gradual_canary_percent(start_percent: int, to_stable_percent: int) -> int:
+    """The canary's weight once ``to_stable_percent`` % of the traffic it had is on stable.
+
+    A gradual rollback's steps are shares of the canary's own traffic when the
+    rollback began, so a canary at 20 % goes 15, 10, 5, 0 and never gains traffic.
+    """
+    return round(start_percent * (100 - to_stable_percent) / 100)

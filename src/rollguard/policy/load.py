@@ -16,15 +16,17 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from rollguard import documents
 from rollguard.errors import PolicyError, PolicyProblem
 from rollguard.policy.model import Policy
+from rollguard.textfile import UnreadableFileError, read_text
 
 
 def load_policy(path: str | Path) -> Policy:
     """Read, parse and validate one policy file; raise :class:`PolicyError`."""
     name = str(path)
     try:
-        text = documents.read_text(path, what="policy", max_bytes=documents.MAX_CONFIG_BYTES)
-    except documents.DocumentError as exc:
-        raise PolicyError([PolicyProblem(name, 1, 1, "(file)", exc.reason)]) from exc
+        text = read_text(path, max_bytes=documents.MAX_CONFIG_BYTES)
+    except UnreadableFileError as exc:
+        problem = PolicyProblem(name, 1, 1, "(file)", f"cannot read: {exc.reason}")
+        raise PolicyError([problem]) from exc
     return parse_policy(text, source=name)
 
 

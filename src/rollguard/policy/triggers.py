@@ -218,6 +218,7 @@ class SecurityTriggerSpec(StrictModel):
     dry_run: bool = False
 
 
+#: Falco's priorities, most severe first (its ``falco_common::priority_type``).
 FALCO_PRIORITIES = (
     "emergency",
     "alert",
@@ -228,12 +229,19 @@ FALCO_PRIORITIES = (
     "informational",
     "debug",
 )
+#: The short spellings Falco's own configuration and outputs also use.
+FALCO_PRIORITY_ALIASES = {
+    "info": "informational",
+    "warn": "warning",
+    "crit": "critical",
+    "err": "error",
+}
 
 
-def _falco_priority(raw: object) -> str:
-    """Falco's priority names, any case; ``info`` is ``informational``."""
+def falco_priority(raw: object) -> str:
+    """A Falco priority's name as Falco lists it; any case, short spellings too."""
     word = str(raw).strip().lower()
-    word = {"info": "informational"}.get(word, word)
+    word = FALCO_PRIORITY_ALIASES.get(word, word)
     if word not in FALCO_PRIORITIES:
         raise ValueError(f"expected a Falco priority ({', '.join(FALCO_PRIORITIES)}), got {raw!r}")
     return word
@@ -257,7 +265,7 @@ class RuntimeSecuritySpec(StrictModel):
     measurement_window: Seconds = 60.0
     access_log: str | None = None
     access_log_format: Literal["combined", "haproxy"] = "combined"
-    falco_min_priority: Annotated[str, BeforeValidator(_falco_priority)] = "warning"
+    falco_min_priority: Annotated[str, BeforeValidator(falco_priority)] = "warning"
     falco_listen: Annotated[str, BeforeValidator(_host_port)] | None = None
     action: ActionName = Action.TRAFFIC_ISOLATION_AND_ROLLBACK
     notification: str | None = "security_incident"

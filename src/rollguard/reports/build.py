@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from rollguard.reports import render
 from rollguard.reports.compute import ComplianceReport, compute
 from rollguard.reports.views import ReportSource
+from rollguard.timestamps import now_rfc3339, rfc3339
 
 
 def build(store: ReportSource, *, since: str, until: datetime | None = None) -> ComplianceReport:
     """The report for entries from ``since`` (RFC 3339) up to now; verify covers the whole chain."""
-    end = (until or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    end = rfc3339(until) if until is not None else now_rfc3339()
     entries = [
         entry for entry in store.list(since=since, details=False) if entry.record.timestamp <= end
     ]

@@ -24,9 +24,9 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from rollguard.reports.views import EntryView, VerifyView
+from rollguard.timestamps import parse_rfc3339
 
 ROLLBACK_ACTIONS = frozenset(
     {
@@ -222,4 +222,4 @@ def _span(start: float | None, end: float | None) -> float | None:
 
 
 def _seconds(timestamp: str) -> float:
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    return parse_rfc3339(timestamp).timestamp()

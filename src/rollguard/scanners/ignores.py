@@ -25,6 +25,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from rollguard import documents
 from rollguard.errors import InputError
 from rollguard.scanners.findings import Finding
+from rollguard.textfile import read_text
 
 
 class IgnoreEntry(BaseModel):
@@ -63,7 +64,7 @@ class IgnoreOutcome:
 def load_ignores(path: str | Path) -> list[IgnoreEntry]:
     """Read and validate an ignore file; raise InputError naming file, line and field."""
     name = str(path)
-    raw = documents.read_text(path, what="ignore file", max_bytes=documents.MAX_CONFIG_BYTES)
+    raw = read_text(path, "ignore file", max_bytes=documents.MAX_CONFIG_BYTES)
     document = documents.load_yaml(raw, source=name, what="ignore file")
     if document is None:
         return []

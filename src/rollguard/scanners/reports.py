@@ -16,6 +16,7 @@ from rollguard import documents
 from rollguard.errors import InputError
 from rollguard.scanners import grype, sarif, trivy
 from rollguard.scanners.findings import Report
+from rollguard.textfile import read_text
 
 #: How each known-but-unsupported document announces itself, and what to do instead.
 _UNSUPPORTED = {
@@ -35,8 +36,7 @@ _PARSERS: tuple[tuple[Callable[[Any], bool], Callable[[Any, str], Report], str],
 
 def load_report(path: str | Path) -> Report:
     """Parse one report file; raise :class:`InputError` with the file and what is wrong."""
-    raw = documents.read_text(path, what="report", max_bytes=documents.MAX_REPORT_BYTES)
-    return parse_report(raw, source=str(path))
+    return parse_report(read_text(path, "report"), source=str(path))
 
 
 def load_reports(paths: Iterable[str | Path]) -> list[Report]:

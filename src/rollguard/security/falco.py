@@ -24,32 +24,20 @@ from typing import Any
 
 from rollguard import documents
 from rollguard.errors import InputError, ProviderError
+from rollguard.policy.triggers import FALCO_PRIORITIES, falco_priority
 from rollguard.security.events import EventLog, SecurityEvent
 
-#: Falco's priorities, most severe first (its ``falco_common::priority_type``).
-PRIORITIES = (
-    "emergency",
-    "alert",
-    "critical",
-    "error",
-    "warning",
-    "notice",
-    "informational",
-    "debug",
-)
-_ALIASES = {"info": "informational", "warn": "warning", "crit": "critical", "err": "error"}
 MAX_BODY_BYTES = 1024 * 1024
 
 
 def priority_rank(name: str) -> int:
     """0 for emergency … 7 for debug; InputError for a word Falco does not use."""
-    word = name.strip().lower()
-    word = _ALIASES.get(word, word)
-    if word not in PRIORITIES:
+    try:
+        return FALCO_PRIORITIES.index(falco_priority(name))
+    except ValueError:
         raise InputError(
-            f"unknown Falco priority {name!r}; expected one of {', '.join(PRIORITIES)}"
-        )
-    return PRIORITIES.index(word)
+            f"unknown Falco priority {name!r}; expected one of {', '.join(FALCO_PRIORITIES)}"
+        ) from None
 
 
 @dataclass(frozen=True)

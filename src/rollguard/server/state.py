@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from rollguard.engine.decision import Decision, TriggerResult, Verdict
 from rollguard.engine.evaluate import Evaluation
+from rollguard.timestamps import rfc3339
 
 TIMELINE_LENGTH = 50
 
@@ -45,7 +45,7 @@ class Status(StrEnum):
 
 def iso(at: float) -> str:
     """RFC 3339 UTC for a time in seconds since the epoch."""
-    return datetime.fromtimestamp(at, tz=UTC).isoformat().replace("+00:00", "Z")
+    return rfc3339(at)
 
 
 @dataclass(frozen=True)

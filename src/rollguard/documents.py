@@ -26,6 +26,7 @@ say which field is not a finite number, which is the better message.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -47,6 +48,8 @@ MAX_REPORT_BYTES = 64 * 1024 * 1024
 #: An answer from a metrics source (as the scrape provider's limit).
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 _MAX_INT_DIGITS = 19
+_BRACKET = re.compile(r"[\[\]{}]")
+_BRACKET_SLACK = 4
 
 
 class DocumentError(InputError):
@@ -99,6 +102,7 @@ def load_yaml(
     """Parse YAML (round-trip: mappings keep their keys' lines) within the limits."""
     if len(text.encode("utf-8", errors="surrogatepass")) > max_bytes:
         raise DocumentError(source, f"the {what} is larger than {size_text(max_bytes)}; refused")
+    _check_bracket_depth(text, source, what)
     yaml = YAML(typ="rt")
     try:
         _check_event_depth(yaml.parse(text), source, what)
@@ -122,6 +126,15 @@ def load_yaml(
     return value
 
 
+def excerpt(value: object, limit: int = 60) -> str:
+    """Text from a document, fit for a one-line message: control characters and line
+    breaks escaped (``\\n``, ``\\x1b``), at most ``limit`` characters."""
+    text = str(value)
+    if not text.isprintable():
+        text = "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class _HugeInteger(ValueError):
     pass
 
@@ -131,6 +144,23 @@ def _bounded_int(digits: str) -> int:
         shown = digits if len(digits) <= 30 else digits[:24] + "..."
         raise _HugeInteger(f"the integer {shown} has more than {_MAX_INT_DIGITS} digits; refused")
     return int(digits)
+
+
+def _check_bracket_depth(text: str, source: str, what: str) -> None:
+    """Refuse flow brackets nested far past the limit before ruamel's scanner sees them.
+
+    The scanner reads a whole flow collection ahead (it may turn out to be a key), in
+    time that grows with the square of its depth: 3,000 brackets took seconds. Quotes
+    are not parsed here, so the bound has room for brackets inside strings; the exact
+    depth is checked on the events afterwards.
+    """
+    depth = 0
+    for found in _BRACKET.finditer(text):
+        depth += 1 if found.group() in "[{" else -1
+        if depth > _BRACKET_SLACK * MAX_DEPTH:
+            line = text.count("\n", 0, found.start()) + 1
+            column = found.start() - text.rfind("\n", 0, found.start())
+            raise DocumentError(source, _too_deep(what), line=line, column=column)
 
 
 def _check_event_depth(events: Iterable[Any], source: str, what: str) -> None:

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -19,54 +16,14 @@ from rollguard.documents import MAX_ANSWER_BYTES
 from rollguard.metrics.prometheus import PrometheusProvider
 from rollguard.policy.model import PrometheusSource
 from rollguard.signals import Measurement, Phase, Query, Signal, Version
-
-
-@dataclass
-class Hostile:
-    """What the server answers: a fixed body, or ``endless`` bytes in chunks."""
-
-    url: str = ""
-    body: bytes = b""
-    endless: bool = False
-    sent: int = 0
+from servers.answers import Answers, answering
 
 
 @pytest.fixture
-def hostile() -> Iterator[Hostile]:
-    state = Hostile()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            if not state.endless:
-                self.send_header("Content-Length", str(len(state.body)))
-                self.end_headers()
-                self.wfile.write(state.body)
-                return
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            chunk = b" " * 65536
-            try:
-                while state.sent < 64 * MAX_ANSWER_BYTES:  # far more than any client should take
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                    state.sent += len(chunk)
-            except (BrokenPipeError, ConnectionResetError):
-                return  # the provider stopped reading and hung up: what the test wants
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+def hostile() -> Iterator[Answers]:
+    with answering() as state:
+        state.endless_limit = 64 * MAX_ANSWER_BYTES  # far more than any client should take
+        yield state
 
 
 def measure(url: str, signal: Signal = Signal.CONNECTIONS) -> Measurement:
@@ -82,7 +39,7 @@ def measure(url: str, signal: Signal = Signal.CONNECTIONS) -> Measurement:
     return asyncio.run(go())
 
 
-def test_an_endless_answer_is_cut_at_the_limit(hostile: Hostile) -> None:
+def test_an_endless_answer_is_cut_at_the_limit(hostile: Answers) -> None:
     # A 200 MB answer grew a watcher to 2.25 GB: the body is now read no further than the limit.
     hostile.endless = True
     measured = measure(hostile.url)
@@ -117,7 +74,7 @@ def vector(*items: object) -> bytes:
     ],
 )
 def test_a_malformed_answer_is_an_error_measurement(
-    hostile: Hostile, body: bytes, reason: str
+    hostile: Answers, body: bytes, reason: str
 ) -> None:
     hostile.body = body
     measured = measure(hostile.url)
@@ -127,7 +84,7 @@ def test_a_malformed_answer_is_an_error_measurement(
     assert len(measured.reason) < 400
 
 
-def test_a_bucket_bound_that_is_not_a_number_is_an_error(hostile: Hostile) -> None:
+def test_a_bucket_bound_that_is_not_a_number_is_an_error(hostile: Answers) -> None:
     hostile.body = vector({"metric": {"le": "fast"}, "value": [1, "3"]})
     measured = measure(hostile.url, Signal.LATENCY_BUCKETS)
     assert measured.phase is Phase.ERROR

@@ -18,13 +18,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rollguard.baselines.reportfile import count, number, read_json
+from rollguard.baselines.reportfile import count, guarded, number, read_json
 from rollguard.baselines.summary import LoadTestSummary, refuse_empty
 from rollguard.errors import InputError
 
 _PREFIXES = ("", "engine.")
 
 
+@guarded("artillery")
 def read(path: str | Path) -> LoadTestSummary:
     """A summary of an Artillery report; raise InputError for other files and empty runs."""
     source = str(path)

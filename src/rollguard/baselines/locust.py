@@ -19,6 +19,7 @@ import math
 import re
 from pathlib import Path
 
+from rollguard.baselines.reportfile import guarded
 from rollguard.baselines.summary import LoadTestSummary, refuse_empty
 from rollguard.errors import InputError
 from rollguard.textfile import read_text
@@ -39,6 +40,7 @@ def _float(row: dict[str, str], column: str, source: str) -> float:
     return value
 
 
+@guarded("locust")
 def read(path: str | Path) -> LoadTestSummary:
     """A summary of Locust's stats CSV; raise InputError for other files and empty runs."""
     source = str(path)

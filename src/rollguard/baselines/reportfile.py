@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollguard import documents
 from rollguard.errors import InputError
 from rollguard.textfile import read_text
+
+if TYPE_CHECKING:
+    from rollguard.baselines.summary import LoadTestSummary
+
+Reader = Callable[[str | Path], "LoadTestSummary"]
+
+
+def guarded(tool: str) -> Callable[[Reader], Reader]:
+    """A reader whose stray type errors are one InputError, never a traceback.
+
+    Readers name the usual mistakes field by field; a value of the wrong type deeper
+    down (a list where Artillery writes an object) still gets one located message.
+    """
+
+    def wrap(reader: Reader) -> Reader:
+        @functools.wraps(reader)
+        def read(path: str | Path) -> LoadTestSummary:
+            try:
+                return reader(path)
+            except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+                raise InputError(
+                    f"{path}: not a valid {tool} report: a field has an unexpected type "
+                    f"({documents.excerpt(exc, 120)})"
+                ) from None
+
+        return read
+
+    return wrap
 
 
 def read_json(path: str | Path, what: str) -> Any:

@@ -71,6 +71,7 @@ def _unknown(document: Any) -> str:
         for key, what in _UNSUPPORTED.items():
             if key in document:
                 return f"not a vulnerability report rollguard reads: this is {what}"
-        keys = ", ".join(sorted(str(key) for key in document)[:8]) or "none"
+        keys = ", ".join(documents.excerpt(key, 40) for key in sorted(map(str, document))[:8])
+        keys = keys or "none"
         return f"unknown report format (top-level keys: {keys}); {expected}"
     return f"unknown report format (a JSON {type(document).__name__}); {expected}"

@@ -95,7 +95,11 @@ async def call_with_retries(
         sleep=sleep,
         reraise=True,
     )
-    return await retrying(call)
+
+    async def attempt() -> T:  # tenacity awaits only coroutine functions, not lambdas
+        return await call()
+
+    return await retrying(attempt)
 
 
 def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:

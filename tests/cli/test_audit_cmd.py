@@ -63,7 +63,7 @@ def test_list_json_filters_by_deployment(
 
 
 def test_export_csv_and_show(rollguard_cmd: list[str], cli_env: dict[str, str], db: str) -> None:
-    done = _run(rollguard_cmd, cli_env, "export", "--format", "csv", "--db", db)
+    done = _run(rollguard_cmd, cli_env, "export", "-o", "csv", "--db", db)
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     assert [row["deployment"] for row in rows] == ["shop", "search", "shop"]

@@ -129,7 +129,7 @@ def test_the_key_is_in_no_output_error_or_stored_byte(
         ("audit", "verify", "--db", keyed_db),
         ("audit", "list", "--db", keyed_db, "-o", "json"),
         ("audit", "show", "2", "--db", keyed_db, "-o", "json"),
-        ("audit", "export", "--format", "csv", "--db", keyed_db),
+        ("audit", "export", "-o", "csv", "--db", keyed_db),
         ("report", "--since", "3650d", "--db", keyed_db, "--key-env", "AUDIT_KEY"),
         ("report", "--since", "3650d", "--db", keyed_db, "--key-env", "WRONG_KEY"),
         ("audit", "verify", "--help"),

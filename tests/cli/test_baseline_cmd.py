@@ -61,7 +61,7 @@ def test_empty_run_is_exit_2_without_traceback(
     run_cli: Run, tmp_path: Path, fixtures_dir: Path
 ) -> None:
     report = fixtures_dir / "artillery" / "artillery-test-scripts-report-v1-minimal.json"
-    done = run_cli("baseline", "create", "--from-artillery", str(report), "-o", "b.json")
+    done = run_cli("baseline", "create", "--from-artillery", str(report), "-f", "b.json")
     assert done.returncode == 2
     assert "no measurable requests" in done.stderr
     assert "Traceback" not in done.stderr
@@ -118,7 +118,7 @@ def test_create_from_metrics_through_the_replay_provider(invoke_cli: Invoke, in_
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["-o", "no-such-folder/b.json"], "cannot write no-such-folder/b.json"),
+        (["-f", "no-such-folder/b.json"], "cannot write no-such-folder/b.json"),
         (["--memory-mb", "-5"], "--memory-mb: expected megabytes, 0 or more; got -5"),
         (["--memory-mb", "nan"], "--memory-mb: expected megabytes, 0 or more; got nan"),
     ],

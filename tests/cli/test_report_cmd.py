@@ -33,7 +33,7 @@ def test_report_writes_markdown_and_html_for_the_last_30_days(
     assert "- Total Deployments: 2\n- Rollback Events: 1\n- Rollback Rate: 50.00%" in md.stdout
     page = tmp_path / "r.html"
     html = subprocess.run(
-        [*rollguard_cmd, "report", "-f", "html", "-o", str(page), "--since", "7d", "--db", db],
+        [*rollguard_cmd, "report", "-o", "html", "-f", str(page), "--since", "7d", "--db", db],
         env=cli_env,
         capture_output=True,
         text=True,

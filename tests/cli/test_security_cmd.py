@@ -45,7 +45,7 @@ def test_json_log_is_refused_with_the_line(run_cli: Run, tmp_path: Path) -> None
 def test_wrong_format_option_is_refused(invoke_cli: Invoke, tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     log.write_text(_line(1, "/"))
-    done = invoke_cli("security", "scan-log", str(log), "--format", "haproxy")
+    done = invoke_cli("security", "scan-log", str(log), "--log-format", "haproxy")
     assert done.returncode == 2
     assert "not a haproxy access-log line" in done.stderr
 

@@ -43,7 +43,7 @@ def _keyed_trail(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     store = open_store(url, key=key_from_env("K", field="test", environ={"K": KEY}))
     store.append(
-        AuditRecord(kind="watch_started", deployment="shop", timestamp="2026-11-27T09:00:00Z")
+        AuditRecord(kind="deployment_start", deployment="shop", timestamp="2026-11-27T09:00:00Z")
     )
     store.close()
     return url

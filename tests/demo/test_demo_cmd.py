@@ -25,7 +25,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _run_demo(
-    rollguard_cmd: list[str], cli_env: dict[str, str], scenario: str, *extra: str
+    rollguard_cmd: list[str], cli_env: dict[str, str], scenario: str, *extra: str, cwd: Path
 ) -> tuple[int, list[dict[str, Any]]]:
     done = subprocess.run(
         [
@@ -42,12 +42,18 @@ def _run_demo(
         capture_output=True,
         text=True,
         env=cli_env,
+        cwd=cwd,
         timeout=110,
         check=False,
     )
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert lines, done.stderr
     return done.returncode, lines
+
+
+def _result(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """The demo's result object (the last line names the commands that show the trail)."""
+    return next(line for line in reversed(lines) if "outcome" in line)
 
 
 def _servers(lines: list[dict[str, Any]]) -> list[str]:
@@ -75,10 +81,15 @@ def _all_gone(urls: list[str]) -> bool:
     ],
 )
 def test_a_faulty_canary_is_detected_and_rolled_back(
-    rollguard_cmd: list[str], cli_env: dict[str, str], scenario: str, trigger: str, action: str
+    rollguard_cmd: list[str],
+    cli_env: dict[str, str],
+    scenario: str,
+    trigger: str,
+    action: str,
+    tmp_path: Path,
 ) -> None:
-    code, lines = _run_demo(rollguard_cmd, cli_env, scenario)
-    result = lines[-1]
+    code, lines = _run_demo(rollguard_cmd, cli_env, scenario, cwd=tmp_path)
+    result = _result(lines)
     assert (code, result["outcome"], result["exit_code"]) == (1, "rolled_back", 1), result
     assert (result["trigger"], result["action"]) == (trigger, action)
     assert result["trigger_evidence"]["value"] > result["trigger_evidence"]["limit"]
@@ -95,12 +106,12 @@ def test_a_faulty_canary_is_detected_and_rolled_back(
 @pytest.mark.slow
 @pytest.mark.real_server
 def test_on_real_haproxy_and_prometheus_the_rollback_is_the_same(
-    rollguard_cmd: list[str], cli_env: dict[str, str]
+    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     require_binary("haproxy", hint="apt-get install haproxy")
     require_binary("prometheus", hint="apt-get install prometheus")
-    code, lines = _run_demo(rollguard_cmd, cli_env, "error-rate", "--stack", "real")
-    result = lines[-1]
+    code, lines = _run_demo(rollguard_cmd, cli_env, "error-rate", "--stack", "real", cwd=tmp_path)
+    result = _result(lines)
     assert (code, result["outcome"], result["trigger"]) == (1, "rolled_back", "error_rate_trigger")
     started = next(line for line in lines if line.get("kind") == "started")
     assert "prometheus" in started
@@ -111,11 +122,50 @@ def test_on_real_haproxy_and_prometheus_the_rollback_is_the_same(
 
 
 @pytest.mark.slow
-def test_a_healthy_canary_is_left_serving(
-    rollguard_cmd: list[str], cli_env: dict[str, str]
+def test_the_demo_leaves_its_trail_where_audit_list_and_report_read(
+    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    code, lines = _run_demo(rollguard_cmd, cli_env, "healthy")
-    result = lines[-1]
+    """`rollguard demo` then `rollguard audit list` / `report` in the same folder."""
+    code, lines = _run_demo(rollguard_cmd, cli_env, "error-rate", cwd=tmp_path)
+    assert code == 1
+    assert lines[0]["audit_store"] == str(tmp_path / ".rollguard" / "audit.db")
+    assert lines[-1] == {"type": "audit", "show": ["rollguard audit list", "rollguard report"]}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*rollguard_cmd, *args],
+            capture_output=True,
+            text=True,
+            env=cli_env,
+            cwd=tmp_path,
+            check=False,
+        )
+
+    listed = run("audit", "list", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    kinds = [(e["deployment"], e["kind"]) for e in json.loads(listed.stdout)]
+    assert ("demo-service", "action_result") in kinds
+    assert kinds[-1] == ("demo-service", "deployment_end")
+    report = run("report")
+    assert report.returncode == 0, report.stderr
+    assert "- Rollback Events: 1" in report.stdout
+    other = tmp_path / "elsewhere.db"
+    code, lines = _run_demo(
+        rollguard_cmd, cli_env, "healthy", "--audit-url", f"sqlite:///{other}", cwd=tmp_path
+    )
+    assert lines[-1]["show"] == [
+        f"rollguard audit list --db sqlite:///{other}",
+        f"rollguard report --db sqlite:///{other}",
+    ]
+    assert run("audit", "verify", "--db", f"sqlite:///{other}").returncode == 0
+
+
+@pytest.mark.slow
+def test_a_healthy_canary_is_left_serving(
+    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    code, lines = _run_demo(rollguard_cmd, cli_env, "healthy", cwd=tmp_path)
+    result = _result(lines)
     assert (code, result["outcome"], result["action"], result["trigger"]) == (
         0,
         "healthy",
@@ -130,12 +180,15 @@ def test_a_healthy_canary_is_left_serving(
     assert _all_gone(_servers(lines))
 
 
-def test_ctrl_c_stops_every_server(rollguard_cmd: list[str], cli_env: dict[str, str]) -> None:
+def test_ctrl_c_stops_every_server(
+    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
+) -> None:
     process = subprocess.Popen(
         [*rollguard_cmd, "demo", "--scenario", "healthy", "--output", "json"],
         stdout=subprocess.PIPE,
         text=True,
         env=cli_env,
+        cwd=tmp_path,
     )
     try:
         assert process.stdout is not None
@@ -158,13 +211,14 @@ def test_ctrl_c_stops_every_server(rollguard_cmd: list[str], cli_env: dict[str, 
 
 
 def test_an_unknown_scenario_is_a_usage_error(
-    rollguard_cmd: list[str], cli_env: dict[str, str]
+    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     done = subprocess.run(
         [*rollguard_cmd, "demo", "--scenario", "meltdown"],
         capture_output=True,
         text=True,
         env=cli_env,
+        cwd=tmp_path,
         check=False,
     )
     assert done.returncode == 2

@@ -19,7 +19,7 @@ from rollguard.errors import ExecutorError
 from rollguard.executors.base import ActionResult
 from rollguard.executors.command import CommandExecutor
 from rollguard.policy.model import CommandExecutorSpec
-from support import wait_until
+from support import process_running, wait_until
 
 TOOL = str(Path(__file__).resolve().parents[1] / "servers" / "weights_cli.py")
 
@@ -104,7 +104,7 @@ def test_a_timeout_bounds_the_call_when_a_grandchild_left_the_group_holding_stdo
     grandchild = int(pid_file.read_text())
     try:
         # Without the bound the call would return only once the grandchild is gone.
-        assert _running(grandchild)
+        assert process_running(grandchild)
         assert not result.ok
         assert "timed out after 1s" in result.detail
         assert result.output["exit_code"] is None
@@ -121,7 +121,7 @@ def test_a_command_that_exits_but_leaves_its_output_held_open_times_out_saying_s
     result = _rollback_beside_a_setsid_grandchild(pid_file, then="echo done")
     grandchild = int(pid_file.read_text())
     try:
-        assert _running(grandchild)
+        assert process_running(grandchild)
         assert not result.ok
         assert result.detail.endswith(
             "timed out after 1s (it exited with code 0, but a process it started kept its "
@@ -140,7 +140,7 @@ def test_cancelling_an_action_kills_its_command(tmp_path: Path) -> None:
         {"rollback": ["sh", "-c", f"echo $$ > {pid_file}; exec sleep 30"], "timeout": "60s"}
     )
 
-    async def cancel_once_running() -> int:
+    async def cancel_onceprocess_running() -> int:
         action = asyncio.create_task(CommandExecutor(spec, deployment="shop").rollback())
         await asyncio.to_thread(wait_until, lambda: pid_file.exists() and pid_file.read_text())
         action.cancel()
@@ -148,8 +148,8 @@ def test_cancelling_an_action_kills_its_command(tmp_path: Path) -> None:
             await action
         return int(pid_file.read_text())
 
-    pid = asyncio.run(cancel_once_running())
-    wait_until(lambda: not _running(pid), what="the cancelled command to be killed")
+    pid = asyncio.run(cancel_onceprocess_running())
+    wait_until(lambda: not process_running(pid), what="the cancelled command to be killed")
 
 
 def _rollback_beside_a_setsid_grandchild(pid_file: Path, *, then: str) -> ActionResult:
@@ -161,15 +161,6 @@ def _rollback_beside_a_setsid_grandchild(pid_file: Path, *, then: str) -> Action
     )
     spec = CommandExecutorSpec.model_validate({"rollback": [line], "shell": True, "timeout": "1s"})
     return asyncio.run(CommandExecutor(spec, deployment="shop").rollback())
-
-
-def _running(pid: int) -> bool:
-    """Alive and not a zombie (a zombie keeps its /proc entry until reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_no_shell_by_default_so_metacharacters_stay_literal(tmp_path: Path) -> None:

@@ -21,18 +21,9 @@ from rollguard.errors import ExecutorError
 from rollguard.executors.base import ActionResult
 from rollguard.executors.command import CommandExecutor
 from rollguard.policy.model import CommandExecutorSpec
-from support import wait_until
+from support import process_running, wait_until
 
 WATCHER = Path(__file__).with_name("command_watcher.py")
-
-
-def _running(pid: int) -> bool:
-    """Alive and not a zombie (a zombie keeps its /proc entry until reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @contextlib.contextmanager
@@ -69,12 +60,12 @@ def test_a_sigkilled_watchers_command_and_what_it_started_die_with_it(
             watcher.send_signal(signal.SIGKILL)
             watcher.wait()
             for pid in pids:
-                wait_until(lambda pid=pid: not _running(pid), what=f"pid {pid} to die")
+                wait_until(lambda pid=pid: not process_running(pid), what=f"pid {pid} to die")
         finally:
             _kill_later(*pids)
 
 
-def test_a_restarted_rollback_waits_for_what_a_killed_one_left_running(
+def test_a_restarted_rollback_waits_for_what_a_killed_one_leftprocess_running(
     tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
     log, go, left = tmp_path / "log", tmp_path / "go", tmp_path / "left.pid"
@@ -101,7 +92,7 @@ def test_a_restarted_rollback_waits_for_what_a_killed_one_left_running(
                 asyncio.run(second.rollback())
             assert log.read_text().splitlines() == ["first-start"]  # nothing ran beside it
             go.touch()
-            wait_until(lambda: not _running(leftover), what="the first rollback to end")
+            wait_until(lambda: not process_running(leftover), what="the first rollback to end")
             result = asyncio.run(second.rollback())
             assert result.ok, result.detail
             assert log.read_text().splitlines() == ["first-start", "first-end", "second"]

@@ -44,7 +44,7 @@ def _generate(
     rollguard_cmd: list[str], env: dict[str, str], policy: Path, output: Path
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*rollguard_cmd, "generate", "alerts", "--policy", str(policy), "-o", str(output)],
+        [*rollguard_cmd, "generate", "alerts", "--policy", str(policy), "-f", str(output)],
         env=env,
         capture_output=True,
         text=True,

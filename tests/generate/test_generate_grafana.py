@@ -172,7 +172,7 @@ def test_cli_writes_the_dashboard(
             "grafana",
             "-p",
             str(policy),
-            "-o",
+            "-f",
             str(output),
         ],
         env=cli_env,

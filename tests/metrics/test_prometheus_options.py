@@ -34,6 +34,7 @@ class Recorder:
     failure_code: int = 503
     required_auth: str | None = None
     delay_seconds: float = 0.0
+    retry_after: str | None = None
     url: str = ""
 
 
@@ -47,15 +48,18 @@ def recorder() -> Iterator[Recorder]:
             time.sleep(state.delay_seconds)
             if state.failures > 0:
                 state.failures -= 1
-                self._send(state.failure_code, {"status": "error", "error": "busy"})
+                extra = {"Retry-After": state.retry_after} if state.retry_after else {}
+                self._send(state.failure_code, {"status": "error", "error": "busy"}, extra)
             elif state.required_auth and self.headers.get("Authorization") != state.required_auth:
                 self._send(401, {"status": "error", "error": "unauthorized"})
             else:
                 self._send(200, VECTOR)
 
-        def _send(self, code: int, body: object) -> None:
+        def _send(self, code: int, body: object, extra: dict[str, str] | None = None) -> None:
             raw = json.dumps(body).encode()
             self.send_response(code)
+            for name, value in (extra or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
@@ -184,3 +188,30 @@ def test_a_slow_server_times_out_into_an_error(recorder: Recorder) -> None:
     assert measured.phase is Phase.ERROR
     assert "did not answer in time" in measured.reason
     assert len(recorder.headers) == 2  # a timeout is retried
+
+
+@pytest.mark.parametrize(("retry_after", "waits"), [("7", [7.0, 7.0]), (None, [0.2, 0.4])])
+def test_a_429_waits_as_long_as_retry_after_asks(
+    recorder: Recorder, retry_after: str | None, waits: list[float]
+) -> None:
+    recorder.failures, recorder.failure_code, recorder.retry_after = 2, 429, retry_after
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def go() -> Measurement:
+        source = PrometheusSource.model_validate({"address": recorder.url, "retries": 2})
+        provider = PrometheusProvider(source, sleep=sleep)
+        try:
+            [measured] = await provider.measure(
+                [Query(Signal.CONNECTIONS, Version.CANARY, 60)], now=1.0
+            )
+            return measured
+        finally:
+            await provider.aclose()
+
+    measured = asyncio.run(go())
+    assert (measured.phase, measured.value) == (Phase.OK, 42.0)
+    assert slept == waits  # without Retry-After: the shared backoff, 0.2 s doubling
+    assert len(recorder.headers) == 3

@@ -290,28 +290,6 @@ def test_nan_and_infinity_are_no_data(prometheus: PrometheusServer, loaded: Load
     ] == [True] * 3
 
 
-def test_range_query_returns_the_recorded_series(
-    prometheus: PrometheusServer, loaded: Loaded
-) -> None:
-    async def go() -> list[tuple[object, list[tuple[float, float]]]]:
-        provider = PrometheusProvider(_source(prometheus.url, loaded.deployment))
-        try:
-            expression = (
-                f'sum(http_requests_total{{deployment="{loaded.deployment}",version="stable"}})'
-            )
-            return list(
-                await provider.range(
-                    expression, start=loaded.at - 1, end=loaded.at, step_seconds=0.5
-                )
-            )
-        finally:
-            await provider.aclose()
-
-    [(_, points)] = asyncio.run(go())
-    assert [t for t, _ in points] == [loaded.at - 1, loaded.at - 0.5, loaded.at]
-    assert points[-1][1] == 50.0
-
-
 def test_unreachable_prometheus_is_an_error(tmp_path: Path) -> None:
     source = _source(f"http://127.0.0.1:{free_port()}", "x", retries=2)
     [measured] = _measure(source, [Query(Signal.ERROR_RATE_PERCENT, Version.CANARY, WINDOW)], 1e9)

@@ -95,6 +95,17 @@ async def test_server_errors_are_retried_with_backoff_under_one_delivery_id(
     assert len({r.headers["X-Rollguard-Delivery"] for r in receiver.requests}) == 1
 
 
+async def test_a_receiver_asking_to_wait_gets_its_retry_after(receiver: Receiver) -> None:
+    receiver.statuses, receiver.retry_after = [429, 503], "3"
+    sleeps = Sleeps()
+    env = {"HOOK_URL": receiver.url, "HOOK_SECRET": SECRET}
+    notifier = make_notifier(parse_policy(_policy(_webhook())), env=env, sleep=sleeps)
+    (delivery,) = await notifier.notify(NOTE)
+    assert delivery.ok
+    assert sleeps.waits == [3.0, 3.0]  # not the 0.5, 1.0 backoff
+    assert len(receiver.requests) == 3
+
+
 async def test_a_refusal_is_not_retried_and_the_other_channel_still_delivers(
     receiver: Receiver,
 ) -> None:

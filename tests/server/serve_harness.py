@@ -108,6 +108,7 @@ def start_serve(
     token: str | None = TOKEN,
     store: AuditStore | None = None,
     lock_retry_seconds: float = 0.2,
+    auth: TokenAuth | None = None,
 ) -> Iterator[Served]:
     """Run the app in uvicorn on a free loopback port until the caller is done."""
     audit = AuditView(store)
@@ -122,7 +123,7 @@ def start_serve(
         reload_seconds=0.2,
         lock_retry_seconds=lock_retry_seconds,
     )
-    app = create_app(manager, telemetry=telemetry, auth=TokenAuth(token), audit=audit)
+    app = create_app(manager, telemetry=telemetry, auth=auth or TokenAuth(token), audit=audit)
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False

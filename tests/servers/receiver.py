@@ -35,6 +35,7 @@ class Receiver:
     statuses: list[int] = field(default_factory=list)
     statuses_by_path: dict[str, list[int]] = field(default_factory=dict)
     delay_seconds: float = 0.0
+    retry_after: str | None = None  # a Retry-After header on every 429 and 503
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next_status(self, path: str) -> int:
@@ -58,6 +59,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 time.sleep(receiver.delay_seconds)
             status = receiver.next_status(self.path)
             self.send_response(status)
+            if receiver.retry_after is not None and status in (429, 503):
+                self.send_header("Retry-After", receiver.retry_after)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", "2")
             self.end_headers()

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TextIO, runtime_checkable
+from typing import Literal, Protocol, TextIO, get_args, runtime_checkable
 
-#: The kinds of entry the controller writes.
-KINDS = (
+from rollguard.errors import AuditError
+
+#: The kinds of entry the controller writes; nothing else is ever appended.
+Kind = Literal[
     "deployment_start",
     "decision",
     "action_intent",
@@ -26,7 +28,10 @@ KINDS = (
     "action_step",
     "dry_run",
     "spool_refused",  # spooled entries that failed their chain, set aside (audit/spool.py)
-)
+    "command",  # an operator's command to serve (pause, resume, abort, promote)
+    "release",  # a new release of the deployment began (serve's API, a new revision)
+]
+KINDS: tuple[Kind, ...] = get_args(Kind)
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ class AuditRecord:
     window until traffic was off it (docs/audit.md, "Affected users").
     """
 
-    kind: str
+    kind: Kind
     deployment: str
     timestamp: str  # RFC 3339, UTC
     trigger: str | None = None
@@ -54,6 +59,10 @@ class AuditRecord:
     evidence: Mapping[str, object] = field(default_factory=dict)
     executor_output: Mapping[str, object] = field(default_factory=dict)
     watch_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:  # the type says so; a value from outside must too
+            raise AuditError(f"audit record kind {self.kind!r} is not one of {', '.join(KINDS)}")
 
 
 @dataclass(frozen=True)

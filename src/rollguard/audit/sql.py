@@ -54,6 +54,14 @@ class SqlAuditStore:
         """Where the store lives, with any password hidden."""
         return self._engine.url.render_as_string(hide_password=True)
 
+    @property
+    def location(self) -> str:
+        """What a person reads as the store: a SQLite file's path, else the URL."""
+        url = self._engine.url
+        if url.get_backend_name() == "sqlite":
+            return str(url.database)
+        return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
+
     def append(self, record: AuditRecord) -> int:
         clean = chain.normalize_record(self._key.redact(record) if self._key else record)
         with (

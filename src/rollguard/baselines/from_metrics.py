@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from rollguard.baseline import Baseline, BaselineMetrics
-from rollguard.baselines.summary import SEED_THRESHOLDS
+from rollguard.baselines.summary import DEFAULT_THRESHOLDS
 from rollguard.errors import InputError
 from rollguard.signals import Measurement, Phase, Query, Signal, Version
 
@@ -67,6 +67,6 @@ def baseline_from_measurements(
     return Baseline(
         timestamp=timestamp,
         metrics=metrics,
-        thresholds=dict(thresholds or SEED_THRESHOLDS),
+        thresholds=dict(thresholds or DEFAULT_THRESHOLDS),
         source=source,
     )

@@ -27,7 +27,7 @@ from rollguard.signals import Signal
 from rollguard.timestamps import rfc3339
 
 #: The seed's thresholds block, used when no policy says otherwise.
-SEED_THRESHOLDS: dict[str, float] = {
+DEFAULT_THRESHOLDS: dict[str, float] = {
     "max_error_rate": 5.0,
     "max_latency_increase_percent": 30.0,
     "max_memory_increase_mb": 50.0,
@@ -101,7 +101,7 @@ def make_baseline(
     return Baseline(
         timestamp=timestamp,
         metrics=metrics,
-        thresholds=dict(thresholds or SEED_THRESHOLDS),
+        thresholds=dict(thresholds or DEFAULT_THRESHOLDS),
         source=f"{summary.tool}:{summary.source}",
     )
 
@@ -115,7 +115,7 @@ def to_json(baseline: Baseline) -> str:
 
 def thresholds_from_policy(policy: Policy) -> dict[str, float]:
     """The seed's thresholds block filled from the policy's own triggers where it has them."""
-    thresholds = dict(SEED_THRESHOLDS)
+    thresholds = dict(DEFAULT_THRESHOLDS)
     for rule in policy.rules:
         kind = rule.threshold.comparison
         if rule.signal is Signal.ERROR_RATE_PERCENT and kind is Comparison.ABOVE:

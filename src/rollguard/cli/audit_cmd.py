@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from rollguard.audit.base import Kind
+from rollguard.cli import out
 from rollguard.cli.audit_options import (
     DbOption,
+    DeploymentOption,
     KeyEnvOption,
     PolicyOption,
+    SinceOption,
     open_cli_store,
     since_timestamp,
+)
+from rollguard.cli.options import (
+    ExportFormat,
+    LegacyOutOption,
+    OutputFileOption,
+    OutputFormat,
+    OutputOption,
+    deprecated,
+    not_a_format,
 )
 from rollguard.errors import ExitCode, UsageError
 
@@ -24,37 +33,34 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from rollguard.audit.base import AuditEntry
+    from rollguard.audit.sql import SqlAuditStore
 
 app = typer.Typer(help="Read, export and verify the audit trail.", no_args_is_help=True)
 
-OutputOption = typer.Option("text", "--output", "-o", help="text or json.")
-# -O was audit's own spelling of -o; it still works (hidden, with a warning). Only
-# `export` uses -o for a file (--out), as `report` does, and it never had -O.
-LegacyOutputOption = typer.Option(None, "-O", hidden=True)
+# -O was audit's own spelling of -o; it still works (hidden, with a warning).
+LegacyOutputOption = Annotated[OutputFormat | None, typer.Option("-O", hidden=True)]
 
 
-def _output(value: str, legacy: str | None = None) -> str:
-    if legacy is not None:
-        typer.echo("warning: -O is deprecated; use -o/--output", err=True)
-        value = legacy
-    if value not in ("text", "json"):
-        raise UsageError(f"--output: expected text or json, got {value!r}")
-    return value
+def _output(value: OutputFormat, legacy: OutputFormat | None) -> OutputFormat:
+    return deprecated(legacy, value, old="-O", new="-o/--output")
 
 
 @app.command("list")
 def list_entries(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
-    since: str | None = typer.Option(None, help="Only entries from this long ago (30d) or date."),
-    deployment: str | None = typer.Option(None, help="Only this deployment's entries."),
-    kind: str | None = typer.Option(None, help="Only this kind (decision, action_result, ...)."),
-    output: str = OutputOption,
-    db: str | None = DbOption,
-    policy: Path | None = PolicyOption,
-    legacy_output: str | None = LegacyOutputOption,
+    since: SinceOption = None,
+    deployment: DeploymentOption = None,
+    kind: Annotated[
+        Kind | None,  # checked against every kind; an unknown one is exit 2 with the list
+        typer.Option(help="Only this kind of entry.", show_default=False),
+    ] = None,
+    output: OutputOption = OutputFormat.TEXT,
+    db: DbOption = None,
+    policy: PolicyOption = None,
+    legacy_output: LegacyOutputOption = None,
 ) -> None:
     """List entries, oldest first.
 
-    Exit codes: 0 done · 2 invalid option · 6 the audit store cannot be opened.
+    Exit codes: 0 done · 2 invalid option · 6 audit store missing or unusable.
     """
     from rollguard.audit.export import as_dict
 
@@ -64,24 +70,26 @@ def list_entries(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
         entries = store.list(since=start, deployment=deployment, kind=kind)
     finally:
         store.close()
-    if fmt == "json":
-        print(json.dumps([as_dict(entry) for entry in entries], indent=2))
+    if fmt is OutputFormat.JSON:
+        out.emit_json([as_dict(entry) for entry in entries], indent=2)
         return
     _table(entries)
 
 
 @app.command()
 def show(
-    entry_id: int = typer.Argument(..., metavar="ID", help="The entry's id."),
-    output: str = OutputOption,
-    db: str | None = DbOption,
-    policy: Path | None = PolicyOption,
-    legacy_output: str | None = LegacyOutputOption,
+    entry_id: Annotated[int, typer.Argument(metavar="ID", help="The entry's id.")],
+    output: OutputOption = OutputFormat.TEXT,
+    db: DbOption = None,
+    policy: PolicyOption = None,
+    legacy_output: LegacyOutputOption = None,
 ) -> None:
     """Show one entry with its evidence, executor output and hashes.
 
-    Exit codes: 0 done · 2 invalid option or no such id · 6 audit store unusable.
+    Exit codes: 0 done · 2 invalid option or no such id · 6 audit store missing or unusable.
     """
+    import json
+
     from rollguard.audit.export import as_dict
 
     fmt = _output(output, legacy_output)
@@ -93,55 +101,73 @@ def show(
     if entry is None:
         raise UsageError(f"no audit entry with id {entry_id}")
     data = as_dict(entry)
-    if fmt == "json":
-        print(json.dumps(data, indent=2))
+    if fmt is OutputFormat.JSON:
+        out.emit_json(data, indent=2)
         return
-    console = Console()
+    console = out.console()
     for key, value in data.items():
         shown = json.dumps(value, sort_keys=True) if isinstance(value, dict) else value
-        console.print(f"[bold]{key:>15}[/]  {escape(str(shown))}", highlight=False, soft_wrap=True)
+        console.print(out.line((f"{key:>15}", out.BOLD), "  ", shown))
 
 
 @app.command()
 def export(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
-    format: str = typer.Option("json", "--format", "-f", help="json or csv."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="File to write (default stdout)."),  # noqa: B008
-    since: str | None = typer.Option(None, help="Only entries from this long ago (30d) or date."),
-    deployment: str | None = typer.Option(None, help="Only this deployment's entries."),
-    db: str | None = DbOption,
-    policy: Path | None = PolicyOption,
+    output: Annotated[
+        ExportFormat, typer.Option("--output", "-o", help="Output format: json or csv.")
+    ] = ExportFormat.JSON,
+    output_file: OutputFileOption = None,
+    since: SinceOption = None,
+    deployment: DeploymentOption = None,
+    db: DbOption = None,
+    policy: PolicyOption = None,
+    legacy_format: Annotated[ExportFormat | None, typer.Option("--format", hidden=True)] = None,
+    legacy_out: LegacyOutOption = None,
 ) -> None:
     """Export entries with the seed's RollbackAuditEntry fields, hashes included.
 
-    Exit codes: 0 done · 2 invalid option or --out not writable · 6 audit store unusable.
+    Exit codes: 0 done · 2 invalid option or --output-file not writable · 6 audit store
+    missing or unusable.
     """
-    from rollguard.audit.export import FORMATS
-
-    if format not in FORMATS:
-        raise UsageError(f"--format: expected json or csv, got {format!r}")
+    fmt = deprecated(legacy_format, output, old="--format", new="-o/--output")
+    target = deprecated(legacy_out, output_file, old="--out", new="-f/--output-file")
+    not_a_format(target, ExportFormat)
     start = since_timestamp(since)
     store = open_cli_store(db, policy)
     try:
-        if out is None:
-            store.export(sys.stdout, format=format, since=start, deployment=deployment)
+        if target is None:
+            _export_to_stdout(store, fmt, start, deployment)
             return
         try:
-            with out.open("w", encoding="utf-8", newline="") as handle:
-                count = store.export(handle, format=format, since=start, deployment=deployment)
+            with target.open("w", encoding="utf-8", newline="") as handle:
+                count = store.export(handle, format=fmt.value, since=start, deployment=deployment)
         except OSError as exc:
-            raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
+            raise UsageError(f"cannot write {target}: {exc.strerror}") from exc
     finally:
         store.close()
-    Console(stderr=True).print(f"wrote {count} entries to {out}", highlight=False)
+    out.say(f"wrote {count} entries to {target}", stderr=True)
+
+
+def _export_to_stdout(
+    store: SqlAuditStore, fmt: ExportFormat, since: str | None, deployment: str | None
+) -> None:
+    """JSON is escaped by its encoder; CSV to a terminal is escaped here, exact in a pipe."""
+    import io
+
+    if fmt is ExportFormat.JSON or not sys.stdout.isatty():
+        store.export(sys.stdout, format=fmt.value, since=since, deployment=deployment)
+        return
+    buffer = io.StringIO()
+    store.export(buffer, format=fmt.value, since=since, deployment=deployment)
+    sys.stdout.write(out.clean(buffer.getvalue()))
 
 
 @app.command()
 def verify(
-    output: str = OutputOption,
-    db: str | None = DbOption,
-    policy: Path | None = PolicyOption,
-    key_env: str | None = KeyEnvOption,
-    legacy_output: str | None = LegacyOutputOption,
+    output: OutputOption = OutputFormat.TEXT,
+    db: DbOption = None,
+    policy: PolicyOption = None,
+    key_env: KeyEnvOption = None,
+    legacy_output: LegacyOutputOption = None,
 ) -> None:
     """Recompute the hash chain: exit 0 when intact, 6 naming the first damaged entry.
 
@@ -149,7 +175,6 @@ def verify(
     A store that does not exist exits 6 naming the path looked for. A keyed trail
     needs its key (--key-env, or the policy's audit.key_env): exit 2 without.
     """
-
     fmt = _output(output, legacy_output)
     store = open_cli_store(db, policy, key_env=key_env, verifying=True)
     try:
@@ -157,19 +182,18 @@ def verify(
     finally:
         store.close()
     empty = report.ok and report.entries == 0
-    if fmt == "json":
-        print(json.dumps({**report.__dict__, "empty": empty}, indent=2))
+    if fmt is OutputFormat.JSON:
+        out.emit_json({**report.__dict__, "empty": empty}, indent=2)
     elif empty:
-        print(f"{report.message} in {store.url}")
+        out.say(f"{report.message} in {store.location}")
     elif report.ok:
         keyed = f", keyed (key id {report.key_id})" if report.key_id else ""
-        print(f"audit trail intact: {report.entries} entries, head {report.head_hash}{keyed}")
+        out.say(f"audit trail intact: {report.entries} entries, head {report.head_hash}{keyed}")
     else:
-        Console(stderr=True).print(
-            f"[bold red]audit trail broken:[/] {report.message} "
-            f"({report.entries} entries verified before it)",
-            highlight=False,
-            soft_wrap=True,
+        out.say(
+            ("audit trail broken:", out.BAD),
+            f" {report.message} ({report.entries} entries verified before it)",
+            stderr=True,
         )
     if not report.ok:
         raise typer.Exit(int(ExitCode.AUDIT_BROKEN))
@@ -185,7 +209,7 @@ def _table(entries: Sequence[AuditEntry]) -> None:
         table.add_column(column)
     for entry in entries:
         record = entry.record
-        table.add_row(
+        cells = (
             str(entry.id),
             record.timestamp[:19] + "Z",
             record.deployment,
@@ -195,7 +219,5 @@ def _table(entries: Sequence[AuditEntry]) -> None:
             record.severity,
             record.outcome or "-",
         )
-    console = Console()
-    if not console.is_terminal:  # piped: never truncate ids, triggers or actions
-        console = Console(width=200)
-    console.print(table)
+        table.add_row(*(out.styled(cell) for cell in cells))
+    out.console().print(table)

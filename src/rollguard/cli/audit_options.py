@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,31 +17,45 @@ if TYPE_CHECKING:
 DEFAULT_DB = "sqlite:///.rollguard/audit.db"
 DB_ENV = "ROLLGUARD_AUDIT_DB"
 
-DbOption = typer.Option(
-    None,
-    "--db",
-    help=f"Audit store URL (sqlite:///PATH, postgresql://...); default ${DB_ENV} or {DEFAULT_DB}.",
-    show_default=False,
-)
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help=f"Audit store URL (sqlite:///PATH, postgresql://...); default ${DB_ENV} or "
+        f"{DEFAULT_DB}. Four slashes for an absolute path: sqlite:////var/lib/audit.db.",
+        show_default=False,
+    ),
+]
 
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        "-p",
+        help="Use the store named in this policy's audit section (relative to its folder).",
+        show_default=False,
+    ),
+]
 
-PolicyOption = typer.Option(
-    None,
-    "--policy",
-    "-p",
-    help="Use the store named in this policy's audit section (relative to its folder).",
-    show_default=False,
-)
+KeyEnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key-env",
+        metavar="NAME",
+        help="Environment variable holding the secret key of a keyed audit trail; "
+        "default the --policy's audit.key_env.",
+        show_default=False,
+    ),
+]
 
+SinceOption = Annotated[
+    str | None,
+    typer.Option(help="Only entries from this long ago (30d) or date.", show_default=False),
+]
 
-KeyEnvOption = typer.Option(
-    None,
-    "--key-env",
-    metavar="NAME",
-    help="Environment variable holding the secret key of a keyed audit trail; "
-    "default the --policy's audit.key_env.",
-    show_default=False,
-)
+DeploymentOption = Annotated[
+    str | None, typer.Option(help="Only this deployment's entries.", show_default=False)
+]
 
 
 def store_url(db: str | None) -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from rollguard.cli.options import OutputFormat
+from rollguard.cli.options import BaselineOption, OutputFormat, OutputOption, PolicyOption
 
 HELP = "\n\n".join(
     [
@@ -28,26 +29,23 @@ HELP = "\n\n".join(
 
 
 def backtest(
-    policy: Path = typer.Option(..., "--policy", "-p", help="The policy file."),  # noqa: B008
-    series: Path = typer.Option(..., "--series", "-s", help="The replay CSV."),  # noqa: B008
-    baseline: Path | None = typer.Option(  # noqa: B008
-        None, "--baseline", help="A performance-baseline.json overriding the policy's."
-    ),
-    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help="text or json."),  # noqa: B008
-    plot: Path | None = typer.Option(  # noqa: B008
-        None,
-        "--plot",
-        help="Write a picture of the backtest to this exact path; its suffix picks the "
-        "format (.png, .svg, .pdf, ...; PNG without one).",
-    ),
+    policy: PolicyOption,
+    series: Annotated[Path, typer.Option("--series", "-s", help="The replay CSV.")],
+    baseline: BaselineOption = None,
+    output: OutputOption = OutputFormat.TEXT,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write a picture of the backtest to this exact path; its suffix picks the "
+            "format (.png, .svg, .pdf, ...; PNG without one).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Replay a recorded series through a policy and say what it would have done."""
     import asyncio
-    import json
 
-    from rich.console import Console
-
-    from rollguard.cli import render
+    from rollguard.cli import out, render
     from rollguard.controller.assemble import policy_baseline
     from rollguard.controller.backtest import run_backtest
     from rollguard.metrics.replay import ReplayProvider
@@ -68,24 +66,21 @@ def backtest(
         plot_backtest(result, provider, plot)
     data = result.as_dict()
     if output is OutputFormat.JSON:
-        typer.echo(json.dumps(data))
+        out.emit_json(data)
     else:
-        console = Console()
         first = data["first_action"]
         for sentence in render.fallback_lines(result.fallbacks):
-            console.print(sentence, style="yellow", markup=False, highlight=False, soft_wrap=True)
-        console.print(
-            f"{data['evaluations']} evaluations of {series} every {result.interval_seconds:g}s"
-        )
+            out.say((sentence, out.WARN))
+        out.say(f"{data['evaluations']} evaluations of {series} every {result.interval_seconds:g}s")
         previous = None
         for item in data["decisions"]:  # the timeline: only where the verdict changes
             if (item["verdict"], item["trigger"]) != previous:
                 previous = (item["verdict"], item["trigger"])
-                console.print(f"  {item['time']}: {item['verdict']} — {item['reason']}")
+                out.say(f"  {item['time']}: {item['verdict']} — {item['reason']}")
         if first is None:
-            console.print("No action would have been taken.")
+            out.say("No action would have been taken.")
         else:
-            console.print(
+            out.say(
                 f"At {first['time']}: {first['action']} by {first['trigger']} — {first['reason']}"
             )
     raise typer.Exit(0 if result.first_action is None else 1)

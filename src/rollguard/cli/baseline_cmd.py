@@ -8,17 +8,17 @@ divided by zero.
 
 from __future__ import annotations
 
-import json
 import math
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
-from rollguard.cli.options import OutputFormat
+from rollguard.cli import out
+from rollguard.cli.options import LegacyOutOption, OutputFormat, OutputOption, deprecated
 from rollguard.errors import InputError, UsageError
 
 if TYPE_CHECKING:
@@ -29,24 +29,41 @@ app = typer.Typer(help="Make and inspect performance baselines.", no_args_is_hel
 
 @app.command()
 def create(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
-    report: Path | None = typer.Argument(None, help="The load-test report."),  # noqa: B008
-    from_artillery: bool = typer.Option(False, "--from-artillery", help="artillery --output"),
-    from_k6: bool = typer.Option(False, "--from-k6", help="k6 summary JSON"),
-    from_locust: bool = typer.Option(False, "--from-locust", help="locust --csv _stats.csv"),
-    from_metrics: bool = typer.Option(
-        False, "--from-metrics", help="The stable version's metrics (needs --policy)."
-    ),
-    policy_file: Path | None = typer.Option(  # noqa: B008
-        None, "--policy", help="Take thresholds (and, with --from-metrics, the provider) from it."
-    ),
-    window: str = typer.Option("30m", "--window", help="--from-metrics window, e.g. 30m."),
-    memory_mb: float | None = typer.Option(
-        None, "--memory-mb", help="The stable version's memory, if measured elsewhere."
-    ),
-    out: Path = typer.Option(  # noqa: B008
-        Path("performance-baseline.json"), "-o", "--out", help="Where to write the baseline."
-    ),
-    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", help="text or json."),  # noqa: B008
+    report: Annotated[
+        Path | None, typer.Argument(help="The load-test report.", show_default=False)
+    ] = None,
+    from_artillery: Annotated[
+        bool, typer.Option("--from-artillery", help="artillery --output")
+    ] = False,
+    from_k6: Annotated[bool, typer.Option("--from-k6", help="k6 summary JSON")] = False,
+    from_locust: Annotated[
+        bool, typer.Option("--from-locust", help="locust --csv _stats.csv")
+    ] = False,
+    from_metrics: Annotated[
+        bool,
+        typer.Option("--from-metrics", help="The stable version's metrics (needs --policy)."),
+    ] = False,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            "-p",
+            help="Take thresholds (and, with --from-metrics, the provider) from it.",
+            show_default=False,
+        ),
+    ] = None,
+    window: Annotated[str, typer.Option(help="--from-metrics window, e.g. 30m.")] = "30m",
+    memory_mb: Annotated[
+        float | None,
+        typer.Option(
+            help="The stable version's memory, if measured elsewhere.", show_default=False
+        ),
+    ] = None,
+    output_file: Annotated[
+        Path, typer.Option("--output-file", "-f", help="Where to write the baseline.")
+    ] = Path("performance-baseline.json"),
+    output: OutputOption = OutputFormat.TEXT,
+    legacy_out: LegacyOutOption = None,
 ) -> None:
     """Write performance-baseline.json from a load test or from live metrics.
 
@@ -54,7 +71,7 @@ def create(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     """
     from rollguard.baselines import artillery, k6, locust
     from rollguard.baselines.summary import (
-        SEED_THRESHOLDS,
+        DEFAULT_THRESHOLDS,
         make_baseline,
         thresholds_from_policy,
         to_json,
@@ -78,7 +95,7 @@ def create(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     if memory_mb is not None and not (math.isfinite(memory_mb) and memory_mb >= 0):
         raise UsageError(f"--memory-mb: expected megabytes, 0 or more; got {memory_mb:g}")
     policy = load_policy(policy_file) if policy_file is not None else None
-    thresholds = thresholds_from_policy(policy) if policy is not None else SEED_THRESHOLDS
+    thresholds = thresholds_from_policy(policy) if policy is not None else DEFAULT_THRESHOLDS
     now = datetime.now(UTC)
     notes: tuple[str, ...] = ()
     if chosen[0] == "metrics":
@@ -100,14 +117,14 @@ def create(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
         notes = summary.notes
         baseline = make_baseline(summary, timestamp=now, thresholds=thresholds, memory_mb=memory_mb)
     text = to_json(baseline)
+    target = deprecated(legacy_out, output_file, old="--out", new="-f/--output-file")
     try:
-        out.write_text(text, encoding="utf-8")
+        target.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    console = Console(stderr=output is OutputFormat.JSON)
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from exc
     if output is OutputFormat.JSON:
-        typer.echo(text.rstrip("\n"))
-    _describe(console, baseline, out, notes)
+        sys.stdout.write(text.rstrip("\n") + "\n")
+    _describe(out.console(stderr=output is OutputFormat.JSON), baseline, target, notes)
 
 
 def _from_metrics(
@@ -144,31 +161,32 @@ def _from_metrics(
     return asyncio.run(measure())
 
 
-def _describe(console: Console, baseline: Baseline, out: Path, notes: tuple[str, ...]) -> None:
+def _describe(console: Console, baseline: Baseline, target: Path, notes: tuple[str, ...]) -> None:
     metrics = baseline.metrics
     console.print(
-        f"wrote {out}: error rate {metrics.error_rate_percent:g}% · "
-        f"mean {metrics.avg_latency_ms:g} ms · p95 {metrics.p95_latency_ms:g} ms"
-        + (f" · {metrics.requests} requests" if metrics.requests is not None else ""),
-        highlight=False,
-        soft_wrap=True,
+        out.line(
+            f"wrote {target}: error rate {metrics.error_rate_percent:g}% · "
+            f"mean {metrics.avg_latency_ms:g} ms · p95 {metrics.p95_latency_ms:g} ms"
+            + (f" · {metrics.requests} requests" if metrics.requests is not None else "")
+        )
     )
     for note in notes:
-        console.print(f"[dim]note[/] {escape(note)}", highlight=False, soft_wrap=True)
+        console.print(out.line(("note", out.DIM), f" {note}"))
     limit = baseline.thresholds.get("max_error_rate")
     if limit is not None and metrics.error_rate_percent > limit:
         console.print(
-            f"[yellow]warning[/] the run's error rate {metrics.error_rate_percent:g}% is above "
-            f"max_error_rate {limit:g}%: is the version this baseline describes healthy?",
-            highlight=False,
-            soft_wrap=True,
+            out.line(
+                ("warning", out.WARN),
+                f" the run's error rate {metrics.error_rate_percent:g}% is above "
+                f"max_error_rate {limit:g}%: is the version this baseline describes healthy?",
+            )
         )
 
 
 @app.command()
 def show(
-    file: Path = typer.Argument(..., help="The baseline file."),  # noqa: B008
-    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", help="text or json."),  # noqa: B008
+    file: Annotated[Path, typer.Argument(help="The baseline file.")],
+    output: OutputOption = OutputFormat.TEXT,
 ) -> None:
     """Validate a baseline file and print it, with its age.
 
@@ -185,19 +203,19 @@ def show(
     if output is OutputFormat.JSON:
         body = baseline.model_dump(mode="json", exclude_none=True)
         body["age_seconds"] = round(age_seconds, 1)
-        typer.echo(json.dumps(body, indent=2))
+        out.emit_json(body, indent=2)
         return
-    table = Table(title=f"{file} (made {_age(age_seconds)} ago)", title_justify="left")
+    table = Table(title=out.styled(f"{file} (made {_age(age_seconds)} ago)"), title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in baseline.metrics.model_dump(exclude_none=True).items():
         table.add_row(name, f"{value:g}" if isinstance(value, float) else str(value))
     for name, value in baseline.thresholds.items():
-        table.add_row(f"threshold: {name}", f"{value:g}")
-    console = Console()
+        table.add_row(out.styled(f"threshold: {name}"), f"{value:g}")
+    console = out.console()
     console.print(table)
     if baseline.source:
-        console.print(f"source: {baseline.source}", markup=False, highlight=False)
+        console.print(out.line(f"source: {baseline.source}"))
 
 
 def _age(seconds: float) -> str:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import shlex
 from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rollguard.cli.options import OutputFormat
+from rollguard.cli.options import OutputFormat, OutputOption
+
+if TYPE_CHECKING:
+    from rollguard.audit.base import AuditRecord, AuditSink
+
+#: The default store of the reading commands, so `rollguard audit list` shows the demo.
+DEMO_AUDIT_URL = "sqlite:///.rollguard/audit.db"
 
 
 class Stack(StrEnum):
@@ -34,8 +43,12 @@ HELP = "\n\n".join(
         "Scenarios: error-rate (10% HTTP 500), latency (+1000 ms), memory (+120 MB), "
         "unauthorized (60 401/403 a minute), healthy (no fault). The policy is the seed's "
         "triggers with every window divided by --time-scale (printed at the start).",
+        "Every decision and action goes to an audit trail (--audit-url, default "
+        ".rollguard/audit.db in the current folder); the demo ends by printing the two "
+        "commands that show it (rollguard audit list, rollguard report).",
         "Exit codes: 0 healthy · 1 rolled back · 2 the demo could not run · "
-        "4 inconclusive · 5 the rollback failed · 130 interrupted (every server stopped).",
+        "4 inconclusive · 5 the rollback failed · 6 the audit store cannot be written · "
+        "130 interrupted (every server stopped).",
         "With --stack real the traffic goes through a real HAProxy (driven over its runtime "
         "API) and rollguard reads a real Prometheus, when both are installed.",
         "Example: rollguard demo --scenario latency --output json",
@@ -43,37 +56,74 @@ HELP = "\n\n".join(
 )
 
 
-def demo(
-    scenario: ScenarioName = typer.Option(  # noqa: B008
-        ScenarioName.ERROR_RATE, "--scenario", "-s", help="What goes wrong with the canary."
-    ),
-    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help="text or json."),  # noqa: B008
-    time_scale: float = typer.Option(
-        30.0, "--time-scale", min=1.0, help="Divide the seed's windows by this (5 min -> 10 s)."
-    ),
-    rate: float = typer.Option(50.0, "--rate", min=1.0, help="Requests a second users send."),
-    stack: Stack = typer.Option(  # noqa: B008
-        Stack.EMBEDDED,
-        "--stack",
-        help="embedded: the built-in router and scraper; real: HAProxy and Prometheus "
-        "(both must be installed).",
-    ),
+def demo(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
+    scenario: Annotated[
+        ScenarioName, typer.Option("--scenario", "-s", help="What goes wrong with the canary.")
+    ] = ScenarioName.ERROR_RATE,
+    output: OutputOption = OutputFormat.TEXT,
+    time_scale: Annotated[
+        float,
+        typer.Option(min=1.0, help="Divide the seed's windows by this (5 min -> 10 s)."),
+    ] = 30.0,
+    rate: Annotated[float, typer.Option(min=1.0, help="Requests a second users send.")] = 50.0,
+    stack: Annotated[
+        Stack,
+        typer.Option(
+            help="embedded: the built-in router and scraper; real: HAProxy and Prometheus "
+            "(both must be installed)."
+        ),
+    ] = Stack.EMBEDDED,
+    audit_url: Annotated[
+        str,
+        typer.Option(
+            help="Where the demo writes its audit trail (sqlite:///PATH is relative to the "
+            "current folder, or postgresql://...)."
+        ),
+    ] = DEMO_AUDIT_URL,
 ) -> None:
     """Run the demo and exit with the watch's outcome code."""
     import asyncio
 
+    from rollguard.audit.factory import open_store
     from rollguard.cli.demo_show import DemoPrinter
     from rollguard.demo.run import DemoSettings, run_demo
     from rollguard.demo.scenarios import SCENARIOS
 
     chosen = SCENARIOS[scenario.value]
     settings = DemoSettings(time_scale=time_scale, rate_per_second=rate, stack=stack.value)
+    store = open_store(
+        audit_url, base_dir=Path.cwd(), field="--audit-url"
+    )  # exit 6 before any start
     printer = DemoPrinter(output, chosen, settings)
-    printer.header()
     try:
-        result = asyncio.run(run_demo(chosen, settings=settings, on_event=printer.event))
-    except KeyboardInterrupt:
-        printer.interrupted()
-        raise typer.Exit(130) from None
+        store.check_key()
+        printer.header(audit=store.location)
+        try:
+            result = asyncio.run(
+                run_demo(chosen, settings=settings, on_event=printer.event, audit=_Trail(store))
+            )
+        except KeyboardInterrupt:
+            printer.interrupted()
+            raise typer.Exit(130) from None
+    finally:
+        store.close()
     printer.result(result)
+    printer.audit_commands(_show_commands(audit_url))
     raise typer.Exit(int(result.watch.outcome.exit_code))
+
+
+class _Trail:
+    """Only appends: each demo is a fresh router and canary, so a demo never takes a
+    deployment lock or finishes another demo's action, as a watch of a real target does."""
+
+    def __init__(self, store: AuditSink) -> None:
+        self._store = store
+
+    def append(self, record: AuditRecord) -> int:
+        return self._store.append(record)
+
+
+def _show_commands(audit_url: str) -> list[str]:
+    """The two commands that show what the demo recorded."""
+    where = "" if audit_url == DEMO_AUDIT_URL else f" --db {shlex.quote(audit_url)}"
+    return [f"rollguard audit list{where}", f"rollguard report{where}"]

@@ -6,10 +6,9 @@ import json
 import sys
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
-from rollguard.cli import render
+from rollguard.cli import out, render
 from rollguard.cli.options import OutputFormat
 from rollguard.demo.report import DemoResult, iso
 from rollguard.demo.run import DemoEvent, DemoSettings
@@ -53,14 +52,14 @@ class DemoPrinter:
         self.output = output
         self.scenario = scenario
         self.settings = settings
-        self.console = Console(highlight=False)
+        self.console = out.console()
         self.began: float | None = None
 
     def _json(self, payload: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(payload, separators=(",", ":")) + "\n")
         sys.stdout.flush()
 
-    def header(self) -> None:
+    def header(self, *, audit: str) -> None:
         lines = scaling_lines(self.settings.time_scale)
         if self.output is OutputFormat.JSON:
             self._json(
@@ -70,19 +69,27 @@ class DemoPrinter:
                     "fault": self.scenario.fault,
                     "time_scale": self.settings.time_scale,
                     "scaling": lines,
+                    "audit_store": audit,
                 }
             )
             return
         self.console.print(
-            f"[bold]rollguard demo[/] — scenario [bold]{self.scenario.name}[/]: "
-            f"{self.scenario.description}"
+            out.line(
+                ("rollguard demo", out.BOLD),
+                " — scenario ",
+                (self.scenario.name, out.BOLD),
+                f": {self.scenario.description}",
+            )
         )
         self.console.print(
-            f"The seed's durations, divided by {self.settings.time_scale:g} so the demo "
-            "ends within about a minute:"
+            out.line(
+                f"The seed's durations, divided by {self.settings.time_scale:g} so the demo "
+                "ends within about a minute:"
+            )
         )
         for line in lines:
-            self.console.print(f"  {line}")
+            self.console.print(out.line(f"  {line}"))
+        self.console.print(out.line("Audit trail: ", (audit, out.BOLD)))
 
     def event(self, event: DemoEvent) -> None:
         if self.began is None:
@@ -98,43 +105,47 @@ class DemoPrinter:
                      "message": event.message, **event.data}
                 )  # fmt: skip
             return
-        offset = f"[dim]+{event.at - self.began:5.1f}s[/]"
+        offset = (f"+{event.at - self.began:5.1f}s", out.DIM)
         if event.evaluation is not None:
-            self.console.print(f"{offset}  {self._evaluation_line(event.evaluation)}")
+            self.console.print(out.line(offset, "  ") + self._evaluation_line(event.evaluation))
             return
         style = EVENT_STYLE.get(event.kind, "")
-        message = f"[{style}]{escape(event.message)}[/]" if style else escape(event.message)
-        self.console.print(f"{offset}  {message}")
+        self.console.print(out.line(offset, "  ", (event.message, style)))
 
-    def _evaluation_line(self, evaluation: Evaluation) -> str:
-        parts = []
+    def _evaluation_line(self, evaluation: Evaluation) -> Text:
+        parts: list[object] = []
         for result in evaluation.results:
             evidence = result.evidence
             unit = UNITS.get(evidence.signal, "")
             name = SHORT_NAMES.get(result.trigger, result.trigger)
             style = STATUS_STYLE.get(result.status, "yellow")
+            if parts:
+                parts.append(" · ")
             parts.append(
                 f"{name} {_number(evidence.value)}{unit} (limit {_number(evidence.limit)}) "
-                f"[{style}]{result.status.value}[/]"
             )
-        return " · ".join(parts)
+            parts.append((result.status.value, style))
+        return out.line(*parts)
 
     def interrupted(self) -> None:
         message = "interrupted: every demo server was stopped"
         if self.output is OutputFormat.JSON:
             self._json({"type": "interrupted", "message": message})
         else:
-            self.console.print(f"\n[bold yellow]{message}[/]")
+            self.console.print(out.line("\n", (message, "bold yellow")))
 
     def result(self, result: DemoResult) -> None:
         if self.output is OutputFormat.JSON:
             self._json(result.as_dict())
             return
-        watch, users, out = result.watch, result.users, self.console
+        watch, users, show = result.watch, result.users, self.console
         style = render.OUTCOME_STYLE[watch.outcome]
-        out.print(
-            f"\n[{style}]{watch.outcome.value.upper()}[/] (exit {int(watch.outcome.exit_code)})"
-            f"  action: {watch.action.value}"
+        show.print(
+            out.line(
+                "\n",
+                (watch.outcome.value.upper(), style),
+                f" (exit {int(watch.outcome.exit_code)})  action: {watch.action.value}",
+            )
         )
         rows: list[tuple[str, str]] = []
         if result.fault_at is not None:
@@ -142,7 +153,7 @@ class DemoPrinter:
         if result.detected_at is not None:
             after = f" (+{result.detect_seconds:.1f}s after the fault)" if result.fault_at else ""
             rows.append(("detected", f"{iso(result.detected_at)}{after} by {watch.trigger}"))
-            rows.append(("evidence", escape(watch.reason)))
+            rows.append(("evidence", watch.reason))
         if result.recovered_at is not None:
             after = f" (+{result.recover_seconds:.1f}s after the fault)" if result.fault_at else ""
             rows.append(("all traffic on stable", f"{iso(result.recovered_at)}{after}"))
@@ -164,7 +175,16 @@ class DemoPrinter:
         )
         rows.append(("requests sent", f"{users.requests}"))
         if result.fault_at is None:
-            rows.append(("verdict", escape(watch.reason)))
+            rows.append(("verdict", watch.reason))
         width = max(len(label) for label, _ in rows)
         for label, text in rows:
-            out.print(f"  {label:<{width}}  {text}", soft_wrap=True)
+            show.print(out.line(f"  {label:<{width}}  {text}"), soft_wrap=True)
+
+    def audit_commands(self, commands: list[str]) -> None:
+        """The last words: how to see what the demo recorded."""
+        if self.output is OutputFormat.JSON:
+            self._json({"type": "audit", "show": commands})
+            return
+        self.console.print(out.line("\nWhat the demo recorded:"))
+        for command in commands:
+            self.console.print(out.line("  ", (command, out.BOLD)))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rollguard.cli.options import OutputFormat
+from rollguard.cli import out
+from rollguard.cli.options import BaselineOption, OutputFormat, OutputOption, PolicyOption
 
 if TYPE_CHECKING:
     from rollguard.audit.base import AuditStore
@@ -37,22 +38,24 @@ HELP = "\n\n".join(
 
 
 def drill(
-    policy: Path = typer.Option(..., "--policy", "-p", help="The policy file."),  # noqa: B008
-    trigger: str | None = typer.Option(
-        None, "--trigger", "-t", help="The trigger to drill (default: first rollback trigger)."
-    ),
-    execute: bool = typer.Option(
-        False, "--execute", help="Run the action through the policy's real executor."
-    ),
-    baseline: Path | None = typer.Option(  # noqa: B008
-        None, "--baseline", help="A performance-baseline.json overriding the policy's."
-    ),
-    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help="text or json."),  # noqa: B008
+    policy: PolicyOption,
+    trigger: Annotated[
+        str | None,
+        typer.Option(
+            "--trigger",
+            "-t",
+            help="The trigger to drill (default: first rollback trigger).",
+            show_default=False,
+        ),
+    ] = None,
+    execute: Annotated[
+        bool, typer.Option("--execute", help="Run the action through the policy's real executor.")
+    ] = False,
+    baseline: BaselineOption = None,
+    output: OutputOption = OutputFormat.TEXT,
 ) -> None:
     """Rehearse a rollback: breach one trigger, run its action, record a drill entry."""
     import asyncio
-    import json
-    import sys
 
     from rollguard.audit.factory import open_policy_store
     from rollguard.controller.drill import pick_trigger, record_drill, record_unbuilt_executor
@@ -67,11 +70,11 @@ def drill(
     store = open_policy_store(loaded.audit, base_dir=base_dir)  # broken: exit 6 before acting
     try:
         if execute and output is OutputFormat.TEXT:
-            typer.secho(
-                f"WARNING: --execute: {rule.action.value} will run on the real target "
+            out.say(
+                ("WARNING:", out.BAD),
+                f" --execute: {rule.action.value} will run on the real target "
                 f"({loaded.target.executor.type} executor) of {loaded.target.deployment}",
-                fg=typer.colors.RED,
-                err=True,
+                stderr=True,
             )
         real = None
         if execute:
@@ -87,7 +90,7 @@ def drill(
     finally:
         store.close()
     if output is OutputFormat.JSON:
-        sys.stdout.write(json.dumps(result.as_dict()) + "\n")
+        out.emit_json(result.as_dict())
     else:
         _print(result)
     raise typer.Exit(int(result.exit_code))
@@ -156,28 +159,24 @@ async def _run(
 
 
 def _print(result: DrillResult) -> None:
-    from rich.console import Console
-
     from rollguard.policy.actions import gradual_canary_percent
 
-    console = Console()
     data = result.as_dict()
     breach = data["breach"]
-    verdict = "[bold green]DRILL PASSED[/]" if result.passed else "[bold red]DRILL FAILED[/]"
+    verdict = ("DRILL PASSED", "bold green") if result.passed else ("DRILL FAILED", out.BAD)
     mode = "executed on the real target" if result.executed else "dry run: recording executor"
-    console.print(f"{verdict}  trigger: {result.trigger}  action: {result.action.value}  ({mode})")
+    out.say(verdict, f"  trigger: {result.trigger}  action: {result.action.value}  ({mode})")
     if breach["method"] == "threshold":
         fed = f"canary {breach['signal']} {breach['value']:.4g} > limit {breach['limit']:.4g}"
         fed += f", {breach['requests']:g} requests, {breach['persistence']} evaluation(s)"
     else:
         counts = ", ".join(f"{k} {v:g}" for k, v in breach["counts"].items())
         fed = f"{breach['method']} test on {breach['signal']}, per interval: {counts}"
-    console.print(f"breach:   {fed}", highlight=False)
+    out.say(f"breach:   {fed}")
     decision = data["decision"]
-    console.print(
+    out.say(
         f"decision: {decision['outcome']} · {decision['action']} by {decision['trigger']} "
-        f"after {result.evaluations} evaluations — {decision['reason']}",
-        highlight=False,
+        f"after {result.evaluations} evaluations — {decision['reason']}"
     )
     for step in result.steps:
         mark = "✓" if step.get("ok") else "✗"
@@ -189,10 +188,8 @@ def _print(result: DrillResult) -> None:
             )
         if step.get("canary_state"):
             extra += f" ({step['canary_state']})"
-        console.print(
-            f"  {mark} {step.get('step')}: {extra or step.get('detail', '')}", highlight=False
-        )
-    console.print(f"outcome:  {result.reason}", highlight=False)
-    console.print(
+        out.say(f"  {mark} {step.get('step')}: {extra or step.get('detail', '')}")
+    out.say(f"outcome:  {result.reason}")
+    out.say(
         f"audit:    drill entry #{result.audit_id} ({'success' if result.passed else 'failure'})"
     )

@@ -8,14 +8,13 @@ policy file's folder.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rollguard.cli.options import OutputFormat
+from rollguard.cli.options import OutputFormat, OutputOption, PolicyOption
 from rollguard.errors import ExitCode
 
 if TYPE_CHECKING:  # imported lazily at run time to keep `rollguard --help` fast
@@ -24,24 +23,37 @@ if TYPE_CHECKING:  # imported lazily at run time to keep `rollguard --help` fast
 
 
 def gate(
-    policy_file: Path = typer.Option(..., "--policy", help="The policy file."),  # noqa: B008
-    vuln_reports: list[Path] = typer.Option(  # noqa: B008
-        [], "--vuln-report", help="A Trivy JSON, Grype JSON or SARIF report (repeatable)."
-    ),
-    baseline_file: Path | None = typer.Option(  # noqa: B008
-        None, "--baseline", help="The baseline file (default: the policy's baseline.file)."
-    ),
-    ignore_file: Path | None = typer.Option(  # noqa: B008
-        None, "--ignore-file", help="Accepted risks (default: security_trigger.ignore_file)."
-    ),
-    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", help="text or json."),  # noqa: B008
+    policy_file: PolicyOption,
+    vuln_reports: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--vuln-report",
+            help="A Trivy JSON, Grype JSON or SARIF report (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    baseline_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="The baseline file (default: the policy's baseline.file).",
+            show_default=False,
+        ),
+    ] = None,
+    ignore_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ignore-file",
+            help="Accepted risks (default: security_trigger.ignore_file).",
+            show_default=False,
+        ),
+    ] = None,
+    output: OutputOption = OutputFormat.TEXT,
 ) -> None:
     """Check the baseline and the vulnerability reports; exit 0 pass, 3 blocked, 2 invalid."""
     from datetime import UTC, datetime
 
-    from rich.console import Console
-
-    from rollguard.cli import gate_render
+    from rollguard.cli import gate_render, out
     from rollguard.cli.github import GitHubActions
     from rollguard.policy import load_policy
     from rollguard.scanners.gate import evaluate_gate, read_baseline
@@ -50,7 +62,7 @@ def gate(
 
     policy = load_policy(policy_file)
     base_dir = policy_file.parent
-    reports = load_reports(vuln_reports)
+    reports = load_reports(vuln_reports or [])
     spec = policy.security_trigger
     ignore_path = ignore_file or (
         base_dir / spec.ignore_file if spec is not None and spec.ignore_file else None
@@ -70,9 +82,9 @@ def gate(
     # Annotations go to stderr in JSON mode so stdout stays one JSON document.
     github = GitHubActions.from_env(stream=None if output is OutputFormat.TEXT else sys.stderr)
     if output is OutputFormat.JSON:
-        typer.echo(json.dumps(result.as_dict(), indent=2))
+        out.emit_json(result.as_dict(), indent=2)
     else:
-        gate_render.print_text(result, Console())
+        gate_render.print_text(result, out.console())
     if github.enabled:
         gate_render.annotate(result, github)
     _record(policy, result, base_dir=base_dir)
@@ -90,11 +102,10 @@ def _record(policy: Policy, result: GateResult, *, base_dir: Path) -> None:
     store = open_policy_store(policy.audit, base_dir=base_dir)
     try:
         record_gate(policy, result, audit=store)
+        from rollguard.cli import out
+
         for delivery in asyncio.run(notify_gate(policy, result, notifier=make_notifier(policy))):
             if not delivery.ok:
-                typer.echo(
-                    f"warning: notification channel {delivery.channel} failed: {delivery.detail}",
-                    err=True,
-                )
+                out.warn(f"notification channel {delivery.channel} failed: {delivery.detail}")
     finally:
         store.close()

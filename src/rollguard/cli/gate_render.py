@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from rollguard.cli import out
 from rollguard.cli.github import GitHubActions, markdown_cell
 from rollguard.scanners.findings import SEVERITY_ORDER, Finding
 from rollguard.scanners.gate import GateResult
@@ -43,41 +43,40 @@ def print_text(result: GateResult, console: Console) -> None:
         for column in ("id", "severity", "package", "installed → fixed", "target"):
             table.add_column(column, overflow="fold")
         for finding in result.blocking[:MAX_ROWS]:
-            style = SEVERITY_STYLE[finding.severity.value]
             table.add_row(
-                escape(finding.id),
-                f"[{style}]{finding.severity.value}[/]",
-                escape(finding.package or "—"),
-                escape(_versions(finding)),
-                escape(finding.target or "—"),
+                out.styled(finding.id),
+                out.styled(finding.severity.value, SEVERITY_STYLE[finding.severity.value]),
+                out.styled(finding.package or "—"),
+                out.styled(_versions(finding)),
+                out.styled(finding.target or "—"),
             )
         console.print(table)
         if len(result.blocking) > MAX_ROWS:
-            console.print(f"… and {len(result.blocking) - MAX_ROWS} more (see --output json)")
+            console.print(
+                out.line(f"… and {len(result.blocking) - MAX_ROWS} more (see --output json)")
+            )
     for check in result.checks:
         mark = (
-            "[dim]skip[/]"
+            ("skip", out.DIM)
             if check.skipped
-            else "[green]pass[/]"
+            else ("pass", out.OK)
             if check.passed
-            else "[red]FAIL[/]"
+            else ("FAIL", "red")
         )
-        console.print(
-            f"{mark} {check.name}: {escape(check.detail)}", highlight=False, soft_wrap=True
-        )
+        console.print(out.line(mark, f" {check.name}: {check.detail}"))
     for note in result.notes:
-        console.print(f"[yellow]note[/] {escape(note)}", highlight=False, soft_wrap=True)
+        console.print(out.line(("note", out.WARN), f" {note}"))
     ignored = f" · {len(result.ignored)} ignored" if result.ignored else ""
     deduped = (
         f" · {result.duplicates_removed} duplicates merged" if result.duplicates_removed else ""
     )
-    console.print(f"counts (found/limit): {_counts(result)}{ignored}{deduped}", highlight=False)
+    console.print(out.line(f"counts (found/limit): {_counts(result)}{ignored}{deduped}"))
     if result.passed:
         suffix = " (dry run: it would have blocked)" if result.dry_run else ""
-        console.print(f"[bold green]gate passed[/]{suffix}")
+        console.print(out.line(("gate passed", "bold green"), suffix))
     else:
         console.print(
-            f"[bold red]deployment blocked[/]: {result.reason} ({result.trigger})", highlight=False
+            out.line(("deployment blocked", out.BAD), f": {result.reason} ({result.trigger})")
         )
 
 

@@ -22,7 +22,10 @@ from typing import TextIO
 
 
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # The runner's log renders ANSI escapes: control characters are shown, never acted on.
+    from rollguard.cli.out import clean
+
+    return clean(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def _escape_property(text: str) -> str:
@@ -30,8 +33,11 @@ def _escape_property(text: str) -> str:
 
 
 def markdown_cell(text: str) -> str:
-    """Text safe inside a Markdown table cell (pipes and newlines would break the row)."""
-    return text.replace("|", "\\|").replace("\n", " ") or " "
+    """Text safe inside a Markdown table cell: pipes and newlines would break the row,
+    and HTML (``<img onerror=...>`` from a trigger name) must stay text."""
+    import html
+
+    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ") or " "
 
 
 class GitHubActions:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from rollguard.cli import (
     audit_cmd,
@@ -21,6 +20,7 @@ from rollguard.cli import (
     drill_cmd,
     gate_cmd,
     generate_cmd,
+    out,
     pipe,
     policy_cmd,
     report_cmd,
@@ -43,6 +43,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+
+
+def _version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        out.echo(f"rollguard {version('rollguard')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Watch a release, decide, roll it back before users feel it, and keep an audit trail."""
+
+
 app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(generate_cmd.app, name="generate")
 app.command(name="watch", help=watch_cmd.HELP)(watch_cmd.watch)
@@ -71,8 +93,5 @@ def run() -> None:
         pipe.silence_stdout()
         sys.exit(BROKEN_PIPE_EXIT)
     except RollguardError as exc:
-        # The message quotes user input and formats ("[time]"): never read it as rich markup.
-        Console(stderr=True).print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-        )
+        out.error(exc)  # quotes user input: never markup, emoji or terminal controls
         sys.exit(int(exc.exit_code))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from rollguard.cli import out
+from rollguard.cli.options import OutputFormat, OutputOption
 from rollguard.errors import ExitCode, PolicyError
 
 app = typer.Typer(help="Validate and explain policy files.", no_args_is_help=True)
@@ -15,28 +17,39 @@ app = typer.Typer(help="Validate and explain policy files.", no_args_is_help=Tru
 
 @app.command()
 def check(
-    files: list[Path] = typer.Argument(..., help="Policy files to validate."),  # noqa: B008
+    files: Annotated[list[Path], typer.Argument(help="Policy files to validate.")],
+    output: OutputOption = OutputFormat.TEXT,
 ) -> None:
-    """Validate policies: exit 0 when all are valid, else 2 with FILE:LINE:COL: field: message."""
+    """Validate policies: exit 0 when all are valid, else 2 with FILE:LINE:COL: field: message.
+
+    With --output json: one object with every file's status and problems (each with
+    file, line, column, field and message).
+    """
     from rollguard.policy import load_policy
 
-    console = Console()
-    failed = False
+    results: list[dict[str, Any]] = []
     for file in files:
         try:
             load_policy(file)
         except PolicyError as exc:
-            failed = True
-            for problem in exc.problems:
-                console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+            results.append({"file": str(file), "ok": False, "problems": exc.problems})
         else:
-            console.print(f"{file}: ok", markup=False, highlight=False)
-    if failed:
+            results.append({"file": str(file), "ok": True, "problems": []})
+    if output is OutputFormat.JSON:
+        body = [{**item, "problems": [asdict(p) for p in item["problems"]]} for item in results]
+        out.emit_json({"ok": all(item["ok"] for item in results), "files": body}, indent=2)
+    else:
+        for item in results:
+            if item["ok"]:
+                out.say(f"{item['file']}: ok")
+            for problem in item["problems"]:
+                out.say(out.clean(problem, limit=out.ECHO_LIMIT))
+    if not all(item["ok"] for item in results):
         raise typer.Exit(int(ExitCode.INVALID))
 
 
 @app.command()
-def explain(file: Path = typer.Argument(..., help="The policy file.")) -> None:  # noqa: B008
+def explain(file: Annotated[Path, typer.Argument(help="The policy file.")]) -> None:
     """Say in plain sentences what each trigger of a policy does.
 
     Exit codes: 0 explained · 2 invalid policy (FILE:LINE:COL: field: message).
@@ -47,7 +60,6 @@ def explain(file: Path = typer.Argument(..., help="The policy file.")) -> None: 
 
     policy = load_policy(file)
     fallbacks = foreseen_fallbacks(policy, base_dir=file.resolve().parent)
-    console = Console()
-    console.print(f"[bold]{escape(policy.name)}[/] (deployment {escape(policy.target.deployment)})")
-    for line in sentences(policy, fallbacks):
-        console.print(f"• {line}", markup=False, highlight=False, soft_wrap=True)
+    out.say((policy.name, out.BOLD), f" (deployment {policy.target.deployment})")
+    for sentence in sentences(policy, fallbacks):
+        out.say(f"• {sentence}")

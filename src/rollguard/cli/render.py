@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from rollguard.cli import out
 from rollguard.controller.watch import Outcome, WatchResult
 from rollguard.engine.decision import TriggerStatus
 from rollguard.engine.evaluate import Evaluation
@@ -29,6 +30,7 @@ OUTCOME_STYLE = {
     Outcome.BLOCKED: "bold red",
     Outcome.INCONCLUSIVE: "bold yellow",
     Outcome.FAILED: "bold red",
+    Outcome.PROMOTED: "bold green",
 }
 
 
@@ -38,20 +40,19 @@ def _number(value: float | None) -> str:
 
 def evaluation_table(evaluation: Evaluation, *, title: str) -> Table:
     """One row per trigger: signal, value, limit, window, status, why."""
-    table = Table(title=title, title_justify="left", expand=False)
+    table = Table(title=out.styled(title), title_justify="left", expand=False)
     for column in ("trigger", "signal", "canary", "limit", "window", "status", "detail"):
         table.add_column(column, overflow="fold")
     for result in evaluation.results:
         evidence = result.evidence
-        style = STATUS_STYLE[result.status]
         table.add_row(
-            result.trigger,
-            evidence.signal,
+            out.styled(result.trigger),
+            out.styled(evidence.signal),
             _number(evidence.value),
             _number(evidence.limit),
             f"{evidence.window_seconds:g}s",
-            f"[{style}]{result.status.value}[/]",
-            evidence.reason,
+            out.styled(result.status.value, STATUS_STYLE[result.status]),
+            out.styled(evidence.reason),
         )
     return table
 
@@ -98,28 +99,32 @@ def interrupted_json(signal_name: str, *, deployment: str) -> str:
 def print_interrupted(console: Console, signal_name: str) -> None:
     """What people see when a watch is stopped by a signal."""
     console.print(
-        f"\n[bold yellow]INTERRUPTED[/] by {signal_name}: deployment_end recorded "
-        "(outcome interrupted); nothing was decided",
-        highlight=False,
+        out.line(
+            "\n",
+            ("INTERRUPTED", "bold yellow"),
+            f" by {signal_name}: deployment_end recorded (outcome interrupted); "
+            "nothing was decided",
+        )
     )
 
 
 def print_summary(console: Console, result: WatchResult) -> None:
     """The final words for people: outcome, trigger, reason, timing."""
     style = OUTCOME_STYLE[result.outcome]
-    console.print(f"\n[{style}]{result.outcome.value.upper()}[/]  action: {result.action.value}")
+    console.print(
+        out.line("\n", (result.outcome.value.upper(), style), f"  action: {result.action.value}")
+    )
     if result.trigger:
-        console.print(f"trigger: {result.trigger}")
-    console.print(f"reason:  {result.reason}", highlight=False)
+        console.print(out.line(f"trigger: {result.trigger}"))
+    console.print(out.line(f"reason:  {result.reason}"))
     decided = f", decided at {_iso(result.decided_at)}" if result.decided_at else ""
     console.print(
-        f"{result.evaluations} evaluations, started {_iso(result.started_at)}{decided}",
-        highlight=False,
+        out.line(f"{result.evaluations} evaluations, started {_iso(result.started_at)}{decided}")
     )
     if result.action_outcome:
         for step in result.action_outcome.get("steps", []):
             mark = "✓" if step.get("ok") else "✗"
-            console.print(f"  {mark} {step.get('step')}: {step.get('detail', '')}", highlight=False)
+            console.print(out.line(f"  {mark} {step.get('step')}: {step.get('detail', '')}"))
 
 
 def summary_markdown(result: WatchResult, *, deployment: str) -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from rollguard.cli import out
 from rollguard.cli.audit_options import (
     DbOption,
     KeyEnvOption,
@@ -14,38 +15,59 @@ from rollguard.cli.audit_options import (
     open_cli_store,
     since_timestamp,
 )
+from rollguard.cli.options import (
+    LegacyOutOption,
+    OutputFileOption,
+    ReportFormat,
+    deprecated,
+    not_a_format,
+)
 from rollguard.errors import UsageError
 
 
 def report(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
-    since: str = typer.Option("30d", help="Period: a duration back from now (30d) or a date."),
-    format: str = typer.Option("md", "--format", "-f", help="md or html."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="File to write (default stdout)."),  # noqa: B008
-    db: str | None = DbOption,
-    policy: Path | None = PolicyOption,
-    key_env: str | None = KeyEnvOption,
+    since: Annotated[
+        str, typer.Option(help="Period: a duration back from now (30d) or a date.")
+    ] = "30d",
+    output: Annotated[
+        ReportFormat,
+        typer.Option("--output", "-o", help="Output format: md, html or json."),
+    ] = ReportFormat.MD,
+    output_file: OutputFileOption = None,
+    db: DbOption = None,
+    policy: PolicyOption = None,
+    key_env: KeyEnvOption = None,
+    legacy_format: Annotated[ReportFormat | None, typer.Option("--format", hidden=True)] = None,
+    legacy_out: LegacyOutOption = None,
 ) -> None:
     """Write the compliance report: deployments, rollbacks, timings and a computed checklist.
 
-    Exit codes: 0 written · 2 invalid option or --out not writable · 6 audit store unusable.
+    Exit codes: 0 written · 2 invalid option or file not writable · 6 audit store missing.
     """
     from rollguard.reports.build import build, render_report
 
-    if format not in ("md", "html"):
-        raise UsageError(f"--format: expected md or html, got {format!r}")
+    fmt = deprecated(legacy_format, output, old="--format", new="-o/--output")
+    target = deprecated(legacy_out, output_file, old="--out", new="-f/--output-file")
+    not_a_format(target, ReportFormat)
     start = since_timestamp(since)
     if start is None:
         raise UsageError("--since is required")
     store = open_cli_store(db, policy, key_env=key_env, verifying=True)
     try:
-        text = render_report(build(store, since=start), format="md" if format == "md" else "html")
+        text = render_report(build(store, since=start), format=fmt.value)
     finally:
         store.close()
-    if out is None:
+    if target is None:
+        if fmt is ReportFormat.MD:
+            text = out.clean(text)  # Markdown is read in the terminal; HTML and JSON are data
         print(text, end="" if text.endswith("\n") else "\n")
         return
+    _write(target, text)
+
+
+def _write(target: Path, text: str) -> None:
     try:
-        out.write_text(text, encoding="utf-8")
+        target.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
-    Console(stderr=True).print(f"wrote {out}", highlight=False)
+        raise UsageError(f"cannot write {target}: {exc.strerror}") from exc
+    out.say(f"wrote {target}", stderr=True)

@@ -96,6 +96,8 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    if log_level is not LogLevel.DEBUG:  # one "HTTP Request" line per scrape is debugging
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     if not auth.configured:
         logging.getLogger("rollguard.serve").warning(
             "no API token configured: abort/pause/resume/promote will answer 401"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from rollguard.cli.options import OutputFormat
+from rollguard.cli.options import BaselineOption, OutputFormat, OutputOption, PolicyOption
 
 HELP = "\n\n".join(
     [
@@ -28,15 +28,19 @@ HELP = "\n\n".join(
 
 
 def watch(
-    policy: Path = typer.Option(..., "--policy", "-p", help="The policy file."),  # noqa: B008
-    duration: str = typer.Option("10m", "--for", help="How long to watch, e.g. 10m, 90s."),
-    interval: str | None = typer.Option(
-        None, "--interval", help="Evaluation interval (default: the policy's analysis.interval)."
-    ),
-    baseline: Path | None = typer.Option(  # noqa: B008
-        None, "--baseline", help="A performance-baseline.json overriding the policy's."
-    ),
-    output: OutputFormat = typer.Option(OutputFormat.TEXT, "--output", "-o", help="text or json."),  # noqa: B008
+    policy: PolicyOption,
+    duration: Annotated[
+        str, typer.Option("--for", help="How long to watch, e.g. 10m, 90s.")
+    ] = "10m",
+    interval: Annotated[
+        str | None,
+        typer.Option(
+            help="Evaluation interval (default: the policy's analysis.interval).",
+            show_default=False,
+        ),
+    ] = None,
+    baseline: BaselineOption = None,
+    output: OutputOption = OutputFormat.TEXT,
 ) -> None:
     """Watch a deployment and roll it back when a trigger fires."""
     import asyncio

@@ -5,11 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rich.console import Console
 from rich.live import Live
-from rich.text import Text
 
-from rollguard.cli import pipe, render
+from rollguard.cli import out, pipe, render
 from rollguard.cli.github import GitHubActions
 from rollguard.cli.options import OutputFormat
 from rollguard.controller.assemble import Overrides, assemble
@@ -28,7 +26,7 @@ async def run_watch(
     output: OutputFormat,
 ) -> int:
     """Watch until healthy or decided; return the outcome's exit code."""
-    console = Console()
+    console = out.console()
     deployment = policy.target.deployment
     live: Live | None = None
 
@@ -53,14 +51,16 @@ async def run_watch(
     # said once, first: which sequential triggers their threshold rule judges instead
     if output is OutputFormat.JSON:
         for line in render.fallback_json(watcher.fallbacks):
-            sys.stdout.write(line + "\n")
+            lines.write(line)
     else:
         for sentence in render.fallback_lines(watcher.fallbacks):
-            console.print(Text(sentence, style="yellow"), soft_wrap=True)
+            console.print(out.styled(sentence, out.WARN))
     try:
         with pipe.cancelled_by_signals() as signals:
             if output is OutputFormat.TEXT:
-                waiting = Text(f"rollguard watching {deployment} for {duration_seconds:g}s ...")
+                waiting = out.styled(
+                    f"rollguard watching {deployment} for {duration_seconds:g}s ..."
+                )
                 with Live(waiting, console=console, refresh_per_second=4, transient=False) as live:
                     result = await signals.run(watcher.run(duration_seconds=duration_seconds))
             else:
@@ -69,7 +69,7 @@ async def run_watch(
         if output is OutputFormat.JSON:
             lines.write(render.interrupted_json(stopped.signal_name, deployment=deployment))
         else:
-            render.print_interrupted(Console(stderr=True), stopped.signal_name)
+            render.print_interrupted(out.console(stderr=True), stopped.signal_name)
         return stopped.exit_code
     finally:
         await watcher.provider.aclose()

@@ -1,14 +1,17 @@
 """Carry out a decision's action through an executor.
 
 Immediate rollback, gradual traffic shifting with re-measurement and early
-stop, scale-then-rollback, isolate-then-rollback, and block. Every executor
-call is recorded as a step, so the audit trail shows exactly what was done.
+stop, scale-then-rollback, isolate-then-rollback, and block; and the
+operator's promote (all traffic to the canary), which no trigger can ask for.
+Every executor call is recorded as a step, so the audit trail shows exactly
+what was done, whoever asked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from rollguard.controller.clock import Clock
@@ -22,11 +25,29 @@ from rollguard.signals import Query, Signal, Version
 StepHook = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 
+class OperatorAction(StrEnum):
+    """Actions only an operator asks for (``serve``'s API), never a trigger."""
+
+    PROMOTE = "promote"
+
+
+#: Anything :func:`execute` carries out.
+ActionKind = Action | OperatorAction
+
+
+def action_kind(name: str) -> ActionKind:
+    """The action an audit record names (ValueError for a name neither kind has)."""
+    try:
+        return Action(name)
+    except ValueError:
+        return OperatorAction(name)
+
+
 @dataclass
 class ActionOutcome:
     """What an action did: its steps, whether it completed, where traffic ended."""
 
-    action: Action
+    action: ActionKind
     ok: bool = True
     steps: list[dict[str, Any]] = field(default_factory=list)
     canary_weight: int | None = None
@@ -53,7 +74,7 @@ class ActionOutcome:
 
 
 async def execute(
-    action: Action,
+    action: ActionKind,
     *,
     policy: Policy,
     executor: Executor,
@@ -99,6 +120,8 @@ async def execute(
             await step("rollback", executor.rollback())
     elif action in (Action.IMMEDIATE_ROLLBACK, Action.DEPLOYMENT_BLOCK):
         await step("rollback", executor.rollback())
+    elif action is OperatorAction.PROMOTE:
+        await step("set_canary_weight", executor.set_canary_weight(percent=100))
     if outcome.canary_weight is None:
         try:
             status = await executor.status()

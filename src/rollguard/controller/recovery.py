@@ -12,7 +12,10 @@ real state, and then
   ``audit verify`` see a complete trail.
 
 :func:`deployment_lock` holds the store's lease for the whole watch and
-renews it in the background.
+renews it in the background. A lease taken is always given back or owned:
+the blocking store calls run to their end even when the watch is cancelled
+while it waits for them (a pause, a reload, a shutdown), and the lease is
+released before the cancellation goes on.
 """
 
 from __future__ import annotations
@@ -20,13 +23,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from rollguard.audit.base import AuditEntry, AuditRecord, AuditSink, AuditStore
+from rollguard.audit.base import AuditEntry, AuditRecord, AuditSink, AuditStore, Kind
 from rollguard.controller import actions, audit_write
+from rollguard.controller.actions import ActionKind, OperatorAction, action_kind
 from rollguard.controller.clock import Clock
+from rollguard.errors import RollguardError
 from rollguard.executors.base import Executor
 from rollguard.metrics.base import Provider
 from rollguard.policy.actions import Action, gradual_canary_percent
@@ -36,6 +41,7 @@ from rollguard.timestamps import rfc3339
 logger = logging.getLogger("rollguard.recovery")
 
 LEASE_SECONDS = 60.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -59,7 +65,7 @@ class Recovered:
     """What recovery did for an interrupted action; the watch ends with it."""
 
     ok: bool
-    action: Action
+    action: ActionKind
     trigger: str | None
     reason: str
     severity: str
@@ -108,7 +114,7 @@ async def recover(
         if acting is None:
             await _end(store, policy, clock, watch_id=item.watch_id, outcome="interrupted")
             continue
-        action = Action(acting.record.action)
+        action = action_kind(acting.record.action)
         if item.result is not None:
             ok = item.result.record.outcome == "success"
             detail: dict[str, Any] = {"found": "action_result already recorded"}
@@ -146,6 +152,8 @@ async def recover(
         ended = "rolled_back" if ok else "failed"
         if ok and action is Action.DEPLOYMENT_BLOCK:
             ended = "blocked"
+        elif ok and action is OperatorAction.PROMOTE:
+            ended = "promoted"
         await _end(store, policy, clock, watch_id=item.watch_id, outcome=ended)
         outcome = Recovered(
             ok=ok,
@@ -159,7 +167,7 @@ async def recover(
 
 
 async def _complete(
-    action: Action,
+    action: ActionKind,
     *,
     steps: Sequence[AuditEntry],
     policy: Policy,
@@ -173,9 +181,17 @@ async def _complete(
     of the weight the canary had when it began, so the plan is the one that was
     started; before any recorded step it starts over from the weight found.
     """
-    before = await executor.status()
+    try:
+        before = await executor.status()
+    except RollguardError as exc:  # unreadable: recorded failed, never guessed
+        return False, {"found": f"status failed: {exc}", "done": "nothing"}
     found = {"canary_weight": before.canary_weight, "canary_state": before.canary_state}
-    if before.rolled_back and before.canary_state in ("retired", "isolated"):
+    completed = (
+        before.canary_weight == 100
+        if action is OperatorAction.PROMOTE
+        else before.rolled_back and before.canary_state in ("retired", "isolated")
+    )
+    if completed:
         return True, {"found": found, "done": "nothing: the action had completed"}
     resumed, gradual_from = policy, None
     if action is Action.GRADUAL_ROLLBACK:
@@ -212,7 +228,7 @@ async def _complete(
 async def _append(
     store: AuditSink,
     policy: Policy,
-    kind: str,
+    kind: Kind,
     clock: Clock,
     *,
     watch_id: str,
@@ -255,17 +271,29 @@ async def _end(
 async def deployment_lock(
     store: AuditStore, deployment: str, *, owner: str, lease_seconds: float = LEASE_SECONDS
 ) -> AsyncIterator[None]:
-    """Hold the deployment's lease while the body runs; renew it every third of the lease."""
-    await asyncio.to_thread(
-        store.acquire_lock, deployment, owner=owner, lease_seconds=lease_seconds
-    )
+    """Hold the deployment's lease while the body runs; renew it every third of the lease.
+
+    Cancelled at any await here, the lease ends released: a store call in flight
+    finishes first (a thread cannot be stopped half-way), then the lease is given back.
+    """
+
+    def release() -> None:
+        store.release_lock(deployment, owner=owner)
+
+    try:
+        await to_completion(
+            lambda: store.acquire_lock(deployment, owner=owner, lease_seconds=lease_seconds)
+        )
+    except asyncio.CancelledError:
+        await _quietly(to_completion(release))  # the acquire may have gone through
+        raise
 
     async def renew() -> None:
         while True:
             await asyncio.sleep(lease_seconds / 3)
             try:
-                await asyncio.to_thread(
-                    store.renew_lock, deployment, owner=owner, lease_seconds=lease_seconds
+                await to_completion(
+                    lambda: store.renew_lock(deployment, owner=owner, lease_seconds=lease_seconds)
                 )
             except Exception as exc:  # keep watching; the next renewal may succeed
                 logger.error("could not renew the lock on %s: %s", deployment, exc)
@@ -275,7 +303,40 @@ async def deployment_lock(
         yield
     finally:
         renewer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewer
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(store.release_lock, deployment, owner=owner)
+        cancelled = await _wait_out(renewer)  # a renewal in flight lands before the release
+        await _quietly(to_completion(release))
+        if cancelled:
+            raise asyncio.CancelledError
+
+
+async def to_completion(call: Callable[[], T]) -> T:
+    """``call()`` on a thread, waited for to its end even if the caller is cancelled meanwhile.
+
+    The cancellation is raised once the call has finished, so the caller knows what
+    it did (a lock taken, an entry written) before it unwinds.
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(call))
+    if await _wait_out(future):
+        raise asyncio.CancelledError
+    return future.result()
+
+
+async def _wait_out(future: asyncio.Future[Any]) -> bool:
+    """Wait until ``future`` is done, through cancellations; True if there was one."""
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.wait({future})
+        except asyncio.CancelledError:
+            cancelled = True
+    return cancelled
+
+
+async def _quietly(call: Awaitable[None]) -> None:
+    """Await a release: a store error is logged (the lease then expires on its own)."""
+    try:
+        await call
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        logger.error("could not release a deployment's lock: %s", exc)

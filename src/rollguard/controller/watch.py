@@ -3,30 +3,37 @@
 The engine decides; this module only moves data between the provider, the
 engine, the executor, the notifier and the audit sink. Notifications are sent
 in the background with a deadline, so a slow channel never delays a rollback.
+
+An operator's action (``serve``'s abort and promote) is carried out by
+:meth:`Watcher.operate` through the same path as the engine's: under the
+deployment's lease, after recovery, as its own watch with a decision, an
+intent, its steps and a result, so a crash mid-way is finished the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
-from rollguard.audit.base import AuditRecord, AuditSink, AuditStore
+from rollguard.audit.base import AuditRecord, AuditSink, AuditStore, Kind
 from rollguard.baseline import Baseline
 from rollguard.controller import actions, affected, audit_write, recovery
+from rollguard.controller.actions import ActionKind, OperatorAction
 from rollguard.controller.clock import Clock
-from rollguard.engine.decision import Decision, TriggerStatus, Verdict
+from rollguard.engine.decision import Evidence, TriggerStatus, Verdict
 from rollguard.engine.evaluate import Evaluation, evaluate, required_queries
 from rollguard.engine.state import EngineState
 from rollguard.errors import ExitCode
 from rollguard.executors.base import Executor
 from rollguard.metrics.base import Provider
 from rollguard.notifiers.base import Notification, Notifier, notify_within
-from rollguard.policy.actions import Action
+from rollguard.policy.actions import Action, Severity
 from rollguard.policy.model import Policy
 from rollguard.signals import Signal
 from rollguard.timestamps import rfc3339
@@ -46,11 +53,13 @@ class Outcome(StrEnum):
     BLOCKED = "blocked"
     INCONCLUSIVE = "inconclusive"
     FAILED = "failed"
+    PROMOTED = "promoted"  # an operator sent all traffic to the canary
 
     @property
     def exit_code(self) -> ExitCode:
         return {
             Outcome.HEALTHY: ExitCode.HEALTHY,
+            Outcome.PROMOTED: ExitCode.HEALTHY,
             Outcome.ROLLED_BACK: ExitCode.ROLLED_BACK,
             Outcome.BLOCKED: ExitCode.BLOCKED,
             Outcome.INCONCLUSIVE: ExitCode.INCONCLUSIVE,
@@ -63,7 +72,7 @@ class WatchResult:
     """The final JSON object of ``rollguard watch``."""
 
     outcome: Outcome
-    action: Action
+    action: ActionKind
     trigger: str | None
     reason: str
     severity: str
@@ -95,6 +104,45 @@ class WatchResult:
 
 
 EvaluationHook = Callable[[Evaluation], Awaitable[None] | None]
+
+
+class Acting(Protocol):
+    """What an action is carried out for: an engine :class:`Decision` or an operator's request."""
+
+    @property
+    def action(self) -> ActionKind: ...
+    @property
+    def trigger(self) -> str | None: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def severity(self) -> Severity: ...
+    @property
+    def notification(self) -> str | None: ...
+    @property
+    def evidence(self) -> tuple[Evidence, ...]: ...
+
+
+@dataclass(frozen=True)
+class OperatorRequest:
+    """An operator's command that acts (abort, promote), with who asked and why."""
+
+    action: ActionKind
+    command: str
+    requested_by: str
+    note: str = ""
+    trigger: str | None = "operator"
+    severity: Severity = Severity.WARNING
+    notification: str | None = None
+    evidence: tuple[Evidence, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        return f"{self.command} by {self.requested_by}" + (f": {self.note}" if self.note else "")
+
+    def facts(self) -> dict[str, str]:
+        """What the audit entries keep of the request."""
+        return {"command": self.command, "requested_by": self.requested_by, "reason": self.note}
 
 
 class Watcher:
@@ -132,7 +180,12 @@ class Watcher:
         self.state = EngineState()
         self.last: Evaluation | None = None
         self._pending: set[asyncio.Task[list[dict[str, Any]]]] = set()
+        self._watches = 0  # each watch (run or operate) after the first gets a new id
         self._open_since: float | None = None  # deployment_start recorded, no end yet
+        self._acting = False  # action_intent recorded, action_result not yet
+        self._writing: asyncio.Future[int] | None = None  # the last entry handed over
+        #: Why a cancelled watch stopped, for its ``deployment_end`` (``serve`` says who paused).
+        self.interrupt_reason = "interrupted before a verdict"
 
     async def run(self, *, duration_seconds: float) -> WatchResult:
         """Evaluate every interval for ``duration_seconds`` or until a decision is taken.
@@ -143,14 +196,48 @@ class Watcher:
         Cancelled (the CLI cancels on SIGINT/SIGTERM), it records ``deployment_end``
         with outcome ``interrupted`` (within ``INTERRUPT_RECORD_SECONDS``) and re-raises.
         """
+        self._next_watch()
         try:
             return await self._run(duration_seconds)
         except asyncio.CancelledError:
-            await self._record_interrupted()
+            await self.close(reason=self.interrupt_reason)
             raise
 
-    async def _record_interrupted(self) -> None:
-        if self._open_since is None:
+    async def _run(self, duration_seconds: float) -> WatchResult:
+        if not isinstance(self.audit, AuditStore):
+            return await self._watch(duration_seconds)
+        async with self._leased():
+            found = await self._recover()
+            if found is not None:
+                return self._recovered(found)
+            return await self._watch(duration_seconds)
+
+    async def operate(self, request: OperatorRequest) -> WatchResult:
+        """Carry out an operator's action as its own watch: decision, intent, steps, result.
+
+        Like :meth:`run`, under the deployment's lease and after finishing what a
+        crashed watcher left (:class:`~rollguard.errors.LockedError` when another
+        watcher holds the lease), so a crash mid-action is recovered the same way.
+        """
+        self._next_watch()
+        try:
+            if not isinstance(self.audit, AuditStore):
+                return await self._operate(request)
+            async with self._leased():
+                await self._recover()  # the operator's action follows whatever was left open
+                return await self._operate(request)
+        except asyncio.CancelledError:
+            await self.close(reason=self.interrupt_reason)
+            raise
+
+    async def close(self, *, reason: str) -> None:
+        """Record the end of a watch stopped from outside (a signal, a pause, a reload).
+
+        Outcome ``interrupted``, within ``INTERRUPT_RECORD_SECONDS``. A watch in the
+        middle of an action is left open on purpose: recovery must see its intent
+        and finish it.
+        """
+        if self._open_since is None or self._acting:
             return
         ended = self.clock.now()
         try:
@@ -158,40 +245,46 @@ class Watcher:
                 await self._record(
                     "deployment_end",
                     ended,
-                    reason="interrupted before a verdict",
+                    reason=reason,
                     outcome="interrupted",
                     duration=ended - self._open_since,
                 )
         except TimeoutError:
-            return  # the store did not answer in time; the next watch's report flags it
+            return  # the store did not answer in time; the next watch's recovery closes it
 
-    async def _run(self, duration_seconds: float) -> WatchResult:
-        if not isinstance(self.audit, AuditStore):
-            return await self._watch(duration_seconds)
-        deployment = self.policy.target.deployment
-        async with recovery.deployment_lock(self.audit, deployment, owner=self.watch_id):
-            found = await recovery.recover(
-                self.audit,
-                policy=self.policy,
-                executor=self.executor,
-                provider=self.provider,
-                clock=self.clock,
-                watch_id=self.watch_id,
-            )
-            if found is not None:
-                return self._recovered(found)
-            return await self._watch(duration_seconds)
+    def _next_watch(self) -> None:
+        if self._watches:
+            self.watch_id = uuid.uuid4().hex
+        self._watches += 1
+        self._open_since, self._acting = None, False
+        self.interrupt_reason = "interrupted before a verdict"
+
+    def _leased(self) -> contextlib.AbstractAsyncContextManager[None]:
+        assert isinstance(self.audit, AuditStore)  # noqa: S101 (callers checked it)
+        return recovery.deployment_lock(
+            self.audit, self.policy.target.deployment, owner=self.watch_id
+        )
+
+    async def _recover(self) -> recovery.Recovered | None:
+        assert isinstance(self.audit, AuditStore)  # noqa: S101 (callers checked it)
+        return await recovery.recover(
+            self.audit,
+            policy=self.policy,
+            executor=self.executor,
+            provider=self.provider,
+            clock=self.clock,
+            watch_id=self.watch_id,
+        )
+
+    async def _operate(self, request: OperatorRequest) -> WatchResult:
+        started = self.clock.now()
+        await self._record("deployment_start", started, decision=request)
+        return await self._act(request, started, started)
 
     def _recovered(self, found: recovery.Recovered) -> WatchResult:
         now = self.clock.now()
-        if not found.ok:
-            outcome = Outcome.FAILED
-        elif found.action is Action.DEPLOYMENT_BLOCK:
-            outcome = Outcome.BLOCKED
-        else:
-            outcome = Outcome.ROLLED_BACK
         return WatchResult(
-            outcome=outcome,
+            outcome=_acted(found.action, ok=found.ok),
             action=found.action,
             trigger=found.trigger,
             reason=found.reason,
@@ -258,7 +351,7 @@ class Watcher:
             return "nothing to judge: the policy has no metric trigger"
         return "some triggers were never judged (no data)"
 
-    async def _act(self, decision: Decision, started: float, decided: float) -> WatchResult:
+    async def _act(self, decision: Acting, started: float, decided: float) -> WatchResult:
         await self._record("decision", decided, decision=decision)
         self._notify(decision)
         await self._record("action_intent", self.clock.now(), decision=decision, outcome="started")
@@ -303,18 +396,12 @@ class Watcher:
                 decision.evidence, trigger=decision.trigger, action_seconds=took
             ),
         )
-        if not done.ok:
-            outcome = Outcome.FAILED
-        elif decision.action is Action.DEPLOYMENT_BLOCK:
-            outcome = Outcome.BLOCKED
-        else:
-            outcome = Outcome.ROLLED_BACK
-        result = await self._finish(outcome, decision, started, decided)
+        result = await self._finish(_acted(decision.action, ok=done.ok), decision, started, decided)
         result.action_outcome = done.as_dict()
         return result
 
     async def _finish(
-        self, outcome: Outcome, decision: Decision | None, started: float, decided: float | None
+        self, outcome: Outcome, decision: Acting | None, started: float, decided: float | None
     ) -> WatchResult:
         ended = self.clock.now()
         deliveries = await self._drain_notifications()
@@ -362,7 +449,7 @@ class Watcher:
             if maybe is not None:
                 await maybe
 
-    def _notify(self, decision: Decision) -> None:
+    def _notify(self, decision: Acting) -> None:
         route = decision.notification
         if route is None:
             return
@@ -399,10 +486,10 @@ class Watcher:
 
     async def _record(
         self,
-        kind: str,
+        kind: Kind,
         at: float,
         *,
-        decision: Decision | None = None,
+        decision: Acting | None = None,
         trigger: str | None = None,
         reason: str = "",
         outcome: str = "",
@@ -410,35 +497,50 @@ class Watcher:
         executor_output: dict[str, Any] | None = None,
         affected_users: int = 0,
     ) -> None:
-        """Append one entry; returns once it is durable (off the event loop)."""
-        values = self._seed_metrics()
-        await audit_write.append(
-            self.audit,
-            AuditRecord(
-                kind=kind,
-                deployment=self.policy.target.deployment,
-                timestamp=_iso(at),
-                trigger=decision.trigger if decision else trigger,
-                reason=decision.reason if decision else reason,
-                severity=decision.severity.value if decision else "info",
-                action=decision.action.value if decision else "continue",
-                metrics=values,
-                outcome=outcome,
-                duration_seconds=duration,
-                affected_users=affected_users,
-                policy_digest=self.policy.digest(),
-                evidence={"evidence": [e.as_dict() for e in decision.evidence]} if decision else {},
-                executor_output=executor_output or {},
-                watch_id=self.watch_id,
-            ),
+        """Append one entry; returns once it is durable (off the event loop).
+
+        A write once handed over lands even if this watch is cancelled meanwhile,
+        so what the watch believes is open (a watch, an action) changes before the
+        wait, and every write waits for this watch's previous one: entries land in
+        the order they were made, a cancelled caller's included.
+        """
+        values = self._entry_metrics()
+        evidence: dict[str, object] = {}
+        if decision is not None:
+            evidence["evidence"] = [e.as_dict() for e in decision.evidence]
+        if isinstance(decision, OperatorRequest):
+            evidence["operator"] = decision.facts()
+        record = AuditRecord(
+            kind=kind,
+            deployment=self.policy.target.deployment,
+            timestamp=_iso(at),
+            trigger=decision.trigger if decision else trigger,
+            reason=decision.reason if decision else reason,
+            severity=decision.severity.value if decision else "info",
+            action=decision.action.value if decision else "continue",
+            metrics=values,
+            outcome=outcome,
+            duration_seconds=duration,
+            affected_users=affected_users,
+            policy_digest=self.policy.digest(),
+            evidence=evidence,
+            executor_output=executor_output or {},
+            watch_id=self.watch_id,
         )
         if kind == "deployment_start":
             self._open_since = at
         elif kind == "deployment_end":
             self._open_since = None
+        elif kind in ("action_intent", "action_result"):
+            self._acting = kind == "action_intent"
+        previous = self._writing
+        if previous is not None and not previous.done():
+            await asyncio.wait({previous})  # an earlier entry whose caller was cancelled
+        self._writing = asyncio.ensure_future(audit_write.append(self.audit, record))
+        await asyncio.shield(self._writing)
 
-    def _seed_metrics(self) -> dict[str, float | None]:
-        """The seed's errorRate / latency / memoryUsage from the last evaluation."""
+    def _entry_metrics(self) -> dict[str, float | None]:
+        """The audit entry's metrics (errorRate, latency, memoryUsage) from the last evaluation."""
         found: dict[str, float | None] = {"errorRate": None, "latency": None, "memoryUsage": None}
         if self.last is None:
             return found
@@ -452,6 +554,17 @@ class Watcher:
             if key is not None and result.evidence.value is not None:
                 found[key] = result.evidence.value
         return found
+
+
+def _acted(action: ActionKind, *, ok: bool) -> Outcome:
+    """How a watch that carried out ``action`` ends."""
+    if not ok:
+        return Outcome.FAILED
+    if action is Action.DEPLOYMENT_BLOCK:
+        return Outcome.BLOCKED
+    if action is OperatorAction.PROMOTE:
+        return Outcome.PROMOTED
+    return Outcome.ROLLED_BACK
 
 
 def _iso(at: float) -> str:

@@ -52,13 +52,9 @@ class Faults:
         """Megabytes currently held on purpose."""
         return 0 if self._ballast is None else len(self._ballast) // MIB
 
-    def set_memory(self, megabytes: int) -> None:
-        """Hold exactly ``megabytes`` MiB, every page touched so RSS shows it."""
-        for _ in self.grow_memory(megabytes):
-            pass
-
     def grow_memory(self, megabytes: int) -> Iterator[None]:
-        """:meth:`set_memory` one MiB at a time, yielding between MiBs.
+        """Hold exactly ``megabytes`` MiB, every page touched so RSS shows it, one MiB
+        at a time, yielding between MiBs.
 
         A server iterates this with a yield to its event loop after each step, so
         allocating does not stall the requests it serves (the demo's memory fault

@@ -24,13 +24,13 @@ from typing import Any, Literal
 
 import httpx
 
-from rollguard.audit.base import MemoryAuditSink
+from rollguard.audit.base import AuditSink, MemoryAuditSink
 from rollguard.controller import SystemClock, Watcher, WatchResult
 from rollguard.controller.assemble import Overrides, assemble
 from rollguard.demo import real_stack, router, service
 from rollguard.demo.loadgen import LoadGenerator
 from rollguard.demo.report import DemoResult, users_view
-from rollguard.demo.scenarios import SEED_WATCH_SECONDS, Scenario, demo_policy, scaled
+from rollguard.demo.scenarios import FULL_SCALE_WATCH_SECONDS, Scenario, demo_policy, scaled
 from rollguard.demo.servers import DemoError, ProcessGroup
 from rollguard.engine.decision import TriggerStatus
 from rollguard.engine.evaluate import Evaluation
@@ -79,9 +79,17 @@ class _EventNotifier:
 
 
 async def run_demo(
-    scenario: Scenario, *, settings: DemoSettings | None = None, on_event: EventHook | None = None
+    scenario: Scenario,
+    *,
+    settings: DemoSettings | None = None,
+    on_event: EventHook | None = None,
+    audit: AuditSink | None = None,
 ) -> DemoResult:
-    """Run one scenario end to end and return what happened."""
+    """Run one scenario end to end and return what happened.
+
+    ``audit`` receives the watch's entries (``rollguard demo`` passes the store
+    it writes, so ``audit list`` and ``report`` show the demo); memory by default.
+    """
     settings = settings or DemoSettings()
     began = time.time()
 
@@ -91,7 +99,9 @@ async def run_demo(
 
     started = _Started()
     try:
-        return await _run(scenario, settings, emit, started, began)
+        return await _run(
+            scenario, settings, emit, started, began, audit=audit or MemoryAuditSink()
+        )
     finally:
         started.stop()
 
@@ -128,6 +138,8 @@ async def _run(
     emit: Callable[..., None],
     started: _Started,
     began: float,
+    *,
+    audit: AuditSink,
 ) -> DemoResult:
     stable_url, canary_url = await _start_services(started)
     policy, front_url = await _traffic_path(settings, stable_url, canary_url, started, emit)
@@ -149,7 +161,7 @@ async def _run(
             base_dir=Path.cwd(),
             executor=executor,
             notifier=_EventNotifier(emit),
-            audit=MemoryAuditSink(),
+            audit=audit,
             clock=SystemClock(),
             on_evaluation=on_evaluation,
         ),
@@ -161,7 +173,7 @@ async def _run(
     )
     healthy = scenario.fault is None
     duration = (
-        scaled(SEED_WATCH_SECONDS, settings.time_scale)
+        scaled(FULL_SCALE_WATCH_SECONDS, settings.time_scale)
         if healthy
         else settings.warmup_timeout_seconds + settings.fault_watch_seconds
     )

@@ -23,15 +23,15 @@ from typing import Any
 
 from rollguard.policy.model import Policy
 
-#: The seed's windows, in seconds, by trigger.
-SEED_WINDOWS_SECONDS: dict[str, float] = {
+#: The windows of examples/seed-policy.yaml, in seconds, by trigger (the demo scales them).
+FULL_SCALE_WINDOWS_SECONDS: dict[str, float] = {
     "error_rate_trigger": 300.0,
     "latency_trigger": 180.0,
     "memory_trigger": 120.0,
     "runtime_security": 60.0,
 }
-SEED_STEP_WAIT_SECONDS = 60.0  # the seed's gradual rollback sleeps 60 s per step
-SEED_WATCH_SECONDS = 600.0  # the seed's post-deployment monitoring lasts 10 minutes
+FULL_SCALE_STEP_WAIT_SECONDS = 60.0  # a gradual rollback's default wait per step
+FULL_SCALE_WATCH_SECONDS = 600.0  # a post-deployment watch of 10 minutes
 EVALUATION_INTERVAL_SECONDS = 1.0
 SCRAPE_INTERVAL_SECONDS = 1.0
 #: A window must hold a few evaluations' scrapes for counters to have a rate.
@@ -91,16 +91,16 @@ def scaled_window(seconds: float, time_scale: float) -> float:
 
 
 def scaling_lines(time_scale: float) -> list[str]:
-    """How every seed duration was scaled, one line each, for people to read."""
+    """How every full-scale duration was scaled, one line each, for people to read."""
     lines = []
-    for name, seed in SEED_WINDOWS_SECONDS.items():
-        window = scaled_window(seed, time_scale)
-        floor = " (the minimum)" if window > scaled(seed, time_scale) else ""
-        lines.append(f"{name} window {seed:g}s -> {window:g}s{floor}")
-    step_wait = scaled(SEED_STEP_WAIT_SECONDS, time_scale)
-    watch = scaled(SEED_WATCH_SECONDS, time_scale)
-    lines.append(f"gradual rollback step wait {SEED_STEP_WAIT_SECONDS:g}s -> {step_wait:g}s")
-    lines.append(f"healthy watch {SEED_WATCH_SECONDS:g}s -> {watch:g}s")
+    for name, full in FULL_SCALE_WINDOWS_SECONDS.items():
+        window = scaled_window(full, time_scale)
+        floor = " (the minimum)" if window > scaled(full, time_scale) else ""
+        lines.append(f"{name} window {full:g}s -> {window:g}s{floor}")
+    step_wait = scaled(FULL_SCALE_STEP_WAIT_SECONDS, time_scale)
+    watch = scaled(FULL_SCALE_WATCH_SECONDS, time_scale)
+    lines.append(f"gradual rollback step wait {FULL_SCALE_STEP_WAIT_SECONDS:g}s -> {step_wait:g}s")
+    lines.append(f"healthy watch {FULL_SCALE_WATCH_SECONDS:g}s -> {watch:g}s")
     lines.append(f"evaluation and scrape every {EVALUATION_INTERVAL_SECONDS:g}s (not scaled)")
     return lines
 
@@ -121,7 +121,7 @@ def demo_policy_data(
     """
 
     def window(trigger: str) -> str:
-        return f"{scaled_window(SEED_WINDOWS_SECONDS[trigger], time_scale):g}s"
+        return f"{scaled_window(FULL_SCALE_WINDOWS_SECONDS[trigger], time_scale):g}s"
 
     routes = ["critical_alert", "warning_alert", "resource_alert", "security_alert"]
     scrape = {
@@ -144,7 +144,7 @@ def demo_policy_data(
             "no_data_limit": 5,
         },
         "rollback": {
-            "step_wait": f"{scaled(SEED_STEP_WAIT_SECONDS, time_scale):g}s",
+            "step_wait": f"{scaled(FULL_SCALE_STEP_WAIT_SECONDS, time_scale):g}s",
             "recovered_below_error_rate_percent": 0,
             "canary_weight": 20,
         },

@@ -44,6 +44,7 @@ from rollguard.executors.kubernetes_api import (
 )
 from rollguard.executors.kubernetes_routers import Router, make_router
 from rollguard.policy.model import KubernetesExecutorSpec
+from rollguard.retry import SETTINGS, call_with_retries
 
 T = TypeVar("T")
 
@@ -244,16 +245,18 @@ class KubernetesExecutor:
 
     async def _retry(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """Run ``attempt``; on a 409 Conflict read again and retry, up to the policy's limit."""
-        for tries in range(self._spec.conflict_retries + 1):
-            try:
-                return await attempt()
-            except Conflict as conflict:
-                if tries == self._spec.conflict_retries:
-                    raise ExecutorError(
-                        f"gave up after {tries + 1} conflicting writes (409): {conflict}"
-                    ) from conflict
-                await self._sleep(min(0.05 * 2**tries, 1.0))
-        raise AssertionError("unreachable")  # pragma: no cover
+        settings = SETTINGS["kubernetes_conflict"].with_retries(self._spec.conflict_retries)
+        try:
+            return await call_with_retries(
+                attempt,
+                settings=settings,
+                retry_on=lambda exc: isinstance(exc, Conflict),
+                sleep=self._sleep,
+            )
+        except Conflict as conflict:
+            raise ExecutorError(
+                f"gave up after {settings.retries + 1} conflicting writes (409): {conflict}"
+            ) from conflict
 
 
 def _precondition(obj: Obj) -> dict[str, Any]:

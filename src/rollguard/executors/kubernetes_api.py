@@ -25,7 +25,6 @@ from rollguard.errors import ExecutorError
 from rollguard.policy.model import KubernetesExecutorSpec
 
 JSON_PATCH = "application/json-patch+json"
-MERGE_PATCH = "application/merge-patch+json"
 
 Obj = dict[str, Any]
 

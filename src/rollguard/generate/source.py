@@ -37,11 +37,14 @@ def resolve(policy_path: Path, relative: str) -> Path:
     return path if path.is_absolute() else policy_path.parent / path
 
 
-def load_source(path: str | Path) -> PolicySource:
-    """Load a policy and its baseline; raise PolicyError or InputError naming the file."""
+def load_source(path: str | Path, *, baseline_file: Path | None = None) -> PolicySource:
+    """Load a policy and its baseline (``baseline_file`` overrides the policy's);
+    raise PolicyError or InputError naming the file."""
     policy_path = Path(path)
     policy = load_policy(policy_path)
     baseline = None
-    if policy.baseline.file is not None:
+    if baseline_file is not None:
+        baseline = load_baseline(baseline_file)
+    elif policy.baseline.file is not None:
         baseline = load_baseline(resolve(policy_path, policy.baseline.file))
     return PolicySource(policy=policy, path=policy_path, baseline=baseline)

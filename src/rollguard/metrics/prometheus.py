@@ -4,7 +4,8 @@ Expressions come from :mod:`rollguard.promql`. Everything that can go
 wrong on the way (server down, timeout, bad credentials, bad PromQL, an empty
 result, NaN or infinity) becomes a ``NO_DATA`` or ``ERROR`` measurement with
 the reason; nothing is ever turned into a number. Transport failures, 429 and
-5xx answers are retried with exponential backoff; 4xx answers (bad query, bad
+5xx answers are retried (:mod:`rollguard.retry`: exponential backoff, or the
+wait a ``Retry-After`` header asks for); 4xx answers (bad query, bad
 credentials) are not, since asking again cannot help.
 
 An answer is untrusted input: it is read no further than
@@ -30,18 +31,32 @@ from rollguard import documents, promql
 from rollguard.errors import ProviderError
 from rollguard.metrics.scrape import display_url
 from rollguard.policy.model import PrometheusSource
+from rollguard.retry import SETTINGS, Sleep, call_with_retries, retry_after_seconds
 from rollguard.signals import Measurement, Query
 
 logger = logging.getLogger("rollguard.metrics.prometheus")
 
 
 class _Failed(Exception):
-    """One query could not be answered; becomes an ERROR or NO_DATA measurement."""
+    """One query could not be answered; becomes an ERROR or NO_DATA measurement.
 
-    def __init__(self, reason: str, *, no_data: bool = False) -> None:
+    ``retry`` marks a failure that asking again may fix (unreachable, timeout, 429,
+    5xx); ``retry_after_seconds`` is the wait the server asked for, if any.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        no_data: bool = False,
+        retry: bool = False,
+        retry_after_seconds: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.no_data = no_data
+        self.retry = retry
+        self.retry_after_seconds = retry_after_seconds
 
 
 @dataclass(frozen=True)
@@ -60,10 +75,14 @@ class PrometheusProvider:
         source: PrometheusSource,
         *,
         client: httpx.AsyncClient | None = None,
-        backoff_seconds: float = 0.2,
+        backoff_seconds: float | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._source = source
-        self._backoff_seconds = backoff_seconds
+        self._retry = SETTINGS["prometheus"].with_retries(
+            source.retries, backoff_seconds=backoff_seconds
+        )
+        self._sleep = sleep
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(
             timeout=source.timeout, verify=_verify(source), auth=_auth(source)
@@ -82,32 +101,6 @@ class PrometheusProvider:
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
-
-    async def instant(self, expression: str, *, at: float) -> list[Sample]:
-        """Run an instant query; raise :class:`ProviderError` if it cannot be answered."""
-        try:
-            return await self._instant(expression, at)
-        except _Failed as failed:
-            raise ProviderError(f"Prometheus at {self._shown}: {failed.reason}") from failed
-
-    async def range(
-        self, expression: str, *, start: float, end: float, step_seconds: float
-    ) -> list[tuple[Mapping[str, str], list[tuple[float, float]]]]:
-        """Run a range query (``/api/v1/query_range``), e.g. to backtest on recorded data."""
-        params = {"query": expression, "start": start, "end": end, "step": step_seconds}
-        try:
-            data = await self._get("/api/v1/query_range", params)
-        except _Failed as failed:
-            raise ProviderError(f"Prometheus at {self._shown}: {failed.reason}") from failed
-        result = data.get("result")
-        if data.get("resultType") != "matrix" or not isinstance(result, list):
-            raise ProviderError(
-                f"expected a matrix from query_range, got {_shown(data.get('resultType'))}"
-            )
-        try:
-            return [_series(series) for series in result]
-        except _Failed as failed:
-            raise ProviderError(f"Prometheus at {self._shown}: {failed.reason}") from failed
 
     async def _measure_one(self, query: Query, now: float) -> Measurement:
         expressions = promql.build(query, self._source)
@@ -142,26 +135,33 @@ class PrometheusProvider:
         return [_sample(item) for item in result]
 
     async def _get(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """GET with retries; return the ``data`` member of a successful answer."""
+        """GET with retries (rollguard.retry); return the ``data`` of a successful answer."""
         url = self._base + path
-        attempts = self._source.retries + 1
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
+
+        async def attempt() -> _Answer:
             try:
                 response = await _capped_get(self._client, url, params, self._shown)
             except httpx.TimeoutException as exc:
-                failure = _Failed(f"Prometheus at {self._shown} did not answer in time ({exc})")
+                reason = f"Prometheus at {self._shown} did not answer in time ({exc})"
+                raise _Failed(reason, retry=True) from exc
             except httpx.TransportError as exc:
-                failure = _Failed(f"cannot reach Prometheus at {self._shown}: {exc}")
-            else:
-                if response.status_code == 429 or response.status_code >= 500:
-                    failure = _Failed(_http_reason(response, self._shown))
-                else:
-                    return _data(response, self._shown)
-            if last:
-                raise failure
-            await asyncio.sleep(self._backoff_seconds * 2**attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+                reason = f"cannot reach Prometheus at {self._shown}: {exc}"
+                raise _Failed(reason, retry=True) from exc
+            if response.status_code == 429 or response.status_code >= 500:
+                raise _Failed(
+                    _http_reason(response, self._shown),
+                    retry=True,
+                    retry_after_seconds=retry_after_seconds(response.headers.get("Retry-After")),
+                )
+            return response
+
+        response = await call_with_retries(
+            attempt,
+            settings=self._retry,
+            retry_on=lambda exc: isinstance(exc, _Failed) and exc.retry,
+            sleep=self._sleep,
+        )
+        return _data(response, self._shown)
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,7 @@ class _Answer:
     """A response read within the size limit."""
 
     status_code: int
+    headers: httpx.Headers
     content: bytes
 
     @property
@@ -187,7 +188,7 @@ async def _capped_get(
             body += chunk
             if len(body) > limit:
                 raise _Failed(f"Prometheus at {shown} answered more than {limit:,} bytes; refused")
-    return _Answer(response.status_code, bytes(body))
+    return _Answer(response.status_code, response.headers, bytes(body))
 
 
 def _data(response: _Answer, base: str) -> dict[str, Any]:
@@ -252,18 +253,6 @@ def _number(raw: object) -> float:
         except (ValueError, OverflowError):
             pass
     raise _Failed(f"Prometheus returned a value that is not a number: {_shown(repr(raw))}")
-
-
-def _series(raw: object) -> tuple[Mapping[str, str], list[tuple[float, float]]]:
-    """One series of a range query: its labels and its ``[time, "value"]`` points."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("values", []), list):
-        raise _Failed(f"Prometheus answered a series without a list of values: {_shown(raw)}")
-    points = []
-    for point in raw.get("values", []):
-        if not isinstance(point, list) or len(point) != 2:
-            raise _Failed(f"Prometheus answered a point that is not [time, value]: {_shown(point)}")
-        points.append((_number(point[0]), _number(point[1])))
-    return _labels(raw), points
 
 
 def _single(samples: list[Sample], expression: str) -> float:

@@ -1,10 +1,11 @@
 """Routes a notification by its seed name to channels, with retries, never raising.
 
 Each channel of the route is tried concurrently; a failed attempt that may
-succeed later (timeout, HTTP 5xx or 429, apprise failure) is retried with
-exponential backoff. Whatever happens, :meth:`Router.notify` returns one
-:class:`Delivery` per channel — a failed one carries a scrubbed reason and is
-recorded by the controller — and never raises.
+succeed later (timeout, HTTP 5xx or 429, apprise failure) is retried through
+:mod:`rollguard.retry` (exponential backoff, or the receiver's ``Retry-After``).
+Whatever happens, :meth:`Router.notify` returns one :class:`Delivery` per
+channel — a failed one carries a scrubbed reason and is recorded by the
+controller — and never raises.
 """
 
 from __future__ import annotations
@@ -12,23 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from rollguard.notifiers.base import Delivery, Notification
 from rollguard.notifiers.secrets import Redactor
 from rollguard.notifiers.webhook import ChannelError
+from rollguard.retry import SETTINGS, Sleep, call_with_retries
 
 logger = logging.getLogger("rollguard.notify")
-
-#: The seed's notification names.
-ROUTES = (
-    "critical_alert",
-    "warning_alert",
-    "resource_alert",
-    "security_alert",
-    "security_incident",
-)
 
 
 class Channel(Protocol):
@@ -58,15 +51,17 @@ class Router:
         channels: Mapping[str, Channel],
         routes: Mapping[str, Sequence[str]],
         *,
-        retries: int = 2,
-        backoff_seconds: float = 0.5,
+        retries: int | None = None,
+        backoff_seconds: float | None = None,
         redactor: Redactor | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._channels = dict(channels)
         self._routes = {route: list(names) for route, names in routes.items()}
-        self._retries = retries
-        self._backoff = backoff_seconds
+        defaults = SETTINGS["notifications"]
+        self._retry = defaults.with_retries(
+            defaults.retries if retries is None else retries, backoff_seconds=backoff_seconds
+        )
         self._redactor = redactor or Redactor()
         self._sleep = sleep
         self._fallback = LogChannel()
@@ -82,27 +77,31 @@ class Router:
     async def _deliver(self, name: str, notification: Notification) -> Delivery:
         channel = self._channels[name]
         delivery_id = uuid.uuid4().hex
-        reason = "not attempted"
-        attempts = 0
-        for attempt in range(self._retries + 1):
-            attempts = attempt + 1
-            try:
-                detail = await channel.send(notification, delivery_id=delivery_id)
-            except ChannelError as exc:
-                reason, retry = str(exc), exc.retry
-            except Exception as exc:  # a channel bug must not stop the others
-                reason, retry = f"unexpected {type(exc).__name__}", False
-            else:
-                return Delivery(channel=name, ok=True, detail=self._redactor.scrub(detail))
-            if not retry or attempt == self._retries:
-                break
-            await self._sleep(self._backoff * 2**attempt)
+        attempts = [0]
+
+        def count(number: int) -> None:
+            attempts[0] = number
+
+        try:
+            detail = await call_with_retries(
+                lambda: channel.send(notification, delivery_id=delivery_id),
+                settings=self._retry,
+                retry_on=lambda exc: isinstance(exc, ChannelError) and exc.retry,
+                sleep=self._sleep,
+                on_attempt=count,
+            )
+        except ChannelError as exc:
+            reason = str(exc)
+        except Exception as exc:  # a channel bug must not stop the others
+            reason = f"unexpected {type(exc).__name__}"
+        else:
+            return Delivery(channel=name, ok=True, detail=self._redactor.scrub(detail))
         reason = self._redactor.scrub(reason)
         logger.warning(
             "notification %s to channel %s failed after %d attempt(s): %s",
             notification.route,
             name,
-            attempts,
+            attempts[0],
             reason,
         )
-        return Delivery(channel=name, ok=False, detail=f"{reason} (after {attempts} attempts)")
+        return Delivery(channel=name, ok=False, detail=f"{reason} (after {attempts[0]} attempts)")

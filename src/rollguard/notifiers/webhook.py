@@ -17,6 +17,7 @@ from collections.abc import Callable
 import httpx
 
 from rollguard.notifiers.base import Notification
+from rollguard.retry import retry_after_seconds
 from rollguard.timestamps import now_rfc3339
 
 SIGNATURE_HEADER = "X-Rollguard-Signature"
@@ -25,11 +26,17 @@ DELIVERY_HEADER = "X-Rollguard-Delivery"
 
 
 class ChannelError(Exception):
-    """One attempt failed; ``retry`` says whether trying again may help. Never holds secrets."""
+    """One attempt failed; ``retry`` says whether trying again may help. Never holds secrets.
 
-    def __init__(self, message: str, *, retry: bool) -> None:
+    ``retry_after_seconds`` is the wait the receiver asked for (``Retry-After``), if any.
+    """
+
+    def __init__(
+        self, message: str, *, retry: bool, retry_after_seconds: float | None = None
+    ) -> None:
         super().__init__(message)
         self.retry = retry
+        self.retry_after_seconds = retry_after_seconds
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -102,7 +109,11 @@ class WebhookChannel:
                 await client.aclose()
         status = response.status_code
         if status >= 500 or status in (408, 429):
-            raise ChannelError(f"receiver answered HTTP {status}", retry=True)
+            raise ChannelError(
+                f"receiver answered HTTP {status}",
+                retry=True,
+                retry_after_seconds=retry_after_seconds(response.headers.get("Retry-After")),
+            )
         if status >= 400:
             raise ChannelError(f"receiver refused with HTTP {status}", retry=False)
         if status >= 300:

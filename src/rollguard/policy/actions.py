@@ -34,7 +34,7 @@ class Severity(StrEnum):
     INFO = "info"
 
 
-#: Higher wins when several triggers fire at once (DESIGN.md, "Priority").
+#: Higher wins when several triggers fire at once (docs/policy.md; docs/architecture.md, "Decide").
 PRIORITY: dict[Action, int] = {
     Action.DEPLOYMENT_BLOCK: 50,
     Action.IMMEDIATE_ROLLBACK: 50,

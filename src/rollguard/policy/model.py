@@ -13,13 +13,58 @@ import string
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import Field, HttpUrl, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    HttpUrl,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from rollguard.policy import secrets
 from rollguard.policy import triggers as trig
 from rollguard.policy.actions import Action
 from rollguard.policy.triggers import Seconds, StrictModel, Trigger
 from rollguard.signals import Signal
+
+# --- secrets are named, never written ---------------------------------------------
+
+
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
+_HEX_KEY = re.compile(r"[0-9A-F]{32,}")
+
+
+def env_name_problem(name: str, *, holds: str = "the secret") -> str | None:
+    """Why ``name`` cannot name the environment variable holding a secret.
+
+    Strict on purpose (upper case, not a long hex string): a secret pasted here
+    by mistake must be refused, and the message never quotes it, nor does any
+    later "variable ... is not set".
+    """
+    if _ENV_NAME.fullmatch(name) and not _HEX_KEY.fullmatch(name):
+        return None
+    return (
+        f"expected the name of an environment variable holding {holds} "
+        f"(upper-case letters, digits, underscores), never {holds} itself"
+    )
+
+
+def key_env_problem(name: str) -> str | None:
+    """:func:`env_name_problem` for the audit key."""
+    return env_name_problem(name, holds="the key")
+
+
+def _env_name(name: str) -> str:
+    problem = env_name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
+
+
+#: A field naming an environment variable that holds a secret (``*_env``).
+EnvName = Annotated[str, AfterValidator(_env_name)]
+
 
 # --- metrics -------------------------------------------------------------------
 
@@ -54,9 +99,9 @@ class ScrapeSource(StrictModel):
 class PrometheusAuth(StrictModel):
     """Credentials are read from the environment so they never sit in a policy."""
 
-    bearer_token_env: str | None = None
+    bearer_token_env: EnvName | None = None
     username: str | None = None
-    password_env: str | None = None
+    password_env: EnvName | None = None
 
 
 class PrometheusSource(StrictModel):
@@ -357,7 +402,7 @@ class AppriseChannel(StrictModel):
 
     type: Literal["apprise"] = "apprise"
     url: str | None = None
-    url_env: str | None = None
+    url_env: EnvName | None = None
 
 
 class WebhookChannel(StrictModel):
@@ -365,8 +410,8 @@ class WebhookChannel(StrictModel):
 
     type: Literal["webhook"] = "webhook"
     url: str | None = None
-    url_env: str | None = None
-    secret_env: str | None = None
+    url_env: EnvName | None = None
+    secret_env: EnvName | None = None
     timeout: Seconds = 5.0
 
 
@@ -415,24 +460,6 @@ def audit_url_problem(url: str) -> str | None:
     return None
 
 
-_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
-_HEX_KEY = re.compile(r"[0-9A-F]{32,}")
-
-
-def key_env_problem(name: str) -> str | None:
-    """Why ``name`` cannot name the environment variable holding a key.
-
-    Strict on purpose (upper case, not a long hex string): a key pasted here by
-    mistake must be refused, never echoed back in "variable ... is not set".
-    """
-    if _ENV_NAME.fullmatch(name) and not _HEX_KEY.fullmatch(name):
-        return None
-    return (
-        "expected the name of an environment variable holding the key "
-        "(upper-case letters, digits, underscores), never the key itself"
-    )
-
-
 class AuditConfig(StrictModel):
     """The audit store: SQLite by default, PostgreSQL by URL (``url_env`` for secrets).
 
@@ -441,7 +468,7 @@ class AuditConfig(StrictModel):
     """
 
     url: str = "sqlite:///.rollguard/audit.db"
-    url_env: str | None = None
+    url_env: EnvName | None = None
     key_env: str | None = None
 
     @field_validator("key_env")

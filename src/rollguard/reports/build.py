@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import datetime
 from typing import Literal
 
@@ -20,6 +22,8 @@ def build(store: ReportSource, *, since: str, until: datetime | None = None) -> 
     return compute(entries, period_start=since, period_end=end, verify=store.verify())
 
 
-def render_report(report: ComplianceReport, *, format: Literal["md", "html"]) -> str:
-    """Markdown or HTML text."""
+def render_report(report: ComplianceReport, *, format: Literal["md", "html", "json"]) -> str:
+    """Markdown, HTML or JSON (every figure and checklist line, for machines) text."""
+    if format == "json":
+        return json.dumps(dataclasses.asdict(report), indent=2) + "\n"
     return render.markdown(report) if format == "md" else render.html(report)

@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from rollguard.server import http_errors, seed_api
+from rollguard.server import http_errors, status_api
 from rollguard.server import schemas as s
 from rollguard.server.audit_view import AuditView
 from rollguard.server.auth import TokenAuth
@@ -144,14 +144,19 @@ def create_app(
         dependencies=[Depends(_token_guard(auth, telemetry))],
     )
     async def command(
+        request: Request,
         name: str,
         command: s.Command,
         body: Annotated[s.CommandBody | None, Body()] = None,
     ) -> Any:
-        """Abort (roll back now), pause, resume or promote; needs ``Authorization: Bearer``."""
+        """Abort (roll back now), pause, resume or promote; needs ``Authorization: Bearer``.
+
+        Audited with the reason and the name of the token that asked."""
         reason = body.reason if body else ""
         try:
-            state = await manager.command(name, command.value, reason=reason)
+            state = await manager.command(
+                name, command.value, reason=reason, requested_by=request.state.requested_by
+            )
         except UnknownDeploymentError as exc:
             return http_errors.error_response(404, str(exc))
         except CommandRefusedError as exc:
@@ -170,7 +175,7 @@ def create_app(
             "entries": await audit.entries(deployment=deployment, limit=limit),
         }
 
-    seed_api.add_routes(app, manager)
+    status_api.add_routes(app, manager)
     _security_scheme(app)
     return app
 
@@ -185,7 +190,9 @@ def _token_guard(auth: TokenAuth, telemetry: Telemetry) -> Callable[..., None]:
     def require_token(
         request: Request, authorization: Annotated[str | None, Header()] = None
     ) -> None:
-        if auth.allows(authorization):
+        name = auth.identify(authorization)
+        if name is not None:
+            request.state.requested_by = name  # who asked, for the audit trail
             return
         raw = str(request.path_params.get("command", ""))
         telemetry.unauthorized.labels(raw if raw in _COMMANDS else "unknown").inc()

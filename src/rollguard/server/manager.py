@@ -24,10 +24,12 @@ from pathlib import Path
 
 from rollguard.audit.base import AuditRecord, AuditSink
 from rollguard.controller import Outcome, Watcher, WatchResult, audit_write
-from rollguard.controller.watch import EvaluationHook
+from rollguard.controller.actions import ActionKind, OperatorAction
+from rollguard.controller.watch import EvaluationHook, OperatorRequest
 from rollguard.engine.evaluate import Evaluation
 from rollguard.errors import LockedError, PolicyError, RollguardError
 from rollguard.generate.source import PolicySource, load_source
+from rollguard.policy.actions import Action
 from rollguard.server.state import DeploymentState, PolicyFailure, Status, TimelineEntry, iso
 from rollguard.server.telemetry import Telemetry
 from rollguard.server.wiring import TimedProvider, WatcherFactory
@@ -44,6 +46,21 @@ _OUTCOME_STATUS = {
     Outcome.BLOCKED: Status.BLOCKED,
     Outcome.INCONCLUSIVE: Status.INCONCLUSIVE,
     Outcome.FAILED: Status.FAILED,
+    Outcome.PROMOTED: Status.PROMOTED,
+}
+
+
+#: The statuses each command applies in.
+_ALLOWED = {
+    "pause": {Status.WATCHING, Status.STARTING},
+    "resume": {Status.PAUSED},
+    "abort": {Status.WATCHING, Status.STARTING, Status.PAUSED, Status.INCONCLUSIVE},
+    "promote": {Status.WATCHING, Status.PAUSED, Status.HEALTHY, Status.INCONCLUSIVE},
+}
+#: The commands that act on the deployment, and their action.
+_ACTING: dict[str, ActionKind] = {
+    "abort": Action.IMMEDIATE_ROLLBACK,
+    "promote": OperatorAction.PROMOTE,
 }
 
 
@@ -186,7 +203,7 @@ class ControllerManager:
             if runner.source.path == path:
                 if runner.state.status is Status.ACTING:
                     return False
-                await self._drop(name)
+                await self._drop(name, why=f"stopped: {path} changed or was removed")
         return True
 
     def _fail(self, path: Path, failures: list[PolicyFailure]) -> None:
@@ -234,21 +251,22 @@ class ControllerManager:
         )
         runner = Runner(source=source, file_key=key, state=state)
         self.runners[name] = runner
-        await self._launch(runner, carry_state=False)
+        await self._launch(runner, resume=False)
 
     # --- running one deployment --------------------------------------------------------
 
-    async def _launch(self, runner: Runner, *, carry_state: bool) -> None:
-        previous = runner.watcher
-        try:
-            watcher = await asyncio.to_thread(self.factory, runner.source, self._hook(runner))
-        except RollguardError as exc:
-            runner.state.error = str(exc)
-            runner.state.set_status(Status.ERROR, self.wall_clock(), f"cannot watch: {exc}")
-            logger.error("%s: cannot watch: %s", runner.source.path, exc)
-            return
-        if carry_state and previous is not None:
-            watcher.state = previous.state  # resume keeps persistence and no-data counts
+    async def _launch(self, runner: Runner, *, resume: bool) -> None:
+        """Start a watch; ``resume`` runs the runner's own watcher again (its engine state,
+        persistence and no-data counts, kept; its provider and executor not rebuilt)."""
+        watcher = runner.watcher if resume else None
+        if watcher is None:
+            try:
+                watcher = await asyncio.to_thread(self.factory, runner.source, self._hook(runner))
+            except RollguardError as exc:
+                runner.state.error = str(exc)
+                runner.state.set_status(Status.ERROR, self.wall_clock(), f"cannot watch: {exc}")
+                logger.error("%s: cannot watch: %s", runner.source.path, exc)
+                return
         runner.watcher = watcher
         now = self.wall_clock()
         runner.state.started_at = runner.state.started_at or now
@@ -320,8 +338,16 @@ class ControllerManager:
         state = runner.state
         state.outcome = result.as_dict()
         status = _OUTCOME_STATUS[result.outcome]
+        by_operator = result.trigger == "operator"
+        if by_operator and status is Status.ROLLED_BACK:
+            status = Status.ABORTED
         at = self.wall_clock()
-        if result.outcome in {Outcome.ROLLED_BACK, Outcome.FAILED, Outcome.BLOCKED}:
+        if result.outcome in {
+            Outcome.ROLLED_BACK,
+            Outcome.FAILED,
+            Outcome.BLOCKED,
+            Outcome.PROMOTED,
+        }:
             done = result.action_outcome or {}
             state.note(
                 TimelineEntry(
@@ -334,13 +360,18 @@ class ControllerManager:
                     evidence=result.evidence,
                 )
             )
-        if result.outcome is Outcome.ROLLED_BACK:
+        if status is Status.ABORTED:
+            self.telemetry.rolled_back(state.name, "abort", "operator")
+        elif result.outcome is Outcome.ROLLED_BACK:
             self.telemetry.rolled_back(state.name, result.action.value, result.trigger)
         state.set_status(status, at, f"{status.value}: {result.reason}")
 
-    async def _drop(self, name: str) -> None:
+    async def _drop(self, name: str, *, why: str = "") -> None:
+        """Stop a deployment's watch; its ``deployment_end`` says ``why`` when given."""
         # Listed until it is gone: a reload then swaps runners without a 404 in between.
         runner = self.runners[name]
+        if runner.watcher is not None and why:
+            runner.watcher.interrupt_reason = why
         await self._halt(runner)
         if runner.watcher is not None:
             with contextlib.suppress(Exception):
@@ -367,72 +398,95 @@ class ControllerManager:
             raise UnknownDeploymentError(f"no watched deployment named {name!r}")
         return runner
 
-    async def command(self, name: str, command: str, *, reason: str = "") -> DeploymentState:
-        """Run ``abort``, ``pause``, ``resume`` or ``promote`` on a deployment."""
+    async def command(
+        self, name: str, command: str, *, reason: str = "", requested_by: str = "operator"
+    ) -> DeploymentState:
+        """Run ``abort``, ``pause``, ``resume`` or ``promote`` on a deployment.
+
+        Every command is audited (kind ``command``) with who asked and why, refused
+        ones too. Abort and promote run as the deployment's task through the watcher's
+        action path (:meth:`Watcher.operate`), so a crash mid-way is recovered like an
+        engine's rollback; the caller waits for the action but never cancels it.
+        """
         async with self._lock:
             runner = self.get(name)
             status = runner.state.status
-            allowed = {
-                "pause": {Status.WATCHING, Status.STARTING},
-                "resume": {Status.PAUSED},
-                "abort": {Status.WATCHING, Status.STARTING, Status.PAUSED, Status.INCONCLUSIVE},
-                "promote": {Status.WATCHING, Status.PAUSED, Status.HEALTHY, Status.INCONCLUSIVE},
-            }[command]
+            allowed = _ALLOWED[command]
             if status not in allowed:
-                raise CommandRefusedError(
+                refused = (
                     f"cannot {command} {name!r} while it is {status.value}; "
                     f"{command} applies when it is {', '.join(sorted(s.value for s in allowed))}"
                 )
+                await self._audit_command(runner, command, reason, requested_by, refused=refused)
+                raise CommandRefusedError(refused)
+            if command in _ACTING and runner.watcher is None:
+                refused = f"{name!r} has no executor (it never started)"
+                await self._audit_command(runner, command, reason, requested_by, refused=refused)
+                raise CommandRefusedError(refused)
+            await self._audit_command(runner, command, reason, requested_by)
             at = self.wall_clock()
             note = f" ({reason})" if reason else ""
-            runner.state.note(TimelineEntry(at, "command", f"operator: {command}{note}"))
+            runner.state.note(TimelineEntry(at, "command", f"{requested_by}: {command}{note}"))
             if command == "resume":
-                await self._launch(runner, carry_state=True)
+                await self._launch(runner, resume=True)
                 return runner.state
+            if runner.watcher is not None:  # the stopped watch's end says who stopped it
+                runner.watcher.interrupt_reason = f"{command} by {requested_by}{note}"
             await self._halt(runner)
             if command == "pause":
-                runner.state.set_status(Status.PAUSED, at, f"paused by operator{note}")
-            elif command == "abort":
-                await self._act(runner, "abort", reason)
-            else:
-                await self._act(runner, "promote", reason)
-            return runner.state
+                runner.state.set_status(Status.PAUSED, at, f"paused by {requested_by}{note}")
+                return runner.state
+            assert runner.watcher is not None  # noqa: S101 (checked above)
+            request = OperatorRequest(
+                action=_ACTING[command], command=command, requested_by=requested_by, note=reason
+            )
+            runner.state.set_status(Status.ACTING, at, f"acting: {command} by {requested_by}")
+            task = asyncio.get_running_loop().create_task(
+                self._operate(runner, runner.watcher, request), name=f"{command}:{name}"
+            )
+            runner.task = task
+        await asyncio.shield(task)  # a client that goes away does not stop the action
+        return runner.state
 
-    async def _act(self, runner: Runner, command: str, reason: str) -> None:
+    async def _operate(self, runner: Runner, watcher: Watcher, request: OperatorRequest) -> None:
         state = runner.state
-        watcher = runner.watcher
-        if watcher is None:
-            raise CommandRefusedError(f"{state.name!r} has no executor (it never started)")
-        began = self.wall_clock()
-        if command == "abort":
-            result = await watcher.executor.rollback()
-            action, status = "immediate_rollback", Status.ABORTED
-        else:
-            result = await watcher.executor.set_canary_weight(percent=100)
-            action, status = "promote", Status.PROMOTED
-        at = self.wall_clock()
+        try:
+            result = await watcher.operate(request)
+        except LockedError as exc:  # another controller holds the lease: it is not ours to act
+            await self._launch(runner, resume=True)
+            raise CommandRefusedError(f"cannot {request.command} {state.name!r}: {exc}") from None
+        except Exception as exc:
+            state.error = f"{type(exc).__name__}: {exc}"
+            state.set_status(
+                Status.ERROR, self.wall_clock(), f"{request.command} stopped: {state.error}"
+            )
+            logger.exception("%s: %s stopped", state.name, request.command)
+            return
+        await self._refresh_weight(runner, watcher)
+        self._finished(runner, result)
+
+    async def _audit_command(
+        self, runner: Runner, command: str, reason: str, requested_by: str, *, refused: str = ""
+    ) -> None:
+        note = f": {reason}" if reason else ""
         await audit_write.append(
             self.audit,
             AuditRecord(
-                kind="action_result",
-                deployment=state.name,
-                timestamp=iso(at),
+                kind="command",
+                deployment=runner.state.name,
+                timestamp=iso(self.wall_clock()),
                 trigger="operator",
-                reason=f"{command} by operator" + (f": {reason}" if reason else ""),
-                severity="warning",
-                action=action,
-                outcome="success" if result.ok else "failure",
-                duration_seconds=at - began,
-                policy_digest=state.policy_digest,
-                executor_output={"ok": result.ok, "detail": result.detail},
-                watch_id=watcher.watch_id,
+                reason=f"{command} by {requested_by}{note}"
+                + (f" (refused: {refused})" if refused else ""),
+                action=_ACTING[command].value if command in _ACTING else "continue",
+                outcome="refused" if refused else "accepted",
+                policy_digest=runner.state.policy_digest,
+                evidence={
+                    "command": command,
+                    "requested_by": requested_by,
+                    "reason": reason,
+                    "status": runner.state.status.value,
+                },
+                watch_id=runner.watcher.watch_id if runner.watcher is not None else "",
             ),
         )
-        state.note(TimelineEntry(at, "action", f"{command}: {result.detail}", action=action))
-        if not result.ok:
-            state.set_status(Status.FAILED, at, f"{command} failed: {result.detail}")
-            return
-        if command == "abort":
-            self.telemetry.rolled_back(state.name, "abort", "operator")
-        state.set_status(status, at, f"{status.value} by operator")
-        await self._refresh_weight(runner, watcher)

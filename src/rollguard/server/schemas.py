@@ -121,7 +121,7 @@ class AuditList(BaseModel):
     entries: list[dict[str, Any]]
 
 
-class SeedRollback(BaseModel):
+class RollbackRow(BaseModel):
     name: str
     status: str
     rolled_back: bool
@@ -131,21 +131,21 @@ class SeedRollback(BaseModel):
     at: str | None
 
 
-class SeedRollbackStatus(BaseModel):
-    """The seed's ``GET /rollback/status``."""
+class RollbackStatus(BaseModel):
+    """``GET /rollback/status``."""
 
     rolled_back: bool
-    deployments: list[SeedRollback]
+    deployments: list[RollbackRow]
 
 
-class SeedDeployment(BaseModel):
+class DeploymentStatusRow(BaseModel):
     name: str
     status: str
     blocked: bool
     canary_weight: int | None
 
 
-class SeedDeploymentStatus(BaseModel):
-    """The seed's ``GET /deployment/status``."""
+class DeploymentStatus(BaseModel):
+    """``GET /deployment/status``."""
 
-    deployments: list[SeedDeployment]
+    deployments: list[DeploymentStatusRow]

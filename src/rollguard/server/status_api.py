@@ -1,8 +1,8 @@
-"""The seed's two status endpoints, kept so its test scripts work against ``serve``.
+"""Two short status endpoints for shell scripts: ``curl`` and one field to test.
 
-``GET /rollback/status`` and ``GET /deployment/status`` were curl targets in the
-seed's ``test_rollback_scenarios.sh``; they are summaries of the richer
-``/api/v1/deployments`` views.
+``GET /rollback/status`` (was anything rolled back, and why) and
+``GET /deployment/status`` (each deployment's status, blocked or not) are
+summaries of the richer ``/api/v1/deployments`` views.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from rollguard.server.state import Status, iso
 
 
 def add_routes(app: FastAPI, manager: ControllerManager) -> None:
-    """Register the seed's endpoints on ``app``."""
+    """Register the two status endpoints on ``app``."""
 
-    @app.get("/rollback/status", response_model=s.SeedRollbackStatus, tags=["seed"])
+    @app.get("/rollback/status", response_model=s.RollbackStatus, tags=["status"])
     async def rollback_status() -> dict[str, Any]:
-        """The seed's endpoint: which deployments were rolled back, and why."""
+        """Which deployments were rolled back, and why."""
         rows = []
         for runner in manager.runners.values():
             state = runner.state
@@ -47,9 +47,9 @@ def add_routes(app: FastAPI, manager: ControllerManager) -> None:
             )
         return {"rolled_back": any(row["rolled_back"] for row in rows), "deployments": rows}
 
-    @app.get("/deployment/status", response_model=s.SeedDeploymentStatus, tags=["seed"])
+    @app.get("/deployment/status", response_model=s.DeploymentStatus, tags=["status"])
     async def deployment_status() -> dict[str, Any]:
-        """The seed's endpoint: each deployment's status, blocked or not."""
+        """Each deployment's status, blocked or not."""
         return {
             "deployments": [
                 {

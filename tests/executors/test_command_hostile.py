@@ -221,3 +221,12 @@ def test_short_values_are_not_redacted() -> None:
     assert Redactor(["abc", "long-enough-secret"]).redact("abc long-enough-secret") == (
         f"abc {REDACTED}"
     )
+
+
+def test_a_secret_pasted_into_pass_env_is_refused_without_being_echoed() -> None:
+    pasted = "xoxb-1234-5678-s3cr3tT0ken"
+    executor = f"    rollback: [helm, rollback]\n    pass_env: [KUBECONFIG, '{pasted}']\n"
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(command_policy(executor))
+    assert "entry 2: expected the name of an environment variable" in str(caught.value)
+    assert pasted not in str(caught.value)

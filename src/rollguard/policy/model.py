@@ -231,9 +231,12 @@ class CommandExecutorSpec(StrictModel):
     @field_validator("pass_env")
     @classmethod
     def _variable_names(cls, names: list[str]) -> list[str]:
-        for name in names:
-            if not _ANY_ENV_NAME.fullmatch(name):
-                raise ValueError(f"{name[:80]!r} is not an environment variable name")
+        for index, name in enumerate(names):
+            if not _ANY_ENV_NAME.fullmatch(name):  # never quoted: it may be a pasted secret
+                raise ValueError(
+                    f"entry {index + 1}: expected the name of an environment variable "
+                    "(letters, digits, underscores)"
+                )
         return names
 
     @model_validator(mode="after")
@@ -514,7 +517,7 @@ class Policy(StrictModel):
 
     @field_validator(*trig.DEFAULT_SIGNAL)
     @classmethod
-    def _seed_block_threshold(
+    def _block_threshold(
         cls, spec: trig.MetricTriggerSpec | None, info: ValidationInfo
     ) -> trig.MetricTriggerSpec | None:
         if spec is not None:

@@ -230,6 +230,6 @@ def test_the_example_policy_is_the_demos_policy() -> None:
     built = demo_policy(
         stable="http://127.0.0.1:8001",
         canary="http://127.0.0.1:8002",
-        router="http://127.0.0.1:8080",
+        router="http://127.0.0.1:8090",
     )
     assert example.model_dump() == built.model_dump()

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -83,9 +84,9 @@ def recorder() -> Iterator[Recorder]:
     server.server_close()
 
 
-def _measure(source: PrometheusSource) -> Measurement:
+def _measure(source: PrometheusSource, **options: Any) -> Measurement:
     async def go() -> Measurement:
-        provider = PrometheusProvider(source, backoff_seconds=0.001)
+        provider = PrometheusProvider(source, **{"backoff_seconds": 0.001, **options})
         try:
             [measured] = await provider.measure(
                 [Query(Signal.CONNECTIONS, Version.CANARY, 60)], now=1.0
@@ -200,18 +201,8 @@ def test_a_429_waits_as_long_as_retry_after_asks(
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    async def go() -> Measurement:
-        source = PrometheusSource.model_validate({"address": recorder.url, "retries": 2})
-        provider = PrometheusProvider(source, sleep=sleep)
-        try:
-            [measured] = await provider.measure(
-                [Query(Signal.CONNECTIONS, Version.CANARY, 60)], now=1.0
-            )
-            return measured
-        finally:
-            await provider.aclose()
-
-    measured = asyncio.run(go())
+    source = PrometheusSource.model_validate({"address": recorder.url, "retries": 2})
+    measured = _measure(source, backoff_seconds=None, sleep=sleep)
     assert (measured.phase, measured.value) == (Phase.OK, 42.0)
     assert slept == waits  # without Retry-After: the shared backoff, 0.2 s doubling
     assert len(recorder.headers) == 3

@@ -199,3 +199,39 @@ class LoadGenerator:
         elapsed_ms = (time.perf_counter() - started) * 1000
         upstream = answer.header(UPSTREAM_HEADER)
         self.report.samples.append(Sample(sent_at, answer.status, upstream, elapsed_ms))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m rollguard.demo.loadgen``: users at a fixed rate, until the bound or Ctrl-C.
+
+    Prints one summary line at the end: requests sent, and the error rate users saw.
+    """
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description="rollguard's open-loop load generator")
+    parser.add_argument("--url", required=True, help="where users send GET requests")
+    parser.add_argument("--rate", type=float, default=50.0, help="requests a second")
+    parser.add_argument("--seconds", type=float, default=600.0, help="stop after this long")
+    options = parser.parse_args(argv)
+    generator = LoadGenerator(
+        options.url,
+        rate_per_second=options.rate,
+        max_seconds=options.seconds,
+        max_requests=math.ceil(options.rate * options.seconds) + 1,
+    )
+
+    async def run() -> LoadReport:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, generator.stop)
+        return await generator.run()
+
+    report = asyncio.run(run())
+    rate = report.error_rate_percent()
+    shown = "no answers" if rate is None else f"{rate:.2f}% errors"
+    print(f"sent {len(report.samples)} requests to {options.url}: {shown}")
+
+
+if __name__ == "__main__":
+    main()

@@ -5,8 +5,9 @@ uvicorn has bound its socket; a child process prints one ``READY <url>`` line
 on stdout, which the parent reads with a deadline. Ports are chosen by the
 kernel (port 0) and read back, so two servers never race for one port.
 
-A child also exits when its stdin closes, so a parent killed without a chance
-to clean up (SIGKILL) still leaves no server behind.
+A child started by the demo also exits when its stdin pipe closes, so a parent
+killed without a chance to clean up (SIGKILL) still leaves no server behind;
+started by hand it runs until SIGTERM or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
+import stat
 import subprocess
 import sys
 import tempfile
@@ -244,8 +246,18 @@ def run_child(app: Any, *, port: int) -> None:
         sys.stdin.buffer.read()  # returns at EOF: the parent closed the pipe or died
         server.should_exit = True
 
-    threading.Thread(target=exit_when_parent_goes, name="stdin-watch", daemon=True).start()
+    # Only a parent's pipe says "I am gone" by closing: started by hand (a terminal, or
+    # /dev/null for `cmd &` in a script) the part runs until SIGTERM or Ctrl-C.
+    if _stdin_is_a_pipe():
+        threading.Thread(target=exit_when_parent_goes, name="stdin-watch", daemon=True).start()
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole process group
         server.run()
     if not server.started:
         sys.exit(1)
+
+
+def _stdin_is_a_pipe() -> bool:
+    try:
+        return stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode)
+    except (OSError, ValueError):  # no stdin at all
+        return False

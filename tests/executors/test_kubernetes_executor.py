@@ -258,6 +258,7 @@ def pending_first_revision(cluster: KubeCluster, namespace: str, *, deadline_sec
     wait_rolled_out(cluster, namespace)
 
 
+@pytest.mark.timeout(300)  # two 60 s waits when the controller stays silent
 def test_a_rollback_that_cannot_progress_is_a_failed_action(
     kube_cluster: KubeCluster, kube_namespace: str, twin_namespace: str
 ) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import json
-import subprocess
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from conftest import Run
 from rollguard.audit.base import AuditRecord
 from rollguard.audit.factory import open_store
 from rollguard.cli.main import app
@@ -141,12 +141,10 @@ def test_an_unknown_value_is_exit_2_listing_the_valid_ones(name: str, option: Op
         assert str(choice) in text
 
 
-def test_version(rollguard_cmd: list[str], cli_env: dict[str, str]) -> None:
+def test_version(run_cli: Run) -> None:
     from importlib.metadata import version
 
-    done = subprocess.run(
-        [*rollguard_cmd, "--version"], capture_output=True, text=True, env=cli_env, check=False
-    )
+    done = run_cli("--version")
     assert (done.returncode, done.stdout) == (0, f"rollguard {version('rollguard')}\n")
 
 
@@ -167,7 +165,7 @@ def _store(folder: Path) -> str:
 
 
 def test_old_spellings_still_work_and_warn(
-    tmp_path: Path, rollguard_cmd: list[str], cli_env: dict[str, str], fixtures_dir: Path
+    tmp_path: Path, run_cli: Run, fixtures_dir: Path
 ) -> None:
     k6 = str(fixtures_dir / "k6" / "k6-reporter-simple.json")
     policy = str(Path(__file__).resolve().parents[2] / "examples" / "sequential-policy.yaml")
@@ -175,17 +173,6 @@ def test_old_spellings_still_work_and_warn(
     (tmp_path / "access.log").write_text(
         '10.0.0.1 - - [20/Nov/2026:09:00:00 +0000] "GET /login HTTP/1.1" 401 12 "-" "curl/8"\n'
     )
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*rollguard_cmd, *args],
-            capture_output=True,
-            text=True,
-            env=cli_env,
-            cwd=tmp_path,
-            check=False,
-        )
-
     cases = [
         (("report", "--format", "html", "--out", "r.html", "--db", db), "r.html", "<html"),
         (("audit", "export", "--format", "csv", "--out", "a.csv", "--db", db), "a.csv", "prevHash"),
@@ -195,51 +182,28 @@ def test_old_spellings_still_work_and_warn(
         (("generate", "grafana", "-p", policy, "-o", "g.json"), "g.json", "panels"),
     ]
     for args, written, expected in cases:
-        done = run(*args)
+        done = run_cli(*args)
         assert done.returncode == 0, (args, done.stderr)
         assert "deprecated" in done.stderr, args
         text = (tmp_path / written).read_text() if written else done.stdout
         assert expected in text, args
 
 
-def test_a_format_given_as_the_file_is_refused(
-    tmp_path: Path, rollguard_cmd: list[str], cli_env: dict[str, str]
-) -> None:
+def test_a_format_given_as_the_file_is_refused(tmp_path: Path, run_cli: Run) -> None:
     """Before one grammar, `report -f html` meant the format: never write a file named html."""
-    db = _store(tmp_path)
-    done = subprocess.run(
-        [*rollguard_cmd, "report", "-f", "html", "--db", db],
-        capture_output=True,
-        text=True,
-        env=cli_env,
-        cwd=tmp_path,
-        check=False,
-    )
+    done = run_cli("report", "-f", "html", "--db", _store(tmp_path))
     assert done.returncode == 2
     assert "use -o html" in done.stderr
     assert not (tmp_path / "html").exists()
 
 
-def test_report_and_policy_check_speak_json(
-    tmp_path: Path, rollguard_cmd: list[str], cli_env: dict[str, str]
-) -> None:
+def test_report_and_policy_check_speak_json(tmp_path: Path, run_cli: Run) -> None:
     db = _store(tmp_path)
     (tmp_path / "p.yaml").write_text("target: {deployment: a}\nbogus: 1\n")
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*rollguard_cmd, *args],
-            capture_output=True,
-            text=True,
-            env=cli_env,
-            cwd=tmp_path,
-            check=False,
-        )
-
-    report = run("report", "-o", "json", "--db", db)
+    report = run_cli("report", "-o", "json", "--db", db)
     assert report.returncode == 0, report.stderr
     assert json.loads(report.stdout)["blocked_deployments"] == 1
-    check = run("policy", "check", "-o", "json", "p.yaml")
+    check = run_cli("policy", "check", "-o", "json", "p.yaml")
     assert check.returncode == 2
     body = json.loads(check.stdout)
     assert body["ok"] is False
@@ -248,28 +212,15 @@ def test_report_and_policy_check_speak_json(
 
 
 def test_nothing_wraps_at_80_columns_when_stdout_is_not_a_terminal(
-    tmp_path: Path, rollguard_cmd: list[str], cli_env: dict[str, str]
+    tmp_path: Path, run_cli: Run
 ) -> None:
-    db = _store(tmp_path)
-    env = {k: v for k, v in cli_env.items() if k != "COLUMNS"}
-    done = subprocess.run(
-        [*rollguard_cmd, "audit", "list", "--db", db],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    no_width = {"COLUMNS": ""}  # as in a CI log: no terminal, no width set
+    done = run_cli("audit", "list", "--db", _store(tmp_path), env=no_width)
     assert done.returncode == 0, done.stderr
     [row] = [line for line in done.stdout.splitlines() if "checkout-" in line]
     assert "checkout-" + "x" * 120 in row
     assert "blocked" in row
     missing = tmp_path / ("folder-" + "y" * 100) / "audit.db"
-    failed = subprocess.run(
-        [*rollguard_cmd, "audit", "list", "--db", f"sqlite:///{missing}"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    failed = run_cli("audit", "list", "--db", f"sqlite:///{missing}", env=no_width)
     assert failed.returncode == 6
     assert len(failed.stderr.strip().splitlines()) == 1

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from audit_records import record_watch
+from conftest import Run
 from rollguard.audit.factory import open_store
 
 
@@ -60,7 +61,7 @@ def test_report_rejects_garbage_since(
 
 
 def test_two_blocking_gates_are_two_blocked_deployments(
-    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path, fixtures_dir: Path
+    run_cli: Run, tmp_path: Path, fixtures_dir: Path
 ) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(
@@ -68,31 +69,20 @@ def test_two_blocking_gates_are_two_blocked_deployments(
         "security_trigger: {critical_vulnerabilities: 0 tolerance}\n"
     )
     trivy = fixtures_dir / "trivy" / "trivy-action-alpine-3.10.json"
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*rollguard_cmd, *args], env=cli_env, capture_output=True, text=True, check=False
-        )
-
     for _ in range(2):
-        assert run("gate", "--policy", str(policy), "--vuln-report", str(trivy)).returncode == 3
-    report = run("report", "--policy", str(policy))
+        gate = run_cli("gate", "--policy", str(policy), "--vuln-report", str(trivy))
+        assert gate.returncode == 3, gate.stderr
+    report = run_cli("report", "--policy", str(policy))
     assert report.returncode == 0, report.stderr
     assert "- Blocked Deployments: 2" in report.stdout
 
 
 def test_report_on_an_empty_store_says_empty_and_shows_no_pass(
-    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
+    run_cli: Run, tmp_path: Path
 ) -> None:
     db = f"sqlite:///{tmp_path / 'audit.db'}"
     open_store(db).close()
-    done = subprocess.run(
-        [*rollguard_cmd, "report", "--db", db],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_cli("report", "--db", db)
     assert done.returncode == 0, done.stderr
     assert "❔ Audit trail complete — audit trail empty" in done.stdout
     assert "✅" not in done.stdout

@@ -25,6 +25,18 @@ error_rate_trigger: {threshold: 5%, measurement_window: 1 minute}
 """
 
 
+def _watch(folder: Path, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """``rollguard watch -p policy.yaml --for 1h -o json`` in ``folder``, stdout piped."""
+    return subprocess.Popen(
+        [*cmd, "watch", "-p", "policy.yaml", "--for", "1h", "-o", "json"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def _kinds(folder: Path) -> list[tuple[str, str]]:
     store = open_store(f"sqlite:///{folder / '.rollguard' / 'audit.db'}", create=False)
     try:
@@ -38,14 +50,7 @@ def test_a_signal_records_an_interrupted_end_and_exits_128_plus_it(
     tmp_path: Path, rollguard_cmd: list[str], cli_env: dict[str, str], signum: signal.Signals
 ) -> None:
     (tmp_path / "policy.yaml").write_text(LIVE)
-    with subprocess.Popen(
-        [*rollguard_cmd, "watch", "-p", "policy.yaml", "--for", "1h", "-o", "json"],
-        cwd=tmp_path,
-        env=cli_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as process:
+    with _watch(tmp_path, rollguard_cmd, cli_env) as process:
         assert process.stdout is not None
         first = json.loads(process.stdout.readline())  # the watch has started
         assert first["type"] == "evaluation"
@@ -65,14 +70,7 @@ def test_a_closed_stdout_never_stops_the_watch_nor_exits_1(
         rows += [f"{at},stable,400,2,120,300", f"{at},canary,100,1,130,305"]
     (tmp_path / "series.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "policy.yaml").write_text(REPLAY)
-    with subprocess.Popen(
-        [*rollguard_cmd, "watch", "-p", "policy.yaml", "--for", "1h", "-o", "json"],
-        cwd=tmp_path,
-        env=cli_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as process:
+    with _watch(tmp_path, rollguard_cmd, cli_env) as process:
         assert process.stdout is not None
         assert process.stderr is not None
         assert json.loads(process.stdout.readline())["type"] == "evaluation"

@@ -1,29 +1,31 @@
 """``serve`` keeps watching: a deployment re-arms when data returns after an inconclusive
 end, and after a rollback it watches the next release, learned from CI through the API
-or, for the Kubernetes executor, from a new Deployment revision."""
+or, for the Kubernetes executor, from a new Deployment revision (on the real control
+plane that tests/servers/kube_cluster.py starts)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client as k8s
+import pytest
+from kube_support import executor as kube_executor
+from kube_support import get, image, roll_out
 from serve_harness import TOKEN, policy, recording, start_serve, write_policies
 
 from rollguard.audit.base import AuditSink
 from rollguard.controller import SystemClock, Watcher
 from rollguard.controller.watch import EvaluationHook
-from rollguard.executors.kubernetes import KubernetesExecutor
 from rollguard.generate.source import PolicySource
 from rollguard.notifiers.log import LogNotifier
-from rollguard.policy.model import KubernetesExecutorSpec
 from rollguard.server.wiring import WatcherFactory
 from rollguard.signals import Signal, Version
 from rollguard.testing import InMemoryProvider
-from servers.kube_api import REVISION, running_cluster
+from servers.kube_cluster import KubeCluster
 from support import wait_until
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+REVISION = "deployment.kubernetes.io/revision"
 
 
 def _timeline(served: Any, name: str) -> list[str]:
@@ -98,19 +100,13 @@ def test_an_inconclusive_deployment_rearms_when_data_returns(tmp_path: Path) -> 
         assert "data returned: watching again" in messages
 
 
-def _kubernetes_factory(cluster_url: str, provider: InMemoryProvider) -> Any:
+def _kubernetes_factory(cluster: KubeCluster, namespace: str, provider: InMemoryProvider) -> Any:
     def factory(audit: AuditSink) -> WatcherFactory:
         def build(source: PolicySource, hook: EvaluationHook) -> Watcher:
-            configuration = k8s.Configuration()
-            configuration.host = cluster_url
-            executor = KubernetesExecutor(
-                KubernetesExecutorSpec(deployment="shop", poll_interval=0.05),
-                api_client=k8s.ApiClient(configuration),
-            )
             return Watcher(
                 source.policy,
                 provider=provider,
-                executor=executor,
+                executor=kube_executor(cluster, namespace),
                 notifier=LogNotifier(),
                 audit=audit,
                 clock=SystemClock(),
@@ -122,8 +118,13 @@ def _kubernetes_factory(cluster_url: str, provider: InMemoryProvider) -> Any:
     return factory
 
 
-def test_a_new_deployment_revision_starts_the_next_watch(tmp_path: Path) -> None:
-    """Against the in-process Kubernetes API server (tests/servers/kube_api.py)."""
+@pytest.mark.real_server
+def test_a_new_deployment_revision_starts_the_next_watch(
+    tmp_path: Path, kube_cluster: KubeCluster, kube_namespace: str
+) -> None:
+    """On the real control plane: the rollback is a ``rollout undo`` (a revision of its
+    own), and ``kubectl set image`` afterwards is the next release."""
+    roll_out(kube_cluster, kube_namespace, "shop:1.0", "shop:2.0")
     (tmp_path / "shop.yaml").write_text(policy("shop", "unused.csv"))
     provider = InMemoryProvider(
         {
@@ -133,20 +134,22 @@ def test_a_new_deployment_revision_starts_the_next_watch(tmp_path: Path) -> None
             (Signal.LATENCY_P95_MS, Version.CANARY): 100.0,
         }
     )
-    with running_cluster() as cluster:
-        cluster.add_deployment("shop", images=["shop:v1", "shop:v2"])
-        with start_serve(tmp_path, factory=_kubernetes_factory(cluster.url, provider)) as served:
-            served.wait_status("shop", "rolled_back")
-            rolled_back_to = cluster.get("deployments", "shop")["metadata"]["annotations"][REVISION]
-            assert any(
-                f"or a revision after {rolled_back_to})" in m for m in _timeline(served, "shop")
-            )
-            provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 0.4)
-            cluster.release("shop", "shop:v3")
-            served.wait_status("shop", "watching")
-            revision = cluster.get("deployments", "shop")["metadata"]["annotations"][REVISION]
-            assert revision != rolled_back_to
-            assert served.detail("shop")["release"] == f"revision {revision}"
-            releases = [e for e in served.audit.recent(deployment="shop") if e["kind"] == "release"]
-            assert releases[0]["evidence"]["source"] == "revision"
-            assert releases[0]["evidence"]["requested_by"] == "executor"
+    factory = _kubernetes_factory(kube_cluster, kube_namespace, provider)
+    with start_serve(tmp_path, factory=factory) as served:
+        served.wait_status("shop", "rolled_back", timeout=120)
+        assert image(kube_cluster, kube_namespace) == "shop:1.0"
+        undone = get(kube_cluster, kube_namespace, "deployment")["metadata"]["annotations"][REVISION]
+        assert any(f"or a revision after {undone})" in m for m in _timeline(served, "shop"))
+        provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 0.4)
+        kube_cluster.kubectl(
+            "set", "image", "deployment/shop", "app=shop:3.0", "-n", kube_namespace
+        )
+        served.wait_status("shop", "watching", timeout=120)
+        revision = get(kube_cluster, kube_namespace, "deployment")["metadata"]["annotations"][
+            REVISION
+        ]
+        assert revision != undone
+        assert served.detail("shop")["release"] == f"revision {revision}"
+        releases = [e for e in served.audit.recent(deployment="shop") if e["kind"] == "release"]
+        assert releases[0]["evidence"]["source"] == "revision"
+        assert releases[0]["evidence"]["requested_by"] == "executor"

@@ -126,6 +126,12 @@ class MetricTriggerSpec(StrictModel):
             raise ValueError("give measurement_window or window, not both")
         return self
 
+    def threshold_unit(self) -> str:
+        """The unit the threshold was written in: ``%``, ``ms``, ``MB`` or "" (a bare number)."""
+        if self.threshold is not None:
+            return units.parse_threshold(self.threshold).unit
+        return "%" if self.threshold_percent is not None or self.increase_percent else ""
+
     def parsed_threshold(self) -> Threshold:
         """The threshold in normalized form."""
         if self.threshold is not None:
@@ -147,6 +153,57 @@ class MetricTriggerSpec(StrictModel):
         value = self.threshold_percent if self.threshold_percent is not None else self.above
         assert value is not None  # noqa: S101 guaranteed by the validator
         return Threshold(value=value, comparison=units.Comparison.ABOVE, reference=None)
+
+
+#: The unit a signal's absolute thresholds are written in ("" where it has none).
+_SIGNAL_UNIT: dict[Signal, str] = {
+    Signal.ERROR_RATE_PERCENT: "%",
+    Signal.CPU_PERCENT: "%",
+    Signal.LATENCY_P95_MS: "ms",
+    Signal.LATENCY_P50_MS: "ms",
+    Signal.LATENCY_MEAN_MS: "ms",
+    Signal.MEMORY_MB: "MB",
+}
+#: Signals that cannot pass 100: a share of requests. (CPU can: 200% is two cores.)
+_AT_MOST_100 = frozenset({Signal.ERROR_RATE_PERCENT})
+#: Signals no trigger can judge on its own (the engine reads them for others).
+_NOT_JUDGED = frozenset({Signal.LATENCY_BUCKETS})
+
+
+def threshold_problem(signal: Signal, spec: MetricTriggerSpec) -> str | None:
+    """Why ``spec``'s threshold can never make sense for ``signal``, else None.
+
+    A threshold in another signal's unit (``500ms`` on an error rate) or beyond
+    what the signal can reach (``200%`` of requests failing) is a typo that
+    would silently keep a trigger from ever firing.
+    """
+    if signal in _NOT_JUDGED:
+        return f"{signal.value} cannot be a trigger's signal (the engine reads it for latency)"
+    threshold = spec.parsed_threshold()
+    unit = spec.threshold_unit()
+    expected = _SIGNAL_UNIT.get(signal, "")
+    relative_percent = threshold.comparison is units.Comparison.INCREASE_PERCENT
+    if unit and unit != expected and not relative_percent:
+        shown = f"in {expected}" if expected else "as a bare number"
+        return (
+            f"{signal.value} is measured {shown}, but the threshold is in {unit} "
+            f"(e.g. {_example(signal)})"
+        )
+    if signal in _AT_MOST_100 and not relative_percent and threshold.value >= 100:
+        if threshold.comparison is units.Comparison.INCREASE:
+            what = f"an increase of {threshold.value:g} percentage points"
+        else:
+            what = f"above {threshold.value:g}%"
+        return (
+            f"{what} can never be reached: {signal.value} is a share of requests, "
+            "0-100% (give a threshold below 100%)"
+        )
+    return None
+
+
+def _example(signal: Signal) -> str:
+    unit = _SIGNAL_UNIT.get(signal, "")
+    return {"%": "'5%'", "ms": "'500ms'", "MB": "'50MB increase from baseline'"}.get(unit, "'10'")
 
 
 class SecurityTriggerSpec(StrictModel):

@@ -30,6 +30,7 @@ from typing import Any
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
+from rollguard import documents
 from rollguard.errors import InputError, ProviderError
 from rollguard.policy.triggers import FALCO_PRIORITIES, falco_priority
 from rollguard.security.events import EventLog, SecurityEvent
@@ -73,9 +74,9 @@ def parse_alerts(body: str, *, where: str = "<falco>") -> list[FalcoAlert]:
         if not line.strip():
             continue
         try:
-            item: Any = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}:{number}: not valid JSON: {exc.msg}") from None
+            item: Any = documents.load_json(line, source=where, what="alert")
+        except documents.DocumentError as exc:
+            raise InputError(f"{where}:{number}: {exc.reason}") from None
         if not isinstance(item, dict) or "priority" not in item or "rule" not in item:
             raise InputError(
                 f"{where}:{number}: not a Falco alert: expected an object with "

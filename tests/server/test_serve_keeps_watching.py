@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube_support import executor as kube_executor
-from kube_support import get, image, roll_out
 from serve_harness import TOKEN, policy, recording, start_serve, write_policies
 
+from kube_support import executor as kube_executor
+from kube_support import get, image, roll_out
 from rollguard.audit.base import AuditSink
 from rollguard.controller import SystemClock, Watcher
 from rollguard.controller.watch import EvaluationHook
@@ -100,6 +100,10 @@ def test_an_inconclusive_deployment_rearms_when_data_returns(tmp_path: Path) -> 
         assert "data returned: watching again" in messages
 
 
+def _revision(cluster: KubeCluster, namespace: str) -> str:
+    return str(get(cluster, namespace, "deployment")["metadata"]["annotations"][REVISION])
+
+
 def _kubernetes_factory(cluster: KubeCluster, namespace: str, provider: InMemoryProvider) -> Any:
     def factory(audit: AuditSink) -> WatcherFactory:
         def build(source: PolicySource, hook: EvaluationHook) -> Watcher:
@@ -138,16 +142,16 @@ def test_a_new_deployment_revision_starts_the_next_watch(
     with start_serve(tmp_path, factory=factory) as served:
         served.wait_status("shop", "rolled_back", timeout=120)
         assert image(kube_cluster, kube_namespace) == "shop:1.0"
-        undone = get(kube_cluster, kube_namespace, "deployment")["metadata"]["annotations"][REVISION]
+        undone = get(kube_cluster, kube_namespace, "deployment")["metadata"]["annotations"][
+            REVISION
+        ]
         assert any(f"or a revision after {undone})" in m for m in _timeline(served, "shop"))
         provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 0.4)
         kube_cluster.kubectl(
             "set", "image", "deployment/shop", "app=shop:3.0", "-n", kube_namespace
         )
         served.wait_status("shop", "watching", timeout=120)
-        revision = get(kube_cluster, kube_namespace, "deployment")["metadata"]["annotations"][
-            REVISION
-        ]
+        revision = _revision(kube_cluster, kube_namespace)
         assert revision != undone
         assert served.detail("shop")["release"] == f"revision {revision}"
         releases = [e for e in served.audit.recent(deployment="shop") if e["kind"] == "release"]

@@ -33,7 +33,7 @@ def test_a_bad_file_is_reported_alone_and_later_files_still_load(tmp_path: Path)
         assert served.client.get("/readyz").status_code == 200
         listing = served.client.get("/api/v1/deployments").json()
         assert _names(listing) == {"shop", "cart"}
-        assert "cannot be loaded" in _errors(listing)["deep.yaml"]
+        assert "64 deep" in _errors(listing)["deep.yaml"]
         # At run time: a second bad file, a new good one, an edited threshold.
         (tmp_path / "deeper.yaml").write_text(DEEP.replace("deep}", "deeper}"))
         before = served.detail("cart")["policy_digest"]
@@ -65,6 +65,6 @@ def test_rollguard_serve_starts_beside_a_bad_file_and_never_blames_the_address(
         assert _names(listing) == {"shop", "cart"}
         assert "deep.yaml" in _errors(listing)
         stderr = stop(process)
-    assert "deep.yaml:1:1: (file): cannot be loaded" in stderr
+    assert "deep.yaml:3:266: (yaml): the policy nests mappings or lists more than 64 deep" in stderr
     assert "--listen" not in stderr
     assert "Traceback" not in stderr

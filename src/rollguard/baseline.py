@@ -10,12 +10,12 @@ tests, which cannot see the server's memory.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rollguard import documents
 from rollguard.errors import InputError
 from rollguard.signals import Signal
 from rollguard.textfile import read_text
@@ -61,11 +61,8 @@ class Baseline(BaseModel):
 
 def load_baseline(path: str | Path) -> Baseline:
     """Read and validate a baseline file; raise :class:`InputError` naming the field."""
-    text = read_text(path, "baseline")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
+    text = read_text(path, "baseline", max_bytes=documents.MAX_CONFIG_BYTES)
+    data = documents.load_json(text, source=str(path), what="baseline")
     try:
         return Baseline.model_validate(data)
     except ValidationError as exc:

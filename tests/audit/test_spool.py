@@ -96,13 +96,18 @@ def test_a_policy_store_with_a_wrong_or_missing_key_stops_before_flushing(
 
 def test_a_damaged_spool_is_named_with_its_line(tmp_path: Path) -> None:
     spool = tmp_path / "spool.jsonl"
-    spool.write_text(
-        '{"kind": "decision", "deployment": "d", "timestamp": "2026-11-27T00:00:00Z"}\n{oops\n'
-    )
     store = SpooledStore(open_store(f"sqlite:///{tmp_path / 'a.db'}"), spool=spool)
     try:
-        with pytest.raises(AuditError, match=r"spool.jsonl:2: not a spooled audit record"):
-            store.flush()
+        store._keep(record(0))
+        with spool.open("a") as handle:
+            handle.write("{oops\n")
+        with pytest.raises(AuditError, match=r"spool.jsonl:2: line 2 is not a chained spool entry"):
+            store.pending()
+        assert store.flush() == 1  # the entry before the damage; the rest is set aside
+        [first, notice] = store.list()
+        assert first.record.reason == record(0).reason
+        assert notice.record.kind == "spool_refused"
+        assert notice.record.reason.startswith(f"{spool}:2: line 2 is not a chained spool entry")
     finally:
         store.close()
 

@@ -161,3 +161,66 @@ def test_baseline_file_round_trips_through_the_seed_schema(
     assert loaded.metrics.memory_mb == 120.0
     assert loaded.thresholds["max_latency_increase_percent"] == 30.0
     assert '"timestamp": "2026-06-01T12:00:00Z"' in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("reader", "name", "body", "message"),
+    [
+        # int(Infinity) raised OverflowError, int(NaN) ValueError: both tracebacks before.
+        (
+            artillery.read,
+            "report.json",
+            '{"aggregate": {"counters": {"http.codes.200": Infinity}, "summaries":'
+            ' {"http.response_time": {"p95": 5, "mean": 2}}}}',
+            r"counters\.http\.codes\.200: expected a count \(a whole number, 0 or more\), got inf",
+        ),
+        (
+            artillery.read,
+            "report.json",
+            '{"aggregate": {"latency": {"p95": 5, "mean": 2}, "codes": {"200": NaN}}}',
+            r"aggregate\.codes\.200: expected a count",
+        ),
+        (
+            artillery.read,
+            "report.json",
+            '{"aggregate": {"counters": {"http.codes.200": 10}, "summaries":'
+            ' {"http.response_time": {"p95": -5, "mean": 2}}}}',
+            r"p95 latency: expected milliseconds, 0 or more, got -5\.0",
+        ),
+        (
+            k6.read,
+            "summary.json",
+            '{"metrics": {"http_reqs": {"count": 10}, "http_req_failed": {"passes": 12},'
+            ' "http_req_duration": {"avg": 1, "p(95)": 2}}}',
+            "12 failed requests but only 10 requests; the report contradicts itself",
+        ),
+        (
+            locust.read,
+            "run_stats.csv",
+            "Type,Name,Request Count,Failure Count,Median Response Time,"
+            "Average Response Time,95%\n,Aggregated,10,15,5,6,9\n",
+            "15 failed requests but only 10 requests",
+        ),
+        (
+            locust.read,
+            "run_stats.csv",
+            "Type,Name,Request Count,Failure Count,Median Response Time,"
+            "Average Response Time,95%\n,Aggregated,inf,0,5,6,9\n",
+            r"column 'Request Count': expected a number, 0 or more, got 'inf'",
+        ),
+    ],
+)
+def test_impossible_counts_and_latencies_are_one_input_error(
+    tmp_path: Path, reader: object, name: str, body: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(body)
+    with pytest.raises(InputError, match=message):
+        reader(path)  # type: ignore[operator]
+
+
+def test_a_deeply_nested_report_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    path.write_text('{"aggregate": ' + "[" * 5000 + "]" * 5000 + "}")
+    with pytest.raises(InputError, match="Artillery report nests mappings or lists more than 64"):
+        artillery.read(path)

@@ -141,7 +141,9 @@ def test_an_inert_trigger_exits_4_with_a_failed_drill_on_record(
 ) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(
-        "target: {deployment: shop}\n" + METRICS + "error_rate_trigger: {threshold_percent: 100}\n"
+        "target: {deployment: shop}\n"
+        + METRICS
+        + "error_rate_trigger: {increase: 99.5, compare_with: stable}\n"  # reaches 100 %
     )
     done = invoke_cli("drill", "--policy", str(policy))
     assert done.returncode == 4, done.stdout

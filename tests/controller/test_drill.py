@@ -111,8 +111,9 @@ def test_a_sequential_trigger_against_the_baseline_needs_one(tmp_path: Path) -> 
 
 
 def test_a_trigger_that_cannot_fire_is_reported_inert(tmp_path: Path) -> None:
-    # An error rate never exceeds 100 %: this threshold can never breach.
-    policy = _policy(tmp_path, "error_rate_trigger: {threshold_percent: 100}\n")
+    # An error rate never exceeds 100 %: 99.5 points over the stable's 0.5 % can never breach
+    # (a policy refuses a fixed threshold of 100 %; one relative to a reference can reach it).
+    policy = _policy(tmp_path, "error_rate_trigger: {increase: 99.5, compare_with: stable}\n")
     executor = RecordingExecutor()
     result = _drill(policy, executor=executor)
     assert not result.fired

@@ -266,6 +266,7 @@ def test_the_audit_key_variable_is_withheld_from_commands(
         "  executor:\n"
         "    type: command\n"
         """    rollback: [sh, -c, 'echo "[$AUDIT_KEY] [$OTHER_VAR]"']\n"""
+        "    pass_env: [OTHER_VAR]\n"  # only what the policy passes on, by name
         "metrics: {provider: replay, file: series.csv}\n"
         "audit: {key_env: AUDIT_KEY}\n"
         "error_rate_trigger: {threshold: 5%}\n"

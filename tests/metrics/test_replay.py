@@ -191,5 +191,27 @@ def test_malformed_files_name_file_line_and_column(
 
 
 def test_a_missing_file_is_an_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="cannot read: No such file"):
+    with pytest.raises(InputError, match="cannot read recording: No such file"):
         ReplayProvider.from_file(tmp_path / "absent.csv")
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        # One far-away row made backtest tick forever (1e18 + 5 == 1e18 in floats).
+        ("0,stable,1,0,1,1\n1e18,stable,1,0,1,1\n", r"run\.csv:3: time: the rows span"),
+        (
+            "2025-06-26T10:00:00Z,stable,1,0,1,1\n9999-12-31T00:00:00Z,stable,1,0,1,1\n",
+            "a recording covers at most 366.0 days",
+        ),
+        # Within a year, but a million steps of the rows' own spacing.
+        (
+            "".join(f"{t},stable,1,0,1,1\n" for t in range(5)) + "1000000,stable,1,0,1,1\n",
+            r"rows every 1s over 11\.6 days make 1,000,000 steps; a backtest walks at most 150,000",
+        ),
+    ],
+)
+def test_a_recording_too_long_to_walk_is_refused(rows: str, message: str) -> None:
+    header = "time,version,requests,errors,latency_p95_ms,memory_mb\n"
+    with pytest.raises(InputError, match=message):
+        parse_recording(header + rows, source="run.csv")

@@ -27,6 +27,7 @@ Kind = Literal[
     "drill",
     "action_step",
     "dry_run",
+    "spool_refused",  # spooled entries that failed their chain, set aside (audit/spool.py)
     "command",  # an operator's command to serve (pause, resume, abort, promote)
     "release",  # a new release of the deployment began (serve's API, a new revision)
 ]

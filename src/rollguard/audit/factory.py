@@ -103,6 +103,7 @@ def open_policy_store(config: AuditConfig, *, base_dir: Path) -> SpooledStore:
         opened,
         spool=base_dir / ".rollguard" / "spool" / f"{digest}.jsonl",
         redact=None if key is None else key.redact,
+        key=key,
     )
     try:
         opened.check_key()

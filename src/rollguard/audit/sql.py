@@ -25,6 +25,8 @@ from rollguard.audit.base import AuditEntry, AuditRecord, LockInfo, VerifyReport
 from rollguard.audit.keys import AuditKey
 from rollguard.errors import AuditError
 
+#: Entry ids are 64-bit integers in both databases; a larger one names no entry.
+MAX_ENTRY_ID = 2**63 - 1
 #: Advisory lock key serializing appends on PostgreSQL.
 _APPEND_LOCK_KEY = 0x41756474  # "Audt"
 
@@ -123,6 +125,8 @@ class SqlAuditStore:
         return found[::-1] if newest is not None else found
 
     def get(self, entry_id: int) -> AuditEntry | None:
+        if not 0 < entry_id <= MAX_ENTRY_ID:  # the databases' integers are 64-bit
+            return None
         with self._guard("read"), self._engine.connect() as connection:
             row = (
                 connection.execute(sa.select(s.entries).where(s.entries.c.id == entry_id))

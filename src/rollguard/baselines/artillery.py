@@ -18,13 +18,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rollguard.baselines.reportfile import number, read_json
+from rollguard.baselines.reportfile import count, guarded, number, read_json
 from rollguard.baselines.summary import LoadTestSummary, refuse_empty
 from rollguard.errors import InputError
 
 _PREFIXES = ("", "engine.")
 
 
+@guarded("artillery")
 def read(path: str | Path) -> LoadTestSummary:
     """A summary of an Artillery report; raise InputError for other files and empty runs."""
     source = str(path)
@@ -46,10 +47,16 @@ def read(path: str | Path) -> LoadTestSummary:
 
 
 def _read_v1(document: dict[str, Any], aggregate: dict[str, Any], source: str) -> LoadTestSummary:
-    codes = {str(code): int(count) for code, count in (aggregate.get("codes") or {}).items()}
-    transport = sum(int(count) for count in (aggregate.get("errors") or {}).values())
+    codes = {
+        str(code): count(number, source, f"aggregate.codes.{code}")
+        for code, number in (aggregate.get("codes") or {}).items()
+    }
+    transport = sum(
+        count(number, source, f"aggregate.errors.{code}")
+        for code, number in (aggregate.get("errors") or {}).items()
+    )
     responses = sum(codes.values())
-    errors = sum(count for code, count in codes.items() if code.startswith("5")) + transport
+    errors = sum(n for code, n in codes.items() if code.startswith("5")) + transport
     refuse_empty(source, responses, _what(responses, aggregate.get("errors") or {}))
     latency = aggregate.get("latency") or {}
     p95, median = number(latency.get("p95")), number(latency.get("median"))
@@ -92,13 +99,13 @@ def _read_v2(aggregate: dict[str, Any], source: str) -> LoadTestSummary:
     counters: dict[str, Any] = aggregate.get("counters") or {}
     prefix = next((p for p in _PREFIXES if _summary(aggregate, p)), "")
     codes = {
-        name.removeprefix(f"{prefix}http.codes."): int(count)
-        for name, count in counters.items()
+        name.removeprefix(f"{prefix}http.codes."): count(value, source, f"counters.{name}")
+        for name, value in counters.items()
         if name.startswith(f"{prefix}http.codes.")
     }
     transport_by_code = {
-        name.removeprefix("errors."): int(count)
-        for name, count in counters.items()
+        name.removeprefix("errors."): count(value, source, f"counters.{name}")
+        for name, value in counters.items()
         if name.startswith("errors.")
     }
     responses = sum(codes.values())
@@ -114,15 +121,15 @@ def _read_v2(aggregate: dict[str, Any], source: str) -> LoadTestSummary:
     notes = []
     if mean is None:
         raw = summary.get("_raw") or {}
-        total, count = number(raw.get("sum")), number(raw.get("count"))
-        if total is None or not count:
+        total, samples = number(raw.get("sum")), number(raw.get("count"))
+        if total is None or not samples:
             raise InputError(
                 f'{source}: summaries["{prefix}http.response_time"] has no mean and no '
                 "_raw sum/count to compute it from"
             )
-        mean = total / count
+        mean = total / samples
         notes.append("mean latency computed from the summary's sketch (sum / count)")
-    errors = sum(count for code, count in codes.items() if code.startswith("5")) + transport
+    errors = sum(n for code, n in codes.items() if code.startswith("5")) + transport
     return LoadTestSummary(
         tool="artillery",
         source=source,
@@ -138,5 +145,5 @@ def _read_v2(aggregate: dict[str, Any], source: str) -> LoadTestSummary:
 def _what(responses: int, transport: dict[str, Any]) -> str:
     if not transport:
         return f"{responses} responses"
-    detail = ", ".join(f"{code} x{count}" for code, count in transport.items())
+    detail = ", ".join(f"{code} x{n}" for code, n in transport.items())
     return f"{responses} responses; transport errors: {detail}"

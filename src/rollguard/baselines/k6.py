@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rollguard.baselines.reportfile import number, read_json
+from rollguard.baselines.reportfile import guarded, number, read_json
 from rollguard.baselines.summary import LoadTestSummary, refuse_empty
 from rollguard.errors import InputError
 
@@ -28,6 +28,7 @@ def _values(metrics: dict[str, Any], name: str) -> dict[str, Any] | None:
     return values if isinstance(values, dict) else None
 
 
+@guarded("k6")
 def read(path: str | Path) -> LoadTestSummary:
     """A summary of a k6 JSON summary; raise InputError for other files and empty runs."""
     source = str(path)

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from pathlib import Path
 
+from rollguard.baselines.reportfile import guarded
 from rollguard.baselines.summary import LoadTestSummary, refuse_empty
 from rollguard.errors import InputError
 from rollguard.textfile import read_text
@@ -30,11 +32,15 @@ _CLIENT_ERROR = re.compile(
 def _float(row: dict[str, str], column: str, source: str) -> float:
     raw = (row.get(column) or "").strip()
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise InputError(f"{source}: column {column!r}: expected a number, got {raw!r}") from None
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise InputError(f"{source}: column {column!r}: expected a number, 0 or more, got {raw!r}")
+    return value
 
 
+@guarded("locust")
 def read(path: str | Path) -> LoadTestSummary:
     """A summary of Locust's stats CSV; raise InputError for other files and empty runs."""
     source = str(path)

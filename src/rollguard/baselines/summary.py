@@ -14,6 +14,7 @@ summary says so in ``notes``.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,6 +46,21 @@ class LoadTestSummary:
     p95_latency_ms: float
     p50_latency_ms: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        """A report that contradicts itself is refused here, whichever tool wrote it."""
+        if self.errors > self.requests:
+            raise InputError(
+                f"{self.source}: {self.errors} failed requests but only {self.requests} requests; "
+                "the report contradicts itself"
+            )
+        for name in ("avg_latency_ms", "p95_latency_ms", "p50_latency_ms"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise InputError(
+                    f"{self.source}: {name.removesuffix('_ms').replace('_', ' ')}: "
+                    f"expected milliseconds, 0 or more, got {value!r}"
+                )
 
     @property
     def error_rate_percent(self) -> float:

@@ -107,9 +107,14 @@ def since_timestamp(raw: str | None, *, now: datetime | None = None) -> str | No
 
     current = now or datetime.now(UTC)
     try:
-        return rfc3339(current - timedelta(seconds=parse_duration(raw)))
+        seconds = parse_duration(raw)
     except ValueError:
         pass
+    else:
+        try:
+            return rfc3339(current - timedelta(seconds=seconds))
+        except OverflowError:
+            raise UsageError(f"--since: {raw} reaches back before the year 1") from None
     try:
         return rfc3339(parse_rfc3339(raw))
     except ValueError:

@@ -13,9 +13,18 @@ environment variables, so a script needs no parsing:
     ROLLGUARD_SCALE_FACTOR    scale only
     ROLLGUARD_<KEY>           anything given as ``context`` (e.g. TRIGGER, REASON, SEVERITY)
 
-The command inherits rollguard's environment except the variables named in
-``withheld_env`` (the audit chain's key, ``audit.key_env``): a command that
-prints its environment must not carry that secret into its output.
+The command does not inherit rollguard's environment, which holds its secrets
+(the audit key, webhook and Slack tokens, the API token): it gets
+:data:`BASE_ENV` (what a program needs to run: ``PATH``, ``HOME``, the
+locale...), the variables the policy passes on by name (``pass_env``), the
+policy's ``env:`` values, then the ``ROLLGUARD_*`` facts above. A name in
+``withheld_env`` is never passed. Every known secret value (``redactor``) is
+replaced by ``[redacted]`` in what the command printed before it goes into the
+result, and from there into the trail and any output.
+
+With ``shell: true`` each value is shell-quoted, which keeps it one word only
+where the shell reads it unquoted: a placeholder inside quotes is refused
+(the policy refuses it first; this is the second fence).
 
 A non-zero exit or a timeout is a failed action (``ok=False``) with the exit
 code and the tail of stdout and stderr in the result, so they reach the audit
@@ -34,19 +43,23 @@ reports what the last successful action set, marked as such.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import time
 from collections.abc import Iterable, Mapping
 
+from rollguard import documents
 from rollguard.errors import ExecutorError
 from rollguard.executors.base import ActionResult, TargetStatus, refused_weight
 from rollguard.executors.process import run_bounded
 from rollguard.executors.run_lock import RUN_DIR_ENV
-from rollguard.policy.model import CommandExecutorSpec
+from rollguard.policy.model import CommandExecutorSpec, quoted_placeholders
+from rollguard.policy.secrets import Redactor
 
 OUTPUT_LIMIT = 4000  # characters of stdout/stderr kept per stream (the tail)
+#: What every command gets from rollguard's environment: enough to find programs and run
+#: them in the user's home and locale. Anything else is passed by name (``pass_env``).
+BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 
 
 class CommandExecutor:
@@ -59,11 +72,13 @@ class CommandExecutor:
         deployment: str,
         context: Mapping[str, str] | None = None,
         withheld_env: Iterable[str] = (),
+        redactor: Redactor | None = None,
     ) -> None:
         self._spec = spec
         self._deployment = deployment
         self._context = dict(context or {})
         self._withheld = frozenset(withheld_env) | {RUN_DIR_ENV}  # rollguard's own setting
+        self._redactor = redactor or Redactor(())
         self._canary_weight: int | None = None
         self._canary_state = "unknown"
 
@@ -119,10 +134,10 @@ class CommandExecutor:
             raise ExecutorError(f"status command failed: {result.detail}")
         stdout = str(result.output.get("stdout", ""))
         try:
-            answer = json.loads(stdout)
+            answer = documents.load_json(stdout, source="status command", what="answer")
             weight = int(answer["canary_weight"])
             state = str(answer.get("canary_state", "unknown"))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (documents.DocumentError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ExecutorError(
                 "status command must print JSON such as "
                 f'{{"canary_weight": 0, "canary_state": "retired"}}; it printed {stdout[:200]!r}'
@@ -138,7 +153,12 @@ class CommandExecutor:
         return result
 
     def _environment(self, action: str, values: Mapping[str, str]) -> dict[str, str]:
-        env = {name: value for name, value in os.environ.items() if name not in self._withheld}
+        passed = (*BASE_ENV, *self._spec.pass_env)
+        env = {
+            name: os.environ[name]
+            for name in passed
+            if name in os.environ and name not in self._withheld
+        }
         env.update(self._spec.env)
         env["ROLLGUARD_ACTION"] = action
         env["ROLLGUARD_DEPLOYMENT"] = self._deployment
@@ -186,7 +206,7 @@ class CommandExecutor:
             ) from exc
         except PermissionError as exc:
             raise ExecutorError(f"target.executor.{field}: {argv[0]!r} is not executable") from exc
-        stdout, stderr = done.stdout, done.stderr
+        stdout, stderr = self._clean(done.stdout), self._clean(done.stderr)
         if done.timed_out:
             held = (
                 f" (it exited with code {done.exit_code}, but a process it started kept its "
@@ -204,7 +224,7 @@ class CommandExecutor:
         if done.waited_seconds:
             output["waited_for_previous_seconds"] = round(done.waited_seconds, 3)
         if done.exit_code != 0:
-            last_line = (stderr or stdout).decode(errors="replace").strip().splitlines()[-1:]
+            last_line = (stderr or stdout).strip().splitlines()[-1:]
             return ActionResult(
                 ok=False,
                 detail=f"{action}: {argv[0]} exited with code {done.exit_code}"
@@ -214,6 +234,10 @@ class CommandExecutor:
         return ActionResult(
             ok=True, detail=f"{action}: {shlex.join(argv)} succeeded", output=output
         )
+
+    def _clean(self, output: bytes) -> str:
+        """A stream's tail as text, every known secret redacted (before it is cut)."""
+        return self._redactor.redact(output.decode(errors="replace"))[-OUTPUT_LIMIT:]
 
 
 def _fill(template: list[str], values: Mapping[str, str], *, quote: bool, field: str) -> list[str]:
@@ -226,6 +250,11 @@ def _fill(template: list[str], values: Mapping[str, str], *, quote: bool, field:
     safe = {key: shlex.quote(value) for key, value in values.items()} if quote else values
     filled = []
     for argument in template:
+        if quote and (inside := quoted_placeholders(argument)):
+            raise ExecutorError(
+                f"target.executor.{field}: placeholder {{{inside[0]}}} is inside quotes; "
+                "with shell: true write it bare, rollguard quotes each value"
+            )
         try:
             filled.append(argument.format_map(safe))
         except KeyError as exc:
@@ -241,12 +270,12 @@ def _fill(template: list[str], values: Mapping[str, str], *, quote: bool, field:
 
 
 def _output(
-    argv: list[str], exit_code: int | None, stdout: bytes, stderr: bytes, started: float
+    argv: list[str], exit_code: int | None, stdout: str, stderr: str, started: float
 ) -> dict[str, object]:
     return {
         "argv": argv,
         "exit_code": exit_code,
-        "stdout": stdout.decode(errors="replace")[-OUTPUT_LIMIT:],
-        "stderr": stderr.decode(errors="replace")[-OUTPUT_LIMIT:],
+        "stdout": stdout,
+        "stderr": stderr,
         "duration_seconds": round(time.monotonic() - started, 3),
     }

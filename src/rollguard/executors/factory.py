@@ -40,10 +40,17 @@ def _haproxy(spec: Any, policy: Policy) -> Executor:
 
 
 def _command(spec: Any, policy: Policy) -> Executor:
-    from rollguard.executors.command import CommandExecutor
+    import os
 
-    withheld = [policy.audit.key_env] if policy.audit.key_env else []
-    return CommandExecutor(spec, deployment=policy.target.deployment, withheld_env=withheld)
+    from rollguard.executors.command import CommandExecutor
+    from rollguard.policy import secrets
+
+    return CommandExecutor(
+        spec,
+        deployment=policy.target.deployment,
+        withheld_env=secrets.secret_env_names(policy),
+        redactor=secrets.Redactor.for_policy(policy, os.environ),
+    )
 
 
 def _kubernetes(spec: Any, policy: Policy) -> Executor:

@@ -13,6 +13,11 @@ sends its commands in one connection, separated by ``;`` (HAProxy answers an
 empty line per successful ``set``), then reads the state back: an action
 reports success only when HAProxy's own state says it took effect.
 
+Names come from the policy, which checks them against HAProxy's name grammar;
+as a second fence, a command containing ``;`` or a line break is never sent
+(it would be a second command: ``app;disable frontend web``), and an answer
+is read no further than :data:`MAX_ANSWER_BYTES`.
+
 Status is derived from HAProxy alone, so a restarted rollguard reads the truth:
 canary in maintenance with weight 0 is ``retired`` (rolled back), in maintenance
 with its weight kept is ``isolated``, draining or weight 0 is ``drained``.
@@ -21,15 +26,19 @@ with its weight kept is ``isolated``, draining or weight 0 is ``drained``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rollguard.errors import ExecutorError
 from rollguard.executors.base import ActionResult, TargetStatus, refused_weight
 from rollguard.policy.model import HaproxyExecutorSpec
 
+#: ``show servers state`` of one backend is a few hundred bytes per server.
+MAX_ANSWER_BYTES = 1024 * 1024
 _FORCED_MAINT = 0x01
 _ANY_MAINT = 0x01 | 0x02 | 0x04 | 0x20 | 0x40
 _ANY_DRAIN = 0x08 | 0x10
+_SEPARATORS = (";", "\n", "\r")
 
 
 @dataclass(frozen=True)
@@ -133,8 +142,15 @@ class HaproxyExecutor:
     async def aclose(self) -> None:
         """Each command opens its own connection; nothing stays open."""
 
-    async def command(self, line: str) -> str:
-        """Send one runtime API line (``;`` separates commands) and return the answer."""
+    async def send(self, commands: Sequence[str]) -> str:
+        """Send runtime API commands in one connection (one line, ``;`` between them)."""
+        for command in commands:
+            if any(mark in command for mark in _SEPARATORS):
+                raise ExecutorError(
+                    f"refused to send {command[:200]!r} to HAProxy: a ';' or a line break "
+                    "would start another runtime API command"
+                )
+        line = ";".join(commands)
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_unix_connection(self._spec.socket), self._timeout
@@ -151,7 +167,14 @@ class HaproxyExecutor:
         try:
             writer.write(line.encode() + b"\n")
             await writer.drain()
-            answer = await asyncio.wait_for(reader.read(), self._timeout)
+            answer = b""
+            while chunk := await asyncio.wait_for(reader.read(65536), self._timeout):
+                answer += chunk
+                if len(answer) > MAX_ANSWER_BYTES:
+                    raise ExecutorError(
+                        f"HAProxy stats socket {self._spec.socket} answered more than "
+                        f"{MAX_ANSWER_BYTES:,} bytes; refused"
+                    )
         except (OSError, TimeoutError) as exc:
             raise ExecutorError(f"HAProxy stats socket {self._spec.socket}: {exc}") from exc
         finally:
@@ -172,7 +195,7 @@ class HaproxyExecutor:
         """Run ``commands`` in one connection, then confirm the state they should produce."""
         if not names_checked:  # an unknown server is named before anything changes
             await self._servers()
-        answer = (await self.command(";".join(commands))).strip()
+        answer = (await self.send(commands)).strip()
         if answer:
             return ActionResult(
                 ok=False,
@@ -189,7 +212,7 @@ class HaproxyExecutor:
 
     async def _servers(self) -> dict[str, ServerState]:
         """The backend's servers; unknown backend or server names are an ExecutorError."""
-        answer = await self.command(f"show servers state {self._spec.backend}")
+        answer = await self.send([f"show servers state {self._spec.backend}"])
         if not answer.startswith("1\n"):
             raise ExecutorError(
                 f"HAProxy has no backend {self._spec.backend!r} (target.executor.backend): "

@@ -31,6 +31,8 @@ from typing import IO
 from rollguard.executors import run_lock
 
 READ_CHUNK = 65536
+#: Bytes kept per stream (the tail): a command printing without end must not fill memory.
+KEEP_BYTES = 1024 * 1024
 KILL_GRACE_SECONDS = 2.0  # for a SIGKILLed group leader to be reaped; it is near-instant
 SUPERVISOR = Path(__file__).with_name("supervise.py")
 
@@ -176,6 +178,8 @@ def _raise_start_error(status: bytes) -> None:
 async def _collect(reader: asyncio.StreamReader, sink: bytearray) -> None:
     while chunk := await reader.read(READ_CHUNK):
         sink += chunk
+        if len(sink) > KEEP_BYTES:
+            del sink[: len(sink) - KEEP_BYTES]
 
 
 async def _kill_group(process: asyncio.subprocess.Process) -> None:

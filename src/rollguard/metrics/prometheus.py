@@ -7,6 +7,12 @@ the reason; nothing is ever turned into a number. Transport failures, 429 and
 5xx answers are retried (:mod:`rollguard.retry`: exponential backoff, or the
 wait a ``Retry-After`` header asks for); 4xx answers (bad query, bad
 credentials) are not, since asking again cannot help.
+
+An answer is untrusted input: it is read no further than
+:data:`~rollguard.documents.MAX_ANSWER_BYTES`, parsed within the depth limit of
+:mod:`rollguard.documents`, and any shape other than Prometheus' own is an
+``ERROR`` measurement naming what was wrong — never an exception that could
+end a watch.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from rollguard import promql
+from rollguard import documents, promql
 from rollguard.errors import ProviderError
 from rollguard.metrics.scrape import display_url
 from rollguard.policy.model import PrometheusSource
@@ -122,19 +128,19 @@ class PrometheusProvider:
         data = await self._get("/api/v1/query", {"query": expression, "time": at})
         kind = data.get("resultType")
         result = data.get("result")
-        if kind == "scalar" and isinstance(result, list):
-            return [Sample({}, _number(result[1]))]
+        if kind == "scalar":
+            return [Sample({}, _point(result))]
         if kind != "vector" or not isinstance(result, list):
-            raise _Failed(f"expected an instant vector from {expression!r}, got {kind}")
-        return [Sample(item.get("metric", {}), _number(item["value"][1])) for item in result]
+            raise _Failed(f"expected an instant vector from {expression!r}, got {_shown(kind)}")
+        return [_sample(item) for item in result]
 
     async def _get(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """GET with retries (rollguard.retry); return the ``data`` of a successful answer."""
         url = self._base + path
 
-        async def attempt() -> httpx.Response:
+        async def attempt() -> _Answer:
             try:
-                response = await self._client.get(url, params=dict(params))
+                response = await _capped_get(self._client, url, params, self._shown)
             except httpx.TimeoutException as exc:
                 reason = f"Prometheus at {self._shown} did not answer in time ({exc})"
                 raise _Failed(reason, retry=True) from exc
@@ -158,7 +164,34 @@ class PrometheusProvider:
         return _data(response, self._shown)
 
 
-def _data(response: httpx.Response, base: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Answer:
+    """A response read within the size limit."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+
+async def _capped_get(
+    client: httpx.AsyncClient, url: str, params: Mapping[str, Any], shown: str
+) -> _Answer:
+    """GET, reading the body (decompressed) no further than the limit."""
+    limit = documents.MAX_ANSWER_BYTES
+    async with client.stream("GET", url, params=dict(params)) as response:
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:
+                raise _Failed(f"Prometheus at {shown} answered more than {limit:,} bytes; refused")
+    return _Answer(response.status_code, response.headers, bytes(body))
+
+
+def _data(response: _Answer, base: str) -> dict[str, Any]:
     """The ``data`` of a Prometheus API answer, or the reason it has none."""
     if response.status_code in (401, 403):
         raise _Failed(
@@ -166,30 +199,60 @@ def _data(response: httpx.Response, base: str) -> dict[str, Any]:
             "check metrics.auth"
         )
     try:
-        body = response.json()
-    except ValueError as exc:
-        raise _Failed(_http_reason(response, base)) from exc
+        body = documents.load_json(response.content, source=f"Prometheus at {base}", what="answer")
+    except documents.DocumentError as exc:
+        if response.status_code >= 400:
+            raise _Failed(_http_reason(response, base)) from exc
+        raise _Failed(str(exc)) from exc
     if not isinstance(body, dict):
         raise _Failed(f"Prometheus at {base} answered something that is not an API response")
     if body.get("status") != "success":
-        kind = body.get("errorType", "error")
-        raise _Failed(f"Prometheus rejected the query ({kind}): {body.get('error', '?')}")
+        kind = _shown(body.get("errorType", "error"))
+        raise _Failed(f"Prometheus rejected the query ({kind}): {_shown(body.get('error', '?'))}")
     data = body.get("data")
     if not isinstance(data, dict):
         raise _Failed(f"Prometheus at {base} answered without data")
     return data
 
 
-def _http_reason(response: httpx.Response, base: str) -> str:
-    snippet = response.text[:200].strip()
-    return f"Prometheus at {base} answered HTTP {response.status_code}: {snippet}"
+def _http_reason(response: _Answer, base: str) -> str:
+    return f"Prometheus at {base} answered HTTP {response.status_code}: {_shown(response.text)}"
+
+
+def _shown(raw: object, limit: int = 200) -> str:
+    """Part of an answer, fit for a reason: one line, at most ``limit`` characters."""
+    text = " ".join(str(raw).split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _point(raw: object) -> float:
+    """The value of a ``[time, "value"]`` pair."""
+    if not isinstance(raw, list) or len(raw) != 2:
+        raise _Failed(f"Prometheus answered a sample that is not [time, value]: {_shown(raw)}")
+    return _number(raw[1])
+
+
+def _sample(item: object) -> Sample:
+    """One series of an instant vector: ``{"metric": {...}, "value": [time, "value"]}``."""
+    if not isinstance(item, dict):
+        raise _Failed(f"Prometheus answered a series that is not an object: {_shown(item)}")
+    return Sample(_labels(item), _point(item.get("value")))
+
+
+def _labels(series: dict[str, Any]) -> Mapping[str, str]:
+    labels = series.get("metric", {})
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise _Failed(f"Prometheus answered labels that are not strings: {_shown(labels)}")
+    return labels
 
 
 def _number(raw: object) -> float:
-    try:
-        return float(str(raw))
-    except ValueError as exc:
-        raise _Failed(f"Prometheus returned a value that is not a number: {raw!r}") from exc
+    if isinstance(raw, str | int | float) and not isinstance(raw, bool):
+        try:
+            return float(raw)
+        except (ValueError, OverflowError):
+            pass
+    raise _Failed(f"Prometheus returned a value that is not a number: {_shown(repr(raw))}")
 
 
 def _single(samples: list[Sample], expression: str) -> float:
@@ -224,7 +287,10 @@ def _buckets(query: Query, now: float, samples: list[Sample], expression: str) -
             return Measurement.error(query, now, f"{expression} returned a series without le")
         if math.isnan(sample.value):
             return Measurement.no_data(query, now, f"{expression} has a NaN bucket")
-        buckets[float(bound)] = sample.value
+        try:
+            buckets[float(bound)] = sample.value
+        except ValueError:
+            return Measurement.error(query, now, f"{expression} returned le={_shown(bound)!r}")
     if math.inf not in buckets:
         return Measurement.no_data(query, now, f"no +Inf bucket in {expression}")
     total = buckets[math.inf]

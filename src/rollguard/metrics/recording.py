@@ -4,6 +4,12 @@ Strict on purpose: a backtest that silently skipped a bad row would answer a
 different question than the one asked. Every problem is an
 :class:`~rollguard.errors.InputError` reading ``file:line: column: what was
 expected``, and nothing half-read is returned.
+
+Bounded on purpose too: a backtest ticks from the first row's time to the
+last one's, one row step at a time, so one row at time ``1e18`` (or on
+9999-12-31) would make it tick forever. A recording spans at most
+:data:`MAX_SPAN_SECONDS` and at most :data:`MAX_STEPS` of its own row steps,
+and its file is at most :data:`MAX_FILE_BYTES`.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from rollguard import documents
 from rollguard.errors import InputError
 from rollguard.metrics import recording_buckets
 from rollguard.metrics.recording_buckets import Buckets
@@ -28,6 +35,13 @@ COUNTS = ("requests", "errors", "unauthorized")
 _MUST_BE_FILLED = ("time", "version", "requests", "errors")
 #: Required columns that bucket columns make optional (the quantiles come from them).
 _OPTIONAL_WITH_BUCKETS = ("latency_p95_ms",)
+#: A year (and a day): "would this policy have fired last month?" fits with room to spare.
+MAX_SPAN_SECONDS = 366 * 86400.0
+#: Row steps from the first row to the last: a week of rows every 5 s (120,960) or a
+#: month every 30 s (89,280). A backtest keeps each step's evaluation (a few kB each).
+MAX_STEPS = 150_000
+#: A month of 5-second rows for both versions is about 30 MB.
+MAX_FILE_BYTES = documents.MAX_REPORT_BYTES
 
 
 @dataclass(frozen=True)
@@ -68,8 +82,8 @@ class Recording:
 
 def read_recording(path: str | Path) -> Recording:
     """Read and validate a replay file; raise :class:`InputError` on the first problem."""
-    name = str(path)
-    return parse_recording(read_text(path), source=name)
+    text = read_text(path, "recording", max_bytes=MAX_FILE_BYTES)
+    return parse_recording(text, source=str(path))
 
 
 def parse_recording(text: str, *, source: str = "<replay>") -> Recording:
@@ -104,13 +118,15 @@ def parse_recording(text: str, *, source: str = "<replay>") -> Recording:
         )
         rows.append(replace(row, buckets=buckets) if buckets else row)
     _check_order(rows, source)
-    return Recording(
+    recording = Recording(
         source=source,
         rows=tuple(_with_spans(rows)),
         columns=frozenset(header),
         rfc3339=bool(rfc3339),
         bounds=recording_buckets.full_bounds(bounds),
     )
+    _check_span(recording)
+    return recording
 
 
 def _fields(line: str) -> list[str]:
@@ -230,6 +246,30 @@ def _check_order(rows: Sequence[Row], source: str) -> None:
             raise InputError(f"{where}: a second {row.version.value} row for the same time")
         seen.add((row.time, row.version))
         previous = row
+
+
+def _check_span(recording: Recording) -> None:
+    """Refuse a recording a backtest could not walk through in bounded time and memory."""
+    if not recording.rows:
+        return
+    first, last = recording.rows[0], recording.rows[-1]
+    span = last.time - first.time
+    where = f"{recording.source}:{last.line}: time"
+    if span > MAX_SPAN_SECONDS:
+        raise InputError(
+            f"{where}: the rows span {_days(span)} (line {first.line} to line {last.line}); "
+            f"a recording covers at most {_days(MAX_SPAN_SECONDS)}: split the file"
+        )
+    step = max((s for v in Version if (s := recording.step(v)) is not None), default=None)
+    if step is not None and span / step > MAX_STEPS:
+        raise InputError(
+            f"{where}: rows every {step:g}s over {_days(span)} make {span / step:,.0f} steps; "
+            f"a backtest walks at most {MAX_STEPS:,}: split the file or thin its rows"
+        )
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / 86400:,.1f} days" if seconds >= 86400 else f"{seconds:,.0f} s"
 
 
 def _with_spans(rows: Sequence[Row]) -> list[Row]:

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from rollguard import documents
 from rollguard.errors import PolicyError, PolicyProblem
 from rollguard.policy.model import Policy
 from rollguard.textfile import UnreadableFileError, read_text
@@ -24,7 +23,7 @@ def load_policy(path: str | Path) -> Policy:
     """Read, parse and validate one policy file; raise :class:`PolicyError`."""
     name = str(path)
     try:
-        text = read_text(path)
+        text = read_text(path, max_bytes=documents.MAX_CONFIG_BYTES)
     except UnreadableFileError as exc:
         problem = PolicyProblem(name, 1, 1, "(file)", f"cannot read: {exc.reason}")
         raise PolicyError([problem]) from exc
@@ -46,16 +45,11 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
 
 
 def _parse_yaml(text: str, source: str) -> Any:
-    yaml = YAML(typ="rt")
     try:
-        return yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        raise PolicyError([PolicyProblem(source, line, column, "(yaml)", message)]) from None
-    except YAMLError as exc:
-        raise PolicyError([PolicyProblem(source, 1, 1, "(yaml)", str(exc))]) from None
+        return documents.load_yaml(text, source=source, what="policy")
+    except documents.DocumentError as exc:
+        problem = PolicyProblem(source, exc.line or 1, exc.column or 1, "(yaml)", exc.reason)
+        raise PolicyError([problem]) from None
 
 
 def _locate(document: CommentedMap, error: Any, source: str) -> PolicyProblem:

@@ -13,8 +13,16 @@ import string
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, HttpUrl, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    HttpUrl,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from rollguard.policy import secrets
 from rollguard.policy import triggers as trig
 from rollguard.policy.actions import Action
 from rollguard.policy.triggers import Seconds, StrictModel, Trigger
@@ -132,6 +140,12 @@ class LocalExecutorSpec(StrictModel):
     router: HttpUrl
 
 
+#: HAProxy's own grammar for proxy and server names (``invalid_char()`` in its sources):
+#: anything else could never name a backend, and ``;`` or a newline would start a second
+#: runtime API command.
+HAPROXY_NAME = re.compile(r"[A-Za-z0-9_:.-]+")
+
+
 class HaproxyExecutorSpec(StrictModel):
     """HAProxy's runtime API over its stats socket."""
 
@@ -140,6 +154,21 @@ class HaproxyExecutorSpec(StrictModel):
     backend: str
     stable_server: str = "stable"
     canary_server: str = "canary"
+
+    @field_validator("backend", "stable_server", "canary_server")
+    @classmethod
+    def _haproxy_name(cls, name: str) -> str:
+        if not HAPROXY_NAME.fullmatch(name):
+            raise ValueError(
+                f"{name[:80]!r} is not an HAProxy name: use letters, digits and _ : . - only"
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _two_servers(self) -> HaproxyExecutorSpec:
+        if self.stable_server == self.canary_server:
+            raise ValueError("stable_server and canary_server must name two different servers")
+        return self
 
 
 class KubernetesRouterSpec(StrictModel):
@@ -167,6 +196,22 @@ class KubernetesExecutorSpec(StrictModel):
     poll_interval: Seconds = 2.0
     conflict_retries: int = Field(default=5, ge=0, le=50)
 
+    @field_validator("deployment", "stable_deployment")
+    @classmethod
+    def _object_name(cls, name: str | None) -> str | None:
+        problem = None if name is None else kubernetes_name_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
+        return name
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, name: str) -> str:
+        problem = kubernetes_name_problem(name, label=True)
+        if problem is not None:
+            raise ValueError(problem)
+        return name
+
 
 class CommandExecutorSpec(StrictModel):
     """User commands per action, e.g. ``helm rollback my-release``."""
@@ -180,7 +225,19 @@ class CommandExecutorSpec(StrictModel):
     shell: bool = False
     timeout: Seconds = 120.0
     env: dict[str, str] = {}
+    pass_env: list[str] = []  # variables passed through from rollguard's environment
     workdir: str | None = None
+
+    @field_validator("pass_env")
+    @classmethod
+    def _variable_names(cls, names: list[str]) -> list[str]:
+        for index, name in enumerate(names):
+            if not _ANY_ENV_NAME.fullmatch(name):  # never quoted: it may be a pasted secret
+                raise ValueError(
+                    f"entry {index + 1}: expected the name of an environment variable "
+                    "(letters, digits, underscores)"
+                )
+        return names
 
     @model_validator(mode="after")
     def _commands_are_usable(self) -> CommandExecutorSpec:
@@ -201,8 +258,17 @@ class CommandExecutorSpec(StrictModel):
                             f"{action}: unknown placeholder {{{name}}} in {argument!r} "
                             f"(known: {', '.join(sorted(COMMAND_PLACEHOLDERS))})"
                         )
+                quoted = quoted_placeholders(argument) if self.shell else []
+                if quoted:
+                    raise ValueError(
+                        f"{action}: placeholder {{{quoted[0]}}} is inside quotes in "
+                        f"{argument[:200]!r}; with shell: true rollguard shell-quotes each value "
+                        "itself, so write it bare (echo rollback {deployment}), never in quotes"
+                    )
         return self
 
+
+_ANY_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 #: Placeholders a command argument may use, filled in by the command executor.
 COMMAND_PLACEHOLDERS = frozenset({"deployment", "action", "percent", "stable_percent", "factor"})
@@ -211,6 +277,32 @@ COMMAND_PLACEHOLDERS = frozenset({"deployment", "action", "percent", "stable_per
 def _placeholders(argument: str) -> list[str]:
     """The ``{name}`` fields of one argument (``{{`` escapes a brace)."""
     return [name for _, name, _, _ in string.Formatter().parse(argument) if name is not None]
+
+
+def quoted_placeholders(line: str) -> list[str]:
+    """The placeholders of a ``/bin/sh`` command line that sit inside single or double quotes.
+
+    A shell-quoted value (``'$(id)'``) is one safe word only where the shell reads it
+    unquoted: inside double quotes its single quotes are literal and ``$(id)`` runs.
+    Follows POSIX sh quoting: a backslash escapes the next character outside single
+    quotes; nothing is special inside single quotes.
+    """
+    found: list[str] = []
+    quote = ""  # "", "'" or '"'
+    for literal, name, _, _ in string.Formatter().parse(line):
+        escaped = False
+        for char in literal:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote != "'":
+                escaped = True
+            elif quote and char == quote:
+                quote = ""
+            elif not quote and char in "'\"":
+                quote = char
+        if name is not None and quote:
+            found.append(name)
+    return found
 
 
 class NoopExecutorSpec(StrictModel):
@@ -229,11 +321,40 @@ ExecutorSpec = Annotated[
 ]
 
 
+#: Kubernetes' name grammar for Deployments (a DNS-1123 subdomain): lower-case letters,
+#: digits, ``-`` and ``.``, at most 253 characters. Every target uses it, so a name is safe
+#: in a command line, a file name, a URL and a label selector alike.
+DNS_1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+#: A namespace is a DNS-1123 label: no dots, at most 63 characters.
+DNS_1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def kubernetes_name_problem(name: str, *, label: bool = False) -> str | None:
+    """Why ``name`` is not a Kubernetes object name (a namespace when ``label``), else None."""
+    grammar, limit = (DNS_1123_LABEL, 63) if label else (DNS_1123_SUBDOMAIN, 253)
+    if len(name) <= limit and grammar.fullmatch(name):
+        return None
+    what = "a DNS-1123 label" if label else "a DNS-1123 name"
+    allowed = "lower-case letters, digits and '-'" + ("" if label else " and '.'")
+    return (
+        f"{name[:80]!r} is not {what} as Kubernetes requires: {allowed}, starting and "
+        f"ending with a letter or digit, at most {limit} characters"
+    )
+
+
 class Target(StrictModel):
     """What is being deployed and how rollguard acts on it."""
 
     deployment: str = Field(min_length=1)
     executor: ExecutorSpec = NoopExecutorSpec()
+
+    @field_validator("deployment")
+    @classmethod
+    def _dns_1123(cls, name: str) -> str:
+        problem = kubernetes_name_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
+        return name
 
 
 # --- analysis, rollback, baseline ------------------------------------------------
@@ -255,7 +376,7 @@ class Rollback(StrictModel):
 
     steps: list[Annotated[int, Field(gt=0, le=100)]] = [25, 50, 75, 100]
     step_wait: Seconds = 60.0
-    recovered_below_error_rate_percent: float = Field(default=2.0, ge=0)
+    recovered_below_error_rate_percent: float = Field(default=2.0, ge=0, le=100)
     scale_factor: float = Field(default=2.0, ge=1.0)
     canary_weight: int = Field(default=20, ge=0, le=100)
 
@@ -393,6 +514,42 @@ class Policy(StrictModel):
     security_trigger: trig.SecurityTriggerSpec | None = None
     runtime_security: trig.RuntimeSecuritySpec | None = None
     triggers: dict[str, trig.MetricTriggerSpec] = {}
+
+    @field_validator(*trig.DEFAULT_SIGNAL)
+    @classmethod
+    def _block_threshold(
+        cls, spec: trig.MetricTriggerSpec | None, info: ValidationInfo
+    ) -> trig.MetricTriggerSpec | None:
+        if spec is not None:
+            signal = spec.signal or trig.DEFAULT_SIGNAL[str(info.field_name)]
+            problem = trig.threshold_problem(signal, spec)
+            if problem is not None:
+                raise ValueError(f"threshold: {problem}")
+        return spec
+
+    @field_validator("triggers")
+    @classmethod
+    def _named_trigger_thresholds(
+        cls, specs: dict[str, trig.MetricTriggerSpec]
+    ) -> dict[str, trig.MetricTriggerSpec]:
+        for name, spec in specs.items():
+            problem = None if spec.signal is None else trig.threshold_problem(spec.signal, spec)
+            if problem is not None:
+                raise ValueError(f"{name}.threshold: {problem}")
+        return specs
+
+    @model_validator(mode="after")
+    def _commands_get_no_secrets(self) -> Policy:
+        executor = self.target.executor
+        if isinstance(executor, CommandExecutorSpec):
+            held = secrets.secret_env_names(self)
+            for name in executor.pass_env:
+                if name in held:
+                    raise ValueError(
+                        f"target.executor.pass_env: {name} holds a secret ({held[name]}); "
+                        "commands never get rollguard's secrets"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _check_triggers(self) -> Policy:

@@ -13,6 +13,7 @@ import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -149,6 +150,12 @@ class MetricTriggerSpec(StrictModel):
             raise ValueError("give measurement_window or window, not both")
         return self
 
+    def threshold_unit(self) -> str:
+        """The unit the threshold was written in: ``%``, ``ms``, ``MB`` or "" (a bare number)."""
+        if self.threshold is not None:
+            return units.parse_threshold(self.threshold).unit
+        return "%" if self.threshold_percent is not None or self.increase_percent else ""
+
     def parsed_threshold(self) -> Threshold:
         """The threshold in normalized form."""
         if self.threshold is not None:
@@ -170,6 +177,57 @@ class MetricTriggerSpec(StrictModel):
         value = self.threshold_percent if self.threshold_percent is not None else self.above
         assert value is not None  # noqa: S101 guaranteed by the validator
         return Threshold(value=value, comparison=units.Comparison.ABOVE, reference=None)
+
+
+#: The unit a signal's absolute thresholds are written in ("" where it has none).
+_SIGNAL_UNIT: dict[Signal, str] = {
+    Signal.ERROR_RATE_PERCENT: "%",
+    Signal.CPU_PERCENT: "%",
+    Signal.LATENCY_P95_MS: "ms",
+    Signal.LATENCY_P50_MS: "ms",
+    Signal.LATENCY_MEAN_MS: "ms",
+    Signal.MEMORY_MB: "MB",
+}
+#: Signals that cannot pass 100: a share of requests. (CPU can: 200% is two cores.)
+_AT_MOST_100 = frozenset({Signal.ERROR_RATE_PERCENT})
+#: Signals no trigger can judge on its own (the engine reads them for others).
+_NOT_JUDGED = frozenset({Signal.LATENCY_BUCKETS})
+
+
+def threshold_problem(signal: Signal, spec: MetricTriggerSpec) -> str | None:
+    """Why ``spec``'s threshold can never make sense for ``signal``, else None.
+
+    A threshold in another signal's unit (``500ms`` on an error rate) or beyond
+    what the signal can reach (``200%`` of requests failing) is a typo that
+    would silently keep a trigger from ever firing.
+    """
+    if signal in _NOT_JUDGED:
+        return f"{signal.value} cannot be a trigger's signal (the engine reads it for latency)"
+    threshold = spec.parsed_threshold()
+    unit = spec.threshold_unit()
+    expected = _SIGNAL_UNIT.get(signal, "")
+    relative_percent = threshold.comparison is units.Comparison.INCREASE_PERCENT
+    if unit and unit != expected and not relative_percent:
+        shown = f"in {expected}" if expected else "as a bare number"
+        return (
+            f"{signal.value} is measured {shown}, but the threshold is in {unit} "
+            f"(e.g. {_example(signal)})"
+        )
+    if signal in _AT_MOST_100 and not relative_percent and threshold.value >= 100:
+        if threshold.comparison is units.Comparison.INCREASE:
+            what = f"an increase of {threshold.value:g} percentage points"
+        else:
+            what = f"above {threshold.value:g}%"
+        return (
+            f"{what} can never be reached: {signal.value} is a share of requests, "
+            "0-100% (give a threshold below 100%)"
+        )
+    return None
+
+
+def _example(signal: Signal) -> str:
+    unit = _SIGNAL_UNIT.get(signal, "")
+    return {"%": "'5%'", "ms": "'500ms'", "MB": "'50MB increase from baseline'"}.get(unit, "'10'")
 
 
 class SecurityTriggerSpec(StrictModel):
@@ -222,6 +280,16 @@ def _host_port(raw: object) -> str:
     return str(raw)
 
 
+def _secret_env_name(name: str) -> str:
+    """A variable's name, never the secret pasted in its place (as every ``*_env`` field)."""
+    from rollguard.policy.model import env_name_problem  # model imports this module
+
+    problem = env_name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
+
+
 class RuntimeSecuritySpec(StrictModel):
     """The seed's ``runtime_security``: unauthorized attempts and attack patterns."""
 
@@ -234,9 +302,21 @@ class RuntimeSecuritySpec(StrictModel):
     access_log_format: Literal["combined", "haproxy"] = "combined"
     falco_min_priority: Annotated[str, BeforeValidator(falco_priority)] = "warning"
     falco_listen: Annotated[str, BeforeValidator(_host_port)] | None = None
+    #: The environment variable holding the secret every Falco post must carry.
+    falco_secret_env: Annotated[str, AfterValidator(_secret_env_name)] | None = None
     action: ActionName = Action.TRAFFIC_ISOLATION_AND_ROLLBACK
     notification: str | None = "security_incident"
     dry_run: bool = False
+
+    @model_validator(mode="after")
+    def _falco_needs_a_secret(self) -> RuntimeSecuritySpec:
+        if self.falco_listen and not self.falco_secret_env:
+            raise ValueError(
+                "falco_listen needs falco_secret_env: the name of an environment variable "
+                "holding the secret Falco must send (any local process could otherwise "
+                "forge an alert); see docs/runtime-security.md"
+            )
+        return self
 
 
 class Trigger(StrictModel):

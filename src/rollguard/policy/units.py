@@ -33,14 +33,16 @@ _DURATION_UNITS = {
 }
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
 _NUMBER = r"(-?\d+(?:\.\d+)?)"
+_DURATION = "expected a duration such as '5m' or '5 minutes'"
+_COUNT = "expected a count such as '0 tolerance' or '10 maximum'"
 
 
 def parse_duration(raw: object) -> float:
     """Seconds from ``5 minutes``, ``5m``, ``1h30m``, ``90s`` or a bare number of seconds."""
     if isinstance(raw, bool):
-        raise ValueError(f"expected a duration such as '5m' or '5 minutes', got {raw!r}")
+        raise ValueError(f"{_DURATION}, got {_shown(raw)}")
     if isinstance(raw, int | float):
-        seconds = float(raw)
+        seconds = _as_float(raw)
     elif isinstance(raw, str):
         text = raw.strip().lower()
         if re.fullmatch(_NUMBER, text):
@@ -60,12 +62,26 @@ def parse_duration(raw: object) -> float:
                 seconds += float(match.group(1)) * unit
                 position = match.end()
             if position != len(text) or position == 0:
-                raise ValueError(f"expected a duration such as '5m' or '5 minutes', got {raw!r}")
+                raise ValueError(f"{_DURATION}, got {_shown(raw)}")
     else:
-        raise ValueError(f"expected a duration such as '5m' or '5 minutes', got {raw!r}")
+        raise ValueError(f"{_DURATION}, got {_shown(raw)}")
     if not seconds > 0 or math.isinf(seconds):  # NaN fails the first test
-        raise ValueError(f"a duration must be positive and finite, got {raw!r}")
+        raise ValueError(f"a duration must be positive and finite, got {_shown(raw)}")
     return seconds
+
+
+def _as_float(raw: int | float) -> float:
+    """``float(raw)``, with an integer past float's range as infinity (not OverflowError)."""
+    try:
+        return float(raw)
+    except OverflowError:
+        return math.inf if raw > 0 else -math.inf
+
+
+def _shown(raw: object) -> str:
+    """``raw`` for a message, cut short: a 400-digit number is not worth echoing."""
+    text = repr(raw)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class Comparison(StrEnum):
@@ -99,14 +115,15 @@ def parse_threshold(raw: object) -> ParsedThreshold:
     ``50MB increase from baseline`` → +50 MB, ``500ms`` → above 500 ms, ``7`` → above 7."""
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise ValueError(
-            f"expected a threshold such as '5%' or '30% increase from baseline', got {raw!r}"
+            f"expected a threshold such as '5%' or '30% increase from baseline', got {_shown(raw)}"
         )
     if isinstance(raw, int | float):
-        if not math.isfinite(raw):
-            raise ValueError(f"a threshold must be a finite number, got {raw!r}")
-        if raw < 0:
-            raise ValueError(f"a threshold must not be negative, got {raw!r}")
-        return ParsedThreshold(float(raw), Comparison.ABOVE, "", None)
+        value = _as_float(raw)
+        if not math.isfinite(value):
+            raise ValueError(f"a threshold must be a finite number, got {_shown(raw)}")
+        if value < 0:
+            raise ValueError(f"a threshold must not be negative, got {_shown(raw)}")
+        return ParsedThreshold(value, Comparison.ABOVE, "", None)
     text = raw.strip().lower().replace("mib", "mb").replace("gib", "gb")
     match = _THRESHOLD.match(text)
     if match is None:
@@ -116,8 +133,10 @@ def parse_threshold(raw: object) -> ParsedThreshold:
         )
     number, unit, relation, reference = match.groups()
     value = float(number)
+    if not math.isfinite(value):
+        raise ValueError(f"a threshold must be a finite number, got {_shown(raw)}")
     if value < 0:
-        raise ValueError(f"a threshold must not be negative, got {raw!r}")
+        raise ValueError(f"a threshold must not be negative, got {_shown(raw)}")
     unit = unit or ""
     if unit in _SIZE_UNITS:
         value *= _SIZE_UNITS[unit]
@@ -137,18 +156,18 @@ _LIMIT = re.compile(rf"^{_NUMBER}\s*(tolerance|maximum|max)?$")
 def parse_limit(raw: object) -> int:
     """``0 tolerance`` → 0, ``10 maximum`` → 10, ``3`` → 3: the most allowed."""
     if isinstance(raw, bool):
-        raise ValueError(f"expected a count such as '0 tolerance' or '10 maximum', got {raw!r}")
+        raise ValueError(f"{_COUNT}, got {_shown(raw)}")
     if isinstance(raw, int):
         value = raw
     elif isinstance(raw, str) and (match := _LIMIT.match(raw.strip().lower())):
         number = float(match.group(1))
         if not number.is_integer():
-            raise ValueError(f"expected a whole number of findings, got {raw!r}")
+            raise ValueError(f"expected a whole number of findings, got {_shown(raw)}")
         value = int(number)
     else:
-        raise ValueError(f"expected a count such as '0 tolerance' or '10 maximum', got {raw!r}")
+        raise ValueError(f"{_COUNT}, got {_shown(raw)}")
     if value < 0:
-        raise ValueError(f"a limit must not be negative, got {raw!r}")
+        raise ValueError(f"a limit must not be negative, got {_shown(raw)}")
     return value
 
 
@@ -159,14 +178,14 @@ _PER_MINUTE = {"second": 60.0, "sec": 60.0, "s": 60.0, "minute": 1.0, "min": 1.0
 def parse_rate_per_minute(raw: object) -> float:
     """``5 per minute`` → 5.0, ``1 per second`` → 60.0, a bare number is per minute."""
     if isinstance(raw, bool):
-        raise ValueError(f"expected a rate such as '5 per minute', got {raw!r}")
+        raise ValueError(f"expected a rate such as '5 per minute', got {_shown(raw)}")
     if isinstance(raw, int | float):
-        value = float(raw)
+        value = _as_float(raw)
     elif isinstance(raw, str) and (match := _RATE.match(raw.strip().lower())):
         unit = match.group(2) or "minute"
         value = float(match.group(1)) * _PER_MINUTE.get(unit, 1 / 60)
     else:
-        raise ValueError(f"expected a rate such as '5 per minute', got {raw!r}")
+        raise ValueError(f"expected a rate such as '5 per minute', got {_shown(raw)}")
     if not value >= 0 or math.isinf(value):  # NaN fails the first test
-        raise ValueError(f"a rate must be a finite number, not negative, got {raw!r}")
+        raise ValueError(f"a rate must be a finite number, not negative, got {_shown(raw)}")
     return value

@@ -1,13 +1,37 @@
-"""Render a :class:`ComplianceReport` as Markdown (the seed's layout) or self-contained HTML."""
+"""Render a :class:`ComplianceReport` as Markdown (the seed's layout) or self-contained HTML.
+
+Names and messages in a report come from the audit trail, which anyone able to
+write a policy or a record fills: a trigger named ``<img src=x onerror=...>``
+must reach the reader as text. HTML output is autoescaped by Jinja; Markdown
+output passes every such value through :func:`md_text`.
+"""
 
 from __future__ import annotations
 
+import html as html_text
+import re
 from importlib import resources
 
 from rollguard.reports import charts
 from rollguard.reports.compute import ComplianceReport
 
 MARKS = {"pass": "✅", "fail": "❌", "unknown": "❔"}
+#: Characters that make Markdown text into markup: code, emphasis, links and images,
+#: table cells (``_`` is left alone: GitHub ignores it inside words, as in trigger names).
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def md_text(value: object) -> str:
+    """``value`` as literal text in Markdown: on one line, no markup, no HTML.
+
+    Markdown punctuation is backslash-escaped, ``&``, ``<`` and ``>`` become HTML
+    entities (Markdown passes raw HTML through), and control characters and line
+    breaks are shown as escapes (``\\x1b``) so a value can neither end a table row
+    nor reach a terminal that prints the file.
+    """
+    text = _CONTROL.sub(lambda found: repr(found.group())[1:-1], str(value))
+    return html_text.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=False)
 
 
 def markdown(report: ComplianceReport) -> str:
@@ -15,7 +39,7 @@ def markdown(report: ComplianceReport) -> str:
     lines = [
         "# Automated Rollback Compliance Report",
         "",
-        f"**Period**: {report.period_start[:10]} to {report.period_end[:10]}",
+        f"**Period**: {md_text(report.period_start[:10])} to {md_text(report.period_end[:10])}",
         "",
         "## Summary",
         f"- Total Deployments: {report.total_deployments}",
@@ -31,20 +55,23 @@ def markdown(report: ComplianceReport) -> str:
         "",
         "## Compliance Status",
     ]
-    lines += [f"- {MARKS[i.status]} {i.name} — {i.evidence}" for i in report.checklist]
+    lines += [
+        f"- {MARKS[i.status]} {md_text(i.name)} — {md_text(i.evidence)}" for i in report.checklist
+    ]
     for title, counts in (
         ("Rollbacks by Trigger", report.by_trigger),
         ("Rollbacks by Severity", report.by_severity),
         ("Rollbacks by Action", report.by_action),
     ):
         lines += ["", f"## {title}", "", "| | count |", "| --- | ---: |"]
-        lines += [f"| {name} | {count} |" for name, count in counts.items()] or ["| (none) | 0 |"]
+        rows = [f"| {md_text(name)} | {count} |" for name, count in counts.items()]
+        lines += rows or ["| (none) | 0 |"]
     lines += [
         "",
         "## Audit Trail",
         f"- Entries verified: {report.verify.entries}",
-        f"- Head hash: `{report.verify.head_hash}`",
-        f"- Result: {report.verify.message}",
+        f"- Head hash: `{md_text(report.verify.head_hash).replace('`', '')}`",
+        f"- Result: {md_text(report.verify.message)}",
         "",
     ]
     return "\n".join(lines)

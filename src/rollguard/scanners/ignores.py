@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from rollguard import documents
 from rollguard.errors import InputError
 from rollguard.scanners.findings import Finding
 from rollguard.textfile import read_text
@@ -65,16 +64,8 @@ class IgnoreOutcome:
 def load_ignores(path: str | Path) -> list[IgnoreEntry]:
     """Read and validate an ignore file; raise InputError naming file, line and field."""
     name = str(path)
-    raw = read_text(path, "ignore file")
-    try:
-        document = YAML(typ="rt").load(raw)
-    except MarkedYAMLError as exc:  # one line, "FILE:LINE:COL:", like policy errors
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
-        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        raise InputError(f"{where}: not valid YAML: {message}") from None
-    except YAMLError as exc:
-        raise InputError(f"{name}: not valid YAML: {exc}") from None
+    raw = read_text(path, "ignore file", max_bytes=documents.MAX_CONFIG_BYTES)
+    document = documents.load_yaml(raw, source=name, what="ignore file")
     if document is None:
         return []
     entries = document.get("ignores") if isinstance(document, CommentedMap) else document

@@ -8,11 +8,11 @@ Grype has ``matches`` and ``source``, Trivy has ``Results`` and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from rollguard import documents
 from rollguard.errors import InputError
 from rollguard.scanners import grype, sarif, trivy
 from rollguard.scanners.findings import Report
@@ -36,8 +36,7 @@ _PARSERS: tuple[tuple[Callable[[Any], bool], Callable[[Any, str], Report], str],
 
 def load_report(path: str | Path) -> Report:
     """Parse one report file; raise :class:`InputError` with the file and what is wrong."""
-    name = str(path)
-    return parse_report(read_text(path, "report"), source=name)
+    return parse_report(read_text(path, "report"), source=str(path))
 
 
 def load_reports(paths: Iterable[str | Path]) -> list[Report]:
@@ -49,15 +48,7 @@ def parse_report(raw: str, *, source: str = "<report>") -> Report:
     """Parse report text held in memory (tests, uploads)."""
     if not raw.strip():
         raise InputError(f"{source}: the report is empty (did the scanner fail?)")
-    try:
-        document: Any = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        # Running out of input (at the end, or inside a string) means a cut-off file.
-        ran_out = exc.pos >= len(raw.rstrip()) or exc.msg.startswith("Unterminated string")
-        hint = " (the file looks truncated)" if ran_out else ""
-        raise InputError(
-            f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}{hint}"
-        ) from None
+    document: Any = documents.load_json(raw, source=source, what="report")
     for looks_like, parse, label in _PARSERS:
         if looks_like(document):
             try:
@@ -80,6 +71,7 @@ def _unknown(document: Any) -> str:
         for key, what in _UNSUPPORTED.items():
             if key in document:
                 return f"not a vulnerability report rollguard reads: this is {what}"
-        keys = ", ".join(sorted(str(key) for key in document)[:8]) or "none"
+        keys = ", ".join(documents.excerpt(key, 40) for key in sorted(map(str, document))[:8])
+        keys = keys or "none"
         return f"unknown report format (top-level keys: {keys}); {expected}"
     return f"unknown report format (a JSON {type(document).__name__}); {expected}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +19,13 @@ import pytest
 from rollguard.engine import change_point as cp
 from rollguard.engine import sequential as seq
 from rollguard.engine import sequential_latency as lat
-from rollguard.policy.triggers import MAX_HORIZON_SECONDS
+from rollguard.errors import PolicyError
+from rollguard.policy import load_policy
+from rollguard.policy.explain import explain
+from rollguard.policy.load import parse_policy
+from rollguard.policy.triggers import MAX_HORIZON_SECONDS, Detection
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sequential-policy.yaml"
 INTERVAL = 5.0  # seconds: the default analysis interval
 HOUR = round(3600 / INTERVAL)  # the default horizon, in updates
 LONGEST = round(MAX_HORIZON_SECONDS / INTERVAL)  # the longest horizon, in updates
@@ -299,3 +305,58 @@ def test_per_trigger_api_matches_the_kernels_with_a_horizon() -> None:
         total = seq.accumulate(total, row[None, :], t + 1, 12)
     assert update.evidence["log_e_value"] == pytest.approx(float(seq.log_e_value(total)))
     assert update.evidence["horizon_updates"] == 12
+
+
+# --- the policy surface -------------------------------------------------------------------
+
+
+def _detection(text: str) -> Detection:
+    return (
+        parse_policy(
+            "target: {deployment: web}\nmetrics: {provider: replay, file: s.csv}\n"
+            "baseline: {compare_with: stable}\n"
+            f"error_rate_trigger: {{threshold: 5%, detection: {text}}}\n",
+            source="detector.yaml",
+        )
+        .rules[0]
+        .detection
+    )
+
+
+def test_the_horizon_counts_analysis_intervals_and_defaults_to_an_hour() -> None:
+    assert _detection("{method: sequential}").horizon_updates(INTERVAL) is None  # mixture
+    assert _detection("{method: sequential, detector: e-detector}").horizon_updates(5.0) == HOUR
+    chosen = _detection("{method: sequential, detector: e-detector, horizon: 20 minutes}")
+    assert chosen.horizon_updates(5.0) == 240
+    assert chosen.horizon_updates(7.0) == 172  # a partial interval still counts
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{method: sequential, horizon: 20 minutes}", "horizon applies to detector: e-detector"),
+        ("{method: sequential, detector: e-detector, horizon: 25 hours}", "horizon"),
+        ("{method: sequential, detector: cusum}", "detector"),
+    ],
+)
+def test_a_detector_the_engine_cannot_run_is_one_readable_policy_error(
+    text: str, message: str
+) -> None:
+    with pytest.raises(PolicyError, match=message) as caught:
+        _detection(text)
+    assert "detector.yaml" in str(caught.value)
+
+
+def test_policy_explain_says_when_the_evidence_restarts() -> None:
+    policy = load_policy(EXAMPLE)
+    error_rate, latency = explain(policy)[:2]
+    for line in (error_rate, latency):
+        assert "an e-detector: its evidence restarts at every interval" in line
+        assert "up to 60 minutes in" in line
+        assert "at most 0.005 however long it watches" in line
+    mixture = parse_policy(
+        EXAMPLE.read_text().replace(", detector: e-detector, horizon: 60 minutes", ""),
+        source="mixture.yaml",
+    )
+    assert "e-detector" not in explain(mixture)[0]
+    assert "e-detector" in explain(mixture)[1]  # the latency trigger kept it

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 for path in (ROOT, ROOT / "src"):
@@ -238,8 +239,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few runs, for a smoke test")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
-    parser.add_argument("--output", default=str(Path(__file__).with_name("RESULTS.md")))
+    parser.add_argument(
+        "--part",
+        choices=("all", "late"),
+        default="all",
+        help="late: only the late-fault tables (e-detector vs mixture) and 60-minute watches",
+    )
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="default: bench/detection/RESULTS.md (RESULTS-late.md for --part late)",
+    )
     args = parser.parse_args(argv)
+    if args.output is None:
+        name = "RESULTS.md" if args.part == "all" else "RESULTS-late.md"
+        args.output = str(Path(__file__).with_name(name))
     bad_runs, healthy_runs = (20, 40) if args.quick else (200, 200)
     late_runs = 20 if args.quick else 200
     started = time.monotonic()
@@ -254,6 +268,11 @@ def main(argv: list[str] | None = None) -> None:
     out(f"{check_same_code_path()}; scrape interval 5 s; max canary duration {BAD_SECONDS:.0f} s;")
     out(f"{bad_runs} runs per bad scenario; healthy runs last {HEALTHY_SECONDS:.0f} s.")
     out()
+    if args.part == "late":
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            _late_part(out, late_runs, healthy_runs, args.quick, pool.map)
+        _finish(out, lines, started, args.output)
+        return
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         medians = finegrained.measure(pool.map, quick=args.quick)
         ratios = finegrained.literal_ratios(medians)
@@ -261,30 +280,46 @@ def main(argv: list[str] | None = None) -> None:
         out()
         late_found = late.table(out, late_runs, pool.map, simulate_task)
         pooled = healthy_table(out, healthy_runs, pool.map)
-        late_cells = changepoint.run(pool.map, late_runs)
-        fine = changepoint.measure_requests(pool.map, args.quick)
-        watched = healthy_table(
-            out, healthy_runs, pool.map, seconds=WATCH_SECONDS, task=simulate_rollguards
-        )
+        out()
+        goals(out, found, pooled, medians)
+        out()
+        late.summary(out, late_found)
+        _late_part(out, late_runs, healthy_runs, args.quick, pool.map)
     out()
-    goals(out, found, pooled, medians)
-    out()
-    late.summary(out, late_found)
+    out(finegrained.table(medians, "100 runs per cell" if args.quick else "400 runs per cell"))
+    _finish(out, lines, started, args.output)
+
+
+def _late_part(
+    out: Callable[..., None],
+    late_runs: int,
+    healthy_runs: int,
+    quick: bool,
+    mapper: Callable[..., Iterable[Any]],
+) -> None:
+    """Faults beginning 1, 5, 30 minutes in: the e-detector vs the mixture, and both on
+    60-minute healthy watches."""
+    late_cells = changepoint.run(mapper, late_runs)
+    fine = changepoint.measure_requests(mapper, quick)
+    watched = healthy_table(
+        out, healthy_runs, mapper, seconds=WATCH_SECONDS, task=simulate_rollguards
+    )
     out()
     changepoint.seconds_table(out, late_cells)
     out()
     changepoint.requests_table(out, fine)
     out()
     changepoint.goals(out, late_cells, watched)
-    out()
-    out(finegrained.table(medians, "100 runs per cell" if args.quick else "400 runs per cell"))
+
+
+def _finish(out: Callable[..., None], lines: list[str], started: float, output: str) -> None:
     out()
     cpu = sum(
         usage.ru_utime + usage.ru_stime
         for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     )
-    out(f"Whole suite: {time.monotonic() - started:.0f} s wall time, {cpu:.0f} s CPU time.")
-    Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out(f"Whole run: {time.monotonic() - started:.0f} s wall time, {cpu:.0f} s CPU time.")
+    Path(output).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

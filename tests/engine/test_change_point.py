@@ -125,6 +125,7 @@ def test_past_the_horizon_the_weights_continue_the_same_curve() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # 17,280 updates, much slower under load
 def test_false_rollbacks_stay_below_alpha_over_the_longest_supported_watch() -> None:
     """24 hours of 5 s updates (the longest horizon) of a canary at the edge of its
     tolerance, through drift and daily incidents: it fires in at most alpha of the runs.

@@ -500,13 +500,20 @@ class Policy(StrictModel):
 
     @model_validator(mode="after")
     def _commands_get_no_secrets(self) -> Policy:
-        executor = self.target.executor
-        if isinstance(executor, CommandExecutorSpec):
-            held = secrets.secret_env_names(self)
-            for name in executor.pass_env:
+        passed = [
+            (field, spec.pass_env)
+            for field, spec in (
+                ("target.executor", self.target.executor),
+                ("metrics", self.metrics),
+            )
+            if isinstance(spec, CommandExecutorSpec | sources.CommandSource)
+        ]
+        held = secrets.secret_env_names(self) if passed else {}
+        for field, names in passed:
+            for name in names:
                 if name in held:
                     raise ValueError(
-                        f"target.executor.pass_env: {name} holds a secret ({held[name]}); "
+                        f"{field}.pass_env: {name} holds a secret ({held[name]}); "
                         "commands never get rollguard's secrets"
                     )
         return self

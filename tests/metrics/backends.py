@@ -7,6 +7,8 @@ suite (``test_provider_contract.py``) then checks the same behaviours on all.
 
 from __future__ import annotations
 
+import json
+import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,7 @@ class Backend(Protocol):
 
     name: str
     tested_against: str  # the server and version, for the docs' table
+    down_words: str  # what the error says when the backend is not there
 
     def source(self, stable: str, canary: str) -> dict[str, Any]:
         """A ``metrics`` section whose versions are the labels ``stable`` and ``canary``."""
@@ -48,6 +51,9 @@ class Backend(Protocol):
     def with_bad_query(self, source: dict[str, Any]) -> tuple[dict[str, Any], str]:
         """The source with a requests query the backend rejects, and words of its message."""
 
+    def hanging(self, source: dict[str, Any], url: str) -> dict[str, Any]:
+        """The source pointed at a backend that never answers (``url``: a silent server)."""
+
 
 @dataclass
 class InfluxDBBackend:
@@ -56,6 +62,7 @@ class InfluxDBBackend:
     url: str
     version: str
     name: str = "influxdb"
+    down_words: str = "cannot reach"
     tested_against: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -96,6 +103,9 @@ class InfluxDBBackend:
     def at_address(self, source: dict[str, Any], url: str) -> dict[str, Any]:
         return {**source, "address": url, "retries": 0}
 
+    def hanging(self, source: dict[str, Any], url: str) -> dict[str, Any]:
+        return self.at_address(source, url)
+
     def with_wrong_credentials(self, source: dict[str, Any]) -> dict[str, Any]:
         return {**source, "auth": {"username": self.user, "password_env": SECRET_ENV}}
 
@@ -116,3 +126,218 @@ def start_influxdb(stack: ExitStack, directory: Path, monkeypatch: pytest.Monkey
 
 #: Each backend's starter, by provider name.
 STARTERS = {"influxdb": start_influxdb}
+
+
+@dataclass
+class GraphiteBackend:
+    """Debian's carbon-cache and graphite-web, started privately (no credentials of its own)."""
+
+    server: Any
+    name: str = "graphite"
+    down_words: str = "cannot reach"
+    tested_against: str = ""
+
+    def source(self, stable: str, canary: str) -> dict[str, Any]:
+        return {
+            "provider": "graphite",
+            "address": self.server.url,
+            "timeout": "10s",
+            "versions": {"stable": stable, "canary": canary},
+            "queries": {
+                "requests": "app.$version.requests",
+                "errors": "app.$version.errors",
+                "latency_p95_ms": {"target": "app.$version.latency_ms", "aggregate": "max"},
+                "latency_mean_ms": {"target": "app.$version.latency_ms", "aggregate": "average"},
+            },
+        }
+
+    def feed(self, label: str, traffic: Traffic, *, at: float) -> None:
+        stamp = int(at)
+        points = [
+            (f"app.{label}.requests", float(traffic.requests), stamp),
+            (f"app.{label}.errors", float(traffic.errors), stamp),
+        ]
+        points += [
+            (f"app.{label}.latency_ms", value, stamp - i)
+            for i, value in enumerate(traffic.latencies_ms)
+        ]
+        self.server.send(points)
+        from support import wait_until
+
+        wait_until(
+            lambda: (
+                len(self.server.points(f"app.{label}.latency_ms", stamp - 60, stamp + 1))
+                == len(traffic.latencies_ms)
+                and self.server.points(f"app.{label}.errors", stamp - 60, stamp + 1)
+            ),
+            timeout=30,
+            interval=0.1,
+            what=f"graphite-web to serve the points of {label}",
+        )
+
+    def at_address(self, source: dict[str, Any], url: str) -> dict[str, Any]:
+        return {**source, "address": url, "retries": 0}
+
+    def hanging(self, source: dict[str, Any], url: str) -> dict[str, Any]:
+        return self.at_address(source, url)
+
+    def with_wrong_credentials(self, source: dict[str, Any]) -> dict[str, Any]:
+        pytest.skip(
+            "graphite-web's render API has no credentials of its own (they belong to a proxy "
+            "in front of it); the shared HTTP edge's 401/403 handling is covered by the others"
+        )
+
+    def with_bad_query(self, source: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        queries = {**source["queries"], "requests": "nosuchfunction(app.$version.requests)"}
+        return {**source, "queries": queries}, "unknown function: nosuchfunction"
+
+
+def start_graphite(stack: ExitStack, directory: Path, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    from servers.graphite import running_graphite
+
+    server = stack.enter_context(running_graphite(directory))
+    return GraphiteBackend(server, tested_against=f"graphite-web {server.version()} + carbon")
+
+
+STARTERS["graphite"] = start_graphite
+
+
+@dataclass
+class WebBackend:
+    """A real JSON endpoint on loopback (the web provider's target is any such service)."""
+
+    url: str
+    stats: Any
+    name: str = "web"
+    down_words: str = "cannot reach"
+    tested_against: str = "a JSON endpoint on loopback (Python's http.server)"
+
+    def source(self, stable: str, canary: str) -> dict[str, Any]:
+        def at(path: str) -> dict[str, str]:
+            return {"url": f"{self.url}/stats?version=$version&window=$window", "json_path": path}
+
+        return {
+            "provider": "web",
+            "headers_env": {"Authorization": "ROLLGUARD_WEB_AUTHORIZATION"},
+            "versions": {"stable": stable, "canary": canary},
+            "queries": {
+                "requests": at("$.data.requests"),
+                "errors": at("$.data.errors"),
+                "latency_p95_ms": at("$.data.latency_ms.p95"),
+                "latency_mean_ms": at("$.data.latency_ms.mean"),
+            },
+        }
+
+    def feed(self, label: str, traffic: Traffic, *, at: float) -> None:
+        self.stats.record(label, traffic.requests, traffic.errors, list(traffic.latencies_ms))
+
+    def at_address(self, source: dict[str, Any], url: str) -> dict[str, Any]:
+        queries = {
+            name: {**query, "url": query["url"].replace(self.url, url)}
+            for name, query in source["queries"].items()
+        }
+        return {**source, "queries": queries, "retries": 0}
+
+    def hanging(self, source: dict[str, Any], url: str) -> dict[str, Any]:
+        return self.at_address(source, url)
+
+    def with_wrong_credentials(self, source: dict[str, Any]) -> dict[str, Any]:
+        return {**source, "headers_env": {"Authorization": SECRET_ENV}}
+
+    def with_bad_query(self, source: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        query = {"url": f"{self.url}/stats?version=$version&metric=nope", "json_path": "$.n"}
+        return {**source, "queries": {**source["queries"], "requests": query}}, "unknown parameter"
+
+
+def start_web(stack: ExitStack, directory: Path, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    from servers.json_endpoint import TOKEN, running_json_endpoint
+
+    url, stats = stack.enter_context(running_json_endpoint())
+    monkeypatch.setenv("ROLLGUARD_WEB_AUTHORIZATION", f"Bearer {TOKEN}")
+    return WebBackend(url, stats)
+
+
+STARTERS["web"] = start_web
+
+
+#: A real program for the command provider: prints one statistic of one version, read
+#: from a JSON file (nothing for a version it has no record of); ``--sleep S`` hangs first.
+STATS_PROGRAM = """import json, sys, time
+if sys.argv[1] == "--sleep":
+    time.sleep(float(sys.argv[2]))
+    sys.argv[1:3] = []
+path, version, name = sys.argv[1:4]
+if name not in ("requests", "errors", "p95", "mean"):
+    sys.exit(f"stats: unknown statistic {name!r}")
+found = json.load(open(path)).get(version)
+print("" if found is None else found[name])
+"""
+
+
+@dataclass
+class CommandBackend:
+    """Real programs (a Python script run as a child process) printing each number."""
+
+    directory: Path
+    name: str = "command"
+    down_words: str = "cannot run"
+    tested_against: str = "a program printing one number (a Python script)"
+
+    def __post_init__(self) -> None:
+        self.program = self.directory / "stats.py"
+        self.program.write_text(STATS_PROGRAM)
+        self.data = self.directory / "stats.json"
+        self.data.write_text("{}")
+
+    def source(self, stable: str, canary: str) -> dict[str, Any]:
+        def run(name: str) -> list[str]:
+            return [sys.executable, str(self.program), str(self.data), "$version", name]
+
+        return {
+            "provider": "command",
+            "versions": {"stable": stable, "canary": canary},
+            "queries": {
+                "requests": run("requests"),
+                "errors": run("errors"),
+                "latency_p95_ms": run("p95"),
+                "latency_mean_ms": run("mean"),
+            },
+        }
+
+    def feed(self, label: str, traffic: Traffic, *, at: float) -> None:
+        ordered = sorted(traffic.latencies_ms)
+        recorded = json.loads(self.data.read_text())
+        recorded[label] = {
+            "requests": traffic.requests,
+            "errors": traffic.errors,
+            "p95": ordered[-1],
+            "mean": sum(ordered) / len(ordered),
+        }
+        self.data.write_text(json.dumps(recorded))
+
+    def at_address(self, source: dict[str, Any], url: str) -> dict[str, Any]:
+        """A program that is not there stands for a server that is down."""
+        missing = str(self.directory / "no-such-program")
+        queries = {name: [missing, *argv[1:]] for name, argv in source["queries"].items()}
+        return {**source, "queries": queries}
+
+    def hanging(self, source: dict[str, Any], url: str) -> dict[str, Any]:
+        queries = {
+            name: [argv[0], argv[1], "--sleep", "30", *argv[2:]]
+            for name, argv in source["queries"].items()
+        }
+        return {**source, "queries": queries}
+
+    def with_wrong_credentials(self, source: dict[str, Any]) -> dict[str, Any]:
+        pytest.skip("a program carries its own credentials (metrics.pass_env), not rollguard's")
+
+    def with_bad_query(self, source: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        queries = {**source["queries"], "requests": [*source["queries"]["requests"][:-1], "rps"]}
+        return {**source, "queries": queries}, "unknown statistic 'rps'"
+
+
+def start_command(stack: ExitStack, directory: Path, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    return CommandBackend(directory)
+
+
+STARTERS["command"] = start_command

@@ -131,6 +131,7 @@ class HttpEdge:
     ) -> Answer:
         """The answer to one request (retried while retrying may help); 401/403 fail."""
         target = url if url.startswith(("http://", "https://")) else self.base + url
+        where = self.shown or display_url(target)  # a provider without one base (web)
         sent = {**self._headers, **(headers or {})}
 
         async def attempt() -> Answer:
@@ -139,14 +140,14 @@ class HttpEdge:
                     method, target, params=params, json=json, content=content, headers=sent
                 )
             except httpx.TimeoutException as exc:
-                reason = f"{self.name} at {self.shown} did not answer in time ({exc})"
+                reason = f"{self.name} at {where} did not answer in time ({exc})"
                 raise QueryFailed(reason, retry=True) from exc
             except httpx.TransportError as exc:
-                reason = f"cannot reach {self.name} at {self.shown}: {exc}"
+                reason = f"cannot reach {self.name} at {where}: {exc}"
                 raise QueryFailed(reason, retry=True) from exc
             if answer.status_code == 429 or answer.status_code >= 500:
                 raise QueryFailed(
-                    self.http_reason(answer),
+                    self.http_reason(answer, where),
                     retry=True,
                     retry_after_seconds=retry_after_seconds(answer.headers.get("Retry-After")),
                 )
@@ -160,15 +161,15 @@ class HttpEdge:
         )
         if answer.status_code in (401, 403):
             raise QueryFailed(
-                f"{self.name} at {self.shown} refused the credentials "
+                f"{self.name} at {where} refused the credentials "
                 f"(HTTP {answer.status_code}); check {self._credentials_field}"
             )
         return answer
 
-    def http_reason(self, answer: Answer) -> str:
+    def http_reason(self, answer: Answer, where: str = "") -> str:
         """What an unexpected status says, with the start of its body."""
         status = answer.status_code
-        return f"{self.name} at {self.shown} answered HTTP {status}: {shown(answer.text)}"
+        return f"{self.name} at {where or self.shown} answered HTTP {status}: {shown(answer.text)}"
 
     async def _capped(
         self,

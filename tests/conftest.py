@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes import client as k8s
 
 from servers.haproxy import HaproxyServer, running_haproxy
+from servers.kube_cluster import KubeCluster, new_namespace, running_kube_cluster
 from servers.version_http import VersionServer, running_version_servers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,3 +76,25 @@ def canary_haproxy(
         canary_weight=20,
     ) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    """A real control plane for the session: etcd, kube-apiserver (RBAC), controller manager,
+    scheduler, and three kwok nodes whose pods become Running and Ready."""
+    with running_kube_cluster(tmp_path_factory.mktemp("kube")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def kube_admin(kube_cluster: KubeCluster) -> Iterator[k8s.ApiClient]:
+    """A Kubernetes client for the cluster as a member of ``system:masters``."""
+    with kube_cluster.api_client() as api:
+        yield api
+
+
+@pytest.fixture
+def kube_namespace(kube_cluster: KubeCluster, kube_admin: k8s.ApiClient) -> Iterator[str]:
+    """A new namespace for one test, ready for pods; deleted afterwards (not waited for)."""
+    with new_namespace(kube_cluster, kube_admin) as name:
+        yield name

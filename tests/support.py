@@ -8,7 +8,7 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import pytest
 
@@ -45,11 +45,15 @@ def require_binary(name: str, *, hint: str, extra_paths: tuple[str, ...] = ()) -
                 found = str(candidate)
                 break
     if found is None:
-        message = f"{name} is not installed ({hint})"
-        if IN_CI:
-            pytest.fail(f"{message}; CI must install it in .ci/run")
-        pytest.skip(message)
+        unavailable(f"{name} is not installed ({hint})")
     return Path(found)
+
+
+def unavailable(message: str) -> NoReturn:
+    """Skip for a missing real server locally; fail under CI=true, where .ci/run provides it."""
+    if IN_CI:
+        pytest.fail(f"{message}; CI must install it in .ci/run")
+    pytest.skip(message)
 
 
 def free_port() -> int:

@@ -1,7 +1,7 @@
 """One contract, every executor: the same rollback / shift / isolate / status expectations.
 
 Each backend runs against a real counterpart: the demo router (local), a real
-HAProxy (haproxy), the in-process Kubernetes API server with a Gateway API
+HAProxy (haproxy), the real Kubernetes control plane with a Gateway API
 HTTPRoute (kubernetes), and a real state-keeping deploy tool (command). Every
 case starts from the canary serving 20 % of traffic.
 """
@@ -16,22 +16,20 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from kubernetes import client as k8s
+from kube_support import ROUTERS, create, executor, httproute, roll_out
 
 from demo_servers import deployment
 from rollguard.executors.base import Executor, TargetStatus
 from rollguard.executors.command import CommandExecutor
 from rollguard.executors.haproxy import HaproxyExecutor
-from rollguard.executors.kubernetes import KubernetesExecutor
 from rollguard.executors.local import LocalExecutor
 from rollguard.executors.recording import RecordingExecutor
 from rollguard.policy.model import (
     CommandExecutorSpec,
     HaproxyExecutorSpec,
-    KubernetesExecutorSpec,
 )
 from servers.haproxy import BACKEND, running_haproxy
-from servers.kube_api import running_cluster
+from servers.kube_cluster import KubeCluster, new_namespace
 from servers.version_http import running_version_servers
 
 T = TypeVar("T")
@@ -40,12 +38,12 @@ BACKENDS = ["local", "haproxy", "kubernetes", "command", "recording", "recording
 TOOL = str(Path(__file__).resolve().parents[1] / "servers" / "weights_cli.py")
 
 
-def _local(stack: ExitStack, tmp_path: Path) -> Factory:
+def _local(stack: ExitStack, tmp_path: Path, request: pytest.FixtureRequest) -> Factory:
     running = stack.enter_context(deployment(canary_percent=20))
     return lambda: LocalExecutor(running.router.url)
 
 
-def _haproxy(stack: ExitStack, tmp_path: Path) -> Factory:
+def _haproxy(stack: ExitStack, tmp_path: Path, request: pytest.FixtureRequest) -> Factory:
     versions = stack.enter_context(running_version_servers("stable", "canary"))
     server = stack.enter_context(
         running_haproxy(
@@ -59,49 +57,18 @@ def _haproxy(stack: ExitStack, tmp_path: Path) -> Factory:
     return lambda: HaproxyExecutor(spec)
 
 
-def _kubernetes(stack: ExitStack, tmp_path: Path) -> Factory:
-    cluster = stack.enter_context(running_cluster())
-    cluster.add_deployment("shop", images=["shop:1.0", "shop:2.0"])
-    cluster.put(
-        "httproutes",
-        {
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "HTTPRoute",
-            "metadata": {"name": "shop"},
-            "spec": {
-                "rules": [
-                    {
-                        "backendRefs": [
-                            {"name": "shop-stable", "port": 80, "weight": 80},
-                            {"name": "shop-canary", "port": 80, "weight": 20},
-                        ]
-                    }
-                ]
-            },
-        },
-    )
-    spec = KubernetesExecutorSpec.model_validate(
-        {
-            "deployment": "shop",
-            "poll_interval": 0.001,
-            "router": {
-                "kind": "gateway-httproute",
-                "name": "shop",
-                "stable_backend": "shop-stable",
-                "canary_backend": "shop-canary",
-            },
-        }
-    )
-
-    def make() -> Executor:
-        configuration = k8s.Configuration()
-        configuration.host = cluster.url
-        return KubernetesExecutor(spec, api_client=k8s.ApiClient(configuration))
-
-    return make
+def _kubernetes(stack: ExitStack, tmp_path: Path, request: pytest.FixtureRequest) -> Factory:
+    """A Deployment rolled out to revision 2 behind a Gateway API HTTPRoute on its real CRD."""
+    cluster: KubeCluster = request.getfixturevalue("kube_cluster")
+    request.getfixturevalue("router_crds")
+    namespace = stack.enter_context(new_namespace(cluster, request.getfixturevalue("kube_admin")))
+    roll_out(cluster, namespace, "shop:1.0", "shop:2.0")
+    create(cluster, namespace, httproute())
+    router = ROUTERS["gateway-httproute"][2]
+    return lambda: executor(cluster, namespace, router={"kind": "gateway-httproute", **router})
 
 
-def _command(stack: ExitStack, tmp_path: Path) -> Factory:
+def _command(stack: ExitStack, tmp_path: Path, request: pytest.FixtureRequest) -> Factory:
     base = [sys.executable, TOOL, str(tmp_path / "state.json")]
     spec = CommandExecutorSpec.model_validate(
         {
@@ -115,15 +82,15 @@ def _command(stack: ExitStack, tmp_path: Path) -> Factory:
     return lambda: CommandExecutor(spec, deployment="shop")
 
 
-def _recording(stack: ExitStack, tmp_path: Path) -> Factory:
+def _recording(stack: ExitStack, tmp_path: Path, request: pytest.FixtureRequest) -> Factory:
     """The stand-in keeps its state in memory: every call goes to the same one."""
     recording = RecordingExecutor(canary_weight=20)
     return lambda: recording
 
 
-def _recording_local(stack: ExitStack, tmp_path: Path) -> Factory:
+def _recording_local(stack: ExitStack, tmp_path: Path, request: pytest.FixtureRequest) -> Factory:
     """Wrapping a real executor, the recorder changes nothing about what it does."""
-    local = _local(stack, tmp_path)
+    local = _local(stack, tmp_path, request)
     return lambda: RecordingExecutor(local())
 
 
@@ -140,7 +107,7 @@ SETUPS = {
 @pytest.fixture(params=BACKENDS)
 def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
     with ExitStack() as stack:
-        yield SETUPS[request.param](stack, tmp_path)
+        yield SETUPS[request.param](stack, tmp_path, request)
 
 
 def act(make: Factory, call: Callable[[Executor], Awaitable[T]]) -> T:

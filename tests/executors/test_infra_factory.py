@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kube_support import roll_out
 
 from rollguard.errors import ExecutorError
 from rollguard.executors.command import CommandExecutor
@@ -15,7 +16,7 @@ from rollguard.executors.factory import make_executor
 from rollguard.executors.haproxy import HaproxyExecutor
 from rollguard.executors.kubernetes import KubernetesExecutor
 from rollguard.policy.model import Policy
-from servers.kube_api import running_cluster
+from servers.kube_cluster import KubeCluster
 
 
 def _policy(executor: dict[str, Any]) -> Policy:
@@ -36,38 +37,35 @@ def test_haproxy_and_command_are_built() -> None:
     assert asyncio.run(command.rollback()).ok
 
 
-def test_kubernetes_reads_a_kubeconfig_and_context(tmp_path: Path) -> None:
-    with running_cluster() as cluster:
-        cluster.add_deployment("shop", images=["shop:1.0", "shop:2.0"])
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [{"name": "local", "cluster": {"server": cluster.url}}],
-                    "users": [{"name": "ci", "user": {"token": "not-a-real-token"}}],
-                    "contexts": [
-                        {"name": "other", "context": {"cluster": "nowhere", "user": "ci"}},
-                        {"name": "test", "context": {"cluster": "local", "user": "ci"}},
-                    ],
-                    "current-context": "other",
-                }
-            )
+@pytest.mark.real_server
+def test_kubernetes_reads_a_kubeconfig_and_context(
+    kube_cluster: KubeCluster, kube_namespace: str, tmp_path: Path
+) -> None:
+    roll_out(kube_cluster, kube_namespace, "shop:1.0")
+    config = json.loads(kube_cluster.kubeconfig.read_text())
+    real = config["contexts"][0]["context"]
+    config["clusters"].append({"name": "nowhere", "cluster": {"server": "https://127.0.0.1:9"}})
+    config["contexts"] = [
+        {"name": "other", "context": {**real, "cluster": "nowhere"}},
+        {"name": "test", "context": real},
+    ]
+    config["current-context"] = "other"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps(config))
+    executor = make_executor(
+        _policy(
+            {
+                "type": "kubernetes",
+                "deployment": "shop",
+                "namespace": kube_namespace,
+                "kubeconfig": str(kubeconfig),
+                "context": "test",
+            }
         )
-        executor = make_executor(
-            _policy(
-                {
-                    "type": "kubernetes",
-                    "deployment": "shop",
-                    "kubeconfig": str(kubeconfig),
-                    "context": "test",
-                }
-            )
-        )
-        assert isinstance(executor, KubernetesExecutor)
-        status = asyncio.run(executor.status())
-        asyncio.run(executor.aclose())
+    )
+    assert isinstance(executor, KubernetesExecutor)
+    status = asyncio.run(executor.status())
+    asyncio.run(executor.aclose())
     assert (status.canary_weight, status.canary_state) == (100, "serving")
 
 

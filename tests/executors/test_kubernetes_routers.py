@@ -1,111 +1,42 @@
-"""Traffic routers (Gateway API HTTPRoute, Istio VirtualService, NGINX canary Ingress)
-against the in-process API server, with the resources' real JSON shapes."""
+"""Traffic routers on the real control plane, on their real CRDs: Gateway API HTTPRoute
+(sigs.k8s.io/gateway-api's standard channel), Istio VirtualService (istio.io/api) and a
+networking/v1 Ingress with NGINX's canary annotations.
+
+The API server validates every write against the CRD's schema. There is no data plane
+behind these objects here: what is tested is what rollguard writes and reads back.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kube_support import image, make_executor, run
+from kube_support import (
+    ROUTERS,
+    ConcurrentWriter,
+    canary_ingress,
+    create,
+    deployment,
+    executor,
+    get,
+    image,
+    roll_out,
+    run,
+)
+from kubernetes import client as k8s
 
 from rollguard.errors import ExecutorError
 from rollguard.executors.base import ActionResult, TargetStatus
-from servers.kube_api import FakeCluster, running_cluster
+from rollguard.executors.kubernetes import KubernetesExecutor
+from servers.kube_cluster import KubeCluster
+
+pytestmark = pytest.mark.real_server
 
 
-def httproute() -> dict[str, Any]:
-    return {
-        "apiVersion": "gateway.networking.k8s.io/v1",
-        "kind": "HTTPRoute",
-        "metadata": {"name": "shop"},
-        "spec": {
-            "parentRefs": [{"name": "public-gateway"}],
-            "hostnames": ["shop.example.com"],
-            "rules": [
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                    "backendRefs": [
-                        {"name": "shop-stable", "port": 8080, "weight": 80},
-                        {"name": "shop-canary", "port": 8080, "weight": 20},
-                    ],
-                }
-            ],
-        },
-    }
-
-
-def virtualservice() -> dict[str, Any]:
-    return {
-        "apiVersion": "networking.istio.io/v1beta1",
-        "kind": "VirtualService",
-        "metadata": {"name": "shop"},
-        "spec": {
-            "hosts": ["shop"],
-            "http": [
-                {
-                    "route": [
-                        {"destination": {"host": "shop", "subset": "stable"}, "weight": 80},
-                        {"destination": {"host": "shop", "subset": "canary"}, "weight": 20},
-                    ]
-                }
-            ],
-        },
-    }
-
-
-def canary_ingress() -> dict[str, Any]:
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {
-            "name": "shop-canary",
-            "annotations": {
-                "nginx.ingress.kubernetes.io/canary": "true",
-                "nginx.ingress.kubernetes.io/canary-weight": "20",
-            },
-        },
-        "spec": {
-            "ingressClassName": "nginx",
-            "rules": [
-                {
-                    "host": "shop.example.com",
-                    "http": {
-                        "paths": [
-                            {
-                                "path": "/",
-                                "pathType": "Prefix",
-                                "backend": {
-                                    "service": {"name": "shop-canary", "port": {"number": 8080}}
-                                },
-                            }
-                        ]
-                    },
-                }
-            ],
-        },
-    }
-
-
-ROUTERS = {
-    "gateway-httproute": (
-        "httproutes",
-        httproute,
-        {"name": "shop", "stable_backend": "shop-stable", "canary_backend": "shop-canary"},
-    ),
-    "istio-virtualservice": (
-        "virtualservices",
-        virtualservice,
-        {"name": "shop", "stable_backend": "stable", "canary_backend": "canary"},
-    ),
-    "nginx-ingress": ("ingresses", canary_ingress, {"name": "shop-canary"}),
-}
-
-
-def weights(cluster: FakeCluster, kind: str) -> tuple[int, int]:
-    """(stable, canary) as stored in the cluster, read without rollguard's code."""
-    plural, _, router = ROUTERS[kind]
-    obj = cluster.get(plural, router["name"])
+def weights(cluster: KubeCluster, namespace: str, kind: str) -> tuple[int, int]:
+    """(stable, canary) as the API server stores them, read with kubectl."""
+    resource, _, router = ROUTERS[kind]
+    obj = get(cluster, namespace, resource, router["name"])
     if kind == "gateway-httproute":
         refs = {r["name"]: r["weight"] for r in obj["spec"]["rules"][0]["backendRefs"]}
         return refs["shop-stable"], refs["shop-canary"]
@@ -117,92 +48,145 @@ def weights(cluster: FakeCluster, kind: str) -> tuple[int, int]:
 
 
 @pytest.fixture(params=sorted(ROUTERS))
-def routed(request: pytest.FixtureRequest) -> Iterator[tuple[FakeCluster, str]]:
+def routed(
+    request: pytest.FixtureRequest,
+    kube_cluster: KubeCluster,
+    kube_namespace: str,
+    router_crds: list[str],
+) -> str:
+    """Deployment ``shop`` rolled out from shop:1.0 to shop:2.0 behind the router ``kind``."""
     kind: str = request.param
-    with running_cluster() as cluster:
-        cluster.add_deployment("shop", images=["shop:1.0", "shop:2.0"])
-        plural, make, _ = ROUTERS[kind]
-        cluster.put(plural, make())
-        yield cluster, kind
+    roll_out(kube_cluster, kube_namespace, "shop:1.0", "shop:2.0")
+    create(kube_cluster, kube_namespace, ROUTERS[kind][1]())
+    return kind
 
 
-def executor_for(cluster: FakeCluster, kind: str, **router: Any) -> Any:
-    return make_executor(cluster, router={"kind": kind, **ROUTERS[kind][2], **router})
+def routed_executor(
+    cluster: KubeCluster,
+    namespace: str,
+    kind: str,
+    *,
+    api_client: k8s.ApiClient | None = None,
+    **router: Any,
+) -> KubernetesExecutor:
+    return executor(
+        cluster,
+        namespace,
+        api_client=api_client,
+        router={"kind": kind, **ROUTERS[kind][2], **router},
+    )
 
 
-@pytest.mark.parametrize("percent", [0, 35, 100])
-def test_set_weight_writes_and_reads_back(routed: tuple[FakeCluster, str], percent: int) -> None:
-    cluster, kind = routed
-    result: ActionResult = run(executor_for(cluster, kind), "set_canary_weight", percent=percent)
-    assert result.ok, result.detail
-    assert weights(cluster, kind) == (100 - percent, percent)
-    status: TargetStatus = run(executor_for(cluster, kind), "status")
-    assert status.canary_weight == percent
+def test_weights_are_written_and_read_back(
+    kube_cluster: KubeCluster, kube_namespace: str, routed: str
+) -> None:
+    for percent in (35, 100, 0):
+        result: ActionResult = run(
+            routed_executor(kube_cluster, kube_namespace, routed),
+            "set_canary_weight",
+            percent=percent,
+        )
+        assert result.ok, result.detail
+        assert weights(kube_cluster, kube_namespace, routed) == (100 - percent, percent)
+        status: TargetStatus = run(routed_executor(kube_cluster, kube_namespace, routed), "status")
+        assert status.canary_weight == percent
 
 
-def test_status_reads_the_existing_split(routed: tuple[FakeCluster, str]) -> None:
-    cluster, kind = routed
-    status: TargetStatus = run(executor_for(cluster, kind), "status")
+def test_status_reads_the_existing_split(
+    kube_cluster: KubeCluster, kube_namespace: str, routed: str
+) -> None:
+    status: TargetStatus = run(routed_executor(kube_cluster, kube_namespace, routed), "status")
     assert (status.canary_weight, status.canary_state) == (20, "serving")
 
 
-def test_isolate_moves_traffic_only(routed: tuple[FakeCluster, str]) -> None:
-    cluster, kind = routed
-    result: ActionResult = run(executor_for(cluster, kind), "isolate")
-    assert result.ok
-    assert weights(cluster, kind) == (100, 0)
-    assert image(cluster) == "shop:2.0"  # kept for forensics
-    status: TargetStatus = run(executor_for(cluster, kind), "status")
+def test_isolate_moves_traffic_only(
+    kube_cluster: KubeCluster, kube_namespace: str, routed: str
+) -> None:
+    result: ActionResult = run(routed_executor(kube_cluster, kube_namespace, routed), "isolate")
+    assert result.ok, result.detail
+    assert weights(kube_cluster, kube_namespace, routed) == (100, 0)
+    assert image(kube_cluster, kube_namespace) == "shop:2.0"  # kept for forensics
+    status: TargetStatus = run(routed_executor(kube_cluster, kube_namespace, routed), "status")
     assert (status.canary_weight, status.canary_state) == (0, "isolated")
 
 
-def test_rollback_moves_traffic_then_undoes(routed: tuple[FakeCluster, str]) -> None:
-    cluster, kind = routed
-    result: ActionResult = run(executor_for(cluster, kind), "rollback")
+def test_rollback_moves_traffic_first_then_undoes(
+    kube_cluster: KubeCluster, kube_namespace: str, routed: str
+) -> None:
+    recorder = ConcurrentWriter(kube_cluster.kubeconfig)
+    rollback = routed_executor(kube_cluster, kube_namespace, routed, api_client=recorder)
+    result: ActionResult = run(rollback, "rollback")
+
     assert result.ok, result.detail
     assert result.output["steps"][0] == "router: canary at 0%"
-    assert weights(cluster, kind) == (100, 0)
-    assert image(cluster) == "shop:1.0"
-    status: TargetStatus = run(executor_for(cluster, kind), "status")
+    assert weights(kube_cluster, kube_namespace, routed) == (100, 0)
+    assert image(kube_cluster, kube_namespace) == "shop:1.0"
+    patched = [path for method, path, _ in recorder.responses if method == "PATCH"]
+    assert patched[0].endswith(f"/{ROUTERS[routed][2]['name']}")  # traffic moved first
+    assert "/deployments/" in patched[-1]
+    status: TargetStatus = run(routed_executor(kube_cluster, kube_namespace, routed), "status")
     assert (status.canary_weight, status.canary_state) == (0, "retired")
-    paths = [path for method, path, _ in cluster.requests if method == "PATCH"]
-    assert paths[0].endswith(f"/{ROUTERS[kind][0]}/{ROUTERS[kind][2]['name']}")  # traffic first
 
 
-def test_router_conflict_is_retried(routed: tuple[FakeCluster, str]) -> None:
-    cluster, kind = routed
-    cluster.scenario.conflicts = 1
-    result: ActionResult = run(executor_for(cluster, kind), "set_canary_weight", percent=50)
-    assert result.ok
-    assert weights(cluster, kind) == (50, 50)
+def test_a_concurrent_edit_of_the_router_is_a_real_409_and_retried(
+    kube_cluster: KubeCluster, kube_namespace: str, routed: str
+) -> None:
+    resource, _, router = ROUTERS[routed]
+
+    def label() -> None:
+        kube_cluster.kubectl(
+            "label", resource, router["name"], "-n", kube_namespace, "example.com/touched=yes"
+        )
+
+    writer = ConcurrentWriter(kube_cluster.kubeconfig, f"/{router['name']}", times=1, write=label)
+    shift = routed_executor(kube_cluster, kube_namespace, routed, api_client=writer)
+    result: ActionResult = run(shift, "set_canary_weight", percent=50)
+    assert result.ok, result.detail
+    assert writer.statuses("PATCH")[:2] == [409, 200]
+    assert weights(kube_cluster, kube_namespace, routed) == (50, 50)
+    touched = get(kube_cluster, kube_namespace, resource, router["name"])["metadata"]["labels"]
+    assert touched["example.com/touched"] == "yes"  # the other write is kept
 
 
 @pytest.mark.parametrize("kind", ["gateway-httproute", "istio-virtualservice"])
-def test_unknown_backend_is_named(kind: str) -> None:
-    with running_cluster() as cluster:
-        cluster.add_deployment("shop", images=["shop:1.0", "shop:2.0"])
-        plural, make, _ = ROUTERS[kind]
-        cluster.put(plural, make())
-        before = weights(cluster, kind)
-        with pytest.raises(ExecutorError, match="no canary backend 'green'"):
-            run(
-                executor_for(cluster, kind, canary_backend="green"), "set_canary_weight", percent=50
-            )
-        assert weights(cluster, kind) == before
+def test_an_unknown_backend_is_named(
+    kube_cluster: KubeCluster, kube_namespace: str, router_crds: list[str], kind: str
+) -> None:
+    create(kube_cluster, kube_namespace, ROUTERS[kind][1]())
+    before = weights(kube_cluster, kube_namespace, kind)
+    with pytest.raises(ExecutorError, match="no canary backend 'green'"):
+        run(
+            routed_executor(kube_cluster, kube_namespace, kind, canary_backend="green"),
+            "set_canary_weight",
+            percent=50,
+        )
+    assert weights(kube_cluster, kube_namespace, kind) == before
 
 
-def test_an_ingress_that_is_not_a_canary_is_refused() -> None:
-    with running_cluster() as cluster:
-        cluster.add_deployment("shop", images=["shop:1.0", "shop:2.0"])
-        plain = canary_ingress()
-        plain["metadata"]["annotations"] = {}
-        cluster.put("ingresses", plain)
-        with pytest.raises(ExecutorError, match="not an NGINX canary"):
-            run(executor_for(cluster, "nginx-ingress"), "set_canary_weight", percent=10)
+def test_an_ingress_that_is_not_a_canary_is_refused(
+    kube_cluster: KubeCluster, kube_namespace: str
+) -> None:
+    plain = canary_ingress()
+    plain["metadata"]["annotations"] = {}
+    create(kube_cluster, kube_namespace, plain)
+    with pytest.raises(ExecutorError, match="not an NGINX canary"):
+        run(
+            routed_executor(kube_cluster, kube_namespace, "nginx-ingress"),
+            "set_canary_weight",
+            percent=10,
+        )
+    assert get(kube_cluster, kube_namespace, "ingress", "shop-canary")["metadata"].get(
+        "annotations"
+    ) in (None, {})
 
 
-def test_missing_router_object_is_named() -> None:
-    with running_cluster() as cluster:
-        cluster.add_deployment("shop", images=["shop:1.0", "shop:2.0"])
-        with pytest.raises(ExecutorError, match=r"HTTPRoute 'shop' not found .*router.name"):
-            run(executor_for(cluster, "gateway-httproute"), "status")
+@pytest.mark.parametrize("kind", sorted(ROUTERS))
+def test_a_missing_router_object_is_named(
+    kube_cluster: KubeCluster, kube_namespace: str, router_crds: list[str], kind: str
+) -> None:
+    create(kube_cluster, kube_namespace, deployment("shop:1.0"))
+    title = {"gateway-httproute": "HTTPRoute", "istio-virtualservice": "VirtualService"}
+    with pytest.raises(
+        ExecutorError, match=rf"{title.get(kind, 'Ingress')} '.+' not found .*router.name"
+    ):
+        run(routed_executor(kube_cluster, kube_namespace, kind), "status")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from servers.process import exited, start_on_free_port
+from servers.process import exited, start_on_free_port, terminate
 from support import require_binary, wait_until
 
 BACKEND = "app"
@@ -64,13 +64,7 @@ class HaproxyServer:
         return answered
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        terminate(self.process)
 
 
 def write_config(

@@ -8,6 +8,7 @@ is reported with the tail of the server's log instead of a bare exit code.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -31,6 +32,17 @@ class ServerExited(RuntimeError):
 
 class PortTaken(ServerExited):
     """The port chosen by ``free_port()`` was bound by someone else first."""
+
+
+def terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after ten seconds; nothing if it already exited."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
 
 
 def exited(name: str, code: int, log: Path) -> ServerExited:

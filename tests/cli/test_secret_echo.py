@@ -38,6 +38,8 @@ PASTED = {
     "metrics.app_key_env": DATADOG % f"api_key_env: DD_API_KEY, app_key_env: '{SECRET}'",
     "metrics.headers_env": WEB % SECRET,
     "audit.key_env": REPLAY + f"audit: {{key_env: '{SECRET}'}}\n",
+    "runtime_security.falco_secret_env": REPLAY
+    + f"runtime_security: {{falco_listen: '127.0.0.1:2801', falco_secret_env: '{SECRET}'}}\n",
 }
 
 

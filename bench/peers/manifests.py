@@ -22,7 +22,11 @@ Flagger v1.44.0 with ``-mesh-provider=kubernetes``
     and ``request-duration`` (p99, ms) ``max: 500`` over ``30s``;
   - the two checks as ``MetricTemplate``s of the Prometheus provider, the queries of
     docs/gitbook/usage/metrics.md ("Custom metrics", "Prometheus") on this exporter's
-    series, ``{{ interval }}`` as the window;
+    series, ``{{ interval }}`` as the window, named ``success-rate`` and
+    ``duration-p99``: the names ``request-success-rate`` and ``request-duration``
+    select Flagger's built-in queries whatever ``templateRef`` says
+    (pkg/controller/scheduler_metrics.go), which for this provider read pod-labelled
+    series (pkg/metrics/observers/http.go) and find none here;
   - with the kubernetes provider, ``stepWeight``/``maxWeight`` are not supported: the
     controller says "Progressive traffic is not supported when using the kubernetes
     provider" and runs ``iterations`` (pkg/controller/scheduler.go).
@@ -216,13 +220,13 @@ def flagger(run: str, prometheus: str, config: Config, scale: float) -> list[dic
         "iterations": config.flagger_iterations,
         "metrics": [
             {
-                "name": "request-success-rate",
+                "name": "success-rate",
                 "templateRef": {"name": "success-rate"},
                 "thresholdRange": {"min": config.flagger_success_min},
                 "interval": duration(config.flagger_success_window, scale),
             },
             {
-                "name": "request-duration",
+                "name": "duration-p99",
                 "templateRef": {"name": "duration-p99"},
                 "thresholdRange": {"max": 500},
                 "interval": duration(config.flagger_duration_window, scale),

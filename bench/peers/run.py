@@ -30,7 +30,8 @@ from kubernetes import client as k8s  # noqa: E402
 
 from bench.detection.core import wilson  # noqa: E402
 from bench.peers.harness import Case, Outcome, run_case  # noqa: E402
-from bench.peers.manifests import TOOLS  # noqa: E402
+from bench.peers.manifests import ARGO, FLAGGER, TOOLS  # noqa: E402
+from bench.peers.simulated import simulate  # noqa: E402
 from bench.peers.suite import DOCUMENTED, SHORTEST, Row, cases, environment  # noqa: E402
 from servers.kube_cluster import KubeCluster, running_kube_cluster  # noqa: E402
 
@@ -135,6 +136,36 @@ def pooled_false_rollbacks(results: list[Result], out: Callable[[str], None]) ->
         )
 
 
+def twins(results: list[Result], out: Callable[[str], None]) -> None:
+    """Each real peer next to its simulation on the same draws, per row and scenario."""
+    out(
+        "| settings | scenario | peer | real: decided, median | simulated: decided, median "
+        "| same outcome | runs where the real one decided later |"
+    )
+    out("|---|---|---|---|---|---:|---:|")
+    groups: dict[tuple[str, str, str], list[tuple[float | None, float | None]]] = {}
+    for case, outcomes in results:
+        simulated = simulate(case)
+        for tool in (ARGO, FLAGGER):
+            key = (case.config.name, case.scenario.name, tool)
+            groups.setdefault(key, []).append((outcomes[tool].decided, simulated[tool]))
+    for (config, name, tool), pairs in groups.items():
+        real = [r for r, _ in pairs]
+        sim = [s for _, s in pairs]
+        same = sum((r is None) == (s is None) for r, s in pairs)
+        later = sum(r is not None and s is not None and r > s for r, s in pairs)
+        out(
+            f"| {config} | {name} | {tool} | {_decided(real)} | {_decided(sim)} "
+            f"| {same}/{len(pairs)} | {later}/{len(pairs)} |"
+        )
+
+
+def _decided(values: list[float | None]) -> str:
+    times = [v for v in values if v is not None]
+    median, _ = _quantiles([*times, *([math.inf] * (len(values) - len(times)))])
+    return f"{len(times)}/{len(values)}, {median}"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bad-runs", type=int, default=6, help="runs per bad scenario")
@@ -178,6 +209,11 @@ def main(argv: list[str] | None = None) -> None:
     table(results, out)
     out()
     pooled_false_rollbacks(results, out)
+    out()
+    out("Each real peer next to bench/detection's simulation of it, given the same settings, ")
+    out("on the same draws (bench/peers/simulated.py):")
+    out()
+    twins(results, out)
     out()
     out(f"Whole run: {time.monotonic() - started:.0f} s wall time.")
     Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from servers.process import exited, start_on_free_port
+from servers.process import exited, start_on_free_port, terminate
 from support import unavailable, wait_until
 
 REGION = "eu-west-1"
@@ -64,13 +64,7 @@ class MotoServer:
         self.client("cloudwatch").put_metric_data(Namespace=namespace, MetricData=data)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        terminate(self.process)
 
 
 def stamp(at: float) -> datetime:

@@ -261,17 +261,31 @@ class CloudWatchMetric(StrictModel):
 
 
 class CloudWatchSource(StrictModel):
-    """Amazon CloudWatch's ``GetMetricData`` through boto3 (its credential chain)."""
+    """Amazon CloudWatch's ``GetMetricData`` through boto3 (its credential chain).
+
+    The key pair may instead come from two variables the policy names
+    (``access_key_id_env`` and ``secret_access_key_env``, together).
+    """
 
     provider: Literal["cloudwatch"] = "cloudwatch"
     region: str = Field(min_length=1)
     endpoint_url: HttpUrl | None = None
     profile: str | None = None
+    access_key_id_env: EnvName | None = None
+    secret_access_key_env: EnvName | None = None
     timeout: Seconds = 10.0
     retries: int = Field(default=2, ge=0, le=10)
     versions: VersionValues = VersionValues()
     queries: SignalQueries[CloudWatchMetric] = SignalQueries[CloudWatchMetric]()
     signals: dict[SignalName, CustomSignalSpec[CloudWatchMetric]] = {}
+
+    @model_validator(mode="after")
+    def _key_pair(self) -> CloudWatchSource:
+        if (self.access_key_id_env is None) != (self.secret_access_key_env is None):
+            raise ValueError("access_key_id_env and secret_access_key_env go together")
+        if self.profile is not None and self.access_key_id_env is not None:
+            raise ValueError("give profile or access_key_id_env + secret_access_key_env, not both")
+        return self
 
 
 DatadogAggregator = Literal["avg", "min", "max", "sum", "last"]

@@ -1,4 +1,4 @@
-"""Render a :class:`ComplianceReport` as Markdown (the seed's layout) or self-contained HTML.
+"""Render a :class:`ComplianceReport` as Markdown (the documented layout) or self-contained HTML.
 
 Names and messages in a report come from the audit trail, which anyone able to
 write a policy or a record fills: a trigger named ``<img src=x onerror=...>``
@@ -15,6 +15,7 @@ from importlib import resources
 from rollguard.reports import charts
 from rollguard.reports.compute import ComplianceReport
 
+#: Markdown is read in terminals and on forges that have emoji fonts; HTML draws its marks in SVG.
 MARKS = {"pass": "✅", "fail": "❌", "unknown": "❔"}
 #: Characters that make Markdown text into markup: code, emphasis, links and images,
 #: table cells (``_`` is left alone: GitHub ignores it inside words, as in trigger names).
@@ -35,7 +36,7 @@ def md_text(value: object) -> str:
 
 
 def markdown(report: ComplianceReport) -> str:
-    """The seed's compliance report, every line computed."""
+    """The compliance report, every line computed."""
     lines = [
         "# Automated Rollback Compliance Report",
         "",
@@ -96,7 +97,6 @@ def html(report: ComplianceReport) -> str:
     recover = [e.recover_seconds for e in report.events if e.recover_seconds is not None]
     return environment.from_string(template_text).render(
         report=report,
-        marks=MARKS,
         percent=_percent,
         secs=_secs,
         chart_days=charts.bar_chart("rollbacks-per-day", "Rollbacks per day", days, per_day),

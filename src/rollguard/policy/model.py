@@ -25,6 +25,7 @@ from pydantic import (
 from rollguard.policy import secrets
 from rollguard.policy import triggers as trig
 from rollguard.policy.actions import Action
+from rollguard.policy.promotion import Promotion
 from rollguard.policy.triggers import Seconds, StrictModel, Trigger
 from rollguard.signals import Signal
 
@@ -514,6 +515,7 @@ class Policy(StrictModel):
     security_trigger: trig.SecurityTriggerSpec | None = None
     runtime_security: trig.RuntimeSecuritySpec | None = None
     triggers: dict[str, trig.MetricTriggerSpec] = {}
+    promotion: Promotion | None = None
 
     @field_validator(*trig.DEFAULT_SIGNAL)
     @classmethod
@@ -574,6 +576,31 @@ class Policy(StrictModel):
                     f"trigger {rule.name!r} gives a PromQL query, "
                     "which only the prometheus provider runs"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _check_promotion(self) -> Policy:
+        """A promotion needs a signal to show the canary no worse, and a way to move traffic."""
+        if self.promotion is None:
+            return self
+        tested = [rule.name for rule in self.rules if rule.signal in PROMOTION_SIGNALS]
+        if not tested:
+            raise ValueError(
+                "promotion: needs an error_rate_trigger or a latency trigger (latency_p95_ms): "
+                "without one, nothing can show the canary is no worse than stable"
+            )
+        executor = self.target.executor
+        if isinstance(executor, CommandExecutorSpec) and executor.set_weight is None:
+            raise ValueError(
+                "promotion: steps the canary's share with target.executor.set_weight, "
+                "which is not set"
+            )
+        if isinstance(executor, KubernetesExecutorSpec) and executor.router is None:
+            raise ValueError(
+                "promotion: steps the canary's share through a traffic router; "
+                "set target.executor.router (gateway-httproute, istio-virtualservice, "
+                "nginx-ingress)"
+            )
         return self
 
     def _check_can_act(self) -> None:
@@ -643,6 +670,10 @@ class Policy(StrictModel):
         if rule.threshold.reference == "stable" or self.baseline.compare_with == "stable":
             return "stable"
         return "baseline"
+
+
+#: Signals the promotion test judges (engine/promotion.py).
+PROMOTION_SIGNALS = frozenset({Signal.ERROR_RATE_PERCENT, Signal.LATENCY_P95_MS})
 
 
 def _signal_names() -> str:

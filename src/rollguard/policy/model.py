@@ -589,6 +589,13 @@ class Policy(StrictModel):
                 "promotion: needs an error_rate_trigger or a latency trigger (latency_p95_ms): "
                 "without one, nothing can show the canary is no worse than stable"
             )
+        for rule in self.rules:
+            source = self.reference_for(rule) or self.baseline.compare_with
+            if rule.signal in PROMOTION_SIGNALS and source == "baseline" and not self.baseline.file:
+                raise ValueError(
+                    f"promotion: judges {rule.name!r} against the baseline, but baseline.file "
+                    "is not set (set it, or baseline.compare_with: stable)"
+                )
         executor = self.target.executor
         if isinstance(executor, CommandExecutorSpec) and executor.set_weight is None:
             raise ValueError(

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import Field, HttpUrl, field_validator, model_validator
 
+from rollguard.policy.envnames import EnvName
 from rollguard.policy.triggers import Seconds, StrictModel
 
 #: The hooks a release calls, in the order they can happen.
@@ -32,21 +33,10 @@ class Hook(StrictModel):
     """
 
     url: HttpUrl | None = None
-    secret_env: str | None = None
+    secret_env: EnvName | None = None
     command: list[str] | None = None
     timeout: Seconds = 10.0
     on_failure: Literal["hold", "fail"] = "fail"
-
-    @field_validator("secret_env")
-    @classmethod
-    def _secret_env(cls, name: str | None) -> str | None:
-        from rollguard.policy.model import env_name_problem  # model imports this module
-
-        if name is not None:
-            problem = env_name_problem(name)
-            if problem is not None:
-                raise ValueError(problem)
-        return name
 
     @model_validator(mode="after")
     def _one_target(self) -> Hook:

@@ -35,6 +35,7 @@ class Backend(Protocol):
     name: str
     tested_against: str  # the server and version, for the docs' table
     down_words: str  # what the error says when the backend is not there
+    stores_points: bool  # a time-series store (the provider sums a window), not an answerer
 
     def source(self, stable: str, canary: str) -> dict[str, Any]:
         """A ``metrics`` section whose versions are the labels ``stable`` and ``canary``."""
@@ -63,6 +64,7 @@ class InfluxDBBackend:
     version: str
     name: str = "influxdb"
     down_words: str = "cannot reach"
+    stores_points: bool = True
     tested_against: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -135,6 +137,7 @@ class GraphiteBackend:
     server: Any
     name: str = "graphite"
     down_words: str = "cannot reach"
+    stores_points: bool = True
     tested_against: str = ""
 
     def source(self, stable: str, canary: str) -> dict[str, Any]:
@@ -210,6 +213,7 @@ class WebBackend:
     stats: Any
     name: str = "web"
     down_words: str = "cannot reach"
+    stores_points: bool = False
     tested_against: str = "a JSON endpoint on loopback (Python's http.server)"
 
     def source(self, stable: str, canary: str) -> dict[str, Any]:
@@ -281,6 +285,7 @@ class CommandBackend:
     directory: Path
     name: str = "command"
     down_words: str = "cannot run"
+    stores_points: bool = False
     tested_against: str = "a program printing one number (a Python script)"
 
     def __post_init__(self) -> None:
@@ -350,6 +355,7 @@ class CloudWatchBackend:
     server: Any
     name: str = "cloudwatch"
     down_words: str = "cannot reach"
+    stores_points: bool = True
     tested_against: str = "moto's server mode (CloudWatch API), not AWS"
 
     def source(self, stable: str, canary: str) -> dict[str, Any]:

@@ -38,9 +38,9 @@ KINDS: tuple[Kind, ...] = get_args(Kind)
 
 @dataclass(frozen=True)
 class AuditRecord:
-    """One entry as the controller sees it: the seed's RollbackAuditEntry and more.
+    """One entry as the controller sees it: a RollbackAuditEntry and more.
 
-    ``kind`` is one of :data:`KINDS`. ``metrics`` holds the seed's ``errorRate``,
+    ``kind`` is one of :data:`KINDS`. ``metrics`` holds ``errorRate``,
     ``latency`` and ``memoryUsage``. ``affected_users`` is an estimate: the
     requests the bad (canary) version served from the start of the detection
     window until traffic was off it (docs/audit.md, "Affected users").

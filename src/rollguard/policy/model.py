@@ -389,7 +389,7 @@ Channel = Annotated[AppriseChannel | WebhookChannel | LogChannel, Field(discrimi
 
 
 class Notifications(StrictModel):
-    """Routes by the seed's names (``critical_alert`` ...) to channel names."""
+    """Routes by alert name (``critical_alert`` ...) to channel names."""
 
     channels: dict[str, Channel] = {}
     routes: dict[str, list[str]] = {}
@@ -456,7 +456,7 @@ class AuditConfig(StrictModel):
 
 
 class Policy(StrictModel):
-    """A whole policy. Trigger blocks may sit at the top level, as in the seed."""
+    """A whole policy. The named trigger blocks may sit at the top level."""
 
     version: Literal[1] = 1
     name: str = "rollguard"
@@ -625,7 +625,7 @@ class Policy(StrictModel):
 
     @cached_property
     def rules(self) -> list[Trigger]:
-        """Every metric rule, seed blocks first, in a stable order (computed once)."""
+        """Every metric rule, named blocks first, in a stable order (computed once)."""
         out: list[Trigger] = []
         custom = sources.custom_signals(self.metrics)
         for name in trig.DEFAULT_SIGNAL:

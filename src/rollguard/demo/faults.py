@@ -7,7 +7,8 @@ toss), and ``N`` unauthorized answers per minute are spread evenly, one every
 is written, so the resident set really grows and really shrinks on reset
 (glibc's heap may keep freed ``malloc`` memory; an unmapped region cannot).
 The pages are written by ``memset`` through ctypes, which lets go of the GIL:
-growing on a thread then never holds up the requests the event loop serves.
+growing on a thread never holds the event loop (it still costs CPU, which a
+loaded machine's scheduler may take from the loop's answers).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class Faults:
         Blocking: a server calls it on a thread (``asyncio.to_thread``). The pages are
         written one MiB at a time without the GIL, so the event loop keeps answering
         meanwhile (the demo's memory fault must raise memory, not latency); a reset
-        meanwhile stops the growth.
+        stops the growth.
         """
         self.release_memory()
         if megabytes <= 0:

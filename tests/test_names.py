@@ -1,8 +1,9 @@
-"""Names say what a thing is: no module, class, function or variable is named "seed"."""
+"""Names and text say what a thing is: nothing is named "seed" or spoken of as one."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import rollguard
@@ -33,4 +34,17 @@ def test_no_name_in_the_package_says_seed() -> None:
                 for name in _names(node)
                 if "seed" in name.lower()
             ]
+    assert found == []
+
+
+def test_no_text_says_seed() -> None:
+    """The project speaks of itself: docstrings, messages and docs say what a thing is."""
+    root = PACKAGE.parents[1]
+    texts = [*PACKAGE.rglob("*.py"), *(root / "docs").rglob("*.md"), root / "README.md"]
+    found = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for path in texts
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if re.search(r"\bseed\b", line.replace("seed-policy.yaml", ""), re.IGNORECASE)
+    ]
     assert found == []

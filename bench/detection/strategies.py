@@ -142,47 +142,91 @@ class Seed(Strategy):
 class Flagger(Strategy):
     """Flagger's documented analysis: interval 1m, threshold 5, request-success-rate
     >= 99% and request-duration p99 <= 500 ms over 1m; rollback when failed checks
-    reach the threshold (seen at the next interval)."""
+    reach the threshold (seen at the next interval).
+
+    The keywords (in 5 s scrapes) let ``bench.peers`` simulate the exact settings it
+    gives the real Flagger; a window with no request fails its check, as Flagger
+    fails a check whose query returns no value."""
 
     name = "Flagger"
 
-    def __init__(self, runs: int) -> None:
+    def __init__(
+        self,
+        runs: int,
+        *,
+        interval: int = 12,
+        threshold: int = 5,
+        success_window: int = 12,
+        duration_window: int = 12,
+        success_min: float = 0.99,
+    ) -> None:
         super().__init__(runs)
-        self.window = Window(12)
+        self.interval, self.threshold, self.success_min = interval, threshold, success_min
+        self.success = Window(success_window)
+        self.duration = Window(duration_window)
         self.failed = np.zeros(runs)
         self.ticks = 0
 
     def step(self, s: Scrape) -> np.ndarray:
-        n, x, buckets = self.window.push(s.canary_requests, s.canary_errors, s.canary_buckets)
+        n, x = self.success.push(s.canary_requests, s.canary_errors)
+        total, buckets = self.duration.push(s.canary_requests, s.canary_buckets)
         self.ticks += 1
-        if self.ticks % 12:
+        if self.ticks % self.interval:
             return np.zeros(self.runs, dtype=bool)
-        rollback = self.failed >= 5
-        success = 1 - x / np.maximum(n, 1)
-        p99 = histogram_quantile(0.99, buckets, n)
-        self.failed = self.failed + ((success < 0.99) | (p99 > 0.5))
+        rollback = self.failed >= self.threshold
+        success = np.where(n > 0, 1 - x / np.maximum(n, 1), -1.0)
+        p99 = np.nan_to_num(histogram_quantile(0.99, buckets, total), nan=np.inf)
+        self.failed = self.failed + ((success < self.success_min) | (p99 > 0.5))
         return rollback
 
 
 class Argo(Strategy):
     """Argo Rollouts' documented analysis: interval 1m, failureLimit 3, success when
-    the 1m error rate < 5%; the analysis fails at the 4th failed measurement."""
+    the 1m error rate < 5%; the analysis fails at the 4th failed measurement.
+
+    The keywords (in 5 s scrapes) let ``bench.peers`` simulate the exact settings it
+    gives the real Argo Rollouts: ``first`` is the scrape of the first measurement
+    (Argo measures when the analysis starts), ``window`` the query's range (1 for
+    the documented ``irate``), ``p99_max`` an optional latency metric with the same
+    interval and failure limit."""
 
     name = "Argo Rollouts"
 
-    def __init__(self, runs: int) -> None:
+    def __init__(
+        self,
+        runs: int,
+        *,
+        interval: int = 12,
+        failure_limit: int = 3,
+        window: int = 12,
+        success_floor: float = 0.95,
+        first: int | None = None,
+        p99_max: float | None = None,
+        p99_window: int = 12,
+    ) -> None:
         super().__init__(runs)
-        self.window = Window(12)
+        self.interval, self.failure_limit = interval, failure_limit
+        self.success_floor, self.p99_max = success_floor, p99_max
+        self.first = interval if first is None else first
+        self.window = Window(window)
+        self.latency = Window(p99_window)
         self.failed = np.zeros(runs)
+        self.latency_failed = np.zeros(runs)
         self.ticks = 0
 
     def step(self, s: Scrape) -> np.ndarray:
         n, x = self.window.push(s.canary_requests, s.canary_errors)
+        total, buckets = self.latency.push(s.canary_requests, s.canary_buckets)
         self.ticks += 1
-        if self.ticks % 12:
+        if self.ticks < self.first or (self.ticks - self.first) % self.interval:
             return np.zeros(self.runs, dtype=bool)
-        self.failed = self.failed + (x / np.maximum(n, 1) >= 0.05)
-        return self.failed > 3
+        # No request in the window: 0/0 is NaN, which no successCondition accepts.
+        success = np.where(n > 0, 1 - x / np.maximum(n, 1), -1.0)
+        self.failed = self.failed + (success < self.success_floor)
+        if self.p99_max is not None:
+            p99 = np.nan_to_num(histogram_quantile(0.99, buckets, total), nan=np.inf)
+            self.latency_failed = self.latency_failed + (p99 > self.p99_max)
+        return (self.failed > self.failure_limit) | (self.latency_failed > self.failure_limit)
 
 
 class Kayenta(Strategy):

@@ -2,7 +2,7 @@
 
 It exposes what rollguard's scrape provider reads (``/metrics``, from a
 private :class:`~prometheus_client.CollectorRegistry`, never the global one)
-and the seed's test endpoints (``POST /simulate/...``). Only the application
+and test endpoints (``POST /simulate/...``). Only the application
 endpoints (``/`` and ``/api/...``) are counted and faulted: scrapes and admin
 calls must not dilute the error rate they are meant to reveal.
 
@@ -80,7 +80,7 @@ class ServiceMetrics:
         ProcessCollector(registry=self.registry)
 
 
-#: Crude attack signatures, enough to make the seed's ``suspicious_patterns`` observable.
+#: Crude attack signatures, enough to make ``suspicious_patterns`` observable.
 SUSPICIOUS = re.compile(
     r"\.\./|%2e%2e|<script|%3cscript|union(\s|%20|\+)+select|/etc/passwd|'\s*or\s*'1'\s*=\s*'1",
     re.IGNORECASE,
@@ -166,8 +166,7 @@ class DemoService:
             faults.latency_ms = parse_number(raw, what="ms", low=0, high=60_000)
         elif fault == "memory":
             megabytes = int(parse_number(raw, what="mb", low=0, high=4096))
-            for _ in faults.grow_memory(megabytes):
-                await asyncio.sleep(0)  # keep serving while the memory grows
+            await asyncio.to_thread(faults.grow_memory, megabytes)  # serving meanwhile
         elif fault == "unauthorized":
             per_minute = parse_number(raw, what="per_minute", low=0, high=60_000)
             faults.set_unauthorized(per_minute, now=time.monotonic())

@@ -146,4 +146,28 @@ def explain(policy: Policy, fallbacks: Mapping[str, str] | None = None) -> list[
             f"show {' or '.join(limits)} vulnerabilities, rollguard runs "
             f"{gate.action.value} (critical){told}."
         )
+    if policy.promotion is not None:
+        lines.append(explain_promotion(policy))
     return lines
+
+
+def explain_promotion(policy: Policy) -> str:
+    """The promotion plan in one sentence (docs/promotion.md)."""
+    plan = policy.promotion
+    assert plan is not None  # noqa: S101 callers check
+    steps = " -> ".join(f"{step}%" for step in plan.steps)
+    timeout = {
+        "hold": "holds the release for an operator",
+        "promote": "moves on anyway",
+        "rollback": "rolls back",
+    }[plan.on_max_duration]
+    hooks = [name for name in type(plan.hooks).model_fields if getattr(plan.hooks, name)]
+    called = f"; hooks: {', '.join(hooks)}" if hooks else ""
+    return (
+        f"promotion: the canary's share goes {steps}; each step moves on once a sequential "
+        f"test shows the canary no worse than {plan.margin_ratio:g} x its reference + "
+        f"{plan.margin_points:g} points on every error-rate and latency trigger's signal "
+        f"(a bad release is promoted with a chance of at most {plan.beta:g}) and "
+        f"{_duration(plan.min_step_duration)} have passed; a step still short of that "
+        f"after {_duration(plan.max_step_duration)} {timeout}{called}."
+    )

@@ -1,6 +1,6 @@
 """Trigger blocks as users write them, and the normalized :class:`Trigger`.
 
-The seed's blocks (``error_rate_trigger``, ``latency_trigger``,
+The named blocks (``error_rate_trigger``, ``latency_trigger``,
 ``memory_trigger``, ``security_trigger``, ``runtime_security``) load as
 written. Each metric block also takes a plain form: ``threshold_percent: 5``
 instead of ``threshold: 5%``, ``window: 5m`` instead of
@@ -102,7 +102,7 @@ class Detection(StrictModel):
 
 
 class MetricTriggerSpec(StrictModel):
-    """A threshold on a metric signal over a window, seed form or plain form."""
+    """A threshold on a metric signal over a window, human form or plain form."""
 
     signal: SignalRef | None = None
     threshold: Any = None
@@ -226,7 +226,7 @@ def _example(signal: Signal) -> str:
 
 
 class SecurityTriggerSpec(StrictModel):
-    """The seed's ``security_trigger``: vulnerability limits for the deploy gate."""
+    """``security_trigger``: vulnerability limits for the deploy gate."""
 
     critical_vulnerabilities: Annotated[int, BeforeValidator(units.parse_limit)] = 0
     high_vulnerabilities: Annotated[int, BeforeValidator(units.parse_limit)] | None = None
@@ -286,7 +286,7 @@ def _secret_env_name(name: str) -> str:
 
 
 class RuntimeSecuritySpec(StrictModel):
-    """The seed's ``runtime_security``: unauthorized attempts and attack patterns."""
+    """``runtime_security``: unauthorized attempts and attack patterns."""
 
     unauthorized_access_attempts: (
         Annotated[float, BeforeValidator(units.parse_rate_per_minute)] | None
@@ -331,7 +331,7 @@ class Trigger(StrictModel):
     detection: Detection = Detection()
 
 
-#: Which signal each seed block measures when it does not say.
+#: Which signal each named block measures when it does not say.
 DEFAULT_SIGNAL: dict[str, Signal] = {
     "error_rate_trigger": Signal.ERROR_RATE_PERCENT,
     "latency_trigger": Signal.LATENCY_P95_MS,
@@ -352,7 +352,7 @@ DEFAULT_NOTIFICATION: dict[Action, str] = {
 def from_metric_spec(
     name: str, spec: MetricTriggerSpec, custom: Mapping[str, CustomSignal] | None = None
 ) -> Trigger:
-    """Normalize a metric block; ``name`` picks the default signal for seed blocks, and
+    """Normalize a metric block; ``name`` picks the default signal for named blocks, and
     ``custom`` holds the signals the policy defines (``metrics.signals``)."""
     chosen = spec.signal or DEFAULT_SIGNAL.get(name)
     signal: Signal | CustomSignal | None = (

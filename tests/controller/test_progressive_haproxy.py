@@ -6,13 +6,12 @@ import pytest
 
 from rollguard.audit.base import MemoryAuditSink
 from rollguard.controller import Outcome, SimulatedClock, Watcher
-from rollguard.executors.base import ActionResult
 from rollguard.executors.haproxy import HaproxyExecutor
 from rollguard.notifiers.log import LogNotifier
 from rollguard.policy import parse_policy
 from rollguard.policy.model import HaproxyExecutorSpec
 from rollguard.signals import Signal, Version
-from rollguard.testing import InMemoryProvider
+from rollguard.testing import InMemoryProvider, RecordingExecutor
 from servers.haproxy import BACKEND, HaproxyServer
 
 pytestmark = pytest.mark.real_server
@@ -29,23 +28,9 @@ promotion:
 """
 
 
-class Observed(HaproxyExecutor):
-    """The real executor; after each weight change, HAProxy's own answer for the canary."""
-
-    def __init__(self, spec: HaproxyExecutorSpec, haproxy: HaproxyServer) -> None:
-        super().__init__(spec)
-        self.haproxy = haproxy
-        self.seen_weights: list[str] = []
-
-    async def set_canary_weight(self, *, percent: int) -> ActionResult:
-        result = await super().set_canary_weight(percent=percent)
-        self.seen_weights.append(self.haproxy.command(f"get weight {BACKEND}/canary").split()[0])
-        return result
-
-
 def _watch(
     haproxy: HaproxyServer, hooks: str = "", canary_errors: float = 1.0
-) -> tuple[Watcher, Observed, MemoryAuditSink]:
+) -> tuple[Watcher, list[str], MemoryAuditSink]:
     policy = parse_policy(POLICY.format(socket=haproxy.socket_path, backend=BACKEND, hooks=hooks))
     provider = InMemoryProvider(
         {
@@ -59,7 +44,13 @@ def _watch(
     )
     spec = policy.target.executor
     assert isinstance(spec, HaproxyExecutorSpec)
-    executor = Observed(spec, haproxy)
+    seen: list[str] = []
+
+    def weight(label: str) -> None:  # after each call, HAProxy's own answer for the canary
+        if label.startswith("set canary weight"):
+            seen.append(haproxy.command(f"get weight {BACKEND}/canary").split()[0])
+
+    executor = RecordingExecutor(HaproxyExecutor(spec), on_call=weight)
     audit = MemoryAuditSink()
     watcher = Watcher(
         policy,
@@ -69,16 +60,16 @@ def _watch(
         audit=audit,
         clock=SimulatedClock(1_000.0),
     )
-    return watcher, executor, audit
+    return watcher, seen, audit
 
 
 async def test_a_healthy_release_reaches_all_traffic_step_by_step(
     canary_haproxy: HaproxyServer,
 ) -> None:
-    watcher, executor, _ = _watch(canary_haproxy)
+    watcher, seen, _ = _watch(canary_haproxy)
     result = await watcher.run(duration_seconds=3600)
     assert result.outcome is Outcome.PROMOTED
-    assert executor.seen_weights == ["10", "50", "100"]
+    assert seen == ["10", "50", "100"]
     answered = canary_haproxy.count_answers(50)
     assert answered == {"canary": 50}
 

@@ -29,6 +29,8 @@ PASTED = {
     f" secret_env: '{SECRET}'}}}}}}\n",
     "audit.url_env": REPLAY + f"audit: {{url_env: '{SECRET}'}}\n",
     "audit.key_env": REPLAY + f"audit: {{key_env: '{SECRET}'}}\n",
+    "runtime_security.falco_secret_env": REPLAY
+    + f"runtime_security: {{falco_listen: '127.0.0.1:2801', falco_secret_env: '{SECRET}'}}\n",
 }
 
 

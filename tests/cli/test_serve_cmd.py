@@ -28,7 +28,7 @@ def test_listen_address_in_use_exits_2_not_3(run_cli: Run, tmp_path: Path) -> No
             "serve", "--policies", str(tmp_path), "--listen", f"127.0.0.1:{port}", env=TOKEN
         )
     assert done.returncode == 2, done.stderr
-    assert f"--listen 127.0.0.1:{port}: cannot serve there" in done.stderr
+    assert f"--listen 127.0.0.1:{port}: cannot listen there: Address already in use" in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -84,5 +84,5 @@ def test_serve_with_the_trails_key_gets_past_the_key_check(run_cli: Run, tmp_pat
             env={**TOKEN, "AUDIT_KEY": KEY},
         )
     assert done.returncode == 2, done.stderr
-    assert "cannot serve there" in done.stderr
+    assert "cannot listen there: Address already in use" in done.stderr
     assert KEY not in done.stdout + done.stderr

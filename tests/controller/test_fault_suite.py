@@ -6,9 +6,11 @@ once per fault: cancelled before and after each point, and SIGKILLed after
 each point (a kill before a call leaves what a kill after the previous one
 leaves: no durable change happens between points). After every fault the
 next watch runs and the invariants are checked: the lease was released (a
-cancellation) or taken over (a kill), every watch ended, every action has a
-result (completed, or recorded as failed), no two actions were ever open at
-once, traffic only moved towards stable, and the chain verifies.
+cancellation) or taken over (a kill), no entry was lost (after a kill the
+store holds exactly the entries whose append had returned), every watch
+ended, every action has a result (completed, or recorded as failed), no two
+actions were ever open at once, traffic only moved towards stable, and the
+chain verifies.
 """
 
 from __future__ import annotations
@@ -82,5 +84,13 @@ def test_sigkilled_at_every_await(tmp_path: Path, path: str, cli_env: dict[str, 
     assert done.returncode == 0, done.stderr[-3000:]
     statuses = json.loads(done.stdout.splitlines()[-1])
     assert statuses == [-signal.SIGKILL] * len(faults), f"{path}: not killed where planned"
-    for folder in folders:
+    for folder, (number, position) in zip(folders, faults, strict=True):
+        # No entry lost: every append that returned before the kill is in the store.
+        done = points[: number if position == "after" else number - 1]
+        store = open_store(f"sqlite:///{folder / 'audit.db'}")
+        try:
+            found = len(store.list())
+        finally:
+            store.close()
+        assert found == sum(p.startswith("store.append") for p in done), (path, number)
         asyncio.run(check_after(path, folder))

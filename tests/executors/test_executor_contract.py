@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from kube_support import ROUTERS, create, executor, httproute, roll_out
 
 from demo_servers import deployment
+from kube_support import ROUTERS, create, executor, httproute, roll_out
 from rollguard.executors.base import Executor, TargetStatus
 from rollguard.executors.command import CommandExecutor
 from rollguard.executors.haproxy import HaproxyExecutor

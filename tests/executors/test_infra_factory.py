@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube_support import roll_out
 
+from kube_support import roll_out
 from rollguard.errors import ExecutorError
 from rollguard.executors.command import CommandExecutor
 from rollguard.executors.factory import make_executor

@@ -8,9 +8,9 @@ a closed port. Every other Kubernetes behaviour is tested on the real cluster.
 from __future__ import annotations
 
 import pytest
-from kube_support import run
 from kubernetes import client as k8s
 
+from kube_support import run
 from rollguard.errors import ExecutorError
 from rollguard.executors.kubernetes import KubernetesExecutor
 from rollguard.policy.model import KubernetesExecutorSpec

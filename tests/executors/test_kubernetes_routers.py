@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from kubernetes import client as k8s
+
 from kube_support import (
     ROUTERS,
     ConcurrentWriter,
@@ -23,8 +25,6 @@ from kube_support import (
     roll_out,
     run,
 )
-from kubernetes import client as k8s
-
 from rollguard.errors import ExecutorError
 from rollguard.executors.base import ActionResult, TargetStatus
 from rollguard.executors.kubernetes import KubernetesExecutor

@@ -45,7 +45,8 @@ def test_the_policy_and_the_falco_receiver_read_a_priority_alike(spelling: str, 
         "metrics: {provider: replay, file: s.csv}\n"
         "error_rate_trigger: {threshold: 5%}\n"
         f"runtime_security: {{suspicious_patterns: immediate_detection, "
-        f"falco_listen: '127.0.0.1:2801', falco_min_priority: {spelling}}}\n"
+        f"falco_listen: '127.0.0.1:2801', falco_secret_env: FALCO_SECRET, "
+        f"falco_min_priority: {spelling}}}\n"
     )
     assert policy.runtime_security is not None
     assert policy.runtime_security.falco_min_priority == falco_priority(spelling) == name

@@ -31,6 +31,9 @@ def _replay(tmp_path: Path) -> ReplayProvider:
     return ReplayProvider.from_file(csv)
 
 
+SECRET = "falco-secret-0123456789abcdef"
+
+
 async def test_answers_from_log_and_falco_and_delegates(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     log.write_text("")
@@ -40,10 +43,15 @@ async def test_answers_from_log_and_falco_and_delegates(tmp_path: Path) -> None:
         suspicious_patterns="immediate_detection",
         access_log="access.log",
         falco_listen=f"127.0.0.1:{port}",
+        falco_secret_env="FALCO_SECRET",
         falco_min_priority="error",
     )
     provider = SecurityProvider.from_policy(
-        spec, _replay(tmp_path), base_dir=tmp_path, clock=lambda: 1000.0
+        spec,
+        _replay(tmp_path),
+        base_dir=tmp_path,
+        clock=lambda: 1000.0,
+        environ={"FALCO_SECRET": SECRET},
     )
     try:
         await provider.collect(now=900.0)
@@ -51,7 +59,7 @@ async def test_answers_from_log_and_falco_and_delegates(tmp_path: Path) -> None:
             handle.writelines([_line("/admin", 403)] * 6 + [_line("/login", 401)] * 4)
             handle.write(_line("/x?id=1 UNION SELECT pass FROM users"))
             handle.write(_line("/", 200, "sqlmap/1.7"))
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {SECRET}"}) as client:
             url = f"http://127.0.0.1:{port}/"
             await client.post(url, json={"priority": "Critical", "rule": "shell", "output": "sh"})
             await client.post(url, json={"priority": "Warning", "rule": "cat", "output": "cat"})

@@ -9,23 +9,24 @@ start instead of minutes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import uvicorn
 from prometheus_client import CollectorRegistry
 
 from rollguard.audit.base import AuditSink
+from rollguard.security.listener import Limits, bind, make_server
 from rollguard.server.app import create_app
 from rollguard.server.audit_view import AuditStore, AuditView
 from rollguard.server.auth import TokenAuth
+from rollguard.server.hosts import LOOPBACK_NAMES
 from rollguard.server.manager import ControllerManager
 from rollguard.server.telemetry import Telemetry
-from rollguard.server.wiring import default_factory
-from support import free_port, wait_until
+from rollguard.server.wiring import WatcherFactory, default_factory
+from support import wait_until
 
 TOKEN = "test-token-0123456789abcdef"
 REPLAY_SPEED = 20.0
@@ -101,6 +102,10 @@ class Served:
         return wait_until(reached, timeout=timeout, what=f"{name} to be {status}")
 
 
+def _replayed(audit: AuditSink) -> WatcherFactory:
+    return default_factory(audit, replay_speed=REPLAY_SPEED)
+
+
 @contextmanager
 def start_serve(
     folder: Path,
@@ -109,33 +114,44 @@ def start_serve(
     store: AuditStore | None = None,
     lock_retry_seconds: float = 0.2,
     auth: TokenAuth | None = None,
+    limits: Limits | None = None,
+    allowed_hosts: frozenset[str] | None = LOOPBACK_NAMES,
+    factory: Callable[[AuditSink], WatcherFactory] | None = None,
 ) -> Iterator[Served]:
-    """Run the app in uvicorn on a free loopback port until the caller is done."""
+    """Run the app as ``serve`` does (the guarded listener) on loopback until the caller is done."""
     audit = AuditView(store)
     sink: AuditSink = audit
     registry = CollectorRegistry()
     telemetry = Telemetry(registry)
     manager = ControllerManager(
         folder,
-        factory=default_factory(audit.durable(), replay_speed=REPLAY_SPEED),
+        factory=(factory or _replayed)(audit.durable()),
         telemetry=telemetry,
         audit=sink,
         reload_seconds=0.2,
         lock_retry_seconds=lock_retry_seconds,
     )
-    app = create_app(manager, telemetry=telemetry, auth=auth or TokenAuth(token), audit=audit)
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
+    app = create_app(
+        manager,
+        telemetry=telemetry,
+        auth=auth or TokenAuth(token),
+        audit=audit,
+        allowed_hosts=allowed_hosts,
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="serve", daemon=True)
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = make_server(app, limits=limits or Limits(), log_level="warning")
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="serve", daemon=True
+    )
     thread.start()
     try:
-        wait_until(lambda: server.started, timeout=20, what="uvicorn to start")
+        # Start-up reads the whole folder first: a pathological file takes long under load.
+        wait_until(lambda: server.started, timeout=180, what="uvicorn to start")
         url = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=url, timeout=10) as client:
             yield Served(url, folder, manager, registry, client, audit)
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+        sock.close()

@@ -7,17 +7,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 from serve_harness import TOKEN, recording
+from serve_process import serve_process
 
 from rollguard.audit.factory import open_store
-from rollguard.server.auth import TOKEN_ENV
-from support import free_port, process_running, wait_until
+from support import process_running, wait_until
 
 POLICY = """\
 name: web-policy
@@ -35,32 +33,6 @@ metrics: {{provider: replay, file: healthy.csv}}
 analysis: {{interval: 0.1s, persistence: 2, min_requests: 20, no_data_limit: 3}}
 error_rate_trigger: {{threshold: 5%, measurement_window: 10s, action: immediate_rollback}}
 """
-
-
-@contextlib.contextmanager
-def _serve(
-    folder: Path, db: Path, rollguard_cmd: list[str], env: dict[str, str]
-) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            *rollguard_cmd,
-            "serve",
-            *("--policies", str(folder), "--listen", f"127.0.0.1:{port}"),
-            *("--audit-url", f"sqlite:///{db}", "--replay-speed", "20"),
-            *("--log-level", "warning"),
-        ],
-        env={**env, TOKEN_ENV: TOKEN},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        yield process, url
-    finally:
-        process.kill()
-        process.wait()
 
 
 def _status(url: str, name: str) -> str | None:
@@ -95,7 +67,8 @@ def test_an_abort_killed_mid_way_is_in_the_trail_and_finished_after_a_restart(
     (folder / "healthy.csv").write_text(recording(seconds=7200, bad_after=None))
     (folder / "web.yaml").write_text(POLICY.format(pids=pids, log=log, go=go))
     db = tmp_path / "audit.db"
-    with _serve(folder, db, rollguard_cmd, cli_env) as (serve, url):
+    store_options = ("--audit-url", f"sqlite:///{db}", "--replay-speed", "20")
+    with serve_process(folder, rollguard_cmd, cli_env, *store_options) as (serve, url):
         wait_until(lambda: _status(url, "web") == "watching", timeout=30, what="web watching")
         abort = threading.Thread(target=_abort, args=(url,), daemon=True)
         abort.start()
@@ -115,7 +88,7 @@ def test_an_abort_killed_mid_way_is_in_the_trail_and_finished_after_a_restart(
     finally:
         store.close()
     go.touch()  # the restarted rollback may now finish
-    with _serve(folder, db, rollguard_cmd, cli_env) as (_, url):
+    with serve_process(folder, rollguard_cmd, cli_env, *store_options) as (_, url):
         wait_until(lambda: _status(url, "web") == "aborted", timeout=60, what="the abort finished")
     store = open_store(f"sqlite:///{db}")
     try:

@@ -31,7 +31,9 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
     policies: Path = typer.Option(..., "--policies", help="Folder of policy files to watch."),  # noqa: B008
     listen: str = typer.Option("127.0.0.1:8080", help="Address to serve the API and page on."),
     token_file: Path | None = typer.Option(  # noqa: B008
-        None, help="File whose first line is the API token (else $ROLLGUARD_API_TOKEN)."
+        None,
+        help="File of API tokens, one NAME:TOKEN (or TOKEN) per line (else "
+        "$ROLLGUARD_API_TOKEN); the name is who asked, in the audit trail.",
     ),
     audit_url: str | None = typer.Option(
         None, help="Audit store URL (sqlite:///PATH or postgresql://...); memory when unset."
@@ -45,6 +47,15 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
         1.0, min=0.001, help="Replay providers play their recording this many times real time."
     ),
     log_level: LogLevel = typer.Option(LogLevel.INFO, help="How much to log."),  # noqa: B008
+    allowed_host: list[str] = typer.Option(  # noqa: B008
+        [],
+        "--allowed-host",
+        help="A Host name the API answers (repeat it; '*' for any). Default: the loopback "
+        "names when --listen is loopback, the --listen address itself otherwise.",
+    ),
+    max_connections: int = typer.Option(
+        256, min=1, help="Open connections at most; past it the slowest idle one is closed."
+    ),
 ) -> None:
     """Watch every deployment whose policy is in --policies; serve the API, metrics and page.
 
@@ -58,13 +69,15 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
     host, port = parse_listen(listen)
     import logging
 
-    import uvicorn
     from prometheus_client import CollectorRegistry, disable_created_metrics
 
+    from rollguard.security.listener import Limits
     from rollguard.server.app import create_app
     from rollguard.server.audit_view import AuditView
     from rollguard.server.auth import TokenAuth
+    from rollguard.server.hosts import allowed_hosts
     from rollguard.server.manager import ControllerManager
+    from rollguard.server.run import serve_app
     from rollguard.server.telemetry import Telemetry
     from rollguard.server.wiring import default_factory
 
@@ -102,16 +115,20 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
         logging.getLogger("rollguard.serve").warning(
             "no API token configured: abort/pause/resume/promote will answer 401"
         )
-    app = create_app(manager, telemetry=telemetry, auth=auth, audit=audit)
+    hosts = allowed_hosts(host, allowed_host)
+    if hosts is None:
+        logging.getLogger("rollguard.serve").warning(
+            "any Host header is answered (listening on every address): set --allowed-host "
+            "to the names clients use, against DNS rebinding"
+        )
+    app = create_app(manager, telemetry=telemetry, auth=auth, audit=audit, allowed_hosts=hosts)
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level.value, access_log=False)
-    except SystemExit as exc:
-        # uvicorn exits 3 when it cannot bind, which would read as rollguard's "blocked".
-        if exc.code not in (None, 0):
-            raise UsageError(
-                f"--listen {listen}: cannot serve there (address in use or not permitted; "
-                "uvicorn's log above says which)"
-            ) from None
-        raise
+        serve_app(
+            app,
+            host=host,
+            port=port,
+            limits=Limits(max_connections=max_connections),
+            log_level=log_level.value,
+        )
     finally:
         audit.close()  # queued audit writes land before the process ends

@@ -252,6 +252,12 @@ class Watcher:
         except TimeoutError:
             return  # the store did not answer in time; the next watch's recovery closes it
 
+    def reset(self) -> None:
+        """Forget what the engine learned (persistence, no-data counts): a new release is a
+        new canary, and data that returned after an inconclusive end starts afresh."""
+        self.state = EngineState()
+        self.last = None
+
     def _next_watch(self) -> None:
         if self._watches:
             self.watch_id = uuid.uuid4().hex

@@ -44,6 +44,9 @@ def secret_env_names(policy: Policy) -> dict[str, str]:
             fields.append(
                 (getattr(channel, attribute, None), f"notifications.channels.{name}.{attribute}")
             )
+    security = policy.runtime_security
+    if security is not None:
+        fields.append((security.falco_secret_env, "runtime_security.falco_secret_env"))
     for variable, field in fields:
         if variable:
             found[variable] = field

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -299,6 +300,16 @@ def _host_port(raw: object) -> str:
     return str(raw)
 
 
+def _secret_env_name(name: str) -> str:
+    """A variable's name, never the secret pasted in its place (as every ``*_env`` field)."""
+    from rollguard.policy.model import env_name_problem  # model imports this module
+
+    problem = env_name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
+
+
 class RuntimeSecuritySpec(StrictModel):
     """The seed's ``runtime_security``: unauthorized attempts and attack patterns."""
 
@@ -327,9 +338,21 @@ class RuntimeSecuritySpec(StrictModel):
         ]
         | None
     ) = None
+    #: The environment variable holding the secret every Falco post must carry.
+    falco_secret_env: Annotated[str, AfterValidator(_secret_env_name)] | None = None
     action: ActionName = Action.TRAFFIC_ISOLATION_AND_ROLLBACK
     notification: str | None = "security_incident"
     dry_run: bool = False
+
+    @model_validator(mode="after")
+    def _falco_needs_a_secret(self) -> RuntimeSecuritySpec:
+        if self.falco_listen and not self.falco_secret_env:
+            raise ValueError(
+                "falco_listen needs falco_secret_env: the name of an environment variable "
+                "holding the secret Falco must send (any local process could otherwise "
+                "forge an alert); see docs/runtime-security.md"
+            )
+        return self
 
 
 class Trigger(StrictModel):

@@ -8,26 +8,38 @@ Alert, Critical, Error, Warning, Notice, Informational, Debug), ``rule``,
 ``falco_min_priority`` are ignored (counted, never events). Bodies with one
 alert per line (Falco's file output) are accepted too.
 
-The receiver is a stdlib HTTP server in a daemon thread: no framework for one
-POST route, and it binds 127.0.0.1 only unless told otherwise.
+The receiver is one raw ASGI route on uvicorn, in a thread with its own event
+loop, behind the same guarded listener as ``serve`` (request deadlines, a
+connection cap); it binds 127.0.0.1 unless told otherwise and requires a
+shared secret on every post (:class:`FalcoReceiver`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import json
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import uvicorn
+from starlette.types import Receive, Scope, Send
 
 from rollguard import documents
 from rollguard.errors import InputError, ProviderError
 from rollguard.policy.triggers import FALCO_PRIORITIES, falco_priority
 from rollguard.security.events import EventLog, SecurityEvent
+from rollguard.security.listener import Limits, bind, make_server
 
 MAX_BODY_BYTES = 1024 * 1024
+MIN_SECRET_LENGTH = 16
+#: Falco posts one small alert per request: short deadlines, few connections.
+RECEIVER_LIMITS = Limits(header_seconds=5.0, body_seconds=5.0, max_connections=64)
 
 
 def priority_rank(name: str) -> int:
@@ -107,81 +119,172 @@ class FalcoIntake:
         return recorded
 
 
+def falco_secret(env_name: str | None, *, environ: Mapping[str, str] | None = None) -> str:
+    """The shared secret from the variable ``falco_secret_env`` names; ProviderError if unset."""
+    env = os.environ if environ is None else environ
+    secret = env.get(env_name or "", "").strip()
+    if not env_name or not secret:
+        raise ProviderError(
+            f"runtime_security.falco_secret_env: ${env_name or '(unset)'} holds no secret; "
+            "set it to the secret Falco sends (e.g. `openssl rand -hex 32`)"
+        )
+    return secret
+
+
 class FalcoReceiver:
-    """An HTTP endpoint for Falco's ``http_output``; ``start()`` then ``stop()``."""
+    """An HTTP endpoint for Falco's ``http_output``; ``start()`` then ``stop()``.
+
+    Every post must carry the shared ``secret``: as ``Authorization: Bearer SECRET``
+    (Falcosidekick's ``webhook.customheaders``) or as the password of HTTP Basic
+    auth (Falco's ``http_output.url: http://falco:SECRET@127.0.0.1:2801/``, which
+    libcurl sends as ``Authorization: Basic``). Without it a post is refused (401):
+    any local process could otherwise forge a Critical alert and have the release
+    isolated. The listener has the same limits as ``serve``'s
+    (:mod:`rollguard.security.listener`): slow or idle clients are closed at a
+    deadline and cannot hold a thread or a descriptor each.
+    """
 
     def __init__(
         self,
         intake: FalcoIntake,
         *,
+        secret: str,
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.time,
+        limits: Limits = RECEIVER_LIMITS,
     ) -> None:
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ProviderError(
+                f"runtime_security.falco_secret_env: the secret must be at least "
+                f"{MIN_SECRET_LENGTH} characters (e.g. `openssl rand -hex 32`)"
+            )
         self.intake = intake
         self._clock = clock
+        self._secret = secret.encode()
+        self._limits = limits
         try:
-            self._server = ThreadingHTTPServer((host, port), self._handler())
+            self._socket = bind(host, port)
         except OSError as exc:
             raise ProviderError(
                 f"runtime_security.falco_listen {host}:{port}: cannot listen: {exc.strerror or exc}"
             ) from exc
-        self._server.daemon_threads = True
+        self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def address(self) -> tuple[str, int]:
         """(host, port) actually bound (port 0 picks a free one)."""
-        host, port = self._server.server_address[:2]
+        host, port = self._socket.getsockname()[:2]
         return str(host), int(port)
 
     def start(self) -> None:
-        """Serve in a daemon thread until ``stop()``."""
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        """Serve on a thread of its own (its own event loop) until ``stop()``.
+
+        The socket listens from the constructor on, so a post sent before the
+        thread is up waits in the backlog instead of being refused.
+        """
+        server = make_server(
+            self._app, limits=self._limits, lifespan="off", configure_logging=False
+        )
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [self._socket]}, daemon=True, name="falco"
+        )
         self._thread.start()
 
     def stop(self) -> None:
         """Stop serving and free the port; safe when ``start()`` was never called."""
-        if self._thread is not None:
-            # shutdown() waits for serve_forever to end: it would hang if it never began.
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+            self._server = self._thread = None
+        self._socket.close()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        receiver = self
+    def authorized(self, header: bytes | None) -> bool:
+        """The request carries the secret (Bearer, or Basic auth's password); constant-time."""
+        if not header:
+            return False
+        scheme, _, value = header.partition(b" ")
+        scheme = scheme.lower()
+        if scheme == b"basic":
+            try:
+                value = base64.b64decode(value.strip(), validate=True).partition(b":")[2]
+            except (binascii.Error, ValueError):
+                return False
+        elif scheme != b"bearer":
+            return False
+        return hmac.compare_digest(value.strip(), self._secret)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                try:
-                    length = int(self.headers.get("Content-Length") or 0)
-                except ValueError:
-                    length = -1
-                if length < 0:  # read(-1) would wait for the client to close
-                    self._answer(400, {"error": "expected a Content-Length in bytes"})
-                    return
-                if length > MAX_BODY_BYTES:
-                    self._answer(413, {"error": f"body over {MAX_BODY_BYTES} bytes"})
-                    return
-                body = self.rfile.read(length).decode("utf-8", errors="replace")
-                try:
-                    alerts = parse_alerts(body, where="request body")
-                except InputError as exc:
-                    self._answer(400, {"error": str(exc)})
-                    return
-                recorded = receiver.intake.take(alerts, now=receiver._clock())
-                self._answer(200, {"received": len(alerts), "recorded": recorded})
+    async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        headers = dict(scope.get("headers", []))
+        if scope["method"] != "POST":
+            await _answer(send, 405, {"error": "only POST (Falco's http_output) is accepted"})
+            return
+        if not self.authorized(headers.get(b"authorization")):
+            await _answer(
+                send,
+                401,
+                {"error": "the shared secret is required (runtime_security.falco_secret_env)"},
+                extra=[(b"www-authenticate", b'Basic realm="rollguard-falco"')],
+            )
+            return
+        body = await _read_body(headers.get(b"content-length"), receive)
+        if isinstance(body, int):
+            if body:
+                message = (
+                    f"body over {MAX_BODY_BYTES} bytes"
+                    if body == 413
+                    else "expected a Content-Length in bytes"
+                )
+                await _answer(send, body, {"error": message})
+            return
+        try:
+            alerts = parse_alerts(body.decode("utf-8", errors="replace"), where="request body")
+        except InputError as exc:
+            await _answer(send, 400, {"error": str(exc)})
+            return
+        recorded = self.intake.take(alerts, now=self._clock())
+        await _answer(send, 200, {"received": len(alerts), "recorded": recorded})
 
-            def _answer(self, status: int, body: dict[str, object]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
-            def log_message(self, format: str, *args: object) -> None:
-                """Quiet: the watch output is the place for news, not stderr."""
+async def _read_body(declared: bytes | None, receive: Receive) -> bytes | int:
+    """The whole body, or 400/413 to answer, or 0 when the client went away."""
+    if declared is not None and not declared.isdigit():
+        return 400  # a negative or garbled length
+    if declared is not None and int(declared) > MAX_BODY_BYTES:
+        return 413
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return 0  # disconnected (or closed at the body deadline): nothing to answer
+        body += message.get("body", b"")
+        if len(body) > MAX_BODY_BYTES:
+            return 413
+        if not message.get("more_body", False):
+            return bytes(body)
 
-        return Handler
+
+async def _answer(
+    send: Send,
+    status: int,
+    payload: dict[str, object],
+    *,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    data = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                *(extra or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})

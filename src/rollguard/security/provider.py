@@ -23,13 +23,13 @@ another format, yields an ERROR measurement with the reason, never a zero.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from rollguard.policy.triggers import RuntimeSecuritySpec
 from rollguard.security.events import EventLog, SecurityEvent
-from rollguard.security.falco import FalcoIntake, FalcoReceiver
+from rollguard.security.falco import FalcoIntake, FalcoReceiver, falco_secret
 from rollguard.security.tailer import AccessLogTailer
 from rollguard.signals import Measurement, Query, Signal, Version
 
@@ -75,10 +75,12 @@ class SecurityProvider:
         base_dir: Path,
         start_receiver: bool = True,
         clock: Callable[[], float] = time.time,
+        environ: Mapping[str, str] | None = None,
     ) -> SecurityProvider:
         """The wrapper a policy's ``runtime_security`` section asks for.
 
         ``clock`` stamps Falco alerts as they arrive; pass the controller's clock.
+        The Falco secret is read from ``environ`` (the process environment by default).
         """
         events = EventLog()
         tailer = falco = None
@@ -92,7 +94,13 @@ class SecurityProvider:
         if spec is not None and spec.falco_listen:
             host, _, port = spec.falco_listen.rpartition(":")
             intake = FalcoIntake(events, min_priority=spec.falco_min_priority)
-            falco = FalcoReceiver(intake, host=host, port=int(port), clock=clock)
+            falco = FalcoReceiver(
+                intake,
+                secret=falco_secret(spec.falco_secret_env, environ=environ),
+                host=host,
+                port=int(port),
+                clock=clock,
+            )
             if start_receiver:
                 falco.start()
         return cls(inner, events=events, tailer=tailer, falco=falco)

@@ -9,36 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import FastAPI, Query
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from rollguard.server import http_errors, status_api
+from rollguard.server import control_api, http_errors, status_api
 from rollguard.server import schemas as s
 from rollguard.server.audit_view import AuditView
 from rollguard.server.auth import TokenAuth
 from rollguard.server.cache import ShortCache
-from rollguard.server.manager import CommandRefusedError, ControllerManager, UnknownDeploymentError
+from rollguard.server.hosts import LOOPBACK_NAMES, AllowedHosts
+from rollguard.server.manager import ControllerManager, UnknownDeploymentError
 from rollguard.server.telemetry import Telemetry
 
 STATIC = Path(__file__).resolve().parent / "static"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": s.ErrorBody, "description": "No watched deployment has that name."},
     422: {"model": s.ErrorBody, "description": "Malformed request."},
-}
-_COMMANDS = frozenset(command.value for command in s.Command)
-_COMMAND_ERRORS: dict[int | str, dict[str, Any]] = {
-    **_ERRORS,
-    400: {"model": s.ErrorBody, "description": "The body is not valid JSON."},
-    401: {"model": s.ErrorBody, "description": "Missing or wrong bearer token (counted)."},
-    409: {"model": s.ErrorBody, "description": "The command does not apply in this status."},
-    413: {"model": s.ErrorBody, "description": "Request body too large."},
 }
 
 
@@ -50,8 +43,13 @@ def create_app(
     audit: AuditView,
     manage_lifecycle: bool = True,
     cache_seconds: float = 1.0,
+    allowed_hosts: frozenset[str] | None = LOOPBACK_NAMES,
 ) -> FastAPI:
-    """The app; with ``manage_lifecycle`` it starts and stops the manager with the server."""
+    """The app; with ``manage_lifecycle`` it starts and stops the manager with the server.
+
+    ``allowed_hosts`` are the ``Host`` names it answers (None: any), see
+    :mod:`rollguard.server.hosts`.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,6 +68,7 @@ def create_app(
         lifespan=lifespan,
     )
     http_errors.install(app)
+    app.add_middleware(AllowedHosts, hosts=allowed_hosts)  # outermost: before anything runs
     cache = ShortCache(cache_seconds)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -135,34 +134,7 @@ def create_app(
         found = state_or_404(name)
         return found if isinstance(found, JSONResponse) else JSONResponse(found.detail())
 
-    @app.post(
-        "/api/v1/deployments/{name}/{command}",
-        response_model=s.CommandResult,
-        tags=["deployments"],
-        responses=_COMMAND_ERRORS,
-        openapi_extra={"security": [{"bearer": []}]},
-        dependencies=[Depends(_token_guard(auth, telemetry))],
-    )
-    async def command(
-        request: Request,
-        name: str,
-        command: s.Command,
-        body: Annotated[s.CommandBody | None, Body()] = None,
-    ) -> Any:
-        """Abort (roll back now), pause, resume or promote; needs ``Authorization: Bearer``.
-
-        Audited with the reason and the name of the token that asked."""
-        reason = body.reason if body else ""
-        try:
-            state = await manager.command(
-                name, command.value, reason=reason, requested_by=request.state.requested_by
-            )
-        except UnknownDeploymentError as exc:
-            return http_errors.error_response(404, str(exc))
-        except CommandRefusedError as exc:
-            return http_errors.error_response(409, str(exc))
-        cache.clear()
-        return {"deployment": name, "command": command.value, "status": state.status.value}
+    control_api.add_routes(app, manager, auth=auth, telemetry=telemetry, cache=cache)
 
     @app.get("/api/v1/audit", response_model=s.AuditList, tags=["audit"], responses=_ERRORS)
     async def audit_entries(
@@ -178,32 +150,6 @@ def create_app(
     status_api.add_routes(app, manager)
     _security_scheme(app)
     return app
-
-
-def _token_guard(auth: TokenAuth, telemetry: Telemetry) -> Callable[..., None]:
-    """A dependency refusing (401) and counting a command without the bearer token.
-
-    Dependencies run before FastAPI validates the path and the body's fields, so an
-    unauthenticated client gets 401, counted, rather than a 422 describing the API.
-    """
-
-    def require_token(
-        request: Request, authorization: Annotated[str | None, Header()] = None
-    ) -> None:
-        name = auth.identify(authorization)
-        if name is not None:
-            request.state.requested_by = name  # who asked, for the audit trail
-            return
-        raw = str(request.path_params.get("command", ""))
-        telemetry.unauthorized.labels(raw if raw in _COMMANDS else "unknown").inc()
-        why = (
-            "a valid bearer token is required"
-            if auth.configured
-            else "no API token is configured on the server (ROLLGUARD_API_TOKEN or --token-file)"
-        )
-        raise HTTPException(401, why, headers={"WWW-Authenticate": "Bearer"})
-
-    return require_token
 
 
 def _listing(manager: ControllerManager) -> dict[str, Any]:

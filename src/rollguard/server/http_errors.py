@@ -90,21 +90,21 @@ class BodyLimit:
         await self.app(scope, replayed, send)
 
     async def _reject(self, scope: Scope, send: Send) -> None:
-        payload = json.dumps(
-            {
-                "error": "content_too_large",
-                "detail": f"request bodies are limited to {self.max_bytes} bytes",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        detail = f"request bodies are limited to {self.max_bytes} bytes"
+        await send_error(send, 413, detail, code="content_too_large", close=True)
+
+
+async def send_error(
+    send: Send, status: int, detail: str, *, code: str | None = None, close: bool = False
+) -> None:
+    """The one error shape, sent from an ASGI middleware (before any route runs)."""
+    code = code or HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    payload = json.dumps({"error": code, "detail": detail}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})

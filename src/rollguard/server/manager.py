@@ -16,21 +16,21 @@ import contextlib
 import gc
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rollguard.audit.base import AuditRecord, AuditSink
+from rollguard.audit.base import AuditSink
 from rollguard.controller import Outcome, Watcher, WatchResult, audit_write
 from rollguard.controller.actions import ActionKind, OperatorAction
 from rollguard.controller.watch import EvaluationHook, OperatorRequest
 from rollguard.engine.evaluate import Evaluation
-from rollguard.errors import LockedError, PolicyError, RollguardError
-from rollguard.generate.source import PolicySource, load_source
+from rollguard.errors import LockedError, RollguardError
+from rollguard.generate.source import PolicySource
 from rollguard.policy.actions import Action
-from rollguard.server.state import DeploymentState, PolicyFailure, Status, TimelineEntry, iso
+from rollguard.server import folder, rearm, trail
+from rollguard.server.state import DeploymentState, PolicyFailure, Status, TimelineEntry
 from rollguard.server.telemetry import Telemetry
 from rollguard.server.wiring import TimedProvider, WatcherFactory
 
@@ -39,15 +39,6 @@ logger = logging.getLogger("rollguard.serve")
 #: Watch until something is decided.
 FOREVER_SECONDS = math.inf
 LOCK_RETRY_SECONDS = 15.0  # a quarter of a lease (controller.recovery.LEASE_SECONDS)
-POLICY_SUFFIXES = (".yaml", ".yml")
-_OUTCOME_STATUS = {
-    Outcome.HEALTHY: Status.HEALTHY,
-    Outcome.ROLLED_BACK: Status.ROLLED_BACK,
-    Outcome.BLOCKED: Status.BLOCKED,
-    Outcome.INCONCLUSIVE: Status.INCONCLUSIVE,
-    Outcome.FAILED: Status.FAILED,
-    Outcome.PROMOTED: Status.PROMOTED,
-}
 
 
 #: The statuses each command applies in.
@@ -112,7 +103,8 @@ class ControllerManager:
         self.failures: dict[str, list[PolicyFailure]] = {}
         self.ready = False
         self._files: dict[Path, tuple[int, int]] = {}
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # commands and changes to the runners, one at a time
+        self._scanning = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -149,42 +141,39 @@ class ControllerManager:
 
     # --- reading the folder ------------------------------------------------------------
 
-    def _listing(self) -> dict[Path, tuple[int, int]]:
-        """Policy files with (mtime, size); ``os.scandir`` keeps this cheap for 1,000 files."""
-        entries: list[tuple[str, tuple[int, int]]] = []
-        try:
-            with os.scandir(self.policies_dir) as scan:
-                for entry in scan:
-                    if not entry.name.endswith(POLICY_SUFFIXES):
-                        continue
-                    with contextlib.suppress(OSError):
-                        if entry.is_file():
-                            stat = entry.stat()
-                            entries.append((entry.path, (stat.st_mtime_ns, stat.st_size)))
-        except OSError as exc:
-            logger.error("cannot list %s: %s", self.policies_dir, exc.strerror)
-            return {}
-        known = {str(path): path for path in self._files}
-        return {known.get(name) or Path(name): key for name, key in sorted(entries)}
-
     async def scan(self) -> None:
-        """Bring the running watchers in line with the folder's files."""
-        async with self._lock:
-            listing = self._listing()
-            for path in [p for p in self._files if p not in listing]:
-                if await self._drop_file(path):  # acting: drop it on a later poll
-                    self._forget_file(path)
-            for path, key in listing.items():
-                if self._files.get(path) == key or self._acting(path):
-                    continue  # unchanged, or acting: reload on a later poll
-                # Read the new file before stopping the old watch, so the deployment does
-                # not vanish from the API (404) for as long as the file takes to parse.
-                loaded = await self._read(path)
-                if not await self._drop_file(path):
-                    continue
-                self._forget_file(path)
-                self._files[path] = key
-                await self._load(path, key, loaded)
+        """Bring the running watchers in line with the folder's files.
+
+        Changed files are read before the manager's lock is taken, so a file that is
+        slow to parse holds up neither operator commands nor the other deployments'
+        watches; one scan runs at a time.
+        """
+        async with self._scanning:
+            listing = folder.listing(self.policies_dir, self._files)
+            changed = [p for p, key in listing.items() if self._files.get(p) != key]
+            # Read the new files before stopping the old watches, so a deployment does
+            # not vanish from the API (404) for as long as its file takes to parse.
+            loaded = {path: await folder.read(path) for path in changed if not self._acting(path)}
+            async with self._lock:
+                for path in [p for p in self._files if p not in listing]:
+                    if await self._drop_file(path):  # acting: drop it on a later poll
+                        self._forget_file(path)
+                for path, source in loaded.items():
+                    try:
+                        await self._replace(path, listing[path], source)
+                    except Exception as exc:  # one file's trouble never stops the others
+                        logger.exception("%s: could not be loaded", path)
+                        self._files[path] = listing[path]  # tried again once it changes
+                        self._fail(path, [folder.unreadable(path, exc)])
+
+    async def _replace(
+        self, path: Path, key: tuple[int, int], source: PolicySource | list[PolicyFailure]
+    ) -> None:
+        if not await self._drop_file(path):
+            return  # acting meanwhile: reload on a later poll
+        self._forget_file(path)
+        self._files[path] = key
+        await self._load(path, key, source)
 
     def _forget_file(self, path: Path) -> None:
         self._files.pop(path, None)
@@ -218,18 +207,6 @@ class ControllerManager:
                 failure.field,
                 failure.message,
             )
-
-    @staticmethod
-    async def _read(path: Path) -> PolicySource | list[PolicyFailure]:
-        """The file's policy and recordings, or the located problems that stop it loading."""
-        try:
-            # Parsing YAML and reading recordings is slow for a thousand files: a thread keeps
-            # the event loop (and /healthz) answering meanwhile.
-            return await asyncio.to_thread(load_source, path)
-        except PolicyError as exc:
-            return [PolicyFailure(**vars(problem)) for problem in exc.problems]
-        except RollguardError as exc:
-            return [PolicyFailure(str(path), 1, 1, "baseline.file", str(exc))]
 
     async def _load(
         self, path: Path, key: tuple[int, int], source: PolicySource | list[PolicyFailure]
@@ -301,19 +278,49 @@ class ControllerManager:
         self.telemetry.weight(runner.state.name, status.canary_weight)
 
     async def _run(self, runner: Runner, watcher: Watcher) -> None:
+        """Watch, and when a watch ends, wait for what starts the next one (a controller
+        keeps going): data returning after an inconclusive end, or the next release."""
         state = runner.state
-        try:
-            result = await self._run_when_free(runner, watcher)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            state.error = f"{type(exc).__name__}: {exc}"
-            state.set_status(Status.ERROR, self.wall_clock(), f"watch stopped: {state.error}")
-            logger.exception("%s: the watch stopped", state.name)
-            return
-        # Weights first: a client that sees the final status also sees the final split.
-        await self._refresh_weight(runner, watcher)
-        self._finished(runner, result)
+        while True:
+            try:
+                result = await self._run_when_free(runner, watcher)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                state.error = f"{type(exc).__name__}: {exc}"
+                state.set_status(Status.ERROR, self.wall_clock(), f"watch stopped: {state.error}")
+                logger.exception("%s: the watch stopped", state.name)
+                return
+            # Weights first: a client that sees the final status also sees the final split.
+            await self._refresh_weight(runner, watcher)
+            self._finished(runner, result)
+            if not await self._next_watch(runner, watcher, result):
+                return
+
+    async def _next_watch(self, runner: Runner, watcher: Watcher, result: WatchResult) -> bool:
+        """Wait for what starts the deployment's next watch; False when only the API can."""
+        state = runner.state
+        if result.outcome is Outcome.INCONCLUSIVE:
+            state.note(TimelineEntry(self.wall_clock(), "status", "waiting for data to return"))
+            await rearm.data_returned(watcher)
+            watcher.reset()
+            state.set_status(Status.WATCHING, self.wall_clock(), "data returned: watching again")
+            return True
+        since = await rearm.revision(watcher)
+        waiting = "waiting for the next release (POST .../releases"
+        if since is None:
+            state.note(TimelineEntry(self.wall_clock(), "status", waiting + ")"))
+            return False
+        state.note(
+            TimelineEntry(self.wall_clock(), "status", f"{waiting}, or a revision after {since})")
+        )
+        revision = await rearm.new_revision(watcher, since)
+        await self._record_release(
+            runner, version=f"revision {revision}", requested_by="executor", source="revision"
+        )
+        watcher.reset()
+        state.set_status(Status.WATCHING, self.wall_clock(), f"new release: revision {revision}")
+        return True
 
     async def _run_when_free(self, runner: Runner, watcher: Watcher) -> WatchResult:
         """Run the watch once the deployment's lease is free.
@@ -336,35 +343,11 @@ class ControllerManager:
 
     def _finished(self, runner: Runner, result: WatchResult) -> None:
         state = runner.state
-        state.outcome = result.as_dict()
-        status = _OUTCOME_STATUS[result.outcome]
-        by_operator = result.trigger == "operator"
-        if by_operator and status is Status.ROLLED_BACK:
-            status = Status.ABORTED
-        at = self.wall_clock()
-        if result.outcome in {
-            Outcome.ROLLED_BACK,
-            Outcome.FAILED,
-            Outcome.BLOCKED,
-            Outcome.PROMOTED,
-        }:
-            done = result.action_outcome or {}
-            state.note(
-                TimelineEntry(
-                    at,
-                    "action",
-                    f"{result.action.value}: {'done' if done.get('ok', True) else 'failed'}"
-                    + (f" ({done['detail']})" if done.get("detail") else ""),
-                    trigger=result.trigger,
-                    action=result.action.value,
-                    evidence=result.evidence,
-                )
-            )
+        status = state.ended(result, self.wall_clock())
         if status is Status.ABORTED:
             self.telemetry.rolled_back(state.name, "abort", "operator")
-        elif result.outcome is Outcome.ROLLED_BACK:
+        elif status is Status.ROLLED_BACK:
             self.telemetry.rolled_back(state.name, result.action.value, result.trigger)
-        state.set_status(status, at, f"{status.value}: {result.reason}")
 
     async def _drop(self, name: str, *, why: str = "") -> None:
         """Stop a deployment's watch; its ``deployment_end`` says ``why`` when given."""
@@ -441,52 +424,126 @@ class ControllerManager:
                 action=_ACTING[command], command=command, requested_by=requested_by, note=reason
             )
             runner.state.set_status(Status.ACTING, at, f"acting: {command} by {requested_by}")
-            task = asyncio.get_running_loop().create_task(
-                self._operate(runner, runner.watcher, request), name=f"{command}:{name}"
+            acted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            runner.task = asyncio.get_running_loop().create_task(
+                self._operate(runner, runner.watcher, request, acted), name=f"{command}:{name}"
             )
-            runner.task = task
-        await asyncio.shield(task)  # a client that goes away does not stop the action
+        await asyncio.shield(acted)  # a client that goes away does not stop the action
         return runner.state
 
-    async def _operate(self, runner: Runner, watcher: Watcher, request: OperatorRequest) -> None:
+    async def _operate(
+        self,
+        runner: Runner,
+        watcher: Watcher,
+        request: OperatorRequest,
+        acted: asyncio.Future[None],
+    ) -> None:
+        """The action, then (as after any watch) wait for the next release.
+
+        ``acted`` is resolved once the action's outcome is known (the request waits
+        for that, not for the next release).
+        """
         state = runner.state
         try:
             result = await watcher.operate(request)
+            await self._refresh_weight(runner, watcher)
+            self._finished(runner, result)
         except LockedError as exc:  # another controller holds the lease: it is not ours to act
+            acted.set_exception(
+                CommandRefusedError(f"cannot {request.command} {state.name!r}: {exc}")
+            )
             await self._launch(runner, resume=True)
-            raise CommandRefusedError(f"cannot {request.command} {state.name!r}: {exc}") from None
+            return
+        except asyncio.CancelledError:
+            acted.cancel()  # serve is stopping: the caller is answered too
+            raise
         except Exception as exc:
             state.error = f"{type(exc).__name__}: {exc}"
             state.set_status(
                 Status.ERROR, self.wall_clock(), f"{request.command} stopped: {state.error}"
             )
             logger.exception("%s: %s stopped", state.name, request.command)
+            acted.set_result(None)
             return
-        await self._refresh_weight(runner, watcher)
-        self._finished(runner, result)
+        acted.set_result(None)
+        if await self._next_watch(runner, watcher, result):
+            await self._run(runner, watcher)
 
     async def _audit_command(
         self, runner: Runner, command: str, reason: str, requested_by: str, *, refused: str = ""
     ) -> None:
-        note = f": {reason}" if reason else ""
-        await audit_write.append(
-            self.audit,
-            AuditRecord(
-                kind="command",
-                deployment=runner.state.name,
-                timestamp=iso(self.wall_clock()),
-                trigger="operator",
-                reason=f"{command} by {requested_by}{note}"
-                + (f" (refused: {refused})" if refused else ""),
-                action=_ACTING[command].value if command in _ACTING else "continue",
-                outcome="refused" if refused else "accepted",
-                policy_digest=runner.state.policy_digest,
-                evidence={
-                    "command": command,
-                    "requested_by": requested_by,
-                    "reason": reason,
-                    "status": runner.state.status.value,
-                },
-                watch_id=runner.watcher.watch_id if runner.watcher is not None else "",
-            ),
+        record = trail.entry(
+            "command",
+            runner.state,
+            what=command,
+            requested_by=requested_by,
+            reason=reason,
+            at=self.wall_clock(),
+            watch_id=runner.watcher.watch_id if runner.watcher is not None else "",
+            action=_ACTING[command].value if command in _ACTING else "continue",
+            refused=refused,
+            facts={"command": command},
         )
+        await audit_write.append(self.audit, record)
+
+    async def release(
+        self, name: str, *, version: str, reason: str = "", requested_by: str = "operator"
+    ) -> DeploymentState:
+        """A new release of ``name`` began (CI says so): watch it from the start.
+
+        The current watch, if any, ends as superseded; the engine forgets what it
+        learned of the previous release. A paused deployment stays paused (resume
+        watches the new release); one in the middle of an action is refused.
+        """
+        async with self._lock:
+            runner = self.get(name)
+            if runner.state.status is Status.ACTING:
+                refused = f"{name!r} is in the middle of an action; post the release after it"
+                await self._record_release(
+                    runner,
+                    version=version,
+                    requested_by=requested_by,
+                    reason=reason,
+                    refused=refused,
+                )
+                raise CommandRefusedError(refused)
+            await self._record_release(
+                runner, version=version, requested_by=requested_by, reason=reason
+            )
+            if runner.watcher is not None:
+                runner.watcher.interrupt_reason = f"superseded by release {version}"
+            await self._halt(runner)
+            if runner.watcher is not None:
+                runner.watcher.reset()
+            if runner.state.status is not Status.PAUSED:
+                await self._launch(runner, resume=True)
+            return runner.state
+
+    async def _record_release(
+        self,
+        runner: Runner,
+        *,
+        version: str,
+        requested_by: str,
+        reason: str = "",
+        source: str = "api",
+        refused: str = "",
+    ) -> None:
+        state = runner.state
+        record = trail.entry(
+            "release",
+            state,
+            what=f"release {version}",
+            requested_by=requested_by,
+            reason=reason,
+            at=self.wall_clock(),
+            watch_id=runner.watcher.watch_id if runner.watcher is not None else "",
+            refused=refused,
+            facts={"version": version, "source": source},
+        )
+        await audit_write.append(self.audit, record)
+        if not refused:
+            state.release = version
+            state.note(
+                TimelineEntry(self.wall_clock(), "release", f"release {version} ({requested_by})")
+            )

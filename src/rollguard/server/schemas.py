@@ -25,6 +25,21 @@ class CommandBody(BaseModel):
     reason: str = Field(default="", max_length=500)
 
 
+class ReleaseBody(BaseModel):
+    """A new release of the deployment began (from CI): watch it from the start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
+    reason: str = Field(default="", max_length=500)
+
+
+class ReleaseResult(BaseModel):
+    deployment: str
+    version: str
+    status: str
+
+
 class CommandResult(BaseModel):
     deployment: str
     command: Command
@@ -108,6 +123,7 @@ class DeploymentDetail(DeploymentSummary):
     last_decision: dict[str, Any] | None
     outcome: dict[str, Any] | None
     error: str | None
+    release: str | None = Field(description="The release being watched, when CI posted it")
     timeline: list[TimelineItem]
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from rollguard.controller.watch import Outcome, WatchResult
 from rollguard.engine.decision import Decision, TriggerResult, Verdict
 from rollguard.engine.evaluate import Evaluation
 from rollguard.timestamps import rfc3339
@@ -43,6 +44,16 @@ class Status(StrEnum):
         return self not in {Status.STARTING, Status.WATCHING, Status.ACTING, Status.PAUSED}
 
 
+_OUTCOME_STATUS = {
+    Outcome.HEALTHY: Status.HEALTHY,
+    Outcome.ROLLED_BACK: Status.ROLLED_BACK,
+    Outcome.BLOCKED: Status.BLOCKED,
+    Outcome.INCONCLUSIVE: Status.INCONCLUSIVE,
+    Outcome.FAILED: Status.FAILED,
+    Outcome.PROMOTED: Status.PROMOTED,
+}
+
+
 def iso(at: float) -> str:
     """RFC 3339 UTC for a time in seconds since the epoch."""
     return rfc3339(at)
@@ -53,7 +64,7 @@ class TimelineEntry:
     """One change worth showing: what happened, when, and the evidence."""
 
     at: float
-    kind: str  # status | trigger | decision | action | command
+    kind: str  # status | trigger | decision | action | command | release
     message: str
     trigger: str | None = None
     action: str | None = None
@@ -105,6 +116,7 @@ class DeploymentState:
     last_decision: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
     error: str | None = None
+    release: str | None = None  # the version of the release being watched, when told
     timeline: deque[TimelineEntry] = field(default_factory=lambda: deque(maxlen=TIMELINE_LENGTH))
     _statuses: dict[str, str] = field(default_factory=dict, repr=False)
     _last_verdict: tuple[str, str, str | None] | None = field(default=None, repr=False)
@@ -120,6 +132,28 @@ class DeploymentState:
         self.status = status
         self.updated_at = at
         self.note(TimelineEntry(at, "status", message or f"status {status.value}"))
+
+    def ended(self, result: WatchResult, at: float) -> Status:
+        """Take in how a watch ended (its action on the timeline); the status it leaves."""
+        self.outcome = result.as_dict()
+        status = _OUTCOME_STATUS[result.outcome]
+        if result.trigger == "operator" and status is Status.ROLLED_BACK:
+            status = Status.ABORTED
+        if result.outcome not in (Outcome.HEALTHY, Outcome.INCONCLUSIVE):
+            done = result.action_outcome or {}
+            self.note(
+                TimelineEntry(
+                    at,
+                    "action",
+                    f"{result.action.value}: {'done' if done.get('ok', True) else 'failed'}"
+                    + (f" ({done['detail']})" if done.get("detail") else ""),
+                    trigger=result.trigger,
+                    action=result.action.value,
+                    evidence=result.evidence,
+                )
+            )
+        self.set_status(status, at, f"{status.value}: {result.reason}")
+        return status
 
     def observe(self, evaluation: Evaluation) -> None:
         """Take in one evaluation: signals, decision, and whatever changed."""
@@ -189,6 +223,7 @@ class DeploymentState:
             "last_decision": self.last_decision,
             "outcome": self.outcome,
             "error": self.error,
+            "release": self.release,
             "timeline": [entry.as_dict() for entry in reversed(self.timeline)],
         }
 

@@ -145,6 +145,16 @@ RECIPES: dict[str, list[Recipe]] = {
     "generate grafana": [lambda d, _: ["generate", "grafana", "-p", _bad_policy(d)]],
     "generate crd": [lambda d, _: ["generate", "crd", "-f", f"{d}/x/{EVIL_NAME}"]],
     "serve": [lambda d, _: ["serve", "--policies", f"{d}/{EVIL_NAME}"]],
+    "controller": [
+        lambda d, _: ["controller", "--audit-url", f"mysql://{EVIL}"],
+        lambda d, _: [
+            "controller",
+            "--audit-url",
+            f"sqlite:///{d}/controller.db",
+            "--kubeconfig",
+            f"{d}/{EVIL_NAME}",
+        ],
+    ],
     "demo": [lambda d, _: ["demo", "--audit-url", f"mysql://{EVIL}"]],
 }
 

@@ -30,8 +30,9 @@ class Phase:
     BLOCKED = "Blocked"
     INCONCLUSIVE = "Inconclusive"
     IDLE = "Idle"
+    FAILED = "Failed"  # the action was attempted and did not complete
 
-    ALL = (WATCHING, ROLLED_BACK, BLOCKED, INCONCLUSIVE, IDLE)
+    ALL = (WATCHING, ROLLED_BACK, BLOCKED, INCONCLUSIVE, IDLE, FAILED)
 
 
 def _condition() -> Schema:
@@ -61,6 +62,11 @@ def status_schema() -> Schema:
             "revision": {
                 "type": "string",
                 "description": "The Deployment revision under analysis.",
+            },
+            "settledRevision": {
+                "type": "string",
+                "description": "The Deployment's revision once the analysis ended (after a "
+                "rollback, the restored one); a new analysis starts when it moves on.",
             },
             "decision": {
                 "type": "object",

@@ -1,0 +1,61 @@
+"""``rollguard controller``: watch RollbackPolicy resources in a Kubernetes cluster."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import typer
+
+HELP = """Evaluate every RollbackPolicy resource in the cluster (or --namespace).
+
+Each policy's spec is a policy file's content; a new revision of its
+Deployment starts an analysis, a policy edit is picked up at the next
+resync. Install the CRD first: `rollguard generate crd | kubectl apply -f -`
+(or the Helm chart, docs/controller.md). Runs until SIGTERM or Ctrl-C.
+
+Exit codes: 0 stopped · 2 invalid input (no usable Kubernetes credentials too)
+· 6 the audit store cannot be opened.
+"""
+
+
+def controller(  # noqa: PLR0917 (typer passes options positionally)
+    audit_url: str = typer.Option(
+        ...,
+        help="Audit store URL (sqlite:///PATH, or postgresql://... shared by every replica).",
+    ),
+    kubeconfig: Path | None = typer.Option(  # noqa: B008
+        None, help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config)."
+    ),
+    context: str | None = typer.Option(None, help="Kubeconfig context (default: current)."),
+    in_cluster: bool = typer.Option(
+        False, "--in-cluster", help="Use the pod's service account instead of a kubeconfig."
+    ),
+    namespace: str | None = typer.Option(
+        None, "--namespace", "-n", help="Only this namespace's policies (default: all)."
+    ),
+    identity: str | None = typer.Option(
+        None, help="This replica's name in status and Leases (default: HOSTNAME-PID)."
+    ),
+    resync_seconds: float = typer.Option(
+        2.0, min=0.1, help="How often to list policies and Deployments."
+    ),
+    watch_seconds: float = typer.Option(
+        3600.0, min=1.0, help="How long one revision is analysed before it is called healthy."
+    ),
+) -> None:
+    from rollguard.audit.factory import open_store
+    from rollguard.operator.run import Options, run
+
+    store = open_store(audit_url, base_dir=Path.cwd(), field="--audit-url")
+    options = Options(
+        kubeconfig=kubeconfig,
+        context=context,
+        in_cluster=in_cluster,
+        namespace=namespace,
+        identity=identity or f"{socket.gethostname()}-{os.getpid()}",
+        resync_seconds=resync_seconds,
+        watch_seconds=watch_seconds,
+    )
+    run(options, store)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rollguard import documents
 from rollguard.errors import InputError
-from rollguard.signals import Signal
+from rollguard.signals import AnySignal, CustomSignal, Signal
 from rollguard.textfile import read_text
 
 
@@ -48,8 +48,14 @@ class Baseline(BaseModel):
     thresholds: dict[str, float] = {}
     source: str | None = None
 
-    def value_for(self, signal: Signal) -> float | None:
-        """The reference value for a signal, or None when the baseline lacks it."""
+    def value_for(self, signal: AnySignal) -> float | None:
+        """The reference value for a signal, or None when the baseline lacks it.
+
+        A custom signal's value is the metric of its name, when the file has one.
+        """
+        if isinstance(signal, CustomSignal):
+            found = (self.metrics.model_extra or {}).get(signal.value)
+            return float(found) if isinstance(found, int | float) else None
         return {
             Signal.ERROR_RATE_PERCENT: self.metrics.error_rate_percent,
             Signal.LATENCY_P95_MS: self.metrics.p95_latency_ms,

@@ -37,10 +37,12 @@ Every generated value is one operand: an ``or`` is always inside parentheses
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rollguard.policy.model import MetricNames, PrometheusSource
-from rollguard.signals import Query, Signal, Version
+from rollguard.policy.sources import CustomSignalSpec
+from rollguard.signals import CustomSignal, Query, Signal, Version
 
 PLACEHOLDERS = ("$window", "$selector", "$version")
 
@@ -103,11 +105,24 @@ def substitute(template: str, *, window_seconds: float, selector: str, version: 
 def build(query: Query, source: PrometheusSource) -> Expressions:
     """The expressions answering ``query`` for the source's selectors and names."""
     selector = version_selector(source, query.version)
-    return for_query(query, names=source.names, selector=selector)
+    return for_query(query, names=source.names, selector=selector, signals=source.signals)
 
 
-def for_query(query: Query, *, names: MetricNames, selector: str) -> Expressions:
-    """The expressions answering ``query``: the trigger's own PromQL, or the signal's."""
+def for_query(
+    query: Query,
+    *,
+    names: MetricNames,
+    selector: str,
+    signals: Mapping[str, CustomSignalSpec[str]] | None = None,
+) -> Expressions:
+    """The expressions answering ``query``: the trigger's own PromQL, a custom signal's
+    (from ``signals``, the source's ``metrics.signals``), or the built-in signal's."""
+    signal = query.signal
+    if isinstance(signal, CustomSignal):
+        spec = (signals or {}).get(signal.name)
+        if spec is None:
+            raise ValueError(f"no PromQL is defined for signal {signal.name!r}")
+        return _custom(spec, signal, query, selector)
     if query.promql is not None:
         return Expressions(
             value=substitute(
@@ -117,9 +132,30 @@ def for_query(query: Query, *, names: MetricNames, selector: str) -> Expressions
                 version=query.version,
             )
         )
-    return for_signal(
-        query.signal, names=names, selector=selector, window_seconds=query.window_seconds
-    )
+    return for_signal(signal, names=names, selector=selector, window_seconds=query.window_seconds)
+
+
+def _custom(
+    spec: CustomSignalSpec[str], signal: CustomSignal, query: Query, selector: str
+) -> Expressions:
+    """A custom signal's PromQL: its gauge query, or ``100 * errors / requests``."""
+
+    def filled(template: str) -> str:
+        return substitute(
+            template, window_seconds=query.window_seconds, selector=selector, version=query.version
+        )
+
+    ratio = spec.ratio()
+    if spec.query is not None or ratio is None:
+        return Expressions(value=filled(spec.query or ""))
+    requests = f"({filled(ratio[1])})"
+    # no error series while requests were counted is 0 errors, as for the built-in error rate
+    errors = f"(({filled(ratio[0])}) or {requests} * 0)"
+    if signal.part == "errors":
+        return Expressions(value=errors, requests=requests)
+    if signal.part == "requests":
+        return Expressions(value=requests, requests=requests)
+    return Expressions(value=f"100 * {errors} / {requests}", requests=requests)
 
 
 def for_signal(

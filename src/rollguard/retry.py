@@ -1,4 +1,4 @@
-"""One way to retry a call that may fail for a while: the Prometheus provider, the
+"""One way to retry a call that may fail for a while: the metrics providers, the
 notifier and the Kubernetes executor all go through :func:`call_with_retries`.
 
 Built on tenacity (rather than stamina, its opinionated wrapper) because the
@@ -58,6 +58,9 @@ class RetrySettings:
 SETTINGS = {
     # metrics.prometheus: timeouts, unreachable, HTTP 429 and 5xx
     "prometheus": RetrySettings(retries=2, backoff_seconds=0.2, max_backoff_seconds=5.0),
+    # every other metrics provider (InfluxDB, Graphite, Loki, CloudWatch, Datadog, New Relic,
+    # web): timeouts, unreachable, HTTP 429 and 5xx (metrics.retries)
+    "metrics": RetrySettings(retries=2, backoff_seconds=0.2, max_backoff_seconds=5.0),
     # notifiers: timeouts, HTTP 429 and 5xx, apprise failures (notifications.retries/retry_backoff)
     "notifications": RetrySettings(retries=2, backoff_seconds=0.5, max_backoff_seconds=30.0),
     # executors.kubernetes: 409 Conflict on a write, re-read and retried (conflict_retries)

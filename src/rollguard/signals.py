@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Literal
 
 
 class Signal(StrEnum):
@@ -31,6 +32,43 @@ class Signal(StrEnum):
     VULNERABILITIES_CRITICAL = "vulnerabilities_critical"
     VULNERABILITIES_HIGH = "vulnerabilities_high"
     SUSPICIOUS_EVENTS = "suspicious_events"  # matched attack signatures over the window
+
+
+@dataclass(frozen=True)
+class CustomSignal:
+    """A signal a policy defines itself (``metrics.signals``), with its unit and kind.
+
+    A ``gauge`` is one query's value and is judged by thresholds only. A
+    ``ratio`` is ``100 * errors / requests`` from two count queries, so it can
+    also feed the sequential error-rate test, whose inputs are its ``errors``
+    and ``requests`` parts measured per interval. The queries themselves stay
+    in the policy; providers look them up by ``name``.
+    """
+
+    name: str
+    unit: str = ""
+    kind: Literal["gauge", "ratio"] = "gauge"
+    part: Literal["value", "errors", "requests"] = "value"
+
+    @property
+    def value(self) -> str:
+        """The name shown in evidence and reasons, as ``Signal.value`` is."""
+        return self.name if self.part == "value" else f"{self.name}.{self.part}"
+
+    def counts(self) -> tuple[CustomSignal, CustomSignal]:
+        """The (requests, errors) parts of a ratio, per interval, for the sequential test."""
+        return replace(self, part="requests"), replace(self, part="errors")
+
+
+#: A built-in signal or one the policy defines.
+AnySignal = Signal | CustomSignal
+
+
+def is_error_ratio(signal: AnySignal) -> bool:
+    """Whether ``signal`` is errors over requests (the sequential error-rate test's shape)."""
+    if isinstance(signal, CustomSignal):
+        return signal.kind == "ratio" and signal.part == "value"
+    return signal is Signal.ERROR_RATE_PERCENT
 
 
 class Version(StrEnum):
@@ -53,10 +91,11 @@ class Query:
     """One thing the engine needs measured at each evaluation.
 
     ``promql`` is set when a trigger gives its own query; providers that do
-    not speak PromQL reject such queries at policy validation.
+    not speak PromQL reject such queries at policy validation. A
+    :class:`CustomSignal`'s queries are in the policy's ``metrics.signals``.
     """
 
-    signal: Signal
+    signal: AnySignal
     version: Version
     window_seconds: float
     promql: str | None = None

@@ -34,7 +34,8 @@ class InMemoryProvider:
     async def measure(self, queries: Sequence[Query], *, now: float) -> list[Measurement]:
         out = []
         for query in queries:
-            value = self.values.get((query.signal, query.version))
+            signal = query.signal
+            value = self.values.get((signal, query.version)) if isinstance(signal, Signal) else None
             if value is None:
                 out.append(Measurement.no_data(query, now, "no value set"))
             else:

@@ -70,8 +70,8 @@ def test_the_tree_has_every_command() -> None:
     expected = {
         "audit export", "audit list", "audit show", "audit verify", "backtest",
         "baseline create", "baseline show", "controller", "demo", "drill", "gate",
-        "generate alerts", "generate crd", "generate grafana", "policy check", "policy explain", "report",
-        "security scan-log", "serve", "watch",
+        "generate alerts", "generate crd", "generate grafana", "policy check",
+        "policy explain", "report", "security scan-log", "serve", "watch",
     }  # fmt: skip
     assert set(COMMANDS) == expected
 

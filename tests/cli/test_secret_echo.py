@@ -16,6 +16,12 @@ SECRET = "xoxb-1234-5678-s3cr3tT0kenValue"
 HEADER = "target: {deployment: shop}\n"
 PROMETHEUS = "metrics: {provider: prometheus, address: 'http://127.0.0.1:9', auth: {%s}}\n"
 REPLAY = "metrics: {provider: replay, file: s.csv}\n"
+DATADOG = "metrics: {provider: datadog, %s, queries: {requests: r, errors: e}}\n"
+WEB = (
+    "metrics: {provider: web, headers_env: {Authorization: '%s'}, queries: {requests: "
+    "{url: 'http://127.0.0.1:9/r', json_path: '$.n'}, errors: "
+    "{url: 'http://127.0.0.1:9/e', json_path: '$.n'}}}\n"
+)
 TRIGGER = "error_rate_trigger: {threshold: 5%}\n"
 
 #: Every field naming the variable that holds a secret, and a policy with a secret pasted there.
@@ -28,6 +34,9 @@ PASTED = {
     + "notifications: {channels: {hook: {type: webhook, url_env: HOOK_URL,"
     f" secret_env: '{SECRET}'}}}}}}\n",
     "audit.url_env": REPLAY + f"audit: {{url_env: '{SECRET}'}}\n",
+    "metrics.api_key_env": DATADOG % f"api_key_env: '{SECRET}', app_key_env: DD_APP_KEY",
+    "metrics.app_key_env": DATADOG % f"api_key_env: DD_API_KEY, app_key_env: '{SECRET}'",
+    "metrics.headers_env": WEB % SECRET,
     "audit.key_env": REPLAY + f"audit: {{key_env: '{SECRET}'}}\n",
     "runtime_security.falco_secret_env": REPLAY
     + f"runtime_security: {{falco_listen: '127.0.0.1:2801', falco_secret_env: '{SECRET}'}}\n",
@@ -59,7 +68,8 @@ def _models(annotation: object, star: bool = False) -> list[tuple[type[pydantic.
 
 
 #: ``*_env`` fields that name variables which are not secrets.
-NOT_SECRETS = {"target.executor.pass_env"}  # passed on to commands; a secret one is refused
+#: (passed on to commands; a secret one is refused)
+NOT_SECRETS = {"target.executor.pass_env", "metrics.pass_env"}
 
 
 def test_every_secret_name_field_is_covered() -> None:

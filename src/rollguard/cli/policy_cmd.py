@@ -56,10 +56,11 @@ def explain(file: Annotated[Path, typer.Argument(help="The policy file.")]) -> N
     """
     from rollguard.controller.assemble import foreseen_fallbacks
     from rollguard.policy import load_policy
+    from rollguard.policy.explain import custom_signals
     from rollguard.policy.explain import explain as sentences
 
     policy = load_policy(file)
     fallbacks = foreseen_fallbacks(policy, base_dir=file.resolve().parent)
     out.say((policy.name, out.BOLD), f" (deployment {policy.target.deployment})")
-    for sentence in sentences(policy, fallbacks):
+    for sentence in [*custom_signals(policy), *sentences(policy, fallbacks)]:
         out.say(f"• {sentence}")

@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, field
 
 from rollguard.baseline import Baseline
 from rollguard.engine import sequential_rules
-from rollguard.engine.evaluate import TRAFFIC_SIGNALS, canary_query, stable_query
+from rollguard.engine.evaluate import canary_query, judged_on_requests, stable_query
 from rollguard.policy.model import Policy
 from rollguard.policy.triggers import Trigger
-from rollguard.signals import Measurement, Query, Signal, Version
+from rollguard.signals import AnySignal, Measurement, Query, Signal, Version, is_error_ratio
 
 #: A healthy service's values when neither a baseline nor the policy gives one.
 NOMINAL: dict[Signal, float] = {
@@ -50,7 +50,7 @@ class DrillProvider:
     """Answers each query from a table; queries it was not told about read healthy."""
 
     answers: dict[Query, tuple[float, float, dict[float, float]]] = field(default_factory=dict)
-    healthy: dict[tuple[Signal, Version], float] = field(default_factory=dict)
+    healthy: dict[tuple[AnySignal, Version], float] = field(default_factory=dict)
     requests: float = SEQUENTIAL_REQUESTS
     collected: int = 0
 
@@ -104,16 +104,18 @@ def reference_value(policy: Policy, rule: Trigger, baseline: Baseline | None) ->
     return healthy_value(rule.signal, baseline)
 
 
-def healthy_value(signal: Signal, baseline: Baseline | None) -> float:
+def healthy_value(signal: AnySignal, baseline: Baseline | None) -> float:
     """The stable's (and a healthy canary's) value: the baseline's, else nominal."""
     found = baseline.value_for(signal) if baseline is not None else None
-    return found if found is not None else NOMINAL.get(signal, 0.0)
+    if found is not None:
+        return found
+    return NOMINAL.get(signal, 0.0) if isinstance(signal, Signal) else 0.0
 
 
-def past(limit: float, signal: Signal) -> float:
+def past(limit: float, signal: AnySignal) -> float:
     """A value clearly past ``limit``; an error rate never passes 100 %."""
     value = limit + max(abs(limit) * 0.5, 1.0)
-    return min(value, 100.0) if signal is Signal.ERROR_RATE_PERCENT else value
+    return min(value, 100.0) if is_error_ratio(signal) else value
 
 
 def min_requests(policy: Policy, rule: Trigger) -> float:
@@ -136,11 +138,11 @@ def build_feed(
     return provider, breach
 
 
-def _healthy_canary(policy: Policy, signal: Signal, baseline: Baseline | None) -> float:
+def _healthy_canary(policy: Policy, signal: AnySignal, baseline: Baseline | None) -> float:
     """Healthy for every rule on ``signal``: below each absolute threshold too."""
     value = healthy_value(signal, baseline)
     for rule in policy.rules:
-        if rule.signal is signal and policy.reference_for(rule) is None:
+        if rule.signal == signal and policy.reference_for(rule) is None:
             value = min(value, rule.threshold.value * 0.5)
     return value
 
@@ -163,7 +165,7 @@ def _feed(
         value = _healthy_canary(policy, rule.signal, baseline)
         if reference is not None:
             value = min(value, reference)
-    if rule.signal not in TRAFFIC_SIGNALS:
+    if not judged_on_requests(rule.signal):
         requests = max(requests, provider.requests)
     canary = canary_query(rule)
     provider.answers[Query(canary.signal, canary.version, canary.window_seconds)] = (
@@ -207,14 +209,15 @@ def _feed_counts(
     interval = policy.analysis.interval
     n = max(min_requests(policy, rule), SEQUENTIAL_REQUESTS)
     detection = rule.detection
-    if rule.signal is Signal.ERROR_RATE_PERCENT:
-        base = healthy_value(Signal.ERROR_RATE_PERCENT, baseline) / 100.0
+    if is_error_ratio(rule.signal):
+        requests_signal, errors_signal = sequential_rules.count_inputs(rule.signal)
+        base = healthy_value(rule.signal, baseline) / 100.0
         tolerated = detection.tolerance_ratio * base + detection.tolerance_points / 100.0
         rate = min(1.0, max(4 * tolerated, tolerated + 0.2)) if breach else base
         sides = {Version.CANARY: rate, Version.STABLE: base}
         for version, share in sides.items():
-            provider.answers[Query(Signal.REQUESTS, version, interval)] = (n, n, {})
-            provider.answers[Query(Signal.ERRORS, version, interval)] = (
+            provider.answers[Query(requests_signal, version, interval)] = (n, n, {})
+            provider.answers[Query(errors_signal, version, interval)] = (
                 math.floor(n * share),
                 n,
                 {},

@@ -25,7 +25,7 @@ from rollguard.policy.actions import PRIORITY, Action, Severity
 from rollguard.policy.model import Policy
 from rollguard.policy.triggers import Trigger
 from rollguard.policy.units import Comparison
-from rollguard.signals import Measurement, Phase, Query, Signal, Version
+from rollguard.signals import AnySignal, Measurement, Phase, Query, Signal, Version, is_error_ratio
 
 #: Signals judged on request counts: too few requests means "wait", not "healthy".
 TRAFFIC_SIGNALS = frozenset(
@@ -36,6 +36,11 @@ TRAFFIC_SIGNALS = frozenset(
         Signal.LATENCY_MEAN_MS,
     }
 )
+
+
+def judged_on_requests(signal: AnySignal) -> bool:
+    """Whether too few requests behind a value means "wait" (ratios and latencies)."""
+    return signal in TRAFFIC_SIGNALS or is_error_ratio(signal)
 
 
 @dataclass(frozen=True)
@@ -133,7 +138,7 @@ def judge_threshold(
     value, requests = canary.value, canary.requests
 
     min_requests = policy.analysis.min_requests if rule.min_requests is None else rule.min_requests
-    if rule.signal in TRAFFIC_SIGNALS and requests is not None and requests < min_requests:
+    if judged_on_requests(rule.signal) and requests is not None and requests < min_requests:
         reason = f"{requests:g} requests in the window, fewer than {min_requests}"
         evidence = _evidence(rule, value=value, requests=requests, reason=reason)
         waiting = TriggerState(

@@ -23,11 +23,34 @@ from rollguard.engine import sequential as seq
 from rollguard.engine import sequential_latency as seq_latency
 from rollguard.engine.decision import Evidence, TriggerResult, TriggerStatus
 from rollguard.engine.state import TriggerState
+from rollguard.policy import sources
 from rollguard.policy.model import Policy
-from rollguard.policy.triggers import SEQUENTIAL_SIGNALS, Trigger
-from rollguard.signals import Measurement, Phase, Query, Signal, Version
+from rollguard.policy.triggers import Trigger, supports_sequential
+from rollguard.signals import (
+    AnySignal,
+    CustomSignal,
+    Measurement,
+    Phase,
+    Query,
+    Signal,
+    Version,
+    is_error_ratio,
+)
 
-_COUNTS = {Signal.ERROR_RATE_PERCENT: (Signal.REQUESTS, Signal.ERRORS)}
+
+def count_inputs(signal: AnySignal) -> tuple[AnySignal, AnySignal]:
+    """The (requests, errors) counts an error-type signal's test is fed per interval."""
+    if isinstance(signal, CustomSignal):
+        return signal.counts()
+    return (Signal.REQUESTS, Signal.ERRORS)
+
+
+def _counts(signal: AnySignal) -> tuple[AnySignal, ...]:
+    """The per-interval inputs of a signal's test: (requests, errors), or the buckets."""
+    if is_error_ratio(signal):
+        return count_inputs(signal)
+    return (Signal.LATENCY_BUCKETS,)
+
 
 Judge = Callable[..., tuple[TriggerResult, TriggerState]]
 
@@ -44,13 +67,13 @@ def reference(policy: Policy, rule: Trigger) -> Literal["baseline", "stable"]:
 
 def inputs(policy: Policy, rule: Trigger) -> list[Query]:
     """The per-interval count queries the rule's test is fed (none without a test)."""
-    if not is_sequential(rule) or rule.signal not in SEQUENTIAL_SIGNALS:
+    if not is_sequential(rule) or not supports_sequential(rule.signal):
         return []
     interval = policy.analysis.interval
     versions = [Version.CANARY]
     if reference(policy, rule) == "stable":
         versions.append(Version.STABLE)
-    signals = _COUNTS.get(rule.signal, (Signal.LATENCY_BUCKETS,))
+    signals = _counts(rule.signal)
     return [Query(signal, version, interval) for version in versions for signal in signals]
 
 
@@ -76,10 +99,16 @@ def fallbacks(
     evaluation, in the evidence.
     """
     found: dict[str, str] = {}
+    source = policy.metrics
+    if cannot_answer is None and isinstance(source, sources.QuerySource):
+
+        def cannot_answer(query: Query) -> str:
+            return sources.unanswered(source, query.signal) or ""
+
     for rule in policy.rules:
         if not is_sequential(rule):
             continue
-        if rule.signal not in SEQUENTIAL_SIGNALS:
+        if not supports_sequential(rule.signal):
             found[rule.name] = f"no sequential test for {rule.signal.value}"
         elif reference(policy, rule) == "baseline" and baseline is None:
             found[rule.name] = "no baseline loaded"
@@ -175,7 +204,7 @@ def _update(
     }
     source = reference(policy, rule)
 
-    def get(signal: Signal, version: Version) -> Measurement | str:
+    def get(signal: AnySignal, version: Version) -> Measurement | str:
         found = measurements.get(Query(signal, version, interval))
         if found is None:
             return f"{version.value} {signal.value}: not measured"
@@ -183,10 +212,10 @@ def _update(
             return f"{version.value} {signal.value}: {found.reason or found.phase.value}"
         return found
 
-    if rule.signal not in SEQUENTIAL_SIGNALS:
+    if not supports_sequential(rule.signal):
         return seq.unchanged(current, alpha, f"no sequential test for {rule.signal.value}")
-    if rule.signal is Signal.ERROR_RATE_PERCENT:
-        picked = [get(s, v) for v in _versions(source) for s in _COUNTS[rule.signal]]
+    if is_error_ratio(rule.signal):
+        picked = [get(s, v) for v in _versions(source) for s in _counts(rule.signal)]
         problems = [p for p in picked if isinstance(p, str)]
         if problems:
             return seq.unchanged(current, alpha, problems[0])
@@ -245,7 +274,7 @@ def _evidence(policy: Policy, rule: Trigger, update: seq.Update, alpha: float) -
     stats = update.evidence
     detection = rule.detection
     source = reference(policy, rule)
-    what = "error rate" if rule.signal is Signal.ERROR_RATE_PERCENT else "share of slow requests"
+    what = "error rate" if is_error_ratio(rule.signal) else "share of slow requests"
     e_value = stats["e_value"]
     verdict = "≥" if update.reject else "<"
     reason = (

@@ -18,7 +18,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from rollguard.engine.evaluate import TRAFFIC_SIGNALS
+from rollguard.engine.evaluate import judged_on_requests
 from rollguard.generate import own_metrics
 from rollguard.generate.selectors import Selectors
 from rollguard.generate.source import PolicySource
@@ -26,7 +26,7 @@ from rollguard.policy.model import Policy
 from rollguard.policy.triggers import Trigger
 from rollguard.policy.units import Comparison
 from rollguard.promql import duration, series, source_metric
-from rollguard.signals import Signal, Version
+from rollguard.signals import AnySignal, CustomSignal, Signal, Version
 
 _UNITS = {
     Signal.ERROR_RATE_PERCENT: "%",
@@ -37,6 +37,13 @@ _UNITS = {
     Signal.CPU_PERCENT: "%",
     Signal.UNAUTHORIZED_PER_MINUTE: "/min",
 }
+
+
+def _unit(signal: AnySignal) -> str:
+    """The unit after a number of ``signal`` (a custom signal's own)."""
+    if isinstance(signal, CustomSignal):
+        return signal.unit if signal.unit in ("", "%") else f" {signal.unit}"
+    return _UNITS.get(signal, "")
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ def _condition(source: PolicySource, rule: Trigger, selectors: Selectors) -> tup
     # A trigger's own PromQL may end in ``or``/``and``: keep it one operand of ``>``.
     canary = measured.value if rule.query is None else f"({measured.value})"
     threshold = rule.threshold
-    unit = _UNITS.get(rule.signal, "")
+    unit = _unit(rule.signal)
     reference = source.policy.reference_for(rule)
     baseline_value = source.baseline_value(rule)
     if threshold.comparison is Comparison.ABOVE:
@@ -103,7 +110,7 @@ def _condition(source: PolicySource, rule: Trigger, selectors: Selectors) -> tup
     min_requests = rule.min_requests
     if min_requests is None:
         min_requests = source.policy.analysis.min_requests
-    if rule.signal in TRAFFIC_SIGNALS and measured.requests is not None and min_requests > 0:
+    if judged_on_requests(rule.signal) and measured.requests is not None and min_requests > 0:
         # The engine waits on the requests behind the value (a histogram's count for latency).
         condition = f"{condition} and {measured.requests} >= {min_requests}"
     return condition, against
@@ -114,7 +121,7 @@ def trigger_rule(source: PolicySource, rule: Trigger, options: AlertOptions) -> 
     policy = source.policy
     expr, against = _condition(source, rule, Selectors.for_policy(policy))
     persistence = rule.persistence or policy.analysis.persistence
-    unit = _UNITS.get(rule.signal, "")
+    unit = _unit(rule.signal)
     out: dict[str, Any] = {"alert": alert_name(rule.name), "expr": expr}
     hold = (persistence - 1) * policy.analysis.interval
     if hold > 0:
@@ -177,15 +184,18 @@ def health_rules(source: PolicySource, options: AlertOptions) -> list[dict[str, 
     interval = policy.analysis.interval
     windows: dict[tuple[str, Version], float] = {}
     for rule in policy.rules:
-        if rule.query is not None or rule.signal is Signal.SUSPICIOUS_EVENTS:
-            continue  # a custom query's metric is unknown; attack counters may rightly be absent
+        signal = rule.signal
+        if rule.query is not None or isinstance(signal, CustomSignal):
+            continue  # a custom query's metric is unknown
+        if signal is Signal.SUSPICIOUS_EVENTS:
+            continue  # attack counters may rightly be absent
         versions = [Version.CANARY]
         if policy.reference_for(rule) == "stable" or (
             policy.reference_for(rule) == "baseline" and source.baseline_value(rule) is None
         ):
             versions.append(Version.STABLE)
         for version in versions:
-            key = (source_metric(rule.signal, selectors.names), version)
+            key = (source_metric(signal, selectors.names), version)
             windows[key] = max(windows.get(key, 0.0), rule.window_seconds)
     rules: list[dict[str, Any]] = []
     for (metric, version), window in sorted(windows.items()):

@@ -10,11 +10,13 @@ written for the conventional ``version="stable"`` / ``version="canary"`` labels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from rollguard import promql
 from rollguard.policy.model import MetricNames, Policy, PrometheusSource
-from rollguard.signals import Query, Signal, Version
+from rollguard.policy.sources import CustomSignalSpec
+from rollguard.signals import AnySignal, Query, Version
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Selectors:
     stable: str
     canary: str
     names: MetricNames
+    signals: Mapping[str, CustomSignalSpec[str]] = field(default_factory=dict)
 
     @classmethod
     def for_policy(cls, policy: Policy) -> Selectors:
@@ -34,6 +37,7 @@ class Selectors:
                 promql.version_selector(source, Version.STABLE),
                 promql.version_selector(source, Version.CANARY),
                 source.names,
+                source.signals,
             )
         names = getattr(source, "names", MetricNames())
         return cls('version="stable"', 'version="canary"', names)
@@ -43,14 +47,16 @@ class Selectors:
         return self.stable if version is Version.STABLE else self.canary
 
     def build(
-        self, signal: Signal, version: Version, window_seconds: float, own: str | None = None
+        self, signal: AnySignal, version: Version, window_seconds: float, own: str | None = None
     ) -> promql.Expressions:
         """What rollguard measures for ``signal`` (or a trigger's ``own`` PromQL)."""
         query = Query(signal, version, window_seconds, own)
-        return promql.for_query(query, names=self.names, selector=self.of(version))
+        return promql.for_query(
+            query, names=self.names, selector=self.of(version), signals=self.signals
+        )
 
     def expr(
-        self, signal: Signal, version: Version, window_seconds: float, own: str | None = None
+        self, signal: AnySignal, version: Version, window_seconds: float, own: str | None = None
     ) -> str:
         """Just the value's expression."""
         return self.build(signal, version, window_seconds, own).value

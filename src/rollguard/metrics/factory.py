@@ -7,6 +7,7 @@ loads another's client library.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,7 @@ import httpx
 from rollguard.errors import ProviderError
 from rollguard.metrics.base import Provider
 from rollguard.policy.model import Policy, PrometheusSource, ReplaySource, ScrapeSource
+from rollguard.policy.sources import QuerySource
 
 #: Scrapes kept beyond the longest window, so a window is always full.
 RETENTION_MARGIN_SECONDS = 60.0
@@ -48,7 +50,7 @@ def make_provider(
         return ReplayProvider.from_file(path if path.is_absolute() else base_dir / path)
     if isinstance(source, PrometheusSource):
         return _prometheus(source, http_client)
-    raise ProviderError(f"unknown metrics provider {source!r}")  # unreachable: schema checks
+    return _query_provider(source, http_client, base_dir)
 
 
 def longest_window(policy: Policy) -> float:
@@ -69,3 +71,40 @@ def _prometheus(source: PrometheusSource, http_client: httpx.AsyncClient | None)
             "(rollguard.metrics.prometheus is missing); use provider: scrape or replay"
         ) from exc
     return PrometheusProvider(source, client=http_client)
+
+
+#: The module and class of each provider that runs the policy's own queries.
+QUERY_PROVIDERS = {
+    "influxdb": ("rollguard.metrics.influxdb", "InfluxDBProvider"),
+    "graphite": ("rollguard.metrics.graphite", "GraphiteProvider"),
+    "loki": ("rollguard.metrics.loki", "LokiProvider"),
+    "cloudwatch": ("rollguard.metrics.cloudwatch", "CloudWatchProvider"),
+    "datadog": ("rollguard.metrics.datadog", "DatadogProvider"),
+    "newrelic": ("rollguard.metrics.newrelic", "NewRelicProvider"),
+    "web": ("rollguard.metrics.web", "WebProvider"),
+    "command": ("rollguard.metrics.command", "CommandProvider"),
+}
+
+
+def _query_provider(
+    source: QuerySource, http_client: httpx.AsyncClient | None, base_dir: Path
+) -> Provider:
+    """One of the providers that run the policy's queries, imported only when chosen."""
+    module_name, class_name = QUERY_PROVIDERS[source.provider]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise ProviderError(
+                f"the {source.provider} metrics provider is not available in this build"
+            ) from exc
+        raise ProviderError(
+            f"the {source.provider} metrics provider needs the Python package {exc.name!r}; "
+            f"install it with: pip install 'rollguard[{source.provider}]'"
+        ) from exc
+    provider_class = getattr(module, class_name)
+    options: dict[str, object] = {"base_dir": base_dir} if source.provider == "command" else {}
+    if http_client is not None and source.provider not in ("cloudwatch", "command"):
+        options["client"] = http_client
+    provider: Provider = provider_class(source, **options)
+    return provider

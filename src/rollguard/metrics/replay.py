@@ -22,7 +22,7 @@ from pathlib import Path
 
 from rollguard.metrics import recording_buckets, series
 from rollguard.metrics.recording import Recording, Row, read_recording
-from rollguard.signals import Measurement, Query, Signal, Version
+from rollguard.signals import CustomSignal, Measurement, Query, Signal, Version
 
 #: How many typical row steps may pass after a version's last row before it is stale.
 STALE_AFTER_STEPS = 2.0
@@ -76,17 +76,20 @@ class ReplayProvider:
 
     def cannot_answer(self, query: Query) -> str:
         """Why no row of this file can ever answer ``query``, or "" when rows may."""
+        signal = query.signal
         if query.promql is not None:
             return "the replay provider does not run PromQL"
-        if _handler(query.signal, self.recording) is None:
-            return f"the replay format has no column for {query.signal.value}"
-        return self._missing_column(query.signal)
+        if isinstance(signal, CustomSignal):
+            return "the replay provider has no custom signals"
+        if _handler(signal, self.recording) is None:
+            return f"the replay format has no column for {signal.value}"
+        return self._missing_column(signal)
 
     def _measure_one(self, query: Query, now: float) -> Measurement:
-        handler = _handler(query.signal, self.recording)
         never = self.cannot_answer(query)
-        if query.promql is not None:
+        if query.promql is not None or isinstance(query.signal, CustomSignal):
             return Measurement.error(query, now, never)
+        handler = _handler(query.signal, self.recording)
         if never or handler is None:
             return Measurement.no_data(query, now, never)
         version = query.version.value

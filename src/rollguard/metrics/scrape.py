@@ -13,15 +13,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from rollguard.metrics import derive
 from rollguard.metrics.exposition import Exposition, ExpositionError, parse
+from rollguard.metrics.http import display_url
 from rollguard.metrics.series import Ring
 from rollguard.policy.model import MetricNames, ScrapeSource
-from rollguard.signals import Measurement, Query, Version
+from rollguard.signals import CustomSignal, Measurement, Query, Version
 
 #: Prometheus' own preference: the classic text format first, OpenMetrics accepted.
 ACCEPT = "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
@@ -34,17 +34,6 @@ class Scrape:
 
     exposition: Exposition | None
     error: str = ""
-
-
-def display_url(url: str) -> str:
-    """The URL with any password replaced, fit for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def wanted_names(names: MetricNames) -> frozenset[str]:
@@ -178,6 +167,9 @@ class ScrapeProvider:
     def _measure_one(self, query: Query, now: float) -> Measurement:
         if query.promql is not None:
             return Measurement.error(query, now, "the scrape provider does not run PromQL")
+        signal = query.signal
+        if isinstance(signal, CustomSignal):
+            return Measurement.error(query, now, "the scrape provider has no custom signals")
         ring = self._rings[query.version]
         shown = self.url(query.version)
         latest = ring.latest(at_or_before=now)
@@ -189,7 +181,7 @@ class ScrapeProvider:
         start = now - query.window_seconds
         window = derive.Window(start=start, end=now, scrapes=self._scrapes_for(ring, start, now))
         try:
-            derived = derive.derive(query.signal, window, self._names)
+            derived = derive.derive(signal, window, self._names)
         except derive.Missing as missing:
             return Measurement.no_data(query, now, f"{shown}: {missing}")
         return Measurement.ok(

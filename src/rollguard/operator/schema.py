@@ -156,6 +156,11 @@ def _any_of(node: Schema, definitions: dict[str, Schema]) -> Schema:
         out = _convert({**options[0], **_outer(node)}, definitions)
     elif {option.get("type") for option in options} == {"number", "string"}:
         out = _number_or_string(options, node)
+    elif all(option.get("type") == "string" for option in options):
+        # a name from a list or any other text (a built-in signal or a custom one):
+        # the loosest option says what the field takes; the model checks the rest
+        loosest = min(options, key=len)
+        out = _convert({**loosest, **_outer(node)}, definitions)
     else:  # pragma: no cover - the policy model has no other union
         raise ValueError(f"no Kubernetes schema for the union {node['anyOf']!r}")
     if nullable:

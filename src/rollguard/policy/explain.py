@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rollguard.policy import sources
 from rollguard.policy.model import Policy
-from rollguard.policy.triggers import Trigger
+from rollguard.policy.triggers import Trigger, supports_sequential
 from rollguard.policy.units import Comparison
-from rollguard.signals import Signal
+from rollguard.signals import AnySignal, CustomSignal, Signal, is_error_ratio
 
 _WHAT = {
     Signal.ERROR_RATE_PERCENT: ("the canary's error rate (5xx responses / all responses)", "%"),
@@ -20,6 +21,42 @@ _WHAT = {
     Signal.UNAUTHORIZED_PER_MINUTE: ("unauthorized (401/403) responses per minute", ""),
     Signal.SUSPICIOUS_EVENTS: ("requests matching attack signatures", ""),
 }
+
+
+def _what(signal: AnySignal) -> tuple[str, str]:
+    """What a signal measures on the canary, in words, and the unit its numbers carry."""
+    if isinstance(signal, CustomSignal):
+        unit = f"{signal.unit}" if signal.unit == "%" else f" {signal.unit}".rstrip()
+        return f"the canary's {signal.name.replace('_', ' ')}", unit
+    return _WHAT.get(signal, (signal.value.replace("_", " "), ""))
+
+
+def detection_methods(signal: AnySignal) -> tuple[str, ...]:
+    """The detection methods a trigger on ``signal`` can use (docs/detection.md)."""
+    if supports_sequential(signal):
+        return ("threshold", "sequential", "both")
+    return ("threshold",)
+
+
+def custom_signals(policy: Policy) -> list[str]:
+    """One sentence per signal the policy defines: its kind, unit and detection methods."""
+    lines = []
+    for signal in sources.custom_signals(policy.metrics).values():
+        kind = (
+            "a ratio of two counts, 100 x errors / requests"
+            if signal.kind == "ratio"
+            else "a gauge, one query's value"
+        )
+        unit = f" in {signal.unit}" if signal.unit else ""
+        methods = detection_methods(signal)
+        how = (
+            "thresholds and the sequential error-rate test (detection.method: "
+            f"{', '.join(methods[1:])})"
+            if len(methods) > 1
+            else "thresholds only (a sequential test needs errors and requests counts)"
+        )
+        lines.append(f"signal {signal.name}: {kind}{unit}; judged by {how}.")
+    return lines
 
 
 def _duration(seconds: float) -> str:
@@ -35,7 +72,7 @@ def explain_trigger(policy: Policy, rule: Trigger, fallback: str = "") -> str:
     ``fallback`` says why a sequential trigger's test cannot be fed, when that is
     known before the start: its threshold rule judges instead.
     """
-    what, unit = _WHAT.get(rule.signal, (rule.signal.value.replace("_", " "), ""))
+    what, unit = _what(rule.signal)
     limit = rule.threshold.value
     reference = policy.reference_for(rule)
     against = "the baseline file" if reference == "baseline" else "the stable version"
@@ -70,7 +107,7 @@ def _sequential(policy: Policy, rule: Trigger, what: str, reference: str) -> str
     count = sum(1 for r in policy.rules if r.detection.method != "threshold")
     against = "the baseline file" if reference == "baseline" else "the stable version"
     ratio, points = detection.tolerance_ratio, detection.tolerance_points
-    if rule.signal is Signal.ERROR_RATE_PERCENT:
+    if is_error_ratio(rule.signal):
         claim = f"{what} is above {ratio:g} x {against}'s + {points:g} points"
     elif reference == "stable":
         claim = (

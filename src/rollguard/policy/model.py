@@ -14,7 +14,6 @@ from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
     Field,
     HttpUrl,
     ValidationInfo,
@@ -23,9 +22,10 @@ from pydantic import (
     model_validator,
 )
 
-from rollguard.policy import secrets
+from rollguard.policy import secrets, sources
 from rollguard.policy import triggers as trig
 from rollguard.policy.actions import Action
+from rollguard.policy.envnames import EnvName, env_name_problem, key_env_problem
 from rollguard.policy.triggers import Seconds, StrictModel, Trigger
 from rollguard.signals import Signal
 
@@ -47,48 +47,6 @@ KubeNamespace = Annotated[
     WithJsonSchema({"type": "string", "maxLength": 63, "pattern": f"^{DNS_1123_LABEL.pattern}$"}),
 ]
 HaproxyName = Annotated[str, WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9_:.-]+$"})]
-
-
-# --- secrets are named, never written ---------------------------------------------
-
-
-_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
-_HEX_KEY = re.compile(r"[0-9A-F]{32,}")
-
-
-def env_name_problem(name: str, *, holds: str = "the secret") -> str | None:
-    """Why ``name`` cannot name the environment variable holding a secret.
-
-    Strict on purpose (upper case, not a long hex string): a secret pasted here
-    by mistake must be refused, and the message never quotes it, nor does any
-    later "variable ... is not set".
-    """
-    if _ENV_NAME.fullmatch(name) and not _HEX_KEY.fullmatch(name):
-        return None
-    return (
-        f"expected the name of an environment variable holding {holds} "
-        f"(upper-case letters, digits, underscores), never {holds} itself"
-    )
-
-
-def key_env_problem(name: str) -> str | None:
-    """:func:`env_name_problem` for the audit key."""
-    return env_name_problem(name, holds="the key")
-
-
-def _env_name(name: str) -> str:
-    problem = env_name_problem(name)
-    if problem is not None:
-        raise ValueError(problem)
-    return name
-
-
-#: A field naming an environment variable that holds a secret (``*_env``).
-EnvName = Annotated[
-    str,
-    AfterValidator(_env_name),
-    WithJsonSchema({"type": "string", "pattern": f"^{_ENV_NAME.pattern}$"}),
-]
 
 
 # --- metrics -------------------------------------------------------------------
@@ -121,12 +79,8 @@ class ScrapeSource(StrictModel):
     names: MetricNames = MetricNames()
 
 
-class PrometheusAuth(StrictModel):
-    """Credentials are read from the environment so they never sit in a policy."""
-
-    bearer_token_env: EnvName | None = None
-    username: str | None = None
-    password_env: EnvName | None = None
+#: The Prometheus source's credentials (bearer token, or user and password, from env).
+PrometheusAuth = sources.HttpAuth
 
 
 class PrometheusSource(StrictModel):
@@ -142,6 +96,7 @@ class PrometheusSource(StrictModel):
     ca_file: str | None = None
     insecure_skip_verify: bool = False
     names: MetricNames = MetricNames()
+    signals: dict[sources.SignalName, sources.CustomSignalSpec[sources.QueryText]] = {}
 
 
 class ReplaySource(StrictModel):
@@ -152,7 +107,8 @@ class ReplaySource(StrictModel):
 
 
 MetricSource = Annotated[
-    ScrapeSource | PrometheusSource | ReplaySource, Field(discriminator="provider")
+    ScrapeSource | PrometheusSource | ReplaySource | sources.QuerySource,
+    Field(discriminator="provider"),
 ]
 
 # --- executors -----------------------------------------------------------------
@@ -541,31 +497,38 @@ class Policy(StrictModel):
     ) -> trig.MetricTriggerSpec | None:
         if spec is not None:
             signal = spec.signal or trig.DEFAULT_SIGNAL[str(info.field_name)]
-            problem = trig.threshold_problem(signal, spec)
+            problem = _signal_problem(signal, spec, info)
             if problem is not None:
-                raise ValueError(f"threshold: {problem}")
+                raise ValueError(problem)
         return spec
 
     @field_validator("triggers")
     @classmethod
     def _named_trigger_thresholds(
-        cls, specs: dict[str, trig.MetricTriggerSpec]
+        cls, specs: dict[str, trig.MetricTriggerSpec], info: ValidationInfo
     ) -> dict[str, trig.MetricTriggerSpec]:
         for name, spec in specs.items():
-            problem = None if spec.signal is None else trig.threshold_problem(spec.signal, spec)
+            problem = None if spec.signal is None else _signal_problem(spec.signal, spec, info)
             if problem is not None:
-                raise ValueError(f"{name}.threshold: {problem}")
+                raise ValueError(f"{name}.{problem}")
         return specs
 
     @model_validator(mode="after")
     def _commands_get_no_secrets(self) -> Policy:
-        executor = self.target.executor
-        if isinstance(executor, CommandExecutorSpec):
-            held = secrets.secret_env_names(self)
-            for name in executor.pass_env:
+        passed = [
+            (field, spec.pass_env)
+            for field, spec in (
+                ("target.executor", self.target.executor),
+                ("metrics", self.metrics),
+            )
+            if isinstance(spec, CommandExecutorSpec | sources.CommandSource)
+        ]
+        held = secrets.secret_env_names(self) if passed else {}
+        for field, names in passed:
+            for name in names:
                 if name in held:
                     raise ValueError(
-                        f"target.executor.pass_env: {name} holds a secret ({held[name]}); "
+                        f"{field}.pass_env: {name} holds a secret ({held[name]}); "
                         "commands never get rollguard's secrets"
                     )
         return self
@@ -592,7 +555,15 @@ class Policy(StrictModel):
                 raise ValueError(
                     f"trigger {rule.name!r} gives a PromQL query, "
                     "which only the prometheus provider runs"
+                    + _QUERY_INSTEAD.get(self.metrics.provider, "")
                 )
+            if isinstance(self.metrics, sources.QuerySource):
+                missing = sources.unanswered(self.metrics, rule.signal)
+                if missing is not None:
+                    raise ValueError(
+                        f"trigger {rule.name!r} measures {rule.signal.value}, which the "
+                        f"{self.metrics.provider} source cannot answer: {missing}"
+                    )
         return self
 
     def _check_can_act(self) -> None:
@@ -614,11 +585,12 @@ class Policy(StrictModel):
         )
 
     def _check_sequential(self, rule: Trigger) -> None:
-        if rule.signal not in trig.SEQUENTIAL_SIGNALS:
+        if not trig.supports_sequential(rule.signal):
             names = ", ".join(sorted(signal.value for signal in trig.SEQUENTIAL_SIGNALS))
             raise ValueError(
-                f"trigger {rule.name!r}: sequential detection exists for {names}, "
-                f"not {rule.signal.value} (use method: threshold)"
+                f"trigger {rule.name!r}: sequential detection exists for {names} and custom "
+                f"ratio signals (errors over requests), not {rule.signal.value} "
+                "(use method: threshold)"
             )
         if rule.query is not None:
             raise ValueError(
@@ -636,13 +608,16 @@ class Policy(StrictModel):
     def rules(self) -> list[Trigger]:
         """Every metric rule, seed blocks first, in a stable order (computed once)."""
         out: list[Trigger] = []
+        custom = sources.custom_signals(self.metrics)
         for name in trig.DEFAULT_SIGNAL:
             spec = getattr(self, name)
             if spec is not None:
-                out.append(trig.from_metric_spec(name, spec))
+                out.append(trig.from_metric_spec(name, spec, custom))
         if self.runtime_security is not None:
             out.extend(trig.from_runtime_security(self.runtime_security))
-        out.extend(trig.from_metric_spec(name, spec) for name, spec in self.triggers.items())
+        out.extend(
+            trig.from_metric_spec(name, spec, custom) for name, spec in self.triggers.items()
+        )
         return out
 
     def digest(self) -> str:
@@ -668,4 +643,28 @@ def _signal_names() -> str:
     return ", ".join(signal.value for signal in Signal)
 
 
-__all__ = ["Action", "Policy", "Trigger"]
+#: Where a source that runs its own language takes a trigger's own query instead.
+_QUERY_INSTEAD = dict.fromkeys(
+    ("influxdb", "graphite", "loki", "cloudwatch", "datadog", "newrelic", "web", "command"),
+    "; define the query as a signal under metrics.signals and give its name as signal:",
+)
+
+
+def _signal_problem(
+    signal: Signal | str, spec: trig.MetricTriggerSpec, info: ValidationInfo
+) -> str | None:
+    """Why a trigger's signal or threshold cannot work, else None (``info`` holds metrics)."""
+    if isinstance(signal, Signal):
+        problem = trig.threshold_problem(signal, spec)
+        return None if problem is None else f"threshold: {problem}"
+    defined = sources.custom_signals(info.data.get("metrics"))
+    if signal in defined:
+        return None
+    known = ", ".join(sorted(defined)) or "none"
+    return (
+        f"signal: unknown signal {signal!r}; built-in: {_signal_names()}; "
+        f"defined under metrics.signals: {known}"
+    )
+
+
+__all__ = ["Action", "EnvName", "Policy", "Trigger", "env_name_problem", "key_env_problem"]

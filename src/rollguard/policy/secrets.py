@@ -1,7 +1,7 @@
 """Every secret a policy makes rollguard hold, and the redaction of their values.
 
 A policy names secrets in two ways: environment variables (``audit.key_env``,
-``audit.url_env``, ``metrics.auth.*_env``, each channel's ``url_env`` and
+``audit.url_env``, every ``metrics`` ``*_env`` field, each channel's ``url_env`` and
 ``secret_env``) and URLs written inline (an apprise or webhook ``url`` carries
 its token in the path; a database or Prometheus URL may carry a password).
 Commands never inherit these variables (docs/command-executor.md), and
@@ -26,6 +26,25 @@ MIN_SECRET_CHARS = 6
 REDACTED = "[redacted]"
 
 
+#: The AWS SDK's secret variables, held when the CloudWatch source reads them.
+AWS_SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def _env_fields(model: object, path: str) -> list[tuple[str | None, str]]:
+    """Every ``*_env`` value under ``model`` (a map of them, such as ``headers_env``, too)."""
+    found: list[tuple[str | None, str]] = []
+    for name in getattr(type(model), "model_fields", {}):
+        value = getattr(model, name)
+        where = f"{path}.{name}"
+        if name.endswith("_env") and isinstance(value, str):
+            found.append((value, where))
+        elif name.endswith("_env") and isinstance(value, dict):
+            found += [(variable, f"{where}.{key}") for key, variable in value.items()]
+        elif hasattr(type(value), "model_fields"):
+            found += _env_fields(value, where)
+    return found
+
+
 def secret_env_names(policy: Policy) -> dict[str, str]:
     """Each environment variable the policy reads a secret from, with the field naming it."""
     found: dict[str, str] = dict.fromkeys(ALWAYS_SECRET_ENV, "rollguard's API token")
@@ -33,12 +52,9 @@ def secret_env_names(policy: Policy) -> dict[str, str]:
         (policy.audit.key_env, "audit.key_env"),
         (policy.audit.url_env, "audit.url_env"),
     ]
-    auth = getattr(policy.metrics, "auth", None)
-    if auth is not None:
-        fields += [
-            (auth.bearer_token_env, "metrics.auth.bearer_token_env"),
-            (auth.password_env, "metrics.auth.password_env"),
-        ]
+    fields += _env_fields(policy.metrics, "metrics")
+    if policy.metrics.provider == "cloudwatch":  # boto3 reads these itself
+        fields += [(name, "metrics (AWS credentials)") for name in AWS_SECRET_ENV]
     for name, channel in policy.notifications.channels.items():
         for attribute in ("url_env", "secret_env"):
             fields.append(

@@ -9,6 +9,7 @@ instead of ``threshold: 5%``, ``window: 5m`` instead of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -30,7 +31,7 @@ from rollguard.policy.actions import (
     Severity,
     parse_action,
 )
-from rollguard.signals import Signal
+from rollguard.signals import AnySignal, CustomSignal, Signal, is_error_ratio
 
 
 def _number_or_text(pattern: str, *examples: str, **number: float) -> WithJsonSchema:
@@ -100,6 +101,24 @@ SEQUENTIAL_SIGNALS = frozenset(
 )
 
 
+def supports_sequential(signal: AnySignal) -> bool:
+    """Whether a sequential test exists for ``signal`` (a custom ratio counts as an error rate)."""
+    if isinstance(signal, CustomSignal):
+        return is_error_ratio(signal)
+    return signal in SEQUENTIAL_SIGNALS
+
+
+def _builtin_first(raw: object) -> object:
+    """A built-in signal's name becomes the Signal; any other name is a custom signal's."""
+    if isinstance(raw, str) and raw in Signal.__members__.values():
+        return Signal(raw)
+    return raw
+
+
+#: A trigger's ``signal:``: a built-in one, or a name under ``metrics.signals``.
+SignalRef = Annotated[Signal | str, BeforeValidator(_builtin_first)]
+
+
 class Detection(StrictModel):
     """How a trigger decides: fixed-window threshold, sequential test, or both.
 
@@ -118,7 +137,7 @@ class Detection(StrictModel):
 class MetricTriggerSpec(StrictModel):
     """A threshold on a metric signal over a window, seed form or plain form."""
 
-    signal: Signal | None = None
+    signal: SignalRef | None = None
     threshold: Annotated[
         Any,
         _number_or_text(
@@ -359,7 +378,7 @@ class Trigger(StrictModel):
     """One normalized rule the engine evaluates."""
 
     name: str
-    signal: Signal
+    signal: Signal | CustomSignal
     threshold: Threshold
     window_seconds: float
     action: Action
@@ -390,11 +409,17 @@ DEFAULT_NOTIFICATION: dict[Action, str] = {
 }
 
 
-def from_metric_spec(name: str, spec: MetricTriggerSpec) -> Trigger:
-    """Normalize a metric block; ``name`` picks the default signal for seed blocks."""
-    signal = spec.signal or DEFAULT_SIGNAL.get(name)
+def from_metric_spec(
+    name: str, spec: MetricTriggerSpec, custom: Mapping[str, CustomSignal] | None = None
+) -> Trigger:
+    """Normalize a metric block; ``name`` picks the default signal for seed blocks, and
+    ``custom`` holds the signals the policy defines (``metrics.signals``)."""
+    chosen = spec.signal or DEFAULT_SIGNAL.get(name)
+    signal: Signal | CustomSignal | None = (
+        chosen if chosen is None or isinstance(chosen, Signal) else (custom or {}).get(chosen)
+    )
     if signal is None:  # checked by the policy validator; kept for type narrowing
-        raise ValueError(f"trigger {name!r} needs a signal")
+        raise ValueError(f"trigger {name!r} needs a known signal")
     window = spec.measurement_window or spec.window or 60.0
     return Trigger(
         name=name,

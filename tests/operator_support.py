@@ -144,7 +144,14 @@ class ControllerProcess:
     """``rollguard controller`` as a real process against the test cluster."""
 
     def __init__(
-        self, cluster: KubeCluster, directory: Path, *, namespace: str, identity: str, audit: str
+        self,
+        cluster: KubeCluster,
+        directory: Path,
+        *,
+        namespace: str,
+        identity: str,
+        audit: str,
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.log = directory / f"{identity}.log"
         self.identity = identity
@@ -163,6 +170,7 @@ class ControllerProcess:
             identity,
             "--resync-seconds",
             "0.5",
+            *extra,
         ]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(

@@ -6,6 +6,9 @@ import pytest
 
 from operator_support import CRD_FILE, install_crd
 from servers.kube_cluster import KubeCluster
+from servers.postgres import postgres_server
+
+__all__ = ["postgres_server", "rollbackpolicy_crd"]
 
 
 @pytest.fixture(scope="session")

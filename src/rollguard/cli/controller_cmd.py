@@ -44,6 +44,17 @@ def controller(  # noqa: PLR0917 (typer passes options positionally)
     watch_seconds: float = typer.Option(
         3600.0, min=1.0, help="How long one revision is analysed before it is called healthy."
     ),
+    shards: int = typer.Option(
+        8, min=1, max=1024, help="Shards the policies are split into (the same on every replica)."
+    ),
+    lease_seconds: float = typer.Option(
+        10.0,
+        min=1.0,
+        help="A shard Lease's duration: a stopped replica's policies move after about this.",
+    ),
+    lease_namespace: str | None = typer.Option(
+        None, help="Namespace of the shard Leases (default: --namespace, else 'default')."
+    ),
 ) -> None:
     from rollguard.audit.factory import open_store
     from rollguard.operator.run import Options, run
@@ -57,5 +68,8 @@ def controller(  # noqa: PLR0917 (typer passes options positionally)
         identity=identity or f"{socket.gethostname()}-{os.getpid()}",
         resync_seconds=resync_seconds,
         watch_seconds=watch_seconds,
+        lease_namespace=lease_namespace or namespace or "default",
+        shards=shards,
+        lease_seconds=lease_seconds,
     )
     run(options, store)

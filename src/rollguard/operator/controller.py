@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rollguard.controller.watch import WatchResult
-from rollguard.errors import RollguardError
+from rollguard.errors import LockedError, RollguardError
 from rollguard.operator import status as st
 from rollguard.operator.analysis import Analysis, Settings
 from rollguard.operator.crd import Phase
@@ -131,6 +131,8 @@ class Controller:
             result: WatchResult = await analysis.run(settings, lambda: self.owns(analysis.key))
             settled = await self._revision_now(analysis)
             await analysis.report(settings, result, settled)
+        except LockedError as exc:  # another replica's watch has not let go yet: next resync
+            logger.info("%s: %s", analysis.key, exc)
         except RollguardError as exc:
             logger.warning("%s: analysis stopped: %s", analysis.key, exc)
             with contextlib.suppress(RollguardError):

@@ -13,11 +13,15 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
 from rollguard.audit.base import AuditSink
 from rollguard.errors import RollguardError
 from rollguard.operator.analysis import Settings
 from rollguard.operator.controller import Controller
 from rollguard.operator.kube import ControllerApi, api_client
+from rollguard.operator.shards import ShardKeeper
 
 logger = logging.getLogger("rollguard.controller")
 
@@ -33,6 +37,9 @@ class Options:
     identity: str
     resync_seconds: float
     watch_seconds: float
+    lease_namespace: str
+    shards: int = 8
+    lease_seconds: float = 10.0
 
 
 def run(options: Options, audit: AuditSink) -> None:
@@ -57,13 +64,26 @@ async def _main(options: Options, audit: AuditSink) -> None:
         base_dir=Path.cwd(),
         watch_seconds=options.watch_seconds,
     )
-    controller = Controller(settings)
+    keeper = ShardKeeper(
+        client,
+        namespace=options.lease_namespace,
+        identity=options.identity,
+        shards=options.shards,
+        lease_seconds=options.lease_seconds,
+    )
+    controller = Controller(settings, owns=keeper.owns)
     logger.info("controller %s started", options.identity)
+    leases = asyncio.create_task(keeper.run(), name="shard-leases")
     try:
         with contextlib.suppress(asyncio.CancelledError):
             await _loop(controller, options.resync_seconds)
     finally:
+        leases.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await leases
         await controller.close()
+        with contextlib.suppress(RollguardError, ApiException, HTTPError, OSError):
+            await keeper.release_all()  # the others take over now, not after expiry
         await asyncio.to_thread(client.close)
         logger.info("controller %s stopped", options.identity)
 

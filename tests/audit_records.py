@@ -8,6 +8,8 @@ from rollguard.audit.base import AuditRecord, AuditSink
 
 
 def _iso(moment: datetime) -> str:
+    if moment.microsecond:  # sub-second timings (a narrow spread of recovery times)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -87,3 +87,27 @@ def chromium_page(tmp_path: Path, **size: int) -> Iterator[Page]:
     with chromium_context(tmp_path / "chromium-profile", **size) as context:
         page = context.pages[0] if context.pages else context.new_page()
         yield page
+
+
+def _script(name: str) -> str:
+    """A function from tests/page_checks/ (plain JavaScript, evaluated in the page)."""
+    text = (Path(__file__).parent / "page_checks" / name).read_text(encoding="utf-8")
+    return "\n".join(line for line in text.splitlines() if not line.startswith("//"))
+
+
+def layout_problems(page: Page) -> list[str]:
+    """Elements a person at the page's viewport could not see whole (empty when none).
+
+    The page must not scroll sideways, no element may reach past the viewport's
+    edges (unless inside a container that scrolls), no container may need
+    sideways scrolling, and no element that hides its overflow may be cutting
+    off its content.
+    """
+    problems: list[str] = page.evaluate(_script("layout.js"))
+    return problems
+
+
+def low_contrast(page: Page, minimum: float = 4.5) -> list[str]:
+    """Visible text whose colour against its background is below ``minimum`` (WCAG AA: 4.5)."""
+    found: list[str] = page.evaluate(_script("contrast.js"), minimum)
+    return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -156,3 +157,34 @@ def test_a_field_of_the_wrong_type_is_one_message(invoke_cli: Invoke, in_tmp: Pa
     assert "report.json: not a valid artillery report: a field has an unexpected type" in (
         done.stderr
     )
+
+
+def test_create_from_metrics_through_a_query_provider(invoke_cli: Invoke, in_tmp: Path) -> None:
+    """The providers that run the policy's queries feed the same path (here: real programs)."""
+    (in_tmp / "stats.py").write_text(
+        "import sys\n"
+        "stats = {'requests': 400, 'errors': 4, 'p95': 38.5, 'mean': 21.25}\n"
+        "print(stats[sys.argv[2]] if sys.argv[1] == 'v1' else '')\n"
+    )
+
+    def run(name: str) -> str:
+        return f"['{sys.executable}', stats.py, $version, {name}]"
+
+    policy = in_tmp / "p.yaml"
+    policy.write_text(
+        "target: {deployment: web}\n"
+        "metrics:\n  provider: command\n  versions: {stable: v1, canary: v2}\n  queries:\n"
+        f"    requests: {run('requests')}\n    errors: {run('errors')}\n"
+        f"    latency_p95_ms: {run('p95')}\n    latency_mean_ms: {run('mean')}\n"
+        "error_rate_trigger: {threshold: 5%}\n"
+    )
+    done = invoke_cli("baseline", "create", "--from-metrics", "--policy", str(policy))
+    assert done.returncode == 0, done.stderr
+    written = json.loads((in_tmp / "performance-baseline.json").read_text())
+    assert written["metrics"]["error_rate_percent"] == pytest.approx(1.0)
+    assert (written["metrics"]["p95_latency_ms"], written["metrics"]["avg_latency_ms"]) == (
+        38.5,
+        21.25,
+    )
+    assert written["metrics"]["requests"] == 400
+    assert written["source"] == "metrics:command:stable:30m"

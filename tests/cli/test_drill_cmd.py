@@ -74,7 +74,7 @@ def test_an_example_policy_drills_its_default_trigger_and_the_report_counts_it(
     report = invoke_cli("report", "--policy", str(policy))
     assert report.returncode == 0, report.stderr
     assert (
-        "✅ Rollback triggers functional — 0 successful rollbacks and 1 successful drills"
+        "✅ Rollback triggers functional — 0 successful rollbacks and 1 successful drill"
         in report.stdout
     )
     assert "Rollback Events: 0" in report.stdout  # a drill is not a rollback

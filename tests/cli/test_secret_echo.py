@@ -22,6 +22,10 @@ WEB = (
     "{url: 'http://127.0.0.1:9/r', json_path: '$.n'}, errors: "
     "{url: 'http://127.0.0.1:9/e', json_path: '$.n'}}}\n"
 )
+CLOUDWATCH = (
+    "metrics: {provider: cloudwatch, region: eu-west-1, %s, queries: {requests: "
+    "{namespace: App, metric: Requests}, errors: {namespace: App, metric: Errors}}}\n"
+)
 TRIGGER = "error_rate_trigger: {threshold: 5%}\n"
 
 #: Every field naming the variable that holds a secret, and a policy with a secret pasted there.
@@ -37,6 +41,10 @@ PASTED = {
     "metrics.api_key_env": DATADOG % f"api_key_env: '{SECRET}', app_key_env: DD_APP_KEY",
     "metrics.app_key_env": DATADOG % f"api_key_env: DD_API_KEY, app_key_env: '{SECRET}'",
     "metrics.headers_env": WEB % SECRET,
+    "metrics.access_key_id_env": CLOUDWATCH
+    % f"access_key_id_env: '{SECRET}', secret_access_key_env: AWS_KEY",
+    "metrics.secret_access_key_env": CLOUDWATCH
+    % f"access_key_id_env: AWS_ID, secret_access_key_env: '{SECRET}'",
     "audit.key_env": REPLAY + f"audit: {{key_env: '{SECRET}'}}\n",
     "runtime_security.falco_secret_env": REPLAY
     + f"runtime_security: {{falco_listen: '127.0.0.1:2801', falco_secret_env: '{SECRET}'}}\n",

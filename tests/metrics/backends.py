@@ -35,6 +35,7 @@ class Backend(Protocol):
     name: str
     tested_against: str  # the server and version, for the docs' table
     down_words: str  # what the error says when the backend is not there
+    stores_points: bool  # a time-series store (the provider sums a window), not an answerer
 
     def source(self, stable: str, canary: str) -> dict[str, Any]:
         """A ``metrics`` section whose versions are the labels ``stable`` and ``canary``."""
@@ -63,6 +64,7 @@ class InfluxDBBackend:
     version: str
     name: str = "influxdb"
     down_words: str = "cannot reach"
+    stores_points: bool = True
     tested_against: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -135,6 +137,7 @@ class GraphiteBackend:
     server: Any
     name: str = "graphite"
     down_words: str = "cannot reach"
+    stores_points: bool = True
     tested_against: str = ""
 
     def source(self, stable: str, canary: str) -> dict[str, Any]:
@@ -210,6 +213,7 @@ class WebBackend:
     stats: Any
     name: str = "web"
     down_words: str = "cannot reach"
+    stores_points: bool = False
     tested_against: str = "a JSON endpoint on loopback (Python's http.server)"
 
     def source(self, stable: str, canary: str) -> dict[str, Any]:
@@ -281,6 +285,7 @@ class CommandBackend:
     directory: Path
     name: str = "command"
     down_words: str = "cannot run"
+    stores_points: bool = False
     tested_against: str = "a program printing one number (a Python script)"
 
     def __post_init__(self) -> None:
@@ -341,3 +346,96 @@ def start_command(stack: ExitStack, directory: Path, monkeypatch: pytest.MonkeyP
 
 
 STARTERS["command"] = start_command
+
+
+@dataclass
+class CloudWatchBackend:
+    """moto's server mode as CloudWatch, fed with real ``PutMetricData`` writes (not AWS)."""
+
+    server: Any
+    name: str = "cloudwatch"
+    down_words: str = "cannot reach"
+    stores_points: bool = True
+    tested_against: str = "moto's server mode (CloudWatch API), not AWS"
+
+    def source(self, stable: str, canary: str) -> dict[str, Any]:
+        def metric(name: str, stat: str) -> dict[str, Any]:
+            return {
+                "namespace": "Shop",
+                "metric": name,
+                "dimensions": {"Version": "$version"},
+                "stat": stat,
+            }
+
+        return {
+            "provider": "cloudwatch",
+            "region": "eu-west-1",
+            "endpoint_url": self.server.url,
+            "access_key_id_env": "ROLLGUARD_AWS_KEY_ID",
+            "secret_access_key_env": "ROLLGUARD_AWS_SECRET",
+            "versions": {"stable": stable, "canary": canary},
+            "queries": {
+                "requests": metric("Requests", "Sum"),
+                "errors": metric("Errors", "Sum"),
+                # moto computes no percentiles: the slowest request stands in for p95 here.
+                "latency_p95_ms": metric("Latency", "Maximum"),
+                "latency_mean_ms": metric("Latency", "Average"),
+            },
+        }
+
+    def feed(self, label: str, traffic: Traffic, *, at: float) -> None:
+        from servers.moto_cloudwatch import stamp
+
+        version = [{"Name": "Version", "Value": label}]
+        data = [
+            {
+                "MetricName": "Requests",
+                "Dimensions": version,
+                "Timestamp": stamp(at),
+                "Value": traffic.requests,
+            },
+            {
+                "MetricName": "Errors",
+                "Dimensions": version,
+                "Timestamp": stamp(at),
+                "Value": traffic.errors,
+            },
+        ]
+        data += [
+            {
+                "MetricName": "Latency",
+                "Dimensions": version,
+                "Timestamp": stamp(at),
+                "Value": value,
+                "Unit": "Milliseconds",
+            }
+            for value in traffic.latencies_ms
+        ]
+        self.server.put("Shop", data)
+
+    def at_address(self, source: dict[str, Any], url: str) -> dict[str, Any]:
+        return {**source, "endpoint_url": url, "retries": 0}
+
+    def hanging(self, source: dict[str, Any], url: str) -> dict[str, Any]:
+        return self.at_address(source, url)
+
+    def with_wrong_credentials(self, source: dict[str, Any]) -> dict[str, Any]:
+        return {**source, "secret_access_key_env": SECRET_ENV}
+
+    def with_bad_query(self, source: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        pytest.skip(
+            "moto accepts any GetMetricData query that botocore sends; statistics, names and "
+            "dimension counts are checked at policy load instead"
+        )
+
+
+def start_cloudwatch(stack: ExitStack, directory: Path, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    from servers.moto_cloudwatch import running_moto
+
+    server = stack.enter_context(running_moto(directory))
+    monkeypatch.setenv("ROLLGUARD_AWS_KEY_ID", server.key_id)
+    monkeypatch.setenv("ROLLGUARD_AWS_SECRET", server.secret)
+    return CloudWatchBackend(server)
+
+
+STARTERS["cloudwatch"] = start_cloudwatch

@@ -19,7 +19,7 @@ import pytest
 
 from rollguard.metrics.prometheus import PrometheusProvider
 from rollguard.policy.model import PrometheusSource
-from rollguard.signals import Measurement, Phase, Query, Signal, Version
+from rollguard.signals import CustomSignal, Measurement, Phase, Query, Signal, Version
 from servers.metrics_app import MetricsApp, running_metrics_app
 from servers.prometheus import PrometheusServer, ScrapeTarget, running_prometheus
 from support import free_port, wait_until
@@ -332,3 +332,36 @@ def _now() -> float:
     import time
 
     return time.time()
+
+
+def test_custom_signals_run_their_own_promql(prometheus: PrometheusServer, loaded: Loaded) -> None:
+    """A custom ratio (401s over all requests) and gauge, defined under ``metrics.signals``."""
+    source = _source(
+        prometheus.url,
+        loaded.deployment,
+        signals={
+            "unauthorized_share": {
+                "errors": 'sum(increase(http_requests_total{$selector,code="401"}[$window]))',
+                "requests": "sum(increase(http_requests_total{$selector}[$window]))",
+            },
+            "open_connections": {
+                "unit": "connections",
+                "query": "sum(http_active_connections{$selector})",
+            },
+        },
+    )
+    ratio = CustomSignal("unauthorized_share", "%", "ratio")
+    requests, errors = ratio.counts()
+    gauge = CustomSignal("open_connections", "connections", "gauge")
+    queries = [Query(s, Version.CANARY, WINDOW) for s in (ratio, requests, errors, gauge)]
+    queries.append(Query(ratio, Version.STABLE, WINDOW))
+    got = _measure(source, queries, loaded.at)
+    assert [m.phase for m in got] == [Phase.OK] * 5, [m.reason for m in got]
+    canary_total = 80 + 10 + 10 + 6
+    assert [m.value for m in got] == [
+        pytest.approx(100 * 6 / canary_total),
+        pytest.approx(canary_total),
+        pytest.approx(6),
+        pytest.approx(7),
+        0.0,  # stable served 50 requests and no 401: a counted zero, not no data
+    ]

@@ -84,6 +84,24 @@ async def test_values_are_measured_per_version(
     assert got[1].requests == pytest.approx(100)
 
 
+async def test_counts_add_up_the_points_inside_the_window_only(
+    backend: Backend, labels: tuple[str, str], tmp_path: Path
+) -> None:
+    if not backend.stores_points:
+        pytest.skip(f"{backend.name} answers for the window itself; nothing is added up here")
+    now = time.time()
+    stable, canary = labels
+    backend.feed(canary, Traffic(requests=1000, errors=1000), at=now - 400)  # before the window
+    backend.feed(canary, Traffic(requests=30, errors=3), at=now - 100)
+    backend.feed(canary, Traffic(requests=20, errors=2), at=now - 10)
+    wanted = [rate(Version.CANARY)] + [
+        Query(s, Version.CANARY, WINDOW) for s in (Signal.REQUESTS, Signal.ERRORS)
+    ]
+    got = await measure(backend.source(stable, canary), wanted, tmp_path, now=now)
+    assert [m.phase for m in got] == [Phase.OK] * 3, [m.reason for m in got]
+    assert [m.value for m in got] == [pytest.approx(10.0), 50, 5]
+
+
 async def test_an_empty_result_is_no_data(
     backend: Backend, labels: tuple[str, str], tmp_path: Path
 ) -> None:

@@ -132,10 +132,11 @@ def test_an_empty_store_says_so_instead_of_dividing_by_zero(store: SqlAuditStore
 def test_an_empty_store_is_empty_never_complete(store: SqlAuditStore) -> None:
     report = build(store, since="2026-11-01T00:00:00Z", until=UNTIL)
     checks = {item.name: item for item in report.checklist}
-    assert checks["Audit trail complete"].status == "unknown"
-    assert "empty" in checks["Audit trail complete"].evidence
+    assert checks["Audit trail empty"].status == "unknown"
+    assert "empty" in checks["Audit trail empty"].evidence
     assert {item.status for item in report.checklist} <= {"unknown", "fail"}
     assert "✅" not in render_report(report, format="md")
+    assert "Audit trail complete" not in render_report(report, format="md")
 
 
 def test_gate_blocks_count_as_blocked_deployments(store: SqlAuditStore) -> None:

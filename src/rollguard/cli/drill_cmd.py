@@ -9,6 +9,7 @@ import typer
 
 from rollguard.cli import out
 from rollguard.cli.options import BaselineOption, OutputFormat, OutputOption, PolicyOption
+from rollguard.wording import counted
 
 if TYPE_CHECKING:
     from rollguard.audit.base import AuditStore
@@ -168,7 +169,7 @@ def _print(result: DrillResult) -> None:
     out.say(verdict, f"  trigger: {result.trigger}  action: {result.action.value}  ({mode})")
     if breach["method"] == "threshold":
         fed = f"canary {breach['signal']} {breach['value']:.4g} > limit {breach['limit']:.4g}"
-        fed += f", {breach['requests']:g} requests, {breach['persistence']} evaluation(s)"
+        fed += f", {breach['requests']:g} requests, {counted(breach['persistence'], 'evaluation')}"
     else:
         counts = ", ".join(f"{k} {v:g}" for k, v in breach["counts"].items())
         fed = f"{breach['method']} test on {breach['signal']}, per interval: {counts}"

@@ -26,6 +26,7 @@ from rollguard.policy.model import Policy
 from rollguard.policy.triggers import Trigger
 from rollguard.policy.units import Comparison
 from rollguard.signals import AnySignal, Measurement, Phase, Query, Signal, Version, is_error_ratio
+from rollguard.wording import counted
 
 #: Signals judged on request counts: too few requests means "wait", not "healthy".
 TRAFFIC_SIGNALS = frozenset(
@@ -173,7 +174,7 @@ def judge_threshold(
     reason = (
         f"{rule.signal.value} {value:.4g} > limit {limit:.4g} "
         f"({_describe(rule, reference, source)}) over {rule.window_seconds:g}s, "
-        f"{breaches} evaluation(s) in a row"
+        f"{counted(breaches, 'evaluation')} in a row"
     )
     persistence = rule.persistence or policy.analysis.persistence
     if breaches < persistence:

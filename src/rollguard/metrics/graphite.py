@@ -18,10 +18,15 @@ import math
 
 import httpx
 
-from rollguard.metrics.http import HttpEdge, QueryFailed, auth_from, shown, verify_option
+from rollguard.metrics.http import (
+    QueryFailed,
+    auth_from,
+    shown,
+    source_edge,
+)
 from rollguard.metrics.templated import QueryProvider, Window, aggregate, fill
 from rollguard.policy.sources import GraphiteSource, GraphiteTarget
-from rollguard.retry import SETTINGS, Sleep
+from rollguard.retry import Sleep
 
 
 class GraphiteProvider(QueryProvider[GraphiteTarget]):
@@ -37,20 +42,14 @@ class GraphiteProvider(QueryProvider[GraphiteTarget]):
     ) -> None:
         super().__init__(queries=source.queries, signals=source.signals, versions=source.versions)
         address = str(source.address)
-        self._edge = HttpEdge(
+        self._edge = source_edge(
+            source,
             name="Graphite",
-            base=address,
-            timeout=source.timeout,
-            retry=SETTINGS["metrics"].with_retries(source.retries, backoff_seconds=backoff_seconds),
-            auth=auth_from(source.auth),
-            verify=verify_option(
-                name="Graphite",
-                address=address,
-                ca_file=source.ca_file,
-                insecure=source.insecure_skip_verify,
-            ),
+            address=address,
             client=client,
+            backoff_seconds=backoff_seconds,
             sleep=sleep,
+            auth=auth_from(source.auth),
         )
 
     async def aclose(self) -> None:

@@ -32,8 +32,14 @@ import httpx
 
 from rollguard import documents
 from rollguard.errors import ProviderError
-from rollguard.policy.sources import HttpAuth
-from rollguard.retry import RetrySettings, Sleep, call_with_retries, retry_after_seconds
+from rollguard.policy.sources import HttpAuth, HttpSource
+from rollguard.retry import (
+    SETTINGS,
+    RetrySettings,
+    Sleep,
+    call_with_retries,
+    retry_after_seconds,
+)
 
 logger = logging.getLogger("rollguard.metrics.http")
 
@@ -261,3 +267,35 @@ class Bearer(httpx.Auth):
 
     def __repr__(self) -> str:
         return "Bearer(<hidden>)"
+
+
+def source_edge(
+    source: HttpSource,
+    *,
+    name: str,
+    address: str,
+    client: httpx.AsyncClient | None,
+    backoff_seconds: float | None,
+    sleep: Sleep,
+    auth: httpx.Auth | None = None,
+    headers: Mapping[str, str] | None = None,
+    credentials_field: str = "metrics.auth",
+) -> HttpEdge:
+    """The edge of a policy source: its timeout, retries and TLS settings, the ``metrics`` retry."""
+    return HttpEdge(
+        name=name,
+        base=address,
+        timeout=source.timeout,
+        retry=SETTINGS["metrics"].with_retries(source.retries, backoff_seconds=backoff_seconds),
+        auth=auth,
+        headers=headers,
+        verify=verify_option(
+            name=name,
+            address=address or "(metrics.queries)",
+            ca_file=source.ca_file,
+            insecure=source.insecure_skip_verify,
+        ),
+        client=client,
+        sleep=sleep,
+        credentials_field=credentials_field,
+    )

@@ -19,10 +19,15 @@ from typing import Any
 
 import httpx
 
-from rollguard.metrics.http import HttpEdge, QueryFailed, auth_from, shown, verify_option
+from rollguard.metrics.http import (
+    QueryFailed,
+    auth_from,
+    shown,
+    source_edge,
+)
 from rollguard.metrics.templated import QueryProvider, Window, fill
 from rollguard.policy.sources import InfluxDBSource
-from rollguard.retry import SETTINGS, Sleep
+from rollguard.retry import Sleep
 
 
 class InfluxDBProvider(QueryProvider[str]):
@@ -39,20 +44,14 @@ class InfluxDBProvider(QueryProvider[str]):
         super().__init__(queries=source.queries, signals=source.signals, versions=source.versions)
         self._source = source
         address = str(source.address)
-        self._edge = HttpEdge(
+        self._edge = source_edge(
+            source,
             name="InfluxDB",
-            base=address,
-            timeout=source.timeout,
-            retry=SETTINGS["metrics"].with_retries(source.retries, backoff_seconds=backoff_seconds),
-            auth=auth_from(source.auth),
-            verify=verify_option(
-                name="InfluxDB",
-                address=address,
-                ca_file=source.ca_file,
-                insecure=source.insecure_skip_verify,
-            ),
+            address=address,
             client=client,
+            backoff_seconds=backoff_seconds,
             sleep=sleep,
+            auth=auth_from(source.auth),
         )
 
     async def aclose(self) -> None:

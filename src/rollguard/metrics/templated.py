@@ -63,7 +63,8 @@ class Plan(Generic[Q]):
     value: Q | None = None  # one query's number is the value
     errors: Q | None = None  # with requests: 100 * errors / requests
     requests: Q | None = None  # the count behind the value (or the ratio's denominator)
-    count: bool = False  # an empty value beside counted requests is 0
+    count: bool = False  # the value counts events (summed over the window; with requests,
+    # an empty value beside counted requests is 0)
 
 
 def plan_for(
@@ -87,7 +88,7 @@ def plan_for(
     if value is None:
         return f"no query for {signal.value} (metrics.queries.{signal.value})"
     if signal is Signal.REQUESTS:
-        return Plan(value=value)
+        return Plan(value=value, count=True)
     if signal in COUNT_SIGNALS:
         return Plan(value=value, requests=requests, count=True)
     return Plan(value=value, requests=requests if signal in _WITH_REQUESTS else None)
@@ -106,7 +107,7 @@ def _custom_plan(signal: CustomSignal, signals: Mapping[str, CustomSignalSpec[Q]
     if signal.part == "errors":
         return Plan(value=errors, requests=requests, count=True)
     if signal.part == "requests":
-        return Plan(value=requests)
+        return Plan(value=requests, count=True)
     return Plan(errors=errors, requests=requests)
 
 

@@ -20,17 +20,16 @@ import httpx
 import jsonpath
 
 from rollguard.metrics.http import (
-    HttpEdge,
     QueryFailed,
     display_url,
     env_secret,
     shown,
-    verify_option,
+    source_edge,
 )
 from rollguard.metrics.influxdb import number
 from rollguard.metrics.templated import QueryProvider, Window, fill
 from rollguard.policy.sources import WebQuery, WebSource
-from rollguard.retry import SETTINGS, Sleep
+from rollguard.retry import Sleep
 
 
 class WebProvider(QueryProvider[WebQuery]):
@@ -48,20 +47,14 @@ class WebProvider(QueryProvider[WebQuery]):
         headers = dict(source.headers)
         for header, variable in source.headers_env.items():
             headers[header] = env_secret(variable, f"metrics.headers_env.{header}")
-        self._edge = HttpEdge(
+        self._edge = source_edge(
+            source,
             name="the web endpoint",
-            base="",
-            timeout=source.timeout,
-            retry=SETTINGS["metrics"].with_retries(source.retries, backoff_seconds=backoff_seconds),
-            headers=headers,
-            verify=verify_option(
-                name="the web endpoint",
-                address="(metrics.queries)",
-                ca_file=source.ca_file,
-                insecure=source.insecure_skip_verify,
-            ),
+            address="",
             client=client,
+            backoff_seconds=backoff_seconds,
             sleep=sleep,
+            headers=headers,
             credentials_field="metrics.headers_env",
         )
         self._paths: dict[str, jsonpath.JSONPath | jsonpath.CompoundJSONPath] = {}

@@ -60,6 +60,19 @@ def parse(obj: Obj) -> Parsed:
 
 #: Executors a RollbackPolicy may use: the others act on the controller's own machine.
 EXECUTORS = ("kubernetes", "noop")
+#: Metrics sources a RollbackPolicy may use: services reached over the network, never a
+#: program or a file on the controller's machine (``command``, ``replay``).
+METRICS = (
+    "prometheus",
+    "scrape",
+    "influxdb",
+    "graphite",
+    "loki",
+    "cloudwatch",
+    "datadog",
+    "newrelic",
+    "web",
+)
 
 
 def refusal(policy: Policy) -> str | None:
@@ -70,8 +83,12 @@ def refusal(policy: Policy) -> str | None:
             f"spec.target.executor.type: {policy.target.executor.type!r} runs on the "
             f"controller's machine; a RollbackPolicy uses {' or '.join(EXECUTORS)}"
         )
+    if policy.metrics.provider not in METRICS:
+        return (
+            f"spec.metrics.provider: {policy.metrics.provider!r} runs on the controller's "
+            f"machine; a RollbackPolicy uses one of {', '.join(METRICS)}"
+        )
     files = {
-        "metrics.file": policy.metrics.provider == "replay",
         "metrics.ca_file": bool(getattr(policy.metrics, "ca_file", None)),
         "baseline.file": bool(policy.baseline.file),
         "runtime_security.access_log": bool(

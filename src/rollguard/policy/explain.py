@@ -9,6 +9,7 @@ from rollguard.policy.model import Policy
 from rollguard.policy.triggers import Trigger, supports_sequential
 from rollguard.policy.units import Comparison
 from rollguard.signals import AnySignal, CustomSignal, Signal, is_error_ratio
+from rollguard.wording import counted
 
 _WHAT = {
     Signal.ERROR_RATE_PERCENT: ("the canary's error rate (5xx responses / all responses)", "%"),
@@ -87,7 +88,7 @@ def explain_trigger(policy: Policy, rule: Trigger, fallback: str = "") -> str:
     dry = " (dry run: recorded, never acted on)" if rule.dry_run else ""
     when = (
         f"when {what}, measured over {_duration(rule.window_seconds)}, "
-        f"{condition} for {persistence} evaluation(s) in a row"
+        f"{condition} for {counted(persistence, 'evaluation')} in a row"
     )
     if fallback:
         when = f"{when} (its threshold rule: the sequential test cannot be fed, {fallback})"

@@ -96,7 +96,7 @@ class PrometheusSource(StrictModel):
     ca_file: str | None = None
     insecure_skip_verify: bool = False
     names: MetricNames = MetricNames()
-    signals: dict[sources.SignalName, sources.CustomSignalSpec[sources.QueryText]] = {}
+    signals: dict[sources.SignalName, sources.CustomSignalSpec[sources.PromQLText]] = {}
 
 
 class ReplaySource(StrictModel):

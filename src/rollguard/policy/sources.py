@@ -36,20 +36,22 @@ Q = TypeVar("Q")
 
 #: What every query may contain; each source says how it writes each one (docs/metrics.md).
 PLACEHOLDERS = ("$version", "$window", "$start", "$end")
+#: What a Prometheus source's PromQL may contain (docs/prometheus.md).
+PROMQL_PLACEHOLDERS = ("$selector", "$window", "$version")
 _PLACEHOLDER = re.compile(r"\$([A-Za-z_]\w*)")
 _SIGNAL_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
 
-def placeholder_problem(text: str) -> str | None:
+def placeholder_problem(text: str, known: tuple[str, ...] = PLACEHOLDERS) -> str | None:
     """Why ``text`` cannot be a query template (an unknown ``$name``), else None."""
     for name in _PLACEHOLDER.findall(text):
-        if f"${name}" not in PLACEHOLDERS:
-            return f"unknown placeholder ${name} (known: {', '.join(PLACEHOLDERS)})"
+        if f"${name}" not in known:
+            return f"unknown placeholder ${name} (known: {', '.join(known)})"
     return None
 
 
-def _template(text: str) -> str:
-    problem = placeholder_problem(text)
+def _checked(text: str, known: tuple[str, ...]) -> str:
+    problem = placeholder_problem(text, known)
     if problem is not None:
         raise ValueError(problem)
     if not text.strip():
@@ -57,8 +59,18 @@ def _template(text: str) -> str:
     return text
 
 
+def _template(text: str) -> str:
+    return _checked(text, PLACEHOLDERS)
+
+
+def _promql_template(text: str) -> str:
+    return _checked(text, PROMQL_PLACEHOLDERS)
+
+
 #: A query in the backend's language, with placeholders.
 QueryText = Annotated[str, AfterValidator(_template)]
+#: A custom signal's PromQL: the version's selector, the window and the version's name.
+PromQLText = Annotated[str, AfterValidator(_promql_template)]
 
 
 class SignalQueries(StrictModel, Generic[Q]):
@@ -261,17 +273,31 @@ class CloudWatchMetric(StrictModel):
 
 
 class CloudWatchSource(StrictModel):
-    """Amazon CloudWatch's ``GetMetricData`` through boto3 (its credential chain)."""
+    """Amazon CloudWatch's ``GetMetricData`` through boto3 (its credential chain).
+
+    The key pair may instead come from two variables the policy names
+    (``access_key_id_env`` and ``secret_access_key_env``, together).
+    """
 
     provider: Literal["cloudwatch"] = "cloudwatch"
     region: str = Field(min_length=1)
     endpoint_url: HttpUrl | None = None
     profile: str | None = None
+    access_key_id_env: EnvName | None = None
+    secret_access_key_env: EnvName | None = None
     timeout: Seconds = 10.0
     retries: int = Field(default=2, ge=0, le=10)
     versions: VersionValues = VersionValues()
     queries: SignalQueries[CloudWatchMetric] = SignalQueries[CloudWatchMetric]()
     signals: dict[SignalName, CustomSignalSpec[CloudWatchMetric]] = {}
+
+    @model_validator(mode="after")
+    def _key_pair(self) -> CloudWatchSource:
+        if (self.access_key_id_env is None) != (self.secret_access_key_env is None):
+            raise ValueError("access_key_id_env and secret_access_key_env go together")
+        if self.profile is not None and self.access_key_id_env is not None:
+            raise ValueError("give profile or access_key_id_env + secret_access_key_env, not both")
+        return self
 
 
 DatadogAggregator = Literal["avg", "min", "max", "sum", "last"]

@@ -1,7 +1,8 @@
 """Small inline SVG charts: no network, no JavaScript, no plotting library.
 
 Each bar carries ``data-label`` and ``data-value`` attributes and a ``<title>``
-tooltip, so a browser shows the numbers and a test can read them back.
+tooltip, so a browser shows the numbers and a test can read them back. The
+value axis counts rollbacks, so its ticks are whole numbers (``data-tick``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from html import escape
 
 WIDTH, HEIGHT = 640, 220
 MARGIN_LEFT, MARGIN_BOTTOM, MARGIN_TOP = 44, 36, 24
+#: At most this many value-axis ticks above zero, and labels under the bars.
+MAX_TICKS, MAX_AXIS_LABELS = 5, 8
 
 
 def bar_chart(
     chart_id: str, title: str, labels: Sequence[str], values: Sequence[float], *, unit: str = ""
 ) -> str:
-    """A vertical bar chart as an ``<svg>`` element."""
-    top = max(values, default=0.0)
-    scale_max = _nice_ceiling(top)
+    """A vertical bar chart of counts as an ``<svg>`` element."""
+    step, scale_max = count_ticks(max(values, default=0.0))
     plot_w = WIDTH - MARGIN_LEFT - 8
     plot_h = HEIGHT - MARGIN_BOTTOM - MARGIN_TOP
     slot = plot_w / max(1, len(values))
@@ -29,20 +31,19 @@ def bar_chart(
         f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">',
         f'<text x="{MARGIN_LEFT}" y="16" class="chart-title">{escape(title)}</text>',
     ]
-    for tick in range(5):
-        value = scale_max * tick / 4
-        y = MARGIN_TOP + plot_h - plot_h * tick / 4
+    for tick in range(0, scale_max + 1, step):
+        y = MARGIN_TOP + plot_h - plot_h * tick / scale_max
         parts.append(
             f'<line x1="{MARGIN_LEFT}" x2="{WIDTH - 8}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
-            f'<text x="{MARGIN_LEFT - 4}" y="{y + 4:.1f}" class="tick" text-anchor="end">'
-            f"{_short(value)}</text>"
+            f'<text x="{MARGIN_LEFT - 4}" y="{y + 4:.1f}" class="tick" text-anchor="end" '
+            f'data-tick="{tick}">{tick}</text>'
         )
-    every = max(1, math.ceil(len(labels) / 10))
+    every = max(1, math.ceil(len(labels) / MAX_AXIS_LABELS))
     for index, (label, value) in enumerate(zip(labels, values, strict=True)):
-        height = plot_h * value / scale_max if scale_max else 0.0
+        height = plot_h * value / scale_max
         x = MARGIN_LEFT + index * slot + slot * 0.15
         y = MARGIN_TOP + plot_h - height
-        shown = f"{label}: {_short(value)}{unit}"
+        shown = f"{label}: {value:g}{unit}"
         parts.append(
             f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" '
             f'height="{height:.1f}" data-label="{escape(label)}" data-value="{value:g}">'
@@ -51,12 +52,21 @@ def bar_chart(
         if index % every == 0:
             parts.append(
                 f'<text x="{x + slot * 0.35:.1f}" y="{HEIGHT - MARGIN_BOTTOM + 14}" '
-                f'class="tick" text-anchor="middle">{escape(label)}</text>'
+                f'class="tick" text-anchor="middle">{escape(_axis_label(label))}</text>'
             )
     if not values:
         parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">no data</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def count_ticks(top: float) -> tuple[int, int]:
+    """A whole-number tick step and axis top at or above ``top`` (counts are integers)."""
+    ceiling = max(1, math.ceil(top))
+    step = 1
+    while math.ceil(ceiling / step) > MAX_TICKS:
+        step = _next_round(step)
+    return step, step * math.ceil(ceiling / step)
 
 
 def per_day(counts: dict[str, int], *, start: str, end: str) -> tuple[list[str], list[float]]:
@@ -68,27 +78,44 @@ def per_day(counts: dict[str, int], *, start: str, end: str) -> tuple[list[str],
 
 
 def histogram(values: Sequence[float], *, bins: int = 10) -> tuple[list[str], list[float]]:
-    """Equal-width bins over ``values`` labelled by their upper edge in seconds."""
+    """Equal-width bins spanning ``values`` (not from zero), labelled ``low-high s``.
+
+    The width is a round number chosen from the data's spread, and each edge is
+    printed with as many decimals as the width needs, so no two labels read alike.
+    """
     if not values:
         return [], []
-    top = max(values)
-    width = _nice_ceiling(top) / bins if top > 0 else 1.0
-    counts = [0.0] * bins
+    low, high = min(values), max(values)
+    spread = high - low if high > low else abs(low) or float(bins)  # one value: a bin around it
+    width = _round_width(spread / bins)
+    first = math.floor(low / width) * width
+    count = max(1, min(bins + 1, math.floor((high - first) / width + 1e-9) + 1))
+    counts = [0.0] * count
     for value in values:
-        counts[min(bins - 1, int(value / width))] += 1
-    return [f"≤{_short(width * (n + 1))}s" for n in range(bins)], counts
+        counts[min(count - 1, int((value - first) / width + 1e-9))] += 1
+    decimals = max(0, -math.floor(math.log10(width) + 1e-9))
+    edges = [first + width * n for n in range(count + 1)]
+    return [f"{edges[n]:.{decimals}f}-{edges[n + 1]:.{decimals}f}s" for n in range(count)], counts
 
 
-def _nice_ceiling(value: float) -> float:
-    """A round number at or above ``value`` for the axis (1, 2, 2.5 or 5 times a power of ten)."""
-    if value <= 0:
-        return 1.0
+def _round_width(value: float) -> float:
+    """The smallest of 1, 2 or 5 times a power of ten at or above ``value``."""
     magnitude = 10.0 ** math.floor(math.log10(value))
-    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if step * magnitude >= value:
+    for step in (1.0, 2.0, 5.0, 10.0):
+        if step * magnitude >= value * (1 - 1e-9):
             return step * magnitude
     return 10 * magnitude
 
 
-def _short(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+def _next_round(step: int) -> int:
+    """1, 2, 5, 10, 20, 50, ...: the next whole-number tick step."""
+    magnitude = int(10 ** (len(str(step)) - 1))
+    lead = step // magnitude
+    return {1: 2, 2: 5}.get(lead, 10) * magnitude
+
+
+def _axis_label(label: str) -> str:
+    """A day's label under its bar without the year (the title and period give it)."""
+    if len(label) == 10 and label[4] == "-" and label[7] == "-":
+        return label[5:]
+    return label

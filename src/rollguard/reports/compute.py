@@ -8,7 +8,7 @@ Definitions (docs/report.md):
   outcome is ``failure``; deployment blocks are counted apart: a ``gate``
   entry whose outcome is ``blocked``, or a watch's ``deployment_block`` result;
 - a period with no entries passes nothing: its checklist lines are unknown (❔),
-  and an empty trail is never "complete";
+  and an empty trail is never "complete" (its line reads "Audit trail empty");
 - *time to detect* is from the watch's start to its ``decision`` entry (how long
   the bad version served before rollguard decided); *time to recover* is from
   the decision to the ``action_result`` (until traffic was back on stable);
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from rollguard.reports.views import EntryView, VerifyView
 from rollguard.timestamps import parse_rfc3339
+from rollguard.wording import counted
 
 ROLLBACK_ACTIONS = frozenset(
     {
@@ -173,28 +174,36 @@ def compute(
     recorded = seen > 0 or None  # nothing recorded in the period: nothing passes
     report.checklist.extend(
         [
-            # An empty trail proves nothing: never a green "complete".
-            _item("Audit trail complete", verify.ok if verify.entries else None, verify.message),
+            # An empty trail proves nothing: never a green "complete", not even in its name.
+            _item(
+                "Audit trail complete" if verify.entries else "Audit trail empty",
+                verify.ok if verify.entries else None,
+                verify.message,
+            ),
             _item(
                 "Automated monitoring active",
                 total > 0,
-                f"{total} watched deployments in the period",
+                f"{counted(total, 'watched deployment')} in the period",
             ),
             _item(
                 "Rollback triggers functional",
                 succeeded > 0 if (events or drills_ok) else None,
-                f"{len(events) - failed} successful rollbacks and {drills_ok} successful drills",
+                f"{counted(len(events) - failed, 'successful rollback')} and "
+                f"{counted(drills_ok, 'successful drill')}",
             ),
-            _item("No failed rollbacks", recorded and failed == 0, f"{failed} failed rollbacks"),
+            _item(
+                "No failed rollbacks", recorded and failed == 0, counted(failed, "failed rollback")
+            ),
             _item(
                 "Every action completed or recovered",
                 recorded and not open_actions,
-                f"{len(open_actions)} actions started without a recorded result",
+                f"{counted(len(open_actions), 'action')} started without a recorded result",
             ),
             _item(
                 "Every watch recorded its outcome",
                 not unended if total else None,
-                f"{len(unended)} of {total} watches have no deployment_end entry",
+                f"{len(unended)} of {counted(total, 'watch', 'watches')} "
+                "without a deployment_end entry",
             ),
         ]
     )

@@ -15,6 +15,7 @@ from importlib import resources
 from rollguard.reports import charts
 from rollguard.reports.compute import ComplianceReport
 
+#: Markdown is read in terminals and on forges that have emoji fonts; HTML draws its marks in SVG.
 MARKS = {"pass": "✅", "fail": "❌", "unknown": "❔"}
 #: Characters that make Markdown text into markup: code, emphasis, links and images,
 #: table cells (``_`` is left alone: GitHub ignores it inside words, as in trigger names).
@@ -96,7 +97,6 @@ def html(report: ComplianceReport) -> str:
     recover = [e.recover_seconds for e in report.events if e.recover_seconds is not None]
     return environment.from_string(template_text).render(
         report=report,
-        marks=MARKS,
         percent=_percent,
         secs=_secs,
         chart_days=charts.bar_chart("rollbacks-per-day", "Rollbacks per day", days, per_day),

@@ -4,6 +4,10 @@
 
 const POLL_MS = 1000;
 const MAX_DETAILED = 40;
+const CHART_SECONDS = 3600; // the live charts show the last hour
+const SVG = "http://www.w3.org/2000/svg";
+// deployment -> trigger -> [{t, value, reference, limit}], gathered from each poll.
+const history = new Map();
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -26,10 +30,31 @@ function fmt(value, digits = 2) {
   return Number.isInteger(value) ? String(value) : value.toFixed(digits);
 }
 
+function plural(count, singular, many) {
+  return `${count} ${count === 1 ? singular : many || singular + "s"}`;
+}
+
+// Units are part of a signal's name (error_rate_percent, latency_p95_ms, memory_mb).
+function unitOf(signal) {
+  const name = signal || "";
+  if (name.endsWith("_percent")) return "%";
+  if (name.endsWith("_ms")) return " ms";
+  if (name.endsWith("_mb")) return " MB";
+  if (name.endsWith("_per_minute")) return "/min";
+  return "";
+}
+
+function withUnit(value, signal) {
+  if (value === null || value === undefined) return "—";
+  return `${fmt(value)}${unitOf(signal)}`;
+}
+
 function shortTime(iso) {
   if (!iso) return "";
   const date = new Date(iso);
-  return isNaN(date) ? iso : date.toLocaleTimeString();
+  if (isNaN(date)) return iso;
+  // Date and time, UTC like the audit trail: an incident spans midnight and time zones.
+  return date.toISOString().slice(0, 19).replace("T", " ") + " UTC";
 }
 
 function label(status) {
@@ -39,7 +64,8 @@ function label(status) {
 function split(weights) {
   const canary = weights && weights.canary;
   if (canary === null || canary === undefined) {
-    return el("div", { class: "split", title: "traffic split unknown" }, el("div", { style: "width:100%", text: "traffic split unknown" }));
+    // Drawn only where the executor reports a split: a stand-in's 80/20 would be made up.
+    return el("p", { class: "muted", "data-testid": "no-split", text: "traffic split: not reported by this executor" });
   }
   const stable = 100 - canary;
   return el("div", { class: "split", "data-testid": "split", title: `stable ${stable}% / canary ${canary}%` },
@@ -47,10 +73,12 @@ function split(weights) {
     el("div", { class: "canary", style: `width:${canary}%`, text: canary ? `canary ${canary}%` : "" }));
 }
 
-function meter(value, limit) {
+function meter(value, limit, signal) {
   if (typeof value !== "number" || typeof limit !== "number" || limit <= 0) return el("span", { class: "muted", text: "" });
   const share = Math.min(value / limit, 1.5) / 1.5 * 100;
-  return el("div", { class: "meter" + (value > limit ? " over" : ""), title: `${fmt(value)} of limit ${fmt(limit)}` },
+  return el("div", { class: "meter" + (value > limit ? " over" : ""), role: "meter", "aria-valuemin": 0,
+    "aria-valuemax": limit * 1.5, "aria-valuenow": value, "aria-label": `${withUnit(value, signal)} of limit ${withUnit(limit, signal)}`,
+    title: `${withUnit(value, signal)} of limit ${withUnit(limit, signal)}` },
     el("span", { style: `width:${share.toFixed(1)}%` }));
 }
 
@@ -60,19 +88,26 @@ function signalsTable(signals) {
     el("thead", {}, el("tr", {}, ["trigger", "value", "limit", "vs limit", "reference", "status"].map((h) => el("th", { text: h })))),
     el("tbody", {}, signals.map((row) => el("tr", {},
       el("td", { title: row.signal, text: row.trigger }),
-      el("td", { text: fmt(row.value) }),
-      el("td", { text: fmt(row.limit) }),
-      el("td", {}, meter(row.value, row.limit)),
-      el("td", { text: row.reference === null ? "—" : `${fmt(row.reference)} (${row.reference_source})` }),
+      el("td", { class: "num", "data-unit": unitOf(row.signal).trim(), text: withUnit(row.value, row.signal) }),
+      el("td", { class: "num", text: withUnit(row.limit, row.signal) }),
+      el("td", {}, meter(row.value, row.limit, row.signal)),
+      el("td", { text: row.reference === null ? "—" : `${withUnit(row.reference, row.signal)} (${row.reference_source})` }),
       el("td", {}, el("span", { class: `badge ${row.status}`, title: row.reason || "", text: row.status })),
     ))));
 }
 
-function decisionBox(decision, outcome) {
+function decisionBox(decision, outcome, status) {
   if (!decision) return null;
-  const acted = decision.verdict !== "continue";
-  return el("div", { class: "decision" + (acted ? "" : " continue"), "data-testid": "decision" },
-    el("strong", { text: acted ? `Decision: ${decision.action}` : "Decision: continue" }),
+  const acted = decision.action !== "continue";
+  const unsure = status === "inconclusive" || decision.verdict === "inconclusive";
+  // A watch that did not act says why (inconclusive, ended), never "Decision: continue".
+  const heading = acted ? `Decision: ${decision.action}`
+    : outcome ? `Ended ${String(outcome.outcome).replace(/_/g, " ")}: no action taken`
+      : unsure ? "Inconclusive: no action taken"
+        : "No action: within limits";
+  const tone = acted ? "" : unsure ? " inconclusive" : " continue";
+  return el("div", { class: "decision" + tone, "data-testid": "decision" },
+    el("strong", { text: heading }),
     decision.trigger ? el("span", { text: ` — trigger ${decision.trigger}` }) : null,
     el("div", { class: "muted", text: decision.reason }),
     outcome ? el("div", { text: `Outcome: ${outcome.outcome} (${outcome.reason})` }) : null);
@@ -89,15 +124,88 @@ function timelineList(items) {
       : null)));
 }
 
+function remember(detail) {
+  const seen = history.get(detail.name) || new Map();
+  history.set(detail.name, seen);
+  const at = Date.parse(detail.updated_at);
+  if (isNaN(at)) return seen;
+  for (const row of detail.signals || []) {
+    const points = seen.get(row.trigger) || [];
+    seen.set(row.trigger, points);
+    if (points.length && points[points.length - 1].t >= at) continue; // the same evaluation
+    points.push({ t: at, value: row.value, reference: row.reference, limit: row.limit });
+    while (points.length && points[0].t < at - CHART_SECONDS * 1000) points.shift();
+  }
+  return seen;
+}
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+  node.append(...children);
+  return node;
+}
+
+function chart(row, points, marks) {
+  const width = 520, height = 130, left = 52, right = 8, top = 10, bottom = 22;
+  const unit = unitOf(row.signal);
+  const numbers = (key) => points.map((p) => p[key]).filter((v) => typeof v === "number");
+  const all = [...numbers("value"), ...numbers("reference"), ...numbers("limit"), 0];
+  const high = Math.max(...all) * 1.15 || 1;
+  const t1 = points.length ? points[points.length - 1].t : Date.now();
+  const t0 = Math.min(points.length ? points[0].t : t1, t1 - 1000);
+  const x = (t) => left + (width - left - right) * (t - t0) / (t1 - t0);
+  const y = (v) => top + (height - top - bottom) * (1 - v / high);
+  const line = (key, cls) => {
+    const drawn = points.filter((p) => typeof p[key] === "number");
+    if (!drawn.length) return null;
+    const path = drawn.map((p, i) => `${i ? "L" : "M"}${x(p.t).toFixed(1)},${y(p[key]).toFixed(1)}`).join("");
+    return svg("path", { class: cls, d: drawn.length > 1 ? path : path + `h2`, "data-series": key });
+  };
+  const nodes = [svg("line", { class: "axis", x1: left, x2: width - right, y1: y(0), y2: y(0) }),
+    svg("text", { class: "tick", x: left - 4, y: y(0) + 4, "text-anchor": "end" }, `0${unit}`),
+    svg("text", { class: "tick", x: left - 4, y: y(high / 1.15) + 4, "text-anchor": "end" }, withUnit(high / 1.15, row.signal)),
+    svg("text", { class: "tick", x: left, y: height - 6 }, shortTime(new Date(t0).toISOString())),
+    svg("text", { class: "tick", x: width - right, y: height - 6, "text-anchor": "end" }, shortTime(new Date(t1).toISOString()))];
+  if (typeof row.limit === "number") {
+    nodes.push(svg("line", { class: "limit", "data-testid": "limit-line", x1: left, x2: width - right, y1: y(row.limit), y2: y(row.limit) },
+      svg("title", {}, `limit ${withUnit(row.limit, row.signal)}`)));
+  }
+  for (const mark of marks) {
+    if (mark.t < t0 || mark.t > t1) continue;
+    nodes.push(svg("line", { class: `mark ${mark.kind}`, "data-testid": `${mark.kind}-marker`, x1: x(mark.t), x2: x(mark.t), y1: top, y2: height - bottom },
+      svg("title", {}, `${mark.text} at ${shortTime(new Date(mark.t).toISOString())}`)));
+  }
+  nodes.push(line("reference", "reference"), line("value", "value"));
+  const name = `${row.trigger}: canary ${withUnit(row.value, row.signal)}, limit ${withUnit(row.limit, row.signal)}`;
+  return el("figure", { class: "chart", "data-trigger": row.trigger },
+    svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": name }, ...nodes.filter(Boolean)),
+    el("figcaption", {}, el("strong", { text: row.trigger }), " ",
+      el("span", { class: "key value", text: "canary" }), " ",
+      row.reference_source ? el("span", { class: "key reference", text: row.reference_source }) : null, " ",
+      el("span", { class: "key limit", text: `limit ${withUnit(row.limit, row.signal)}` })));
+}
+
+function charts(detail) {
+  const seen = remember(detail);
+  const marks = (detail.timeline || [])
+    .filter((item) => item.kind === "decision" || item.kind === "action")
+    .map((item) => ({ t: Date.parse(item.at), kind: item.kind, text: item.message }));
+  const rows = (detail.signals || []).filter((row) => typeof row.value === "number" || typeof row.limit === "number");
+  if (!rows.length) return null;
+  return el("div", { class: "charts", "data-testid": "charts" }, rows.map((row) => chart(row, seen.get(row.trigger) || [], marks)));
+}
+
 function card(detail) {
   return el("article", { class: `card ${detail.status}`, "data-deployment": detail.name, "data-status": detail.status },
     el("div", { class: "card-head" },
       el("h3", { text: detail.name }),
       el("span", { class: `badge ${detail.status}`, "data-testid": "status", text: label(detail.status) }),
-      el("span", { class: "muted", text: `policy ${detail.policy} · ${detail.evaluations} evaluations` })),
+      el("span", { class: "muted", text: `policy ${detail.policy} · ${plural(detail.evaluations, "evaluation")}` })),
     split(detail.weights),
-    decisionBox(detail.last_decision, detail.outcome),
-    el("h4", { text: "Signals vs thresholds" }),
+    decisionBox(detail.last_decision, detail.outcome, detail.status),
+    el("h4", { text: "Signals vs thresholds (last hour, since this page opened)" }),
+    charts(detail),
     signalsTable(detail.signals),
     el("h4", { text: "Timeline" }),
     timelineList(detail.timeline),
@@ -141,9 +249,9 @@ async function refresh() {
   const rolled = list.deployments.filter((d) => ["rolled_back", "aborted"].includes(d.status)).length;
   const more = names.length > MAX_DETAILED ? ` (first ${MAX_DETAILED} shown)` : "";
   document.getElementById("summary").textContent =
-    `${names.length} deployments, ${rolled} rolled back, ${list.policy_errors.length} policy errors${more}`;
+    `${plural(names.length, "deployment")}, ${rolled} rolled back, ${plural(list.policy_errors.length, "policy error")}${more}`;
   drawAudit(await getJSON("/api/v1/audit?limit=20"));
-  document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  document.getElementById("updated").textContent = `updated ${shortTime(new Date().toISOString())}`;
 }
 
 async function loop() {

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from rollguard.cli.serve_cmd import LogLevel
+
 HELP = """Evaluate every RollbackPolicy resource in the cluster (or --namespace).
 
 Each policy's spec is a policy file's content; a new revision of its
@@ -55,7 +57,10 @@ def controller(  # noqa: PLR0917 (typer passes options positionally)
     lease_namespace: str | None = typer.Option(
         None, help="Namespace of the shard Leases (default: --namespace, else 'default')."
     ),
+    log_level: LogLevel = typer.Option(LogLevel.INFO, help="How much to log."),  # noqa: B008
 ) -> None:
+    import logging
+
     from rollguard.audit.factory import open_store
     from rollguard.operator.run import Options, run
 
@@ -72,4 +77,11 @@ def controller(  # noqa: PLR0917 (typer passes options positionally)
         shards=shards,
         lease_seconds=lease_seconds,
     )
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    if log_level is not LogLevel.DEBUG:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     run(options, store)

@@ -118,17 +118,21 @@ class ShardKeeper:
             if self._seen.get(name, ("", 0.0))[0] != version:
                 self._seen[name] = (version, now)
         fair = math.ceil(self.shards / max(1, self._live_members(leases, now)))
-        for index in range(self.shards):
-            mine = leases.get(self._shard_name(index))
-            if mine is not None and _holder(mine) == self.identity:
-                await self._renew(index, mine)
-            else:
-                self.held.pop(index, None)
-        for index in sorted(self.held, reverse=True)[: max(0, len(self.held) - fair)]:
+        mine = [
+            index
+            for index in range(self.shards)
+            if _holder(leases.get(self._shard_name(index)) or {}) == self.identity
+        ]
+        for index in set(self.held) - set(mine):
+            del self.held[index]
+            holder = _holder(leases.get(self._shard_name(index)) or {})
+            logger.warning("lost shard %d to %s", index, holder or "nobody")
+        for index in mine[fair:]:  # beyond the fair share: another replica takes it
             self.held.pop(index, None)
-            await self._write(
-                leases[self._shard_name(index)], holder=None
-            )  # another replica's share now
+            logger.info("gave shard %d back (fair share: %d)", index, fair)
+            await self._write(leases[self._shard_name(index)], holder=None)
+        for index in mine[:fair]:
+            await self._renew(index, leases[self._shard_name(index)])
         for index in range(self.shards):
             if len(self.held) >= fair:
                 break
@@ -167,7 +171,7 @@ class ShardKeeper:
             taken = await self._write(lease, holder=self.identity, transition=True)
         if taken:
             self.held[index] = sent + self.lease_seconds
-            logger.info("%s took shard %d", self.identity, index)
+            logger.info("took shard %d", index)
 
     async def _renew_member(self, leases: dict[str, Obj]) -> None:
         """This replica's member Lease: how the others count the live replicas."""

@@ -1,8 +1,9 @@
-"""Names say what a thing is: no module, class, function or variable is named "seed"."""
+"""Names and text say what a thing is: nothing is named "seed" or spoken of as one."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import rollguard
@@ -33,4 +34,23 @@ def test_no_name_in_the_package_says_seed() -> None:
                 for name in _names(node)
                 if "seed" in name.lower()
             ]
+    assert found == []
+
+
+#: "The seed" as what the project came from (a random generator's seed is fine).
+SPEC_SEED = re.compile(
+    r"\b(the seed|seed's|seed[ -](form|block|rule|name|duration|style)s?)\b", re.IGNORECASE
+)
+
+
+def test_no_text_says_seed() -> None:
+    """The project speaks of itself: docstrings, messages and docs say what a thing is."""
+    root = PACKAGE.parents[1]
+    texts = [*PACKAGE.rglob("*.py"), *(root / "docs").rglob("*.md"), root / "README.md"]
+    found = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for path in texts
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if SPEC_SEED.search(line)
+    ]
     assert found == []

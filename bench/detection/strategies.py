@@ -38,13 +38,20 @@ class Tolerance:
     alpha: float  # after the Bonferroni split over the policy's sequential triggers
     ratio: float
     fraction: float
+    horizon: int | None  # the e-detector's, in scrapes; None for the mixture
 
 
 def _from_policy() -> dict[Signal, Tolerance]:
-    rules = [r for r in load_policy(POLICY_FILE).rules if r.detection.method != "threshold"]
+    policy = load_policy(POLICY_FILE)
+    rules = [r for r in policy.rules if r.detection.method != "threshold"]
     alphas = seq.alpha_per_trigger([r.detection.alpha for r in rules])
     return {
-        r.signal: Tolerance(a, r.detection.tolerance_ratio, r.detection.tolerance_points / 100)
+        r.signal: Tolerance(
+            a,
+            r.detection.tolerance_ratio,
+            r.detection.tolerance_points / 100,
+            r.detection.horizon_updates(policy.analysis.interval),
+        )
         for r, a in zip(rules, alphas, strict=True)
     }
 
@@ -142,47 +149,91 @@ class Seed(Strategy):
 class Flagger(Strategy):
     """Flagger's documented analysis: interval 1m, threshold 5, request-success-rate
     >= 99% and request-duration p99 <= 500 ms over 1m; rollback when failed checks
-    reach the threshold (seen at the next interval)."""
+    reach the threshold (seen at the next interval).
+
+    The keywords (in 5 s scrapes) let ``bench.peers`` simulate the exact settings it
+    gives the real Flagger; a window with no request fails its check, as Flagger
+    fails a check whose query returns no value."""
 
     name = "Flagger"
 
-    def __init__(self, runs: int) -> None:
+    def __init__(
+        self,
+        runs: int,
+        *,
+        interval: int = 12,
+        threshold: int = 5,
+        success_window: int = 12,
+        duration_window: int = 12,
+        success_min: float = 0.99,
+    ) -> None:
         super().__init__(runs)
-        self.window = Window(12)
+        self.interval, self.threshold, self.success_min = interval, threshold, success_min
+        self.success = Window(success_window)
+        self.duration = Window(duration_window)
         self.failed = np.zeros(runs)
         self.ticks = 0
 
     def step(self, s: Scrape) -> np.ndarray:
-        n, x, buckets = self.window.push(s.canary_requests, s.canary_errors, s.canary_buckets)
+        n, x = self.success.push(s.canary_requests, s.canary_errors)
+        total, buckets = self.duration.push(s.canary_requests, s.canary_buckets)
         self.ticks += 1
-        if self.ticks % 12:
+        if self.ticks % self.interval:
             return np.zeros(self.runs, dtype=bool)
-        rollback = self.failed >= 5
-        success = 1 - x / np.maximum(n, 1)
-        p99 = histogram_quantile(0.99, buckets, n)
-        self.failed = self.failed + ((success < 0.99) | (p99 > 0.5))
+        rollback = self.failed >= self.threshold
+        success = np.where(n > 0, 1 - x / np.maximum(n, 1), -1.0)
+        p99 = np.nan_to_num(histogram_quantile(0.99, buckets, total), nan=np.inf)
+        self.failed = self.failed + ((success < self.success_min) | (p99 > 0.5))
         return rollback
 
 
 class Argo(Strategy):
     """Argo Rollouts' documented analysis: interval 1m, failureLimit 3, success when
-    the 1m error rate < 5%; the analysis fails at the 4th failed measurement."""
+    the 1m error rate < 5%; the analysis fails at the 4th failed measurement.
+
+    The keywords (in 5 s scrapes) let ``bench.peers`` simulate the exact settings it
+    gives the real Argo Rollouts: ``first`` is the scrape of the first measurement
+    (Argo measures when the analysis starts), ``window`` the query's range (1 for
+    the documented ``irate``), ``p99_max`` an optional latency metric with the same
+    interval and failure limit."""
 
     name = "Argo Rollouts"
 
-    def __init__(self, runs: int) -> None:
+    def __init__(
+        self,
+        runs: int,
+        *,
+        interval: int = 12,
+        failure_limit: int = 3,
+        window: int = 12,
+        success_floor: float = 0.95,
+        first: int | None = None,
+        p99_max: float | None = None,
+        p99_window: int = 12,
+    ) -> None:
         super().__init__(runs)
-        self.window = Window(12)
+        self.interval, self.failure_limit = interval, failure_limit
+        self.success_floor, self.p99_max = success_floor, p99_max
+        self.first = interval if first is None else first
+        self.window = Window(window)
+        self.latency = Window(p99_window)
         self.failed = np.zeros(runs)
+        self.latency_failed = np.zeros(runs)
         self.ticks = 0
 
     def step(self, s: Scrape) -> np.ndarray:
         n, x = self.window.push(s.canary_requests, s.canary_errors)
+        total, buckets = self.latency.push(s.canary_requests, s.canary_buckets)
         self.ticks += 1
-        if self.ticks % 12:
+        if self.ticks < self.first or (self.ticks - self.first) % self.interval:
             return np.zeros(self.runs, dtype=bool)
-        self.failed = self.failed + (x / np.maximum(n, 1) >= 0.05)
-        return self.failed > 3
+        # No request in the window: 0/0 is NaN, which no successCondition accepts.
+        success = np.where(n > 0, 1 - x / np.maximum(n, 1), -1.0)
+        self.failed = self.failed + (success < self.success_floor)
+        if self.p99_max is not None:
+            p99 = np.nan_to_num(histogram_quantile(0.99, buckets, total), nan=np.inf)
+            self.latency_failed = self.latency_failed + (p99 > self.p99_max)
+        return (self.failed > self.failure_limit) | (self.latency_failed > self.failure_limit)
 
 
 class Kayenta(Strategy):
@@ -220,6 +271,8 @@ class Rollguard(Strategy):
     the policy's alpha split over them, plus the seed's memory threshold."""
 
     name = "rollguard"
+    error_horizon = ERRORS.horizon
+    latency_horizon = LATENCY.horizon
 
     def __init__(self, runs: int) -> None:
         super().__init__(runs)
@@ -244,7 +297,7 @@ class Rollguard(Strategy):
             tolerance_ratio=ERRORS.ratio,
             tolerance_fraction=ERRORS.fraction,
         )
-        updated = seq.accumulate(self.errors, factors[:, None, :], index)
+        updated = seq.accumulate(self.errors, factors[:, None, :], index, self.error_horizon)
         self.errors = np.where(ok[:, None, None], updated, self.errors)
         slow_c = np.where(ok[:, None], s.canary_requests[:, None] - s.canary_buckets, 0.0)
         slow_s = np.where(ok[:, None], s.stable_requests[:, None] - s.stable_buckets, 0.0)
@@ -257,7 +310,7 @@ class Rollguard(Strategy):
             tolerance_ratio=LATENCY.ratio,
             tolerance_fraction=LATENCY.fraction,
         )
-        updated = seq.accumulate(self.latency, lat, index)
+        updated = seq.accumulate(self.latency, lat, index, self.latency_horizon)
         self.latency = np.where(ok[:, None, None], updated, self.latency)
         self.seen = self.seen + np.where(ok[:, None], cells_from_tails(n_s, slow_s), 0.0)
         return (
@@ -265,6 +318,15 @@ class Rollguard(Strategy):
             | (seq.log_e_value(self.latency, self.weights) >= math.log(1 / LATENCY.alpha))
             | self.memory.step(s)
         )
+
+
+class RollguardMixture(Rollguard):
+    """The same tests with the change-point mixture rollguard used before the e-detector
+    (``detector: mixture``): the bet on a late start decays as 1 / (k (k + 1))."""
+
+    name = "rollguard (mixture)"
+    error_horizon = None
+    latency_horizon = None
 
 
 class RollguardBaseline(Strategy):
@@ -288,7 +350,7 @@ class RollguardBaseline(Strategy):
         factors = seq.rate_vs_baseline_log_factors(
             s.canary_requests, s.canary_errors, null_rate=null_rate
         )
-        self.errors = seq.accumulate(self.errors, factors[:, None, :], self.updates)
+        self.errors = seq.accumulate(self.errors, factors[:, None, :], self.updates, ERRORS.horizon)
         lat = np.stack(
             [
                 seq.rate_vs_baseline_log_factors(
@@ -300,7 +362,7 @@ class RollguardBaseline(Strategy):
             ],
             axis=1,
         )
-        self.latency = seq.accumulate(self.latency, lat, self.updates)
+        self.latency = seq.accumulate(self.latency, lat, self.updates, LATENCY.horizon)
         return (
             (seq.log_e_value(self.errors) >= math.log(1 / ERRORS.alpha))
             | (seq.log_e_value(self.latency) >= math.log(1 / LATENCY.alpha))
@@ -316,4 +378,14 @@ def baseline_checks() -> list[tuple[int, float]]:
     ]
 
 
-ALL: list[type[Strategy]] = [Seed, Flagger, Argo, Kayenta, Rollguard, RollguardBaseline]
+ALL: list[type[Strategy]] = [
+    Seed,
+    Flagger,
+    Argo,
+    Kayenta,
+    Rollguard,
+    RollguardMixture,
+    RollguardBaseline,
+]
+#: The two change-point schedules side by side (the late-fault and 60-minute tables).
+ROLLGUARDS: list[type[Strategy]] = [Rollguard, RollguardMixture]

@@ -1,10 +1,10 @@
-"""The performance baseline: the seed's ``performance-baseline.json`` schema.
+"""The performance baseline: the ``performance-baseline.json`` schema.
 
     {"timestamp": "...", "metrics": {"error_rate_percent": .., "avg_latency_ms": ..,
      "p95_latency_ms": .., "memory_mb": ..}, "thresholds": {...}}
 
-``error_rate_percent`` is errors / requests * 100 (the seed's jq computed the
-success rate by mistake). ``memory_mb`` is optional in files made from load
+``error_rate_percent`` is errors / requests * 100 (a common jq recipe computes
+the success rate by mistake). ``memory_mb`` is optional in files made from load
 tests, which cannot see the server's memory.
 """
 

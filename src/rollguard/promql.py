@@ -7,10 +7,10 @@ rules and dashboard panels, so what an operator is alerted on or looks at is
 what rollguard acted on. It sits below both (they may not import each other)
 and needs only the policy's names and the signals.
 
-Correct by construction, unlike the seed's dashboard:
+Correct by construction, unlike common dashboard queries:
 
 - the error rate is a percentage of requests, ``100 * 5xx / all`` over the
-  window (the seed's ``rate(5xx) * 100`` is errors per second times 100);
+  window (a common ``rate(5xx) * 100`` is errors per second times 100);
 - the p95 aggregates buckets by ``le`` before ``histogram_quantile``, so several
   instances give one quantile instead of one per instance;
 - counts that may legitimately be zero (errors, unauthorized responses,

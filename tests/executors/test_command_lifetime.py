@@ -65,7 +65,7 @@ def test_a_sigkilled_watchers_command_and_what_it_started_die_with_it(
             _kill_later(*pids)
 
 
-def test_a_restarted_rollback_waits_for_what_a_killed_one_leftprocess_running(
+def test_a_restarted_rollback_waits_for_what_a_killed_one_left_running(
     tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
     log, go, left = tmp_path / "log", tmp_path / "go", tmp_path / "left.pid"

@@ -62,17 +62,19 @@ class PrometheusServer:
         terminate(self.process)
 
 
-def write_config(path: Path, targets: Sequence[ScrapeTarget]) -> None:
-    """A config scraping every target each second (JSON is valid YAML)."""
+def write_config(
+    path: Path, targets: Sequence[ScrapeTarget], *, scrape_interval: str = "1s"
+) -> None:
+    """A config scraping every target each ``scrape_interval`` (JSON is valid YAML)."""
     jobs: dict[str, list[dict[str, object]]] = {}
     for target in targets:
         jobs.setdefault(target.job, []).append(
             {"targets": [target.address], "labels": dict(target.labels)}
         )
     config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "scrape_configs": [
-            {"job_name": job, "scrape_interval": "1s", "static_configs": static}
+            {"job_name": job, "scrape_interval": scrape_interval, "static_configs": static}
             for job, static in jobs.items()
         ],
     }
@@ -92,13 +94,14 @@ def _all_up(server: PrometheusServer, count: int) -> bool:
 
 @contextmanager
 def running_prometheus(
-    directory: Path, targets: Sequence[ScrapeTarget]
+    directory: Path, targets: Sequence[ScrapeTarget], *, scrape_interval: str = "1s"
 ) -> Iterator[PrometheusServer]:
-    """Start Prometheus scraping ``targets``; stop it and keep its log in ``directory``."""
+    """Start Prometheus scraping ``targets`` every ``scrape_interval`` (a Prometheus
+    duration); stop it and keep its log in ``directory``."""
     binary = require_binary("prometheus", hint="apt-get install prometheus")
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "prometheus.yml"
-    write_config(config, targets)
+    write_config(config, targets, scrape_interval=scrape_interval)
     log_path = directory / "prometheus.log"
 
     def start(port: int) -> PrometheusServer:

@@ -30,15 +30,17 @@ Kind = Literal[
     "spool_refused",  # spooled entries that failed their chain, set aside (audit/spool.py)
     "command",  # an operator's command to serve (pause, resume, abort, promote)
     "release",  # a new release of the deployment began (serve's API, a new revision)
+    "promotion_step",  # a progressive release moved the canary's share (controller/promotion.py)
+    "hook",  # a release hook was called, with its result (controller/hooks.py)
 ]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 
 
 @dataclass(frozen=True)
 class AuditRecord:
-    """One entry as the controller sees it: the seed's RollbackAuditEntry and more.
+    """One entry as the controller sees it: a RollbackAuditEntry and more.
 
-    ``kind`` is one of :data:`KINDS`. ``metrics`` holds the seed's ``errorRate``,
+    ``kind`` is one of :data:`KINDS`. ``metrics`` holds ``errorRate``,
     ``latency`` and ``memoryUsage``. ``affected_users`` is an estimate: the
     requests the bad (canary) version served from the start of the detection
     window until traffic was off it (docs/audit.md, "Affected users").

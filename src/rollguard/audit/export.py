@@ -1,4 +1,4 @@
-"""Export entries as JSON (the seed's RollbackAuditEntry names) or CSV for auditors."""
+"""Export entries as JSON (RollbackAuditEntry's names) or CSV for auditors."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ CSV_COLUMNS = (
 
 
 def as_dict(entry: AuditEntry) -> dict[str, Any]:
-    """One entry in the seed's camelCase names, plus ours."""
+    """One entry in RollbackAuditEntry's camelCase names, plus rollguard's own."""
     record = entry.record
     metrics = record.metrics
     return {

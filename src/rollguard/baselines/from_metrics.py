@@ -32,7 +32,7 @@ def baseline_from_measurements(
     timestamp: datetime,
     thresholds: Mapping[str, float] | None = None,
 ) -> Baseline:
-    """The seed's baseline from one measurement per signal; InputError when one is missing."""
+    """A baseline from one measurement per signal; InputError when one is missing."""
     by_signal = {m.query.signal: m for m in measurements}
     requests = by_signal.get(Signal.REQUESTS)
     if requests is not None and requests.phase is Phase.OK and not requests.value:

@@ -5,7 +5,7 @@ error when its response has a 5xx status or when it got no response at all
 (a transport error: timeout, refused connection, TLS failure). 4xx responses
 are the client's doing and are not errors. ``error_rate_percent`` is
 errors / requests * 100, where requests counts every response plus every
-transport error. (The seed's jq divided the 200 responses by the requests,
+transport error. (A common jq recipe divides the 200 responses by the requests,
 which is the success rate.) Where a tool's summary cannot split failures by
 status (k6's ``http_req_failed``, Locust without its failures file), the
 summary says so in ``notes``.
@@ -26,7 +26,7 @@ from rollguard.policy.units import Comparison
 from rollguard.signals import Signal
 from rollguard.timestamps import rfc3339
 
-#: The seed's thresholds block, used when no policy says otherwise.
+#: The default thresholds block, used when no policy says otherwise.
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "max_error_rate": 5.0,
     "max_latency_increase_percent": 30.0,
@@ -84,7 +84,7 @@ def make_baseline(
     thresholds: Mapping[str, float] | None = None,
     memory_mb: float | None = None,
 ) -> Baseline:
-    """The seed's baseline document for this run; memory only when measured elsewhere."""
+    """The baseline document for this run; memory only when measured elsewhere."""
     metrics = BaselineMetrics.model_validate(
         {
             "error_rate_percent": round(summary.error_rate_percent, 4),
@@ -107,14 +107,14 @@ def make_baseline(
 
 
 def to_json(baseline: Baseline) -> str:
-    """The file's text: the seed's layout, no nulls, timestamps in UTC with a Z."""
+    """The file's text: the documented layout, no nulls, timestamps in UTC with a Z."""
     body = baseline.model_dump(mode="json", exclude_none=True)
     body["timestamp"] = rfc3339(baseline.timestamp, "seconds")
     return json.dumps(body, indent=2) + "\n"
 
 
 def thresholds_from_policy(policy: Policy) -> dict[str, float]:
-    """The seed's thresholds block filled from the policy's own triggers where it has them."""
+    """The thresholds block filled from the policy's own triggers where it has them."""
     thresholds = dict(DEFAULT_THRESHOLDS)
     for rule in policy.rules:
         kind = rule.threshold.comparison

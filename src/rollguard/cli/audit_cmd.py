@@ -123,7 +123,7 @@ def export(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     legacy_format: Annotated[ExportFormat | None, typer.Option("--format", hidden=True)] = None,
     legacy_out: LegacyOutOption = None,
 ) -> None:
-    """Export entries with the seed's RollbackAuditEntry fields, hashes included.
+    """Export entries with RollbackAuditEntry's fields, hashes included.
 
     Exit codes: 0 done · 2 invalid option or --output-file not writable · 6 audit store
     missing or unusable.

@@ -1,7 +1,7 @@
 """``rollguard baseline create`` and ``rollguard baseline show``.
 
 ``create`` reads one load-test report (Artillery, k6, Locust) or the stable
-version's live metrics through the policy's provider, and writes the seed's
+version's live metrics through the policy's provider, and writes a
 ``performance-baseline.json``. An empty run is refused (exit 2), never
 divided by zero.
 """

@@ -41,8 +41,8 @@ HELP = "\n\n".join(
         "send ~50 requests a second through it, break the canary, and watch rollguard "
         "detect the fault and roll it back. No other service is needed.",
         "Scenarios: error-rate (10% HTTP 500), latency (+1000 ms), memory (+120 MB), "
-        "unauthorized (60 401/403 a minute), healthy (no fault). The policy is the seed's "
-        "triggers with every window divided by --time-scale (printed at the start).",
+        "unauthorized (60 401/403 a minute), healthy (no fault). The policy is the example "
+        "policy's triggers with every window divided by --time-scale (printed at the start).",
         "Every decision and action goes to an audit trail (--audit-url, default "
         ".rollguard/audit.db in the current folder); the demo ends by printing the two "
         "commands that show it (rollguard audit list, rollguard report).",
@@ -63,7 +63,7 @@ def demo(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     output: OutputOption = OutputFormat.TEXT,
     time_scale: Annotated[
         float,
-        typer.Option(min=1.0, help="Divide the seed's windows by this (5 min -> 10 s)."),
+        typer.Option(min=1.0, help="Divide the example policy's windows by this (5 min -> 10 s)."),
     ] = 30.0,
     rate: Annotated[float, typer.Option(min=1.0, help="Requests a second users send.")] = 50.0,
     stack: Annotated[

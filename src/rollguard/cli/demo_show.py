@@ -83,8 +83,8 @@ class DemoPrinter:
         )
         self.console.print(
             out.line(
-                f"The seed's durations, divided by {self.settings.time_scale:g} so the demo "
-                "ends within about a minute:"
+                f"The example policy's durations, divided by {self.settings.time_scale:g} so "
+                "the demo ends within about a minute:"
             )
         )
         for line in lines:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -27,35 +28,54 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def serve(  # noqa: PLR0917 (typer passes options positionally)
-    policies: Path = typer.Option(..., "--policies", help="Folder of policy files to watch."),  # noqa: B008
-    listen: str = typer.Option("127.0.0.1:8080", help="Address to serve the API and page on."),
-    token_file: Path | None = typer.Option(  # noqa: B008
-        None,
-        help="File of API tokens, one NAME:TOKEN (or TOKEN) per line (else "
-        "$ROLLGUARD_API_TOKEN); the name is who asked, in the audit trail.",
-    ),
-    audit_url: str | None = typer.Option(
-        None, help="Audit store URL (sqlite:///PATH or postgresql://...); memory when unset."
-    ),
-    audit_key_env: str | None = typer.Option(
-        None,
-        help="Environment variable holding the audit key, for a keyed trail (docs/audit.md).",
-    ),
-    reload_seconds: float = typer.Option(1.0, min=0.1, help="How often to re-read the folder."),
-    replay_speed: float = typer.Option(
-        1.0, min=0.001, help="Replay providers play their recording this many times real time."
-    ),
-    log_level: LogLevel = typer.Option(LogLevel.INFO, help="How much to log."),  # noqa: B008
-    allowed_host: list[str] = typer.Option(  # noqa: B008
-        [],
-        "--allowed-host",
-        help="A Host name the API answers (repeat it; '*' for any). Default: the loopback "
-        "names when --listen is loopback, the --listen address itself otherwise.",
-    ),
-    max_connections: int = typer.Option(
-        256, min=1, help="Open connections at most; past it the slowest idle one is closed."
-    ),
+def serve(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
+    policies: Annotated[Path, typer.Option("--policies", help="Folder of policy files to watch.")],
+    listen: Annotated[
+        str, typer.Option(help="Address to serve the API and page on.")
+    ] = "127.0.0.1:8080",
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="File of API tokens, one NAME:TOKEN (or TOKEN) per line (else "
+            "$ROLLGUARD_API_TOKEN); the name is who asked, in the audit trail."
+        ),
+    ] = None,
+    audit_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Audit store URL (sqlite:///PATH or postgresql://...); memory when unset."
+        ),
+    ] = None,
+    audit_key_env: Annotated[
+        str | None,
+        typer.Option(
+            help="Environment variable holding the audit key, for a keyed trail (docs/audit.md)."
+        ),
+    ] = None,
+    reload_seconds: Annotated[
+        float, typer.Option(min=0.1, help="How often to re-read the folder.")
+    ] = 1.0,
+    replay_speed: Annotated[
+        float,
+        typer.Option(
+            min=0.001, help="Replay providers play their recording this many times real time."
+        ),
+    ] = 1.0,
+    log_level: Annotated[LogLevel, typer.Option(help="How much to log.")] = LogLevel.INFO,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="A Host name the API answers (repeat it; '*' for any). Default: the loopback "
+            "names when --listen is loopback, the --listen address itself otherwise.",
+        ),
+    ] = None,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Open connections at most; past it the slowest idle one is closed."
+        ),
+    ] = 256,
 ) -> None:
     """Watch every deployment whose policy is in --policies; serve the API, metrics and page.
 
@@ -115,7 +135,7 @@ def serve(  # noqa: PLR0917 (typer passes options positionally)
         logging.getLogger("rollguard.serve").warning(
             "no API token configured: abort/pause/resume/promote will answer 401"
         )
-    hosts = allowed_hosts(host, allowed_host)
+    hosts = allowed_hosts(host, allowed_host or [])
     if hosts is None:
         logging.getLogger("rollguard.serve").warning(
             "any Host header is answered (listening on every address): set --allowed-host "

@@ -158,7 +158,7 @@ async def _gradual(
     (read from the executor), so a canary at 20 % goes 15, 10, 5, 0 and is never
     given more traffic than it had. Stops early when the error rate users see
     (stable and canary blended by their traffic shares) is below
-    ``recovered_below_error_rate_percent``, as the seed's gradual rollback does.
+    ``recovered_below_error_rate_percent``, as a gradual rollback usually does.
     """
     plan = policy.rollback
     if start_percent is None:

@@ -1,4 +1,4 @@
-"""The seed's ``affectedUsers``: an estimate, since rollguard never sees user identities.
+"""``affectedUsers``: an estimate, since rollguard never sees user identities.
 
 Defined as the requests the bad (canary) version served from the start of the
 firing trigger's measurement window until the action finished:

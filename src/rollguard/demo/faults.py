@@ -6,17 +6,26 @@ toss), and ``N`` unauthorized answers per minute are spread evenly, one every
 ``60 / N`` seconds. Memory is allocated with anonymous ``mmap`` and every page
 is written, so the resident set really grows and really shrinks on reset
 (glibc's heap may keep freed ``malloc`` memory; an unmapped region cannot).
+The pages are written by ``memset`` through ctypes, which lets go of the GIL,
+on a thread of lower priority (:func:`yield_to_the_loop`): growing never holds
+the event loop, and on a loaded machine the scheduler serves the loop's answers
+first, so the memory fault raises memory, not latency.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import mmap
-from collections.abc import Iterator
+import os
+import sys
+import threading
 from dataclasses import dataclass, field
 
 MIB = 1024 * 1024
 SEVERITIES = ("critical", "high", "medium", "low")
-_ONES = b"\x01" * MIB
+#: How many nice steps below the event loop the thread writing the ballast runs.
+BALLAST_NICENESS = 10
 
 
 class FaultError(ValueError):
@@ -43,6 +52,7 @@ class Faults:
     unauthorized_per_minute: float = 0.0
     vulnerabilities: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SEVERITIES, 0))
     _ballast: mmap.mmap | None = field(default=None, repr=False)
+    _ballast_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _error_credit: float = field(default=0.0, repr=False)
     _next_unauthorized_at: float = field(default=0.0, repr=False)
     _unauthorized_served: int = field(default=0, repr=False)
@@ -52,30 +62,33 @@ class Faults:
         """Megabytes currently held on purpose."""
         return 0 if self._ballast is None else len(self._ballast) // MIB
 
-    def grow_memory(self, megabytes: int) -> Iterator[None]:
-        """Hold exactly ``megabytes`` MiB, every page touched so RSS shows it, one MiB
-        at a time, yielding between MiBs.
+    def grow_memory(self, megabytes: int) -> None:
+        """Hold exactly ``megabytes`` MiB, every page written so RSS shows it.
 
-        A server iterates this with a yield to its event loop after each step, so
-        allocating does not stall the requests it serves (the demo's memory fault
-        must raise memory, not latency).
+        Blocking: a server calls it on a thread that ran :func:`yield_to_the_loop`. The pages are
+        written one MiB at a time without the GIL, so the event loop keeps answering
+        meanwhile (the demo's memory fault must raise memory, not latency); a reset
+        stops the growth.
         """
         self.release_memory()
         if megabytes <= 0:
             return
         ballast = mmap.mmap(-1, megabytes * MIB)
-        self._ballast = ballast
+        with self._ballast_lock:
+            self._ballast = ballast
+        start = _address(ballast)
         for offset in range(0, megabytes * MIB, MIB):
-            if self._ballast is not ballast:  # reset (or replaced) while growing
-                return
-            ballast[offset : offset + MIB] = _ONES
-            yield
+            with self._ballast_lock:  # the region stays mapped while it is written
+                if self._ballast is not ballast:  # reset (or replaced) while growing
+                    return
+                ctypes.memset(start + offset, 1, MIB)
 
     def release_memory(self) -> None:
         """Give the ballast back to the operating system."""
-        if self._ballast is not None:
-            self._ballast.close()
-            self._ballast = None
+        with self._ballast_lock:
+            if self._ballast is not None:
+                self._ballast.close()
+                self._ballast = None
 
     def set_unauthorized(self, per_minute: float, *, now: float) -> None:
         """Answer ``per_minute`` requests a minute with 401/403, the first one now."""
@@ -128,3 +141,19 @@ class Faults:
         if found:
             out["vulnerabilities"] = found
         return out
+
+
+def _address(region: mmap.mmap) -> int:
+    """Where ``region`` starts in memory; the buffer export ends on return, so it can close."""
+    return ctypes.addressof(ctypes.c_char.from_buffer(region))
+
+
+def yield_to_the_loop() -> None:
+    """Lower the calling thread's priority (Linux keeps one per thread) by
+    :data:`BALLAST_NICENESS`, so a busy CPU runs the event loop's answers first.
+
+    Best effort: elsewhere, or where the call is refused, the thread keeps its priority.
+    """
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BALLAST_NICENESS)

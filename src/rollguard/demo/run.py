@@ -2,8 +2,8 @@
 
 Stable v1 and canary v2 of the demo service run as child processes behind the
 local router (20% canary); the load generator plays users at ~50 requests a
-second; a :class:`~rollguard.controller.Watcher` watches with the seed's
-triggers (windows scaled, see :mod:`rollguard.demo.scenarios`) and acts
+second; a :class:`~rollguard.controller.Watcher` watches with the example
+policy's triggers (windows scaled, see :mod:`rollguard.demo.scenarios`) and acts
 through the ``local`` executor. Once every trigger has judged the canary
 healthy (the warm-up), the scenario's fault is injected into the canary; the
 demo then reports when it was detected, which trigger fired on what evidence,

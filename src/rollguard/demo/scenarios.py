@@ -1,18 +1,18 @@
 """What ``rollguard demo`` can break, and the policy it watches with.
 
-The policy is the seed's five trigger blocks, as written there, with every
+The policy is examples/seed-policy.yaml's five trigger blocks, as written, with every
 window divided by one time scale (30 by default: 5 minutes become 10 s) so a
 demo ends within about a minute. The scaling is part of the result and is
 printed: the demo never pretends a 10-second window is a 5-minute one.
 
-Two settings differ from the seed on purpose, and say why:
+Two settings differ from that example on purpose, and say why:
 
 - relative triggers compare the canary with the stable version measured at
   the same time (``baseline.compare_with: stable``), since a laptop has no
   load-test baseline;
 - gradual rollback does not stop early on a low error rate
   (``recovered_below_error_rate_percent: 0``): a latency fault raises no
-  errors, so the seed's "errors below 2%" test would stop at the first step
+  errors, so the example's "errors below 2%" test would stop at the first step
   and leave the slow canary serving.
 """
 
@@ -81,7 +81,7 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 def scaled(seconds: float, time_scale: float) -> float:
-    """A seed duration divided by the time scale, rounded to a tenth of a second."""
+    """A full-scale duration divided by the time scale, rounded to a tenth of a second."""
     return round(seconds / time_scale, 1)
 
 
@@ -196,7 +196,7 @@ def demo_policy(
     metrics: dict[str, Any] | None = None,
     executor: dict[str, Any] | None = None,
 ) -> Policy:
-    """The seed's triggers with scaled windows, watching a local stable/canary pair."""
+    """The example policy's triggers with scaled windows, watching a local stable/canary pair."""
     data = demo_policy_data(
         stable=stable,
         canary=canary,

@@ -2,7 +2,7 @@
 
 It exposes what rollguard's scrape provider reads (``/metrics``, from a
 private :class:`~prometheus_client.CollectorRegistry`, never the global one)
-and the seed's test endpoints (``POST /simulate/...``). Only the application
+and test endpoints (``POST /simulate/...``). Only the application
 endpoints (``/`` and ``/api/...``) are counted and faulted: scrapes and admin
 calls must not dilute the error rate they are meant to reveal.
 
@@ -19,6 +19,7 @@ import contextlib
 import re
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from rollguard.demo import servers
-from rollguard.demo.faults import SEVERITIES, FaultError, Faults, parse_number
+from rollguard.demo.faults import (
+    SEVERITIES,
+    FaultError,
+    Faults,
+    parse_number,
+    yield_to_the_loop,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -80,7 +87,7 @@ class ServiceMetrics:
         ProcessCollector(registry=self.registry)
 
 
-#: Crude attack signatures, enough to make the seed's ``suspicious_patterns`` observable.
+#: Crude attack signatures, enough to make ``suspicious_patterns`` observable.
 SUSPICIOUS = re.compile(
     r"\.\./|%2e%2e|<script|%3cscript|union(\s|%20|\+)+select|/etc/passwd|'\s*or\s*'1'\s*=\s*'1",
     re.IGNORECASE,
@@ -104,6 +111,10 @@ class DemoService:
         self.blocked_reason: str | None = None
         self.pushed_rollback: dict[str, Any] | None = None
         self._router_client: httpx.AsyncClient | None = None
+        #: The memory fault's one thread, below the event loop's priority.
+        self._grower = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="ballast", initializer=yield_to_the_loop
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
@@ -117,7 +128,8 @@ class DemoService:
         finally:
             if self._router_client is not None:
                 await self._router_client.aclose()
-            self.faults.release_memory()
+            self.faults.release_memory()  # a growth under way stops at its next MiB
+            self._grower.shutdown(wait=False, cancel_futures=True)
 
     async def serve(self, request: Request) -> Response:
         """The application endpoint: counted, timed and subject to the faults."""
@@ -166,8 +178,8 @@ class DemoService:
             faults.latency_ms = parse_number(raw, what="ms", low=0, high=60_000)
         elif fault == "memory":
             megabytes = int(parse_number(raw, what="mb", low=0, high=4096))
-            for _ in faults.grow_memory(megabytes):
-                await asyncio.sleep(0)  # keep serving while the memory grows
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._grower, faults.grow_memory, megabytes)
         elif fault == "unauthorized":
             per_minute = parse_number(raw, what="per_minute", low=0, high=60_000)
             faults.set_unauthorized(per_minute, now=time.monotonic())

@@ -2,7 +2,7 @@
 
 Pure and deterministic, so live watching, backtesting and tests share it.
 A trigger breaches when the canary's value is strictly above its limit (the
-seed's ``errorRate > 5``); it fires after ``persistence`` consecutive breaches.
+usual ``errorRate > 5``); it fires after ``persistence`` consecutive breaches.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``grafana-foundation-sdk`` holds Grafana's dashboard schema as typed Python
 builders, so a dashboard that builds is a dashboard Grafana's model accepts.
-Panels show the seed's three signals done right (the error rate as a ratio,
+Panels show the three signals done right (the error rate as a ratio,
 p95 latency and memory against the baseline and the trigger's limit), stable
 and canary side by side, over the same windows the triggers use. rollguard's
 decisions and rollbacks, read from its own metrics, are annotations.
@@ -79,7 +79,7 @@ def limit_of(source: PolicySource, rule: Trigger) -> float | None:
 
 
 def error_rate_stat(source: PolicySource, version: Version, selectors: Selectors) -> stat.Panel:
-    """The seed's stat, as a ratio: green, yellow from the recovery level, red at the limit."""
+    """The error-rate stat, as a ratio: green, yellow from the recovery level, red at the limit."""
     rule = _trigger_for(source, Signal.ERROR_RATE_PERCENT)
     red = limit_of(source, rule) if rule else None
     seconds = _window_seconds(source, Signal.ERROR_RATE_PERCENT)

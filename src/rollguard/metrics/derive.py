@@ -28,7 +28,7 @@ from rollguard.metrics.exposition import Exposition, Labels
 from rollguard.policy.model import MetricNames
 from rollguard.signals import Signal
 
-BYTES_PER_MB = 1024 * 1024  # the seed's dashboard divides by 1024 / 1024
+BYTES_PER_MB = 1024 * 1024  # MiB: bytes / 1024 / 1024, as dashboards show it
 
 
 class Missing(Exception):

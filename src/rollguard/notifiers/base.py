@@ -16,7 +16,7 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class Notification:
-    """One message, routed by the seed's names (``critical_alert``, ...)."""
+    """One message, routed by alert name (``critical_alert``, ...)."""
 
     route: str
     deployment: str

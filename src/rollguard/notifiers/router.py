@@ -1,4 +1,4 @@
-"""Routes a notification by its seed name to channels, with retries, never raising.
+"""Routes a notification by its alert name to channels, with retries, never raising.
 
 Each channel of the route is tried concurrently; a failed attempt that may
 succeed later (timeout, HTTP 5xx or 429, apprise failure) is retried through

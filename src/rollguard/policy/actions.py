@@ -16,7 +16,7 @@ class Action(StrEnum):
     DEPLOYMENT_BLOCK = "deployment_block"
 
 
-#: Other spellings found in the seed and in peers' docs.
+#: Other spellings, as other rollback tools' docs write them.
 ACTION_ALIASES: dict[str, Action] = {
     "immediate_deployment_block": Action.DEPLOYMENT_BLOCK,
     "block": Action.DEPLOYMENT_BLOCK,
@@ -27,7 +27,7 @@ ACTION_ALIASES: dict[str, Action] = {
 
 
 class Severity(StrEnum):
-    """How bad a decision is; the seed's three levels."""
+    """How bad a decision is, in three levels."""
 
     CRITICAL = "critical"
     WARNING = "warning"

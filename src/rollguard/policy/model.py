@@ -26,6 +26,7 @@ from rollguard.policy import secrets, sources
 from rollguard.policy import triggers as trig
 from rollguard.policy.actions import Action
 from rollguard.policy.envnames import EnvName, env_name_problem, key_env_problem
+from rollguard.policy.promotion import Promotion
 from rollguard.policy.triggers import Seconds, StrictModel, Trigger
 from rollguard.signals import Signal
 
@@ -403,7 +404,7 @@ Channel = Annotated[AppriseChannel | WebhookChannel | LogChannel, Field(discrimi
 
 
 class Notifications(StrictModel):
-    """Routes by the seed's names (``critical_alert`` ...) to channel names."""
+    """Routes by alert name (``critical_alert`` ...) to channel names."""
 
     channels: dict[str, Channel] = {}
     routes: dict[str, list[str]] = {}
@@ -470,7 +471,7 @@ class AuditConfig(StrictModel):
 
 
 class Policy(StrictModel):
-    """A whole policy. Trigger blocks may sit at the top level, as in the seed."""
+    """A whole policy. The named trigger blocks may sit at the top level."""
 
     version: Literal[1] = 1
     name: str = "rollguard"
@@ -489,6 +490,7 @@ class Policy(StrictModel):
     security_trigger: trig.SecurityTriggerSpec | None = None
     runtime_security: trig.RuntimeSecuritySpec | None = None
     triggers: dict[str, trig.MetricTriggerSpec] = {}
+    promotion: Promotion | None = None
 
     @field_validator(*trig.DEFAULT_SIGNAL)
     @classmethod
@@ -566,6 +568,38 @@ class Policy(StrictModel):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _check_promotion(self) -> Policy:
+        """A promotion needs a signal to show the canary no worse, and a way to move traffic."""
+        if self.promotion is None:
+            return self
+        tested = [rule.name for rule in self.rules if rule.signal in PROMOTION_SIGNALS]
+        if not tested:
+            raise ValueError(
+                "promotion: needs an error_rate_trigger or a latency trigger (latency_p95_ms): "
+                "without one, nothing can show the canary is no worse than stable"
+            )
+        for rule in self.rules:
+            source = self.reference_for(rule) or self.baseline.compare_with
+            if rule.signal in PROMOTION_SIGNALS and source == "baseline" and not self.baseline.file:
+                raise ValueError(
+                    f"promotion: judges {rule.name!r} against the baseline, but baseline.file "
+                    "is not set (set it, or baseline.compare_with: stable)"
+                )
+        executor = self.target.executor
+        if isinstance(executor, CommandExecutorSpec) and executor.set_weight is None:
+            raise ValueError(
+                "promotion: steps the canary's share with target.executor.set_weight, "
+                "which is not set"
+            )
+        if isinstance(executor, KubernetesExecutorSpec) and executor.router is None:
+            raise ValueError(
+                "promotion: steps the canary's share through a traffic router; "
+                "set target.executor.router (gateway-httproute, istio-virtualservice, "
+                "nginx-ingress)"
+            )
+        return self
+
     def _check_can_act(self) -> None:
         """A policy that can never act would watch as healthy without judging anything."""
         acting = [rule.name for rule in self.rules if not rule.dry_run]
@@ -606,7 +640,7 @@ class Policy(StrictModel):
 
     @cached_property
     def rules(self) -> list[Trigger]:
-        """Every metric rule, seed blocks first, in a stable order (computed once)."""
+        """Every metric rule, named blocks first, in a stable order (computed once)."""
         out: list[Trigger] = []
         custom = sources.custom_signals(self.metrics)
         for name in trig.DEFAULT_SIGNAL:
@@ -637,6 +671,10 @@ class Policy(StrictModel):
         if rule.threshold.reference == "stable" or self.baseline.compare_with == "stable":
             return "stable"
         return "baseline"
+
+
+#: Signals the promotion test judges (engine/promotion.py).
+PROMOTION_SIGNALS = frozenset({Signal.ERROR_RATE_PERCENT, Signal.LATENCY_P95_MS})
 
 
 def _signal_names() -> str:

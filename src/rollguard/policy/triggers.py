@@ -1,6 +1,6 @@
 """Trigger blocks as users write them, and the normalized :class:`Trigger`.
 
-The seed's blocks (``error_rate_trigger``, ``latency_trigger``,
+The named blocks (``error_rate_trigger``, ``latency_trigger``,
 ``memory_trigger``, ``security_trigger``, ``runtime_security``) load as
 written. Each metric block also takes a plain form: ``threshold_percent: 5``
 instead of ``threshold: 5%``, ``window: 5m`` instead of
@@ -9,6 +9,7 @@ instead of ``threshold: 5%``, ``window: 5m`` instead of
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -119,6 +120,11 @@ def _builtin_first(raw: object) -> object:
 SignalRef = Annotated[Signal | str, BeforeValidator(_builtin_first)]
 
 
+#: The e-detector's horizon unless the policy gives one, and the longest it may give.
+DEFAULT_HORIZON_SECONDS = 3600.0
+MAX_HORIZON_SECONDS = 86_400.0
+
+
 class Detection(StrictModel):
     """How a trigger decides: fixed-window threshold, sequential test, or both.
 
@@ -126,16 +132,34 @@ class Detection(StrictModel):
     policy's sequential triggers share it (each tests at alpha / their number).
     The test's null hypothesis is "canary <= tolerance_ratio x reference +
     tolerance_points" (error rate, or share of requests slower than a bucket).
+    ``detector`` says how the test bets on when a fault began: ``mixture`` mostly
+    on the canary's start, ``e-detector`` evenly in log-time over ``horizon``
+    (docs/detection.md, "Mixing: unknown effect size, unknown start").
     """
 
     method: Literal["threshold", "sequential", "both"] = "threshold"
     alpha: float = Field(default=0.01, gt=0, lt=0.5)
     tolerance_ratio: float = Field(default=1.2, ge=1.0)
     tolerance_points: float = Field(default=0.1, ge=0.0)
+    detector: Literal["mixture", "e-detector"] = "mixture"
+    horizon: Seconds | None = Field(default=None, gt=0, le=MAX_HORIZON_SECONDS)
+
+    @model_validator(mode="after")
+    def _check_horizon(self) -> Detection:
+        if self.horizon is not None and self.detector != "e-detector":
+            raise ValueError("horizon applies to detector: e-detector only")
+        return self
+
+    def horizon_updates(self, interval: float) -> int | None:
+        """The e-detector's horizon in analysis intervals (None for the mixture)."""
+        if self.detector != "e-detector":
+            return None
+        seconds = DEFAULT_HORIZON_SECONDS if self.horizon is None else self.horizon
+        return max(1, math.ceil(seconds / interval - 1e-9))
 
 
 class MetricTriggerSpec(StrictModel):
-    """A threshold on a metric signal over a window, seed form or plain form."""
+    """A threshold on a metric signal over a window, human form or plain form."""
 
     signal: SignalRef | None = None
     threshold: Annotated[
@@ -264,7 +288,7 @@ def _example(signal: Signal) -> str:
 
 
 class SecurityTriggerSpec(StrictModel):
-    """The seed's ``security_trigger``: vulnerability limits for the deploy gate."""
+    """``security_trigger``: vulnerability limits for the deploy gate."""
 
     critical_vulnerabilities: Limit = 0
     high_vulnerabilities: Limit | None = None
@@ -330,7 +354,7 @@ def _secret_env_name(name: str) -> str:
 
 
 class RuntimeSecuritySpec(StrictModel):
-    """The seed's ``runtime_security``: unauthorized attempts and attack patterns."""
+    """``runtime_security``: unauthorized attempts and attack patterns."""
 
     unauthorized_access_attempts: (
         Annotated[
@@ -391,7 +415,7 @@ class Trigger(StrictModel):
     detection: Detection = Detection()
 
 
-#: Which signal each seed block measures when it does not say.
+#: Which signal each named block measures when it does not say.
 DEFAULT_SIGNAL: dict[str, Signal] = {
     "error_rate_trigger": Signal.ERROR_RATE_PERCENT,
     "latency_trigger": Signal.LATENCY_P95_MS,
@@ -412,7 +436,7 @@ DEFAULT_NOTIFICATION: dict[Action, str] = {
 def from_metric_spec(
     name: str, spec: MetricTriggerSpec, custom: Mapping[str, CustomSignal] | None = None
 ) -> Trigger:
-    """Normalize a metric block; ``name`` picks the default signal for seed blocks, and
+    """Normalize a metric block; ``name`` picks the default signal for named blocks, and
     ``custom`` holds the signals the policy defines (``metrics.signals``)."""
     chosen = spec.signal or DEFAULT_SIGNAL.get(name)
     signal: Signal | CustomSignal | None = (

@@ -1,4 +1,4 @@
-"""Parse the human forms the seed's policy uses: ``5%``, ``5 minutes``, ``50MB
+"""Parse the human forms a policy may use: ``5%``, ``5 minutes``, ``50MB
 increase from baseline``, ``0 tolerance``, ``5 per minute``.
 
 Each parser accepts the plain form too (a bare number) and raises ``ValueError``

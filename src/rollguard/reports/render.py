@@ -1,4 +1,4 @@
-"""Render a :class:`ComplianceReport` as Markdown (the seed's layout) or self-contained HTML.
+"""Render a :class:`ComplianceReport` as Markdown (the documented layout) or self-contained HTML.
 
 Names and messages in a report come from the audit trail, which anyone able to
 write a policy or a record fills: a trigger named ``<img src=x onerror=...>``
@@ -36,7 +36,7 @@ def md_text(value: object) -> str:
 
 
 def markdown(report: ComplianceReport) -> str:
-    """The seed's compliance report, every line computed."""
+    """The compliance report, every line computed."""
     lines = [
         "# Automated Rollback Compliance Report",
         "",

@@ -2,7 +2,7 @@
 
 :func:`evaluate_gate` does no I/O and reads no clock (``now`` is passed in),
 so the CLI, the controller and the tests get the same verdict from the same
-inputs. A blocked result carries the seed's decision fields (action,
+inputs. A blocked result carries the decision fields (action,
 trigger, reason, severity, notification, evidence) through
 :meth:`GateResult.decision`, ready for the audit trail and the
 ``security_alert`` notification.
@@ -15,7 +15,7 @@ Checks, in the order they are reported:
   policy's ``security_trigger`` limits (a count above its limit blocks). With
   a ``security_trigger`` in the policy and no report, the gate blocks: a gate
   that has not seen a scan must not pass it.
-- ``baseline``: present, valid against the seed's schema, and not older
+- ``baseline``: present, valid against the ``performance-baseline.json`` schema, and not older
   than ``baseline.max_age``. Missing, invalid and stale baselines all block.
 """
 
@@ -63,7 +63,7 @@ class Check:
 
     name: str
     passed: bool
-    reason: str  # the seed-style code, e.g. "critical_vulnerabilities"
+    reason: str  # a snake_case code, e.g. "critical_vulnerabilities"
     detail: str  # one sentence for people
     evidence: tuple[Evidence, ...] = ()
     skipped: bool = False
@@ -170,7 +170,7 @@ def evaluate_gate(
     spec = security or SecurityTriggerSpec()
     notes: list[str] = []
     if security is None and reports:
-        notes.append("the policy has no security_trigger: using the seed's default (0 critical)")
+        notes.append("the policy has no security_trigger: using the default (0 critical)")
     raw = [finding for report in reports for finding in report.findings]
     unique = deduplicate(raw)
     outcome = apply_ignores(unique, ignores, today=now.astimezone(UTC).date())

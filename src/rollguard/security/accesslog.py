@@ -76,7 +76,7 @@ class Request:
 
     @property
     def unauthorized(self) -> bool:
-        """A 401 or 403 response: the seed's "unauthorized access attempt"."""
+        """A 401 or 403 response: an "unauthorized access attempt"."""
         return self.status in UNAUTHORIZED
 
 

@@ -9,6 +9,7 @@ instead of ``threshold: 5%``, ``window: 5m`` instead of
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -86,6 +87,11 @@ def _builtin_first(raw: object) -> object:
 SignalRef = Annotated[Signal | str, BeforeValidator(_builtin_first)]
 
 
+#: The e-detector's horizon unless the policy gives one, and the longest it may give.
+DEFAULT_HORIZON_SECONDS = 3600.0
+MAX_HORIZON_SECONDS = 86_400.0
+
+
 class Detection(StrictModel):
     """How a trigger decides: fixed-window threshold, sequential test, or both.
 
@@ -93,12 +99,30 @@ class Detection(StrictModel):
     policy's sequential triggers share it (each tests at alpha / their number).
     The test's null hypothesis is "canary <= tolerance_ratio x reference +
     tolerance_points" (error rate, or share of requests slower than a bucket).
+    ``detector`` says how the test bets on when a fault began: ``mixture`` mostly
+    on the canary's start, ``e-detector`` evenly in log-time over ``horizon``
+    (docs/detection.md, "Mixing: unknown effect size, unknown start").
     """
 
     method: Literal["threshold", "sequential", "both"] = "threshold"
     alpha: float = Field(default=0.01, gt=0, lt=0.5)
     tolerance_ratio: float = Field(default=1.2, ge=1.0)
     tolerance_points: float = Field(default=0.1, ge=0.0)
+    detector: Literal["mixture", "e-detector"] = "mixture"
+    horizon: Seconds | None = Field(default=None, gt=0, le=MAX_HORIZON_SECONDS)
+
+    @model_validator(mode="after")
+    def _check_horizon(self) -> Detection:
+        if self.horizon is not None and self.detector != "e-detector":
+            raise ValueError("horizon applies to detector: e-detector only")
+        return self
+
+    def horizon_updates(self, interval: float) -> int | None:
+        """The e-detector's horizon in analysis intervals (None for the mixture)."""
+        if self.detector != "e-detector":
+            return None
+        seconds = DEFAULT_HORIZON_SECONDS if self.horizon is None else self.horizon
+        return max(1, math.ceil(seconds / interval - 1e-9))
 
 
 class MetricTriggerSpec(StrictModel):

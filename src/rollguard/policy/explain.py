@@ -120,9 +120,17 @@ def _sequential(policy: Policy, rule: Trigger, what: str, reference: str) -> str
             f"the canary's requests are slower than {against}'s (above the bucket at its "
             f"p95, a share above {ratio:g} x 5% + {points:g} points)"
         )
+    onset = ""
+    if detection.detector == "e-detector":
+        horizon = detection.horizon_updates(policy.analysis.interval) or 1
+        onset = (
+            " (an e-detector: its evidence restarts at every interval, so a fault that begins "
+            f"up to {_duration(horizon * policy.analysis.interval)} in need not first win "
+            "back the healthy minutes)"
+        )
     return (
         f"as soon as a sequential test, updated every {_duration(policy.analysis.interval)}, "
-        f"shows that {claim}, with a false-rollback chance of at most "
+        f"shows that {claim}{onset}, with a false-rollback chance of at most "
         f"{detection.alpha / count:.2g} however long it watches"
     )
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from bench.detection.optimum import literal_kl, wald_expected_requests
 from bench.detection.simulate import Scenario, scrapes
-from bench.detection.strategies import ALL
+from bench.detection.strategies import ALL, ROLLGUARDS, Strategy
 
 
 def optimum_requests(scenario: Scenario) -> float | None:
@@ -47,10 +47,12 @@ def median_interval(values: np.ndarray, z: float = 1.96) -> tuple[float, float]:
     return (float(ordered[low]), float(ordered[high]))
 
 
-def simulate(scenario: Scenario, runs: int, seed: int) -> dict[str, np.ndarray]:
+def simulate(
+    scenario: Scenario, runs: int, seed: int, kinds: list[type[Strategy]] = ALL
+) -> dict[str, np.ndarray]:
     """Seconds to the first firing per run and strategy (inf when it never fired)."""
     rng = np.random.default_rng(seed)
-    strategies = [cls(runs) for cls in ALL]
+    strategies = [cls(runs) for cls in kinds]
     fired = {s.name: np.full(runs, np.inf) for s in strategies}
     for scrape in scrapes(scenario, runs, rng):
         for strategy in strategies:
@@ -63,6 +65,11 @@ def simulate(scenario: Scenario, runs: int, seed: int) -> dict[str, np.ndarray]:
 def simulate_task(task: tuple[Scenario, int, int]) -> dict[str, np.ndarray]:
     """``simulate`` for a process pool."""
     return simulate(*task)
+
+
+def simulate_rollguards(task: tuple[Scenario, int, int]) -> dict[str, np.ndarray]:
+    """``simulate`` of rollguard's two change-point schedules only, for a process pool."""
+    return simulate(*task, kinds=ROLLGUARDS)
 
 
 def fmt_seconds(value: float) -> str:

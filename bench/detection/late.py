@@ -156,26 +156,3 @@ def summary(out: Callable[..., None], found: Found) -> None:
         med = f"{np.median(ratios):.1f}x" if ratios else "—"
         small = f"{min(ratios):.1f}x" if ratios else "—"
         out(f"| {name} | {med} | {small} | {len(ratios)} | {only} | {fr} |")
-
-
-def requests_table(found: dict[tuple[str, float, str], str], runs_note: str) -> str:
-    """Canary requests from the onset to detection vs Wald's optimum, in Markdown."""
-    k = WARMUP_SCRAPES + 1
-    rows = [
-        "## Late faults: canary requests from the onset to detect vs Wald's SPRT optimum",
-        "",
-        f"{WARMUP_SCRAPES} healthy scrapes (100 canary requests/s, share {SHARE:.0%}), then "
-        f"bad requests in batches of a fiftieth of the optimum; {runs_note}. The optimum "
-        "knows the onset and the "
-        f"baseline; the mixture pays log(k(k+1)) = {math.log(k * (k + 1)):.1f} nats for a "
-        f"start at update k = {k} instead of {math.log(2):.1f} at k = 1.",
-        "",
-        "| effect | rollguard (vs stable) | rollguard (vs baseline) |",
-        "|---|---|---|",
-    ]
-    for label, _ in EFFECTS:
-        rows.append(
-            f"| {label} | {found[(label, SHARE, ROLLGUARD)]} "
-            f"| {found[(label, SHARE, 'rollguard (baseline)')]} |"
-        )
-    return "\n".join(rows)

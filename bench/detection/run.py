@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 for path in (ROOT, ROOT / "src"):
@@ -24,10 +25,11 @@ for path in (ROOT, ROOT / "src"):
 
 import numpy as np  # noqa: E402
 
-from bench.detection import finegrained, late  # noqa: E402
+from bench.detection import changepoint, finegrained, late  # noqa: E402
 from bench.detection.core import (  # noqa: E402
     fmt_seconds,
     optimum_requests,
+    simulate_rollguards,
     simulate_task,
     wilson,
 )
@@ -36,6 +38,7 @@ from rollguard.engine import sequential as seq  # noqa: E402
 
 BAD_SECONDS = 600.0  # the maximum canary duration
 HEALTHY_SECONDS = 1200.0
+WATCH_SECONDS = 3600.0  # the 60-minute watch of the change-point goals
 RATES = (10.0, 100.0, 1000.0)
 SHARES = (0.05, 0.2, 0.5)
 FAULTS: list[tuple[str, dict[str, float | str]]] = [
@@ -135,11 +138,17 @@ def healthy_table(
     out: Callable[..., None],
     healthy_runs: int,
     mapper: Callable[..., Iterable[dict[str, np.ndarray]]],
+    *,
+    seconds: float = HEALTHY_SECONDS,
+    task: Callable[[tuple[Scenario, int, int]], dict[str, np.ndarray]] = simulate_task,
 ) -> dict[str, tuple[int, int]]:
     """False rollbacks per noise kind, pooled over traffic and share."""
-    seed = 1000
+    seed = 1000 if seconds == HEALTHY_SECONDS else 3000
     out()
-    out("## Healthy releases (A/A): false-rollback rate, all triggers together")
+    out(
+        f"## Healthy releases (A/A), {seconds / 60:.0f}-minute watches: false-rollback "
+        "rate, all triggers together"
+    )
     out()
     out("| noise | strategy | false rollbacks | runs | rate | 95% interval (Wilson) |")
     out("|---|---|---|---|---|---|")
@@ -151,14 +160,14 @@ def healthy_table(
         for rps in RATES:
             for share in shares:
                 seed += 1
-                scenario = Scenario(noise, rps, share, HEALTHY_SECONDS, noise=noise)
+                scenario = Scenario(noise, rps, share, seconds, noise=noise)
                 tasks.append((scenario, runs, seed))
     by_noise: dict[str, dict[str, list[int]]] = {noise: {} for noise in NOISES}
-    for (scenario, runs, _), fired in zip(tasks, mapper(simulate_task, tasks), strict=True):
+    for (scenario, runs, _), fired in zip(tasks, mapper(task, tasks), strict=True):
         counts = by_noise[scenario.noise]
-        for name, seconds in fired.items():
+        for name, firings in fired.items():
             counts.setdefault(name, [0, 0])
-            counts[name][0] += int(np.sum(np.isfinite(seconds)))
+            counts[name][0] += int(np.sum(np.isfinite(firings)))
             counts[name][1] += runs
     for noise, counts in by_noise.items():
         for name, (hits, n) in counts.items():
@@ -177,7 +186,7 @@ def goals(
     out: Callable[..., None],
     found: Found,
     pooled: dict[str, tuple[int, int]],
-    medians: dict[finegrained.Key, float],
+    medians: dict[finegrained.Key, finegrained.Detected],
 ) -> None:
     """The issue's goals, each with the measured figure."""
     out("## Goals")
@@ -189,7 +198,7 @@ def goals(
         f"(95% {low:.2%} - {high:.2%}); goal <= 1%."
     )
     for label in ("errors 1%->5%", "errors 1%->10%", "latency +0.25sd"):
-        for name, reference in (("rollguard", "stable"), ("rollguard (baseline)", "baseline")):
+        for name, reference in finegrained.TESTS:
             cells = "; ".join(
                 f"{share:.0%}: {finegrained.yardsticks(medians, label, share, name, reference)}"
                 for share in SHARES
@@ -230,8 +239,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few runs, for a smoke test")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
-    parser.add_argument("--output", default=str(Path(__file__).with_name("RESULTS.md")))
+    parser.add_argument(
+        "--part",
+        choices=("all", "late"),
+        default="all",
+        help="late: only the late-fault tables (e-detector vs mixture) and 60-minute watches",
+    )
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="default: bench/detection/RESULTS.md (RESULTS-late.md for --part late)",
+    )
     args = parser.parse_args(argv)
+    if args.output is None:
+        name = "RESULTS.md" if args.part == "all" else "RESULTS-late.md"
+        args.output = str(Path(__file__).with_name(name))
     bad_runs, healthy_runs = (20, 40) if args.quick else (200, 200)
     late_runs = 20 if args.quick else 200
     started = time.monotonic()
@@ -246,40 +268,58 @@ def main(argv: list[str] | None = None) -> None:
     out(f"{check_same_code_path()}; scrape interval 5 s; max canary duration {BAD_SECONDS:.0f} s;")
     out(f"{bad_runs} runs per bad scenario; healthy runs last {HEALTHY_SECONDS:.0f} s.")
     out()
+    if args.part == "late":
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            _late_part(out, late_runs, healthy_runs, args.quick, pool.map)
+        _finish(out, lines, started, args.output)
+        return
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         medians = finegrained.measure(pool.map, quick=args.quick)
         ratios = finegrained.literal_ratios(medians)
-        late_medians = finegrained.measure(
-            pool.map,
-            quick=args.quick,
-            warmup=late.WARMUP_SCRAPES,
-            effects=[e for e in finegrained.EFFECTS if e[0] in dict(late.EFFECTS)],
-            shares=(late.SHARE,),
-        )
-        late_ratios = finegrained.literal_ratios(late_medians)
         found = bad_table(out, ratios, bad_runs, pool.map)
         out()
         late_found = late.table(out, late_runs, pool.map, simulate_task)
         pooled = healthy_table(out, healthy_runs, pool.map)
-    out()
-    goals(out, found, pooled, medians)
-    out()
-    late.summary(out, late_found)
-    out()
-    out(
-        late.requests_table(
-            late_ratios, "100 runs per effect" if args.quick else "400 runs per effect"
-        )
-    )
+        out()
+        goals(out, found, pooled, medians)
+        out()
+        late.summary(out, late_found)
+        _late_part(out, late_runs, healthy_runs, args.quick, pool.map)
     out()
     out(finegrained.table(medians, "100 runs per cell" if args.quick else "400 runs per cell"))
+    _finish(out, lines, started, args.output)
+
+
+def _late_part(
+    out: Callable[..., None],
+    late_runs: int,
+    healthy_runs: int,
+    quick: bool,
+    mapper: Callable[..., Iterable[Any]],
+) -> None:
+    """Faults beginning 1, 5, 30 minutes in: the e-detector vs the mixture, and both on
+    60-minute healthy watches."""
+    late_cells = changepoint.run(mapper, late_runs)
+    fine = changepoint.measure_requests(mapper, quick)
+    watched = healthy_table(
+        out, healthy_runs, mapper, seconds=WATCH_SECONDS, task=simulate_rollguards
+    )
+    out()
+    changepoint.seconds_table(out, late_cells)
+    out()
+    changepoint.requests_table(out, fine)
+    out()
+    changepoint.goals(out, late_cells, watched)
+
+
+def _finish(out: Callable[..., None], lines: list[str], started: float, output: str) -> None:
     out()
     cpu = sum(
         usage.ru_utime + usage.ru_stime
         for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     )
-    out(f"Whole suite: {time.monotonic() - started:.0f} s wall time, {cpu:.0f} s CPU time.")
-    Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out(f"Whole run: {time.monotonic() - started:.0f} s wall time, {cpu:.0f} s CPU time.")
+    Path(output).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -38,13 +38,20 @@ class Tolerance:
     alpha: float  # after the Bonferroni split over the policy's sequential triggers
     ratio: float
     fraction: float
+    horizon: int | None  # the e-detector's, in scrapes; None for the mixture
 
 
 def _from_policy() -> dict[Signal, Tolerance]:
-    rules = [r for r in load_policy(POLICY_FILE).rules if r.detection.method != "threshold"]
+    policy = load_policy(POLICY_FILE)
+    rules = [r for r in policy.rules if r.detection.method != "threshold"]
     alphas = seq.alpha_per_trigger([r.detection.alpha for r in rules])
     return {
-        r.signal: Tolerance(a, r.detection.tolerance_ratio, r.detection.tolerance_points / 100)
+        r.signal: Tolerance(
+            a,
+            r.detection.tolerance_ratio,
+            r.detection.tolerance_points / 100,
+            r.detection.horizon_updates(policy.analysis.interval),
+        )
         for r, a in zip(rules, alphas, strict=True)
     }
 
@@ -276,6 +283,8 @@ class Rollguard(Strategy):
     the policy's alpha split over them, plus the seed's memory threshold."""
 
     name = "rollguard"
+    error_horizon = ERRORS.horizon
+    latency_horizon = LATENCY.horizon
 
     def __init__(self, runs: int) -> None:
         super().__init__(runs)
@@ -300,7 +309,7 @@ class Rollguard(Strategy):
             tolerance_ratio=ERRORS.ratio,
             tolerance_fraction=ERRORS.fraction,
         )
-        updated = seq.accumulate(self.errors, factors[:, None, :], index)
+        updated = seq.accumulate(self.errors, factors[:, None, :], index, self.error_horizon)
         self.errors = np.where(ok[:, None, None], updated, self.errors)
         slow_c = np.where(ok[:, None], s.canary_requests[:, None] - s.canary_buckets, 0.0)
         slow_s = np.where(ok[:, None], s.stable_requests[:, None] - s.stable_buckets, 0.0)
@@ -313,7 +322,7 @@ class Rollguard(Strategy):
             tolerance_ratio=LATENCY.ratio,
             tolerance_fraction=LATENCY.fraction,
         )
-        updated = seq.accumulate(self.latency, lat, index)
+        updated = seq.accumulate(self.latency, lat, index, self.latency_horizon)
         self.latency = np.where(ok[:, None, None], updated, self.latency)
         self.seen = self.seen + np.where(ok[:, None], cells_from_tails(n_s, slow_s), 0.0)
         return (
@@ -321,6 +330,15 @@ class Rollguard(Strategy):
             | (seq.log_e_value(self.latency, self.weights) >= math.log(1 / LATENCY.alpha))
             | self.memory.step(s)
         )
+
+
+class RollguardMixture(Rollguard):
+    """The same tests with the change-point mixture rollguard used before the e-detector
+    (``detector: mixture``): the bet on a late start decays as 1 / (k (k + 1))."""
+
+    name = "rollguard (mixture)"
+    error_horizon = None
+    latency_horizon = None
 
 
 class RollguardBaseline(Strategy):
@@ -344,7 +362,7 @@ class RollguardBaseline(Strategy):
         factors = seq.rate_vs_baseline_log_factors(
             s.canary_requests, s.canary_errors, null_rate=null_rate
         )
-        self.errors = seq.accumulate(self.errors, factors[:, None, :], self.updates)
+        self.errors = seq.accumulate(self.errors, factors[:, None, :], self.updates, ERRORS.horizon)
         lat = np.stack(
             [
                 seq.rate_vs_baseline_log_factors(
@@ -356,7 +374,7 @@ class RollguardBaseline(Strategy):
             ],
             axis=1,
         )
-        self.latency = seq.accumulate(self.latency, lat, self.updates)
+        self.latency = seq.accumulate(self.latency, lat, self.updates, LATENCY.horizon)
         return (
             (seq.log_e_value(self.errors) >= math.log(1 / ERRORS.alpha))
             | (seq.log_e_value(self.latency) >= math.log(1 / LATENCY.alpha))
@@ -372,4 +390,14 @@ def baseline_checks() -> list[tuple[int, float]]:
     ]
 
 
-ALL: list[type[Strategy]] = [Seed, Flagger, Argo, Kayenta, Rollguard, RollguardBaseline]
+ALL: list[type[Strategy]] = [
+    Seed,
+    Flagger,
+    Argo,
+    Kayenta,
+    Rollguard,
+    RollguardMixture,
+    RollguardBaseline,
+]
+#: The two change-point schedules side by side (the late-fault and 60-minute tables).
+ROLLGUARDS: list[type[Strategy]] = [Rollguard, RollguardMixture]

@@ -11,6 +11,7 @@ import pydantic
 import pytest
 
 from rollguard.policy.model import Policy
+from rollguard.policy.promotion import HOOK_NAMES
 
 SECRET = "xoxb-1234-5678-s3cr3tT0kenValue"
 HEADER = "target: {deployment: shop}\n"
@@ -48,6 +49,11 @@ PASTED = {
     "audit.key_env": REPLAY + f"audit: {{key_env: '{SECRET}'}}\n",
     "runtime_security.falco_secret_env": REPLAY
     + f"runtime_security: {{falco_listen: '127.0.0.1:2801', falco_secret_env: '{SECRET}'}}\n",
+    **{
+        f"promotion.hooks.{hook}.secret_env": REPLAY
+        + f"promotion: {{hooks: {{{hook}: {{url: 'http://h:9', secret_env: '{SECRET}'}}}}}}\n"
+        for hook in HOOK_NAMES
+    },
 }
 
 

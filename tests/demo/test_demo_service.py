@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -10,7 +12,7 @@ import pytest
 
 from demo_servers import scrape, service_in_thread, value
 from rollguard.demo import service
-from rollguard.demo.faults import Faults
+from rollguard.demo.faults import BALLAST_NICENESS, Faults, yield_to_the_loop
 from rollguard.demo.servers import ProcessServer, ThreadServer
 from support import wait_until
 
@@ -194,3 +196,20 @@ def test_attack_signatures_are_counted_as_suspicious(
     client.get(f"{svc.url}/api/files/%2e%2e%2fetc%2fpasswd")
     client.get(f"{svc.url}/api/users", params={"id": "1 UNION SELECT password FROM users"})
     assert value(scrape(svc.url), "rollguard_suspicious_requests_total") == 3
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a priority per thread is Linux's")
+def test_the_ballast_thread_runs_below_the_event_loops_priority() -> None:
+    seen: dict[str, int] = {}
+
+    def lowered() -> None:
+        me = threading.get_native_id()
+        seen["before"] = os.getpriority(os.PRIO_PROCESS, me)
+        yield_to_the_loop()
+        seen["after"] = os.getpriority(os.PRIO_PROCESS, me)
+
+    thread = threading.Thread(target=lowered)
+    thread.start()
+    thread.join()
+    assert seen["after"] == min(seen["before"] + BALLAST_NICENESS, 19)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == seen["before"]

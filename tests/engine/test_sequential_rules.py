@@ -205,11 +205,10 @@ def test_evaluating_more_often_than_the_interval_is_never_inconclusive(policy: P
 
 def test_both_methods_fire_on_whichever_is_first() -> None:
     text = EXAMPLE.read_text().replace(
-        "detection: {method: sequential, alpha: 0.01}\n",
-        "detection: {method: both, alpha: 0.01}\n",
-        1,
+        "detection: {method: sequential, alpha: 0.01,", "detection: {method: both, alpha: 0.01,", 1
     )
     policy = parse_policy(text, source="both.yaml")
+    assert policy.rules[0].detection.method == "both"
     # 8% errors: the threshold (5%, 2 in a row) and the test both see it; either may win
     evaluations = _run(policy, 10, canary=(500, 40), stable=(2000, 20))
     acted = next(e for e in evaluations if e.decision.verdict is Verdict.ACT)

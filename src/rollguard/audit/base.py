@@ -30,6 +30,8 @@ Kind = Literal[
     "spool_refused",  # spooled entries that failed their chain, set aside (audit/spool.py)
     "command",  # an operator's command to serve (pause, resume, abort, promote)
     "release",  # a new release of the deployment began (serve's API, a new revision)
+    "promotion_step",  # a progressive release moved the canary's share (controller/promotion.py)
+    "hook",  # a release hook was called, with its result (controller/hooks.py)
 ]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 

@@ -65,6 +65,8 @@ def backtest(
 
         plot_backtest(result, provider, plot)
     data = result.as_dict()
+    if plot is not None and output is not OutputFormat.JSON:  # JSON keeps stdout one document
+        out.say(f"wrote {plot}")
     if output is OutputFormat.JSON:
         out.emit_json(data)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rollguard.controller.backtest import BacktestResult
 from rollguard.errors import InputError, UsageError
@@ -11,6 +12,9 @@ from rollguard.metrics.recording import Row
 from rollguard.metrics.replay import ReplayProvider
 from rollguard.policy.units import Comparison
 from rollguard.signals import Signal, Version
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def plot_format(path: Path) -> str:
@@ -34,48 +38,11 @@ def plot_format(path: Path) -> str:
 
 
 def plot_backtest(result: BacktestResult, provider: ReplayProvider, path: Path) -> None:
-    """Write the image at exactly ``path``: error rate and p95 latency per version,
-    e-values, and the first action. The suffix picks the format (PNG without one).
-    """
+    """Write :func:`backtest_figure` at exactly ``path``; the suffix picks the format."""
     image_format = plot_format(path)
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    start = provider.start
-    fig, (errors_ax, latency_ax, evidence_ax) = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
-    for version, colour in ((Version.STABLE, "tab:blue"), (Version.CANARY, "tab:red")):
-        rows = [r for r in provider.rows if r.version == version]
-        times = [r.time - start for r in rows]
-        rates = [100 * r.errors / r.requests if r.requests > 0 else float("nan") for r in rows]
-        errors_ax.plot(times, rates, color=colour, label=f"{version.value} error rate %")
-        p95 = [_p95_ms(r) for r in rows]
-        latency_ax.plot(times, p95, color=colour, label=f"{version.value} p95 ms")
-    for rule in result.policy.rules:
-        above = rule.threshold.comparison is Comparison.ABOVE
-        if above and rule.signal is Signal.ERROR_RATE_PERCENT:
-            errors_ax.axhline(rule.threshold.value, color="grey", linestyle="--", label="threshold")
-    for name in {r.trigger for e in result.evaluations for r in e.results}:
-        points = [
-            (e.at - start, r.evidence.statistic["e_value"], r.evidence.statistic["threshold"])
-            for e in result.evaluations
-            for r in e.results
-            if r.trigger == name and "e_value" in r.evidence.statistic
-        ]
-        if points:
-            xs, ys = [p[0] for p in points], [p[1] for p in points]
-            evidence_ax.plot(xs, ys, label=f"{name} e-value")
-            evidence_ax.axhline(points[-1][2], linestyle=":", color="grey")
-    evidence_ax.set_yscale("log")
-    first = result.first_action
-    for ax in (errors_ax, latency_ax, evidence_ax):
-        if first is not None:
-            ax.axvline(first.at - start, color="black", label=f"{first.decision.action.value}")
-        ax.legend(loc="upper left", fontsize="small")
-    evidence_ax.set_xlabel("seconds since the first row")
-    fig.suptitle(f"rollguard backtest: {result.policy.name}")
-    fig.tight_layout()
+    fig = backtest_figure(result, provider)
     try:
         fig.savefig(path, format=image_format, dpi=100)
     except OSError as exc:
@@ -84,6 +51,85 @@ def plot_backtest(result: BacktestResult, provider: ReplayProvider, path: Path) 
         raise UsageError(f"--plot {path}: cannot write {image_format}: {exc}") from exc
     finally:
         plt.close(fig)
+
+
+def backtest_figure(result: BacktestResult, provider: ReplayProvider) -> Figure:
+    """Error rate and p95 latency per version against the threshold rules' limits, the
+    sequential tests' e-values against 1/alpha (a panel only when the policy has such a
+    test), and the first action. The x-axis is the recording's own time, so the picture
+    and the text name the same moments.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # Seconds as the CSV gives them; RFC 3339 recordings count from their first row.
+    offset = provider.start if result.rfc3339 else 0.0
+    evidence = _evidence(result, offset)
+    fig, axes = plt.subplots(
+        3 if evidence else 2, 1, figsize=(10, 9 if evidence else 6.5), sharex=True
+    )
+    errors_ax, latency_ax = axes[0], axes[1]
+    for version, colour in ((Version.STABLE, "tab:blue"), (Version.CANARY, "tab:red")):
+        rows = [r for r in provider.rows if r.version == version]
+        times = [r.time - offset for r in rows]
+        rates = [100 * r.errors / r.requests if r.requests > 0 else float("nan") for r in rows]
+        errors_ax.plot(times, rates, color=colour, label=f"{version.value} error rate %")
+        p95 = [_p95_ms(r) for r in rows]
+        latency_ax.plot(times, p95, color=colour, label=f"{version.value} p95 ms")
+    panels = {Signal.ERROR_RATE_PERCENT: errors_ax, Signal.LATENCY_P95_MS: latency_ax}
+    for rule in result.policy.rules:
+        panel = panels.get(rule.signal) if isinstance(rule.signal, Signal) else None
+        judged = rule.detection.method in ("threshold", "both")
+        if panel is not None and judged and rule.threshold.comparison is Comparison.ABOVE:
+            panel.axhline(
+                rule.threshold.value,
+                color="grey",
+                linestyle="--",
+                label=f"{rule.name} limit {rule.threshold.value:g}",
+            )
+    if evidence:
+        evidence_ax = axes[2]
+        for name, (xs, ys, _) in sorted(evidence.items()):
+            evidence_ax.plot(xs, ys, label=f"{name} e-value")
+        for bound in sorted({bound for _, _, bound in evidence.values()}):
+            evidence_ax.axhline(bound, linestyle=":", color="grey", label=f"1/alpha = {bound:g}")
+        evidence_ax.set_yscale("log")
+    first = result.first_action
+    for ax in axes:
+        if first is not None:
+            ax.axvline(
+                first.at - offset,
+                color="black",
+                label=f"{first.decision.action.value} at {result.time_label(first.at)}",
+            )
+        ax.legend(loc="upper left", fontsize="small")
+    axes[-1].set_xlabel(
+        f"seconds since {result.time_label(provider.start)}"
+        if result.rfc3339
+        else "time in the recording (s)"
+    )
+    fig.suptitle(f"rollguard backtest: {result.policy.name}")
+    fig.tight_layout()
+    return fig
+
+
+def _evidence(
+    result: BacktestResult, offset: float
+) -> dict[str, tuple[list[float], list[float], float]]:
+    """Per sequential trigger: its e-values over time and the 1/alpha they must reach."""
+    found: dict[str, tuple[list[float], list[float], float]] = {}
+    for evaluation in result.evaluations:
+        for item in evaluation.results:
+            statistic = item.evidence.statistic
+            if "e_value" not in statistic:
+                continue
+            xs, ys, _ = found.setdefault(item.trigger, ([], [], 0.0))
+            xs.append(evaluation.at - offset)
+            ys.append(statistic["e_value"])
+            found[item.trigger] = (xs, ys, statistic["threshold"])
+    return found
 
 
 def _p95_ms(row: Row) -> float:

@@ -26,6 +26,7 @@ from rollguard.baseline import Baseline
 from rollguard.controller import actions, affected, audit_write, recovery
 from rollguard.controller.actions import ActionKind, OperatorAction
 from rollguard.controller.clock import Clock
+from rollguard.controller.promotion import Progress, Stop
 from rollguard.engine.decision import Evidence, TriggerStatus, Verdict
 from rollguard.engine.evaluate import Evaluation, evaluate, required_queries
 from rollguard.engine.state import EngineState
@@ -184,6 +185,7 @@ class Watcher:
         self._open_since: float | None = None  # deployment_start recorded, no end yet
         self._acting = False  # action_intent recorded, action_result not yet
         self._writing: asyncio.Future[int] | None = None  # the last entry handed over
+        self.progress: Progress | None = None  # a progressive release's steps (promotion:)
         #: Why a cancelled watch stopped, for its ``deployment_end`` (``serve`` says who paused).
         self.interrupt_reason = "interrupted before a verdict"
 
@@ -310,6 +312,12 @@ class Watcher:
         await self._record("deployment_start", started, reason=f"watch {span}{self._fallen_back()}")
         queries = required_queries(self.policy)
         warmup = self.policy.analysis.warmup or 0.0
+        progress = self._progress()
+        if progress is not None:
+            queries += [query for query in progress.queries() if query not in queries]
+            stop = await progress.begin(started)
+            if stop is not None:
+                return await self._stopped(stop, started, started)
         while True:
             now = self.clock.now()
             warm = now - started >= warmup - TIME_TOLERANCE_SECONDS
@@ -324,12 +332,21 @@ class Watcher:
                     now=now,
                 )
                 self.state, self.last = evaluation.state, evaluation
-                await self._emit(evaluation)
                 decision = evaluation.decision
+                stop = None
+                if progress is not None and decision.verdict is Verdict.CONTINUE:
+                    # fed before the evaluation is shown, so the watch shows this interval's
+                    # promotion evidence (Watcher.progress.last) next to the triggers
+                    calm = all(r.status is not TriggerStatus.BREACHING for r in evaluation.results)
+                    counts = dict(zip(queries, measured, strict=True))
+                    stop = await progress.observe(counts, now, calm=calm)
+                await self._emit(evaluation)
                 if decision.verdict is Verdict.ACT:
                     return await self._act(decision, started, now)
                 if decision.verdict is Verdict.INCONCLUSIVE and not self.judge_to_end:
                     return await self._finish(Outcome.INCONCLUSIVE, decision, started, now)
+                if stop is not None:
+                    return await self._stopped(stop, started, now)
             if now - started >= duration_seconds - TIME_TOLERANCE_SECONDS:
                 return await self._finish(self._final_outcome(), None, started, None)
             # the first evaluation comes exactly when the warm-up ends, then every interval
@@ -337,6 +354,41 @@ class Watcher:
             if not warm:
                 next_at = min(next_at, started + warmup)
             await self.clock.sleep(min(next_at, started + duration_seconds) - now)
+
+    def _progress(self) -> Progress | None:
+        """A fresh release's progress when the policy promotes step by step."""
+        if self.policy.promotion is None:
+            self.progress = None
+            return None
+
+        async def record(kind: Kind, reason: str, outcome: str, output: dict[str, Any]) -> None:
+            await self._record(
+                kind,
+                self.clock.now(),
+                trigger="promotion",
+                reason=reason,
+                outcome=outcome,
+                executor_output=output,
+            )
+
+        self.progress = Progress(
+            self.policy, executor=self.executor, record=record, baseline=self.baseline
+        )
+        return self.progress
+
+    async def _stopped(self, stop: Stop, started: float, now: float) -> WatchResult:
+        """End a progressive release: roll back, or finish promoted or held."""
+        if stop.end == "rollback":
+            return await self._act(stop, started, now)
+        await self._record("decision", now, decision=stop)
+        outcome = Outcome.PROMOTED if stop.end == "promoted" else Outcome.INCONCLUSIVE
+        result = await self._finish(outcome, stop, started, now)
+        verdict = self.progress.last if self.progress is not None else None
+        result.action_outcome = {
+            "canary_weight": stop.canary_weight,
+            "promotion_evidence": list(verdict.evidence) if verdict is not None else [],
+        }
+        return result
 
     def _fallen_back(self) -> str:
         said = [
@@ -402,6 +454,8 @@ class Watcher:
                 decision.evidence, trigger=decision.trigger, action_seconds=took
             ),
         )
+        if self.progress is not None and decision.action is not OperatorAction.PROMOTE:
+            await self.progress.rolled_back()
         result = await self._finish(_acted(decision.action, ok=done.ok), decision, started, decided)
         result.action_outcome = done.as_dict()
         return result

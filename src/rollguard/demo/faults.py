@@ -6,19 +6,26 @@ toss), and ``N`` unauthorized answers per minute are spread evenly, one every
 ``60 / N`` seconds. Memory is allocated with anonymous ``mmap`` and every page
 is written, so the resident set really grows and really shrinks on reset
 (glibc's heap may keep freed ``malloc`` memory; an unmapped region cannot).
-The pages are written by ``memset`` through ctypes, which lets go of the GIL:
-growing on a thread then never holds up the requests the event loop serves.
+The pages are written by ``memset`` through ctypes, which lets go of the GIL,
+on a thread of lower priority (:func:`yield_to_the_loop`): growing never holds
+the event loop, and on a loaded machine the scheduler serves the loop's answers
+first, so the memory fault raises memory, not latency.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import mmap
+import os
+import sys
 import threading
 from dataclasses import dataclass, field
 
 MIB = 1024 * 1024
 SEVERITIES = ("critical", "high", "medium", "low")
+#: How many nice steps below the event loop the thread writing the ballast runs.
+BALLAST_NICENESS = 10
 
 
 class FaultError(ValueError):
@@ -58,10 +65,10 @@ class Faults:
     def grow_memory(self, megabytes: int) -> None:
         """Hold exactly ``megabytes`` MiB, every page written so RSS shows it.
 
-        Blocking: a server calls it on a thread (``asyncio.to_thread``). The pages are
+        Blocking: a server calls it on a thread that ran :func:`yield_to_the_loop`. The pages are
         written one MiB at a time without the GIL, so the event loop keeps answering
         meanwhile (the demo's memory fault must raise memory, not latency); a reset
-        meanwhile stops the growth.
+        stops the growth.
         """
         self.release_memory()
         if megabytes <= 0:
@@ -139,3 +146,14 @@ class Faults:
 def _address(region: mmap.mmap) -> int:
     """Where ``region`` starts in memory; the buffer export ends on return, so it can close."""
     return ctypes.addressof(ctypes.c_char.from_buffer(region))
+
+
+def yield_to_the_loop() -> None:
+    """Lower the calling thread's priority (Linux keeps one per thread) by
+    :data:`BALLAST_NICENESS`, so a busy CPU runs the event loop's answers first.
+
+    Best effort: elsewhere, or where the call is refused, the thread keeps its priority.
+    """
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BALLAST_NICENESS)

@@ -19,6 +19,7 @@ import contextlib
 import re
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from rollguard.demo import servers
-from rollguard.demo.faults import SEVERITIES, FaultError, Faults, parse_number
+from rollguard.demo.faults import (
+    SEVERITIES,
+    FaultError,
+    Faults,
+    parse_number,
+    yield_to_the_loop,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -104,6 +111,10 @@ class DemoService:
         self.blocked_reason: str | None = None
         self.pushed_rollback: dict[str, Any] | None = None
         self._router_client: httpx.AsyncClient | None = None
+        #: The memory fault's one thread, below the event loop's priority.
+        self._grower = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="ballast", initializer=yield_to_the_loop
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
@@ -117,7 +128,8 @@ class DemoService:
         finally:
             if self._router_client is not None:
                 await self._router_client.aclose()
-            self.faults.release_memory()
+            self.faults.release_memory()  # a growth under way stops at its next MiB
+            self._grower.shutdown(wait=False, cancel_futures=True)
 
     async def serve(self, request: Request) -> Response:
         """The application endpoint: counted, timed and subject to the faults."""
@@ -166,7 +178,8 @@ class DemoService:
             faults.latency_ms = parse_number(raw, what="ms", low=0, high=60_000)
         elif fault == "memory":
             megabytes = int(parse_number(raw, what="mb", low=0, high=4096))
-            await asyncio.to_thread(faults.grow_memory, megabytes)  # serving meanwhile
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._grower, faults.grow_memory, megabytes)
         elif fault == "unauthorized":
             per_minute = parse_number(raw, what="per_minute", low=0, high=60_000)
             faults.set_unauthorized(per_minute, now=time.monotonic())

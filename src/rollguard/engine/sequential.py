@@ -34,6 +34,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
+from rollguard.engine import change_point
+
 Array = npt.NDArray[np.float64]
 
 #: The alternatives: the canary's error rate is ``PHI`` times the largest rate the
@@ -121,26 +123,21 @@ def rate_vs_baseline_log_factors(
     return out
 
 
-def log_start_weight(index: int | Array) -> Array:
-    """log w_k, w_k = 1 / (k (k + 1)): the prior weight of "the fault began at update k".
-
-    The weights sum to 1 over k = 1, 2, ..., which is what keeps the mixture valid.
-    """
-    k = np.asarray(index, dtype=float)
-    out: Array = -(np.log(k) + np.log1p(k))
-    return out
-
-
-def accumulate(log_state: npt.ArrayLike | None, log_factors: Array, index: int | Array) -> Array:
+def accumulate(
+    log_state: npt.ArrayLike | None,
+    log_factors: Array,
+    index: int | Array,
+    horizon: int | None = None,
+) -> Array:
     """One update of the change-point mixture ``S_t = f_t (S_{t-1} + w_t)`` in logs.
 
     ``S_t = sum_k w_k prod_{i=k..t} f_i`` bets, with weight ``w_k``, that the
     canary went bad at update ``k``: evidence lost while it was healthy does not
-    have to be won back (a fault ten minutes in costs ``log 1/w_k`` ≈ 9.6 nats
-    instead of everything the healthy minutes took). ``log_state`` is None at
-    the first update (``index`` 1); ``index`` counts updates, starting at 1.
+    have to be won back. ``horizon`` picks the weights
+    (:func:`rollguard.engine.change_point.log_start_weight`). ``log_state`` is
+    None at the first update (``index`` 1); ``index`` counts updates, from 1.
     """
-    weight = log_start_weight(index)
+    weight = change_point.log_start_weight(index, horizon)
     w = weight[..., None, None] if np.ndim(weight) else weight  # one index per run
     if log_state is None:
         first: Array = log_factors + w
@@ -207,6 +204,7 @@ class SequentialState:
     stable_requests: float = 0.0
     stable_errors: float = 0.0
     intervals: int = 0
+    horizon: int = 0  # the e-detector's horizon in updates; 0 for the mixture
 
     def to_mapping(self) -> dict[str, float]:
         """Flat floats, for the engine's per-trigger state and the audit trail."""
@@ -217,6 +215,8 @@ class SequentialState:
             "stable_errors": self.stable_errors,
             "intervals": float(self.intervals),
         }
+        if self.horizon:
+            out["horizon"] = float(self.horizon)
         out.update({f"log_{i}": value for i, value in enumerate(self.log_products)})
         out.update({f"boundary_{i}": value for i, value in enumerate(self.boundaries)})
         out.update({f"weight_{i}": value for i, value in enumerate(self.weights)})
@@ -241,6 +241,7 @@ class SequentialState:
             stable_requests=float(data.get("stable_requests", 0.0)),
             stable_errors=float(data.get("stable_errors", 0.0)),
             intervals=int(data.get("intervals", 0)),
+            horizon=int(data.get("horizon", 0)),
         )
 
 
@@ -271,18 +272,30 @@ def _bad_counts(**counts: float | None) -> str:
 
 
 def apply_factors(
-    state: SequentialState, log_factors: Array, alpha: float, **totals: float
+    state: SequentialState,
+    log_factors: Array,
+    alpha: float,
+    *,
+    horizon: int | None = None,
+    **totals: float,
 ) -> Update:
-    """Multiply one interval's factors (shape ``(boundaries, GRID_SIZE)``) into the state."""
+    """Multiply one interval's factors (shape ``(boundaries, GRID_SIZE)``) into the state.
+
+    ``horizon`` (updates) selects the e-detector's start weights, None the mixture's.
+    """
     previous = np.asarray(state.log_products, dtype=float)
     if previous.size not in (0, log_factors.size):
         return unchanged(state, alpha, "the stored state belongs to another test")
+    if previous.size and state.horizon != (horizon or 0):
+        # weights from two schedules could sum to more than 1: the bound would not hold
+        return unchanged(state, alpha, "the stored state belongs to another detector")
     prior = previous.reshape(log_factors.shape) if previous.size else None
-    products = accumulate(prior, log_factors, state.intervals + 1).ravel()
+    products = accumulate(prior, log_factors, state.intervals + 1, horizon).ravel()
     new = replace(
         state,
         log_products=tuple(float(v) for v in products),
         intervals=state.intervals + 1,
+        horizon=horizon or 0,
         **{key: getattr(state, key) + value for key, value in totals.items()},
     )
     evidence, reject = _evidence(new, products.reshape(log_factors.shape), alpha)
@@ -305,6 +318,8 @@ def _evidence(
         "stable_errors": state.stable_errors,
         "intervals": float(state.intervals),
     }
+    if state.horizon:
+        evidence["horizon_updates"] = float(state.horizon)
     return evidence, log_e >= threshold
 
 
@@ -332,6 +347,7 @@ def update_rate_vs_stable(
     alpha: float,
     tolerance_ratio: float,
     tolerance_points: float,
+    horizon: int | None = None,
 ) -> Update:
     """Feed one interval's counts; reject once canary errors exceed the tolerated rate.
 
@@ -367,6 +383,7 @@ def update_rate_vs_stable(
         state,
         factors[None, :],
         alpha,
+        horizon=horizon,
         canary_requests=canary_requests,
         canary_errors=canary_errors,
         stable_requests=stable_requests,
@@ -383,6 +400,7 @@ def update_rate_vs_baseline(
     alpha: float,
     tolerance_ratio: float,
     tolerance_points: float,
+    horizon: int | None = None,
 ) -> Update:
     """Feed one interval's counts against a known rate (a fraction, 0.01 for 1%).
 
@@ -405,7 +423,12 @@ def update_rate_vs_baseline(
         return unchanged(state, alpha, f"tolerated rate {null_rate:g} leaves nothing to test")
     factors = rate_vs_baseline_log_factors(canary_requests, canary_errors, null_rate=null_rate)
     update = apply_factors(
-        state, factors[None, :], alpha, canary_requests=canary_requests, canary_errors=canary_errors
+        state,
+        factors[None, :],
+        alpha,
+        horizon=horizon,
+        canary_requests=canary_requests,
+        canary_errors=canary_errors,
     )
     update.evidence["null_rate"] = null_rate
     return update

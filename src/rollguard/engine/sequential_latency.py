@@ -116,6 +116,7 @@ def update_latency_vs_stable(
     tolerance_points: float,
     canary_requests: float | None = None,
     stable_requests: float | None = None,
+    horizon: int | None = None,
 ) -> Update:
     """Feed one interval's buckets; reject once the canary is slower than tolerated.
 
@@ -148,7 +149,9 @@ def update_latency_vs_stable(
             _with_bounds(state, canary_bounds),
             weights=stable_latency_weights(len(canary_bounds)),
         )
-    update = apply_factors(fresh, factors, alpha, canary_requests=n_c, stable_requests=n_s)
+    update = apply_factors(
+        fresh, factors, alpha, horizon=horizon, canary_requests=n_c, stable_requests=n_s
+    )
     if update.reason:
         return update
     cells = cells_from_tails(n_s, np.asarray(stable_slow))
@@ -167,6 +170,7 @@ def update_latency_vs_baseline(
     tolerance_ratio: float,
     tolerance_points: float,
     canary_requests: float | None = None,
+    horizon: int | None = None,
 ) -> Update:
     """Feed one interval's buckets against baseline quantiles (``{0.95: 0.2}``, seconds).
 
@@ -198,10 +202,10 @@ def update_latency_vs_baseline(
         ]
     )
     fresh = state if state.boundaries else _with_bounds(state, chosen_bounds)
-    update = apply_factors(fresh, factors, alpha, canary_requests=total)
+    update = apply_factors(fresh, factors, alpha, horizon=horizon, canary_requests=total)
     update.evidence["boundaries"] = float(len(chosen))
     return update
 
 
 def _with_bounds(state: SequentialState, bounds: tuple[float, ...]) -> SequentialState:
-    return SequentialState(boundaries=bounds, intervals=state.intervals)
+    return SequentialState(boundaries=bounds, intervals=state.intervals, horizon=state.horizon)

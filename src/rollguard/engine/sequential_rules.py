@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Literal
+from typing import Literal, TypedDict
 
 from rollguard.baseline import Baseline
 from rollguard.engine import sequential as seq
@@ -53,6 +53,15 @@ def _counts(signal: AnySignal) -> tuple[AnySignal, ...]:
 
 
 Judge = Callable[..., tuple[TriggerResult, TriggerState]]
+
+
+class _Settings(TypedDict):
+    """The keyword arguments every sequential test takes from the rule."""
+
+    alpha: float
+    tolerance_ratio: float
+    tolerance_points: float
+    horizon: int | None
 
 
 def is_sequential(rule: Trigger) -> bool:
@@ -197,10 +206,11 @@ def _update(
     """Feed this interval to the rule's test, or say why it cannot be fed."""
     interval = policy.analysis.interval
     detection = rule.detection
-    tolerance = {
+    tolerance: _Settings = {
         "alpha": alpha,
         "tolerance_ratio": detection.tolerance_ratio,
         "tolerance_points": detection.tolerance_points,
+        "horizon": detection.horizon_updates(interval),
     }
     source = reference(policy, rule)
 

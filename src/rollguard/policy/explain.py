@@ -120,9 +120,17 @@ def _sequential(policy: Policy, rule: Trigger, what: str, reference: str) -> str
             f"the canary's requests are slower than {against}'s (above the bucket at its "
             f"p95, a share above {ratio:g} x 5% + {points:g} points)"
         )
+    onset = ""
+    if detection.detector == "e-detector":
+        horizon = detection.horizon_updates(policy.analysis.interval) or 1
+        onset = (
+            " (an e-detector: its evidence restarts at every interval, so a fault that begins "
+            f"up to {_duration(horizon * policy.analysis.interval)} in need not first win "
+            "back the healthy minutes)"
+        )
     return (
         f"as soon as a sequential test, updated every {_duration(policy.analysis.interval)}, "
-        f"shows that {claim}, with a false-rollback chance of at most "
+        f"shows that {claim}{onset}, with a false-rollback chance of at most "
         f"{detection.alpha / count:.2g} however long it watches"
     )
 
@@ -146,4 +154,28 @@ def explain(policy: Policy, fallbacks: Mapping[str, str] | None = None) -> list[
             f"show {' or '.join(limits)} vulnerabilities, rollguard runs "
             f"{gate.action.value} (critical){told}."
         )
+    if policy.promotion is not None:
+        lines.append(explain_promotion(policy))
     return lines
+
+
+def explain_promotion(policy: Policy) -> str:
+    """The promotion plan in one sentence (docs/promotion.md)."""
+    plan = policy.promotion
+    assert plan is not None  # noqa: S101 callers check
+    steps = " -> ".join(f"{step}%" for step in plan.steps)
+    timeout = {
+        "hold": "holds the release for an operator",
+        "promote": "moves on anyway",
+        "rollback": "rolls back",
+    }[plan.on_max_duration]
+    hooks = [name for name in type(plan.hooks).model_fields if getattr(plan.hooks, name)]
+    called = f"; hooks: {', '.join(hooks)}" if hooks else ""
+    return (
+        f"promotion: the canary's share goes {steps}; each step moves on once a sequential "
+        f"test shows the canary no worse than {plan.margin_ratio:g} x its reference + "
+        f"{plan.margin_points:g} points on every error-rate and latency trigger's signal "
+        f"(a bad release is promoted with a chance of at most {plan.beta:g}) and "
+        f"{_duration(plan.min_step_duration)} have passed; a step still short of that "
+        f"after {_duration(plan.max_step_duration)} {timeout}{called}."
+    )

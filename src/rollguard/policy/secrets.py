@@ -63,6 +63,12 @@ def secret_env_names(policy: Policy) -> dict[str, str]:
     security = policy.runtime_security
     if security is not None:
         fields.append((security.falco_secret_env, "runtime_security.falco_secret_env"))
+    if policy.promotion is not None:
+        hooks = policy.promotion.hooks
+        for hook_name in type(hooks).model_fields:
+            hook = getattr(hooks, hook_name)
+            if hook is not None:
+                fields.append((hook.secret_env, f"promotion.hooks.{hook_name}.secret_env"))
     for variable, field in fields:
         if variable:
             found[variable] = field

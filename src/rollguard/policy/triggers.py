@@ -9,6 +9,7 @@ instead of ``threshold: 5%``, ``window: 5m`` instead of
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -18,16 +19,49 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from rollguard.policy import units
-from rollguard.policy.actions import DEFAULT_SEVERITY, Action, Severity, parse_action
+from rollguard.policy.actions import (
+    ACTION_PATTERN,
+    DEFAULT_SEVERITY,
+    Action,
+    Severity,
+    parse_action,
+)
 from rollguard.signals import AnySignal, CustomSignal, Signal, is_error_ratio
 
-Seconds = Annotated[float, BeforeValidator(units.parse_duration)]
-ActionName = Annotated[Action, BeforeValidator(parse_action)]
+
+def _number_or_text(pattern: str, *examples: str, **number: float) -> WithJsonSchema:
+    """The JSON schema of a field its parser reads from a number or a string."""
+    return WithJsonSchema(
+        {
+            "anyOf": [{"type": "number", **number}, {"type": "string", "pattern": pattern}],
+            "examples": list(examples),
+        }
+    )
+
+
+# The JSON schemas say what the parsers read, so the Kubernetes schema generated from
+# them (rollguard.operator.schema) refuses what loading a policy file refuses.
+Seconds = Annotated[
+    float,
+    BeforeValidator(units.parse_duration),
+    _number_or_text(units.DURATION_PATTERN, "5m", "5 minutes", "90s", exclusiveMinimum=0),
+]
+ActionName = Annotated[
+    Action,
+    BeforeValidator(parse_action),
+    WithJsonSchema({"type": "string", "pattern": ACTION_PATTERN}),
+]
+Limit = Annotated[
+    int,
+    BeforeValidator(units.parse_limit),
+    _number_or_text(units.LIMIT_PATTERN, "0 tolerance", "10 maximum", minimum=0),
+]
 
 
 class StrictModel(BaseModel):
@@ -86,6 +120,11 @@ def _builtin_first(raw: object) -> object:
 SignalRef = Annotated[Signal | str, BeforeValidator(_builtin_first)]
 
 
+#: The e-detector's horizon unless the policy gives one, and the longest it may give.
+DEFAULT_HORIZON_SECONDS = 3600.0
+MAX_HORIZON_SECONDS = 86_400.0
+
+
 class Detection(StrictModel):
     """How a trigger decides: fixed-window threshold, sequential test, or both.
 
@@ -93,19 +132,42 @@ class Detection(StrictModel):
     policy's sequential triggers share it (each tests at alpha / their number).
     The test's null hypothesis is "canary <= tolerance_ratio x reference +
     tolerance_points" (error rate, or share of requests slower than a bucket).
+    ``detector`` says how the test bets on when a fault began: ``mixture`` mostly
+    on the canary's start, ``e-detector`` evenly in log-time over ``horizon``
+    (docs/detection.md, "Mixing: unknown effect size, unknown start").
     """
 
     method: Literal["threshold", "sequential", "both"] = "threshold"
     alpha: float = Field(default=0.01, gt=0, lt=0.5)
     tolerance_ratio: float = Field(default=1.2, ge=1.0)
     tolerance_points: float = Field(default=0.1, ge=0.0)
+    detector: Literal["mixture", "e-detector"] = "mixture"
+    horizon: Seconds | None = Field(default=None, gt=0, le=MAX_HORIZON_SECONDS)
+
+    @model_validator(mode="after")
+    def _check_horizon(self) -> Detection:
+        if self.horizon is not None and self.detector != "e-detector":
+            raise ValueError("horizon applies to detector: e-detector only")
+        return self
+
+    def horizon_updates(self, interval: float) -> int | None:
+        """The e-detector's horizon in analysis intervals (None for the mixture)."""
+        if self.detector != "e-detector":
+            return None
+        seconds = DEFAULT_HORIZON_SECONDS if self.horizon is None else self.horizon
+        return max(1, math.ceil(seconds / interval - 1e-9))
 
 
 class MetricTriggerSpec(StrictModel):
     """A threshold on a metric signal over a window, human form or plain form."""
 
     signal: SignalRef | None = None
-    threshold: Any = None
+    threshold: Annotated[
+        Any,
+        _number_or_text(
+            units.THRESHOLD_PATTERN, "5%", "500ms", "30% increase from baseline", minimum=0
+        ),
+    ] = None
     threshold_percent: float | None = Field(default=None, ge=0)
     increase_percent: float | None = Field(default=None, ge=0)
     increase: float | None = Field(default=None, ge=0)
@@ -228,10 +290,10 @@ def _example(signal: Signal) -> str:
 class SecurityTriggerSpec(StrictModel):
     """``security_trigger``: vulnerability limits for the deploy gate."""
 
-    critical_vulnerabilities: Annotated[int, BeforeValidator(units.parse_limit)] = 0
-    high_vulnerabilities: Annotated[int, BeforeValidator(units.parse_limit)] | None = None
-    medium_vulnerabilities: Annotated[int, BeforeValidator(units.parse_limit)] | None = None
-    low_vulnerabilities: Annotated[int, BeforeValidator(units.parse_limit)] | None = None
+    critical_vulnerabilities: Limit = 0
+    high_vulnerabilities: Limit | None = None
+    medium_vulnerabilities: Limit | None = None
+    low_vulnerabilities: Limit | None = None
     ignore_file: str | None = None
     action: ActionName = Action.DEPLOYMENT_BLOCK
     notification: str | None = "security_alert"
@@ -256,6 +318,12 @@ FALCO_PRIORITY_ALIASES = {
     "crit": "critical",
     "err": "error",
 }
+
+
+#: The names :func:`falco_priority` reads, as a schema pattern.
+FALCO_PRIORITY_PATTERN = (
+    r"(?i)^\s*(" + "|".join([*FALCO_PRIORITIES, *FALCO_PRIORITY_ALIASES]) + r")\s*$"
+)
 
 
 def falco_priority(raw: object) -> str:
@@ -289,14 +357,30 @@ class RuntimeSecuritySpec(StrictModel):
     """``runtime_security``: unauthorized attempts and attack patterns."""
 
     unauthorized_access_attempts: (
-        Annotated[float, BeforeValidator(units.parse_rate_per_minute)] | None
+        Annotated[
+            float,
+            BeforeValidator(units.parse_rate_per_minute),
+            _number_or_text(units.RATE_PATTERN, "5 per minute", minimum=0),
+        ]
+        | None
     ) = None
     suspicious_patterns: Literal["immediate_detection", "disabled"] = "disabled"
     measurement_window: Seconds = 60.0
     access_log: str | None = None
     access_log_format: Literal["combined", "haproxy"] = "combined"
-    falco_min_priority: Annotated[str, BeforeValidator(falco_priority)] = "warning"
-    falco_listen: Annotated[str, BeforeValidator(_host_port)] | None = None
+    falco_min_priority: Annotated[
+        str,
+        BeforeValidator(falco_priority),
+        WithJsonSchema({"type": "string", "pattern": FALCO_PRIORITY_PATTERN}),
+    ] = "warning"
+    falco_listen: (
+        Annotated[
+            str,
+            BeforeValidator(_host_port),
+            WithJsonSchema({"type": "string", "pattern": r"^.+:[0-9]{1,5}$"}),
+        ]
+        | None
+    ) = None
     #: The environment variable holding the secret every Falco post must carry.
     falco_secret_env: Annotated[str, AfterValidator(_secret_env_name)] | None = None
     action: ActionName = Action.TRAFFIC_ISOLATION_AND_ROLLBACK

@@ -27,6 +27,7 @@ def record_watch(
     outcome: str = "success",
     affected_users: int = 0,
     ended: bool = True,
+    evidence: dict[str, object] | None = None,
 ) -> None:
     """A healthy watch (``detect_after`` None) or one that decided and acted."""
 
@@ -49,7 +50,8 @@ def record_watch(
         return
     decided = start + timedelta(seconds=detect_after)
     act = {"trigger": trigger, "severity": severity, "action": action}
-    add("decision", decided, **act, reason=f"{trigger} fired")
+    why = {"evidence": [{"trigger": trigger, **evidence}]} if evidence else {}
+    add("decision", decided, **act, reason=f"{trigger} fired", evidence=why)
     add("action_intent", decided, **act, outcome="started")
     done = decided + timedelta(seconds=recover_after)
     add(

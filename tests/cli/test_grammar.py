@@ -69,9 +69,9 @@ def _options(command: Command) -> list[Option]:
 def test_the_tree_has_every_command() -> None:
     expected = {
         "audit export", "audit list", "audit show", "audit verify", "backtest",
-        "baseline create", "baseline show", "demo", "drill", "gate", "generate alerts",
-        "generate grafana", "policy check", "policy explain", "report",
-        "security scan-log", "serve", "watch",
+        "baseline create", "baseline show", "controller", "demo", "drill", "gate",
+        "generate alerts", "generate crd", "generate grafana", "policy check",
+        "policy explain", "report", "security scan-log", "serve", "watch",
     }  # fmt: skip
     assert set(COMMANDS) == expected
 
@@ -97,7 +97,10 @@ def test_one_grammar(name: str) -> None:
 
 
 def test_commands_with_a_result_for_machines_have_json() -> None:
-    without = {"serve", "generate alerts", "generate grafana", "policy explain"}
+    without = {
+        "serve", "controller", "generate alerts", "generate crd", "generate grafana",
+        "policy explain",
+    }  # fmt: skip
     for name, command in COMMANDS.items():
         if name in without:
             continue

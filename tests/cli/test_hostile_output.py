@@ -143,7 +143,18 @@ RECIPES: dict[str, list[Recipe]] = {
     "security scan-log": [lambda d, _: ["security", "scan-log", _access_log(d)]],
     "generate alerts": [lambda d, _: ["generate", "alerts", "-p", _policy(d), "--baseline", EVIL]],
     "generate grafana": [lambda d, _: ["generate", "grafana", "-p", _bad_policy(d)]],
+    "generate crd": [lambda d, _: ["generate", "crd", "-f", f"{d}/x/{EVIL_NAME}"]],
     "serve": [lambda d, _: ["serve", "--policies", f"{d}/{EVIL_NAME}"]],
+    "controller": [
+        lambda d, _: ["controller", "--audit-url", f"mysql://{EVIL}"],
+        lambda d, _: [
+            "controller",
+            "--audit-url",
+            f"sqlite:///{d}/controller.db",
+            "--kubeconfig",
+            f"{d}/{EVIL_NAME}",
+        ],
+    ],
     "demo": [lambda d, _: ["demo", "--audit-url", f"mysql://{EVIL}"]],
 }
 

@@ -12,6 +12,7 @@ import pytest
 
 from rollguard.audit.base import AuditRecord, MemoryAuditSink
 from rollguard.controller import Outcome, SimulatedClock, Watcher
+from rollguard.engine.evaluate import Evaluation
 from rollguard.notifiers.log import LogNotifier
 from rollguard.policy import Action, parse_policy
 from rollguard.signals import Signal, Version
@@ -195,3 +196,41 @@ async def test_a_pre_rollout_hook_that_times_out_fails_before_any_traffic(
     assert result.outcome is Outcome.ROLLED_BACK
     assert "no answer within 0.2s" in result.reason
     assert ("set_canary_weight", 10) not in executor.calls
+
+
+async def test_each_shown_evaluation_carries_this_intervals_promotion_evidence() -> None:
+    """What ``watch`` prints: the verdict fed with the same interval as the triggers."""
+    _, _, _, watcher = make()
+    shown: list[tuple[float, float | None]] = []
+
+    def show(evaluation: object) -> None:
+        assert watcher.progress is not None
+        last = watcher.progress.last
+        assert last is not None
+        shown.append((watcher.clock.now(), last.state.at))
+
+    watcher.on_evaluation = show
+    await watcher.run(duration_seconds=3600)
+    assert shown
+    assert all(at == fed for at, fed in shown)
+
+
+async def test_watch_json_lines_carry_the_promotion_evidence() -> None:
+    from rollguard.cli import render
+
+    _, _, _, watcher = make()
+    lines: list[dict[str, object]] = []
+
+    def show(evaluation: Evaluation) -> None:
+        assert watcher.progress is not None
+        assert watcher.progress.last is not None
+        promotion = {"reason": watcher.progress.last.reason, "step": watcher.progress.index + 1}
+        lines.append(
+            json.loads(render.evaluation_json(evaluation, deployment="shop", promotion=promotion))
+        )
+
+    watcher.on_evaluation = show
+    await watcher.run(duration_seconds=3600)
+    reasons = [line["promotion"]["reason"] for line in lines]  # type: ignore[index]
+    assert any("e-value" in str(r) for r in reasons)
+    assert "every test at or above 1/beta" in str(reasons[-1])

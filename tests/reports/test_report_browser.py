@@ -31,12 +31,32 @@ def _report(tmp_path: Path, recover: list[float], name: str) -> Path:
             detect_after=30 + 7 * n,
             recover_after=seconds,
             outcome="failure" if n == 0 else "success",
+            evidence=_evidence(n),
         )
     report = build(store, since="2026-11-01T00:00:00Z", until=UNTIL)
     store.close()
     page = tmp_path / f"{name}.html"
     page.write_text(render_report(report, format="html"), encoding="utf-8")
     return page
+
+
+def _evidence(n: int) -> dict[str, object]:
+    """A threshold trigger's evidence, or (every third rollback) a sequential test's."""
+    if n % 3 == 2:
+        return {
+            "signal": "error_rate_percent",
+            "method": "sequential",
+            "value": 3.1e5,
+            "statistic": {"e_value": 3.1e5, "threshold": 200.0},
+        }
+    return {
+        "signal": "error_rate_percent",
+        "value": 6.5 + n,
+        "limit": 5.0,
+        "reference": 1.0,
+        "reference_source": "stable",
+        "method": "threshold",
+    }
 
 
 NARROW = [4.01, 4.02, 4.02, 4.05, 4.07, 4.09]
@@ -80,6 +100,16 @@ def test_report_reads_whole_at_desktop_widths(
         labels = [label for label, _ in bars]
         assert len(set(labels)) == len(labels) > 1, labels
         assert sum(value for _, value in bars) == len(recover)
+        # Each rollback has its "why" chart: the canary past the limit line, with units.
+        whys = page.locator("figure.why-figure")
+        assert whys.count() == len(recover)
+        first = whys.first.locator("svg")
+        limit = float(str(first.locator("line.limit").get_attribute("data-limit")))
+        canary = float(str(first.locator('rect[data-label="canary"]').get_attribute("data-value")))
+        assert canary > limit
+        assert "limit 5%" in str(first.text_content())
+        sequential = page.locator('figure.why-figure[data-entry] rect[data-label="e-value"]')
+        assert sequential.count() == sum(1 for n in range(len(recover)) if n % 3 == 2)
         assert errors == []
 
 

@@ -11,7 +11,7 @@ from rollguard.cli import out
 from rollguard.cli.options import BaselineOption, OutputFileOption, PolicyOption, deprecated
 
 app = typer.Typer(
-    help="Write Prometheus alert rules and Grafana dashboards from a policy.",
+    help="Write Prometheus alert rules and Grafana dashboards from a policy; the CRD.",
     no_args_is_help=True,
 )
 
@@ -78,3 +78,17 @@ def grafana(
 
     source = load_source(policy, baseline_file=baseline)
     _write(generator.render(generator.dashboard(source)), output_file, legacy_file)
+
+
+@app.command()
+def crd(output_file: OutputFileOption = None) -> None:
+    """The RollbackPolicy CustomResourceDefinition (YAML) for `rollguard controller`.
+
+    Its spec's schema is generated from the policy model, so the API server refuses
+    what `rollguard policy check` refuses, naming the field (docs/controller.md).
+
+    Exit codes: 0 written · 2 --output-file not writable.
+    """
+    from rollguard.operator.crd import manifest_yaml
+
+    _write(manifest_yaml(), output_file, None)

@@ -16,6 +16,7 @@ from rollguard.cli import (
     audit_cmd,
     backtest_cmd,
     baseline_cmd,
+    controller_cmd,
     demo_cmd,
     drill_cmd,
     gate_cmd,
@@ -77,6 +78,7 @@ app.command(name="report")(report_cmd.report)
 app.add_typer(security_cmd.app, name="security")
 app.command(name="serve")(serve_cmd.serve)
 app.command(name="drill", help=drill_cmd.HELP)(drill_cmd.drill)
+app.command(name="controller", help=controller_cmd.HELP)(controller_cmd.controller)
 
 
 def run() -> None:

@@ -57,8 +57,10 @@ def evaluation_table(evaluation: Evaluation, *, title: str) -> Table:
     return table
 
 
-def evaluation_json(evaluation: Evaluation, *, deployment: str) -> str:
-    """One JSON object per evaluation."""
+def evaluation_json(
+    evaluation: Evaluation, *, deployment: str, promotion: dict[str, Any] | None = None
+) -> str:
+    """One JSON object per evaluation; ``promotion`` is a progressive release's evidence."""
     payload: dict[str, Any] = {
         "type": "evaluation",
         "deployment": deployment,
@@ -66,6 +68,8 @@ def evaluation_json(evaluation: Evaluation, *, deployment: str) -> str:
         "decision": evaluation.decision.as_dict(),
         "triggers": [result.as_dict() for result in evaluation.results],
     }
+    if promotion is not None:
+        payload["promotion"] = promotion
     return json.dumps(payload, separators=(",", ":"))
 
 

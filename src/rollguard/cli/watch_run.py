@@ -33,10 +33,24 @@ async def run_watch(
     lines = pipe.LineWriter(sys.stdout)  # a reader that goes away never stops the watch
 
     def show(evaluation: Evaluation) -> None:
+        progress = watcher.progress
+        promotion = None
+        if progress is not None and progress.last is not None:
+            promotion = {
+                "canary_weight": progress.weight,
+                "step": progress.index + 1,
+                "accepted": progress.last.accepted,
+                "reason": progress.last.reason,
+                "evidence": list(progress.last.evidence),
+            }
         if output is OutputFormat.JSON:
-            lines.write(render.evaluation_json(evaluation, deployment=deployment))
+            lines.write(
+                render.evaluation_json(evaluation, deployment=deployment, promotion=promotion)
+            )
         elif live is not None:
             title = f"rollguard watching {deployment} — evaluation {evaluation.state.evaluations}"
+            if promotion is not None:
+                title += f" — canary at {promotion['canary_weight']}%: {promotion['reason']}"
             live.update(render.evaluation_table(evaluation, title=title))
 
     watcher = assemble(

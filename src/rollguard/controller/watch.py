@@ -332,18 +332,21 @@ class Watcher:
                     now=now,
                 )
                 self.state, self.last = evaluation.state, evaluation
-                await self._emit(evaluation)
                 decision = evaluation.decision
+                stop = None
+                if progress is not None and decision.verdict is Verdict.CONTINUE:
+                    # fed before the evaluation is shown, so the watch shows this interval's
+                    # promotion evidence (Watcher.progress.last) next to the triggers
+                    calm = all(r.status is not TriggerStatus.BREACHING for r in evaluation.results)
+                    counts = dict(zip(queries, measured, strict=True))
+                    stop = await progress.observe(counts, now, calm=calm)
+                await self._emit(evaluation)
                 if decision.verdict is Verdict.ACT:
                     return await self._act(decision, started, now)
                 if decision.verdict is Verdict.INCONCLUSIVE and not self.judge_to_end:
                     return await self._finish(Outcome.INCONCLUSIVE, decision, started, now)
-                if progress is not None and decision.verdict is Verdict.CONTINUE:
-                    calm = all(r.status is not TriggerStatus.BREACHING for r in evaluation.results)
-                    counts = dict(zip(queries, measured, strict=True))
-                    stop = await progress.observe(counts, now, calm=calm)
-                    if stop is not None:
-                        return await self._stopped(stop, started, now)
+                if stop is not None:
+                    return await self._stopped(stop, started, now)
             if now - started >= duration_seconds - TIME_TOLERANCE_SECONDS:
                 return await self._finish(self._final_outcome(), None, started, None)
             # the first evaluation comes exactly when the warm-up ends, then every interval

@@ -54,6 +54,14 @@ DEFAULT_SEVERITY: dict[Action, Severity] = {
 }
 
 
+#: The names :func:`parse_action` reads, as a schema pattern (any case, blanks around).
+ACTION_PATTERN = (
+    r"(?i)^\s*("
+    + "|".join(sorted([action.value for action in Action] + list(ACTION_ALIASES)))
+    + r")\s*$"
+)
+
+
 def parse_action(raw: object) -> Action:
     """An :class:`Action` from its name or one of :data:`ACTION_ALIASES`."""
     if isinstance(raw, Action):

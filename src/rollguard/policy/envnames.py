@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, WithJsonSchema
 
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 _HEX_KEY = re.compile(r"[0-9A-F]{32,}")
@@ -40,4 +40,8 @@ def _env_name(name: str) -> str:
 
 
 #: A field naming an environment variable that holds a secret (``*_env``).
-EnvName = Annotated[str, AfterValidator(_env_name)]
+EnvName = Annotated[
+    str,
+    AfterValidator(_env_name),
+    WithJsonSchema({"type": "string", "pattern": f"^{_ENV_NAME.pattern}$"}),
+]

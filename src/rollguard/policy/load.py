@@ -68,9 +68,8 @@ def _locate(document: CommentedMap, error: Any, source: str) -> PolicyProblem:
             line, column = item_line + 1, item_column + 1
             node = node[part]
             path.append(str(part))
-        elif (error["type"] == "missing" and part == error["loc"][-1]) or error[
-            "type"
-        ] == "extra_forbidden":
+        elif error["type"] in ("missing", "extra_forbidden") and part == error["loc"][-1]:
+            # the key named; a union's tag pydantic puts in the path is no key of the file
             path.append(str(part))
     message = _message(error)
     return PolicyProblem(source, line, column, ".".join(path) or "(policy)", message)

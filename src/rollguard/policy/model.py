@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     HttpUrl,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -28,6 +29,26 @@ from rollguard.policy.envnames import EnvName, env_name_problem, key_env_problem
 from rollguard.policy.promotion import Promotion
 from rollguard.policy.triggers import Seconds, StrictModel, Trigger
 from rollguard.signals import Signal
+
+#: Kubernetes' name grammar for Deployments (a DNS-1123 subdomain): lower-case letters,
+#: digits, ``-`` and ``.``, at most 253 characters. Every target uses it, so a name is safe
+#: in a command line, a file name, a URL and a label selector alike.
+DNS_1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+#: A namespace is a DNS-1123 label: no dots, at most 63 characters.
+DNS_1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+#: An object name / a namespace in a JSON (and Kubernetes) schema.
+KubeName = Annotated[
+    str,
+    WithJsonSchema(
+        {"type": "string", "maxLength": 253, "pattern": f"^{DNS_1123_SUBDOMAIN.pattern}$"}
+    ),
+]
+KubeNamespace = Annotated[
+    str,
+    WithJsonSchema({"type": "string", "maxLength": 63, "pattern": f"^{DNS_1123_LABEL.pattern}$"}),
+]
+HaproxyName = Annotated[str, WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9_:.-]+$"})]
+
 
 # --- metrics -------------------------------------------------------------------
 
@@ -112,9 +133,9 @@ class HaproxyExecutorSpec(StrictModel):
 
     type: Literal["haproxy"] = "haproxy"
     socket: str
-    backend: str
-    stable_server: str = "stable"
-    canary_server: str = "canary"
+    backend: HaproxyName
+    stable_server: HaproxyName = "stable"
+    canary_server: HaproxyName = "canary"
 
     @field_validator("backend", "stable_server", "canary_server")
     @classmethod
@@ -145,15 +166,17 @@ class KubernetesExecutorSpec(StrictModel):
     """A Deployment rolled back with ``kubectl rollout undo`` semantics."""
 
     type: Literal["kubernetes"] = "kubernetes"
-    deployment: str
-    namespace: str = "default"
+    deployment: KubeName
+    namespace: KubeNamespace = "default"
     kubeconfig: str | None = None
     context: str | None = None
     in_cluster: bool = False
     rollout_timeout: Seconds = 300.0
     router: KubernetesRouterSpec | None = None
     to_revision: int | None = Field(default=None, ge=1)  # as ``rollout undo --to-revision``
-    stable_deployment: str | None = None  # scaled up by scaling_and_rollback; default: deployment
+    stable_deployment: KubeName | None = (
+        None  # scaled up by scaling_and_rollback; default: deployment
+    )
     poll_interval: Seconds = 2.0
     conflict_retries: int = Field(default=5, ge=0, le=50)
 
@@ -282,14 +305,6 @@ ExecutorSpec = Annotated[
 ]
 
 
-#: Kubernetes' name grammar for Deployments (a DNS-1123 subdomain): lower-case letters,
-#: digits, ``-`` and ``.``, at most 253 characters. Every target uses it, so a name is safe
-#: in a command line, a file name, a URL and a label selector alike.
-DNS_1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-#: A namespace is a DNS-1123 label: no dots, at most 63 characters.
-DNS_1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-
-
 def kubernetes_name_problem(name: str, *, label: bool = False) -> str | None:
     """Why ``name`` is not a Kubernetes object name (a namespace when ``label``), else None."""
     grammar, limit = (DNS_1123_LABEL, 63) if label else (DNS_1123_SUBDOMAIN, 253)
@@ -306,7 +321,7 @@ def kubernetes_name_problem(name: str, *, label: bool = False) -> str | None:
 class Target(StrictModel):
     """What is being deployed and how rollguard acts on it."""
 
-    deployment: str = Field(min_length=1)
+    deployment: Annotated[KubeName, Field(min_length=1)]
     executor: ExecutorSpec = NoopExecutorSpec()
 
     @field_validator("deployment")

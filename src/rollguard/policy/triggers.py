@@ -19,16 +19,49 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from rollguard.policy import units
-from rollguard.policy.actions import DEFAULT_SEVERITY, Action, Severity, parse_action
+from rollguard.policy.actions import (
+    ACTION_PATTERN,
+    DEFAULT_SEVERITY,
+    Action,
+    Severity,
+    parse_action,
+)
 from rollguard.signals import AnySignal, CustomSignal, Signal, is_error_ratio
 
-Seconds = Annotated[float, BeforeValidator(units.parse_duration)]
-ActionName = Annotated[Action, BeforeValidator(parse_action)]
+
+def _number_or_text(pattern: str, *examples: str, **number: float) -> WithJsonSchema:
+    """The JSON schema of a field its parser reads from a number or a string."""
+    return WithJsonSchema(
+        {
+            "anyOf": [{"type": "number", **number}, {"type": "string", "pattern": pattern}],
+            "examples": list(examples),
+        }
+    )
+
+
+# The JSON schemas say what the parsers read, so the Kubernetes schema generated from
+# them (rollguard.operator.schema) refuses what loading a policy file refuses.
+Seconds = Annotated[
+    float,
+    BeforeValidator(units.parse_duration),
+    _number_or_text(units.DURATION_PATTERN, "5m", "5 minutes", "90s", exclusiveMinimum=0),
+]
+ActionName = Annotated[
+    Action,
+    BeforeValidator(parse_action),
+    WithJsonSchema({"type": "string", "pattern": ACTION_PATTERN}),
+]
+Limit = Annotated[
+    int,
+    BeforeValidator(units.parse_limit),
+    _number_or_text(units.LIMIT_PATTERN, "0 tolerance", "10 maximum", minimum=0),
+]
 
 
 class StrictModel(BaseModel):
@@ -129,7 +162,12 @@ class MetricTriggerSpec(StrictModel):
     """A threshold on a metric signal over a window, human form or plain form."""
 
     signal: SignalRef | None = None
-    threshold: Any = None
+    threshold: Annotated[
+        Any,
+        _number_or_text(
+            units.THRESHOLD_PATTERN, "5%", "500ms", "30% increase from baseline", minimum=0
+        ),
+    ] = None
     threshold_percent: float | None = Field(default=None, ge=0)
     increase_percent: float | None = Field(default=None, ge=0)
     increase: float | None = Field(default=None, ge=0)
@@ -252,10 +290,10 @@ def _example(signal: Signal) -> str:
 class SecurityTriggerSpec(StrictModel):
     """``security_trigger``: vulnerability limits for the deploy gate."""
 
-    critical_vulnerabilities: Annotated[int, BeforeValidator(units.parse_limit)] = 0
-    high_vulnerabilities: Annotated[int, BeforeValidator(units.parse_limit)] | None = None
-    medium_vulnerabilities: Annotated[int, BeforeValidator(units.parse_limit)] | None = None
-    low_vulnerabilities: Annotated[int, BeforeValidator(units.parse_limit)] | None = None
+    critical_vulnerabilities: Limit = 0
+    high_vulnerabilities: Limit | None = None
+    medium_vulnerabilities: Limit | None = None
+    low_vulnerabilities: Limit | None = None
     ignore_file: str | None = None
     action: ActionName = Action.DEPLOYMENT_BLOCK
     notification: str | None = "security_alert"
@@ -280,6 +318,12 @@ FALCO_PRIORITY_ALIASES = {
     "crit": "critical",
     "err": "error",
 }
+
+
+#: The names :func:`falco_priority` reads, as a schema pattern.
+FALCO_PRIORITY_PATTERN = (
+    r"(?i)^\s*(" + "|".join([*FALCO_PRIORITIES, *FALCO_PRIORITY_ALIASES]) + r")\s*$"
+)
 
 
 def falco_priority(raw: object) -> str:
@@ -313,14 +357,30 @@ class RuntimeSecuritySpec(StrictModel):
     """``runtime_security``: unauthorized attempts and attack patterns."""
 
     unauthorized_access_attempts: (
-        Annotated[float, BeforeValidator(units.parse_rate_per_minute)] | None
+        Annotated[
+            float,
+            BeforeValidator(units.parse_rate_per_minute),
+            _number_or_text(units.RATE_PATTERN, "5 per minute", minimum=0),
+        ]
+        | None
     ) = None
     suspicious_patterns: Literal["immediate_detection", "disabled"] = "disabled"
     measurement_window: Seconds = 60.0
     access_log: str | None = None
     access_log_format: Literal["combined", "haproxy"] = "combined"
-    falco_min_priority: Annotated[str, BeforeValidator(falco_priority)] = "warning"
-    falco_listen: Annotated[str, BeforeValidator(_host_port)] | None = None
+    falco_min_priority: Annotated[
+        str,
+        BeforeValidator(falco_priority),
+        WithJsonSchema({"type": "string", "pattern": FALCO_PRIORITY_PATTERN}),
+    ] = "warning"
+    falco_listen: (
+        Annotated[
+            str,
+            BeforeValidator(_host_port),
+            WithJsonSchema({"type": "string", "pattern": r"^.+:[0-9]{1,5}$"}),
+        ]
+        | None
+    ) = None
     #: The environment variable holding the secret every Falco post must carry.
     falco_secret_env: Annotated[str, AfterValidator(_secret_env_name)] | None = None
     action: ActionName = Action.TRAFFIC_ISOLATION_AND_ROLLBACK

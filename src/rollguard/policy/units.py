@@ -37,6 +37,22 @@ _DURATION = "expected a duration such as '5m' or '5 minutes'"
 _COUNT = "expected a count such as '0 tolerance' or '10 maximum'"
 
 
+def _schema_pattern(grammar: re.Pattern[str]) -> str:
+    """A parser's grammar as a schema pattern: any case, blanks around, never negative
+    (each of these parsers refuses a negative number)."""
+    return r"(?i)^\s*" + grammar.pattern[1:-1].replace("-?", "") + r"\s*$"
+
+
+#: What :func:`parse_duration` reads from a string, as a schema pattern (RE2 and Python):
+#: a bare number, or one or more number-unit parts. Keeps the Kubernetes schema of a
+#: ``RollbackPolicy`` (:mod:`rollguard.operator.schema`) refusing what the parser refuses.
+DURATION_PATTERN = (
+    r"(?i)^\s*(\d+(\.\d+)?|(\d+(\.\d+)?\s*("
+    + "|".join(sorted(_DURATION_UNITS, key=len, reverse=True))
+    + r")\s*)+)$"
+)
+
+
 def parse_duration(raw: object) -> float:
     """Seconds from ``5 minutes``, ``5m``, ``1h30m``, ``90s`` or a bare number of seconds."""
     if isinstance(raw, bool):
@@ -110,6 +126,10 @@ _THRESHOLD = re.compile(
 )
 
 
+#: The string forms :func:`parse_threshold` reads, as a schema pattern.
+THRESHOLD_PATTERN = _schema_pattern(_THRESHOLD)
+
+
 def parse_threshold(raw: object) -> ParsedThreshold:
     """``5%`` → above 5 %, ``30% increase from baseline`` → +30 % over the baseline,
     ``50MB increase from baseline`` → +50 MB, ``500ms`` → above 500 ms, ``7`` → above 7."""
@@ -153,6 +173,10 @@ def parse_threshold(raw: object) -> ParsedThreshold:
 _LIMIT = re.compile(rf"^{_NUMBER}\s*(tolerance|maximum|max)?$")
 
 
+#: The string forms :func:`parse_limit` reads, as a schema pattern.
+LIMIT_PATTERN = _schema_pattern(_LIMIT)
+
+
 def parse_limit(raw: object) -> int:
     """``0 tolerance`` → 0, ``10 maximum`` → 10, ``3`` → 3: the most allowed."""
     if isinstance(raw, bool):
@@ -173,6 +197,10 @@ def parse_limit(raw: object) -> int:
 
 _RATE = re.compile(rf"^{_NUMBER}\s*(?:(?:per|/)\s*(second|sec|s|minute|min|m|hour|h))?$")
 _PER_MINUTE = {"second": 60.0, "sec": 60.0, "s": 60.0, "minute": 1.0, "min": 1.0, "m": 1.0}
+
+
+#: The string forms :func:`parse_rate_per_minute` reads, as a schema pattern.
+RATE_PATTERN = _schema_pattern(_RATE)
 
 
 def parse_rate_per_minute(raw: object) -> float:

@@ -16,8 +16,12 @@ from rollguard.timestamps import now_rfc3339, rfc3339
 def build(store: ReportSource, *, since: str, until: datetime | None = None) -> ComplianceReport:
     """The report for entries from ``since`` (RFC 3339) up to now; verify covers the whole chain."""
     end = rfc3339(until) if until is not None else now_rfc3339()
+    # Details (evidence) are read for decisions only: they say why each rollback fired.
+    decisions = {entry.id: entry for entry in store.list(since=since, kind="decision")}
     entries = [
-        entry for entry in store.list(since=since, details=False) if entry.record.timestamp <= end
+        decisions.get(entry.id, entry)
+        for entry in store.list(since=since, details=False)
+        if entry.record.timestamp <= end
     ]
     return compute(entries, period_start=since, period_end=end, verify=store.verify())
 

@@ -8,7 +8,7 @@ value axis counts rollbacks, so its ticks are whole numbers (``data-tick``).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from html import escape
 
@@ -119,3 +119,75 @@ def _axis_label(label: str) -> str:
     if len(label) == 10 and label[4] == "-" and label[7] == "-":
         return label[5:]
     return label
+
+
+def why_chart(chart_id: str, why: Mapping[str, object]) -> str:
+    """Why one rollback fired: the canary's value (and the reference) against the limit.
+
+    A sequential trigger is drawn as its e-value against 1/alpha, on a log scale.
+    """
+    statistic = why.get("statistic")
+    sequential = why.get("method") == "sequential" and isinstance(statistic, Mapping)
+    if sequential and isinstance(statistic, Mapping):
+        bars = [("e-value", _number(statistic.get("e_value")))]
+        limit, unit, name = _number(statistic.get("threshold")), "", "1/alpha"
+    else:
+        unit = _unit(str(why.get("signal", "")))
+        bars = [("canary", _number(why.get("value")))]
+        if why.get("reference_source"):
+            bars.append((str(why["reference_source"]), _number(why.get("reference"))))
+        limit, name = _number(why.get("limit")), "limit"
+    shown = [(label, value) for label, value in bars if value is not None]
+    top = max([value for _, value in shown] + ([limit] if limit is not None else []) + [0.0])
+
+    def scale(value: float) -> float:
+        if sequential:  # e-values span many orders of magnitude
+            return math.log10(max(value, 1.0)) / math.log10(max(top, 10.0))
+        return value / top if top > 0 else 0.0
+
+    width, left, row = 480, 86, 22
+    plot_w = width - left - 90
+    height = row * len(shown) + 30
+    title = f"{why.get('trigger', '')}: {why.get('signal', '')}"
+    parts = [
+        f'<svg id="{escape(chart_id)}" class="chart why" xmlns="http://www.w3.org/2000/svg" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'
+    ]
+    for index, (label, value) in enumerate(shown):
+        y = 6 + index * row
+        over = limit is not None and value > limit
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 14}" class="tick" text-anchor="end">'
+            f"{escape(label)}</text>"
+            f'<rect class="bar{" over" if over else ""}" x="{left}" y="{y + 3}" '
+            f'width="{plot_w * scale(value):.1f}" height="{row - 8}" data-label="{escape(label)}" '
+            f'data-value="{value:g}"><title>{escape(label)}: {value:.4g}{unit}</title></rect>'
+            f'<text x="{left + plot_w * scale(value) + 4:.1f}" y="{y + 14}" class="tick">'
+            f"{value:.4g}{escape(unit)}</text>"
+        )
+    if limit is not None:
+        x = left + plot_w * scale(limit)
+        parts.append(
+            f'<line class="limit" x1="{x:.1f}" x2="{x:.1f}" y1="4" y2="{height - 16}" '
+            f'data-limit="{limit:g}"/><text x="{x:.1f}" y="{height - 4}" class="tick" '
+            f'text-anchor="middle">{name} {limit:.4g}{escape(unit)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _unit(signal: str) -> str:
+    """A signal's unit, from its name (error_rate_percent, latency_p95_ms, memory_mb)."""
+    for suffix, unit in (
+        ("_percent", "%"),
+        ("_ms", " ms"),
+        ("_mb", " MB"),
+        ("_per_minute", "/min"),
+    ):
+        if signal.endswith(suffix):
+            return unit
+    return ""

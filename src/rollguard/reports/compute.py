@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from rollguard.reports.views import EntryView, VerifyView
@@ -71,6 +71,8 @@ class RollbackEvent:
     detect_seconds: float | None
     recover_seconds: float | None
     affected_users: int
+    #: The triggering signal's evidence at the decision (value, limit, reference), if stored.
+    why: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ def compute(
     starts: dict[str, float] = {}
     ends: set[str] = set()
     decisions: dict[str, float] = {}
+    whys: dict[str, Mapping[str, object]] = {}
     intents: set[str] = set()
     resolved: set[str] = set()
     drills_ok = 0
@@ -119,6 +122,8 @@ def compute(
             ends.add(watch)
         elif record.kind == "decision":
             decisions.setdefault(watch, at)
+            if (why := _why(record.evidence, record.trigger)) is not None:
+                whys.setdefault(watch, why)
         elif record.kind == "action_intent":
             intents.add(watch)
         elif record.kind in ("action_result", "recovery"):
@@ -146,6 +151,7 @@ def compute(
                     detect_seconds=_span(started, decided),
                     recover_seconds=_span(decided, at),
                     affected_users=record.affected_users,
+                    why=whys.get(watch),
                 )
             )
     total = len(starts)
@@ -232,3 +238,14 @@ def _span(start: float | None, end: float | None) -> float | None:
 
 def _seconds(timestamp: str) -> float:
     return parse_rfc3339(timestamp).timestamp()
+
+
+def _why(evidence: Mapping[str, object], trigger: str | None) -> Mapping[str, object] | None:
+    """The deciding trigger's item of a decision's stored evidence (None when absent)."""
+    items = evidence.get("evidence")
+    if not isinstance(items, list):
+        return None
+    for item in items:
+        if isinstance(item, Mapping) and item.get("trigger") == trigger:
+            return item
+    return None

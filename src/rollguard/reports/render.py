@@ -20,6 +20,8 @@ MARKS = {"pass": "✅", "fail": "❌", "unknown": "❔"}
 #: Characters that make Markdown text into markup: code, emphasis, links and images,
 #: table cells (``_`` is left alone: GitHub ignores it inside words, as in trigger names).
 _MD_SPECIAL = re.compile(r"([\\`*\[\]|])")
+#: Rollbacks that get a "why it fired" chart in HTML (the newest events table is capped too).
+WHY_CHARTS = 100
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -106,6 +108,11 @@ def html(report: ComplianceReport) -> str:
         chart_recover=charts.bar_chart(
             "time-to-recover", "Time to recover (rollbacks per bin)", *charts.histogram(recover)
         ),
+        whys=[
+            (event, charts.why_chart(f"why-{event.entry_id}", event.why))
+            for event in report.events[:WHY_CHARTS]
+            if event.why is not None
+        ],
         stats_rows=[
             ("Time to detect", report.time_to_detect),
             ("Time to recover", report.time_to_recover),

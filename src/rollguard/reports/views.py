@@ -7,7 +7,7 @@ audit store's values satisfy them without either side knowing the other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 
@@ -32,6 +32,8 @@ class RecordView(Protocol):
     def outcome(self) -> str: ...
     @property
     def affected_users(self) -> int: ...
+    @property
+    def evidence(self) -> Mapping[str, object]: ...
 
 
 class EntryView(Protocol):

@@ -1,0 +1,87 @@
+"""``rollguard controller``: watch RollbackPolicy resources in a Kubernetes cluster."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import typer
+
+from rollguard.cli.serve_cmd import LogLevel
+
+HELP = """Evaluate every RollbackPolicy resource in the cluster (or --namespace).
+
+Each policy's spec is a policy file's content; a new revision of its
+Deployment starts an analysis, a policy edit is picked up at the next
+resync. Install the CRD first: `rollguard generate crd | kubectl apply -f -`
+(or the Helm chart, docs/controller.md). Runs until SIGTERM or Ctrl-C.
+
+Exit codes: 0 stopped · 2 invalid input (no usable Kubernetes credentials too)
+· 6 the audit store cannot be opened.
+"""
+
+
+def controller(  # noqa: PLR0917 (typer passes options positionally)
+    audit_url: str = typer.Option(
+        ...,
+        help="Audit store URL (sqlite:///PATH, or postgresql://... shared by every replica).",
+    ),
+    kubeconfig: Path | None = typer.Option(  # noqa: B008
+        None, help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config)."
+    ),
+    context: str | None = typer.Option(None, help="Kubeconfig context (default: current)."),
+    in_cluster: bool = typer.Option(
+        False, "--in-cluster", help="Use the pod's service account instead of a kubeconfig."
+    ),
+    namespace: str | None = typer.Option(
+        None, "--namespace", "-n", help="Only this namespace's policies (default: all)."
+    ),
+    identity: str | None = typer.Option(
+        None, help="This replica's name in status and Leases (default: HOSTNAME-PID)."
+    ),
+    resync_seconds: float = typer.Option(
+        2.0, min=0.1, help="How often to list policies and Deployments."
+    ),
+    watch_seconds: float = typer.Option(
+        3600.0, min=1.0, help="How long one revision is analysed before it is called healthy."
+    ),
+    shards: int = typer.Option(
+        8, min=1, max=1024, help="Shards the policies are split into (the same on every replica)."
+    ),
+    lease_seconds: float = typer.Option(
+        10.0,
+        min=1.0,
+        help="A shard Lease's duration: a stopped replica's policies move after about this.",
+    ),
+    lease_namespace: str | None = typer.Option(
+        None, help="Namespace of the shard Leases (default: --namespace, else 'default')."
+    ),
+    log_level: LogLevel = typer.Option(LogLevel.INFO, help="How much to log."),  # noqa: B008
+) -> None:
+    import logging
+
+    from rollguard.audit.factory import open_store
+    from rollguard.operator.run import Options, run
+
+    store = open_store(audit_url, base_dir=Path.cwd(), field="--audit-url")
+    options = Options(
+        kubeconfig=kubeconfig,
+        context=context,
+        in_cluster=in_cluster,
+        namespace=namespace,
+        identity=identity or f"{socket.gethostname()}-{os.getpid()}",
+        resync_seconds=resync_seconds,
+        watch_seconds=watch_seconds,
+        lease_namespace=lease_namespace or namespace or "default",
+        shards=shards,
+        lease_seconds=lease_seconds,
+    )
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    if log_level is not LogLevel.DEBUG:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    run(options, store)

@@ -1,0 +1,167 @@
+"""One analysis: a policy watching one revision of its Deployment, reported on the resource.
+
+The watch is the loop every command uses (:func:`rollguard.controller.assemble.assemble`);
+this module only builds its executor (fenced, in the policy's namespace, with the
+controller's credentials), writes the policy's status as it goes, and turns the
+decision into Kubernetes Events on the policy and the Deployment.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubernetes import client as k8s
+
+from rollguard.audit.base import AuditSink
+from rollguard.controller.assemble import Overrides, assemble
+from rollguard.controller.clock import SystemClock
+from rollguard.controller.watch import Outcome, WatchResult
+from rollguard.engine.decision import Verdict
+from rollguard.engine.evaluate import Evaluation
+from rollguard.errors import RollguardError
+from rollguard.executors.base import Executor
+from rollguard.operator import status as st
+from rollguard.operator.crd import Phase
+from rollguard.operator.fence import FencedExecutor, Owns
+from rollguard.operator.kube import ControllerApi, Obj, PolicyKey
+from rollguard.policy.actions import Action
+from rollguard.policy.model import KubernetesExecutorSpec, Policy
+from rollguard.timestamps import rfc3339
+
+logger = logging.getLogger(__name__)
+
+#: The Event reason for each way an analysis ends.
+REASONS = {
+    Outcome.HEALTHY: "AnalysisHealthy",
+    Outcome.PROMOTED: "Promoted",
+    Outcome.ROLLED_BACK: "RolledBack",
+    Outcome.BLOCKED: "DeploymentBlocked",
+    Outcome.INCONCLUSIVE: "AnalysisInconclusive",
+    Outcome.FAILED: "ActionFailed",
+}
+
+
+@dataclass
+class Settings:
+    """What every analysis of one controller shares."""
+
+    api: ControllerApi
+    client: k8s.ApiClient
+    audit: AuditSink
+    identity: str
+    base_dir: Path
+    watch_seconds: float
+    status_every_seconds: float = 30.0
+
+
+@dataclass
+class Analysis:
+    """One policy's watch of one Deployment revision, and what it has reported."""
+
+    key: PolicyKey
+    generation: int
+    revision: str
+    policy: Policy
+    policy_ref: Obj
+    deployment_ref: Obj
+    evaluations: int = 0
+    last_status: float = field(default=0.0)
+    last_action: str = Action.CONTINUE.value
+    #: A decision to act was taken: the action's own changes (a rollback is a new
+    #: Deployment revision) must not interrupt it.
+    acting: bool = False
+
+    async def run(self, settings: Settings, owns: Owns) -> WatchResult:
+        """Watch until a verdict (or ``watch_seconds``); the status says how it ended."""
+        watcher = assemble(
+            self.policy,
+            Overrides(
+                base_dir=settings.base_dir,
+                audit=settings.audit,
+                executor=FencedExecutor(
+                    executor_for(self.policy, settings.client), owns, what=f"policy {self.key}"
+                ),
+                clock=SystemClock(),
+                on_evaluation=lambda evaluation: self._evaluated(settings, evaluation),
+            ),
+        )
+        await settings.api.patch_status(
+            self.key,
+            {
+                "phase": Phase.WATCHING,
+                "revision": self.revision,
+                "settledRevision": None,
+                "observedGeneration": self.generation,
+                "controller": settings.identity,
+                "decision": None,
+                "evaluations": 0,
+                "conditions": [
+                    st.condition("SpecValid", True, "Accepted", "", self.generation),
+                ],
+            },
+        )
+        await self._event(
+            settings,
+            "AnalysisStarted",
+            f"watching revision {self.revision} of {self.policy.target.deployment}",
+            warning=False,
+        )
+        try:
+            return await watcher.run(duration_seconds=settings.watch_seconds)
+        finally:
+            await watcher.provider.aclose()
+
+    async def report(self, settings: Settings, result: WatchResult, settled: str) -> None:
+        """The verdict on the policy's status and as Events."""
+        await settings.api.patch_status(
+            self.key, {**st.finished(result), "settledRevision": settled}
+        )
+        acted = result.outcome not in (Outcome.HEALTHY, Outcome.PROMOTED, Outcome.INCONCLUSIVE)
+        message = f"revision {self.revision}: {result.action.value}: {result.reason}"
+        await self._event(settings, REASONS[result.outcome], message, warning=acted)
+
+    async def _evaluated(self, settings: Settings, evaluation: Evaluation) -> None:
+        self.evaluations += 1
+        action = evaluation.decision.action.value
+        if evaluation.decision.verdict is Verdict.ACT:
+            self.acting = True
+        now = time.monotonic()
+        if action == self.last_action and now - self.last_status < settings.status_every_seconds:
+            return  # the status changes on a new decision, else at most every so often
+        self.last_action, self.last_status = action, now
+        try:
+            await settings.api.patch_status(
+                self.key,
+                {
+                    "lastEvaluation": rfc3339(evaluation.at, "seconds"),
+                    "evaluations": self.evaluations,
+                    "decision": st.decided(evaluation.decision, evaluation.at),
+                },
+            )
+        except RollguardError as exc:  # the status is a report; the watch goes on
+            logger.warning("%s: cannot write status: %s", self.key, exc)
+
+    async def _event(self, settings: Settings, reason: str, message: str, *, warning: bool) -> None:
+        for involved in (self.policy_ref, self.deployment_ref):
+            try:
+                await settings.api.event(
+                    self.key, involved=involved, reason=reason, message=message, warning=warning
+                )
+            except RollguardError as exc:
+                logger.warning("%s: cannot record event %s: %s", self.key, reason, exc)
+
+
+def executor_for(policy: Policy, client: k8s.ApiClient) -> Executor:
+    """The policy's executor, acting with the controller's own credentials."""
+    spec = policy.target.executor
+    if isinstance(spec, KubernetesExecutorSpec):
+        from rollguard.executors.kubernetes import KubernetesExecutor
+
+        # never closed: the client is the controller's (its calls run in worker threads)
+        return KubernetesExecutor(spec, api_client=client)
+    from rollguard.executors.factory import make_executor
+
+    return make_executor(policy)

@@ -1,0 +1,189 @@
+"""The Kubernetes calls the controller makes: list policies and Deployments, write status.
+
+Everything is plain JSON (``dict``), as in :mod:`rollguard.executors.kubernetes_api`;
+the official client's calls are synchronous, so they run in a worker thread.
+One LIST of RollbackPolicies and one of Deployments per resync, whatever the
+number of policies: the API server's load grows with resyncs, not with policies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from rollguard.errors import ExecutorError, UsageError
+from rollguard.operator.crd import GROUP, KIND, PLURAL, VERSION
+from rollguard.timestamps import now_rfc3339
+
+Obj = dict[str, Any]
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def api_client(*, kubeconfig: Path | None, context: str | None, in_cluster: bool) -> k8s.ApiClient:
+    """A client from the in-cluster service account, or a kubeconfig file and context."""
+    from kubernetes import config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        if in_cluster:
+            configuration = k8s.Configuration()
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            return k8s.ApiClient(configuration)
+        found: k8s.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig) if kubeconfig else None, context=context
+        )
+        return found
+    except (ConfigException, OSError, ValueError) as exc:
+        where = (
+            "the in-cluster service account"
+            if in_cluster
+            else f"--kubeconfig {kubeconfig or '~/.kube/config'}"
+        )
+        raise UsageError(f"cannot load Kubernetes credentials from {where}: {exc}") from exc
+
+
+class NotFound(ExecutorError):
+    """404: the object is gone."""
+
+
+@dataclass(frozen=True)
+class PolicyKey:
+    """A RollbackPolicy's namespace and name."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class ControllerApi:
+    """LIST RollbackPolicies and Deployments, PATCH a policy's status, POST Events."""
+
+    def __init__(self, client: k8s.ApiClient, *, namespace: str | None) -> None:
+        self._custom = k8s.CustomObjectsApi(client)
+        self._apps = k8s.AppsV1Api(client)
+        self._core = k8s.CoreV1Api(client)
+        self.namespace = namespace
+        #: Requests made, by verb: the benchmark's API-server load figure.
+        self.requests: dict[str, int] = {}
+
+    async def policies(self) -> list[Obj]:
+        def call() -> Any:
+            if self.namespace:
+                return self._custom.list_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, PLURAL, _preload_content=False
+                )
+            return self._custom.list_cluster_custom_object(
+                GROUP, VERSION, PLURAL, _preload_content=False
+            )
+
+        answer = await self._call("list", f"{PLURAL}.{GROUP}", call)
+        items: list[Obj] = answer.get("items") or []
+        return items
+
+    async def deployments(self) -> dict[tuple[str, str], Obj]:
+        """Every Deployment the controller may watch, by (namespace, name)."""
+
+        def call() -> Any:
+            if self.namespace:
+                return self._apps.list_namespaced_deployment(self.namespace, _preload_content=False)
+            return self._apps.list_deployment_for_all_namespaces(_preload_content=False)
+
+        answer = await self._call("list", "deployments", call)
+        return {
+            (item["metadata"]["namespace"], item["metadata"]["name"]): item
+            for item in answer.get("items") or []
+        }
+
+    async def deployment(self, namespace: str, name: str) -> Obj | None:
+        """One Deployment, or None when it is gone."""
+
+        def call() -> Any:
+            return self._apps.read_namespaced_deployment(name, namespace, _preload_content=False)
+
+        try:
+            return await self._call("get", f"deployments/{name}", call)
+        except NotFound:
+            return None
+
+    async def patch_status(self, key: PolicyKey, status: Obj) -> None:
+        """Merge ``status`` into the policy's status subresource."""
+
+        def call() -> Any:
+            return self._custom.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                key.namespace,
+                PLURAL,
+                key.name,
+                {"status": status},
+                _content_type=MERGE_PATCH,
+                _preload_content=False,
+            )
+
+        await self._call("patch", f"{PLURAL}/{key}", call)
+
+    async def event(
+        self, key: PolicyKey, *, involved: Obj, reason: str, message: str, warning: bool
+    ) -> None:
+        """A core/v1 Event about ``involved`` (``kind``, ``name``, ``apiVersion``, ``uid``)."""
+        now = now_rfc3339()
+        body: Any = {
+            "metadata": {"generateName": f"{involved['name']}.", "namespace": key.namespace},
+            "involvedObject": {**involved, "namespace": key.namespace},
+            "reason": reason,
+            "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": "rollguard-controller"},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+
+        def call() -> Any:
+            return self._core.create_namespaced_event(key.namespace, body, _preload_content=False)
+
+        await self._call("create", f"events in {key.namespace}", call)
+
+    async def _call(self, verb: str, what: str, call: Any) -> Obj:
+        self.requests[verb] = self.requests.get(verb, 0) + 1
+        try:
+            response = await asyncio.to_thread(call)
+            answer: Obj = json.loads(response.data)
+            return answer
+        except ApiException as exc:
+            if exc.status == 404:
+                raise NotFound(f"{what} not found") from exc
+            raise ExecutorError(f"Kubernetes answered {exc.status} to {verb} {what}") from exc
+        except (HTTPError, OSError) as exc:
+            raise ExecutorError(f"cannot reach the Kubernetes API to {verb} {what}: {exc}") from exc
+        except ValueError as exc:
+            raise ExecutorError(f"the Kubernetes API answered {verb} {what} with bad JSON") from exc
+
+
+def policy_reference(obj: Obj) -> Obj:
+    """A RollbackPolicy as an Event's ``involvedObject``."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": obj["metadata"]["name"],
+        "uid": obj["metadata"].get("uid", ""),
+    }
+
+
+def deployment_reference(obj: Obj) -> Obj:
+    """A Deployment as an Event's ``involvedObject``."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": obj["metadata"]["name"],
+        "uid": obj["metadata"].get("uid", ""),
+    }

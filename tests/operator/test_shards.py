@@ -1,0 +1,174 @@
+"""Sharded replicas on the real control plane: every policy evaluated by exactly one
+replica, a killed replica's policies taken over, a paused replica fenced off.
+
+The replicas are real ``rollguard controller`` processes sharing one real
+PostgreSQL audit store; ownership is read back from the cluster (each policy's
+``status.controller``, written when a replica starts its analysis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kube_support import deployment, image, roll_out
+from operator_support import (
+    ControllerProcess,
+    policy_status,
+    rollback_policy,
+    scrape_policy,
+    serving,
+)
+from rollguard.audit.factory import open_store
+from rollguard.executors.kubernetes import KubernetesExecutor
+from rollguard.operator.fence import FencedExecutor
+from rollguard.operator.kube import PolicyKey
+from rollguard.operator.shards import ShardKeeper, shard_of
+from rollguard.policy.model import KubernetesExecutorSpec
+from servers.exporter import ExporterServer
+from servers.kube_cluster import KubeCluster
+from servers.postgres import PostgresServer
+from support import wait_until
+
+POLICIES = 8
+LEASE = "10"  # seconds, the default: a loaded machine may starve a replica for seconds
+DEADLINE = 90.0
+
+
+@pytest.fixture
+def healthy() -> Iterator[tuple[ExporterServer, ExporterServer]]:
+    with serving(0.0) as stable, serving(0.0) as canary:
+        yield stable, canary
+
+
+@pytest.fixture
+def audit_url(postgres_server: PostgresServer, kube_namespace: str) -> str:
+    return postgres_server.create_schema(f"audit_{kube_namespace.replace('-', '_')}")
+
+
+def _replicas(
+    cluster: KubeCluster, directory: Path, namespace: str, audit: str, count: int
+) -> list[ControllerProcess]:
+    return [
+        ControllerProcess(
+            cluster,
+            directory,
+            namespace=namespace,
+            identity=f"replica-{index}",
+            audit=audit,
+            extra=("--lease-seconds", LEASE, "--shards", "6"),
+        )
+        for index in range(count)
+    ]
+
+
+def _owners(cluster: KubeCluster, namespace: str, names: list[str]) -> dict[str, str] | None:
+    """Each policy's replica, once every policy is watched and evaluated."""
+    owners = {}
+    for name in names:
+        status = policy_status(cluster, namespace, name)
+        if status.get("phase") != "Watching" or not status.get("evaluations"):
+            return None
+        owners[name] = status["controller"]
+    return owners
+
+
+@pytest.mark.timeout(360)  # the cluster may start first, then three replicas and a kill
+def test_a_killed_replicas_policies_are_evaluated_again_by_the_others(
+    rollbackpolicy_crd: KubeCluster,
+    kube_namespace: str,
+    healthy: tuple[ExporterServer, ExporterServer],
+    audit_url: str,
+    tmp_path: Path,
+) -> None:
+    cluster, namespace = rollbackpolicy_crd, kube_namespace
+    stable, canary = healthy
+    names = [f"svc-{index}" for index in range(POLICIES)]
+    items = []
+    for name in names:
+        items.append({**deployment("svc:v1", name=name, replicas=1)})
+        items.append(rollback_policy(name, namespace, scrape_policy(name, stable, canary)))
+    cluster.kubectl(
+        "apply", "-n", namespace, "-f", "-",
+        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
+    )  # fmt: skip
+    replicas = _replicas(cluster, tmp_path, namespace, audit_url, 3)
+    try:
+        before = wait_until(
+            lambda: _owners(cluster, namespace, names),
+            timeout=DEADLINE,
+            what="every policy watched",
+        )
+        for replica in replicas:
+            replica.check()
+        # the shards are spread: more than one replica evaluates policies
+        assert len(set(before.values())) >= 2, before
+        victim = max(replicas, key=lambda r: list(before.values()).count(r.identity))
+        orphaned = [name for name, owner in before.items() if owner == victim.identity]
+        victim.process.send_signal(signal.SIGKILL)
+        victim.process.wait(timeout=10)
+
+        def taken_over() -> dict[str, str] | None:
+            owners = _owners(cluster, namespace, orphaned)
+            if owners and victim.identity not in owners.values():
+                return owners
+            return None
+
+        after = wait_until(taken_over, timeout=DEADLINE, what="the killed replica's policies")
+        assert set(after.values()) <= {r.identity for r in replicas if r is not victim}
+    finally:
+        for replica in replicas:
+            replica.stop()
+    store = open_store(audit_url, create=False)
+    try:
+        assert store.verify().ok
+        acted = [e for e in store.list(details=False) if e.record.kind == "action_intent"]
+    finally:
+        store.close()
+    assert acted == []  # healthy canaries: nothing was rolled back, by anyone
+
+
+def test_a_replica_whose_lease_lapsed_is_refused_its_pending_rollback(
+    rollbackpolicy_crd: KubeCluster, kube_namespace: str, kube_admin: object
+) -> None:
+    """A replica paused past its Lease: when it wakes with a rollback pending, the fence
+    (checked right before acting) refuses it, and the Deployment is untouched."""
+    cluster, namespace = rollbackpolicy_crd, kube_namespace
+    roll_out(cluster, namespace, "shop:v1", "shop:v2")
+    now = [1000.0]
+    client = cluster.api_client()
+    keeper = ShardKeeper(
+        client,
+        namespace=namespace,
+        identity="paused",
+        shards=1,
+        lease_seconds=5.0,
+        clock=lambda: now[0],
+    )
+    key = PolicyKey(namespace, "shop")
+    spec = KubernetesExecutorSpec(deployment="shop", namespace=namespace, poll_interval=0.2)
+    fenced = FencedExecutor(
+        KubernetesExecutor(spec, api_client=client),
+        lambda: keeper.owns(key),
+        what=f"policy {key}",
+    )
+
+    async def go() -> tuple[bool, bool, str]:
+        await keeper.tick()
+        held = keeper.owns(key)
+        now[0] += 6.0  # SIGSTOP for longer than the Lease: the clock ran on meanwhile
+        result = await fenced.rollback()
+        return held, result.ok, result.detail
+
+    with client:
+        held, ok, detail = asyncio.run(go())
+    assert shard_of(key, 1) == 0
+    assert held
+    assert not ok
+    assert "no longer owns" in detail
+    assert image(cluster, namespace) == "shop:v2"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,9 @@ from typing import NoReturn, TypeVar
 import pytest
 
 T = TypeVar("T")
+
+# What the ``run_cli`` fixture returns: run the CLI, get its completed process.
+Run = Callable[..., subprocess.CompletedProcess[str]]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

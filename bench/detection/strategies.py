@@ -152,8 +152,8 @@ class Flagger(Strategy):
     reach the threshold (seen at the next interval).
 
     The keywords (in 5 s scrapes) let ``bench.peers`` simulate the exact settings it
-    gives the real Flagger; a window with no request fails its check, as Flagger
-    fails a check whose query returns no value."""
+    gives the real Flagger; with ``empty_fails`` a window with no request fails its
+    check, as the real Flagger fails a check whose query returns no value."""
 
     name = "Flagger"
 
@@ -166,9 +166,11 @@ class Flagger(Strategy):
         success_window: int = 12,
         duration_window: int = 12,
         success_min: float = 0.99,
+        empty_fails: bool = False,
     ) -> None:
         super().__init__(runs)
         self.interval, self.threshold, self.success_min = interval, threshold, success_min
+        self.empty_fails = empty_fails
         self.success = Window(success_window)
         self.duration = Window(duration_window)
         self.failed = np.zeros(runs)
@@ -181,9 +183,12 @@ class Flagger(Strategy):
         if self.ticks % self.interval:
             return np.zeros(self.runs, dtype=bool)
         rollback = self.failed >= self.threshold
-        success = np.where(n > 0, 1 - x / np.maximum(n, 1), -1.0)
-        p99 = np.nan_to_num(histogram_quantile(0.99, buckets, total), nan=np.inf)
-        self.failed = self.failed + ((success < self.success_min) | (p99 > 0.5))
+        success = 1 - x / np.maximum(n, 1)
+        p99 = histogram_quantile(0.99, buckets, total)
+        failed = (success < self.success_min) | (p99 > 0.5)
+        if self.empty_fails:
+            failed = failed | (n == 0) | np.isnan(p99)
+        self.failed = self.failed + failed
         return rollback
 
 
@@ -194,8 +199,10 @@ class Argo(Strategy):
     The keywords (in 5 s scrapes) let ``bench.peers`` simulate the exact settings it
     gives the real Argo Rollouts: ``first`` is the scrape of the first measurement
     (Argo measures when the analysis starts), ``window`` the query's range (1 for
-    the documented ``irate``), ``p99_max`` an optional latency metric with the same
-    interval and failure limit."""
+    the documented ``irate``), ``error_limit`` the error rate at which a measurement
+    fails (the real ``result[0] >= 0.95`` passes 5% exactly), ``empty_fails`` that
+    0/0 (NaN) fails a measurement, ``p99_max`` an optional latency metric with the
+    same interval and failure limit."""
 
     name = "Argo Rollouts"
 
@@ -206,14 +213,17 @@ class Argo(Strategy):
         interval: int = 12,
         failure_limit: int = 3,
         window: int = 12,
-        success_floor: float = 0.95,
+        error_limit: float = 0.05,
+        strictly_above: bool = False,
+        empty_fails: bool = False,
         first: int | None = None,
         p99_max: float | None = None,
         p99_window: int = 12,
     ) -> None:
         super().__init__(runs)
         self.interval, self.failure_limit = interval, failure_limit
-        self.success_floor, self.p99_max = success_floor, p99_max
+        self.error_limit, self.strictly_above = error_limit, strictly_above
+        self.empty_fails, self.p99_max = empty_fails, p99_max
         self.first = interval if first is None else first
         self.window = Window(window)
         self.latency = Window(p99_window)
@@ -227,9 +237,11 @@ class Argo(Strategy):
         self.ticks += 1
         if self.ticks < self.first or (self.ticks - self.first) % self.interval:
             return np.zeros(self.runs, dtype=bool)
-        # No request in the window: 0/0 is NaN, which no successCondition accepts.
-        success = np.where(n > 0, 1 - x / np.maximum(n, 1), -1.0)
-        self.failed = self.failed + (success < self.success_floor)
+        rate = x / np.maximum(n, 1)
+        failed = rate > self.error_limit if self.strictly_above else rate >= self.error_limit
+        if self.empty_fails:  # 0/0 is NaN, which no successCondition accepts
+            failed = failed | (n == 0)
+        self.failed = self.failed + failed
         if self.p99_max is not None:
             p99 = np.nan_to_num(histogram_quantile(0.99, buckets, total), nan=np.inf)
             self.latency_failed = self.latency_failed + (p99 > self.p99_max)

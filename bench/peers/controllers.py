@@ -14,8 +14,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubernetes import client as k8s
+
 from servers.kube_cluster import Component, KubeCluster, spawn
-from support import free_port, unavailable
+from support import free_port, unavailable, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSIONS = ROOT / "tools" / "peers" / "versions.env"
@@ -57,9 +59,24 @@ def install_crds(cluster: KubeCluster, dist: Path) -> None:
         *sorted((dist / "crds" / "argo-rollouts").glob("*.yaml")),
         dist / "crds" / "flagger.yaml",
     ]
+    names: list[str] = []
     for path in files:
-        cluster.kubectl("apply", "--server-side", "-f", str(path))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+        applied = cluster.kubectl("apply", "--server-side", "-o", "name", "-f", str(path))
+        names += [line.split("/", 1)[1] for line in applied.stdout.split()]
+    with cluster.api_client() as api:
+        crds = k8s.ApiextensionsV1Api(api)
+
+        def established() -> bool:
+            # A CRD just created may have no conditions yet (``kubectl wait`` then fails).
+            return all(
+                any(
+                    c.type == "Established" and c.status == "True"
+                    for c in crds.read_custom_resource_definition(name).status.conditions or []
+                )
+                for name in names
+            )
+
+        wait_until(established, timeout=60, what=f"CRDs established: {', '.join(names)}")
     # Argo Rollouts' guide: the controller expects its own namespace to exist.
     if cluster.kubectl("get", "namespace", "argo-rollouts", check=False).returncode:
         cluster.kubectl("create", "namespace", "argo-rollouts")

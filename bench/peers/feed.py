@@ -17,6 +17,7 @@ Flagger's queries read the same samples.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -164,7 +165,9 @@ class Exporter:
                 self.send_header("Content-Type", prometheus_client.CONTENT_TYPE_LATEST)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                # Prometheus may give up on a slow scrape (its timeout); it tries again.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(data)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -31,7 +31,9 @@ Flagger v1.44.0 with ``-mesh-provider=kubernetes``
     controller says "Progressive traffic is not supported when using the kubernetes
     provider" and runs ``iterations`` (pkg/controller/scheduler.go).
 
-rollguard: examples/sequential-policy.yaml as shipped, with the Kubernetes executor
+rollguard: examples/sequential-policy.yaml, evaluated every 10 s (two scrapes; at one
+scrape its sequential test finds fewer than two samples in its range and falls back
+to the threshold rules), with the Kubernetes executor
 (its ``nginx-ingress`` router on a canary Ingress at 20%: the latency trigger's
 gradual rollback needs a router; an Ingress needs no CRD) and this run's
 Prometheus selectors.
@@ -272,7 +274,9 @@ def rollguard_policy(
         stable_selector=selector(run, "stable"),
         canary_selector=selector(run, "canary"),
     )
-    policy["analysis"]["interval"] = duration(5.0, scale)
+    # Two scrapes: its sequential test reads increase(...[interval]), which needs two
+    # samples in the range; at one scrape it falls back to the threshold rules.
+    policy["analysis"]["interval"] = duration(10.0, scale)
     for trigger, seconds in (
         ("error_rate_trigger", 300.0),
         ("latency_trigger", 180.0),

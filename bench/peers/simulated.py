@@ -28,7 +28,9 @@ def strategies(config: Config) -> dict[str, tuple[Strategy, float]]:
         interval=_scrapes(config.argo_interval),
         failure_limit=config.argo_failure_limit,
         window=1,  # irate: the last two samples of the range
-        success_floor=config.argo_success_floor,
+        error_limit=round(1 - config.argo_success_floor, 9),
+        strictly_above=True,  # result[0] >= floor passes the floor itself
+        empty_fails=True,
         first=1,  # the first measurement when the analysis starts
         p99_max=0.5,
         p99_window=_scrapes(config.argo_interval),
@@ -40,6 +42,7 @@ def strategies(config: Config) -> dict[str, tuple[Strategy, float]]:
         success_window=_scrapes(config.flagger_success_window),
         duration_window=_scrapes(config.flagger_duration_window),
         success_min=config.flagger_success_min / 100,
+        empty_fails=True,
     )
     return {
         ARGO: (argo, config.argo_canary_seconds()),

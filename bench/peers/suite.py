@@ -58,8 +58,8 @@ class Row:
 
 #: Flagger's kubernetes tutorial interval (30 s) at its 10 s floor bounds the factor: 3.
 DOCUMENTED = Row(DOCS, 3.0, [*BAD, *HEALTHY])
-#: At the 10 s floor nothing can be scaled; bad releases only, each watched 10 minutes.
-SHORTEST = Row(TUNED, 1.0, BAD[:3], cap=600.0)
+#: At the 10 s floor nothing can be scaled; bad releases only, each watched 5 minutes.
+SHORTEST = Row(TUNED, 1.0, BAD[:3], cap=300.0)
 
 #: The CI test's settings: every outcome near-certain, runs of a couple of minutes.
 SMOKE = Config(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-Run = Callable[..., subprocess.CompletedProcess[str]]
+from support import Run
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from conftest import Run
 from rollguard.audit.base import AuditRecord
 from rollguard.audit.factory import open_store
 from rollguard.cli.main import app
+from support import Run
 
 FORMATS = {"text", "json", "md", "html", "csv"}
 #: Old spellings kept as hidden, warning aliases (the grammar test ignores hidden options).

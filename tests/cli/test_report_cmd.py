@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from audit_records import record_watch
-from conftest import Run
 from rollguard.audit.factory import open_store
+from support import Run
 
 
 def test_report_writes_markdown_and_html_for_the_last_30_days(

@@ -20,6 +20,7 @@ from rich.console import Console
 from rollguard.cli import out
 from rollguard.cli.options import LegacyOutOption, OutputFormat, OutputOption, deprecated
 from rollguard.errors import InputError, UsageError
+from rollguard.wording import counted
 
 if TYPE_CHECKING:
     from rollguard.baseline import Baseline
@@ -222,4 +223,4 @@ def _age(seconds: float) -> str:
     for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
         if seconds >= size:
             return f"{seconds / size:.1f} {unit}"
-    return f"{max(seconds, 0):.0f} seconds"
+    return counted(round(max(seconds, 0)), "second")

@@ -177,7 +177,7 @@ def _print(result: DrillResult) -> None:
     decision = data["decision"]
     out.say(
         f"decision: {decision['outcome']} · {decision['action']} by {decision['trigger']} "
-        f"after {result.evaluations} evaluations — {decision['reason']}"
+        f"after {counted(result.evaluations, 'evaluation')} — {decision['reason']}"
     )
     for step in result.steps:
         mark = "✓" if step.get("ok") else "✗"

@@ -9,7 +9,7 @@ is written, so the resident set really grows and really shrinks on reset
 The pages are written by ``memset`` through ctypes, which lets go of the GIL,
 on a thread of lower priority (:func:`yield_to_the_loop`): growing never holds
 the event loop, and on a loaded machine the scheduler serves the loop's answers
-first, so the memory fault raises memory, not latency.
+before the ballast's writes.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
 
 
 def test_every_backend_s_settings_are_in_one_place() -> None:
-    assert set(SETTINGS) == {"prometheus", "notifications", "kubernetes_conflict"}
+    assert set(SETTINGS) == {"prometheus", "metrics", "notifications", "kubernetes_conflict"}
     package = Path(rollguard.__file__).parent
     hand_written = [
         str(path.relative_to(package))

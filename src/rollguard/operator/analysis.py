@@ -131,6 +131,7 @@ class Analysis:
                 clock=SystemClock(),
                 on_evaluation=lambda evaluation: self._evaluated(settings, evaluation),
                 align_ticks=batched is not None,  # batched watchers meet at the same ticks
+                namespace=self.key.namespace,
             ),
         )
 

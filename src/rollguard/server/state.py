@@ -202,7 +202,8 @@ class DeploymentState:
                 TimelineEntry(
                     at,
                     "decision",
-                    f"{decision.action.value}: {decision.reason}",
+                    # an inconclusive verdict takes no action: it is not a "continue"
+                    f"{_verdict_word(decision)}: {decision.reason}",
                     trigger=decision.trigger,
                     action=decision.action.value,
                     evidence=[item.as_dict() for item in decision.evidence],
@@ -242,6 +243,12 @@ class DeploymentState:
             "release": self.release,
             "timeline": [entry.as_dict() for entry in reversed(self.timeline)],
         }
+
+
+def _verdict_word(decision: Decision) -> str:
+    if decision.verdict is Verdict.INCONCLUSIVE:
+        return Verdict.INCONCLUSIVE.value
+    return decision.action.value
 
 
 def _weights(canary_weight: int | None, assumed: str) -> dict[str, int | str | None]:

@@ -117,6 +117,7 @@ class DeploymentState:
     outcome: dict[str, Any] | None = None
     error: str | None = None
     release: str | None = None  # the version of the release being watched, when told
+    promotion: dict[str, Any] | None = None  # a progressive release's step and evidence
     timeline: deque[TimelineEntry] = field(default_factory=lambda: deque(maxlen=TIMELINE_LENGTH))
     _statuses: dict[str, str] = field(default_factory=dict, repr=False)
     _last_verdict: tuple[str, str, str | None] | None = field(default=None, repr=False)
@@ -224,6 +225,7 @@ class DeploymentState:
             "outcome": self.outcome,
             "error": self.error,
             "release": self.release,
+            "promotion": self.promotion,
             "timeline": [entry.as_dict() for entry in reversed(self.timeline)],
         }
 

@@ -35,7 +35,7 @@ from rollguard.errors import RollguardError
 from rollguard.executors.base import Executor
 from rollguard.metrics.base import Provider
 from rollguard.policy.actions import Action, gradual_canary_percent
-from rollguard.policy.model import Policy
+from rollguard.policy.model import KubernetesExecutorSpec, Policy
 from rollguard.timestamps import rfc3339
 
 logger = logging.getLogger("rollguard.recovery")
@@ -49,6 +49,9 @@ class Interrupted:
     """One watch that started and never recorded its end."""
 
     watch_id: str
+    #: The namespace its ``deployment_start`` named (None: none, or written before
+    #: namespaces were recorded).
+    namespace: str | None = None
     decision: AuditEntry | None = None
     intent: AuditEntry | None = None
     result: AuditEntry | None = None
@@ -80,7 +83,8 @@ def interrupted_watches(entries: Sequence[AuditEntry]) -> list[Interrupted]:
         record = entry.record
         watch = record.watch_id
         if record.kind == "deployment_start":
-            found.setdefault(watch, Interrupted(watch))
+            namespace = record.evidence.get("namespace")
+            found.setdefault(watch, Interrupted(watch, str(namespace) if namespace else None))
         elif record.kind == "deployment_end":
             ended.add(watch)
         elif watch in found:
@@ -104,12 +108,19 @@ async def recover(
     provider: Provider,
     clock: Clock,
     watch_id: str,
+    namespace: str | None = None,
 ) -> Recovered | None:
-    """Complete every interrupted watch of the deployment; the last action's outcome, if any."""
+    """Complete every interrupted watch of the deployment; the last action's outcome, if any.
+
+    A watch that named another namespace is another deployment of the same name
+    (running now, or left to its own namespace's next watch): it is not touched.
+    """
     deployment = policy.target.deployment
     outcome: Recovered | None = None
     entries = await asyncio.to_thread(store.list, deployment=deployment)
     for item in interrupted_watches(entries):
+        if item.namespace is not None and item.namespace != namespace:
+            continue
         acting = item.result or item.acting
         if acting is None:
             await _end(store, policy, clock, watch_id=item.watch_id, outcome="interrupted")
@@ -267,6 +278,12 @@ async def _end(
     )
 
 
+def namespace_of(policy: Policy) -> str | None:
+    """The namespace of the policy's deployment, where it has one (Kubernetes)."""
+    executor = policy.target.executor
+    return executor.namespace if isinstance(executor, KubernetesExecutorSpec) else None
+
+
 @contextlib.asynccontextmanager
 async def deployment_lock(
     store: AuditStore, deployment: str, *, owner: str, lease_seconds: float = LEASE_SECONDS
@@ -313,11 +330,13 @@ async def to_completion(call: Callable[[], T]) -> T:
     """``call()`` on a thread, waited for to its end even if the caller is cancelled meanwhile.
 
     The cancellation is raised once the call has finished, so the caller knows what
-    it did (a lock taken, an entry written) before it unwinds.
+    it did (a lock taken, an entry written) before it unwinds. A failure of the
+    call itself (a lock refused) is chained to that cancellation, not left for
+    asyncio to report as never retrieved.
     """
     future = asyncio.ensure_future(asyncio.to_thread(call))
     if await _wait_out(future):
-        raise asyncio.CancelledError
+        raise asyncio.CancelledError from future.exception()
     return future.result()
 
 

@@ -17,53 +17,37 @@ module against the answer documents of Datadog's API reference.
 
 from __future__ import annotations
 
-import asyncio
 import math
-from typing import Any
-
-import httpx
+from typing import Any, Unpack
 
 from rollguard.metrics.http import (
     QueryFailed,
     env_secret,
     shown,
-    source_edge,
 )
+from rollguard.metrics.http_query import EdgeOptions, HttpQueryProvider
 from rollguard.metrics.influxdb import number
-from rollguard.metrics.templated import QueryProvider, Window, fill
+from rollguard.metrics.templated import Window, fill
 from rollguard.policy.sources import DatadogMetricQuery, DatadogSource
-from rollguard.retry import Sleep
 
 
-class DatadogProvider(QueryProvider[DatadogMetricQuery]):
+class DatadogProvider(HttpQueryProvider[DatadogMetricQuery]):
     """Answers rollguard's queries with the policy's Datadog metrics queries."""
 
-    def __init__(
-        self,
-        source: DatadogSource,
-        *,
-        client: httpx.AsyncClient | None = None,
-        backoff_seconds: float | None = None,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        super().__init__(queries=source.queries, signals=source.signals, versions=source.versions)
-        address = str(source.address)
-        self._edge = source_edge(
+    def __init__(self, source: DatadogSource, **edge: Unpack[EdgeOptions]) -> None:
+        super().__init__(
             source,
+            source.queries,
+            source.signals,
             name="Datadog",
-            address=address,
-            client=client,
-            backoff_seconds=backoff_seconds,
-            sleep=sleep,
+            address=str(source.address),
             headers={
                 "DD-API-KEY": env_secret(source.api_key_env, "metrics.api_key_env"),
                 "DD-APPLICATION-KEY": env_secret(source.app_key_env, "metrics.app_key_env"),
             },
             credentials_field="metrics.api_key_env and metrics.app_key_env",
+            **edge,
         )
-
-    async def aclose(self) -> None:
-        await self._edge.aclose()
 
     async def run(self, query: DatadogMetricQuery, window: Window, *, count: bool) -> float:
         text = fill(

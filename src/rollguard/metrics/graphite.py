@@ -13,47 +13,32 @@ such as ``300s``, for ``summarize``), ``$start`` and ``$end`` (Unix seconds).
 
 from __future__ import annotations
 
-import asyncio
 import math
-
-import httpx
+from typing import Unpack
 
 from rollguard.metrics.http import (
     QueryFailed,
     auth_from,
     shown,
-    source_edge,
 )
-from rollguard.metrics.templated import QueryProvider, Window, aggregate, fill
+from rollguard.metrics.http_query import EdgeOptions, HttpQueryProvider
+from rollguard.metrics.templated import Window, aggregate, fill
 from rollguard.policy.sources import GraphiteSource, GraphiteTarget
-from rollguard.retry import Sleep
 
 
-class GraphiteProvider(QueryProvider[GraphiteTarget]):
+class GraphiteProvider(HttpQueryProvider[GraphiteTarget]):
     """Answers rollguard's queries with the policy's Graphite targets."""
 
-    def __init__(
-        self,
-        source: GraphiteSource,
-        *,
-        client: httpx.AsyncClient | None = None,
-        backoff_seconds: float | None = None,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        super().__init__(queries=source.queries, signals=source.signals, versions=source.versions)
-        address = str(source.address)
-        self._edge = source_edge(
+    def __init__(self, source: GraphiteSource, **edge: Unpack[EdgeOptions]) -> None:
+        super().__init__(
             source,
+            source.queries,
+            source.signals,
             name="Graphite",
-            address=address,
-            client=client,
-            backoff_seconds=backoff_seconds,
-            sleep=sleep,
+            address=str(source.address),
             auth=auth_from(source.auth),
+            **edge,
         )
-
-    async def aclose(self) -> None:
-        await self._edge.aclose()
 
     async def run(self, query: GraphiteTarget, window: Window, *, count: bool) -> float:
         start, end = math.floor(window.start), math.floor(window.end)

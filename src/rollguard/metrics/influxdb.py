@@ -13,49 +13,33 @@ literal such as ``300s``, for ``time > now() - $window``).
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
-import httpx
+from typing import Any, Unpack
 
 from rollguard.metrics.http import (
     QueryFailed,
     auth_from,
     shown,
-    source_edge,
 )
-from rollguard.metrics.templated import QueryProvider, Window, fill
+from rollguard.metrics.http_query import EdgeOptions, HttpQueryProvider
+from rollguard.metrics.templated import Window, fill
 from rollguard.policy.sources import InfluxDBSource
-from rollguard.retry import Sleep
 from rollguard.timestamps import rfc3339
 
 
-class InfluxDBProvider(QueryProvider[str]):
+class InfluxDBProvider(HttpQueryProvider[str]):
     """Answers rollguard's queries with the policy's InfluxQL."""
 
-    def __init__(
-        self,
-        source: InfluxDBSource,
-        *,
-        client: httpx.AsyncClient | None = None,
-        backoff_seconds: float | None = None,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        super().__init__(queries=source.queries, signals=source.signals, versions=source.versions)
-        self._source = source
-        address = str(source.address)
-        self._edge = source_edge(
+    def __init__(self, source: InfluxDBSource, **edge: Unpack[EdgeOptions]) -> None:
+        super().__init__(
             source,
+            source.queries,
+            source.signals,
             name="InfluxDB",
-            address=address,
-            client=client,
-            backoff_seconds=backoff_seconds,
-            sleep=sleep,
+            address=str(source.address),
             auth=auth_from(source.auth),
+            **edge,
         )
-
-    async def aclose(self) -> None:
-        await self._edge.aclose()
+        self._source = source
 
     async def run(self, query: str, window: Window, *, count: bool) -> float:
         statement = fill(query, placeholders(window))

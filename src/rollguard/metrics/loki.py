@@ -13,51 +13,35 @@ such as ``300s``), ``$start`` and ``$end`` (Unix seconds).
 
 from __future__ import annotations
 
-import asyncio
 import math
-from typing import Any
-
-import httpx
+from typing import Any, Unpack
 
 from rollguard.metrics.http import (
     Answer,
     QueryFailed,
     auth_from,
     shown,
-    source_edge,
 )
+from rollguard.metrics.http_query import EdgeOptions, HttpQueryProvider
 from rollguard.metrics.influxdb import number
-from rollguard.metrics.templated import QueryProvider, Window, fill
+from rollguard.metrics.templated import Window, fill
 from rollguard.policy.sources import LokiSource
-from rollguard.retry import Sleep
 
 
-class LokiProvider(QueryProvider[str]):
+class LokiProvider(HttpQueryProvider[str]):
     """Answers rollguard's queries with the policy's LogQL."""
 
-    def __init__(
-        self,
-        source: LokiSource,
-        *,
-        client: httpx.AsyncClient | None = None,
-        backoff_seconds: float | None = None,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        super().__init__(queries=source.queries, signals=source.signals, versions=source.versions)
-        address = str(source.address)
-        self._edge = source_edge(
+    def __init__(self, source: LokiSource, **edge: Unpack[EdgeOptions]) -> None:
+        super().__init__(
             source,
+            source.queries,
+            source.signals,
             name="Loki",
-            address=address,
-            client=client,
-            backoff_seconds=backoff_seconds,
-            sleep=sleep,
+            address=str(source.address),
             auth=auth_from(source.auth),
             headers={"X-Scope-OrgID": source.tenant} if source.tenant else None,
+            **edge,
         )
-
-    async def aclose(self) -> None:
-        await self._edge.aclose()
 
     async def run(self, query: str, window: Window, *, count: bool) -> float:
         logql = fill(

@@ -18,22 +18,18 @@ this module against the answer documents of New Relic's NerdGraph docs.
 
 from __future__ import annotations
 
-import asyncio
 import math
-from typing import Any
-
-import httpx
+from typing import Any, Unpack
 
 from rollguard.metrics.http import (
     QueryFailed,
     env_secret,
     shown,
-    source_edge,
 )
+from rollguard.metrics.http_query import EdgeOptions, HttpQueryProvider
 from rollguard.metrics.influxdb import number
-from rollguard.metrics.templated import QueryProvider, Window, fill
+from rollguard.metrics.templated import Window, fill
 from rollguard.policy.sources import NewRelicSource
-from rollguard.retry import Sleep
 
 #: The one GraphQL document rollguard sends; the account and NRQL are variables.
 NRQL_DOCUMENT = (
@@ -42,33 +38,21 @@ NRQL_DOCUMENT = (
 )
 
 
-class NewRelicProvider(QueryProvider[str]):
+class NewRelicProvider(HttpQueryProvider[str]):
     """Answers rollguard's queries with the policy's NRQL."""
 
-    def __init__(
-        self,
-        source: NewRelicSource,
-        *,
-        client: httpx.AsyncClient | None = None,
-        backoff_seconds: float | None = None,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        super().__init__(queries=source.queries, signals=source.signals, versions=source.versions)
-        self._account = source.account_id
-        address = str(source.address)
-        self._edge = source_edge(
+    def __init__(self, source: NewRelicSource, **edge: Unpack[EdgeOptions]) -> None:
+        super().__init__(
             source,
+            source.queries,
+            source.signals,
             name="New Relic",
-            address=address,
-            client=client,
-            backoff_seconds=backoff_seconds,
-            sleep=sleep,
+            address=str(source.address),
             headers={"API-Key": env_secret(source.api_key_env, "metrics.api_key_env")},
             credentials_field="metrics.api_key_env",
+            **edge,
         )
-
-    async def aclose(self) -> None:
-        await self._edge.aclose()
+        self._account = source.account_id
 
     async def run(self, query: str, window: Window, *, count: bool) -> float:
         nrql = fill(

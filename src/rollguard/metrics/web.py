@@ -13,10 +13,8 @@ Placeholders: ``$version`` (the version's label), ``$window`` (seconds),
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from typing import Any, Unpack
 
-import httpx
 import jsonpath
 
 from rollguard.metrics.http import (
@@ -24,43 +22,31 @@ from rollguard.metrics.http import (
     display_url,
     env_secret,
     shown,
-    source_edge,
 )
+from rollguard.metrics.http_query import EdgeOptions, HttpQueryProvider
 from rollguard.metrics.influxdb import number
-from rollguard.metrics.templated import QueryProvider, Window, fill
+from rollguard.metrics.templated import Window, fill
 from rollguard.policy.sources import WebQuery, WebSource
-from rollguard.retry import Sleep
 
 
-class WebProvider(QueryProvider[WebQuery]):
+class WebProvider(HttpQueryProvider[WebQuery]):
     """Answers rollguard's queries from the policy's JSON endpoints."""
 
-    def __init__(
-        self,
-        source: WebSource,
-        *,
-        client: httpx.AsyncClient | None = None,
-        backoff_seconds: float | None = None,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        super().__init__(queries=source.queries, signals=source.signals, versions=source.versions)
+    def __init__(self, source: WebSource, **edge: Unpack[EdgeOptions]) -> None:
         headers = dict(source.headers)
         for header, variable in source.headers_env.items():
             headers[header] = env_secret(variable, f"metrics.headers_env.{header}")
-        self._edge = source_edge(
+        super().__init__(
             source,
+            source.queries,
+            source.signals,
             name="the web endpoint",
             address="",
-            client=client,
-            backoff_seconds=backoff_seconds,
-            sleep=sleep,
             headers=headers,
             credentials_field="metrics.headers_env",
+            **edge,
         )
         self._paths: dict[str, jsonpath.JSONPath | jsonpath.CompoundJSONPath] = {}
-
-    async def aclose(self) -> None:
-        await self._edge.aclose()
 
     async def run(self, query: WebQuery, window: Window, *, count: bool) -> float:
         values = {

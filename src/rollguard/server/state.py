@@ -120,6 +120,7 @@ class DeploymentState:
     outcome: dict[str, Any] | None = None
     error: str | None = None
     release: str | None = None  # the version of the release being watched, when told
+    promotion: dict[str, Any] | None = None  # a progressive release's step and evidence
     history: History = field(default_factory=lambda: History(interval_seconds=5.0))
     timeline: deque[TimelineEntry] = field(default_factory=lambda: deque(maxlen=TIMELINE_LENGTH))
     _statuses: dict[str, str] = field(default_factory=dict, repr=False)
@@ -241,6 +242,7 @@ class DeploymentState:
             "outcome": self.outcome,
             "error": self.error,
             "release": self.release,
+            "promotion": self.promotion,
             "timeline": [entry.as_dict() for entry in reversed(self.timeline)],
         }
 

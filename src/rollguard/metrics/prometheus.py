@@ -25,9 +25,10 @@ from typing import Any
 
 import httpx
 
-from rollguard import promql
+from rollguard import documents, promql
 from rollguard.metrics.http import Answer, HttpEdge, QueryFailed, auth_from, verify_option
 from rollguard.policy.model import PrometheusSource
+from rollguard.policy.units import parse_duration
 from rollguard.retry import SETTINGS, Sleep
 from rollguard.signals import Measurement, Query
 
@@ -80,6 +81,18 @@ class PrometheusProvider:
 
     async def aclose(self) -> None:
         await self._edge.aclose()
+
+    async def global_scrape_interval(self) -> float | None:
+        """Seconds of Prometheus' global ``scrape_interval`` (``/api/v1/status/config``).
+
+        None when it cannot be read (a server without that API, an answer not shaped
+        as Prometheus' own): it only decides a warning, never a measurement.
+        """
+        try:
+            data = await self._get("/api/v1/status/config", {})
+        except QueryFailed:
+            return None
+        return _global_scrape_interval(data.get("yaml"))
 
     async def _measure_one(self, query: Query, now: float) -> Measurement:
         expressions = promql.build(query, self._source)
@@ -134,6 +147,19 @@ def _data(answer: Answer, edge: HttpEdge) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise QueryFailed(f"Prometheus at {edge.shown} answered without data")
     return data
+
+
+def _global_scrape_interval(text: object) -> float | None:
+    """``global.scrape_interval`` of a loaded configuration (Prometheus writes its default)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        config = documents.load_yaml(
+            text, source="Prometheus' configuration", max_bytes=documents.MAX_ANSWER_BYTES
+        )
+        return parse_duration(config["global"]["scrape_interval"])
+    except (documents.DocumentError, TypeError, KeyError, ValueError):
+        return None
 
 
 def _shown(raw: object, limit: int = 200) -> str:

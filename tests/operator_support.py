@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily
 from servers.exporter import ExporterServer
 from servers.kube_cluster import KubeCluster
 from servers.process import terminate
+from support import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "deploy" / "helm" / "rollguard"
@@ -170,12 +172,24 @@ class ControllerProcess:
             identity,
             "--resync-seconds",
             "0.5",
+            "--health-address",
+            "127.0.0.1:0",
             *extra,
         ]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, cwd=directory
             )
+
+    def health_url(self, timeout: float = 60.0) -> str:
+        """The probe listener's base URL, from the line the process logs when it listens."""
+
+        def logged() -> str | None:
+            self.check()
+            found = re.search(r"health and metrics on (http://\S+)", self.log.read_text())
+            return found.group(1) if found else None
+
+        return wait_until(logged, timeout=timeout, what=f"{self.identity}'s probe listener")
 
     def check(self) -> None:
         """Fail with the log's tail when the process ended."""

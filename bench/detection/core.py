@@ -13,6 +13,7 @@ import numpy as np
 from bench.detection.optimum import literal_kl, wald_expected_requests
 from bench.detection.simulate import Scenario, scrapes
 from bench.detection.strategies import ALL, ROLLGUARDS, Strategy
+from rollguard.engine import sequential as seq
 
 
 def optimum_requests(scenario: Scenario) -> float | None:
@@ -22,6 +23,38 @@ def optimum_requests(scenario: Scenario) -> float | None:
     if scenario.fault == "latency":
         return wald_expected_requests(literal_kl("latency", scenario.log_shift))
     return None
+
+
+def api_and_kernels(horizon: int | None, seed: int = 1) -> tuple[dict[str, float], float]:
+    """One random error-rate series through the per-trigger API and through the
+    vectorized kernels the strategies call, with the detector ``horizon`` selects (in
+    updates; None: the mixture): (the API's last evidence, the kernels' log e-value).
+    The two must agree, or the benchmark measures other code than users run."""
+    rng = np.random.default_rng(seed)
+    n_c, n_s = rng.poisson(50, 40), rng.poisson(450, 40)
+    x_c, x_s = rng.binomial(n_c, 0.03), rng.binomial(n_s, 0.01)
+    state = seq.SequentialState()
+    evidence: dict[str, float] = {}
+    for a, b, c, d in zip(n_c, x_c, n_s, x_s, strict=True):
+        update = seq.update_rate_vs_stable(
+            state,
+            canary_requests=float(a),
+            canary_errors=float(b),
+            stable_requests=float(c),
+            stable_errors=float(d),
+            alpha=0.005,
+            tolerance_ratio=1.2,
+            tolerance_points=0.1,
+            horizon=horizon,
+        )
+        state, evidence = update.state, update.evidence
+    factors = seq.rate_vs_stable_log_factors(
+        n_c, x_c, n_s, x_s, tolerance_ratio=1.2, tolerance_fraction=0.001
+    )
+    kernel = None
+    for t, row in enumerate(factors):
+        kernel = seq.accumulate(kernel, row[None, :], t + 1, horizon)
+    return evidence, float(seq.log_e_value(kernel))
 
 
 def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:

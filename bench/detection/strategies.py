@@ -146,14 +146,28 @@ class Seed(Strategy):
         return (self.err_streak >= 2) | (self.lat_streak >= 2) | self.memory.step(s)
 
 
-class Flagger(Strategy):
-    """Flagger's documented analysis: interval 1m, threshold 5, request-success-rate
-    >= 99% and request-duration p99 <= 500 ms over 1m; rollback when failed checks
-    reach the threshold (seen at the next interval).
+#: Flagger's ticks after a release before its first check: scale up, start the analysis.
+SETUP_TICKS = 2
+#: Argo Rollouts' default ``consecutiveErrorLimit``.
+CONSECUTIVE_ERROR_LIMIT = 4
 
-    The keywords (in 5 s scrapes) let ``bench.peers`` simulate the exact settings it
-    gives the real Flagger; with ``empty_fails`` a window with no request fails its
-    check, as the real Flagger fails a check whose query returns no value."""
+
+class Flagger(Strategy):
+    """A simulation of Flagger's analysis rules; by default its documented settings:
+    interval 1m, threshold 5, request-success-rate >= 99% and request-duration p99
+    <= 500 ms over 1m.
+
+    The rules are those the real Flagger v1.44.0 follows (``advanceCanary`` in its
+    pkg/controller/scheduler.go, and the runs of ``bench.peers``): its loop ticks every
+    interval at a phase fixed when the Canary was created, here spread evenly over the
+    interval across the runs (``phase`` pins it, in scrapes after the release); the
+    first tick after the release only scales the canary up ("New revision detected"),
+    the second starts the analysis without a check ("Starting canary analysis"); every
+    later tick rolls back if the failed checks have reached the threshold, else runs
+    the checks. A check whose query finds no request fails ("no values found").
+    Not modelled: the wait for the canary's pods to be ready (the simulated canary
+    serves from the release) and a loop running late on a loaded machine, both seen
+    in ``bench.peers``. The keywords are in 5 s scrapes."""
 
     name = "Flagger"
 
@@ -166,43 +180,70 @@ class Flagger(Strategy):
         success_window: int = 12,
         duration_window: int = 12,
         success_min: float = 0.99,
-        empty_fails: bool = False,
+        phase: int | None = None,
     ) -> None:
         super().__init__(runs)
         self.interval, self.threshold, self.success_min = interval, threshold, success_min
-        self.empty_fails = empty_fails
+        self.phase = np.arange(runs) % interval + 1 if phase is None else np.full(runs, phase)
         self.success = Window(success_window)
         self.duration = Window(duration_window)
+        self.ticks = np.zeros(runs)
         self.failed = np.zeros(runs)
-        self.ticks = 0
+        self.rolled_back = np.zeros(runs, dtype=bool)
+        self.scrapes = 0
 
     def step(self, s: Scrape) -> np.ndarray:
         n, x = self.success.push(s.canary_requests, s.canary_errors)
         total, buckets = self.duration.push(s.canary_requests, s.canary_buckets)
-        self.ticks += 1
-        if self.ticks % self.interval:
-            return np.zeros(self.runs, dtype=bool)
-        rollback = self.failed >= self.threshold
+        self.scrapes += 1
+        due = (self.scrapes >= self.phase) & ((self.scrapes - self.phase) % self.interval == 0)
+        self.ticks = self.ticks + due
+        checking = due & (self.ticks >= SETUP_TICKS + 1) & ~self.rolled_back
+        self.rolled_back |= checking & (self.failed >= self.threshold)
         success = 1 - x / np.maximum(n, 1)
         p99 = histogram_quantile(0.99, buckets, total)
-        failed = (success < self.success_min) | (p99 > 0.5)
-        if self.empty_fails:
-            failed = failed | (n == 0) | np.isnan(p99)
-        self.failed = self.failed + failed
-        return rollback
+        failed = (n == 0) | (success < self.success_min) | np.isnan(p99) | (p99 > 0.5)
+        self.failed = self.failed + (checking & ~self.rolled_back & failed)
+        return self.rolled_back
+
+
+class ArgoMetric:
+    """One Argo Rollouts metric's counts, as its analysis/analysis.go assesses them:
+    failed when Failed measurements exceed ``failureLimit``, errored when consecutive
+    Error measurements exceed ``consecutiveErrorLimit``; either ends the analysis and
+    aborts the rollout. A measurement that is not an Error resets the error count."""
+
+    def __init__(self, runs: int, failure_limit: int) -> None:
+        self.failure_limit = failure_limit
+        self.failed = np.zeros(runs)
+        self.errors = np.zeros(runs)
+
+    def measure(self, failed: np.ndarray, error: np.ndarray) -> np.ndarray:
+        """Count one measurement per run; True where the metric has now failed or errored."""
+        self.failed = self.failed + (failed & ~error)
+        self.errors = np.where(error, self.errors + 1, 0)
+        ended: np.ndarray = (self.failed > self.failure_limit) | (
+            self.errors > CONSECUTIVE_ERROR_LIMIT
+        )
+        return ended
 
 
 class Argo(Strategy):
-    """Argo Rollouts' documented analysis: interval 1m, failureLimit 3, success when
-    the 1m error rate < 5%; the analysis fails at the 4th failed measurement.
+    """A simulation of Argo Rollouts' analysis rules; by default interval 1m,
+    failureLimit 3 and ``successCondition: result[0] >= 0.95`` on the 1m success rate.
 
-    The keywords (in 5 s scrapes) let ``bench.peers`` simulate the exact settings it
-    gives the real Argo Rollouts: ``first`` is the scrape of the first measurement
-    (Argo measures when the analysis starts), ``window`` the query's range (1 for
-    the documented ``irate``), ``error_limit`` the error rate at which a measurement
-    fails (the real ``result[0] >= 0.95`` passes 5% exactly), ``empty_fails`` that
-    0/0 (NaN) fails a measurement, ``p99_max`` an optional latency metric with the
-    same interval and failure limit."""
+    The rules are those the real Argo Rollouts v1.10.1 follows (its analysis/analysis.go,
+    and the runs of ``bench.peers``): the first measurement is taken when the analysis
+    starts (``first`` scrapes after the release; 0: at the release, before any data),
+    then one every interval; ``result[0] >= 0.95`` passes an error rate of exactly 5%;
+    a window without a canary request is 0/0 = NaN, which no condition accepts: a
+    Failed measurement; a query that finds no series is an Error, counted against
+    ``consecutiveErrorLimit`` (4), not ``failureLimit``. The canary's request counter
+    is taken to appear at its first request (a Prometheus client creates a labelled
+    series then), so a measurement before it is an Error; ``series_from_start`` makes
+    it NaN instead, as the exporter of ``bench.peers`` serves zeros from the start.
+    ``window`` is the query's range (1 for ``irate``), ``p99_max`` an optional latency
+    metric with the same interval and failure limit. The keywords are in 5 s scrapes."""
 
     name = "Argo Rollouts"
 
@@ -214,38 +255,48 @@ class Argo(Strategy):
         failure_limit: int = 3,
         window: int = 12,
         error_limit: float = 0.05,
-        strictly_above: bool = False,
-        empty_fails: bool = False,
-        first: int | None = None,
+        first: int = 0,
+        series_from_start: bool = False,
         p99_max: float | None = None,
         p99_window: int = 12,
     ) -> None:
         super().__init__(runs)
-        self.interval, self.failure_limit = interval, failure_limit
-        self.error_limit, self.strictly_above = error_limit, strictly_above
-        self.empty_fails, self.p99_max = empty_fails, p99_max
-        self.first = interval if first is None else first
+        self.interval, self.first = interval, first
+        self.error_limit, self.p99_max = error_limit, p99_max
+        self.series_from_start = series_from_start
         self.window = Window(window)
         self.latency = Window(p99_window)
-        self.failed = np.zeros(runs)
-        self.latency_failed = np.zeros(runs)
+        self.errors = ArgoMetric(runs, failure_limit)
+        self.slow = ArgoMetric(runs, failure_limit)
+        self.served = np.zeros(runs)
+        self.aborted = np.zeros(runs, dtype=bool)
         self.ticks = 0
 
     def step(self, s: Scrape) -> np.ndarray:
+        if self.ticks == 0 and self.first == 0:
+            self._measure(np.zeros(self.runs), np.zeros(self.runs), None)
         n, x = self.window.push(s.canary_requests, s.canary_errors)
         total, buckets = self.latency.push(s.canary_requests, s.canary_buckets)
+        self.served = self.served + s.canary_requests
         self.ticks += 1
-        if self.ticks < self.first or (self.ticks - self.first) % self.interval:
-            return np.zeros(self.runs, dtype=bool)
-        rate = x / np.maximum(n, 1)
-        failed = rate > self.error_limit if self.strictly_above else rate >= self.error_limit
-        if self.empty_fails:  # 0/0 is NaN, which no successCondition accepts
-            failed = failed | (n == 0)
-        self.failed = self.failed + failed
+        if self.ticks >= self.first and (self.ticks - self.first) % self.interval == 0:
+            self._measure(n, x, (total, buckets))
+        return self.aborted
+
+    def _measure(
+        self, n: np.ndarray, x: np.ndarray, latency: tuple[np.ndarray, np.ndarray] | None
+    ) -> None:
+        error = np.zeros(self.runs, dtype=bool)
+        if not self.series_from_start:
+            error = self.served == 0
+        # NaN (n == 0) fails; result[0] >= 1 - limit passes the limit itself
+        failed = (n == 0) | (x / np.maximum(n, 1) > self.error_limit)
+        self.aborted |= self.errors.measure(failed, error)
         if self.p99_max is not None:
-            p99 = np.nan_to_num(histogram_quantile(0.99, buckets, total), nan=np.inf)
-            self.latency_failed = self.latency_failed + (p99 > self.p99_max)
-        return (self.failed > self.failure_limit) | (self.latency_failed > self.failure_limit)
+            p99 = np.full(self.runs, np.nan)
+            if latency is not None:
+                p99 = histogram_quantile(0.99, latency[1], latency[0])
+            self.aborted |= self.slow.measure(np.isnan(p99) | (p99 > self.p99_max), error)
 
 
 class Kayenta(Strategy):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.detection.simulate import SCRAPE_SECONDS, Scenario, scrapes
-from bench.detection.strategies import Argo, Flagger, Strategy
+from bench.detection.strategies import SETUP_TICKS, Argo, Flagger, Strategy
 from bench.peers.harness import Case, watch_seconds
 from bench.peers.manifests import ARGO, FLAGGER, Config
 
@@ -29,9 +29,8 @@ def strategies(config: Config) -> dict[str, tuple[Strategy, float]]:
         failure_limit=config.argo_failure_limit,
         window=1,  # irate: the last two samples of the range
         error_limit=round(1 - config.argo_success_floor, 9),
-        strictly_above=True,  # result[0] >= floor passes the floor itself
-        empty_fails=True,
-        first=1,  # the first measurement when the analysis starts
+        first=0,  # the first measurement when the analysis starts, at the release
+        series_from_start=True,  # the exporter serves the canary's zeros from the start
         p99_max=0.5,
         p99_window=_scrapes(config.argo_interval),
     )
@@ -42,11 +41,12 @@ def strategies(config: Config) -> dict[str, tuple[Strategy, float]]:
         success_window=_scrapes(config.flagger_success_window),
         duration_window=_scrapes(config.flagger_duration_window),
         success_min=config.flagger_success_min / 100,
-        empty_fails=True,
     )
+    # Flagger's two ticks before its first check lengthen its canary by as much
+    flagger_seconds = config.flagger_canary_seconds() + SETUP_TICKS * config.flagger_interval
     return {
         ARGO: (argo, config.argo_canary_seconds()),
-        FLAGGER: (flagger, config.flagger_canary_seconds()),
+        FLAGGER: (flagger, flagger_seconds),
     }
 
 

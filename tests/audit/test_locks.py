@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from rollguard.audit.factory import open_store
+from rollguard.audit.locks import KEY_LENGTH, lock_key
 from rollguard.audit.sql import SqlAuditStore
 from rollguard.errors import LockedError
 
@@ -92,3 +93,45 @@ def test_a_lock_held_by_a_killed_process_is_recovered(
     assert left.expires_at > left.acquired_at + 3000
     taken = store.acquire_lock("checkout", owner="recovering-watch", lease_seconds=60)
     assert taken.owner == "recovering-watch"
+
+
+def test_the_same_name_in_two_namespaces_is_two_leases(store: SqlAuditStore) -> None:
+    shop_a, shop_b = lock_key("shop", "team-a"), lock_key("shop", "team-b")
+    assert store.acquire_lock(shop_a, owner="watch-a", lease_seconds=60).deployment == "team-a/shop"
+    assert store.acquire_lock(shop_b, owner="watch-b", lease_seconds=60).owner == "watch-b"
+    with pytest.raises(LockedError, match="'team-a/shop' is already watched by watch-a"):
+        store.acquire_lock(shop_a, owner="watch-c", lease_seconds=60)
+    store.release_lock(shop_a, owner="watch-a")
+    holder = store.lock_holder(shop_b)
+    assert holder is not None
+    assert holder.owner == "watch-b"
+
+
+def test_a_lease_on_the_bare_name_still_keeps_namespaced_watchers_out(
+    store_url: str,
+) -> None:
+    """A lease stored before keys had namespaces (the bare name) binds until it ends."""
+    now = [1_000.0]
+    store = open_store(store_url, clock=lambda: now[0])
+    try:
+        store.acquire_lock("shop", owner="older-watch", lease_seconds=30)
+        with pytest.raises(LockedError, match="bare name 'shop' by older-watch"):
+            store.acquire_lock(lock_key("shop", "team-a"), owner="new-watch", lease_seconds=30)
+        # its own owner is not kept out, and nor is anyone once the old lease ends
+        store.acquire_lock(lock_key("shop", "team-a"), owner="older-watch", lease_seconds=30)
+        store.release_lock(lock_key("shop", "team-a"), owner="older-watch")
+        now[0] += 31
+        taken = store.acquire_lock(lock_key("shop", "team-a"), owner="new-watch", lease_seconds=30)
+        assert taken.deployment == "team-a/shop"
+    finally:
+        store.close()
+
+
+def test_a_key_too_long_for_the_column_stays_unique(store: SqlAuditStore) -> None:
+    name = "d" * 253
+    first, second = lock_key(name, "a" * 63), lock_key(name, "a" * 62 + "b")
+    assert len(first) == len(second) == KEY_LENGTH
+    assert first != second
+    store.acquire_lock(first, owner="one", lease_seconds=60)
+    assert store.acquire_lock(second, owner="two", lease_seconds=60).owner == "two"
+    assert lock_key("shop") == "shop"

@@ -117,3 +117,44 @@ def test_a_store_call_that_fails_while_its_caller_is_cancelled_is_not_reported_a
     entered, proceed = threading.Event(), threading.Event()
     asyncio.run(main())
     assert reported == []
+
+
+async def test_an_interrupted_watch_is_recovered_only_in_its_own_namespace(
+    tmp_path: Path,
+) -> None:
+    """`shop` in team-a and `shop` in team-b are two deployments: team-b's watch neither
+    finishes nor closes team-a's interrupted rollback; team-a's next watch does."""
+    state = tmp_path / "deployment.json"
+    write_state(state, {"canary_weight": 20, "canary_state": "serving", "history": []})
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    common = {"deployment": "shop", "timestamp": "2026-11-27T09:00:00Z", "watch_id": "killed-a"}
+    store.append(AuditRecord(kind="deployment_start", evidence={"namespace": "team-a"}, **common))
+    store.append(AuditRecord(kind="action_intent", action="immediate_rollback", **common))
+
+    def watcher(namespace: str) -> Watcher:
+        return Watcher(
+            make_policy("immediate"),
+            provider=provider(healthy=True),
+            executor=FileExecutor(state),
+            notifier=LogNotifier(),
+            audit=store,
+            clock=SimulatedClock(1_795_000_000.0),
+            namespace=namespace,
+        )
+
+    other = watcher("team-b")
+    assert (await other.run(duration_seconds=30)).outcome is Outcome.HEALTHY
+    assert read_state(state)["history"] == []  # team-a's rollback was not run for team-b
+    assert store.list(kind="recovery") == []
+    ended = {e.record.watch_id for e in store.list(kind="deployment_end")}
+    assert ended == {other.watch_id}  # team-a's watch is still open, for team-a to finish
+    started = store.list(kind="deployment_start")
+    assert started[-1].record.evidence["namespace"] == "team-b"
+
+    own = watcher("team-a")
+    assert (await own.run(duration_seconds=30)).outcome is Outcome.ROLLED_BACK
+    assert read_state(state)["history"] != []
+    (recovered,) = store.list(kind="recovery")
+    assert recovered.record.evidence["interrupted_watch"] == "killed-a"
+    assert store.verify().ok
+    store.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bench.detection.core import api_and_kernels
 
 from rollguard.engine import change_point as cp
 from rollguard.engine import sequential as seq
@@ -280,32 +281,11 @@ def test_a_stored_state_of_the_other_detector_is_not_mixed_in() -> None:
     assert seq.update_rate_vs_stable(detector, **counts).reason
 
 
-def test_per_trigger_api_matches_the_kernels_with_a_horizon() -> None:
-    rng = np.random.default_rng(21)
-    n_c, n_s = rng.poisson(100, 30), rng.poisson(400, 30)
-    x_c, x_s = rng.binomial(n_c, 0.03), rng.binomial(n_s, 0.01)
-    state = seq.SequentialState()
-    for a, b, c, d in zip(n_c, x_c, n_s, x_s, strict=True):
-        update = seq.update_rate_vs_stable(
-            state,
-            canary_requests=float(a),
-            canary_errors=float(b),
-            stable_requests=float(c),
-            stable_errors=float(d),
-            alpha=0.01,
-            tolerance_ratio=1.2,
-            tolerance_points=0.1,
-            horizon=12,
-        )
-        state = update.state
-    factors = seq.rate_vs_stable_log_factors(
-        n_c, x_c, n_s, x_s, tolerance_ratio=1.2, tolerance_fraction=0.001
-    )
-    total = None
-    for t, row in enumerate(factors):
-        total = seq.accumulate(total, row[None, :], t + 1, 12)
-    assert update.evidence["log_e_value"] == pytest.approx(float(seq.log_e_value(total)))
-    assert update.evidence["horizon_updates"] == 12
+@pytest.mark.parametrize("horizon", [None, 12])
+def test_per_trigger_api_matches_the_kernels(horizon: int | None) -> None:
+    evidence, kernel = api_and_kernels(horizon, seed=21)
+    assert evidence["log_e_value"] == pytest.approx(kernel)
+    assert evidence.get("horizon_updates") == horizon
 
 
 # --- the policy surface -------------------------------------------------------------------
@@ -325,7 +305,8 @@ def _detection(text: str) -> Detection:
 
 
 def test_the_horizon_counts_analysis_intervals_and_defaults_to_an_hour() -> None:
-    assert _detection("{method: sequential}").horizon_updates(INTERVAL) is None  # mixture
+    assert _detection("{method: sequential}").horizon_updates(INTERVAL) is None  # the default
+    assert _detection("{method: sequential, detector: mixture}").horizon_updates(5.0) is None
     assert _detection("{method: sequential, detector: e-detector}").horizon_updates(5.0) == HOUR
     chosen = _detection("{method: sequential, detector: e-detector, horizon: 20 minutes}")
     assert chosen.horizon_updates(5.0) == 240
@@ -335,7 +316,10 @@ def test_the_horizon_counts_analysis_intervals_and_defaults_to_an_hour() -> None
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("{method: sequential, horizon: 20 minutes}", "horizon applies to detector: e-detector"),
+        (
+            "{method: sequential, detector: mixture, horizon: 20 minutes}",
+            "horizon applies to detector: e-detector",
+        ),
         ("{method: sequential, detector: e-detector, horizon: 25 hours}", "horizon"),
         ("{method: sequential, detector: cusum}", "detector"),
     ],
@@ -356,7 +340,9 @@ def test_policy_explain_says_when_the_evidence_restarts() -> None:
         assert "up to 60 minutes in" in line
         assert "at most 0.005 however long it watches" in line
     mixture = parse_policy(
-        EXAMPLE.read_text().replace(", detector: e-detector, horizon: 60 minutes", ""),
+        EXAMPLE.read_text().replace(
+            ", detector: e-detector, horizon: 60 minutes", ", detector: mixture"
+        ),
         source="mixture.yaml",
     )
     assert "e-detector" not in explain(mixture)[0]

@@ -6,6 +6,14 @@ crashes the lease survives until it expires — unless the holder ran on this
 same host and its pid is gone, in which case it is taken over at once (the
 ``recovery`` path after a SIGKILL). Every change runs in a serialized
 transaction: BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL.
+
+A lease is keyed by :func:`lock_key`: ``namespace/name`` where the deployment
+has a namespace (Kubernetes), so ``shop`` in two namespaces is two leases, and
+the bare name elsewhere. A Kubernetes name has no ``/``, so the two forms never
+meet. A lease on the bare name (taken by a rollguard from before namespaced
+keys, or by a watch that knows no namespace) still keeps every namespaced
+watch of that name out while it binds: an upgrade never lets two watchers of
+one deployment act at once.
 """
 
 from __future__ import annotations
@@ -21,12 +29,44 @@ from rollguard.audit.base import LockInfo
 from rollguard.errors import LockedError
 from rollguard.timestamps import rfc3339
 
+#: The ``audit_locks.deployment`` column's width.
+KEY_LENGTH = 255
+
+
+def lock_key(deployment: str, namespace: str | None = None) -> str:
+    """The lease's key: ``namespace/name``, or the bare name without a namespace.
+
+    A key longer than the column (a 253-character name in a long namespace) keeps
+    its start and ends with a digest of the whole, so it stays unique.
+    """
+    key = f"{namespace}/{deployment}" if namespace else deployment
+    if len(key) <= KEY_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return f"{key[: KEY_LENGTH - len(digest) - 1]}~{digest}"
+
+
+def _legacy(key: str) -> str | None:
+    """The bare-name key a namespaced key must also respect."""
+    namespace, slash, name = key.partition("/")
+    return name if slash and namespace else None
+
 
 def acquire(
     engine: sa.Engine, deployment: str, *, owner: str, lease_seconds: float, now: float
 ) -> LockInfo:
     """Take the lease, or raise :class:`LockedError` naming who holds it."""
     with engine.connect() as connection, s.writing(connection).begin():
+        bare = _legacy(deployment)
+        if bare is not None:  # serialized first, always in this order: no deadlock
+            _serialize(connection, bare)
+            older = _read(connection, bare)
+            if older is not None and older.owner != owner and _held(older, now):
+                raise LockedError(
+                    f"deployment {deployment!r} is already watched under its bare name "
+                    f"{bare!r} by {older.owner} (pid {older.pid} on {older.host}), a watcher "
+                    f"that names no namespace; its lease runs until {_iso(older.expires_at)}"
+                )
         _serialize(connection, deployment)
         current = _read(connection, deployment)
         if current is not None and current.owner != owner and _held(current, now):

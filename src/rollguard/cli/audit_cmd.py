@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from rollguard.audit.base import Kind
-from rollguard.cli import out
+from rollguard.cli import help_format, out
 from rollguard.cli.audit_options import (
     DbOption,
     DeploymentOption,
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from rollguard.audit.base import AuditEntry
     from rollguard.audit.sql import SqlAuditStore
 
-app = typer.Typer(help="Read, export and verify the audit trail.", no_args_is_help=True)
+app = help_format.App(help="Read, export and verify the audit trail.", no_args_is_help=True)
 
 # -O was audit's own spelling of -o; it still works (hidden, with a warning).
 LegacyOutputOption = Annotated[OutputFormat | None, typer.Option("-O", hidden=True)]

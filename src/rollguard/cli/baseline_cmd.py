@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from rollguard.cli import out
+from rollguard.cli import help_format, out
 from rollguard.cli.options import LegacyOutOption, OutputFormat, OutputOption, deprecated
 from rollguard.errors import InputError, UsageError
 from rollguard.wording import counted
@@ -25,7 +25,7 @@ from rollguard.wording import counted
 if TYPE_CHECKING:
     from rollguard.baseline import Baseline
 
-app = typer.Typer(help="Make and inspect performance baselines.", no_args_is_help=True)
+app = help_format.App(help="Make and inspect performance baselines.", no_args_is_help=True)
 
 
 @app.command()

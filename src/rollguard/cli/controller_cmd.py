@@ -17,6 +17,10 @@ Deployment starts an analysis, a policy edit is picked up at the next
 resync. Install the CRD first: `rollguard generate crd | kubectl apply -f -`
 (or the Helm chart, docs/controller.md). Runs until SIGTERM or Ctrl-C.
 
+/healthz (the loop is alive), /readyz (API server, audit store and shard
+Leases answer) and /metrics listen on --health-address (loopback by default;
+port 0 picks a free one, logged at start).
+
 Exit codes: 0 stopped · 2 invalid input (no usable Kubernetes credentials too)
 · 6 the audit store cannot be opened.
 """
@@ -57,13 +61,19 @@ def controller(  # noqa: PLR0917 (typer passes options positionally)
     lease_namespace: str | None = typer.Option(
         None, help="Namespace of the shard Leases (default: --namespace, else 'default')."
     ),
+    health_address: str = typer.Option(
+        "127.0.0.1:8080",
+        help="HOST:PORT for /healthz, /readyz and /metrics (0.0.0.0:8080 in a pod; port 0: any).",
+    ),
     log_level: LogLevel = typer.Option(LogLevel.INFO, help="How much to log."),  # noqa: B008
 ) -> None:
     import logging
 
     from rollguard.audit.factory import open_store
+    from rollguard.operator.probes import parse_address
     from rollguard.operator.run import Options, run
 
+    address = parse_address(health_address)
     store = open_store(audit_url, base_dir=Path.cwd(), field="--audit-url")
     options = Options(
         kubeconfig=kubeconfig,
@@ -76,6 +86,7 @@ def controller(  # noqa: PLR0917 (typer passes options positionally)
         lease_namespace=lease_namespace or namespace or "default",
         shards=shards,
         lease_seconds=lease_seconds,
+        health_address=address,
     )
     logging.basicConfig(
         level=log_level.upper(),

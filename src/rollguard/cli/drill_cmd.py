@@ -132,8 +132,9 @@ async def _run(
     import contextlib
     import uuid
 
+    from rollguard.audit.locks import lock_key
     from rollguard.controller.drill import run_drill
-    from rollguard.controller.recovery import deployment_lock
+    from rollguard.controller.recovery import deployment_lock, namespace_of
     from rollguard.executors.recording import RecordingExecutor
 
     execute = executor is not None
@@ -141,7 +142,9 @@ async def _run(
         executor = RecordingExecutor(canary_weight=loaded.rollback.canary_weight)
     owner = f"drill-{uuid.uuid4().hex}"
     lock: contextlib.AbstractAsyncContextManager[None] = (
-        deployment_lock(store, loaded.target.deployment, owner=owner)
+        deployment_lock(
+            store, lock_key(loaded.target.deployment, namespace_of(loaded)), owner=owner
+        )
         if execute
         else contextlib.nullcontext()
     )
@@ -180,6 +183,9 @@ def _print(result: DrillResult) -> None:
         f"after {counted(result.evaluations, 'evaluation')} — {decision['reason']}"
     )
     for step in result.steps:
+        if step.get("assumed"):  # nothing was checked: no tick
+            out.say(f"  - {step.get('step')}: not read back ({step['assumed']})")
+            continue
         mark = "✓" if step.get("ok") else "✗"
         extra = f"canary {step['canary_weight']}%" if "canary_weight" in step else ""
         if "to_stable_percent" in step:

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from rollguard.cli import out
+from rollguard.cli import help_format, out
 from rollguard.cli.options import BaselineOption, OutputFileOption, PolicyOption, deprecated
 
-app = typer.Typer(
+app = help_format.App(
     help="Write Prometheus alert rules and Grafana dashboards from a policy; the CRD.",
     no_args_is_help=True,
 )

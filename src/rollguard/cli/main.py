@@ -21,6 +21,7 @@ from rollguard.cli import (
     drill_cmd,
     gate_cmd,
     generate_cmd,
+    help_format,
     out,
     pipe,
     policy_cmd,
@@ -36,7 +37,7 @@ BROKEN_PIPE_EXIT = int(ExitCode.BROKEN_PIPE)
 
 EXIT_CODES_HELP = "\n\n" + exit_codes_help()
 
-app = typer.Typer(
+app = help_format.App(
     name="rollguard",
     help="Watch a release, decide, roll it back before users feel it, and keep an audit trail."
     + EXIT_CODES_HELP,

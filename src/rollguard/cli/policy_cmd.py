@@ -8,16 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from rollguard.cli import out
+from rollguard.cli import help_format, out
 from rollguard.cli.options import OutputFormat, OutputOption
 from rollguard.errors import ExitCode, PolicyError
 
-app = typer.Typer(help="Validate and explain policy files.", no_args_is_help=True)
+app = help_format.App(help="Validate and explain policy files.", no_args_is_help=True)
 
 
 @app.command()
 def check(
-    files: Annotated[list[Path], typer.Argument(help="Policy files to validate.")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="Policy files to validate.")],
     output: OutputOption = OutputFormat.TEXT,
 ) -> None:
     """Validate policies: exit 0 when all are valid, else 2 with FILE:LINE:COL: field: message.

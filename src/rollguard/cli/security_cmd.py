@@ -8,10 +8,12 @@ from typing import Annotated
 
 import typer
 
-from rollguard.cli import out
+from rollguard.cli import help_format, out
 from rollguard.cli.options import OutputFormat, OutputOption, deprecated
 
-app = typer.Typer(help="Runtime security: attack signatures in access logs.", no_args_is_help=True)
+app = help_format.App(
+    help="Runtime security: attack signatures in access logs.", no_args_is_help=True
+)
 
 
 class LogFormat(StrEnum):

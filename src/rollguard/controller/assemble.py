@@ -65,6 +65,8 @@ class Overrides:
     on_evaluation: EvaluationHook | None = None
     instrument: Callable[[Provider], Provider] | None = None
     judge_to_end: bool = False
+    #: The deployment's namespace when the policy does not say (``rollguard controller``).
+    namespace: str | None = None
 
 
 def assemble(policy: Policy, overrides: Overrides) -> Watcher:
@@ -103,6 +105,7 @@ def assemble(policy: Policy, overrides: Overrides) -> Watcher:
         on_evaluation=overrides.on_evaluation,
         judge_to_end=overrides.judge_to_end,
         fallbacks=fallbacks,
+        namespace=overrides.namespace,
     )
 
 

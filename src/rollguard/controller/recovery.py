@@ -35,7 +35,7 @@ from rollguard.errors import RollguardError
 from rollguard.executors.base import Executor
 from rollguard.metrics.base import Provider
 from rollguard.policy.actions import Action, gradual_canary_percent
-from rollguard.policy.model import Policy
+from rollguard.policy.model import KubernetesExecutorSpec, Policy
 from rollguard.timestamps import rfc3339
 
 logger = logging.getLogger("rollguard.recovery")
@@ -49,6 +49,9 @@ class Interrupted:
     """One watch that started and never recorded its end."""
 
     watch_id: str
+    #: The namespace its ``deployment_start`` named (None: none, or written before
+    #: namespaces were recorded).
+    namespace: str | None = None
     decision: AuditEntry | None = None
     intent: AuditEntry | None = None
     result: AuditEntry | None = None
@@ -80,7 +83,8 @@ def interrupted_watches(entries: Sequence[AuditEntry]) -> list[Interrupted]:
         record = entry.record
         watch = record.watch_id
         if record.kind == "deployment_start":
-            found.setdefault(watch, Interrupted(watch))
+            namespace = record.evidence.get("namespace")
+            found.setdefault(watch, Interrupted(watch, str(namespace) if namespace else None))
         elif record.kind == "deployment_end":
             ended.add(watch)
         elif watch in found:
@@ -104,12 +108,19 @@ async def recover(
     provider: Provider,
     clock: Clock,
     watch_id: str,
+    namespace: str | None = None,
 ) -> Recovered | None:
-    """Complete every interrupted watch of the deployment; the last action's outcome, if any."""
+    """Complete every interrupted watch of the deployment; the last action's outcome, if any.
+
+    A watch that named another namespace is another deployment of the same name
+    (running now, or left to its own namespace's next watch): it is not touched.
+    """
     deployment = policy.target.deployment
     outcome: Recovered | None = None
     entries = await asyncio.to_thread(store.list, deployment=deployment)
     for item in interrupted_watches(entries):
+        if item.namespace is not None and item.namespace != namespace:
+            continue
         acting = item.result or item.acting
         if acting is None:
             await _end(store, policy, clock, watch_id=item.watch_id, outcome="interrupted")
@@ -265,6 +276,12 @@ async def _end(
     await _append(
         store, policy, "deployment_end", clock, watch_id=watch_id, outcome=outcome, reason=reason
     )
+
+
+def namespace_of(policy: Policy) -> str | None:
+    """The namespace of the policy's deployment, where it has one (Kubernetes)."""
+    executor = policy.target.executor
+    return executor.namespace if isinstance(executor, KubernetesExecutorSpec) else None
 
 
 @contextlib.asynccontextmanager

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from rollguard.audit.base import AuditRecord, AuditSink, AuditStore, Kind
+from rollguard.audit.locks import lock_key
 from rollguard.baseline import Baseline
 from rollguard.controller import actions, affected, audit_write, recovery
 from rollguard.controller.actions import ActionKind, OperatorAction
@@ -163,8 +164,12 @@ class Watcher:
         interval_seconds: float | None = None,
         judge_to_end: bool = False,
         fallbacks: Mapping[str, str] | None = None,
+        namespace: str | None = None,
     ) -> None:
         self.policy = policy
+        #: The deployment's namespace (the Kubernetes executor's, unless given): it keys
+        #: the lock and keeps recovery to this namespace's watches.
+        self.namespace = namespace or recovery.namespace_of(policy)
         self.provider = provider
         self.executor = executor
         self.notifier = notifier
@@ -270,7 +275,7 @@ class Watcher:
     def _leased(self) -> contextlib.AbstractAsyncContextManager[None]:
         assert isinstance(self.audit, AuditStore)  # noqa: S101 (callers checked it)
         return recovery.deployment_lock(
-            self.audit, self.policy.target.deployment, owner=self.watch_id
+            self.audit, lock_key(self.policy.target.deployment, self.namespace), owner=self.watch_id
         )
 
     async def _recover(self) -> recovery.Recovered | None:
@@ -282,6 +287,7 @@ class Watcher:
             provider=self.provider,
             clock=self.clock,
             watch_id=self.watch_id,
+            namespace=self.namespace,
         )
 
     async def _operate(self, request: OperatorRequest) -> WatchResult:
@@ -570,6 +576,8 @@ class Watcher:
             evidence["evidence"] = [e.as_dict() for e in decision.evidence]
         if isinstance(decision, OperatorRequest):
             evidence["operator"] = decision.facts()
+        if kind == "deployment_start" and self.namespace:
+            evidence["namespace"] = self.namespace  # whose watch this is, for recovery
         record = AuditRecord(
             kind=kind,
             deployment=self.policy.target.deployment,

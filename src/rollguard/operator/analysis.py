@@ -27,6 +27,7 @@ from rollguard.operator import status as st
 from rollguard.operator.crd import Phase
 from rollguard.operator.fence import FencedExecutor, Owns
 from rollguard.operator.kube import ControllerApi, Obj, PolicyKey
+from rollguard.operator.telemetry import ControllerMetrics
 from rollguard.policy.actions import Action
 from rollguard.policy.model import KubernetesExecutorSpec, Policy
 from rollguard.timestamps import rfc3339
@@ -55,6 +56,7 @@ class Settings:
     base_dir: Path
     watch_seconds: float
     status_every_seconds: float = 30.0
+    metrics: ControllerMetrics | None = None
 
 
 @dataclass
@@ -82,10 +84,14 @@ class Analysis:
                 base_dir=settings.base_dir,
                 audit=settings.audit,
                 executor=FencedExecutor(
-                    executor_for(self.policy, settings.client), owns, what=f"policy {self.key}"
+                    executor_for(self.policy, settings.client),
+                    owns,
+                    what=f"policy {self.key}",
+                    acted=settings.metrics.acted if settings.metrics else None,
                 ),
                 clock=SystemClock(),
                 on_evaluation=lambda evaluation: self._evaluated(settings, evaluation),
+                namespace=self.key.namespace,
             ),
         )
         await settings.api.patch_status(
@@ -125,6 +131,8 @@ class Analysis:
 
     async def _evaluated(self, settings: Settings, evaluation: Evaluation) -> None:
         self.evaluations += 1
+        if settings.metrics is not None:
+            settings.metrics.evaluations.inc()
         action = evaluation.decision.action.value
         if evaluation.decision.verdict is Verdict.ACT:
             self.acting = True

@@ -10,20 +10,25 @@ replicas never hold a deployment's watch at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from rollguard.executors.base import ActionResult, Executor, TargetStatus
 
 Owns = Callable[[], bool]
+#: Told of every action's result (the controller's ``/metrics`` counts them).
+Acted = Callable[[str, ActionResult], None]
 
 
 class FencedExecutor:
     """An executor whose actions are refused once ``owns()`` is false."""
 
-    def __init__(self, inner: Executor, owns: Owns, *, what: str) -> None:
+    def __init__(
+        self, inner: Executor, owns: Owns, *, what: str, acted: Acted | None = None
+    ) -> None:
         self._inner = inner
         self._owns = owns
         self._what = what
+        self._acted = acted
 
     def _refused(self) -> ActionResult | None:
         if self._owns():
@@ -35,17 +40,25 @@ class FencedExecutor:
             output={"fenced": True},
         )
 
+    async def _act(self, action: str, call: Callable[[], Awaitable[ActionResult]]) -> ActionResult:
+        result = self._refused() or await call()
+        if self._acted is not None:
+            self._acted(action, result)
+        return result
+
     async def rollback(self) -> ActionResult:
-        return self._refused() or await self._inner.rollback()
+        return await self._act("rollback", self._inner.rollback)
 
     async def set_canary_weight(self, *, percent: int) -> ActionResult:
-        return self._refused() or await self._inner.set_canary_weight(percent=percent)
+        return await self._act(
+            "set_canary_weight", lambda: self._inner.set_canary_weight(percent=percent)
+        )
 
     async def scale(self, *, factor: float) -> ActionResult:
-        return self._refused() or await self._inner.scale(factor=factor)
+        return await self._act("scale", lambda: self._inner.scale(factor=factor))
 
     async def isolate(self) -> ActionResult:
-        return self._refused() or await self._inner.isolate()
+        return await self._act("isolate", self._inner.isolate)
 
     async def status(self) -> TargetStatus:
         return await self._inner.status()

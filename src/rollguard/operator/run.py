@@ -2,6 +2,8 @@
 
 SIGTERM or SIGINT cancels the loop; each running analysis is cancelled and its
 watch records ``deployment_end`` (``interrupted``) before the process ends.
+The probe listener (:mod:`~rollguard.operator.probes`) is bound before anything
+else starts, so a taken address is reported at once.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kubernetes.client.exceptions import ApiException
+from prometheus_client import CollectorRegistry
 from urllib3.exceptions import HTTPError
 
 from rollguard.audit.base import AuditSink
@@ -21,7 +25,9 @@ from rollguard.errors import RollguardError
 from rollguard.operator.analysis import Settings
 from rollguard.operator.controller import Controller
 from rollguard.operator.kube import ControllerApi, api_client
+from rollguard.operator.probes import Marks, ProbeListener, Probes
 from rollguard.operator.shards import ShardKeeper
+from rollguard.operator.telemetry import ControllerMetrics, Sources
 
 logger = logging.getLogger("rollguard.controller")
 
@@ -40,6 +46,13 @@ class Options:
     lease_namespace: str
     shards: int = 8
     lease_seconds: float = 10.0
+    #: Where /healthz, /readyz and /metrics listen; None: nowhere.
+    health_address: tuple[str, int] | None = None
+
+    @property
+    def stall_seconds(self) -> float:
+        """How long the reconcile loop may not come round before /healthz fails."""
+        return max(60.0, 10 * self.resync_seconds)
 
 
 def run(options: Options, audit: AuditSink) -> None:
@@ -56,14 +69,7 @@ async def _main(options: Options, audit: AuditSink) -> None:
     client = api_client(
         kubeconfig=options.kubeconfig, context=options.context, in_cluster=options.in_cluster
     )
-    settings = Settings(
-        api=ControllerApi(client, namespace=options.namespace),
-        client=client,
-        audit=audit,
-        identity=options.identity,
-        base_dir=Path.cwd(),
-        watch_seconds=options.watch_seconds,
-    )
+    api = ControllerApi(client, namespace=options.namespace)
     keeper = ShardKeeper(
         client,
         namespace=options.lease_namespace,
@@ -71,12 +77,42 @@ async def _main(options: Options, audit: AuditSink) -> None:
         shards=options.shards,
         lease_seconds=options.lease_seconds,
     )
-    controller = Controller(settings, owns=keeper.owns)
+    registry = CollectorRegistry()
+    controller = Controller(
+        Settings(
+            api=api,
+            client=client,
+            audit=audit,
+            identity=options.identity,
+            base_dir=Path.cwd(),
+            watch_seconds=options.watch_seconds,
+            metrics=ControllerMetrics(
+                registry,
+                Sources(
+                    shards=options.shards,
+                    shards_held=lambda: len(keeper.owned()),
+                    analyses_running=lambda: len(controller.running),
+                    api_requests=lambda: api.requests,
+                    lease_requests=lambda: keeper.requests,
+                ),
+            ),
+        ),
+        owns=keeper.owns,
+    )
+    marks = Marks(stall_seconds=options.stall_seconds, lease_seconds=options.lease_seconds)
+    listener = None
+    if options.health_address is not None:
+        host, port = options.health_address
+        listener = ProbeListener(
+            Probes(marks, audit, registry, shards_held=keeper.owned), host=host, port=port
+        )
+        listener.start()
     logger.info("controller %s started", options.identity)
-    leases = asyncio.create_task(keeper.run(), name="shard-leases")
+    ticked = _ticked(marks, controller.settings.metrics)
+    leases = asyncio.create_task(keeper.run(on_tick=ticked), name="shard-leases")
     try:
         with contextlib.suppress(asyncio.CancelledError):
-            await _loop(controller, options.resync_seconds)
+            await _loop(controller, options.resync_seconds, marks)
     finally:
         leases.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -85,13 +121,30 @@ async def _main(options: Options, audit: AuditSink) -> None:
         with contextlib.suppress(RollguardError, ApiException, HTTPError, OSError):
             await keeper.release_all()  # the others take over now, not after expiry
         await asyncio.to_thread(client.close)
+        if listener is not None:
+            listener.stop()
         logger.info("controller %s stopped", options.identity)
 
 
-async def _loop(controller: Controller, every: float) -> None:
+def _ticked(marks: Marks, metrics: ControllerMetrics | None) -> Callable[[str], None]:
+    def ticked(error: str) -> None:
+        marks.ticked(error)
+        if metrics is not None:
+            metrics.lease_ticks.labels("error" if error else "ok").inc()
+
+    return ticked
+
+
+async def _loop(controller: Controller, every: float, marks: Marks) -> None:
+    resyncs = controller.settings.metrics
     while True:
+        error = ""
         try:
             await controller.resync()
         except RollguardError as exc:  # the API server is away: try again next time
             logger.warning("resync failed: %s", exc)
+            error = str(exc)
+        marks.resynced(error)
+        if resyncs is not None:
+            resyncs.resyncs.labels("error" if error else "ok").inc()
         await asyncio.sleep(every)

@@ -85,17 +85,27 @@ class ShardKeeper:
     def owns(self, key: PolicyKey) -> bool:
         return self.owns_shard(shard_of(key, self.shards))
 
+    def owned(self) -> list[int]:
+        """The shards this replica owns now."""
+        return sorted(index for index in list(self.held) if self.owns_shard(index))
+
     @property
     def tick_seconds(self) -> float:
         return self.lease_seconds / 3
 
-    async def run(self) -> None:
-        """Tick until cancelled; API errors wait for the next tick (ownership lapses)."""
+    async def run(self, on_tick: Callable[[str], None] = lambda error: None) -> None:
+        """Tick until cancelled; API errors wait for the next tick (ownership lapses).
+
+        ``on_tick`` hears of every tick: "" when it succeeded, else what went wrong.
+        """
         while True:
+            error = ""
             try:
                 await self.tick()
             except (ApiException, HTTPError, OSError) as exc:
                 logger.warning("shard leases: %s", exc)
+                error = f"shard Leases: {_said(exc)}"
+            on_tick(error)
             await asyncio.sleep(self.tick_seconds)
 
     async def release_all(self) -> None:
@@ -247,6 +257,13 @@ class ShardKeeper:
     async def _call(self, call: Callable[[], Any]) -> Any:
         self.requests += 1
         return await asyncio.to_thread(call)
+
+
+def _said(exc: Exception) -> str:
+    """An error in one line (an ApiException's text carries headers and body)."""
+    if isinstance(exc, ApiException):
+        return f"the API server answered {exc.status} {exc.reason}"
+    return str(exc)
 
 
 def _holder(lease: Obj) -> str:

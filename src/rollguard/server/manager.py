@@ -30,6 +30,7 @@ from rollguard.errors import LockedError, RollguardError
 from rollguard.generate.source import PolicySource
 from rollguard.policy.actions import Action
 from rollguard.server import folder, rearm, trail
+from rollguard.server.history import History
 from rollguard.server.state import DeploymentState, PolicyFailure, Status, TimelineEntry
 from rollguard.server.telemetry import Telemetry
 from rollguard.server.wiring import TimedProvider, WatcherFactory
@@ -225,6 +226,7 @@ class ControllerManager:
             policy_name=source.policy.name,
             policy_file=str(path),
             policy_digest=source.policy.digest(),
+            history=History(interval_seconds=source.policy.analysis.interval),
         )
         runner = Runner(source=source, file_key=key, state=state)
         self.runners[name] = runner
@@ -273,8 +275,9 @@ class ControllerManager:
         except Exception as exc:  # a status read failing must not stop the watch
             runner.state.canary_state = f"unknown ({type(exc).__name__})"
             return
-        runner.state.canary_weight = status.canary_weight
-        runner.state.canary_state = status.canary_state
+        runner.state.read_weight(
+            status.canary_weight, status.canary_state, status.assumed, self.wall_clock()
+        )
         self.telemetry.weight(runner.state.name, status.canary_weight)
 
     async def _run(self, runner: Runner, watcher: Watcher) -> None:

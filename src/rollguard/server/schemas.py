@@ -73,8 +73,15 @@ class PolicyFailureBody(BaseModel):
 
 
 class Weights(BaseModel):
+    """Traffic percent per version, as the executor reports it."""
+
     stable: int | None
     canary: int | None
+    assumed: str | None = Field(
+        default=None,
+        description="Why the split is only what the executor was told, not read back "
+        "(the noop executor; a command executor without a status command); null when read",
+    )
 
 
 class SignalRow(BaseModel):
@@ -87,6 +94,9 @@ class SignalRow(BaseModel):
     limit: float | None
     reference: float | None
     reference_source: str | None
+    method: str = Field(
+        description="`threshold`, or `sequential`: value is the e-value, limit is 1/alpha"
+    )
     window_seconds: float
     requests: float | None
     action: str
@@ -125,6 +135,35 @@ class DeploymentDetail(DeploymentSummary):
     error: str | None
     release: str | None = Field(description="The release being watched, when CI posted it")
     timeline: list[TimelineItem]
+
+
+class HistoryTrigger(BaseModel):
+    """One trigger's evaluations in the window, as columns of equal length."""
+
+    trigger: str
+    signal: str
+    method: str = Field(description="`threshold` or `sequential` (value: e-value, limit: 1/alpha)")
+    at: list[float] = Field(description="Evaluation times, seconds since the epoch (UTC)")
+    value: list[float | None] = Field(description="The canary's value (sequential: e-value)")
+    reference: list[float | None] = Field(description="Stable's or the baseline's value")
+    limit: list[float | None] = Field(description="The limit compared with (sequential: 1/alpha)")
+
+
+class HistoryEvent(BaseModel):
+    at: str
+    kind: str = Field(description="`decision`, `action` or `weight` (a traffic change read back)")
+    message: str
+    canary_weight: int | None
+
+
+class DeploymentHistory(BaseModel):
+    """``GET /api/v1/deployments/{name}/history``: the last hour, bounded."""
+
+    window_seconds: float
+    interval_seconds: float
+    capacity: int = Field(description="Most evaluations kept per trigger")
+    triggers: list[HistoryTrigger]
+    events: list[HistoryEvent]
 
 
 class DeploymentList(BaseModel):

@@ -164,6 +164,7 @@ class Watcher:
         interval_seconds: float | None = None,
         judge_to_end: bool = False,
         fallbacks: Mapping[str, str] | None = None,
+        align_ticks: bool = False,
         namespace: str | None = None,
     ) -> None:
         self.policy = policy
@@ -182,6 +183,10 @@ class Watcher:
         self.judge_to_end = judge_to_end
         # sequential triggers known before the start to be judged by their threshold rule
         self.fallbacks: dict[str, str] = dict(fallbacks or {})
+        # Evaluations after the first fall on multiples of the interval (clock time), so
+        # the watchers of one process ask at the same moments and their queries are
+        # batched (rollguard.metrics.batching).
+        self.align_ticks = align_ticks
         self.watch_id = uuid.uuid4().hex
         self.state = EngineState()
         self.last: Evaluation | None = None
@@ -357,6 +362,8 @@ class Watcher:
                 return await self._finish(self._final_outcome(), None, started, None)
             # the first evaluation comes exactly when the warm-up ends, then every interval
             next_at = now + self.interval_seconds
+            if self.align_ticks:  # the nearest tick: the next gap is 0.5 to 1.5 intervals
+                next_at = round(next_at / self.interval_seconds) * self.interval_seconds
             if not warm:
                 next_at = min(next_at, started + warmup)
             await self.clock.sleep(min(next_at, started + duration_seconds) - now)

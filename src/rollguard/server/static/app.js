@@ -246,9 +246,16 @@ function charts(detail) {
   const marks = [...(events.get(detail.name) || []), ...(detail.timeline || [])
     .filter((item) => item.kind === "decision" || item.kind === "action")
     .map((item) => ({ t: Date.parse(item.at), kind: item.kind, text: item.message }))];
-  const rows = (detail.signals || []).filter((row) => typeof row.value === "number" || typeof row.limit === "number");
+  // A trigger whose data stopped is still charted from what it measured before.
+  const measured = (row) => (seen.get(row.trigger) || []).filter((p) => typeof p.value === "number");
+  const rows = (detail.signals || []).filter((row) =>
+    typeof row.value === "number" || typeof row.limit === "number" || measured(row).length);
   if (!rows.length) return null;
-  return el("div", { class: "charts", "data-testid": "charts" }, rows.map((row) => chart(row, seen.get(row.trigger) || [], marks)));
+  return el("div", { class: "charts", "data-testid": "charts" }, rows.map((row) => {
+    const last = measured(row).filter((p) => typeof p.limit === "number").pop();
+    const shownRow = typeof row.limit === "number" || !last ? row : { ...row, limit: last.limit };
+    return chart(shownRow, seen.get(row.trigger) || [], marks);
+  }));
 }
 
 function card(detail) {

@@ -15,6 +15,7 @@ from rollguard.engine.evaluate import Evaluation
 from rollguard.engine.state import EngineState
 from rollguard.policy.actions import Action, Severity
 from rollguard.server.history import MAX_POINTS, WINDOW_SECONDS, History, capacity
+from rollguard.server.state import DeploymentState
 
 START = 1_800_000_000.0
 
@@ -89,3 +90,18 @@ def test_a_sequential_trigger_keeps_its_e_value_and_one_over_alpha_without_a_ref
     assert series["value"] == [0.5, 1234570.0]  # six significant digits
     assert series["limit"] == [100.0, 100.0]
     assert series["reference"] == [None, None]
+
+
+def test_traffic_steps_read_back_are_kept_and_assumed_splits_are_not() -> None:
+    state = DeploymentState(
+        name="web", policy_name="p", policy_file="p.yaml", policy_digest="d", history=History(5.0)
+    )
+    state.read_weight(20, "serving", "", START)
+    state.read_weight(20, "serving", "", START + 5)  # unchanged: no new step
+    state.read_weight(10, "serving", "", START + 10)
+    state.read_weight(0, "retired", "the noop executor changes and reads nothing", START + 15)
+    events = state.history.as_dict(now=START + 15)["events"]
+    assert [(e["kind"], e["canary_weight"]) for e in events] == [("weight", 20), ("weight", 10)]
+    assert events[1]["message"] == "canary at 10%"
+    weights = state.detail()["weights"]
+    assert weights["assumed"] == "the noop executor changes and reads nothing"

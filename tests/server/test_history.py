@@ -96,12 +96,13 @@ def test_traffic_steps_read_back_are_kept_and_assumed_splits_are_not() -> None:
     state = DeploymentState(
         name="web", policy_name="p", policy_file="p.yaml", policy_digest="d", history=History(5.0)
     )
-    state.read_weight(20, "serving", "", START)
+    state.read_weight(20, "serving", "", START)  # the first read is where it starts, no step
     state.read_weight(20, "serving", "", START + 5)  # unchanged: no new step
     state.read_weight(10, "serving", "", START + 10)
+    state.read_weight(5, "serving", "", START + 12)
     state.read_weight(0, "retired", "the noop executor changes and reads nothing", START + 15)
     events = state.history.as_dict(now=START + 15)["events"]
-    assert [(e["kind"], e["canary_weight"]) for e in events] == [("weight", 20), ("weight", 10)]
-    assert events[1]["message"] == "canary at 10%"
+    assert [(e["kind"], e["canary_weight"]) for e in events] == [("weight", 10), ("weight", 5)]
+    assert events[0]["message"] == "canary at 10%"
     weights = state.detail()["weights"]
     assert weights["assumed"] == "the noop executor changes and reads nothing"

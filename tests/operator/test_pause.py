@@ -100,7 +100,7 @@ def _waiting_appends(postgres: PostgresServer) -> int:
     with psycopg.connect(host="127.0.0.1", port=postgres.port, user="postgres") as connection:
         row = connection.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-            "AND objid = %s",
+            "AND objid::bigint = %s",
             (_APPEND_LOCK_KEY,),
         ).fetchone()
     return int(row[0]) if row else 0

@@ -3,8 +3,8 @@ is refused that rollback when it wakes (SIGCONT); the replica that took its shar
 the Deployment back, once.
 
 To hold the rollback pending at the moment of the pause, the test takes the audit
-store's append lock: the replica decides, blocks writing its ``decision`` entry
-(observed in ``pg_locks``), and is stopped there. When it wakes, its API server is
+store's append lock: the replica decides, blocks recording its decision before it
+acts (observed in ``pg_locks``), and is stopped there. When it wakes, its API server is
 cut off (a TCP gate), so neither its Lease renewal nor its resync can tell it the
 shard is gone: only the fence, on its own clock, stands between it and the
 rollback. Oracles: the audit trail, the Deployment's ReplicaSets, the Leases.
@@ -142,12 +142,12 @@ def _pause_with_a_decision_pending(
 
 
 def _refusal(audit_url: str) -> dict[str, Any] | None:
-    """The action_result of a rollback the fence refused, if one was written."""
+    """The step of a rollback the fence refused, once it is in the trail (the step is
+    written before the action's result, which waits to read the Deployment back)."""
     store = open_store(audit_url, create=False)
     try:
-        for entry in store.list(kind="action_result"):
-            steps: Any = entry.record.executor_output.get("steps") or []
-            if any(step.get("fenced") for step in steps):
+        for entry in store.list(kind="action_step"):
+            if entry.record.executor_output.get("fenced"):
                 return dict(entry.record.executor_output)
     finally:
         store.close()
@@ -212,6 +212,7 @@ def test_a_paused_replicas_pending_rollback_is_refused_when_it_wakes(
         fenced = wait_until(
             lambda: _refusal(audit_url), timeout=DEADLINE, what="the woken replica's refusal"
         )
+        assert fenced["step"] == "rollback"
         assert "no longer owns" in fenced["detail"]
         assert image(cluster, namespace) == "shop:v2"  # the paused replica changed nothing
         base = paused.health_url()
@@ -238,6 +239,8 @@ def test_a_paused_replicas_pending_rollback_is_refused_when_it_wakes(
     results = _action_results(audit_url)
     done = [record for record in results if record.outcome == "success"]
     assert len(done) == 1  # one rollback, by the replica that owned the shard
-    assert len(results) == 2  # and the paused replica's refused one
+    for record in results:  # the paused replica's own result, if it wrote one: refused
+        steps: Any = record.executor_output.get("steps") or []
+        assert record in done or any(step.get("fenced") for step in steps)
     revisions = history(cluster, namespace)
     assert max(revisions) == 3  # v1, v2, and the one rollback back to v1's template

@@ -159,10 +159,22 @@ def _custom(
 
 
 def for_signal(
-    signal: Signal, *, names: MetricNames, selector: str, window_seconds: float
+    signal: Signal,
+    *,
+    names: MetricNames,
+    selector: str,
+    window_seconds: float,
+    by: tuple[str, ...] = (),
 ) -> Expressions:
-    """The generated expressions for one signal, one version's selector and one window."""
+    """The generated expressions for one signal, one version's selector and one window.
+
+    ``by`` keeps those labels through every aggregation (``sum by (namespace, ...)``), so
+    one expression answers many selections at once, each in its own series
+    (:mod:`rollguard.metrics.shapes`); every binary operation then matches series on
+    exactly those labels, so each selection is computed as if it were asked alone.
+    """
     w = duration(window_seconds)
+    sum_by, max_by = _aggregations(by)
     requests = f"{names.requests_total}{matchers(selector)}"
     errors = (
         f"{names.requests_total}"
@@ -172,49 +184,48 @@ def for_signal(
         f"{names.requests_total}"
         f"{matchers(f'{names.status_label}=~{_quote(names.unauthorized_status_regex)}', selector)}"
     )
-    all_rate = f"sum(rate({requests}[{w}]))"
-    all_increase = f"sum(increase({requests}[{w}]))"
+    all_rate = f"{sum_by}(rate({requests}[{w}]))"
+    all_increase = f"{sum_by}(increase({requests}[{w}]))"
     if signal in _LATENCY_SIGNALS:
-        return _latency(signal, histogram=names.duration_histogram, selector=selector, w=w)
+        return _latency(signal, histogram=names.duration_histogram, selector=selector, w=w, by=by)
 
     match signal:
         case Signal.ERROR_RATE_PERCENT:
             return Expressions(
-                value=f"100 * (sum(rate({errors}[{w}])) or {all_rate} * 0) / {all_rate}",
+                value=f"100 * ({sum_by}(rate({errors}[{w}])) or {all_rate} * 0) / {all_rate}",
                 requests=all_increase,
             )
         case Signal.MEMORY_MB:
-            return Expressions(
-                value=f"max(avg_over_time({names.memory_bytes}{matchers(selector)}[{w}])) / 1048576"
-            )
+            memory = f"{names.memory_bytes}{matchers(selector)}"
+            return Expressions(value=f"{max_by}(avg_over_time({memory}[{w}])) / 1048576")
         case Signal.CPU_PERCENT:
             return Expressions(
-                value=f"100 * max(rate({names.cpu_seconds_total}{matchers(selector)}[{w}]))"
+                value=f"100 * {max_by}(rate({names.cpu_seconds_total}{matchers(selector)}[{w}]))"
             )
         case Signal.CONNECTIONS:
             return Expressions(
-                value=f"sum(avg_over_time({names.connections}{matchers(selector)}[{w}]))"
+                value=f"{sum_by}(avg_over_time({names.connections}{matchers(selector)}[{w}]))"
             )
         case Signal.UNAUTHORIZED_PER_MINUTE:
             return Expressions(
-                value=f"60 * (sum(rate({unauthorized}[{w}])) or {all_rate} * 0)",
+                value=f"60 * ({sum_by}(rate({unauthorized}[{w}])) or {all_rate} * 0)",
                 requests=all_increase,
             )
         case Signal.REQUESTS:
             return Expressions(value=all_increase, requests=all_increase)
         case Signal.ERRORS:
             return Expressions(
-                value=f"(sum(increase({errors}[{w}])) or {all_increase} * 0)",
+                value=f"({sum_by}(increase({errors}[{w}])) or {all_increase} * 0)",
                 requests=all_increase,
             )
         case Signal.VULNERABILITIES_CRITICAL | Signal.VULNERABILITIES_HIGH:
             severity = "critical" if signal is Signal.VULNERABILITIES_CRITICAL else "high"
             labels = matchers(f"{names.severity_label}=~{_quote('(?i)' + severity)}", selector)
-            return Expressions(value=f"max({names.vulnerabilities}{labels})")
+            return Expressions(value=f"{max_by}({names.vulnerabilities}{labels})")
         case Signal.SUSPICIOUS_EVENTS:
             events = f"{names.suspicious_events_total}{matchers(selector)}"
             return Expressions(
-                value=f"(sum(increase({events}[{w}])) or {all_increase} * 0)",
+                value=f"({sum_by}(increase({events}[{w}])) or {all_increase} * 0)",
                 requests=all_increase,
             )
     raise ValueError(f"no PromQL is defined for signal {signal!r}")  # pragma: no cover
@@ -246,30 +257,40 @@ _LATENCY_SIGNALS = frozenset(
 )
 
 
-def _latency(signal: Signal, *, histogram: str, selector: str, w: str) -> Expressions:
+def _latency(
+    signal: Signal, *, histogram: str, selector: str, w: str, by: tuple[str, ...]
+) -> Expressions:
     """Latency signals from one Prometheus histogram (seconds), reported in ms."""
     labels = matchers(selector)
-    count_increase = f"sum(increase({histogram}_count{labels}[{w}]))"
+    sum_by, _ = _aggregations(by)
+    per_le = f"sum by ({', '.join((*by, 'le'))}) "
+    count_increase = f"{sum_by}(increase({histogram}_count{labels}[{w}]))"
     if signal is Signal.LATENCY_BUCKETS:
         return Expressions(
-            value=f"sum by (le) (increase({histogram}_bucket{labels}[{w}]))",
+            value=f"{per_le}(increase({histogram}_bucket{labels}[{w}]))",
             requests=count_increase,
             per_bucket=True,
         )
     if signal is Signal.LATENCY_MEAN_MS:
         return Expressions(
             value=(
-                f"1000 * sum(rate({histogram}_sum{labels}[{w}])) "
-                f"/ sum(rate({histogram}_count{labels}[{w}]))"
+                f"1000 * {sum_by}(rate({histogram}_sum{labels}[{w}])) "
+                f"/ {sum_by}(rate({histogram}_count{labels}[{w}]))"
             ),
             requests=count_increase,
         )
     q = 0.95 if signal is Signal.LATENCY_P95_MS else 0.5
-    buckets = f"sum by (le) (rate({histogram}_bucket{labels}[{w}]))"
+    buckets = f"{per_le}(rate({histogram}_bucket{labels}[{w}]))"
     return Expressions(
         value=f"1000 * histogram_quantile({q}, {buckets})",
         requests=count_increase,
     )
+
+
+def _aggregations(by: tuple[str, ...]) -> tuple[str, str]:
+    """``sum`` and ``max``, or ``sum by (a, b) `` and ``max by (a, b) `` when labels are kept."""
+    kept = f" by ({', '.join(by)}) " if by else ""
+    return f"sum{kept}", f"max{kept}"
 
 
 def _quote(value: str) -> str:

@@ -309,3 +309,23 @@ def test_help_documents_the_exit_codes(invoke_cli: Invoke) -> None:
         assert code in text
     assert "5 the action failed" in text
     assert "6 audit store broken" in text
+
+
+def test_a_status_nobody_read_gets_no_tick(invoke_cli: Invoke, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "target:\n  deployment: shop\n  executor:\n    type: command\n"
+        f"    rollback: [{sys.executable}, -c, 'pass']\n"
+        + METRICS
+        + "error_rate_trigger: {above: 5}\n"
+    )
+    done = invoke_cli("drill", "--policy", str(policy), "--execute")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "✓ rollback:" in done.stdout  # the command ran and succeeded: that was checked
+    assert "✓ status" not in done.stdout
+    assert "- status: not read back (the command executor has no status command)" in done.stdout
+    assert "the traffic split was not read back" in done.stdout
+    dry = invoke_cli("drill", "--policy", str(policy), "-o", "json")
+    final = json.loads(dry.stdout)["final_status"]
+    assert final["assumed"] == "the noop executor changes and reads nothing"
+    assert "not read back" in json.loads(dry.stdout)["reason"]

@@ -13,6 +13,7 @@ from rollguard.audit.base import MemoryAuditSink
 from rollguard.baseline import Baseline, load_baseline
 from rollguard.controller.drill import DrillResult, pick_trigger, record_drill, run_drill
 from rollguard.errors import ExitCode, UsageError
+from rollguard.executors.recording import ASSUMED
 from rollguard.policy import load_policy
 from rollguard.policy.model import Policy
 from rollguard.testing import RecordingExecutor
@@ -83,7 +84,11 @@ def test_a_gradual_drill_walks_every_step_to_zero(tmp_path: Path) -> None:
     assert executor.calls == [("set_canary_weight", p) for p in (30, 20, 10, 0)]
     assert result.breach.value is not None
     assert result.breach.value > 500
-    assert result.final_status == {"canary_weight": 0, "canary_state": "drained"}
+    assert result.final_status == {
+        "canary_weight": 0,
+        "canary_state": "drained",
+        "assumed": ASSUMED,
+    }
 
 
 def test_a_sequential_trigger_against_the_baseline_needs_one(tmp_path: Path) -> None:
@@ -146,4 +151,8 @@ def test_a_failing_action_is_a_failed_drill_on_record(tmp_path: Path) -> None:
     [entry] = sink.records
     assert (entry.kind, entry.outcome, entry.trigger) == ("drill", "failure", "error_rate_trigger")
     assert entry.executor_output["executed"] is False
-    assert entry.executor_output["final"] == {"canary_weight": 20, "canary_state": "serving"}
+    assert entry.executor_output["final"] == {
+        "canary_weight": 20,
+        "canary_state": "serving",
+        "assumed": ASSUMED,  # a recording executor reads nothing back
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -211,3 +212,31 @@ async def test_a_raising_notifier_is_recorded_as_a_failed_delivery_without_its_m
     failures = [r for r in audit.records if r.kind == "notification"]
     assert [r.outcome for r in failures] == ["failure"]
     assert "SECRET" not in repr(audit.records)
+
+
+async def test_aligned_ticks_fall_on_multiples_of_the_interval() -> None:
+    """Watchers started at different moments meet at the same ticks (so one batch per tick)."""
+    times: dict[float, list[float]] = {}
+
+    async def watch(start: float) -> None:
+        policy = parse_policy(POLICY)
+        seen = times.setdefault(start, [])
+        watcher = Watcher(
+            policy,
+            provider=InMemoryProvider({(Signal.ERROR_RATE_PERCENT, Version.CANARY): 0.5}),
+            executor=RecordingExecutor(canary_weight=20),
+            notifier=LogNotifier(),
+            audit=MemoryAuditSink(),
+            clock=SimulatedClock(start),
+            on_evaluation=lambda evaluation: seen.append(evaluation.at),
+            align_ticks=True,
+        )
+        await watcher.run(duration_seconds=30)
+
+    await asyncio.gather(watch(1_001.2), watch(1_003.9))
+    for start, seen in times.items():
+        assert seen[0] == start  # the first evaluation is not delayed
+        assert all(at == pytest.approx(round(at / 5) * 5) for at in seen[1:]), seen
+        assert all(b - a == pytest.approx(5) for a, b in itertools.pairwise(seen[1:])), seen
+    assert times[1_001.2][1] == pytest.approx(1_005)  # 3.8 s after the first: the nearest tick
+    assert times[1_003.9][1] == pytest.approx(1_010)  # 1.1 s would be too soon: 6.1 s after

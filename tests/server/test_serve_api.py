@@ -7,9 +7,12 @@ from pathlib import Path
 
 from serve_harness import TOKEN, Served, policy
 
+from rollguard.executors import recording
 from support import wait_until
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+#: The harness's policies use the noop executor: its split is what it was told, never read.
+NOOP = recording.ASSUMED
 
 
 def _metric(served: Served, pattern: str) -> float:
@@ -41,7 +44,7 @@ def test_bad_policy_is_reported_with_file_and_line_while_others_run(served: Serv
 
 def test_a_deployment_going_bad_is_rolled_back_with_evidence(served: Served) -> None:
     shop = served.wait_status("shop", "rolled_back")
-    assert shop["weights"] == {"stable": 100, "canary": 0}
+    assert shop["weights"] == {"stable": 100, "canary": 0, "assumed": NOOP}
     decision = shop["last_decision"]
     assert isinstance(decision, dict)
     assert decision["action"] == "immediate_rollback"
@@ -111,7 +114,7 @@ def test_pause_resume_abort(served: Served) -> None:
     )
     assert aborted.json()["status"] == "aborted"
     cart = served.detail("cart")
-    assert cart["weights"] == {"stable": 100, "canary": 0}
+    assert cart["weights"] == {"stable": 100, "canary": 0, "assumed": NOOP}
     entries = served.client.get("/api/v1/audit", params={"deployment": "cart"}).json()["entries"]
     assert entries[0]["trigger"] == "operator"
     assert entries[0]["reason"] == "abort by operator: bad release notes"
@@ -125,7 +128,7 @@ def test_promote_sends_all_traffic_to_the_canary(served: Served) -> None:
     served.wait_status("cart", "watching")
     promoted = served.client.post("/api/v1/deployments/cart/promote", headers=AUTH)
     assert promoted.json()["status"] == "promoted"
-    assert served.detail("cart")["weights"] == {"stable": 0, "canary": 100}
+    assert served.detail("cart")["weights"] == {"stable": 0, "canary": 100, "assumed": NOOP}
 
 
 def test_unknown_deployment_is_404_json(served: Served) -> None:

@@ -183,6 +183,9 @@ def _print(result: DrillResult) -> None:
         f"after {counted(result.evaluations, 'evaluation')} — {decision['reason']}"
     )
     for step in result.steps:
+        if step.get("assumed"):  # nothing was checked: no tick
+            out.say(f"  - {step.get('step')}: not read back ({step['assumed']})")
+            continue
         mark = "✓" if step.get("ok") else "✗"
         extra = f"canary {step['canary_weight']}%" if "canary_weight" in step else ""
         if "to_stable_percent" in step:

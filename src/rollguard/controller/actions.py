@@ -131,14 +131,11 @@ async def execute(
                 outcome.ok, outcome.detail = False, f"status failed: {exc}"
             return outcome
         outcome.canary_weight = status.canary_weight
-        outcome.steps.append(
-            {
-                "step": "status",
-                "ok": True,
-                "canary_weight": status.canary_weight,
-                "canary_state": status.canary_state,
-            }
-        )
+        read: dict[str, object] = {"step": "status", "ok": True}
+        read.update(canary_weight=status.canary_weight, canary_state=status.canary_state)
+        if status.assumed:  # nothing was read back: the record says so
+            read["assumed"] = status.assumed
+        outcome.steps.append(read)
     return outcome
 
 

@@ -49,6 +49,8 @@ class Overrides:
     ``replay_speed`` plays a replay source on the wall clock at that pace
     (``serve``); without it a replay runs on a simulated clock at once.
     ``instrument`` wraps the finished provider (``serve`` times evaluations).
+    ``align_ticks`` evaluates on multiples of the interval, so that many watchers
+    in one process ask together and their queries are batched.
     """
 
     base_dir: Path
@@ -65,6 +67,7 @@ class Overrides:
     on_evaluation: EvaluationHook | None = None
     instrument: Callable[[Provider], Provider] | None = None
     judge_to_end: bool = False
+    align_ticks: bool = False
     #: The deployment's namespace when the policy does not say (``rollguard controller``).
     namespace: str | None = None
 
@@ -105,6 +108,7 @@ def assemble(policy: Policy, overrides: Overrides) -> Watcher:
         on_evaluation=overrides.on_evaluation,
         judge_to_end=overrides.judge_to_end,
         fallbacks=fallbacks,
+        align_ticks=overrides.align_ticks,
         namespace=overrides.namespace,
     )
 

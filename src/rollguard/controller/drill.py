@@ -31,6 +31,7 @@ from rollguard.policy.actions import PRIORITY, Action
 from rollguard.policy.model import Policy
 from rollguard.policy.triggers import Trigger
 from rollguard.timestamps import now_rfc3339
+from rollguard.wording import counted
 
 #: Evaluations a sequential test gets to cross 1/alpha before the drill gives up.
 SEQUENTIAL_EVALUATIONS = 60
@@ -219,6 +220,8 @@ async def _judge(
         "canary_weight": status.canary_weight,
         "canary_state": status.canary_state,
     }
+    if status.assumed:
+        result.final_status["assumed"] = status.assumed
     if not done.get("ok", False):
         result.reason = f"{rule.action.value} failed: {done.get('detail', '')}"
     elif status.canary_weight != 0:
@@ -229,11 +232,18 @@ async def _judge(
     else:
         result.action_ok = True
         where = "on the real target" if executed else "against a recording executor"
+        after = counted(watched.evaluations, "evaluation")
         result.reason = (
-            f"{rule.name} fired after {watched.evaluations} evaluations and "
+            f"{rule.name} fired after {after} and "
             f"{rule.action.value} put all traffic on stable {where} "
             f"(canary at 0%, {status.canary_state})"
         )
+        if status.assumed:  # the action succeeded; where traffic went was not read back
+            result.reason = (
+                f"{rule.name} fired after {after} and "
+                f"{rule.action.value} succeeded {where}; the traffic split was not read "
+                f"back ({status.assumed})"
+            )
     return result
 
 

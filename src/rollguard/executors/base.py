@@ -30,6 +30,9 @@ class TargetStatus:
     canary_weight: int  # percent of traffic on the canary, 0-100
     canary_state: str  # "serving", "drained", "isolated", "retired", "unknown"
     detail: Mapping[str, object] = field(default_factory=dict)
+    #: Why the weight is only what the executor was last told, not read from the target
+    #: ("" when it was read back): shown instead of a split nobody measured.
+    assumed: str = ""
 
     @property
     def rolled_back(self) -> bool:

@@ -128,6 +128,7 @@ class CommandExecutor:
                 canary_weight=self._canary_weight or 0,
                 canary_state=self._canary_state,
                 detail={"source": "last successful action (no status command)"},
+                assumed="the command executor has no status command",
             )
         result = await self._run("status", self._spec.status)
         if not result.ok:

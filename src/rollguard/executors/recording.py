@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from rollguard.executors.base import ActionResult, Executor, TargetStatus, refused_weight
 
 Call = Callable[[Executor], Awaitable[ActionResult]]
+#: Its status is what it was told: nothing is read back from a target.
+ASSUMED = "the noop executor changes and reads nothing"
 
 
 class RecordingExecutor:
@@ -71,7 +73,11 @@ class RecordingExecutor:
     async def status(self) -> TargetStatus:
         if self.inner is not None:
             return await self.inner.status()
-        return TargetStatus(canary_weight=self.canary_weight, canary_state=self.canary_state)
+        return TargetStatus(
+            canary_weight=self.canary_weight,
+            canary_state=self.canary_state,
+            assumed=ASSUMED,
+        )
 
     async def aclose(self) -> None:
         if self.inner is not None:

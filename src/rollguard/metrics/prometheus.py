@@ -22,12 +22,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
-from rollguard import promql
+from rollguard import documents, promql
 from rollguard.metrics.http import Answer, HttpEdge, QueryFailed, auth_from, verify_option
 from rollguard.policy.model import PrometheusSource
+from rollguard.policy.units import parse_duration
 from rollguard.retry import SETTINGS, Sleep
 from rollguard.signals import Measurement, Query
 
@@ -50,26 +52,13 @@ class PrometheusProvider:
         client: httpx.AsyncClient | None = None,
         backoff_seconds: float | None = None,
         sleep: Sleep = asyncio.sleep,
+        edge: HttpEdge | None = None,
     ) -> None:
         self._source = source
-        address = str(source.address)
-        self._edge = HttpEdge(
-            name="Prometheus",
-            base=address,
-            timeout=source.timeout,
-            retry=SETTINGS["prometheus"].with_retries(
-                source.retries, backoff_seconds=backoff_seconds
-            ),
-            auth=auth_from(source.auth),
-            verify=verify_option(
-                name="Prometheus",
-                address=address,
-                ca_file=source.ca_file,
-                insecure=source.insecure_skip_verify,
-            ),
-            client=client,
-            sleep=sleep,
+        self._edge = edge or prometheus_edge(
+            source, client=client, backoff_seconds=backoff_seconds, sleep=sleep
         )
+        self._built: dict[Query, promql.Expressions] = {}
 
     async def collect(self, *, now: float) -> None:
         """Prometheus scrapes by itself; nothing to refresh."""
@@ -81,16 +70,32 @@ class PrometheusProvider:
     async def aclose(self) -> None:
         await self._edge.aclose()
 
+    async def global_scrape_interval(self) -> float | None:
+        """Seconds of Prometheus' global ``scrape_interval`` (``/api/v1/status/config``).
+
+        None when it cannot be read (a server without that API, an answer not shaped
+        as Prometheus' own): it only decides a warning, never a measurement.
+        """
+        try:
+            answer = await self._edge.request("GET", "/api/v1/status/config")
+            data = _data(answer, self._edge)
+        except QueryFailed:
+            return None
+        return _global_scrape_interval(data.get("yaml"))
+
     async def _measure_one(self, query: Query, now: float) -> Measurement:
-        expressions = promql.build(query, self._source)
+        expressions = self._built.get(query)
+        if expressions is None:  # the same queries come back every interval
+            expressions = self._built[query] = promql.build(query, self._source)
         try:
             if expressions.requests is not None and expressions.requests != expressions.value:
                 samples, request_samples = await asyncio.gather(
-                    self._instant(expressions.value, now), self._instant(expressions.requests, now)
+                    self._samples(query, expressions.value, now, requests=False),
+                    self._samples(query, expressions.requests, now, requests=True),
                 )
                 requests = _count(request_samples)
             else:
-                samples = await self._instant(expressions.value, now)
+                samples = await self._samples(query, expressions.value, now, requests=False)
                 requests = None
             if expressions.per_bucket:
                 return _buckets(query, now, samples, expressions.value)
@@ -103,20 +108,71 @@ class PrometheusProvider:
             return Measurement.error(query, now, failed.reason)
         return Measurement.ok(query, now, value, requests=requests)
 
-    async def _instant(self, expression: str, at: float) -> list[Sample]:
-        data = await self._get("/api/v1/query", {"query": expression, "time": at})
-        kind = data.get("resultType")
-        result = data.get("result")
-        if kind == "scalar":
-            return [Sample({}, _point(result))]
-        if kind != "vector" or not isinstance(result, list):
-            raise QueryFailed(f"expected an instant vector from {expression!r}, got {_shown(kind)}")
-        return [_sample(item) for item in result]
+    async def _samples(
+        self, query: Query, expression: str, at: float, *, requests: bool
+    ) -> list[Sample]:
+        """The series answering ``expression`` (the value's, or the ``requests`` behind it)
+        of ``query``; :mod:`rollguard.metrics.batching` answers many queries at once here."""
+        return await instant(self._edge, expression, at)
 
-    async def _get(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """GET with retries (the HTTP edge); return the ``data`` of a successful answer."""
-        answer = await self._edge.request("GET", path, params=params)
-        return _data(answer, self._edge)
+
+def prometheus_edge(
+    source: PrometheusSource,
+    *,
+    client: httpx.AsyncClient | None = None,
+    backoff_seconds: float | None = None,
+    sleep: Sleep = asyncio.sleep,
+) -> HttpEdge:
+    """The HTTP edge to a source's Prometheus: its timeout, retries, credentials and TLS."""
+    address = str(source.address)
+    return HttpEdge(
+        name="Prometheus",
+        base=address,
+        timeout=source.timeout,
+        retry=SETTINGS["prometheus"].with_retries(source.retries, backoff_seconds=backoff_seconds),
+        auth=auth_from(source.auth),
+        verify=verify_option(
+            name="Prometheus",
+            address=address,
+            ca_file=source.ca_file,
+            insecure=source.insecure_skip_verify,
+        ),
+        client=client,
+        sleep=sleep,
+    )
+
+
+async def instant(
+    edge: HttpEdge, expression: str, at: float, *, shown: str | None = None
+) -> list[Sample]:
+    """The series of an instant query at ``at``; ``shown`` names a long expression in reasons.
+
+    Long expressions (a batch of deployments) are sent as a form (POST), which
+    Prometheus accepts as it does GET, so no URL grows past a proxy's limit.
+    """
+    params = {"query": expression, "time": at}
+    if len(expression) > _LONGEST_GET:
+        answer = await edge.request(
+            "POST",
+            "/api/v1/query",
+            content=urlencode(params),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    else:
+        answer = await edge.request("GET", "/api/v1/query", params=params)
+    data = _data(answer, edge)
+    kind = data.get("resultType")
+    result = data.get("result")
+    if kind == "scalar":
+        return [Sample({}, _point(result))]
+    if kind != "vector" or not isinstance(result, list):
+        what = shown or expression
+        raise QueryFailed(f"expected an instant vector from {what!r}, got {_shown(kind)}")
+    return [_sample(item) for item in result]
+
+
+#: Longer expressions are POSTed (a URL of a few kilobytes is safe everywhere).
+_LONGEST_GET = 2048
 
 
 def _data(answer: Answer, edge: HttpEdge) -> dict[str, Any]:
@@ -134,6 +190,19 @@ def _data(answer: Answer, edge: HttpEdge) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise QueryFailed(f"Prometheus at {edge.shown} answered without data")
     return data
+
+
+def _global_scrape_interval(text: object) -> float | None:
+    """``global.scrape_interval`` of a loaded configuration (Prometheus writes its default)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        config = documents.load_yaml(
+            text, source="Prometheus' configuration", max_bytes=documents.MAX_ANSWER_BYTES
+        )
+        return parse_duration(config["global"]["scrape_interval"])
+    except (documents.DocumentError, TypeError, KeyError, ValueError):
+        return None
 
 
 def _shown(raw: object, limit: int = 200) -> str:

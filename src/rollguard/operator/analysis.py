@@ -18,11 +18,13 @@ from kubernetes import client as k8s
 from rollguard.audit.base import AuditSink
 from rollguard.controller.assemble import Overrides, assemble
 from rollguard.controller.clock import SystemClock
-from rollguard.controller.watch import Outcome, WatchResult
+from rollguard.controller.watch import Outcome, Watcher, WatchResult
 from rollguard.engine.decision import Verdict
 from rollguard.engine.evaluate import Evaluation
 from rollguard.errors import RollguardError
 from rollguard.executors.base import Executor
+from rollguard.metrics.base import Provider
+from rollguard.metrics.batching import QueryBatcher
 from rollguard.operator import status as st
 from rollguard.operator.crd import Phase
 from rollguard.operator.fence import FencedExecutor, Owns
@@ -57,6 +59,8 @@ class Settings:
     watch_seconds: float
     status_every_seconds: float = 30.0
     metrics: ControllerMetrics | None = None
+    #: Every analysis's Prometheus queries go through it: one query per shape and tick.
+    batcher: QueryBatcher = field(default_factory=QueryBatcher)
 
 
 @dataclass
@@ -78,7 +82,49 @@ class Analysis:
 
     async def run(self, settings: Settings, owns: Owns) -> WatchResult:
         """Watch until a verdict (or ``watch_seconds``); the status says how it ended."""
-        watcher = assemble(
+        batched = settings.batcher.provider_for(self.policy)
+        try:
+            watcher = self._assemble(settings, owns, batched)
+        except BaseException:
+            if batched is not None:  # its share of the batcher's connection
+                await batched.aclose()
+            raise
+        try:
+            await settings.api.patch_status(
+                self.key,
+                {
+                    "phase": Phase.WATCHING,
+                    "revision": self.revision,
+                    "settledRevision": None,
+                    "observedGeneration": self.generation,
+                    "controller": settings.identity,
+                    "decision": None,
+                    "evaluations": 0,
+                    "conditions": [
+                        st.condition("SpecValid", True, "Accepted", "", self.generation),
+                        st.condition("DeploymentFound", True, "Found", "", self.generation),
+                        st.condition(
+                            "Analysing",
+                            True,
+                            "Watching",
+                            f"revision {self.revision}",
+                            self.generation,
+                        ),
+                    ],
+                },
+            )
+            await self._event(
+                settings,
+                "AnalysisStarted",
+                f"watching revision {self.revision} of {self.policy.target.deployment}",
+                warning=False,
+            )
+            return await watcher.run(duration_seconds=settings.watch_seconds)
+        finally:
+            await watcher.provider.aclose()
+
+    def _assemble(self, settings: Settings, owns: Owns, batched: Provider | None) -> Watcher:
+        return assemble(
             self.policy,
             Overrides(
                 base_dir=settings.base_dir,
@@ -89,40 +135,13 @@ class Analysis:
                     what=f"policy {self.key}",
                     acted=settings.metrics.acted if settings.metrics else None,
                 ),
+                metrics=batched,
                 clock=SystemClock(),
                 on_evaluation=lambda evaluation: self._evaluated(settings, evaluation),
+                align_ticks=batched is not None,  # batched watchers meet at the same ticks
                 namespace=self.key.namespace,
             ),
         )
-        await settings.api.patch_status(
-            self.key,
-            {
-                "phase": Phase.WATCHING,
-                "revision": self.revision,
-                "settledRevision": None,
-                "observedGeneration": self.generation,
-                "controller": settings.identity,
-                "decision": None,
-                "evaluations": 0,
-                "conditions": [
-                    st.condition("SpecValid", True, "Accepted", "", self.generation),
-                    st.condition("DeploymentFound", True, "Found", "", self.generation),
-                    st.condition(
-                        "Analysing", True, "Watching", f"revision {self.revision}", self.generation
-                    ),
-                ],
-            },
-        )
-        await self._event(
-            settings,
-            "AnalysisStarted",
-            f"watching revision {self.revision} of {self.policy.target.deployment}",
-            warning=False,
-        )
-        try:
-            return await watcher.run(duration_seconds=settings.watch_seconds)
-        finally:
-            await watcher.provider.aclose()
 
     async def report(self, settings: Settings, result: WatchResult, settled: str) -> None:
         """The verdict on the policy's status and as Events."""

@@ -134,6 +134,25 @@ def create_app(
         found = state_or_404(name)
         return found if isinstance(found, JSONResponse) else JSONResponse(found.detail())
 
+    @app.get(
+        "/api/v1/deployments/{name}/history",
+        response_model=s.DeploymentHistory,
+        tags=["deployments"],
+        responses=_ERRORS,
+    )
+    async def deployment_history(name: str) -> Any:
+        """The last hour of each trigger's value, reference and limit, decisions and traffic
+        steps: what the page's charts start from. At most `capacity` rows per trigger."""
+        found = state_or_404(name)
+        if isinstance(found, JSONResponse):
+            return found
+        return JSONResponse(found.history.as_dict(now=manager.wall_clock()))
+
+    @app.post("/api/v1/deployments/{name}/history", include_in_schema=False)
+    async def history_is_read_only(name: str) -> JSONResponse:
+        # Without this, POST would reach the command route below ("history" is no command).
+        return http_errors.error_response(405, "Method Not Allowed", {"Allow": "GET"})
+
     control_api.add_routes(app, manager, auth=auth, telemetry=telemetry, cache=cache)
 
     @app.get("/api/v1/audit", response_model=s.AuditList, tags=["audit"], responses=_ERRORS)

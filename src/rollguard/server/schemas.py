@@ -15,6 +15,7 @@ class Command(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     PROMOTE = "promote"
+    RETRY = "retry"
 
 
 class CommandBody(BaseModel):
@@ -23,6 +24,13 @@ class CommandBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=500)
+    on_behalf_of: str = Field(
+        default="",
+        max_length=100,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="Whom the client asks for (the CLI's --as, or its OS user); recorded "
+        "beside the token's name, not verified",
+    )
 
 
 class ReleaseBody(BaseModel):
@@ -73,8 +81,15 @@ class PolicyFailureBody(BaseModel):
 
 
 class Weights(BaseModel):
+    """Traffic percent per version, as the executor reports it."""
+
     stable: int | None
     canary: int | None
+    assumed: str | None = Field(
+        default=None,
+        description="Why the split is only what the executor was told, not read back "
+        "(the noop executor; a command executor without a status command); null when read",
+    )
 
 
 class SignalRow(BaseModel):
@@ -87,6 +102,9 @@ class SignalRow(BaseModel):
     limit: float | None
     reference: float | None
     reference_source: str | None
+    method: str = Field(
+        description="`threshold`, or `sequential`: value is the e-value, limit is 1/alpha"
+    )
     window_seconds: float
     requests: float | None
     action: str
@@ -114,6 +132,22 @@ class DeploymentSummary(BaseModel):
     last_trigger: str | None
 
 
+class PromotionView(BaseModel):
+    """A progressive release: its step, the promotion test's evidence, the next step."""
+
+    step: int
+    of: int
+    canary_weight: int
+    next_weight: int | None
+    step_seconds: float
+    min_step_seconds: float
+    max_step_seconds: float
+    held_by: str | None = Field(description="Who paused the release at this step, if anyone")
+    accepted: bool = Field(description="The evidence shows the canary no worse (at 1/beta)")
+    reason: str
+    evidence: list[dict[str, Any]]
+
+
 class DeploymentDetail(DeploymentSummary):
     policy_digest: str
     canary_state: str
@@ -124,7 +158,39 @@ class DeploymentDetail(DeploymentSummary):
     outcome: dict[str, Any] | None
     error: str | None
     release: str | None = Field(description="The release being watched, when CI posted it")
+    promotion: PromotionView | None = Field(
+        default=None, description="A progressive release's step and evidence (promotion:)"
+    )
     timeline: list[TimelineItem]
+
+
+class HistoryTrigger(BaseModel):
+    """One trigger's evaluations in the window, as columns of equal length."""
+
+    trigger: str
+    signal: str
+    method: str = Field(description="`threshold` or `sequential` (value: e-value, limit: 1/alpha)")
+    at: list[float] = Field(description="Evaluation times, seconds since the epoch (UTC)")
+    value: list[float | None] = Field(description="The canary's value (sequential: e-value)")
+    reference: list[float | None] = Field(description="Stable's or the baseline's value")
+    limit: list[float | None] = Field(description="The limit compared with (sequential: 1/alpha)")
+
+
+class HistoryEvent(BaseModel):
+    at: str
+    kind: str = Field(description="`decision`, `action` or `weight` (a traffic change read back)")
+    message: str
+    canary_weight: int | None
+
+
+class DeploymentHistory(BaseModel):
+    """``GET /api/v1/deployments/{name}/history``: the last hour, bounded."""
+
+    window_seconds: float
+    interval_seconds: float
+    capacity: int = Field(description="Most evaluations kept per trigger")
+    triggers: list[HistoryTrigger]
+    events: list[HistoryEvent]
 
 
 class DeploymentList(BaseModel):

@@ -17,6 +17,7 @@ from typing import Any
 from rollguard.controller.watch import Outcome, WatchResult
 from rollguard.engine.decision import Decision, TriggerResult, Verdict
 from rollguard.engine.evaluate import Evaluation
+from rollguard.server.history import History
 from rollguard.timestamps import rfc3339
 
 TIMELINE_LENGTH = 50
@@ -91,6 +92,7 @@ def _signal_row(result: TriggerResult) -> dict[str, Any]:
         "limit": evidence.limit,
         "reference": evidence.reference,
         "reference_source": evidence.reference_source,
+        "method": evidence.method,
         "window_seconds": evidence.window_seconds,
         "requests": evidence.requests,
         "action": result.action.value,
@@ -109,6 +111,7 @@ class DeploymentState:
     status: Status = Status.STARTING
     canary_weight: int | None = None
     canary_state: str = "unknown"
+    weight_assumed: str = ""  # why the executor's weight was not read back ("" when it was)
     evaluations: int = 0
     started_at: float | None = None
     updated_at: float | None = None
@@ -117,6 +120,8 @@ class DeploymentState:
     outcome: dict[str, Any] | None = None
     error: str | None = None
     release: str | None = None  # the version of the release being watched, when told
+    promotion: dict[str, Any] | None = None  # a progressive release's step and evidence
+    history: History = field(default_factory=lambda: History(interval_seconds=5.0))
     timeline: deque[TimelineEntry] = field(default_factory=lambda: deque(maxlen=TIMELINE_LENGTH))
     _statuses: dict[str, str] = field(default_factory=dict, repr=False)
     _last_verdict: tuple[str, str, str | None] | None = field(default=None, repr=False)
@@ -124,6 +129,18 @@ class DeploymentState:
     def note(self, entry: TimelineEntry) -> None:
         """Add a timeline entry (the oldest falls off past :data:`TIMELINE_LENGTH`)."""
         self.timeline.append(entry)
+        if entry.kind in ("decision", "action"):  # marked on the charts for the last hour
+            self.history.event(entry.at, entry.kind, entry.message)
+
+    def read_weight(self, canary_weight: int, canary_state: str, assumed: str, at: float) -> None:
+        """Take in the split the executor reports; a change read back is a traffic step."""
+        known = self.canary_weight is not None and not self.weight_assumed
+        if not assumed and known and canary_weight != self.canary_weight:
+            self.history.event(
+                at, "weight", f"canary at {canary_weight}%", canary_weight=canary_weight
+            )
+        self.canary_weight, self.canary_state = canary_weight, canary_state
+        self.weight_assumed = assumed
 
     def set_status(self, status: Status, at: float, message: str = "") -> None:
         """Change the status and say so on the timeline."""
@@ -161,6 +178,7 @@ class DeploymentState:
         self.evaluations += 1
         self.updated_at = at
         self.signals = [_signal_row(result) for result in evaluation.results]
+        self.history.add(evaluation)
         for result in evaluation.results:
             before = self._statuses.get(result.trigger)
             now = result.status.value
@@ -186,7 +204,8 @@ class DeploymentState:
                 TimelineEntry(
                     at,
                     "decision",
-                    f"{decision.action.value}: {decision.reason}",
+                    # an inconclusive verdict takes no action: it is not a "continue"
+                    f"{_verdict_word(decision)}: {decision.reason}",
                     trigger=decision.trigger,
                     action=decision.action.value,
                     evidence=[item.as_dict() for item in decision.evidence],
@@ -217,21 +236,28 @@ class DeploymentState:
             **self.summary(),
             "policy_digest": self.policy_digest,
             "canary_state": self.canary_state,
-            "weights": _weights(self.canary_weight),
+            "weights": _weights(self.canary_weight, self.weight_assumed),
             "started_at": iso(self.started_at) if self.started_at is not None else None,
             "signals": self.signals,
             "last_decision": self.last_decision,
             "outcome": self.outcome,
             "error": self.error,
             "release": self.release,
+            "promotion": self.promotion,
             "timeline": [entry.as_dict() for entry in reversed(self.timeline)],
         }
 
 
-def _weights(canary_weight: int | None) -> dict[str, int | None]:
+def _verdict_word(decision: Decision) -> str:
+    if decision.verdict is Verdict.INCONCLUSIVE:
+        return Verdict.INCONCLUSIVE.value
+    return decision.action.value
+
+
+def _weights(canary_weight: int | None, assumed: str) -> dict[str, int | str | None]:
     if canary_weight is None:
-        return {"stable": None, "canary": None}
-    return {"stable": 100 - canary_weight, "canary": canary_weight}
+        return {"stable": None, "canary": None, "assumed": assumed or None}
+    return {"stable": 100 - canary_weight, "canary": canary_weight, "assumed": assumed or None}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from rollguard.controller.assemble import Overrides, assemble
 from rollguard.controller.watch import EvaluationHook
 from rollguard.generate.source import PolicySource
 from rollguard.metrics.base import Provider
+from rollguard.metrics.batching import QueryBatcher
 from rollguard.signals import Measurement, Query
 
 WatcherFactory = Callable[[PolicySource, EvaluationHook], Watcher]
@@ -48,14 +49,21 @@ class TimedProvider:
         return None if self.began is None else time.perf_counter() - self.began
 
 
-def default_factory(audit: AuditSink, *, replay_speed: float = 1.0) -> WatcherFactory:
-    """Watchers assembled from each policy, timed, writing to ``audit``."""
+def default_factory(
+    audit: AuditSink, *, replay_speed: float = 1.0, batcher: QueryBatcher | None = None
+) -> WatcherFactory:
+    """Watchers assembled from each policy, timed, writing to ``audit``; their Prometheus
+    queries are batched by one :class:`~rollguard.metrics.batching.QueryBatcher`."""
+    shared = batcher or QueryBatcher()
 
     def build(source: PolicySource, on_evaluation: EvaluationHook) -> Watcher:
+        batched = shared.provider_for(source.policy)
         watcher = assemble(
             source.policy,
             Overrides(
                 base_dir=source.path.parent,
+                metrics=batched,
+                align_ticks=batched is not None,  # batched watchers meet at the same ticks
                 audit=audit,
                 clock=SystemClock(),
                 baseline=source.baseline,

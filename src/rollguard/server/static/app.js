@@ -6,8 +6,11 @@ const POLL_MS = 1000;
 const MAX_DETAILED = 40;
 const CHART_SECONDS = 3600; // the live charts show the last hour
 const SVG = "http://www.w3.org/2000/svg";
-// deployment -> trigger -> [{t, value, reference, limit}], gathered from each poll.
+// deployment -> trigger -> [{t, value, reference, limit}]: the last hour from
+// /api/v1/deployments/{name}/history when the page first sees a deployment, then each poll.
 const history = new Map();
+// deployment -> [{t, kind, text}]: decisions, actions and traffic steps from that history.
+const events = new Map();
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -49,6 +52,21 @@ function withUnit(value, signal) {
   return `${fmt(value)}${unitOf(signal)}`;
 }
 
+// A sequential trigger's value is its e-value (evidence, unitless) and its limit 1/α.
+function sequential(row) {
+  return row.method === "sequential";
+}
+
+function eValue(value) {
+  if (value === null || value === undefined) return "—";
+  return value >= 1e4 || (value > 0 && value < 1e-2) ? value.toExponential(1) : fmt(value);
+}
+
+function shown(row, key) {
+  if (!sequential(row)) return withUnit(row[key], row.signal);
+  return key === "limit" ? `1/α = ${eValue(row.limit)}` : `e-value ${eValue(row[key])}`;
+}
+
 function shortTime(iso) {
   if (!iso) return "";
   const date = new Date(iso);
@@ -63,9 +81,10 @@ function label(status) {
 
 function split(weights) {
   const canary = weights && weights.canary;
-  if (canary === null || canary === undefined) {
-    // Drawn only where the executor reports a split: a stand-in's 80/20 would be made up.
-    return el("p", { class: "muted", "data-testid": "no-split", text: "traffic split: not reported by this executor" });
+  if (canary === null || canary === undefined || weights.assumed) {
+    // Drawn only where the executor reads a split back: a stand-in's 80/20 would be made up.
+    const why = weights && weights.assumed ? ` (${weights.assumed})` : " by this executor";
+    return el("p", { class: "muted", "data-testid": "no-split", text: `traffic split not reported${why}` });
   }
   const stable = 100 - canary;
   return el("div", { class: "split", "data-testid": "split", title: `stable ${stable}% / canary ${canary}%` },
@@ -73,13 +92,22 @@ function split(weights) {
     el("div", { class: "canary", style: `width:${canary}%`, text: canary ? `canary ${canary}%` : "" }));
 }
 
-function meter(value, limit, signal) {
+function meter(row) {
+  const value = row.value, limit = row.limit;
   if (typeof value !== "number" || typeof limit !== "number" || limit <= 0) return el("span", { class: "muted", text: "" });
-  const share = Math.min(value / limit, 1.5) / 1.5 * 100;
+  // Evidence grows by factors: its bar is on a log scale from 1 (none) to 1/α.
+  const ratio = sequential(row) ? Math.log(Math.max(value, 1)) / Math.log(Math.max(limit, 1.0001)) : value / limit;
+  const share = Math.min(ratio, 1.5) / 1.5 * 100;
+  const words = `${shown(row, "value")} of limit ${shown(row, "limit")}`;
   return el("div", { class: "meter" + (value > limit ? " over" : ""), role: "meter", "aria-valuemin": 0,
-    "aria-valuemax": limit * 1.5, "aria-valuenow": value, "aria-label": `${withUnit(value, signal)} of limit ${withUnit(limit, signal)}`,
-    title: `${withUnit(value, signal)} of limit ${withUnit(limit, signal)}` },
+    "aria-valuemax": limit * 1.5, "aria-valuenow": value, "aria-label": words, title: words },
     el("span", { style: `width:${share.toFixed(1)}%` }));
+}
+
+function triggerName(row) {
+  return el("td", { title: row.signal },
+    row.trigger,
+    sequential(row) ? el("span", { class: "tag", "data-testid": "sequential", title: "sequential test: evidence (e-value) against 1/α, no unit", text: "sequential" }) : null);
 }
 
 function signalsTable(signals) {
@@ -87,11 +115,11 @@ function signalsTable(signals) {
   return el("table", { class: "signals" },
     el("thead", {}, el("tr", {}, ["trigger", "value", "limit", "vs limit", "reference", "status"].map((h) => el("th", { text: h })))),
     el("tbody", {}, signals.map((row) => el("tr", {},
-      el("td", { title: row.signal, text: row.trigger }),
-      el("td", { class: "num", "data-unit": unitOf(row.signal).trim(), text: withUnit(row.value, row.signal) }),
-      el("td", { class: "num", text: withUnit(row.limit, row.signal) }),
-      el("td", {}, meter(row.value, row.limit, row.signal)),
-      el("td", { text: row.reference === null ? "—" : `${withUnit(row.reference, row.signal)} (${row.reference_source})` }),
+      triggerName(row),
+      el("td", { class: "num", "data-unit": sequential(row) ? "e-value" : unitOf(row.signal).trim(), text: shown(row, "value") }),
+      el("td", { class: "num", text: shown(row, "limit") }),
+      el("td", {}, meter(row)),
+      el("td", { text: sequential(row) ? `vs ${row.reference_source}` : row.reference === null ? "—" : `${withUnit(row.reference, row.signal)} (${row.reference_source})` }),
       el("td", {}, el("span", { class: `badge ${row.status}`, title: row.reason || "", text: row.status })),
     ))));
 }
@@ -124,10 +152,24 @@ function timelineList(items) {
       : null)));
 }
 
+// The last hour as `serve` kept it: columns per trigger, and the events to mark.
+async function seed(name) {
+  const body = await getJSON(`/api/v1/deployments/${encodeURIComponent(name)}/history`);
+  const seen = new Map();
+  for (const series of body.triggers) {
+    seen.set(series.trigger, series.at.map((at, i) => ({
+      t: at * 1000, value: series.value[i], reference: series.reference[i], limit: series.limit[i] })));
+  }
+  history.set(name, seen);
+  events.set(name, body.events.map((event) => ({
+    t: Date.parse(event.at), kind: event.kind === "weight" ? "step" : event.kind, text: event.message })));
+}
+
 function remember(detail) {
   const seen = history.get(detail.name) || new Map();
   history.set(detail.name, seen);
-  const at = Date.parse(detail.updated_at);
+  // The time of the evaluation the signals come from (a status change is no new point).
+  const at = Date.parse(detail.last_decision ? detail.last_decision.at : detail.updated_at);
   if (isNaN(at)) return seen;
   for (const row of detail.signals || []) {
     const points = seen.get(row.trigger) || [];
@@ -148,52 +190,73 @@ function svg(tag, attrs, ...children) {
 
 function chart(row, points, marks) {
   const width = 520, height = 130, left = 52, right = 8, top = 10, bottom = 22;
-  const unit = unitOf(row.signal);
+  const evidence = sequential(row);
+  const unit = evidence ? "" : unitOf(row.signal);
+  const label = (v) => evidence ? eValue(v) : withUnit(v, row.signal);
   const numbers = (key) => points.map((p) => p[key]).filter((v) => typeof v === "number");
-  const all = [...numbers("value"), ...numbers("reference"), ...numbers("limit"), 0];
-  const high = Math.max(...all) * 1.15 || 1;
-  const t1 = points.length ? points[points.length - 1].t : Date.now();
+  const all = [...numbers("value"), ...numbers("reference"), ...numbers("limit"), evidence ? 1 : 0];
+  // The axis runs to the newest mark too: an action's steps come after the last evaluation.
+  const t1 = Math.max(points.length ? points[points.length - 1].t : Date.now(), ...marks.map((m) => m.t).filter((t) => !isNaN(t)));
   const t0 = Math.min(points.length ? points[0].t : t1, t1 - 1000);
   const x = (t) => left + (width - left - right) * (t - t0) / (t1 - t0);
-  const y = (v) => top + (height - top - bottom) * (1 - v / high);
+  // The e-value multiplies as evidence comes in: drawn on a log scale, from 1 (no evidence).
+  const floor = evidence ? Math.min(1, ...numbers("value").filter((v) => v > 0)) : 0;
+  const scale = evidence ? (v) => Math.log10(Math.max(v, floor)) : (v) => v;
+  const low = scale(floor);
+  const high = evidence ? scale(Math.max(...all)) + 0.3 : Math.max(...all) * 1.15 || 1;
+  const y = (v) => top + (height - top - bottom) * (1 - (scale(v) - low) / (high - low || 1));
+  const top_value = evidence ? Math.pow(10, high - 0.3) : high / 1.15;
   const line = (key, cls) => {
     const drawn = points.filter((p) => typeof p[key] === "number");
     if (!drawn.length) return null;
     const path = drawn.map((p, i) => `${i ? "L" : "M"}${x(p.t).toFixed(1)},${y(p[key]).toFixed(1)}`).join("");
     return svg("path", { class: cls, d: drawn.length > 1 ? path : path + `h2`, "data-series": key });
   };
-  const nodes = [svg("line", { class: "axis", x1: left, x2: width - right, y1: y(0), y2: y(0) }),
-    svg("text", { class: "tick", x: left - 4, y: y(0) + 4, "text-anchor": "end" }, `0${unit}`),
-    svg("text", { class: "tick", x: left - 4, y: y(high / 1.15) + 4, "text-anchor": "end" }, withUnit(high / 1.15, row.signal)),
+  const nodes = [svg("line", { class: "axis", x1: left, x2: width - right, y1: y(floor), y2: y(floor) }),
+    svg("text", { class: "tick", x: left - 4, y: y(floor) + 4, "text-anchor": "end" }, evidence ? eValue(floor) : `0${unit}`),
+    svg("text", { class: "tick", x: left - 4, y: y(top_value) + 4, "text-anchor": "end" }, label(top_value)),
     svg("text", { class: "tick", x: left, y: height - 6 }, shortTime(new Date(t0).toISOString())),
     svg("text", { class: "tick", x: width - right, y: height - 6, "text-anchor": "end" }, shortTime(new Date(t1).toISOString()))];
   if (typeof row.limit === "number") {
     nodes.push(svg("line", { class: "limit", "data-testid": "limit-line", x1: left, x2: width - right, y1: y(row.limit), y2: y(row.limit) },
-      svg("title", {}, `limit ${withUnit(row.limit, row.signal)}`)));
+      svg("title", {}, `limit ${shown(row, "limit")}`)));
   }
+  const drawn = new Set();
   for (const mark of marks) {
-    if (mark.t < t0 || mark.t > t1) continue;
+    const key = `${mark.kind}@${mark.t}`;
+    if (mark.t < t0 || mark.t > t1 || drawn.has(key)) continue;
+    drawn.add(key);
     nodes.push(svg("line", { class: `mark ${mark.kind}`, "data-testid": `${mark.kind}-marker`, x1: x(mark.t), x2: x(mark.t), y1: top, y2: height - bottom },
       svg("title", {}, `${mark.text} at ${shortTime(new Date(mark.t).toISOString())}`)));
   }
-  nodes.push(line("reference", "reference"), line("value", "value"));
-  const name = `${row.trigger}: canary ${withUnit(row.value, row.signal)}, limit ${withUnit(row.limit, row.signal)}`;
-  return el("figure", { class: "chart", "data-trigger": row.trigger },
+  nodes.push(evidence ? null : line("reference", "reference"), line("value", "value"));
+  const name = evidence
+    ? `${row.trigger}: sequential test, e-value ${eValue(row.value)} against 1/α = ${eValue(row.limit)}`
+    : `${row.trigger}: canary ${withUnit(row.value, row.signal)}, limit ${withUnit(row.limit, row.signal)}`;
+  return el("figure", { class: "chart", "data-trigger": row.trigger, "data-method": row.method || "threshold", "data-points": points.length },
     svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": name }, ...nodes.filter(Boolean)),
     el("figcaption", {}, el("strong", { text: row.trigger }), " ",
-      el("span", { class: "key value", text: "canary" }), " ",
-      row.reference_source ? el("span", { class: "key reference", text: row.reference_source }) : null, " ",
-      el("span", { class: "key limit", text: `limit ${withUnit(row.limit, row.signal)}` })));
+      evidence ? el("span", { class: "tag", text: "sequential" }) : null, " ",
+      el("span", { class: "key value", text: evidence ? `e-value (canary vs ${row.reference_source}, no unit, log scale)` : "canary" }), " ",
+      !evidence && row.reference_source ? el("span", { class: "key reference", text: row.reference_source }) : null, " ",
+      el("span", { class: "key limit", text: evidence ? `1/α = ${eValue(row.limit)}` : `limit ${withUnit(row.limit, row.signal)}` })));
 }
 
 function charts(detail) {
   const seen = remember(detail);
-  const marks = (detail.timeline || [])
+  const marks = [...(events.get(detail.name) || []), ...(detail.timeline || [])
     .filter((item) => item.kind === "decision" || item.kind === "action")
-    .map((item) => ({ t: Date.parse(item.at), kind: item.kind, text: item.message }));
-  const rows = (detail.signals || []).filter((row) => typeof row.value === "number" || typeof row.limit === "number");
+    .map((item) => ({ t: Date.parse(item.at), kind: item.kind, text: item.message }))];
+  // A trigger whose data stopped is still charted from what it measured before.
+  const measured = (row) => (seen.get(row.trigger) || []).filter((p) => typeof p.value === "number");
+  const rows = (detail.signals || []).filter((row) =>
+    typeof row.value === "number" || typeof row.limit === "number" || measured(row).length);
   if (!rows.length) return null;
-  return el("div", { class: "charts", "data-testid": "charts" }, rows.map((row) => chart(row, seen.get(row.trigger) || [], marks)));
+  return el("div", { class: "charts", "data-testid": "charts" }, rows.map((row) => {
+    const last = measured(row).filter((p) => typeof p.limit === "number").pop();
+    const shownRow = typeof row.limit === "number" || !last ? row : { ...row, limit: last.limit };
+    return chart(shownRow, seen.get(row.trigger) || [], marks);
+  }));
 }
 
 function card(detail) {
@@ -204,7 +267,7 @@ function card(detail) {
       el("span", { class: "muted", text: `policy ${detail.policy} · ${plural(detail.evaluations, "evaluation")}` })),
     split(detail.weights),
     decisionBox(detail.last_decision, detail.outcome, detail.status),
-    el("h4", { text: "Signals vs thresholds (last hour, since this page opened)" }),
+    el("h4", { text: "Signals vs thresholds (last hour)" }),
     charts(detail),
     signalsTable(detail.signals),
     el("h4", { text: "Timeline" }),
@@ -241,6 +304,9 @@ function drawAudit(body) {
 async function refresh() {
   const list = await getJSON("/api/v1/deployments");
   const names = list.deployments.map((d) => d.name);
+  // A deployment seen for the first time starts its charts with the last hour.
+  await Promise.all(names.slice(0, MAX_DETAILED).filter((name) => !history.has(name))
+    .map((name) => seed(name).catch(() => null)));
   const details = await Promise.all(names.slice(0, MAX_DETAILED).map((name) =>
     getJSON(`/api/v1/deployments/${encodeURIComponent(name)}`).catch(() => null)));
   const cards = details.filter(Boolean).map(card);

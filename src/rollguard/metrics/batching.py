@@ -1,0 +1,228 @@
+"""One process's Prometheus queries, gathered and asked once per query shape.
+
+``serve`` and ``rollguard controller`` watch many deployments at once, each
+evaluating every interval. Asked one by one, Prometheus would get every
+deployment's queries (1,000 deployments, 6 queries each, every 5 s is over 1,000
+queries a second). Here each watcher's provider is a handle on one
+:class:`QueryBatcher`: the queries that arrive within :data:`GATHER_SECONDS` of
+each other are grouped by shape (:mod:`rollguard.metrics.shapes`: the same
+expression, window and Prometheus, only the deployments' label values differ),
+each group is one query, and each watcher reads its own series from the answer.
+So queries grow with the number of shapes, not with the number of deployments.
+
+- A deployment absent from an answer gets no series, which is no data for it
+  alone, with the reason its own query would give; the others are unaffected.
+- A failed query (Prometheus down, a timeout, a refused query) is that failure
+  for every deployment in it, as their own queries would have been.
+- Queries of one shape asked at times further apart than
+  :data:`SAME_MOMENT_SECONDS` are asked separately; within it, a group is
+  evaluated at the latest of its members' times (a window ending a few
+  milliseconds later than a watcher's own). Watchers whose ticks are aligned
+  (:class:`~rollguard.controller.watch.Watcher`'s ``align_ticks``) meet here.
+- At most :data:`MAX_KEYS_PER_QUERY` deployment versions go into one query, so
+  an answer stays well inside :data:`~rollguard.documents.MAX_ANSWER_BYTES`
+  (a latency histogram has a dozen series per version).
+- What cannot be batched (a policy's own PromQL, a selector that is not plain
+  label matchers) is asked per deployment through the same connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from rollguard.metrics.base import Provider
+from rollguard.metrics.http import HttpEdge, QueryFailed
+from rollguard.metrics.prometheus import PrometheusProvider, Sample, instant, prometheus_edge
+from rollguard.metrics.shapes import Batchable, Keyed, Shape, batchable
+from rollguard.policy.model import Policy, PrometheusSource
+from rollguard.signals import Query
+
+logger = logging.getLogger("rollguard.metrics.batching")
+
+#: How long the first query of a round waits for the others (watchers due at one tick
+#: wake in the same pass of the event loop, so this is a margin, not a schedule).
+GATHER_SECONDS = 0.05
+#: Queries asked closer together than this are one moment.
+SAME_MOMENT_SECONDS = 0.5
+#: Deployment versions per query (a histogram answers a dozen series for each).
+MAX_KEYS_PER_QUERY = 2500
+
+
+@dataclass
+class _Member:
+    key: tuple[str, ...]
+    at: float
+    answer: asyncio.Future[list[Sample]]
+
+
+@dataclass
+class _Connection:
+    edge: HttpEdge
+    users: int = 0
+
+
+@dataclass
+class QueryBatcher:
+    """Shared by every watcher of a process; hands out one provider per policy."""
+
+    gather_seconds: float = GATHER_SECONDS
+    max_keys: int = MAX_KEYS_PER_QUERY
+    #: Queries sent to Prometheus, batched and per deployment (for telemetry and benchmarks).
+    sent: int = 0
+    _connections: dict[str, _Connection] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _pending: dict[tuple[str, Shape], list[_Member]] = field(default_factory=dict)
+    _timer: asyncio.TimerHandle | None = None
+    _asking: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def provider_for(self, policy: Policy) -> Provider | None:
+        """A batched provider for a policy measured by Prometheus; None for other sources."""
+        if not isinstance(policy.metrics, PrometheusSource):
+            return None
+        return self.provider(policy.metrics)
+
+    def provider(self, source: PrometheusSource) -> BatchedPrometheusProvider:
+        """A provider for ``source`` whose queries are batched with every other's.
+
+        Safe to call from a worker thread (``serve`` builds watchers in one).
+        """
+        connection = _connection_key(source)
+        with self._lock:
+            found = self._connections.get(connection)
+            if found is None:
+                found = self._connections[connection] = _Connection(prometheus_edge(source))
+            found.users += 1
+        return BatchedPrometheusProvider(source, batcher=self, connection=connection)
+
+    def edge(self, connection: str) -> HttpEdge:
+        return self._connections[connection].edge
+
+    async def release(self, connection: str) -> None:
+        """A provider is closed; the connection closes with its last user."""
+        with self._lock:
+            found = self._connections[connection]
+            found.users -= 1
+            if found.users:
+                return
+            del self._connections[connection]
+        await found.edge.aclose()
+
+    async def ask(self, connection: str, keyed: Keyed, at: float) -> list[Sample]:
+        """The series of ``keyed``'s deployment in its shape's next query."""
+        loop = asyncio.get_running_loop()
+        member = _Member(keyed.key, at, loop.create_future())
+        self._pending.setdefault((connection, keyed.shape), []).append(member)
+        if self._timer is None:
+            self._timer = loop.call_later(self.gather_seconds, self._flush)
+        return await member.answer
+
+    def count(self) -> None:
+        """One more query sent to Prometheus."""
+        self.sent += 1
+
+    def _flush(self) -> None:
+        self._timer = None
+        pending, self._pending = self._pending, {}
+        for (connection, shape), members in pending.items():
+            for at, group in _groups(members, self.max_keys):
+                task = asyncio.get_running_loop().create_task(
+                    self._ask_group(connection, shape, group, at)
+                )
+                self._asking.add(task)
+                task.add_done_callback(self._asking.discard)
+
+    async def _ask_group(
+        self, connection: str, shape: Shape, members: list[_Member], at: float
+    ) -> None:
+        expression = shape.expression(member.key for member in members)
+        try:
+            found = self._connections.get(connection)
+            if found is None:
+                raise QueryFailed("the connection to Prometheus was closed")
+            self.count()
+            samples = await instant(found.edge, expression, at, shown=shape.shown)
+        except QueryFailed as failed:
+            for member in members:
+                _fail(member, QueryFailed(failed.reason, no_data=failed.no_data))
+            return
+        except Exception as exc:  # never leave a watcher waiting for an answer
+            logger.exception("a batched query failed: %s", shape.shown)
+            for member in members:
+                _fail(member, QueryFailed(f"the batched query failed: {exc}"))
+            return
+        by_key: dict[tuple[str, ...], list[Sample]] = defaultdict(list)
+        for sample in samples:
+            by_key[tuple(sample.labels.get(label, "") for label in shape.labels)].append(sample)
+        for member in members:
+            if not member.answer.done():
+                member.answer.set_result(by_key.get(member.key, []))
+
+
+class BatchedPrometheusProvider(PrometheusProvider):
+    """A watcher's provider whose built-in queries are asked in batches."""
+
+    def __init__(self, source: PrometheusSource, *, batcher: QueryBatcher, connection: str):
+        super().__init__(source, edge=batcher.edge(connection))
+        self._batcher = batcher
+        self._connection = connection
+        self._shapes: dict[Query, Batchable | str] = {}
+        self._closed = False
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._batcher.release(self._connection)
+
+    async def _samples(
+        self, query: Query, expression: str, at: float, *, requests: bool
+    ) -> list[Sample]:
+        shapes = self._shapes.get(query)
+        if shapes is None:
+            shapes = self._shapes[query] = batchable(query, self._source)
+        if isinstance(shapes, str):
+            self._batcher.count()
+            return await super()._samples(query, expression, at, requests=requests)
+        keyed = shapes.requests if requests else shapes.value
+        assert keyed is not None  # noqa: S101 the shapes have requests when the expressions do
+        return await self._batcher.ask(self._connection, keyed, at)
+
+
+def _groups(members: list[_Member], max_keys: int) -> Iterator[tuple[float, list[_Member]]]:
+    """Members asked at one moment, at most ``max_keys`` distinct keys a group, and the
+    time each group is evaluated at."""
+    members = sorted(members, key=lambda member: member.at)
+    moment: list[_Member] = []
+    for member in members:
+        if moment and member.at - moment[0].at > SAME_MOMENT_SECONDS:
+            yield from _chunks(moment, max_keys)
+            moment = []
+        moment.append(member)
+    if moment:
+        yield from _chunks(moment, max_keys)
+
+
+def _chunks(members: list[_Member], max_keys: int) -> Iterator[tuple[float, list[_Member]]]:
+    by_key: dict[tuple[str, ...], list[_Member]] = defaultdict(list)
+    for member in members:
+        by_key[member.key].append(member)
+    keys = sorted(by_key)  # neighbours share values: a deployment's versions, a namespace
+    for start in range(0, len(keys), max_keys):
+        chunk = [member for key in keys[start : start + max_keys] for member in by_key[key]]
+        yield max(member.at for member in chunk), chunk
+
+
+def _fail(member: _Member, failed: QueryFailed) -> None:
+    if not member.answer.done():
+        member.answer.set_exception(failed)
+
+
+def _connection_key(source: PrometheusSource) -> str:
+    """Sources that share this share a connection (and may share a query)."""
+    return source.model_dump_json(
+        include={"address", "timeout", "retries", "auth", "ca_file", "insecure_skip_verify"}
+    )

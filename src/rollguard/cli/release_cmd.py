@@ -16,11 +16,11 @@ from typing import Annotated, Any
 
 import typer
 
-from rollguard.cli import out
+from rollguard.cli import help_format, out
 from rollguard.cli.options import OutputFormat, OutputOption
 from rollguard.errors import ExitCode, RefusedError, RollguardError, UsageError
 
-app = typer.Typer(
+app = help_format.App(
     help="Manual gates on a release watched by `rollguard serve`: pause, resume, promote, "
     "abort, retry.",
     no_args_is_help=True,

@@ -15,7 +15,8 @@ with the number of shapes, not with the number of deployments.
 - A failed query (Prometheus down, a timeout, a refused query) is that failure
   for every deployment in it, as their own queries would have been.
 - A round is asked once :data:`GATHER_SECONDS` pass without a new query (at
-  most :data:`LONGEST_GATHER_SECONDS` after its first).
+  most :data:`LONGEST_GATHER_SECONDS` after its first). Aligned watchers ask as of
+  their tick, however late they woke, so a round's members share one time.
 - Queries of one shape asked at times further apart than
   :data:`SAME_MOMENT_SECONDS` are asked separately; within it, a group is
   evaluated at the latest of its members' times (a window ending a few
@@ -49,7 +50,7 @@ logger = logging.getLogger("rollguard.metrics.batching")
 #: A round is asked once no query has joined it for this long (watchers due at one tick
 #: wake together, but a busy machine spreads their first steps over a few passes of the
 #: event loop)...
-GATHER_SECONDS = 0.05
+GATHER_SECONDS = 0.1
 #: ...or this long after its first query, however many keep coming.
 LONGEST_GATHER_SECONDS = 0.5
 #: Queries asked closer together than this are one moment.

@@ -3,8 +3,8 @@
 Never downloads a browser: Playwright drives ``/usr/bin/chromium`` (or
 ``$CHROMIUM``) with the flags that work as root in a container. Use
 :func:`chromium_context` in a test, or :func:`chromium_page` as a context
-manager; screenshots go to ``test-artifacts/`` (git-ignored) via
-:func:`artifact_path`.
+manager; screenshots go to ``test-artifacts/`` (git-ignored) or
+``$ROLLGUARD_ARTIFACTS`` via :func:`artifact_path` (from :mod:`artifacts`).
 
     from chromium import artifact_path, chromium_page
 
@@ -22,13 +22,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from artifacts import artifact_path
 from support import require_binary
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
+__all__ = ["artifact_path", "chromium_context", "chromium_page", "layout_problems", "low_contrast"]
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -49,12 +49,6 @@ def chromium_binary() -> Path:
     return require_binary(
         "chromium", hint="apt-get install chromium", extra_paths=("/usr/bin", "/usr/lib/chromium")
     )
-
-
-def artifact_path(name: str) -> Path:
-    """Where a test saves a screenshot or page dump for humans to look at."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS / name
 
 
 @contextmanager

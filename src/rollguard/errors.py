@@ -12,7 +12,9 @@ at its own edge with ``raise Ours(...) from exc``.
     ├── ExecutorError                   an action could not be carried out
     ├── AuditError                      the audit store is unusable or inconsistent
     │   └── audit.keys.KeyMismatchError   a key that does not fit a keyed/unkeyed trail
-    └── LockedError                     another watcher holds the deployment's lock
+    ├── LockedError                     another watcher holds the deployment's lock
+    ├── HeldError                       a release hook held an operator's promote
+    └── RefusedError                    exit 7: serve refused a manual gate (``release``)
 
 The exit codes are :class:`ExitCode`; :data:`EXIT_CODE_TABLE` says what each
 means, and the README's table and ``rollguard --help`` are generated from it
@@ -35,6 +37,7 @@ class ExitCode(IntEnum):
     INCONCLUSIVE = 4
     ACTION_FAILED = 5
     AUDIT_BROKEN = 6
+    REFUSED = 7
     INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
     BROKEN_PIPE = 141  # 128 + SIGPIPE
     TERMINATED = 143  # 128 + SIGTERM
@@ -81,6 +84,12 @@ EXIT_CODE_TABLE: tuple[ExitCodeRow, ...] = (
         (ExitCode.AUDIT_BROKEN,),
         "audit broken",
         "the audit trail is broken or unusable",
+    ),
+    ExitCodeRow(
+        (ExitCode.REFUSED,),
+        "refused",
+        "`release`: serve refused the command in the deployment's current status, or a "
+        "release hook held it",
     ),
     ExitCodeRow(
         (ExitCode.INTERRUPTED, ExitCode.TERMINATED),
@@ -167,3 +176,13 @@ class AuditError(RollguardError):
 
 class LockedError(RollguardError):
     """Another watcher already owns this deployment."""
+
+
+class HeldError(RollguardError):
+    """A release hook (``confirm_promotion``) held an operator's promote: nothing moved."""
+
+
+class RefusedError(RollguardError):
+    """``serve`` refused a manual gate: not in this status, or a release hook held it."""
+
+    exit_code = ExitCode.REFUSED

@@ -71,7 +71,8 @@ def test_the_tree_has_every_command() -> None:
         "audit export", "audit list", "audit show", "audit verify", "backtest",
         "baseline create", "baseline show", "controller", "demo", "drill", "gate",
         "generate alerts", "generate crd", "generate grafana", "policy check",
-        "policy explain", "report", "security scan-log", "serve", "watch",
+        "policy explain", "release abort", "release pause", "release promote", "release resume",
+            "release retry", "report", "security scan-log", "serve", "watch",
     }  # fmt: skip
     assert set(COMMANDS) == expected
 

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from artifacts import artifact_path
 from rollguard.controller.assemble import policy_baseline
 from rollguard.controller.backtest import BacktestResult, run_backtest
 from rollguard.controller.backtest_plot import backtest_figure
@@ -71,6 +72,7 @@ def test_the_decision_line_sits_where_the_text_says(tmp_path: Path) -> None:
         # A policy without a sequential test gets no evidence panel.
         assert len(figure.axes) == 2
         assert any("limit 5" in label for label in _labels(figure)[0])
+        figure.savefig(artifact_path("backtest-threshold.png"), dpi=100)
     finally:
         plt.close(figure)
 
@@ -93,6 +95,7 @@ def test_a_sequential_policy_draws_e_values_against_one_over_alpha(tmp_path: Pat
             assert level >= 100
             assert math.isclose(level, float(str(line.get_label()).split("= ")[1]), rel_tol=1e-3)
         assert any("e-value" in label for label in evidence)
+        figure.savefig(artifact_path("backtest-sequential.png"), dpi=100)
     finally:
         plt.close(figure)
 

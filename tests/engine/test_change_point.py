@@ -305,7 +305,7 @@ def _detection(text: str) -> Detection:
 
 
 def test_the_horizon_counts_analysis_intervals_and_defaults_to_an_hour() -> None:
-    assert _detection("{method: sequential}").horizon_updates(INTERVAL) is None  # the default
+    assert _detection("{method: sequential}").horizon_updates(INTERVAL) == HOUR  # the default
     assert _detection("{method: sequential, detector: mixture}").horizon_updates(5.0) is None
     assert _detection("{method: sequential, detector: e-detector}").horizon_updates(5.0) == HOUR
     chosen = _detection("{method: sequential, detector: e-detector, horizon: 20 minutes}")

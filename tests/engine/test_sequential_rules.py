@@ -289,3 +289,58 @@ def test_fallbacks_known_before_the_start(policy: Policy) -> None:
         "error_rate_trigger": "no baseline loaded",
         "latency_trigger": "no baseline loaded",
     }
+
+
+def _error_rate_policy(detection: str) -> Policy:
+    return parse_policy(
+        "target: {deployment: web}\nmetrics: {provider: replay, file: s.csv}\n"
+        "baseline: {compare_with: stable}\n"
+        f"error_rate_trigger: {{threshold: 5%, detection: {detection}}}\n",
+        source="resume.yaml",
+    )
+
+
+def _resumed(policy: Policy, stored: EngineState) -> Evaluation:
+    counts = {"canary": (500, 15), "stable": (2000, 20)}
+    return evaluate(
+        policy,
+        _measurements(policy, 20.0, **counts),  # type: ignore[arg-type]
+        baseline=None,
+        state=stored,
+        now=20.0,
+    )
+
+
+def test_a_watch_resumed_across_the_default_change_keeps_its_mixture_state() -> None:
+    """A state the mixture stored (the default before the e-detector) goes on as the
+    mixture under a rule that takes the default: still updated, with the e-value of a
+    watch that never stopped, never left to the threshold rule; a rule that names the
+    e-detector leaves it alone and says so."""
+    mixture = _error_rate_policy("{method: sequential, detector: mixture}")
+    state = EngineState()
+    for now in (5.0, 10.0, 15.0):
+        counts = {"canary": (500, 15), "stable": (2000, 20)}
+        measured = _measurements(mixture, now, **counts)  # type: ignore[arg-type]
+        state = evaluate(mixture, measured, baseline=None, state=state, now=now).state
+    stored = EngineState.from_dict(state.as_dict())  # as persisted before the upgrade
+    assert "horizon" not in stored.of("error_rate_trigger").sequential
+
+    unchanged = _resumed(mixture, stored).results[0].evidence
+    kept = _resumed(_error_rate_policy("{method: sequential}"), stored).results[0].evidence
+    assert kept.method == "sequential"
+    assert not kept.fallback
+    assert kept.statistic["log_e_value"] == unchanged.statistic["log_e_value"]
+    assert kept.statistic["intervals"] == 4
+    assert "horizon_updates" not in kept.statistic
+    assert "runs the mixture, the detector its stored state began with" in kept.reason
+
+    named = _error_rate_policy("{method: sequential, detector: e-detector}")
+    refused = _resumed(named, stored).results[0].evidence
+    assert refused.fallback == "the stored state belongs to another detector"
+
+
+def test_a_fresh_watch_under_the_default_runs_the_e_detector() -> None:
+    policy = _error_rate_policy("{method: sequential}")
+    evidence = _resumed(policy, EngineState()).results[0].evidence
+    assert evidence.statistic["horizon_updates"] == 720  # 60 minutes of 5 s intervals
+    assert "stored state" not in evidence.reason

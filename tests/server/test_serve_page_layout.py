@@ -108,6 +108,13 @@ def test_page_reads_whole_in_every_state(every_state: Served, tmp_path: Path, wi
         gap = page.locator('article[data-deployment="gap"] [data-testid="decision"]').inner_text()
         assert "continue" not in gap.lower()
         assert "inconclusive" in gap.lower()
+        # Its timeline does not call the verdict "continue" either, and the data it had
+        # before going quiet is still charted, against its limit.
+        card = page.locator('article[data-deployment="gap"]')
+        assert "continue:" not in card.locator('[data-testid="timeline"]').inner_text()
+        first = card.locator('figure[data-trigger="error_rate_trigger"]')
+        assert int(first.get_attribute("data-points") or 0) > 0
+        assert first.locator('[data-testid="limit-line"]').count() == 1
         summary = page.locator("#summary").inner_text()
         assert "1 policy error" in summary
         assert "policy errors" not in summary

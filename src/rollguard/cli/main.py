@@ -25,6 +25,7 @@ from rollguard.cli import (
     out,
     pipe,
     policy_cmd,
+    release_cmd,
     report_cmd,
     security_cmd,
     serve_cmd,
@@ -80,6 +81,7 @@ app.add_typer(security_cmd.app, name="security")
 app.command(name="serve")(serve_cmd.serve)
 app.command(name="drill", help=drill_cmd.HELP)(drill_cmd.drill)
 app.command(name="controller", help=controller_cmd.HELP)(controller_cmd.controller)
+app.add_typer(release_cmd.app, name="release")
 
 
 def run() -> None:

@@ -22,19 +22,27 @@ def check(
 ) -> None:
     """Validate policies: exit 0 when all are valid, else 2 with FILE:LINE:COL: field: message.
 
-    With --output json: one object with every file's status and problems (each with
-    file, line, column, field and message).
+    A valid policy may still get warnings (exit 0): a sequential trigger whose
+    analysis.interval is too short for the scrape interval the policy states
+    (docs/detection.md). With --output json: one object with every file's status,
+    problems (each with file, line, column, field and message) and warnings.
     """
+    from rollguard.engine import cadence
     from rollguard.policy import load_policy
 
     results: list[dict[str, Any]] = []
     for file in files:
         try:
-            load_policy(file)
+            policy = load_policy(file)
         except PolicyError as exc:
-            results.append({"file": str(file), "ok": False, "problems": exc.problems})
-        else:
-            results.append({"file": str(file), "ok": True, "problems": []})
+            results.append(
+                {"file": str(file), "ok": False, "problems": exc.problems, "warnings": []}
+            )
+            continue
+        known = cadence.policy_cadence(policy)
+        thin = {} if known is None else cadence.thin_windows(policy, known)
+        warnings = [{"trigger": name, "message": why} for name, why in thin.items()]
+        results.append({"file": str(file), "ok": True, "problems": [], "warnings": warnings})
     if output is OutputFormat.JSON:
         body = [{**item, "problems": [asdict(p) for p in item["problems"]]} for item in results]
         out.emit_json({"ok": all(item["ok"] for item in results), "files": body}, indent=2)
@@ -42,6 +50,8 @@ def check(
         for item in results:
             if item["ok"]:
                 out.say(f"{item['file']}: ok")
+            for warning in item["warnings"]:
+                out.say(f"{item['file']}: warning: {warning['trigger']}: {warning['message']}")
             for problem in item["problems"]:
                 out.say(out.clean(problem, limit=out.ECHO_LIMIT))
     if not all(item["ok"] for item in results):

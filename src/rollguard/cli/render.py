@@ -89,6 +89,19 @@ def fallback_json(fallbacks: dict[str, str]) -> list[str]:
     ]
 
 
+def warning_lines(warnings: dict[str, str]) -> list[str]:
+    """One sentence per trigger a warning is about (e.g. a window too short to feed it)."""
+    return [f"{name}: {why}" for name, why in warnings.items()]
+
+
+def warning_json(warnings: dict[str, str]) -> list[str]:
+    """The same, as JSON lines of ``type`` warning (before the first evaluation)."""
+    return [
+        json.dumps({"type": "warning", "trigger": name, "reason": why}, separators=(",", ":"))
+        for name, why in warnings.items()
+    ]
+
+
 def result_json(result: WatchResult) -> str:
     """The final JSON object of a watch."""
     return json.dumps({"type": "result", **result.as_dict()}, separators=(",", ":"))

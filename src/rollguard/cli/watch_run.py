@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from rich.console import Console
 from rich.live import Live
 
 from rollguard.cli import out, pipe, render
 from rollguard.cli.github import GitHubActions
 from rollguard.cli.options import OutputFormat
 from rollguard.controller.assemble import Overrides, assemble
-from rollguard.controller.watch import Outcome, WatchResult
+from rollguard.controller.cadence import thin_windows
+from rollguard.controller.watch import Outcome, Watcher, WatchResult
 from rollguard.engine.evaluate import Evaluation
 from rollguard.policy.model import Policy
 
@@ -62,14 +65,8 @@ async def run_watch(
             on_evaluation=show,
         ),
     )
-    # said once, first: which sequential triggers their threshold rule judges instead
-    if output is OutputFormat.JSON:
-        for line in render.fallback_json(watcher.fallbacks):
-            lines.write(line)
-    else:
-        for sentence in render.fallback_lines(watcher.fallbacks):
-            console.print(out.styled(sentence, out.WARN))
     try:
+        await _say_first(watcher, output, lines.write, console)
         with pipe.cancelled_by_signals() as signals:
             if output is OutputFormat.TEXT:
                 waiting = out.styled(
@@ -94,6 +91,22 @@ async def run_watch(
         render.print_summary(console, result)
     _tell_github(result, deployment=deployment)
     return int(result.outcome.exit_code)
+
+
+async def _say_first(
+    watcher: Watcher, output: OutputFormat, write: Callable[[str], object], console: Console
+) -> None:
+    """Said once, before the first evaluation: which sequential triggers their threshold
+    rule judges instead, then which have windows too short for their test."""
+    thin = await thin_windows(watcher.policy, watcher.provider)
+    warnings = {name: why for name, why in thin.items() if name not in watcher.fallbacks}
+    if output is OutputFormat.JSON:
+        for line in [*render.fallback_json(watcher.fallbacks), *render.warning_json(warnings)]:
+            write(line)
+        return
+    sentences = [*render.fallback_lines(watcher.fallbacks), *render.warning_lines(warnings)]
+    for sentence in sentences:
+        console.print(out.styled(sentence, out.WARN))
 
 
 def _tell_github(result: WatchResult, *, deployment: str) -> None:

@@ -4,7 +4,12 @@ The watch loop (:mod:`rollguard.controller.watch`) judges the rollback
 triggers first; when none fires it hands each interval's measurements to
 :meth:`Progress.observe`, which feeds the promotion test
 (:mod:`rollguard.engine.promotion`) and moves to the next step once the test
-accepts and the step's minimum duration has passed. Every traffic move is an
+accepts and the step's minimum duration has passed. An operator's hold
+(``release pause``) keeps the step: the evidence is still fed and the
+rollback triggers still act, but the share does not rise, and the time held
+does not count towards ``max_step_duration``. A release's progress outlives
+one run of the watch (a resume, a promote a hook held), so it continues at its
+step; a new release, or a retry, starts a new one. Every traffic move is an
 audit entry (``promotion_step``, with the evidence), every hook call one of kind
 ``hook``. :class:`Stop` tells the watch loop how the release ended: promoted,
 held for an operator, or to be rolled back.
@@ -90,6 +95,9 @@ class Progress:
         self.fed_in_step = False
         self.state = test.start(policy)
         self.last: test.PromotionVerdict | None = None
+        self.held_seconds = 0.0  # of this step, held by an operator (not counted to its maximum)
+        self.last_at: float | None = None
+        self.finished = False  # promoted, held at its maximum or rolled back: a new one is due
 
     @property
     def weight(self) -> int:
@@ -107,19 +115,53 @@ class Progress:
             return Stop("held", "hook pre_rollout held the release before any traffic")
         return await self._move(0, now, "first step")
 
+    @property
+    def next_weight(self) -> int | None:
+        """The share of the next step, None at the last."""
+        return self.plan.steps[self.index + 1] if self.index + 1 < len(self.plan.steps) else None
+
+    def snapshot(self, *, held_by: str | None = None) -> dict[str, Any]:
+        """Where the release stands, for ``serve``'s API and page: step, evidence, next step."""
+        verdict = self.last
+        return {
+            "step": self.index + 1,
+            "of": len(self.plan.steps),
+            "canary_weight": self.weight,
+            "next_weight": self.next_weight,
+            "step_seconds": round(max((self.last_at or self.step_since) - self.step_since, 0.0), 3),
+            "min_step_seconds": self.plan.min_step_duration,
+            "max_step_seconds": self.plan.max_step_duration,
+            "held_by": held_by,
+            "accepted": verdict.accepted if verdict is not None else False,
+            "reason": verdict.reason if verdict is not None else "no interval judged yet",
+            "evidence": [dict(item) for item in verdict.evidence] if verdict is not None else [],
+        }
+
     async def observe(
-        self, measurements: Mapping[Query, Measurement], now: float, *, calm: bool = True
+        self,
+        measurements: Mapping[Query, Measurement],
+        now: float,
+        *,
+        calm: bool = True,
+        held: bool = False,
     ) -> Stop | None:
         """Feed one interval; move on, end, or stay (None).
 
         ``calm`` is false while a rollback trigger breaches (not yet firing): the
-        evidence is still fed, but the share does not rise.
+        evidence is still fed, but the share does not rise. ``held`` (an operator's
+        pause) keeps the share too, and the interval does not count towards the step's
+        maximum duration.
         """
         verdict = test.update(
             self.policy, measurements, baseline=self.baseline, state=self.state, now=now
         )
         self.state, self.last = verdict.state, verdict
         self.fed_in_step = self.fed_in_step or any(not item["not_fed"] for item in verdict.evidence)
+        if held and self.last_at is not None:
+            self.held_seconds += now - max(self.last_at, self.step_since)
+        self.last_at = now
+        if held:
+            return None
         held_for = now - self.step_since
         ready = verdict.accepted and self.fed_in_step and calm
         if ready and held_for >= self.plan.min_step_duration:
@@ -127,7 +169,7 @@ class Progress:
             stop = await self._next(now, f"no worse: {verdict.reason}")
             if stop is not None or self.index != before:
                 return stop  # else a hook held the step: its maximum still counts
-        if held_for < self.plan.max_step_duration:
+        if held_for - self.held_seconds < self.plan.max_step_duration:
             return None
         why = (
             f"step {self.weight}% reached max_step_duration "
@@ -141,8 +183,19 @@ class Progress:
 
     async def rolled_back(self) -> None:
         """After a rollback of this release: ``on_rollback`` (recorded, changes nothing)."""
+        self.finished = True
         if self.plan.hooks.on_rollback is not None:
             await self._call("on_rollback", self.plan.hooks.on_rollback)
+
+    async def confirm_promotion(self) -> Stop | bool:
+        """Before an operator's promote: ``confirm_promotion``; go on, hold (False), or stop."""
+        return await self._hook("confirm_promotion", self.plan.hooks.confirm_promotion)
+
+    async def promoted(self) -> None:
+        """After an operator's promote: ``post_rollout`` (recorded, changes nothing)."""
+        self.finished = True
+        if self.plan.hooks.post_rollout is not None:
+            await self._call("post_rollout", self.plan.hooks.post_rollout)
 
     async def _next(self, now: float, reason: str) -> Stop | None:
         last = self.index + 1 == len(self.plan.steps) - 1
@@ -180,6 +233,7 @@ class Progress:
         if not result.ok:
             return Stop("rollback", f"setting the canary to {percent}% failed: {result.detail}")
         self.index, self.step_since, self.fed_in_step = index, now, False
+        self.held_seconds = 0.0
         return None
 
     async def _hook(self, name: str, hook: Hook | None) -> Stop | bool:

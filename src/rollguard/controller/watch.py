@@ -31,7 +31,7 @@ from rollguard.controller.promotion import Progress, Stop
 from rollguard.engine.decision import Evidence, TriggerStatus, Verdict
 from rollguard.engine.evaluate import Evaluation, evaluate, required_queries
 from rollguard.engine.state import EngineState
-from rollguard.errors import ExitCode
+from rollguard.errors import ExitCode, HeldError
 from rollguard.executors.base import Executor
 from rollguard.metrics.base import Provider
 from rollguard.notifiers.base import Notification, Notifier, notify_within
@@ -106,6 +106,9 @@ class WatchResult:
 
 
 EvaluationHook = Callable[[Evaluation], Awaitable[None] | None]
+#: Called with each executor step of an action once it is recorded (``serve`` reads the
+#: traffic split back then, so every step of a gradual rollback shows on its page).
+StepHook = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 
 class Acting(Protocol):
@@ -133,6 +136,7 @@ class OperatorRequest:
     command: str
     requested_by: str
     note: str = ""
+    on_behalf_of: str = ""  # who the client said it asks for (not verified), "" when unsaid
     trigger: str | None = "operator"
     severity: Severity = Severity.WARNING
     notification: str | None = None
@@ -140,11 +144,21 @@ class OperatorRequest:
 
     @property
     def reason(self) -> str:
-        return f"{self.command} by {self.requested_by}" + (f": {self.note}" if self.note else "")
+        return f"{self.command} by {asker(self.requested_by, self.on_behalf_of)}" + (
+            f": {self.note}" if self.note else ""
+        )
 
     def facts(self) -> dict[str, str]:
         """What the audit entries keep of the request."""
-        return {"command": self.command, "requested_by": self.requested_by, "reason": self.note}
+        facts = {"command": self.command, "requested_by": self.requested_by, "reason": self.note}
+        if self.on_behalf_of:
+            facts["on_behalf_of"] = self.on_behalf_of
+        return facts
+
+
+def asker(requested_by: str, on_behalf_of: str = "") -> str:
+    """Who asked, as the trail says it: the token's name, and whom the client named."""
+    return f"{requested_by} for {on_behalf_of}" if on_behalf_of else requested_by
 
 
 class Watcher:
@@ -178,6 +192,7 @@ class Watcher:
         self.clock = clock
         self.baseline = baseline
         self.on_evaluation = on_evaluation
+        self.on_step: StepHook | None = None
         self.interval_seconds = interval_seconds or policy.analysis.interval
         # A backtest judges a whole recording: an inconclusive stretch does not end it.
         self.judge_to_end = judge_to_end
@@ -196,6 +211,8 @@ class Watcher:
         self._acting = False  # action_intent recorded, action_result not yet
         self._writing: asyncio.Future[int] | None = None  # the last entry handed over
         self.progress: Progress | None = None  # a progressive release's steps (promotion:)
+        #: Who holds a progressive release at its step (``release pause``), None when no one.
+        self.held_by: str | None = None
         #: Why a cancelled watch stopped, for its ``deployment_end`` (``serve`` says who paused).
         self.interrupt_reason = "interrupted before a verdict"
 
@@ -266,9 +283,20 @@ class Watcher:
 
     def reset(self) -> None:
         """Forget what the engine learned (persistence, no-data counts): a new release is a
-        new canary, and data that returned after an inconclusive end starts afresh."""
+        new canary, and data that returned after an inconclusive end starts afresh. A
+        progressive release starts again from its first step, unheld."""
         self.state = EngineState()
         self.last = None
+        self.progress = None
+        self.held_by = None
+
+    def hold(self, by: str) -> None:
+        """Hold a progressive release at its step (the rollback triggers still act)."""
+        self.held_by = by
+
+    def unhold(self) -> None:
+        """Let a held release move on again from the next interval."""
+        self.held_by = None
 
     def _next_watch(self) -> None:
         if self._watches:
@@ -298,6 +326,23 @@ class Watcher:
     async def _operate(self, request: OperatorRequest) -> WatchResult:
         started = self.clock.now()
         await self._record("deployment_start", started, decision=request)
+        if request.action is OperatorAction.PROMOTE and self.policy.promotion is not None:
+            # a progressive release is promoted through its confirm_promotion hook
+            progress = self._progress()
+            assert progress is not None  # noqa: S101 (the policy promotes)
+            answer = await progress.confirm_promotion()
+            if isinstance(answer, Stop):
+                return await self._act(answer, started, self.clock.now())
+            if not answer:
+                why = f"{request.reason}: held by hook confirm_promotion"
+                await self._record(
+                    "deployment_end",
+                    self.clock.now(),
+                    reason=why,
+                    outcome="interrupted",
+                    duration=self.clock.now() - started,
+                )
+                raise HeldError(f"{why}; the release stays at {progress.weight}%")
         return await self._act(request, started, started)
 
     def _recovered(self, found: recovery.Recovered) -> WatchResult:
@@ -323,10 +368,11 @@ class Watcher:
         await self._record("deployment_start", started, reason=f"watch {span}{self._fallen_back()}")
         queries = required_queries(self.policy)
         warmup = self.policy.analysis.warmup or 0.0
+        fresh = self.progress is None or self.progress.finished
         progress = self._progress()
         if progress is not None:
             queries += [query for query in progress.queries() if query not in queries]
-            stop = await progress.begin(started)
+            stop = await progress.begin(started) if fresh else None
             if stop is not None:
                 return await self._stopped(stop, started, started)
         tick: float | None = None  # the aligned tick slept to
@@ -353,7 +399,8 @@ class Watcher:
                     # promotion evidence (Watcher.progress.last) next to the triggers
                     calm = all(r.status is not TriggerStatus.BREACHING for r in evaluation.results)
                     counts = dict(zip(queries, measured, strict=True))
-                    stop = await progress.observe(counts, now, calm=calm)
+                    held = self.held_by is not None
+                    stop = await progress.observe(counts, now, calm=calm, held=held)
                 await self._emit(evaluation)
                 if decision.verdict is Verdict.ACT:
                     return await self._act(decision, started, now)
@@ -373,10 +420,13 @@ class Watcher:
             await self.clock.sleep(min(next_at, started + duration_seconds) - woke)
 
     def _progress(self) -> Progress | None:
-        """A fresh release's progress when the policy promotes step by step."""
+        """The release's progress when the policy promotes step by step: the one under
+        way (a resumed watch continues at its step), else a fresh one."""
         if self.policy.promotion is None:
             self.progress = None
             return None
+        if self.progress is not None and not self.progress.finished:
+            return self.progress
 
         async def record(kind: Kind, reason: str, outcome: str, output: dict[str, Any]) -> None:
             await self._record(
@@ -395,6 +445,8 @@ class Watcher:
 
     async def _stopped(self, stop: Stop, started: float, now: float) -> WatchResult:
         """End a progressive release: roll back, or finish promoted or held."""
+        if self.progress is not None:
+            self.progress.finished = True
         if stop.end == "rollback":
             return await self._act(stop, started, now)
         await self._record("decision", now, decision=stop)
@@ -450,6 +502,10 @@ class Watcher:
                 outcome="step",
                 executor_output=step,
             )
+            if self.on_step is not None:
+                maybe = self.on_step(step)
+                if maybe is not None:
+                    await maybe
 
         done = await actions.execute(
             decision.action,
@@ -473,6 +529,8 @@ class Watcher:
         )
         if self.progress is not None and decision.action is not OperatorAction.PROMOTE:
             await self.progress.rolled_back()
+        elif self.progress is not None and done.ok:
+            await self.progress.promoted()
         result = await self._finish(_acted(decision.action, ok=done.ok), decision, started, decided)
         result.action_outcome = done.as_dict()
         return result

@@ -210,7 +210,7 @@ def _update(
         "alpha": alpha,
         "tolerance_ratio": detection.tolerance_ratio,
         "tolerance_points": detection.tolerance_points,
-        "horizon": detection.horizon_updates(interval),
+        "horizon": horizon_for(rule, current, interval),
     }
     source = reference(policy, rule)
 
@@ -276,6 +276,19 @@ def _update(
     )
 
 
+def horizon_for(rule: Trigger, current: seq.SequentialState, interval: float) -> int | None:
+    """The detector the rule's test runs, as a horizon in updates (None: the mixture).
+
+    A rule that takes the default detector keeps the one its stored state was built
+    with: a watch resumed across an upgrade that changed the default goes on with its
+    schedule, whose weights alone sum to 1, rather than mixing two schedules (which
+    would void the bound) or leaving the trigger to its threshold rule.
+    """
+    if current.log_products and not rule.detection.detector_chosen:
+        return current.horizon or None
+    return rule.detection.horizon_updates(interval)
+
+
 def _versions(source: str) -> list[Version]:
     return [Version.CANARY, Version.STABLE] if source == "stable" else [Version.CANARY]
 
@@ -295,6 +308,13 @@ def _evidence(policy: Policy, rule: Trigger, update: seq.Update, alpha: float) -
     )
     if update.reason:
         reason = f"sequential test not updated: {update.reason}; {reason}"
+    elif (update.state.horizon or None) != detection.horizon_updates(policy.analysis.interval):
+        kept = (
+            "the mixture"
+            if not update.state.horizon
+            else f"an e-detector over {update.state.horizon} intervals"
+        )
+        reason = f"{reason}; runs {kept}, the detector its stored state began with"
     return Evidence(
         trigger=rule.name,
         signal=rule.signal.value,

@@ -26,9 +26,10 @@ from urllib.parse import urlencode
 
 import httpx
 
-from rollguard import promql
+from rollguard import documents, promql
 from rollguard.metrics.http import Answer, HttpEdge, QueryFailed, auth_from, verify_option
 from rollguard.policy.model import PrometheusSource
+from rollguard.policy.units import parse_duration
 from rollguard.retry import SETTINGS, Sleep
 from rollguard.signals import Measurement, Query
 
@@ -68,6 +69,19 @@ class PrometheusProvider:
 
     async def aclose(self) -> None:
         await self._edge.aclose()
+
+    async def global_scrape_interval(self) -> float | None:
+        """Seconds of Prometheus' global ``scrape_interval`` (``/api/v1/status/config``).
+
+        None when it cannot be read (a server without that API, an answer not shaped
+        as Prometheus' own): it only decides a warning, never a measurement.
+        """
+        try:
+            answer = await self._edge.request("GET", "/api/v1/status/config")
+            data = _data(answer, self._edge)
+        except QueryFailed:
+            return None
+        return _global_scrape_interval(data.get("yaml"))
 
     async def _measure_one(self, query: Query, now: float) -> Measurement:
         expressions = self._built.get(query)
@@ -176,6 +190,19 @@ def _data(answer: Answer, edge: HttpEdge) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise QueryFailed(f"Prometheus at {edge.shown} answered without data")
     return data
+
+
+def _global_scrape_interval(text: object) -> float | None:
+    """``global.scrape_interval`` of a loaded configuration (Prometheus writes its default)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        config = documents.load_yaml(
+            text, source="Prometheus' configuration", max_bytes=documents.MAX_ANSWER_BYTES
+        )
+        return parse_duration(config["global"]["scrape_interval"])
+    except (documents.DocumentError, TypeError, KeyError, ValueError):
+        return None
 
 
 def _shown(raw: object, limit: int = 200) -> str:

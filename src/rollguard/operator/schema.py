@@ -168,6 +168,20 @@ def _any_of(node: Schema, definitions: dict[str, Schema]) -> Schema:
     return out
 
 
+def _merge(properties: dict[str, Schema], name: str, converted: Schema) -> bool:
+    """Add one variant's field; False when another variant gave the name another shape.
+    Optional in one variant and defaulted in another is the same shape, nullable."""
+    known = properties.setdefault(name, converted)
+    if _without_null(known) != _without_null(converted):
+        return False
+    known.update(converted)
+    return True
+
+
+def _without_null(node: Schema) -> Schema:
+    return {key: value for key, value in node.items() if key != "nullable"}
+
+
 def _outer(node: Schema) -> Schema:
     """The keys of a union node that describe the whole field."""
     return {k: v for k, v in node.items() if k in ("description", "title")}
@@ -211,8 +225,7 @@ def _tagged_union(node: Schema, definitions: dict[str, Schema]) -> Schema:
         for name, value in variant.get("properties", {}).items():
             if name == tag:
                 continue
-            converted = _convert(value, definitions)
-            if properties.setdefault(name, converted) != converted:
+            if not _merge(properties, name, _convert(value, definitions)):
                 conflicting.add(name)
         tags.append(variant["properties"][tag]["const"])
     for name in conflicting:  # one name, two shapes (a URL here, an object there)

@@ -98,6 +98,10 @@ class PrometheusSource(StrictModel):
     insecure_skip_verify: bool = False
     names: MetricNames = MetricNames()
     signals: dict[sources.SignalName, sources.CustomSignalSpec[sources.PromQLText]] = {}
+    #: How often Prometheus scrapes the series behind the selectors; only used to warn when
+    #: a sequential test's window is shorter than two scrapes (rollguard.engine.cadence).
+    #: Left out, ``watch`` asks Prometheus for its global scrape_interval.
+    scrape_interval: Seconds | None = None
 
 
 class ReplaySource(StrictModel):

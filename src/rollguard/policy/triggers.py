@@ -132,16 +132,16 @@ class Detection(StrictModel):
     policy's sequential triggers share it (each tests at alpha / their number).
     The test's null hypothesis is "canary <= tolerance_ratio x reference +
     tolerance_points" (error rate, or share of requests slower than a bucket).
-    ``detector`` says how the test bets on when a fault began: ``mixture`` mostly
-    on the canary's start, ``e-detector`` evenly in log-time over ``horizon``
-    (docs/detection.md, "Mixing: unknown effect size, unknown start").
+    ``detector`` says how the test bets on when a fault began: ``e-detector`` (the
+    default) evenly in log-time over ``horizon``, ``mixture`` mostly on the canary's
+    start (docs/detection.md, "Mixing: unknown effect size, unknown start").
     """
 
     method: Literal["threshold", "sequential", "both"] = "threshold"
     alpha: float = Field(default=0.01, gt=0, lt=0.5)
     tolerance_ratio: float = Field(default=1.2, ge=1.0)
     tolerance_points: float = Field(default=0.1, ge=0.0)
-    detector: Literal["mixture", "e-detector"] = "mixture"
+    detector: Literal["mixture", "e-detector"] = "e-detector"
     horizon: Seconds | None = Field(default=None, gt=0, le=MAX_HORIZON_SECONDS)
 
     @model_validator(mode="after")
@@ -149,6 +149,12 @@ class Detection(StrictModel):
         if self.horizon is not None and self.detector != "e-detector":
             raise ValueError("horizon applies to detector: e-detector only")
         return self
+
+    @property
+    def detector_chosen(self) -> bool:
+        """Whether the policy names the detector (or its horizon) rather than taking the
+        default: a watch resumed across a change of the default keeps its stored one."""
+        return bool({"detector", "horizon"} & self.model_fields_set)
 
     def horizon_updates(self, interval: float) -> int | None:
         """The e-detector's horizon in analysis intervals (None for the mixture)."""

@@ -1,4 +1,5 @@
-"""The bearer tokens that guard the control endpoints (abort, pause, resume, promote, releases).
+"""The bearer tokens that guard the control endpoints (abort, pause, resume, promote, retry,
+releases).
 
 Tokens come from a file (``--token-file``) or from the environment
 (``ROLLGUARD_API_TOKEN``); they are never logged or echoed. Each line of the

@@ -86,13 +86,20 @@ def add_routes(
         command: s.Command,
         body: Annotated[s.CommandBody | None, Body()] = None,
     ) -> Any:
-        """Abort (roll back now), pause, resume or promote; needs ``Authorization: Bearer``.
+        """Abort (roll back now), pause, resume, promote or retry; needs ``Authorization: Bearer``.
 
-        Audited with the reason and the name of the token that asked."""
-        reason = body.reason if body else ""
+        On a progressive release (``promotion:``) pause holds the current step while
+        the rollback triggers still act, and promote passes its ``confirm_promotion``
+        hook (a hook that holds it answers 409). Retry watches the release again from
+        its first step after an abort, a rollback or a failure. Audited with the
+        reason, the name of the token that asked and whom the client named."""
         try:
             state = await manager.command(
-                name, command.value, reason=reason, requested_by=request.state.requested_by
+                name,
+                command.value,
+                reason=body.reason if body else "",
+                requested_by=request.state.requested_by,
+                on_behalf_of=body.on_behalf_of if body else "",
             )
         except UnknownDeploymentError as exc:
             return http_errors.error_response(404, str(exc))

@@ -20,13 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rollguard.audit.base import AuditSink
 from rollguard.controller import Outcome, Watcher, WatchResult, audit_write
 from rollguard.controller.actions import ActionKind, OperatorAction
-from rollguard.controller.watch import EvaluationHook, OperatorRequest
+from rollguard.controller.watch import EvaluationHook, OperatorRequest, StepHook, asker
 from rollguard.engine.evaluate import Evaluation
-from rollguard.errors import LockedError, RollguardError
+from rollguard.errors import HeldError, LockedError, RollguardError
 from rollguard.generate.source import PolicySource
 from rollguard.policy.actions import Action
 from rollguard.server import folder, rearm, trail
@@ -48,6 +49,14 @@ _ALLOWED = {
     "resume": {Status.PAUSED},
     "abort": {Status.WATCHING, Status.STARTING, Status.PAUSED, Status.INCONCLUSIVE},
     "promote": {Status.WATCHING, Status.PAUSED, Status.HEALTHY, Status.INCONCLUSIVE},
+    "retry": {
+        Status.ROLLED_BACK,
+        Status.ABORTED,
+        Status.FAILED,
+        Status.BLOCKED,
+        Status.INCONCLUSIVE,
+        Status.ERROR,
+    },
 }
 #: The commands that act on the deployment, and their action.
 _ACTING: dict[str, ActionKind] = {
@@ -247,9 +256,13 @@ class ControllerManager:
                 logger.error("%s: cannot watch: %s", runner.source.path, exc)
                 return
         runner.watcher = watcher
+        watcher.on_step = self._step_hook(runner, watcher)
         now = self.wall_clock()
         runner.state.started_at = runner.state.started_at or now
-        runner.state.set_status(Status.WATCHING, now, "watching")
+        if watcher.held_by is not None:  # a held release whose watch ran again (a promote held)
+            runner.state.set_status(Status.PAUSED, now, f"held by {watcher.held_by}")
+        else:
+            runner.state.set_status(Status.WATCHING, now, "watching")
         runner.task = asyncio.get_running_loop().create_task(
             self._run(runner, watcher), name=f"watch:{runner.state.name}"
         )
@@ -265,9 +278,24 @@ class ControllerManager:
             runner.state.observe(evaluation)
             self.telemetry.observe(runner.state.name, evaluation, seconds)
             if watcher is not None:
+                self._show_progress(runner, watcher)
                 await self._refresh_weight(runner, watcher)
 
         return on_evaluation
+
+    @staticmethod
+    def _show_progress(runner: Runner, watcher: Watcher) -> None:
+        """A progressive release's step and evidence, for the API and the page."""
+        if watcher.progress is not None:
+            runner.state.promotion = watcher.progress.snapshot(held_by=watcher.held_by)
+
+    def _step_hook(self, runner: Runner, watcher: Watcher) -> StepHook:
+        async def on_step(step: dict[str, Any]) -> None:
+            # After each step, not only when the action ends: a gradual rollback's
+            # 15 %, 10 %, 5 % are each a traffic step on the page's charts.
+            await self._refresh_weight(runner, watcher)
+
+        return on_step
 
     async def _refresh_weight(self, runner: Runner, watcher: Watcher) -> None:
         try:
@@ -295,6 +323,7 @@ class ControllerManager:
                 logger.exception("%s: the watch stopped", state.name)
                 return
             # Weights first: a client that sees the final status also sees the final split.
+            self._show_progress(runner, watcher)
             await self._refresh_weight(runner, watcher)
             self._finished(runner, result)
             if not await self._next_watch(runner, watcher, result):
@@ -385,46 +414,60 @@ class ControllerManager:
         return runner
 
     async def command(
-        self, name: str, command: str, *, reason: str = "", requested_by: str = "operator"
+        self,
+        name: str,
+        command: str,
+        *,
+        reason: str = "",
+        requested_by: str = "operator",
+        on_behalf_of: str = "",
     ) -> DeploymentState:
-        """Run ``abort``, ``pause``, ``resume`` or ``promote`` on a deployment.
+        """Run ``abort``, ``pause``, ``resume``, ``promote`` or ``retry`` on a deployment.
 
-        Every command is audited (kind ``command``) with who asked and why, refused
-        ones too. Abort and promote run as the deployment's task through the watcher's
-        action path (:meth:`Watcher.operate`), so a crash mid-way is recovered like an
-        engine's rollback; the caller waits for the action but never cancels it.
+        Every command is audited (kind ``command``) with who asked (the token's name,
+        and whom the client named) and why, refused ones too. Abort and promote run
+        as the deployment's task through the watcher's action path
+        (:meth:`Watcher.operate`), so a crash mid-way is recovered like an engine's
+        rollback; the caller waits for the action but never cancels it. On a
+        progressive release (``promotion:``) pause holds the step while the watch
+        goes on, so the rollback triggers still act.
         """
+        who = asker(requested_by, on_behalf_of)
         async with self._lock:
             runner = self.get(name)
             status = runner.state.status
             allowed = _ALLOWED[command]
+            refused = ""
             if status not in allowed:
                 refused = (
                     f"cannot {command} {name!r} while it is {status.value}; "
                     f"{command} applies when it is {', '.join(sorted(s.value for s in allowed))}"
                 )
-                await self._audit_command(runner, command, reason, requested_by, refused=refused)
-                raise CommandRefusedError(refused)
-            if command in _ACTING and runner.watcher is None:
+            elif command in _ACTING and runner.watcher is None:
                 refused = f"{name!r} has no executor (it never started)"
-                await self._audit_command(runner, command, reason, requested_by, refused=refused)
+            await self._audit_command(
+                runner, command, reason, requested_by, on_behalf_of, refused=refused
+            )
+            if refused:
                 raise CommandRefusedError(refused)
-            await self._audit_command(runner, command, reason, requested_by)
             at = self.wall_clock()
             note = f" ({reason})" if reason else ""
-            runner.state.note(TimelineEntry(at, "command", f"{requested_by}: {command}{note}"))
-            if command == "resume":
-                await self._launch(runner, resume=True)
+            runner.state.note(TimelineEntry(at, "command", f"{who}: {command}{note}"))
+            if await self._gate(runner, command, f"{who}{note}"):
                 return runner.state
             if runner.watcher is not None:  # the stopped watch's end says who stopped it
-                runner.watcher.interrupt_reason = f"{command} by {requested_by}{note}"
+                runner.watcher.interrupt_reason = f"{command} by {who}{note}"
             await self._halt(runner)
             if command == "pause":
-                runner.state.set_status(Status.PAUSED, at, f"paused by {requested_by}{note}")
+                runner.state.set_status(Status.PAUSED, at, f"paused by {who}{note}")
                 return runner.state
             assert runner.watcher is not None  # noqa: S101 (checked above)
             request = OperatorRequest(
-                action=_ACTING[command], command=command, requested_by=requested_by, note=reason
+                action=_ACTING[command],
+                command=command,
+                requested_by=requested_by,
+                note=reason,
+                on_behalf_of=on_behalf_of,
             )
             runner.state.set_status(Status.ACTING, at, f"acting: {command} by {requested_by}")
             acted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -433,6 +476,43 @@ class ControllerManager:
             )
         await asyncio.shield(acted)  # a client that goes away does not stop the action
         return runner.state
+
+    async def _gate(self, runner: Runner, command: str, who: str) -> bool:
+        """Resume, retry, and a progressive release's pause: done here (True), or not ours.
+
+        A held release's watch runs on, so resuming it only lets it move on; any other
+        resume runs the watcher again from its kept state. A retry forgets the last
+        release's watch (engine state, steps) and starts it over from the first step.
+        """
+        watcher, at = runner.watcher, self.wall_clock()
+        running = runner.task is not None and not runner.task.done()
+        progressive = runner.source.policy.promotion is not None
+        if command == "pause" and progressive and watcher is not None and running:
+            watcher.hold(who)
+            weight = watcher.progress.weight if watcher.progress is not None else None
+            at_step = f" at {weight}%" if weight is not None else ""
+            message = f"paused by {who}: held{at_step}; rollback triggers still act"
+            runner.state.set_status(Status.PAUSED, at, message)
+            self._show_progress(runner, watcher)
+            return True
+        if command == "resume":
+            if watcher is not None and watcher.held_by is not None and running:
+                watcher.unhold()
+                runner.state.set_status(Status.WATCHING, at, f"resumed by {who}: steps go on")
+                self._show_progress(runner, watcher)
+            else:
+                await self._launch(runner, resume=True)
+            return True
+        if command == "retry":
+            if watcher is not None:
+                watcher.interrupt_reason = f"retry by {who}"
+            await self._halt(runner)
+            if watcher is not None:
+                watcher.reset()
+            runner.state.promotion = None
+            await self._launch(runner, resume=True)
+            return True
+        return False
 
     async def _operate(
         self,
@@ -451,7 +531,8 @@ class ControllerManager:
             result = await watcher.operate(request)
             await self._refresh_weight(runner, watcher)
             self._finished(runner, result)
-        except LockedError as exc:  # another controller holds the lease: it is not ours to act
+        except (LockedError, HeldError) as exc:  # another controller holds the lease, or a
+            # hook held the promote: nothing moved, and the release goes on where it stood
             acted.set_exception(
                 CommandRefusedError(f"cannot {request.command} {state.name!r}: {exc}")
             )
@@ -473,19 +554,30 @@ class ControllerManager:
             await self._run(runner, watcher)
 
     async def _audit_command(
-        self, runner: Runner, command: str, reason: str, requested_by: str, *, refused: str = ""
+        self,
+        runner: Runner,
+        command: str,
+        reason: str,
+        requested_by: str,
+        on_behalf_of: str = "",
+        *,
+        refused: str = "",
     ) -> None:
+        facts: dict[str, object] = {"command": command}
+        if on_behalf_of:
+            facts["on_behalf_of"] = on_behalf_of
         record = trail.entry(
             "command",
             runner.state,
             what=command,
             requested_by=requested_by,
+            on_behalf_of=on_behalf_of,
             reason=reason,
             at=self.wall_clock(),
             watch_id=runner.watcher.watch_id if runner.watcher is not None else "",
             action=_ACTING[command].value if command in _ACTING else "continue",
             refused=refused,
-            facts={"command": command},
+            facts=facts,
         )
         await audit_write.append(self.audit, record)
 

@@ -15,6 +15,7 @@ class Command(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     PROMOTE = "promote"
+    RETRY = "retry"
 
 
 class CommandBody(BaseModel):
@@ -23,6 +24,13 @@ class CommandBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=500)
+    on_behalf_of: str = Field(
+        default="",
+        max_length=100,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="Whom the client asks for (the CLI's --as, or its OS user); recorded "
+        "beside the token's name, not verified",
+    )
 
 
 class ReleaseBody(BaseModel):
@@ -124,6 +132,22 @@ class DeploymentSummary(BaseModel):
     last_trigger: str | None
 
 
+class PromotionView(BaseModel):
+    """A progressive release: its step, the promotion test's evidence, the next step."""
+
+    step: int
+    of: int
+    canary_weight: int
+    next_weight: int | None
+    step_seconds: float
+    min_step_seconds: float
+    max_step_seconds: float
+    held_by: str | None = Field(description="Who paused the release at this step, if anyone")
+    accepted: bool = Field(description="The evidence shows the canary no worse (at 1/beta)")
+    reason: str
+    evidence: list[dict[str, Any]]
+
+
 class DeploymentDetail(DeploymentSummary):
     policy_digest: str
     canary_state: str
@@ -134,6 +158,9 @@ class DeploymentDetail(DeploymentSummary):
     outcome: dict[str, Any] | None
     error: str | None
     release: str | None = Field(description="The release being watched, when CI posted it")
+    promotion: PromotionView | None = Field(
+        default=None, description="A progressive release's step and evidence (promotion:)"
+    )
     timeline: list[TimelineItem]
 
 

@@ -120,6 +120,7 @@ class DeploymentState:
     outcome: dict[str, Any] | None = None
     error: str | None = None
     release: str | None = None  # the version of the release being watched, when told
+    promotion: dict[str, Any] | None = None  # a progressive release's step and evidence
     history: History = field(default_factory=lambda: History(interval_seconds=5.0))
     timeline: deque[TimelineEntry] = field(default_factory=lambda: deque(maxlen=TIMELINE_LENGTH))
     _statuses: dict[str, str] = field(default_factory=dict, repr=False)
@@ -133,7 +134,8 @@ class DeploymentState:
 
     def read_weight(self, canary_weight: int, canary_state: str, assumed: str, at: float) -> None:
         """Take in the split the executor reports; a change read back is a traffic step."""
-        if not assumed and canary_weight != self.canary_weight:
+        known = self.canary_weight is not None and not self.weight_assumed
+        if not assumed and known and canary_weight != self.canary_weight:
             self.history.event(
                 at, "weight", f"canary at {canary_weight}%", canary_weight=canary_weight
             )
@@ -202,7 +204,8 @@ class DeploymentState:
                 TimelineEntry(
                     at,
                     "decision",
-                    f"{decision.action.value}: {decision.reason}",
+                    # an inconclusive verdict takes no action: it is not a "continue"
+                    f"{_verdict_word(decision)}: {decision.reason}",
                     trigger=decision.trigger,
                     action=decision.action.value,
                     evidence=[item.as_dict() for item in decision.evidence],
@@ -240,8 +243,15 @@ class DeploymentState:
             "outcome": self.outcome,
             "error": self.error,
             "release": self.release,
+            "promotion": self.promotion,
             "timeline": [entry.as_dict() for entry in reversed(self.timeline)],
         }
+
+
+def _verdict_word(decision: Decision) -> str:
+    if decision.verdict is Verdict.INCONCLUSIVE:
+        return Verdict.INCONCLUSIVE.value
+    return decision.action.value
 
 
 def _weights(canary_weight: int | None, assumed: str) -> dict[str, int | str | None]:

@@ -1,8 +1,9 @@
 """The audit entries ``serve`` writes itself: operator commands and new releases.
 
-Each says who asked (the API token's name, or the executor that read a new
-revision), why, and what the deployment's status was, refused requests too,
-so the trail alone tells who paused automatic rollback and when.
+Each says who asked (the API token's name, with whom the client named when it
+did, or the executor that read a new revision), why, and what the deployment's
+status was, refused requests too, so the trail alone tells who paused automatic
+rollback and when.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from rollguard.audit.base import AuditRecord, Kind
+from rollguard.controller.watch import asker
 from rollguard.server.state import DeploymentState, iso
 
 
@@ -20,6 +22,7 @@ def entry(
     what: str,
     requested_by: str,
     reason: str,
+    on_behalf_of: str = "",
     at: float,
     watch_id: str,
     action: str = "continue",
@@ -34,7 +37,8 @@ def entry(
         deployment=state.name,
         timestamp=iso(at),
         trigger="operator",
-        reason=f"{what} by {requested_by}{note}" + (f" (refused: {refused})" if refused else ""),
+        reason=f"{what} by {asker(requested_by, on_behalf_of)}{note}"
+        + (f" (refused: {refused})" if refused else ""),
         action=action,
         outcome=outcome,
         policy_digest=state.policy_digest,

@@ -195,7 +195,8 @@ function chart(row, points, marks) {
   const label = (v) => evidence ? eValue(v) : withUnit(v, row.signal);
   const numbers = (key) => points.map((p) => p[key]).filter((v) => typeof v === "number");
   const all = [...numbers("value"), ...numbers("reference"), ...numbers("limit"), evidence ? 1 : 0];
-  const t1 = points.length ? points[points.length - 1].t : Date.now();
+  // The axis runs to the newest mark too: an action's steps come after the last evaluation.
+  const t1 = Math.max(points.length ? points[points.length - 1].t : Date.now(), ...marks.map((m) => m.t).filter((t) => !isNaN(t)));
   const t0 = Math.min(points.length ? points[0].t : t1, t1 - 1000);
   const x = (t) => left + (width - left - right) * (t - t0) / (t1 - t0);
   // The e-value multiplies as evidence comes in: drawn on a log scale, from 1 (no evidence).
@@ -246,9 +247,16 @@ function charts(detail) {
   const marks = [...(events.get(detail.name) || []), ...(detail.timeline || [])
     .filter((item) => item.kind === "decision" || item.kind === "action")
     .map((item) => ({ t: Date.parse(item.at), kind: item.kind, text: item.message }))];
-  const rows = (detail.signals || []).filter((row) => typeof row.value === "number" || typeof row.limit === "number");
+  // A trigger whose data stopped is still charted from what it measured before.
+  const measured = (row) => (seen.get(row.trigger) || []).filter((p) => typeof p.value === "number");
+  const rows = (detail.signals || []).filter((row) =>
+    typeof row.value === "number" || typeof row.limit === "number" || measured(row).length);
   if (!rows.length) return null;
-  return el("div", { class: "charts", "data-testid": "charts" }, rows.map((row) => chart(row, seen.get(row.trigger) || [], marks)));
+  return el("div", { class: "charts", "data-testid": "charts" }, rows.map((row) => {
+    const last = measured(row).filter((p) => typeof p.limit === "number").pop();
+    const shownRow = typeof row.limit === "number" || !last ? row : { ...row, limit: last.limit };
+    return chart(shownRow, seen.get(row.trigger) || [], marks);
+  }));
 }
 
 function card(detail) {

@@ -1,0 +1,255 @@
+"""Manual gates on a progressive release: ``rollguard release ...`` against a real ``serve``
+whose executor moves a real HAProxy's weights.
+
+The release is healthy (a replay recording), so left alone it would step on; the
+tests hold it, let it go, abort it, start it over and promote it, reading each
+weight back from HAProxy itself and each gate from the audit trail. Its
+``confirm_step`` hook lets a step move on only once the test has written
+``go-<weight>``, so the test, not the machine's speed, says how far it may go.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from serve_harness import TOKEN, Served, start_serve
+
+from rollguard.audit.base import AuditRecord, AuditSink
+from rollguard.audit.factory import open_store
+from rollguard.server.auth import TokenAuth
+from rollguard.server.wiring import WatcherFactory, default_factory
+from servers.haproxy import BACKEND, HaproxyServer
+from support import wait_until
+
+pytestmark = pytest.mark.real_server
+
+OPS_TOKEN = "ops-token-0123456789abcdef"
+MIN_STEP_SECONDS = 1.5
+ROWS_PER_SECOND = 8
+
+POLICY = """\
+name: shop-progressive
+target: {{deployment: shop, executor: {{type: haproxy, socket: '{socket}', backend: {backend}}}}}
+metrics: {{provider: replay, file: healthy.csv}}
+baseline: {{compare_with: stable}}
+analysis: {{interval: 0.25s, min_requests: 20}}
+error_rate_trigger: {{threshold: 5%, measurement_window: 10s, action: immediate_rollback}}
+promotion:
+  steps: [10, 25, 50, 100]
+  min_step_duration: {min_step}s
+  max_step_duration: 1h
+  hooks:
+    confirm_step:
+      on_failure: hold
+      command: [/bin/sh, -c, 'test -e "{gates}/go-$ROLLGUARD_CANARY_WEIGHT"']
+    confirm_promotion: {hook}
+"""
+
+
+def _recording(seconds: int, *, bad_after: float | None = None) -> str:
+    """Both versions at 1 % errors, 1,000 requests a row, 8 rows a second (every interval
+    sees two); after ``bad_after`` seconds the canary's errors jump to 20 %."""
+    rows = ["time,version,requests,errors,latency_p95_ms,memory_mb"]
+    for tick in range(1, seconds * ROWS_PER_SECOND + 1):
+        at = tick / ROWS_PER_SECOND
+        errors = 200 if bad_after is not None and at > bad_after else 10
+        rows += [f"{at},stable,1000,10,120,300", f"{at},canary,1000,{errors},121,301"]
+    return "\n".join(rows) + "\n"
+
+
+def _live(audit: AuditSink) -> WatcherFactory:
+    """Recordings played at real time: each 0.25 s interval's window holds two rows."""
+    return default_factory(audit, replay_speed=1.0)
+
+
+def _canary_weight(haproxy: HaproxyServer) -> int:
+    """The weight new requests see on the canary, as HAProxy itself reports it."""
+    state = haproxy.command(f"show servers state {BACKEND}")
+    for line in state.splitlines():
+        fields = line.split()
+        if len(fields) > 6 and fields[3] == "canary":
+            admin = int(fields[6])  # srv_admin_state: maintenance bits
+            return 0 if admin & 0x1F else int(fields[7])
+    raise AssertionError(f"no canary in HAProxy's state: {state}")
+
+
+def _promotion(served: Served) -> dict[str, Any]:
+    found = served.detail("shop").get("promotion")
+    assert isinstance(found, dict), "the deployment shows no promotion"
+    return found
+
+
+def _gate(
+    rollguard_cmd: list[str], env: dict[str, str], served: Served, *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*rollguard_cmd, "release", *args, "--server", served.url, "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_pause_resume_abort_retry_promote_through_real_haproxy(
+    tmp_path: Path,
+    canary_haproxy: HaproxyServer,
+    rollguard_cmd: list[str],
+    cli_env: dict[str, str],
+) -> None:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    confirmed = tmp_path / "confirmed.txt"
+    (folder / "healthy.csv").write_text(_recording(600))
+    (folder / "shop.yaml").write_text(
+        POLICY.format(
+            socket=canary_haproxy.socket_path,
+            backend=BACKEND,
+            min_step=MIN_STEP_SECONDS,
+            gates=tmp_path,
+            hook=f"{{command: [/bin/sh, -c, 'echo \"$ROLLGUARD_CANARY_WEIGHT\" >> {confirmed}']}}",
+        )
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    env = {**cli_env, "OPS_TOKEN": OPS_TOKEN}
+    auth = TokenAuth(named={"ops": OPS_TOKEN, "operator": TOKEN})
+
+    def gate(*args: str) -> dict[str, Any]:
+        done = _gate(rollguard_cmd, env, served, *args, "--token-env", "OPS_TOKEN")
+        assert done.returncode == 0, done.stderr
+        assert OPS_TOKEN not in done.stdout + done.stderr
+        answer: dict[str, Any] = json.loads(done.stdout)
+        return answer
+
+    try:
+        with start_serve(folder, store=store, auth=auth, factory=_live) as served:
+            wait_until(lambda: _canary_weight(canary_haproxy) == 10, what="the first step, 10%")
+            # Pause: held at 10% across intervals in which the evidence would move it on.
+            paused = gate("pause", "shop", "--reason", "hold for the load test", "--as", "alice")
+            assert (paused["status"], paused["canary_weight"]) == ("paused", 10)
+            assert paused["promotion"]["held_by"] == "ops for alice (hold for the load test)"
+            (tmp_path / "go-10").touch()  # only the pause holds it now
+            before = int(str(served.detail("shop")["evaluations"]))
+
+            def ready_but_held() -> bool:
+                shown = served.detail("shop")
+                promotion = _promotion(served)
+                return bool(
+                    int(str(shown["evaluations"])) >= before + 2
+                    and promotion["accepted"]
+                    and promotion["step_seconds"] >= MIN_STEP_SECONDS
+                )
+
+            wait_until(ready_but_held, timeout=30, what="evidence enough to step, held")
+            assert _canary_weight(canary_haproxy) == 10
+            assert _promotion(served)["step"] == 1
+            assert served.detail("shop")["status"] == "paused"
+            # Resume: the evidence moves it on at once (to 25%, where confirm_step holds it).
+            assert gate("resume", "shop")["status"] == "watching"
+            wait_until(lambda: _canary_weight(canary_haproxy) == 25, what="a step after resume")
+            assert gate("pause", "shop")["canary_weight"] == 25
+            # Abort: back to stable, recorded with who asked.
+            aborted = gate("abort", "shop", "--reason", "bad release notes", "--as", "bob")
+            assert aborted["status"] == "aborted"
+            assert _canary_weight(canary_haproxy) == 0
+            assert canary_haproxy.count_answers(20) == {"stable": 20}
+            # Retry: from the first step again (where confirm_step holds it this time).
+            (tmp_path / "go-10").unlink()
+            assert gate("retry", "shop", "--reason", "notes fixed")["status"] == "watching"
+            wait_until(lambda: _canary_weight(canary_haproxy) == 10, what="the first step again")
+            assert _promotion(served)["step"] == 1
+            # Promote: through confirm_promotion, straight to 100%.
+            promoted = gate("promote", "shop", "--reason", "go")
+            assert (promoted["status"], promoted["canary_weight"]) == ("promoted", 100)
+            assert _canary_weight(canary_haproxy) == 100
+            assert canary_haproxy.count_answers(20) == {"canary": 20}
+            assert confirmed.read_text().split() == ["10"]
+    finally:
+        entries = [entry.record for entry in store.list(deployment="shop")]
+        store.close()
+    _gates_recorded(entries)
+
+
+def _gates_recorded(entries: list[AuditRecord]) -> None:
+    """Every gate in the trail with who asked; the abort as a rollback; the retry's steps."""
+    commands = [r for r in entries if r.kind == "command"]
+    assert [(c.evidence["command"], c.outcome) for c in commands] == [
+        ("pause", "accepted"),
+        ("resume", "accepted"),
+        ("pause", "accepted"),
+        ("abort", "accepted"),
+        ("retry", "accepted"),
+        ("promote", "accepted"),
+    ]
+    assert {c.evidence["requested_by"] for c in commands} == {"ops"}
+    assert commands[3].reason == "abort by ops for bob: bad release notes"
+    assert commands[3].evidence["on_behalf_of"] == "bob"
+    # The abort ran through intent, step and result, saying who asked.
+    result = next(r for r in entries if r.kind == "action_result" and r.trigger == "operator")
+    assert result.reason == "abort by ops for bob: bad release notes"
+    assert result.outcome == "success"
+    hooks = [r for r in entries if r.kind == "hook"]
+    assert [h.executor_output["hook"] for h in hooks if h.outcome == "success"] == [
+        "confirm_step",  # 10 -> 25, after the resume
+        "confirm_promotion",
+    ]
+    weights = [r.executor_output["canary_weight"] for r in entries if r.kind == "promotion_step"]
+    assert weights == [10, 25, 10]  # the retry's first step after the abort
+
+
+def test_a_held_release_still_rolls_back_and_a_hook_can_hold_a_promote(
+    tmp_path: Path,
+    canary_haproxy: HaproxyServer,
+    rollguard_cmd: list[str],
+    cli_env: dict[str, str],
+) -> None:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    # the canary goes bad 9 s after the start
+    (folder / "healthy.csv").write_text(_recording(600, bad_after=9))
+    policy = POLICY.format(
+        socket=canary_haproxy.socket_path,
+        backend=BACKEND,
+        min_step=MIN_STEP_SECONDS,
+        gates=tmp_path,
+        hook="{on_failure: hold, command: [/bin/sh, -c, 'exit 3']}",
+    )
+    (folder / "shop.yaml").write_text(policy)
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    env = {**cli_env, "ROLLGUARD_API_TOKEN": TOKEN}
+    try:
+        with start_serve(folder, store=store, factory=_live) as served:
+            wait_until(lambda: _canary_weight(canary_haproxy) == 10, what="the first step, 10%")
+            paused = _gate(rollguard_cmd, env, served, "pause", "shop", "--as", "carol")
+            assert paused.returncode == 0, paused.stderr
+            early = _gate(rollguard_cmd, env, served, "retry", "shop")
+            assert early.returncode == 7, early.stderr
+            assert "cannot retry 'shop' while it is paused" in early.stderr
+            held = _gate(rollguard_cmd, env, served, "promote", "shop", "--reason", "ship it")
+            assert held.returncode == 7, held.stderr
+            assert "held by hook confirm_promotion" in held.stderr
+            assert "Traceback" not in held.stderr
+            shown = served.detail("shop")
+            assert shown["status"] == "paused"
+            assert _promotion(served)["step"] == 1
+            assert _canary_weight(canary_haproxy) == 10
+            # Still held when the canary goes bad: the rollback trigger acts anyway.
+            served.wait_status("shop", "rolled_back", timeout=60)
+            assert _canary_weight(canary_haproxy) == 0
+    finally:
+        entries = [entry.record for entry in store.list(deployment="shop")]
+        store.close()
+    commands = [(r.evidence["command"], r.outcome) for r in entries if r.kind == "command"]
+    assert commands == [("pause", "accepted"), ("retry", "refused"), ("promote", "accepted")]
+    hooks = [(r.executor_output["hook"], r.outcome) for r in entries if r.kind == "hook"]
+    assert ("confirm_promotion", "failure") in hooks
+    rollback = next(r for r in entries if r.kind == "action_result")
+    assert rollback.trigger == "error_rate_trigger"
+    assert [r.executor_output["canary_weight"] for r in entries if r.kind == "promotion_step"] == [
+        10
+    ]

@@ -53,6 +53,10 @@ def test_capacity_covers_an_hour_and_is_capped() -> None:
 
 def test_rows_wrap_around_oldest_first_and_the_answer_stays_bounded() -> None:
     history = History(interval_seconds=0.1)
+    for step in range(10):
+        history.add(_evaluation(START + step * 0.1, 1.0))
+    assert history.nbytes <= 64 * 32  # a young deployment holds little
+    assert len(history.as_dict(now=START + 1)["triggers"][0]["at"]) == 10
     runs = 3 * MAX_POINTS + 7
     for step in range(runs):
         history.add(_evaluation(START + step * 0.1, 1.0 + step % 13 / 7))
@@ -64,6 +68,7 @@ def test_rows_wrap_around_oldest_first_and_the_answer_stays_bounded() -> None:
     assert series["at"] == sorted(series["at"])
     assert series["at"][-1] == round(START + (runs - 1) * 0.1, 3)  # the newest is kept
     assert len(body["events"]) == 200
+    assert history.nbytes == MAX_POINTS * 32  # the cap, never more
     # 3,600 rows of four numbers and 200 events: well under a megabyte, however long it ran.
     assert len(json.dumps(body)) < 300_000
 
@@ -96,12 +101,13 @@ def test_traffic_steps_read_back_are_kept_and_assumed_splits_are_not() -> None:
     state = DeploymentState(
         name="web", policy_name="p", policy_file="p.yaml", policy_digest="d", history=History(5.0)
     )
-    state.read_weight(20, "serving", "", START)
+    state.read_weight(20, "serving", "", START)  # the first read is where it starts, no step
     state.read_weight(20, "serving", "", START + 5)  # unchanged: no new step
     state.read_weight(10, "serving", "", START + 10)
+    state.read_weight(5, "serving", "", START + 12)
     state.read_weight(0, "retired", "the noop executor changes and reads nothing", START + 15)
     events = state.history.as_dict(now=START + 15)["events"]
-    assert [(e["kind"], e["canary_weight"]) for e in events] == [("weight", 20), ("weight", 10)]
-    assert events[1]["message"] == "canary at 10%"
+    assert [(e["kind"], e["canary_weight"]) for e in events] == [("weight", 10), ("weight", 5)]
+    assert events[0]["message"] == "canary at 10%"
     weights = state.detail()["weights"]
     assert weights["assumed"] == "the noop executor changes and reads nothing"

@@ -106,6 +106,9 @@ class WatchResult:
 
 
 EvaluationHook = Callable[[Evaluation], Awaitable[None] | None]
+#: Called with each executor step of an action once it is recorded (``serve`` reads the
+#: traffic split back then, so every step of a gradual rollback shows on its page).
+StepHook = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 
 class Acting(Protocol):
@@ -189,6 +192,7 @@ class Watcher:
         self.clock = clock
         self.baseline = baseline
         self.on_evaluation = on_evaluation
+        self.on_step: StepHook | None = None
         self.interval_seconds = interval_seconds or policy.analysis.interval
         # A backtest judges a whole recording: an inconclusive stretch does not end it.
         self.judge_to_end = judge_to_end
@@ -494,6 +498,10 @@ class Watcher:
                 outcome="step",
                 executor_output=step,
             )
+            if self.on_step is not None:
+                maybe = self.on_step(step)
+                if maybe is not None:
+                    await maybe
 
         done = await actions.execute(
             decision.action,

@@ -20,11 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rollguard.audit.base import AuditSink
 from rollguard.controller import Outcome, Watcher, WatchResult, audit_write
 from rollguard.controller.actions import ActionKind, OperatorAction
-from rollguard.controller.watch import EvaluationHook, OperatorRequest, asker
+from rollguard.controller.watch import EvaluationHook, OperatorRequest, StepHook, asker
 from rollguard.engine.evaluate import Evaluation
 from rollguard.errors import HeldError, LockedError, RollguardError
 from rollguard.generate.source import PolicySource
@@ -255,6 +256,7 @@ class ControllerManager:
                 logger.error("%s: cannot watch: %s", runner.source.path, exc)
                 return
         runner.watcher = watcher
+        watcher.on_step = self._step_hook(runner, watcher)
         now = self.wall_clock()
         runner.state.started_at = runner.state.started_at or now
         if watcher.held_by is not None:  # a held release whose watch ran again (a promote held)
@@ -286,6 +288,14 @@ class ControllerManager:
         """A progressive release's step and evidence, for the API and the page."""
         if watcher.progress is not None:
             runner.state.promotion = watcher.progress.snapshot(held_by=watcher.held_by)
+
+    def _step_hook(self, runner: Runner, watcher: Watcher) -> StepHook:
+        async def on_step(step: dict[str, Any]) -> None:
+            # After each step, not only when the action ends: a gradual rollback's
+            # 15 %, 10 %, 5 % are each a traffic step on the page's charts.
+            await self._refresh_weight(runner, watcher)
+
+        return on_step
 
     async def _refresh_weight(self, runner: Runner, watcher: Watcher) -> None:
         try:

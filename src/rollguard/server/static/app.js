@@ -221,7 +221,8 @@ function chart(row, points, marks) {
   const label = (v) => evidence ? eValue(v) : withUnit(v, row.signal);
   const numbers = (key) => points.map((p) => p[key]).filter((v) => typeof v === "number");
   const all = [...numbers("value"), ...numbers("reference"), ...numbers("limit"), evidence ? 1 : 0];
-  const t1 = points.length ? points[points.length - 1].t : Date.now();
+  // The axis runs to the newest mark too: an action's steps come after the last evaluation.
+  const t1 = Math.max(points.length ? points[points.length - 1].t : Date.now(), ...marks.map((m) => m.t).filter((t) => !isNaN(t)));
   const t0 = Math.min(points.length ? points[0].t : t1, t1 - 1000);
   const x = (t) => left + (width - left - right) * (t - t0) / (t1 - t0);
   // The e-value multiplies as evidence comes in: drawn on a log scale, from 1 (no evidence).

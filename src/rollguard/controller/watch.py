@@ -375,8 +375,11 @@ class Watcher:
             stop = await progress.begin(started) if fresh else None
             if stop is not None:
                 return await self._stopped(stop, started, started)
+        tick: float | None = None  # the aligned tick slept to
         while True:
             now = self.clock.now()
+            if tick is not None and abs(now - tick) < self.interval_seconds / 4:
+                now = tick  # as of its tick, however late the loop woke: batches meet
             warm = now - started >= warmup - TIME_TOLERANCE_SECONDS
             if warm:
                 await self.provider.collect(now=now)
@@ -410,10 +413,11 @@ class Watcher:
             # the first evaluation comes exactly when the warm-up ends, then every interval
             next_at = now + self.interval_seconds
             if self.align_ticks:  # the nearest tick: the next gap is 0.5 to 1.5 intervals
-                next_at = round(next_at / self.interval_seconds) * self.interval_seconds
+                next_at = tick = round(next_at / self.interval_seconds) * self.interval_seconds
             if not warm:
                 next_at = min(next_at, started + warmup)
-            await self.clock.sleep(min(next_at, started + duration_seconds) - now)
+            woke = self.clock.now() if self.align_ticks else now  # now may be the tick's
+            await self.clock.sleep(min(next_at, started + duration_seconds) - woke)
 
     def _progress(self) -> Progress | None:
         """The release's progress when the policy promotes step by step: the one under

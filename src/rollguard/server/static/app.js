@@ -87,9 +87,35 @@ function split(weights) {
     return el("p", { class: "muted", "data-testid": "no-split", text: `traffic split not reported${why}` });
   }
   const stable = 100 - canary;
+  // A narrow share (a progressive release's first steps) keeps only its number, or nothing.
+  const words = (name, share) => (share >= 15 ? `${name} ${share}%` : share >= 5 ? `${share}%` : "");
   return el("div", { class: "split", "data-testid": "split", title: `stable ${stable}% / canary ${canary}%` },
-    el("div", { class: "stable", style: `width:${stable}%`, text: stable ? `stable ${stable}%` : "" }),
-    el("div", { class: "canary", style: `width:${canary}%`, text: canary ? `canary ${canary}%` : "" }));
+    el("div", { class: "stable", style: `width:${stable}%`, text: words("stable", stable) }),
+    el("div", { class: "canary", style: `width:${canary}%`, text: words("canary", canary) }));
+}
+
+// A progressive release: its step, the promotion test's evidence toward "no worse", the next step.
+function promotionBox(promotion) {
+  if (!promotion) return null;
+  const next = promotion.next_weight === null ? "the last step" : `next step ${promotion.next_weight}%`;
+  const held = promotion.held_by ? ` · held by ${promotion.held_by}` : "";
+  const timing = `${fmt(promotion.step_seconds, 0)} s at this step (at least ${fmt(promotion.min_step_seconds, 1)} s, at most ${fmt(promotion.max_step_seconds, 1)} s)`;
+  return el("section", { class: "promotion", "data-testid": "promotion", "data-step": promotion.step },
+    el("p", {}, el("strong", { text: `Promotion: step ${promotion.step} of ${promotion.of}, canary ${promotion.canary_weight}%` }),
+      ` · ${next}${held}`),
+    el("p", { text: timing }),
+    el("ul", { class: "evidence" }, promotion.evidence.map((test) => {
+      const met = test.e_value >= test.threshold;
+      const words = `${test.test}: e-value ${eValue(test.e_value)} of 1/β = ${eValue(test.threshold)} toward "no worse"`;
+      // Evidence grows by factors: the bar is on a log scale from 1 (none) to 1/β (enough).
+      const share = Math.min(Math.log(Math.max(test.e_value, 1)) / Math.log(Math.max(test.threshold, 1.0001)), 1) * 100;
+      return el("li", { "data-test": test.test, "data-met": String(met) },
+        el("span", { text: words }),
+        el("div", { class: "meter" + (met ? " met" : ""), role: "meter", "aria-valuemin": 1, "aria-valuemax": test.threshold,
+          "aria-valuenow": test.e_value, "aria-label": words, title: words },
+          el("span", { style: `width:${share.toFixed(1)}%` })));
+    })),
+    el("p", { "data-testid": "promotion-verdict", text: promotion.accepted ? `No worse: ${promotion.reason}` : `Not yet: ${promotion.reason}` }));
 }
 
 function meter(row) {
@@ -277,6 +303,7 @@ function card(detail) {
       el("span", { class: `badge ${detail.status}`, "data-testid": "status", text: label(detail.status) }),
       el("span", { class: "muted", text: `policy ${detail.policy} · ${plural(detail.evaluations, "evaluation")}` })),
     split(detail.weights),
+    promotionBox(detail.promotion),
     decisionBox(detail.last_decision, detail.outcome, detail.status),
     el("h4", { text: "Signals vs thresholds (last hour)" }),
     charts(detail),

@@ -243,8 +243,18 @@ function chart(row, points, marks) {
     svg("text", { class: "tick", x: left - 4, y: y(top_value) + 4, "text-anchor": "end" }, label(top_value)),
     svg("text", { class: "tick", x: left, y: height - 6 }, shortTime(new Date(t0).toISOString())),
     svg("text", { class: "tick", x: width - right, y: height - 6, "text-anchor": "end" }, shortTime(new Date(t1).toISOString()))];
-  if (typeof row.limit === "number") {
-    nodes.push(svg("line", { class: "limit", "data-testid": "limit-line", x1: left, x2: width - right, y1: y(row.limit), y2: y(row.limit) },
+  // The limit each evaluation was judged against (a relative rule's moves with its
+  // reference), held until the next one; the current limit where none was kept.
+  const limits = points.filter((p) => typeof p.limit === "number");
+  const edge = limits.length ? limits : typeof row.limit === "number" ? [{ t: t0, limit: row.limit }] : [];
+  if (edge.length) {
+    const steps = edge.map((p, i) => `${i ? "H" + x(p.t).toFixed(1) : ""}V${y(p.limit).toFixed(1)}`).join("");
+    const upper = `M${left},${y(edge[0].limit).toFixed(1)}${steps}H${width - right}`;
+    // The fault-free band: values up to the limit do not breach. Drawn first, behind the lines.
+    nodes.unshift(svg("path", { class: "band", "data-testid": "fault-free-band", d: `${upper}V${y(floor).toFixed(1)}H${left}Z` },
+      svg("title", {}, evidence ? `fault-free: e-value below 1/α = ${eValue(row.limit)} (no evidence of a fault yet)`
+        : `fault-free: ${row.signal} up to the limit ${withUnit(row.limit, row.signal)} does not breach`)));
+    nodes.push(svg("path", { class: "limit", "data-testid": "limit-line", d: upper },
       svg("title", {}, `limit ${shown(row, "limit")}`)));
   }
   const drawn = new Set();
@@ -265,7 +275,8 @@ function chart(row, points, marks) {
       evidence ? el("span", { class: "tag", text: "sequential" }) : null, " ",
       el("span", { class: "key value", text: evidence ? `e-value (canary vs ${row.reference_source}, no unit, log scale)` : "canary" }), " ",
       !evidence && row.reference_source ? el("span", { class: "key reference", text: row.reference_source }) : null, " ",
-      el("span", { class: "key limit", text: evidence ? `1/α = ${eValue(row.limit)}` : `limit ${withUnit(row.limit, row.signal)}` })));
+      el("span", { class: "key limit", text: evidence ? `1/α = ${eValue(row.limit)}` : `limit ${withUnit(row.limit, row.signal)}` }), " ",
+      typeof row.limit === "number" ? el("span", { class: "key band", text: evidence ? "fault-free: below 1/α" : "fault-free: up to the limit" }) : null));
 }
 
 function charts(detail) {

@@ -137,6 +137,19 @@ class Progress:
             "evidence": [dict(item) for item in verdict.evidence] if verdict is not None else [],
         }
 
+    async def resume(self, index: int, now: float, *, crashed: str) -> Stop | None:
+        """After a crash: back at the step the killed watch recorded, without ``pre_rollout``.
+
+        The share is set again (idempotent); the evidence starts afresh, so the step
+        holds until the promotion test accepts again. A release killed at its last
+        step was fully promoted: it ends so.
+        """
+        why = f"resumed at step {index + 1} after watch {crashed} was interrupted"
+        stop = await self._move(index, now, why)
+        if stop is not None or self.weight < 100:
+            return stop
+        return Stop("promoted", f"promoted to 100% before watch {crashed} was interrupted", 100)
+
     async def observe(
         self,
         measurements: Mapping[Query, Measurement],

@@ -69,6 +69,11 @@ class Outcome:
     recovered: float | None = None
     promoted: bool = False
     note: str = ""
+    #: rollguard only, from its JSON lines: evaluations, those where a sequential trigger
+    #: was judged by its threshold rule (too few samples), and the deciding evidence's method.
+    evaluations: int = 0
+    fallbacks: int = 0
+    method: str = ""
 
 
 @dataclass
@@ -244,13 +249,34 @@ def run_case(env: Environment, case: Case, index: int) -> dict[str, Outcome]:
         # The last snapshot after rollguard exited must include what it did.
         watch.seen.clear()
         watch.seen.wait(timeout=5)
-        return _outcomes(watch, onset, case.scale, INTERRUPTED if stopped else code, code)
+        found = _outcomes(watch, onset, case.scale, INTERRUPTED if stopped else code, code)
+        _read_watch(log, found[ROLLGUARD])
+        return found
     finally:
         if process is not None and process.poll() is None:
             terminate(process)
         env.poller.unsubscribe(watch)
         env.feed.remove(namespace)
         k8s.CoreV1Api(env.api).delete_namespace(namespace)
+
+
+def _read_watch(log: Path, outcome: Outcome) -> None:
+    """What rollguard's JSON lines say about how it judged (``outcome``'s last fields)."""
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(item, dict) or item.get("type") != "evaluation":
+            continue
+        outcome.evaluations += 1
+        evidence = [t.get("evidence") or {} for t in item.get("triggers", [])]
+        outcome.fallbacks += any(e.get("fallback") for e in evidence)
+        decision = item.get("decision") or {}
+        if decision.get("verdict") == "act" and not outcome.method:
+            deciding = (decision.get("evidence") or [{}])[0]
+            fallback = " (fallback)" if deciding.get("fallback") else ""
+            outcome.method = f"{deciding.get('method', '?')}{fallback}"
 
 
 def _all_done(watch: _Watch, process: subprocess.Popen[bytes]) -> bool:

@@ -39,6 +39,7 @@ from bench.peers.manifests import (  # noqa: E402
     ARGO,
     DOCS,
     FLAGGER,
+    ROLLGUARD,
     TOOLS,
     TUNED,
     scrape_milliseconds,
@@ -114,9 +115,12 @@ def _loaded(record: dict[str, Any]) -> Result:
 
 def _brief(outcome: dict[str, Outcome]) -> str:
     def say(o: Outcome) -> str:
+        how = f" ({o.method})" if o.method else ""
+        if o.evaluations:
+            how += f" [{o.fallbacks}/{o.evaluations} evaluations fell back]"
         if o.decided is not None:
-            return f"{o.tool} decided {o.decided:.0f}s, stable {_s(o.recovered)}"
-        return f"{o.tool} {'promoted' if o.promoted else 'no decision'} {o.note}".strip()
+            return f"{o.tool} decided {o.decided:.0f}s{how}, stable {_s(o.recovered)}"
+        return f"{o.tool} {'promoted' if o.promoted else 'no decision'}{how} {o.note}".strip()
 
     return "; ".join(say(o) for o in outcome.values())
 
@@ -184,6 +188,24 @@ def pooled_false_rollbacks(results: list[Result], out: Callable[[str], None]) ->
             f"- {tool}: {hits} false rollbacks in {len(outcomes)} healthy releases "
             f"({hits / len(outcomes):.0%}; 95% interval {low:.0%}-{high:.0%})"
         )
+
+
+def judged(results: list[Result], out: Callable[[str], None]) -> None:
+    """How rollguard judged: evaluations fallen back to a threshold rule, deciding methods."""
+    outcomes = [o[ROLLGUARD] for _, o in results if o[ROLLGUARD].evaluations]
+    if not outcomes:
+        return
+    total = sum(o.evaluations for o in outcomes)
+    fell = sum(o.fallbacks for o in outcomes)
+    methods: dict[str, int] = {}
+    for o in outcomes:
+        if o.method:
+            methods[o.method] = methods.get(o.method, 0) + 1
+    said = ", ".join(f"{n} by {m}" for m, n in sorted(methods.items())) or "none"
+    out(
+        f"- rollguard: {fell} of {total} evaluations had a sequential trigger judged by its "
+        f"threshold rule (too few samples in the window); rollbacks decided: {said}"
+    )
 
 
 def twins(results: list[Result], out: Callable[[str], None]) -> None:
@@ -290,6 +312,7 @@ def _report(results: list[Result], gaps: list[str], out: Callable[[str], None]) 
     table(results, out)
     out()
     pooled_false_rollbacks(results, out)
+    judged(results, out)
     if gaps:
         out()
         out("Scrapes of the exporter by the real Prometheus, per row (bench/peers/gaps.py):")

@@ -36,10 +36,10 @@ def _promotion(served: Served) -> dict[str, Any]:
 
 
 def _gate(
-    rollguard_cmd: list[str], env: dict[str, str], served: Served, *args: str
+    rollguard_cmd: list[str], env: dict[str, str], served: Served, *args: str, output: str = "json"
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*rollguard_cmd, "release", *args, "--server", served.url, "-o", "json"],
+        [*rollguard_cmd, "release", *args, "--server", served.url, "-o", output],
         capture_output=True,
         text=True,
         env=env,
@@ -177,8 +177,15 @@ def test_a_held_release_still_rolls_back_and_a_hook_can_hold_a_promote(
     try:
         with start_serve(folder, store=store, factory=live) as served:
             wait_until(lambda: canary_weight(canary_haproxy) == 10, what="the first step, 10%")
-            paused = _gate(rollguard_cmd, env, served, "pause", "shop", "--as", "carol")
+            paused = _gate(
+                rollguard_cmd, env, served, "pause", "shop", "--as", "carol", output="text"
+            )
             assert paused.returncode == 0, paused.stderr
+            said = paused.stdout.splitlines()
+            assert said[0] == "shop: pause accepted; status paused, canary at 10%"
+            held_line = "  step 1 of 4 at 10%, held by operator for carol; next step 25%"
+            assert said[1].startswith(held_line)
+            assert TOKEN not in paused.stdout + paused.stderr
             early = _gate(rollguard_cmd, env, served, "retry", "shop")
             assert early.returncode == 7, early.stderr
             assert "cannot retry 'shop' while it is paused" in early.stderr

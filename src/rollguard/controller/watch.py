@@ -429,8 +429,9 @@ class Watcher:
         progress: Progress, started: float, *, fresh: bool, resume: recovery.CrashedStep | None
     ) -> Stop | None:
         """A fresh release's first step, or a killed watch's release taken up where it stood;
-        nothing for a release already under way (a resumed watch)."""
+        for a release already under way (a resumed watch) its step's clock starts again."""
         if not fresh:
+            progress.carry_on(started)
             return None
         if resume is not None:
             return await progress.resume(resume.index, started, crashed=resume.watch_id)
@@ -462,8 +463,8 @@ class Watcher:
 
     async def _stopped(self, stop: Stop, started: float, now: float) -> WatchResult:
         """End a progressive release: roll back, or finish promoted or held."""
-        if self.progress is not None:
-            self.progress.finished = True
+        if self.progress is not None and not stop.holds_a_step:
+            self.progress.finished = True  # a step held for an operator can be resumed
         if stop.end == "rollback":
             return await self._act(stop, started, now)
         await self._record("decision", now, decision=stop)

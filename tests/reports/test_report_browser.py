@@ -59,6 +59,16 @@ def _evidence(n: int) -> dict[str, object]:
     }
 
 
+#: Checks whose later lines start left of the check's name, by more than the space after the
+#: mark (empty when none).
+HANGING = """lis => lis.filter(li => {
+  const name = li.querySelector('strong').getBoundingClientRect().left;
+  const range = document.createRange();
+  range.setStart(li.querySelector('strong'), 0);
+  range.setEnd(li, li.childNodes.length);
+  return [...range.getClientRects()].some(r => r.width > 0 && r.left < name - 6);
+}).map(li => li.dataset.check)"""
+
 NARROW = [4.01, 4.02, 4.02, 4.05, 4.07, 4.09]
 WIDE = [0.4, 3.0, 45.0, 300.0, 1800.0, 2900.0, 6.5, 6.5]
 
@@ -141,6 +151,9 @@ def test_print_is_black_on_white_and_fits_the_page(tmp_path: Path) -> None:
         )
         assert colours == ["rgb(0, 0, 0)", "rgb(255, 255, 255)"]
         assert layout_problems(page) == []
+        # A check that wraps on paper continues under its name, not under its mark.
+        stray = page.locator("#checklist li").evaluate_all(HANGING)
+        assert stray == []
         page.pdf(path=str(artifact_path("report.pdf")))
 
 

@@ -15,6 +15,7 @@ from rollguard.engine.evaluate import Evaluation
 from rollguard.engine.state import EngineState
 from rollguard.policy.actions import Action, Severity
 from rollguard.server.history import MAX_POINTS, WINDOW_SECONDS, History, capacity
+from rollguard.server.state import DeploymentState
 
 START = 1_800_000_000.0
 
@@ -52,6 +53,10 @@ def test_capacity_covers_an_hour_and_is_capped() -> None:
 
 def test_rows_wrap_around_oldest_first_and_the_answer_stays_bounded() -> None:
     history = History(interval_seconds=0.1)
+    for step in range(10):
+        history.add(_evaluation(START + step * 0.1, 1.0))
+    assert history.nbytes <= 64 * 32  # a young deployment holds little
+    assert len(history.as_dict(now=START + 1)["triggers"][0]["at"]) == 10
     runs = 3 * MAX_POINTS + 7
     for step in range(runs):
         history.add(_evaluation(START + step * 0.1, 1.0 + step % 13 / 7))
@@ -63,8 +68,19 @@ def test_rows_wrap_around_oldest_first_and_the_answer_stays_bounded() -> None:
     assert series["at"] == sorted(series["at"])
     assert series["at"][-1] == round(START + (runs - 1) * 0.1, 3)  # the newest is kept
     assert len(body["events"]) == 200
+    assert history.nbytes == MAX_POINTS * 32  # the cap, never more
     # 3,600 rows of four numbers and 200 events: well under a megabyte, however long it ran.
     assert len(json.dumps(body)) < 300_000
+
+
+def test_every_row_is_kept_in_order_while_the_ring_grows() -> None:
+    # 64 rows, then 128, 256: each growth keeps every row and their order.
+    history = History(interval_seconds=0.1)
+    times: list[float] = []
+    for step in range(300):
+        times.append(round(START + step * 0.1, 3))
+        history.add(_evaluation(times[-1], 1.0))
+        assert history.as_dict(now=times[-1])["triggers"][0]["at"] == times, step
 
 
 def test_rows_older_than_the_window_are_left_out() -> None:
@@ -89,3 +105,19 @@ def test_a_sequential_trigger_keeps_its_e_value_and_one_over_alpha_without_a_ref
     assert series["value"] == [0.5, 1234570.0]  # six significant digits
     assert series["limit"] == [100.0, 100.0]
     assert series["reference"] == [None, None]
+
+
+def test_traffic_steps_read_back_are_kept_and_assumed_splits_are_not() -> None:
+    state = DeploymentState(
+        name="web", policy_name="p", policy_file="p.yaml", policy_digest="d", history=History(5.0)
+    )
+    state.read_weight(20, "serving", "", START)  # the first read is where it starts, no step
+    state.read_weight(20, "serving", "", START + 5)  # unchanged: no new step
+    state.read_weight(10, "serving", "", START + 10)
+    state.read_weight(5, "serving", "", START + 12)
+    state.read_weight(0, "retired", "the noop executor changes and reads nothing", START + 15)
+    events = state.history.as_dict(now=START + 15)["events"]
+    assert [(e["kind"], e["canary_weight"]) for e in events] == [("weight", 10), ("weight", 5)]
+    assert events[0]["message"] == "canary at 10%"
+    weights = state.detail()["weights"]
+    assert weights["assumed"] == "the noop executor changes and reads nothing"

@@ -106,6 +106,9 @@ class WatchResult:
 
 
 EvaluationHook = Callable[[Evaluation], Awaitable[None] | None]
+#: Called with each executor step of an action once it is recorded (``serve`` reads the
+#: traffic split back then, so every step of a gradual rollback shows on its page).
+StepHook = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 
 class Acting(Protocol):
@@ -189,6 +192,7 @@ class Watcher:
         self.clock = clock
         self.baseline = baseline
         self.on_evaluation = on_evaluation
+        self.on_step: StepHook | None = None
         self.interval_seconds = interval_seconds or policy.analysis.interval
         # A backtest judges a whole recording: an inconclusive stretch does not end it.
         self.judge_to_end = judge_to_end
@@ -232,10 +236,13 @@ class Watcher:
         if not isinstance(self.audit, AuditStore):
             return await self._watch(duration_seconds)
         async with self._leased():
+            resume = None
+            if self.progress is None or self.progress.finished:
+                resume = await recovery.crashed_step(self.audit, self.policy)
             found = await self._recover()
             if found is not None:
                 return self._recovered(found)
-            return await self._watch(duration_seconds)
+            return await self._watch(duration_seconds, resume=resume)
 
     async def operate(self, request: OperatorRequest) -> WatchResult:
         """Carry out an operator's action as its own watch: decision, intent, steps, result.
@@ -358,7 +365,9 @@ class Watcher:
             action_outcome=found.detail,
         )
 
-    async def _watch(self, duration_seconds: float) -> WatchResult:
+    async def _watch(
+        self, duration_seconds: float, *, resume: recovery.CrashedStep | None = None
+    ) -> WatchResult:
         started = self.clock.now()
         span = "until a decision" if math.isinf(duration_seconds) else f"for {duration_seconds:g}s"
         await self._record("deployment_start", started, reason=f"watch {span}{self._fallen_back()}")
@@ -368,11 +377,14 @@ class Watcher:
         progress = self._progress()
         if progress is not None:
             queries += [query for query in progress.queries() if query not in queries]
-            stop = await progress.begin(started) if fresh else None
+            stop = await self._begin(progress, started, fresh=fresh, resume=resume)
             if stop is not None:
                 return await self._stopped(stop, started, started)
+        tick: float | None = None  # the aligned tick slept to
         while True:
             now = self.clock.now()
+            if tick is not None and abs(now - tick) < self.interval_seconds / 4:
+                now = tick  # as of its tick, however late the loop woke: batches meet
             warm = now - started >= warmup - TIME_TOLERANCE_SECONDS
             if warm:
                 await self.provider.collect(now=now)
@@ -406,10 +418,24 @@ class Watcher:
             # the first evaluation comes exactly when the warm-up ends, then every interval
             next_at = now + self.interval_seconds
             if self.align_ticks:  # the nearest tick: the next gap is 0.5 to 1.5 intervals
-                next_at = round(next_at / self.interval_seconds) * self.interval_seconds
+                next_at = tick = round(next_at / self.interval_seconds) * self.interval_seconds
             if not warm:
                 next_at = min(next_at, started + warmup)
-            await self.clock.sleep(min(next_at, started + duration_seconds) - now)
+            woke = self.clock.now() if self.align_ticks else now  # now may be the tick's
+            await self.clock.sleep(min(next_at, started + duration_seconds) - woke)
+
+    @staticmethod
+    async def _begin(
+        progress: Progress, started: float, *, fresh: bool, resume: recovery.CrashedStep | None
+    ) -> Stop | None:
+        """A fresh release's first step, or a killed watch's release taken up where it stood;
+        for a release already under way (a resumed watch) its step's clock starts again."""
+        if not fresh:
+            progress.carry_on(started)
+            return None
+        if resume is not None:
+            return await progress.resume(resume.index, started, crashed=resume.watch_id)
+        return await progress.begin(started)
 
     def _progress(self) -> Progress | None:
         """The release's progress when the policy promotes step by step: the one under
@@ -437,8 +463,8 @@ class Watcher:
 
     async def _stopped(self, stop: Stop, started: float, now: float) -> WatchResult:
         """End a progressive release: roll back, or finish promoted or held."""
-        if self.progress is not None:
-            self.progress.finished = True
+        if self.progress is not None and not stop.holds_a_step:
+            self.progress.finished = True  # a step held for an operator can be resumed
         if stop.end == "rollback":
             return await self._act(stop, started, now)
         await self._record("decision", now, decision=stop)
@@ -494,6 +520,10 @@ class Watcher:
                 outcome="step",
                 executor_output=step,
             )
+            if self.on_step is not None:
+                maybe = self.on_step(step)
+                if maybe is not None:
+                    await maybe
 
         done = await actions.execute(
             decision.action,

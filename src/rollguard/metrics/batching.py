@@ -4,16 +4,19 @@
 evaluating every interval. Asked one by one, Prometheus would get every
 deployment's queries (1,000 deployments, 6 queries each, every 5 s is over 1,000
 queries a second). Here each watcher's provider is a handle on one
-:class:`QueryBatcher`: the queries that arrive within :data:`GATHER_SECONDS` of
-each other are grouped by shape (:mod:`rollguard.metrics.shapes`: the same
-expression, window and Prometheus, only the deployments' label values differ),
-each group is one query, and each watcher reads its own series from the answer.
-So queries grow with the number of shapes, not with the number of deployments.
+:class:`QueryBatcher`: the queries of one tick are gathered and grouped by
+shape (:mod:`rollguard.metrics.shapes`: the same expression, window and
+Prometheus, only the deployments' label values differ), each group is one
+query, and each watcher reads its own series from the answer. So queries grow
+with the number of shapes, not with the number of deployments.
 
 - A deployment absent from an answer gets no series, which is no data for it
   alone, with the reason its own query would give; the others are unaffected.
 - A failed query (Prometheus down, a timeout, a refused query) is that failure
   for every deployment in it, as their own queries would have been.
+- A round is asked once :data:`GATHER_SECONDS` pass without a new query (at
+  most :data:`LONGEST_GATHER_SECONDS` after its first). Aligned watchers ask as of
+  their tick, however late they woke, so a round's members share one time.
 - Queries of one shape asked at times further apart than
   :data:`SAME_MOMENT_SECONDS` are asked separately; within it, a group is
   evaluated at the latest of its members' times (a window ending a few
@@ -44,9 +47,12 @@ from rollguard.signals import Query
 
 logger = logging.getLogger("rollguard.metrics.batching")
 
-#: How long the first query of a round waits for the others (watchers due at one tick
-#: wake in the same pass of the event loop, so this is a margin, not a schedule).
-GATHER_SECONDS = 0.05
+#: A round is asked once no query has joined it for this long (watchers due at one tick
+#: wake together, but a busy machine spreads their first steps over a few passes of the
+#: event loop)...
+GATHER_SECONDS = 0.1
+#: ...or this long after its first query, however many keep coming.
+LONGEST_GATHER_SECONDS = 0.5
 #: Queries asked closer together than this are one moment.
 SAME_MOMENT_SECONDS = 0.5
 #: Deployment versions per query (a histogram answers a dozen series for each).
@@ -71,6 +77,7 @@ class QueryBatcher:
     """Shared by every watcher of a process; hands out one provider per policy."""
 
     gather_seconds: float = GATHER_SECONDS
+    longest_gather_seconds: float = LONGEST_GATHER_SECONDS
     max_keys: int = MAX_KEYS_PER_QUERY
     #: Queries sent to Prometheus, batched and per deployment (for telemetry and benchmarks).
     sent: int = 0
@@ -78,6 +85,8 @@ class QueryBatcher:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pending: dict[tuple[str, Shape], list[_Member]] = field(default_factory=dict)
     _timer: asyncio.TimerHandle | None = None
+    _first: float = 0.0  # when the round's first query came (the loop's clock)
+    _last: float = 0.0  # and its latest
     _asking: set[asyncio.Task[None]] = field(default_factory=set)
 
     def provider_for(self, policy: Policy) -> Provider | None:
@@ -117,7 +126,9 @@ class QueryBatcher:
         loop = asyncio.get_running_loop()
         member = _Member(keyed.key, at, loop.create_future())
         self._pending.setdefault((connection, keyed.shape), []).append(member)
+        self._last = loop.time()
         if self._timer is None:
+            self._first = self._last
             self._timer = loop.call_later(self.gather_seconds, self._flush)
         return await member.answer
 
@@ -126,6 +137,12 @@ class QueryBatcher:
         self.sent += 1
 
     def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        quiet_at = self._last + self.gather_seconds
+        if now < quiet_at and now < self._first + self.longest_gather_seconds:
+            self._timer = loop.call_at(quiet_at, self._flush)  # still coming: wait for a pause
+            return
         self._timer = None
         pending, self._pending = self._pending, {}
         for (connection, shape), members in pending.items():

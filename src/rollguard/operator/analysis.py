@@ -102,6 +102,14 @@ class Analysis:
                     "evaluations": 0,
                     "conditions": [
                         st.condition("SpecValid", True, "Accepted", "", self.generation),
+                        st.condition("DeploymentFound", True, "Found", "", self.generation),
+                        st.condition(
+                            "Analysing",
+                            True,
+                            "Watching",
+                            f"revision {self.revision}",
+                            self.generation,
+                        ),
                     ],
                 },
             )
@@ -137,11 +145,12 @@ class Analysis:
 
     async def report(self, settings: Settings, result: WatchResult, settled: str) -> None:
         """The verdict on the policy's status and as Events."""
-        await settings.api.patch_status(
-            self.key, {**st.finished(result), "settledRevision": settled}
-        )
         acted = result.outcome not in (Outcome.HEALTHY, Outcome.PROMOTED, Outcome.INCONCLUSIVE)
         message = f"revision {self.revision}: {result.action.value}: {result.reason}"
+        ended = st.condition("Analysing", False, REASONS[result.outcome], message, self.generation)
+        await settings.api.patch_status(
+            self.key, {**st.finished(result), "settledRevision": settled, "conditions": [ended]}
+        )
         await self._event(settings, REASONS[result.outcome], message, warning=acted)
 
     async def _evaluated(self, settings: Settings, evaluation: Evaluation) -> None:

@@ -129,6 +129,11 @@ class Controller:
         settings = self.settings
         try:
             result: WatchResult = await analysis.run(settings, lambda: self.owns(analysis.key))
+            if not self.owns(analysis.key):
+                # Lost while watching (paused, cut off): the verdict is not this replica's
+                # to give. Written, it would end the new owner's analysis of this revision.
+                logger.warning("%s: no longer owned; the verdict is its owner's", analysis.key)
+                return
             settled = await self._revision_now(analysis)
             await analysis.report(settings, result, settled)
         except LockedError as exc:  # another replica's watch has not let go yet: next resync

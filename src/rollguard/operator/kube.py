@@ -20,6 +20,7 @@ from urllib3.exceptions import HTTPError
 
 from rollguard.errors import ExecutorError, UsageError
 from rollguard.operator.crd import GROUP, KIND, PLURAL, VERSION
+from rollguard.operator.status import merge_conditions
 from rollguard.timestamps import now_rfc3339
 
 Obj = dict[str, Any]
@@ -51,6 +52,14 @@ def api_client(*, kubeconfig: Path | None, context: str | None, in_cluster: bool
 
 class NotFound(ExecutorError):
     """404: the object is gone."""
+
+
+class Conflict(ExecutorError):
+    """409: the object changed since it was read."""
+
+
+#: How often a status write whose object changed meanwhile is merged again.
+CONFLICT_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -115,8 +124,42 @@ class ControllerApi:
             return None
 
     async def patch_status(self, key: PolicyKey, status: Obj) -> None:
-        """Merge ``status`` into the policy's status subresource."""
+        """Merge ``status`` into the policy's status subresource.
 
+        A JSON merge patch replaces lists whole, so ``conditions`` are merged here
+        by type (:func:`~rollguard.operator.status.merge_conditions`) into the ones
+        the API server holds, and the patch carries the ``resourceVersion`` they
+        were read at: a write in between is a 409, and the merge is done again.
+        """
+        if "conditions" not in status:
+            await self._patch_status(key, {"status": status})
+            return
+        for attempt in range(CONFLICT_RETRIES + 1):
+            current = await self._status(key)
+            held = (current.get("status") or {}).get("conditions") or []
+            body = {
+                "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+                "status": {**status, "conditions": merge_conditions(held, status["conditions"])},
+            }
+            try:
+                await self._patch_status(key, body)
+                return
+            except Conflict:
+                if attempt == CONFLICT_RETRIES:
+                    raise
+
+    async def _status(self, key: PolicyKey) -> Obj:
+        """The policy as stored, status included (``get`` on the resource, which the
+        chart's RBAC grants; the ``/status`` subresource is only patched)."""
+
+        def call() -> Any:
+            return self._custom.get_namespaced_custom_object(
+                GROUP, VERSION, key.namespace, PLURAL, key.name, _preload_content=False
+            )
+
+        return await self._call("get", f"{PLURAL}/{key}", call)
+
+    async def _patch_status(self, key: PolicyKey, body: Obj) -> None:
         def call() -> Any:
             return self._custom.patch_namespaced_custom_object_status(
                 GROUP,
@@ -124,7 +167,7 @@ class ControllerApi:
                 key.namespace,
                 PLURAL,
                 key.name,
-                {"status": status},
+                body,
                 _content_type=MERGE_PATCH,
                 _preload_content=False,
             )
@@ -162,6 +205,8 @@ class ControllerApi:
         except ApiException as exc:
             if exc.status == 404:
                 raise NotFound(f"{what} not found") from exc
+            if exc.status == 409:
+                raise Conflict(f"{what} changed meanwhile (409 Conflict to {verb})") from exc
             raise ExecutorError(f"Kubernetes answered {exc.status} to {verb} {what}") from exc
         except (HTTPError, OSError) as exc:
             raise ExecutorError(f"cannot reach the Kubernetes API to {verb} {what}: {exc}") from exc

@@ -40,6 +40,26 @@ def condition(kind: str, ok: bool, reason: str, message: str, generation: int) -
     }
 
 
+def merge_conditions(existing: list[Obj], changes: list[Obj]) -> list[Obj]:
+    """``existing`` with ``changes`` merged in by ``type``, as ``meta.SetStatusCondition``:
+
+    a new type is added; a known type takes the new reason, message and
+    observedGeneration, and its ``lastTransitionTime`` changes only when its
+    ``status`` does. Types not in ``changes`` stay as they were, in their order.
+    """
+    merged = [dict(found) for found in existing]
+    for change in changes:
+        same = next((found for found in merged if found.get("type") == change["type"]), None)
+        if same is None:
+            merged.append({"lastTransitionTime": now_rfc3339("seconds"), **change})
+            continue
+        transition = same.get("lastTransitionTime")
+        if same.get("status") != change["status"] or not transition:
+            transition = change.get("lastTransitionTime") or now_rfc3339("seconds")
+        same.update(change, lastTransitionTime=transition)
+    return merged
+
+
 def evidence_summary(evidence: tuple[Evidence, ...] | list[dict[str, Any]]) -> list[str]:
     """One line per trigger compared: ``error_rate: 12.5 > 5 (threshold)``."""
     lines = []

@@ -78,7 +78,8 @@ def per_day(counts: dict[str, int], *, start: str, end: str) -> tuple[list[str],
 
 
 def histogram(values: Sequence[float], *, bins: int = 10) -> tuple[list[str], list[float]]:
-    """Equal-width bins spanning ``values`` (not from zero), labelled ``low-high s``.
+    """Equal-width bins spanning ``values`` (not from zero), labelled ``low-high s``;
+    a spread over :data:`WIDE_RATIO` gets bins growing on the 1-3-10 ladder instead.
 
     The width is a round number chosen from the data's spread, and each edge is
     printed with as many decimals as the width needs, so no two labels read alike.
@@ -86,6 +87,8 @@ def histogram(values: Sequence[float], *, bins: int = 10) -> tuple[list[str], li
     if not values:
         return [], []
     low, high = min(values), max(values)
+    if low > 0 and high / low >= WIDE_RATIO:
+        return _ladder_histogram(values, low, high)
     spread = high - low if high > low else abs(low) or float(bins)  # one value: a bin around it
     width = _round_width(spread / bins)
     first = math.floor(low / width) * width
@@ -96,6 +99,27 @@ def histogram(values: Sequence[float], *, bins: int = 10) -> tuple[list[str], li
     decimals = max(0, -math.floor(math.log10(width) + 1e-9))
     edges = [first + width * n for n in range(count + 1)]
     return [f"{edges[n]:.{decimals}f}-{edges[n + 1]:.{decimals}f}s" for n in range(count)], counts
+
+
+#: A spread this wide (largest / smallest) gets bins growing by about 3x: with equal widths,
+#: 0.4 s and 300 s would share the first bin of a chart reaching 3,000 s.
+WIDE_RATIO = 100.0
+
+
+def _ladder_histogram(
+    values: Sequence[float], low: float, high: float
+) -> tuple[list[str], list[float]]:
+    """Bins with edges on the 1-3-10 ladder (0.3-1s, 1-3s, 3-10s, ...) from ``low`` to ``high``."""
+    power = math.floor(math.log10(low))
+    mantissa = 3 if float(f"3e{power}") <= low else 1
+    edges = [float(f"{mantissa}e{power}")]
+    while edges[-1] <= high:
+        mantissa, power = (3, power) if mantissa == 1 else (1, power + 1)
+        edges.append(float(f"{mantissa}e{power}"))
+    counts = [0.0] * (len(edges) - 1)
+    for value in values:
+        counts[max(n for n in range(len(counts)) if edges[n] <= value)] += 1
+    return [f"{edges[n]:g}-{edges[n + 1]:g}s" for n in range(len(counts))], counts
 
 
 def _round_width(value: float) -> float:

@@ -7,7 +7,7 @@ the reference, the limit; for a sequential trigger its e-value against
 1/alpha), sized from the policy's interval to cover :data:`WINDOW_SECONDS`
 but never more than :data:`MAX_POINTS` rows, and the last
 :data:`MAX_EVENTS` decisions, actions and traffic changes. Memory is fixed
-when the deployment starts (32 bytes a row), whatever runs for how long.
+by the cap (32 bytes a row), whatever runs for how long; it grows to it as rows come.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ MAX_POINTS = 3600
 #: Decisions, actions and traffic changes kept at most.
 MAX_EVENTS = 200
 _COLUMNS = 4  # at, value, reference, limit
+_FIRST_ROWS = 64
 
 
 def capacity(interval_seconds: float) -> int:
@@ -41,14 +42,28 @@ def capacity(interval_seconds: float) -> int:
 
 
 class _Ring:
-    """A fixed-size table of float rows; the oldest row is overwritten when full."""
+    """A table of at most ``rows`` float rows; the oldest is overwritten once it is full.
+
+    It starts small and doubles up to ``rows``: a thousand deployments started a minute
+    ago hold a minute of rows each, not an hour's worth of empty ones.
+    """
 
     def __init__(self, rows: int) -> None:
-        self._data = np.full((rows, _COLUMNS), np.nan)
+        self._rows = rows
+        self._data = np.full((min(rows, _FIRST_ROWS), _COLUMNS), np.nan)
         self._next = 0
         self._size = 0
 
+    @property
+    def nbytes(self) -> int:
+        return int(self._data.nbytes)
+
     def append(self, row: tuple[float, float, float, float]) -> None:
+        if self._size == len(self._data) < self._rows:  # not wrapped yet: grow
+            grown = np.full((min(self._rows, 2 * len(self._data)), _COLUMNS), np.nan)
+            grown[: self._size] = self._data
+            self._data = grown
+            self._next = self._size  # the next free row, not the oldest one
         self._data[self._next] = row
         self._next = (self._next + 1) % len(self._data)
         self._size = min(self._size + 1, len(self._data))
@@ -105,6 +120,11 @@ class History:
                     _number(evidence.limit),
                 )
             )
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the rows (at most 32 x capacity per trigger)."""
+        return sum(series.ring.nbytes for series in self._series.values())
 
     def event(
         self, at: float, kind: str, message: str, *, canary_weight: int | None = None

@@ -20,11 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rollguard.audit.base import AuditSink
 from rollguard.controller import Outcome, Watcher, WatchResult, audit_write
 from rollguard.controller.actions import ActionKind, OperatorAction
-from rollguard.controller.watch import EvaluationHook, OperatorRequest, asker
+from rollguard.controller.watch import EvaluationHook, OperatorRequest, StepHook, asker
 from rollguard.engine.evaluate import Evaluation
 from rollguard.errors import HeldError, LockedError, RollguardError
 from rollguard.generate.source import PolicySource
@@ -62,6 +63,16 @@ _ACTING: dict[str, ActionKind] = {
     "abort": Action.IMMEDIATE_ROLLBACK,
     "promote": OperatorAction.PROMOTE,
 }
+
+
+def _held_for_operator(result: WatchResult) -> bool:
+    """A progressive release left at a step's share when the step reached its maximum."""
+    done = result.action_outcome or {}
+    return (
+        result.outcome is Outcome.INCONCLUSIVE
+        and result.trigger == "promotion"
+        and done.get("canary_weight") is not None
+    )
 
 
 class UnknownDeploymentError(RollguardError):
@@ -255,6 +266,7 @@ class ControllerManager:
                 logger.error("%s: cannot watch: %s", runner.source.path, exc)
                 return
         runner.watcher = watcher
+        watcher.on_step = self._step_hook(runner, watcher)
         now = self.wall_clock()
         runner.state.started_at = runner.state.started_at or now
         if watcher.held_by is not None:  # a held release whose watch ran again (a promote held)
@@ -286,6 +298,14 @@ class ControllerManager:
         """A progressive release's step and evidence, for the API and the page."""
         if watcher.progress is not None:
             runner.state.promotion = watcher.progress.snapshot(held_by=watcher.held_by)
+
+    def _step_hook(self, runner: Runner, watcher: Watcher) -> StepHook:
+        async def on_step(step: dict[str, Any]) -> None:
+            # After each step, not only when the action ends: a gradual rollback's
+            # 15 %, 10 %, 5 % are each a traffic step on the page's charts.
+            await self._refresh_weight(runner, watcher)
+
+        return on_step
 
     async def _refresh_weight(self, runner: Runner, watcher: Watcher) -> None:
         try:
@@ -322,6 +342,12 @@ class ControllerManager:
     async def _next_watch(self, runner: Runner, watcher: Watcher, result: WatchResult) -> bool:
         """Wait for what starts the deployment's next watch; False when only the API can."""
         state = runner.state
+        if _held_for_operator(result):  # on_max_duration: hold; resume, promote or abort
+            watcher.hold("max_step_duration")
+            why = f"held for an operator: {result.reason}; resume, promote or abort"
+            state.set_status(Status.PAUSED, self.wall_clock(), why)
+            self._show_progress(runner, watcher)
+            return False
         if result.outcome is Outcome.INCONCLUSIVE:
             state.note(TimelineEntry(self.wall_clock(), "status", "waiting for data to return"))
             await rearm.data_returned(watcher)
@@ -491,6 +517,8 @@ class ControllerManager:
                 runner.state.set_status(Status.WATCHING, at, f"resumed by {who}: steps go on")
                 self._show_progress(runner, watcher)
             else:
+                if watcher is not None:  # a release held at its maximum moves on again
+                    watcher.unhold()
                 await self._launch(runner, resume=True)
             return True
         if command == "retry":

@@ -134,7 +134,8 @@ class DeploymentState:
 
     def read_weight(self, canary_weight: int, canary_state: str, assumed: str, at: float) -> None:
         """Take in the split the executor reports; a change read back is a traffic step."""
-        if not assumed and canary_weight != self.canary_weight:
+        known = self.canary_weight is not None and not self.weight_assumed
+        if not assumed and known and canary_weight != self.canary_weight:
             self.history.event(
                 at, "weight", f"canary at {canary_weight}%", canary_weight=canary_weight
             )

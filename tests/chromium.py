@@ -28,7 +28,14 @@ from support import require_binary
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
 
-__all__ = ["artifact_path", "chromium_context", "chromium_page", "layout_problems", "low_contrast"]
+__all__ = [
+    "artifact_path",
+    "band_problems",
+    "chromium_context",
+    "chromium_page",
+    "layout_problems",
+    "low_contrast",
+]
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -104,4 +111,11 @@ def layout_problems(page: Page) -> list[str]:
 def low_contrast(page: Page, minimum: float = 4.5) -> list[str]:
     """Visible text whose colour against its background is below ``minimum`` (WCAG AA: 4.5)."""
     found: list[str] = page.evaluate(_script("contrast.js"), minimum)
+    return found
+
+
+def band_problems(page: Page) -> list[str]:
+    """Charts whose fault-free band is missing, drawn over a line, or not exactly the
+    values from the axis up to the limit line (empty when every chart is right)."""
+    found: list[str] = page.evaluate(_script("bands.js"))
     return found

@@ -1,8 +1,9 @@
 """Every command's ``--help`` reads as written for people: no stray placeholders.
 
 The whole command tree is walked, groups included; a flag shows no type
-(``--execute <bool>`` reads as if it took a value) and no usage line or
-table carries a brace placeholder (``{files}...``).
+(``--execute <bool>`` reads as if it took a value), no usage line or
+table carries a brace placeholder (``{files}...``) and no type reads as a Python
+annotation (``<list[Path]>``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typer.testing import CliRunner
 
 from rollguard.cli.main import app
 
-#: A flag shown with a type, and typer's brace placeholders for arguments.
-PLACEHOLDER = re.compile(r"<bool>|\{[A-Za-z_]+\}")
+#: A flag shown with a type, typer's brace placeholders for arguments, and its
+#: ``<list[Path]>`` for a repeated argument's type.
+PLACEHOLDER = re.compile(r"<bool>|\{[A-Za-z_]+\}|<list\[")
 
 
 def _paths() -> Iterator[list[str]]:
@@ -48,6 +50,7 @@ def test_arguments_are_named_in_capitals_in_the_usage_line() -> None:
     runner = CliRunner()
     check = runner.invoke(app, ["policy", "check", "--help"], env={"COLUMNS": "100"}).output
     assert "rollguard policy check [OPTIONS] FILE..." in check
+    assert re.search(r"FILE\s+<path>\.\.\.\s+Policy files to validate", check), check
     create = runner.invoke(app, ["baseline", "create", "--help"], env={"COLUMNS": "100"}).output
     assert "rollguard baseline create [OPTIONS] [REPORT]" in create
     drill = runner.invoke(app, ["drill", "--help"], env={"COLUMNS": "100"}).output

@@ -1,7 +1,8 @@
 """A real watcher process for the crash tests: ``crash_watch.py STATE DB ACTION CRASH``.
 
-ACTION is ``immediate``, ``gradual`` or ``healthy`` (a long healthy watch on
-the wall clock, for the lock test). CRASH is ``none``, ``audit:<kind>:<n>``
+ACTION is ``immediate``, ``gradual``, ``healthy`` (a long healthy watch on
+the wall clock, for the lock test) or ``progressive`` (a healthy release
+promoted 10 -> 50 -> 100 %). CRASH is ``none``, ``audit:<kind>:<n>``
 (SIGKILL right after the n-th entry of that kind is durably appended) or
 ``exec:<method>:<n>`` (SIGKILL right after the n-th executor call changed
 the deployment).
@@ -57,12 +58,36 @@ class CrashingStore:
         return getattr(self._store, name)
 
 
+PROGRESSIVE = """
+target: {deployment: shop}
+metrics: {provider: scrape, stable: "http://127.0.0.1:1/m", canary: "http://127.0.0.1:2/m"}
+analysis: {interval: 5s}
+error_rate_trigger: {increase_percent: 200, compare_with: stable, measurement_window: 1 minute}
+promotion: {steps: [10, 50, 100], min_step_duration: 20s}
+"""
+
+
 def make_policy(action: str, *, interval: str = "5s") -> Policy:
+    if action == "progressive":
+        return parse_policy(PROGRESSIVE)
     name = "gradual_rollback" if action == "gradual" else "immediate_rollback"
     return parse_policy(POLICY.format(action=name, interval=interval))
 
 
-def provider(*, healthy: bool) -> InMemoryProvider:
+def provider(*, healthy: bool, counts: bool = False) -> InMemoryProvider:
+    """Error rates; with ``counts``, each interval's requests and errors too (a healthy
+    canary at 0.5 %, as stable: what the promotion test is fed)."""
+    if counts:
+        return InMemoryProvider(
+            {
+                (Signal.ERROR_RATE_PERCENT, Version.STABLE): 0.5,
+                (Signal.ERROR_RATE_PERCENT, Version.CANARY): 0.5,
+                (Signal.REQUESTS, Version.CANARY): 200.0,
+                (Signal.ERRORS, Version.CANARY): 1.0,
+                (Signal.REQUESTS, Version.STABLE): 2000.0,
+                (Signal.ERRORS, Version.STABLE): 10.0,
+            }
+        )
     return InMemoryProvider(
         {
             (Signal.ERROR_RATE_PERCENT, Version.STABLE): 0.5,
@@ -77,17 +102,19 @@ async def main(state: Path, db: str, action: str, crash: str) -> int:
     audit_crash = (target, int(count)) if kind == "audit" else None
     exec_crash = (target, int(count)) if kind == "exec" else None
     healthy = action == "healthy"
+    progressive = action == "progressive"
     policy = make_policy(action, interval="0.2s" if healthy else "5s")
     store = open_store(db)
     watcher = Watcher(
         policy,
-        provider=provider(healthy=healthy),
+        provider=provider(healthy=healthy or progressive, counts=progressive),
         executor=FileExecutor(state, crash_after=exec_crash),
         notifier=LogNotifier(),
         audit=CrashingStore(store, audit_crash),  # type: ignore[arg-type]
         clock=SystemClock() if healthy else SimulatedClock(1_795_000_000.0),
     )
-    result = await watcher.run(duration_seconds=30 if healthy else 60)
+    seconds = 3600 if progressive else 30 if healthy else 60
+    result = await watcher.run(duration_seconds=seconds)
     print(json.dumps(result.as_dict()))
     return int(result.outcome.exit_code)
 

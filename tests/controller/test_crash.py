@@ -101,6 +101,44 @@ async def test_a_killed_rollback_is_completed_by_the_next_watch(
     store.close()
 
 
+async def test_a_killed_progressive_release_is_taken_up_at_its_step(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    state = tmp_path / "deployment.json"
+    write_state(state, {"canary_weight": 0, "canary_state": "drained", "history": []})
+    db = f"sqlite:///{tmp_path / 'audit.db'}"
+    _crash(state, db, "progressive", "audit:promotion_step:2", cli_env)  # killed at 50 %
+    assert read_state(state)["canary_weight"] == 50
+    store = open_store(db)
+    crashed = store.list()[0].record.watch_id
+    watcher = Watcher(
+        make_policy("progressive"),
+        provider=provider(healthy=True, counts=True),
+        executor=FileExecutor(state),
+        notifier=LogNotifier(),
+        audit=store,
+        clock=SimulatedClock(1_795_000_600.0),
+    )
+    result = await watcher.run(duration_seconds=3600)
+    assert result.outcome is Outcome.PROMOTED
+    # Taken up at 50 % (set again), then on to 100 %: never back to the first step.
+    assert [weight for _, weight in read_state(state)["history"]] == [10, 50, 50, 100]
+    steps = [
+        entry.record
+        for entry in store.list(deployment="shop", kind="promotion_step")
+        if entry.record.watch_id == watcher.watch_id
+    ]
+    assert [step.executor_output["canary_weight"] for step in steps] == [50, 100]
+    assert steps[0].reason == f"50%: resumed at step 2 after watch {crashed} was interrupted"
+    ends = store.list(deployment="shop", kind="deployment_end")
+    assert [(e.record.watch_id, e.record.outcome) for e in ends] == [
+        (crashed, "interrupted"),
+        (watcher.watch_id, "promoted"),
+    ]
+    assert store.verify().ok
+    store.close()
+
+
 def test_a_second_watcher_on_the_same_deployment_is_refused(
     tmp_path: Path, cli_env: dict[str, str]
 ) -> None:

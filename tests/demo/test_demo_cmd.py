@@ -100,6 +100,35 @@ def test_a_faulty_canary_is_detected_and_rolled_back(
     assert result["users_error_rate_after"] <= result["stable_error_rate"] + 1.0
     if scenario == "error-rate":
         assert result["users_error_rate_during"] > result["users_error_rate_after"]
+    # The fault started mid-promotion: past the first step, short of 100 %, and the
+    # release took no step after it.
+    steps = result["promotion_steps"]
+    assert [step["canary_weight"] for step in steps] == [20, 40]
+    assert steps[-1]["at"] < result["fault_at"]
+    assert result["promoted_seconds"] is None
+    assert _all_gone(_servers(lines))
+
+
+@pytest.mark.slow
+def test_a_healthy_canary_is_promoted_step_by_step_on_evidence(
+    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    code, lines = _run_demo(rollguard_cmd, cli_env, "promote", cwd=tmp_path)
+    result = _result(lines)
+    assert (code, result["outcome"], result["action"]) == (0, "promoted", "promote")
+    assert result["canary_weight"] == 100
+    # Each step as it happened, in order, then the same timeline in the result.
+    shown = [line["canary_weight"] for line in lines if line.get("kind") == "step"]
+    assert shown == [20, 40, 70, 100]
+    steps = result["promotion_steps"]
+    assert [step["canary_weight"] for step in steps] == shown
+    assert [step["seconds"] for step in steps] == sorted(step["seconds"] for step in steps)
+    # Every step after the first moved on evidence: each test at or above 1/beta.
+    for step in steps[1:]:
+        assert step["evidence"]
+        assert all(test["e_value"] >= test["threshold"] for test in step["evidence"])
+    assert result["promoted_seconds"] == pytest.approx(steps[-1]["seconds"] - steps[0]["seconds"])
+    assert result["users_error_rate_during"] == 0.0
     assert _all_gone(_servers(lines))
 
 
@@ -223,6 +252,22 @@ def test_an_unknown_scenario_is_a_usage_error(
     )
     assert done.returncode == 2
     assert "meltdown" in done.stderr
+
+
+def test_promote_on_the_real_stack_is_refused_with_why(
+    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [*rollguard_cmd, "demo", "--scenario", "promote", "--stack", "real"],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--scenario promote runs on --stack embedded only" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_the_example_policy_is_the_demos_policy() -> None:

@@ -73,6 +73,16 @@ def test_rows_wrap_around_oldest_first_and_the_answer_stays_bounded() -> None:
     assert len(json.dumps(body)) < 300_000
 
 
+def test_every_row_is_kept_in_order_while_the_ring_grows() -> None:
+    # 64 rows, then 128, 256: each growth keeps every row and their order.
+    history = History(interval_seconds=0.1)
+    times: list[float] = []
+    for step in range(300):
+        times.append(round(START + step * 0.1, 3))
+        history.add(_evaluation(times[-1], 1.0))
+        assert history.as_dict(now=times[-1])["triggers"][0]["at"] == times, step
+
+
 def test_rows_older_than_the_window_are_left_out() -> None:
     history = History(interval_seconds=60.0)
     for step in range(90):  # an hour and a half at one a minute

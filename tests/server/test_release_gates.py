@@ -3,9 +3,8 @@ whose executor moves a real HAProxy's weights.
 
 The release is healthy (a replay recording), so left alone it would step on; the
 tests hold it, let it go, abort it, start it over and promote it, reading each
-weight back from HAProxy itself and each gate from the audit trail. Its
-``confirm_step`` hook lets a step move on only once the test has written
-``go-<weight>``, so the test, not the machine's speed, says how far it may go.
+weight back from HAProxy itself and each gate from the audit trail
+(progressive_serve.py has the policy and its ``go-<weight>`` gates).
 """
 
 from __future__ import annotations
@@ -16,65 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from progressive_serve import MIN_STEP_SECONDS, POLICY, canary_weight, live, recording
 from serve_harness import TOKEN, Served, start_serve
 
-from rollguard.audit.base import AuditRecord, AuditSink
+from rollguard.audit.base import AuditRecord
 from rollguard.audit.factory import open_store
 from rollguard.server.auth import TokenAuth
-from rollguard.server.wiring import WatcherFactory, default_factory
 from servers.haproxy import BACKEND, HaproxyServer
 from support import wait_until
 
 pytestmark = pytest.mark.real_server
 
 OPS_TOKEN = "ops-token-0123456789abcdef"
-MIN_STEP_SECONDS = 1.5
-ROWS_PER_SECOND = 8
-
-POLICY = """\
-name: shop-progressive
-target: {{deployment: shop, executor: {{type: haproxy, socket: '{socket}', backend: {backend}}}}}
-metrics: {{provider: replay, file: healthy.csv}}
-baseline: {{compare_with: stable}}
-analysis: {{interval: 0.25s, min_requests: 20}}
-error_rate_trigger: {{threshold: 5%, measurement_window: 10s, action: immediate_rollback}}
-promotion:
-  steps: [10, 25, 50, 100]
-  min_step_duration: {min_step}s
-  max_step_duration: 1h
-  hooks:
-    confirm_step:
-      on_failure: hold
-      command: [/bin/sh, -c, 'test -e "{gates}/go-$ROLLGUARD_CANARY_WEIGHT"']
-    confirm_promotion: {hook}
-"""
-
-
-def _recording(seconds: int, *, bad_after: float | None = None) -> str:
-    """Both versions at 1 % errors, 1,000 requests a row, 8 rows a second (every interval
-    sees two); after ``bad_after`` seconds the canary's errors jump to 20 %."""
-    rows = ["time,version,requests,errors,latency_p95_ms,memory_mb"]
-    for tick in range(1, seconds * ROWS_PER_SECOND + 1):
-        at = tick / ROWS_PER_SECOND
-        errors = 200 if bad_after is not None and at > bad_after else 10
-        rows += [f"{at},stable,1000,10,120,300", f"{at},canary,1000,{errors},121,301"]
-    return "\n".join(rows) + "\n"
-
-
-def _live(audit: AuditSink) -> WatcherFactory:
-    """Recordings played at real time: each 0.25 s interval's window holds two rows."""
-    return default_factory(audit, replay_speed=1.0)
-
-
-def _canary_weight(haproxy: HaproxyServer) -> int:
-    """The weight new requests see on the canary, as HAProxy itself reports it."""
-    state = haproxy.command(f"show servers state {BACKEND}")
-    for line in state.splitlines():
-        fields = line.split()
-        if len(fields) > 6 and fields[3] == "canary":
-            admin = int(fields[6])  # srv_admin_state: maintenance bits
-            return 0 if admin & 0x1F else int(fields[7])
-    raise AssertionError(f"no canary in HAProxy's state: {state}")
 
 
 def _promotion(served: Served) -> dict[str, Any]:
@@ -84,10 +36,10 @@ def _promotion(served: Served) -> dict[str, Any]:
 
 
 def _gate(
-    rollguard_cmd: list[str], env: dict[str, str], served: Served, *args: str
+    rollguard_cmd: list[str], env: dict[str, str], served: Served, *args: str, output: str = "json"
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*rollguard_cmd, "release", *args, "--server", served.url, "-o", "json"],
+        [*rollguard_cmd, "release", *args, "--server", served.url, "-o", output],
         capture_output=True,
         text=True,
         env=env,
@@ -105,7 +57,7 @@ def test_pause_resume_abort_retry_promote_through_real_haproxy(
     folder = tmp_path / "policies"
     folder.mkdir()
     confirmed = tmp_path / "confirmed.txt"
-    (folder / "healthy.csv").write_text(_recording(600))
+    (folder / "healthy.csv").write_text(recording(600))
     (folder / "shop.yaml").write_text(
         POLICY.format(
             socket=canary_haproxy.socket_path,
@@ -127,8 +79,8 @@ def test_pause_resume_abort_retry_promote_through_real_haproxy(
         return answer
 
     try:
-        with start_serve(folder, store=store, auth=auth, factory=_live) as served:
-            wait_until(lambda: _canary_weight(canary_haproxy) == 10, what="the first step, 10%")
+        with start_serve(folder, store=store, auth=auth, factory=live) as served:
+            wait_until(lambda: canary_weight(canary_haproxy) == 10, what="the first step, 10%")
             # Pause: held at 10% across intervals in which the evidence would move it on.
             paused = gate("pause", "shop", "--reason", "hold for the load test", "--as", "alice")
             assert (paused["status"], paused["canary_weight"]) == ("paused", 10)
@@ -146,27 +98,27 @@ def test_pause_resume_abort_retry_promote_through_real_haproxy(
                 )
 
             wait_until(ready_but_held, timeout=30, what="evidence enough to step, held")
-            assert _canary_weight(canary_haproxy) == 10
+            assert canary_weight(canary_haproxy) == 10
             assert _promotion(served)["step"] == 1
             assert served.detail("shop")["status"] == "paused"
             # Resume: the evidence moves it on at once (to 25%, where confirm_step holds it).
             assert gate("resume", "shop")["status"] == "watching"
-            wait_until(lambda: _canary_weight(canary_haproxy) == 25, what="a step after resume")
+            wait_until(lambda: canary_weight(canary_haproxy) == 25, what="a step after resume")
             assert gate("pause", "shop")["canary_weight"] == 25
             # Abort: back to stable, recorded with who asked.
             aborted = gate("abort", "shop", "--reason", "bad release notes", "--as", "bob")
             assert aborted["status"] == "aborted"
-            assert _canary_weight(canary_haproxy) == 0
+            assert canary_weight(canary_haproxy) == 0
             assert canary_haproxy.count_answers(20) == {"stable": 20}
             # Retry: from the first step again (where confirm_step holds it this time).
             (tmp_path / "go-10").unlink()
             assert gate("retry", "shop", "--reason", "notes fixed")["status"] == "watching"
-            wait_until(lambda: _canary_weight(canary_haproxy) == 10, what="the first step again")
+            wait_until(lambda: canary_weight(canary_haproxy) == 10, what="the first step again")
             assert _promotion(served)["step"] == 1
             # Promote: through confirm_promotion, straight to 100%.
             promoted = gate("promote", "shop", "--reason", "go")
             assert (promoted["status"], promoted["canary_weight"]) == ("promoted", 100)
-            assert _canary_weight(canary_haproxy) == 100
+            assert canary_weight(canary_haproxy) == 100
             assert canary_haproxy.count_answers(20) == {"canary": 20}
             assert confirmed.read_text().split() == ["10"]
     finally:
@@ -211,7 +163,7 @@ def test_a_held_release_still_rolls_back_and_a_hook_can_hold_a_promote(
     folder = tmp_path / "policies"
     folder.mkdir()
     # the canary goes bad 9 s after the start
-    (folder / "healthy.csv").write_text(_recording(600, bad_after=9))
+    (folder / "healthy.csv").write_text(recording(600, bad_after=9))
     policy = POLICY.format(
         socket=canary_haproxy.socket_path,
         backend=BACKEND,
@@ -223,10 +175,17 @@ def test_a_held_release_still_rolls_back_and_a_hook_can_hold_a_promote(
     store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
     env = {**cli_env, "ROLLGUARD_API_TOKEN": TOKEN}
     try:
-        with start_serve(folder, store=store, factory=_live) as served:
-            wait_until(lambda: _canary_weight(canary_haproxy) == 10, what="the first step, 10%")
-            paused = _gate(rollguard_cmd, env, served, "pause", "shop", "--as", "carol")
+        with start_serve(folder, store=store, factory=live) as served:
+            wait_until(lambda: canary_weight(canary_haproxy) == 10, what="the first step, 10%")
+            paused = _gate(
+                rollguard_cmd, env, served, "pause", "shop", "--as", "carol", output="text"
+            )
             assert paused.returncode == 0, paused.stderr
+            said = paused.stdout.splitlines()
+            assert said[0] == "shop: pause accepted; status paused, canary at 10%"
+            held_line = "  step 1 of 4 at 10%, held by operator for carol; next step 25%"
+            assert said[1].startswith(held_line)
+            assert TOKEN not in paused.stdout + paused.stderr
             early = _gate(rollguard_cmd, env, served, "retry", "shop")
             assert early.returncode == 7, early.stderr
             assert "cannot retry 'shop' while it is paused" in early.stderr
@@ -237,10 +196,10 @@ def test_a_held_release_still_rolls_back_and_a_hook_can_hold_a_promote(
             shown = served.detail("shop")
             assert shown["status"] == "paused"
             assert _promotion(served)["step"] == 1
-            assert _canary_weight(canary_haproxy) == 10
+            assert canary_weight(canary_haproxy) == 10
             # Still held when the canary goes bad: the rollback trigger acts anyway.
             served.wait_status("shop", "rolled_back", timeout=60)
-            assert _canary_weight(canary_haproxy) == 0
+            assert canary_weight(canary_haproxy) == 0
     finally:
         entries = [entry.record for entry in store.list(deployment="shop")]
         store.close()
@@ -253,3 +212,53 @@ def test_a_held_release_still_rolls_back_and_a_hook_can_hold_a_promote(
     assert [r.executor_output["canary_weight"] for r in entries if r.kind == "promotion_step"] == [
         10
     ]
+
+
+def test_a_step_held_at_its_maximum_waits_for_an_operator(
+    tmp_path: Path,
+    canary_haproxy: HaproxyServer,
+    rollguard_cmd: list[str],
+    cli_env: dict[str, str],
+) -> None:
+    """``on_max_duration: hold`` under serve: the share stays, paused, until resume or promote."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "healthy.csv").write_text(recording(600))
+    policy = POLICY.format(
+        socket=canary_haproxy.socket_path,
+        backend=BACKEND,
+        min_step=MIN_STEP_SECONDS,
+        gates=tmp_path,
+        hook="{command: [/bin/true]}",
+    )
+    policy = policy.replace("max_step_duration: 1h", "max_step_duration: 4s")
+    (folder / "shop.yaml").write_text(policy)
+    (tmp_path / "go-10").touch()  # confirm_step lets 10 % move on, not 25 %
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    env = {**cli_env, "ROLLGUARD_API_TOKEN": TOKEN}
+    try:
+        with start_serve(folder, store=store, factory=live) as served:
+            wait_until(lambda: canary_weight(canary_haproxy) == 25, what="the second step, 25%")
+            held = served.wait_status("shop", "paused", timeout=30)
+            assert _promotion(served)["held_by"] == "max_step_duration"
+            evaluations = int(str(held["evaluations"]))
+            # No watch runs: nothing moves it back to the first step, nothing moves it on.
+            wait_until(
+                lambda: len(store.list(deployment="shop", kind="deployment_end")) == 1,
+                what="the held watch's end",
+            )
+            assert served.detail("shop")["status"] == "paused"
+            assert canary_weight(canary_haproxy) == 25
+            (tmp_path / "go-25").touch()
+            resumed = _gate(rollguard_cmd, env, served, "resume", "shop")
+            assert resumed.returncode == 0, resumed.stderr
+            wait_until(lambda: canary_weight(canary_haproxy) == 50, what="a step after resume")
+            assert int(str(served.detail("shop")["evaluations"])) > evaluations
+    finally:
+        entries = [entry.record for entry in store.list(deployment="shop")]
+        store.close()
+    weights = [r.executor_output["canary_weight"] for r in entries if r.kind == "promotion_step"]
+    assert weights[:3] == [10, 25, 50]  # never back to 10 % after the hold
+    [end, *_] = [r for r in entries if r.kind == "deployment_end"]
+    assert end.outcome == "inconclusive"
+    assert "held at 25% for an operator" in end.reason

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 from serve_harness import HEADER, TOKEN, Served, start_serve, write_policies
 
-from chromium import artifact_path, chromium_page, layout_problems
+from chromium import artifact_path, band_problems, chromium_page, layout_problems
 from rollguard.demo import router
 from rollguard.demo.servers import ThreadServer, serve_in_thread
 from rollguard.executors.recording import ASSUMED as NOOP
@@ -138,7 +138,8 @@ def test_a_page_opened_late_charts_the_last_hour(tmp_path: Path) -> None:
     with front_stopped(front), start_serve(folder) as served:
         served.wait_status("seq", "rolled_back", timeout=60)
         served.wait_status("steps", "rolled_back", timeout=60)
-        wait_until(lambda: served.detail("cart")["evaluations"] >= 25, what="25 evaluations")
+        # Past 64 rows: the history ring has grown at least once, keeping every row in order.
+        wait_until(lambda: served.detail("cart")["evaluations"] >= 70, what="70 evaluations")
         paused = served.client.post(
             "/api/v1/deployments/cart/pause", headers={"Authorization": f"Bearer {TOKEN}"}
         )
@@ -165,4 +166,7 @@ def test_a_page_opened_late_charts_the_last_hour(tmp_path: Path) -> None:
             assert note == f"traffic split not reported ({NOOP})"
             page.screenshot(path=artifact_path("serve-page-history-1280.png"), full_page=True)
             assert layout_problems(page) == []
+            # The sequential chart's band is the e-values below 1/alpha, as the others' are
+            # the values up to their limit.
+            assert band_problems(page) == []
             assert errors == []

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from serve_harness import HEADER, Served, recording, start_serve, write_policies
 
-from chromium import artifact_path, chromium_page, layout_problems, low_contrast
+from chromium import artifact_path, band_problems, chromium_page, layout_problems, low_contrast
 
 SLOW = """\
 name: slow-policy
@@ -23,6 +23,8 @@ metrics: {provider: replay, file: bad.csv}
 analysis: {interval: 0.1s, persistence: 2, min_requests: 20, no_data_limit: 3}
 rollback: {canary_weight: 20, steps: [50, 100], step_wait: 1h}
 error_rate_trigger: {threshold: 5%, measurement_window: 10s, action: gradual_rollback}
+latency_trigger:
+  {threshold: 50% increase from stable, measurement_window: 10s, action: gradual_rollback}
 """
 
 GAP = """\
@@ -75,6 +77,12 @@ def test_page_reads_whole_in_every_state(every_state: Served, tmp_path: Path, wi
         page.screenshot(path=artifact_path(f"serve-page-{width}.png"), full_page=True)
         assert layout_problems(page) == []
         assert low_contrast(page) == []
+        # Every chart shades its fault-free band behind the lines, up to its limit line;
+        # slow's latency limit is relative (stable's 120 ms + 50 %).
+        assert band_problems(page) == []
+        slow = page.locator('article[data-deployment="slow"]')
+        latency = slow.locator('figure[data-trigger="latency_trigger"] figcaption').inner_text()
+        assert "limit 180 ms" in latency
         # A status badge reads on one line, inside its cell.
         broken = page.locator(".badge").evaluate_all(
             "bs => bs.filter(b => b.getBoundingClientRect().height >"

@@ -33,6 +33,7 @@ class ScenarioName(StrEnum):
     MEMORY = "memory"
     UNAUTHORIZED = "unauthorized"
     HEALTHY = "healthy"
+    PROMOTE = "promote"
 
 
 HELP = "\n\n".join(
@@ -41,16 +42,21 @@ HELP = "\n\n".join(
         "send ~50 requests a second through it, break the canary, and watch rollguard "
         "detect the fault and roll it back. No other service is needed.",
         "Scenarios: error-rate (10% HTTP 500), latency (+1000 ms), memory (+120 MB), "
-        "unauthorized (60 401/403 a minute), healthy (no fault). The policy is the example "
-        "policy's triggers with every window divided by --time-scale (printed at the start).",
+        "unauthorized (60 401/403 a minute), healthy (no fault, the canary left at 20%), "
+        "promote (no fault: the canary promoted step by step, 20 -> 40 -> 70 -> 100%, as the "
+        "evidence shows it no worse than stable; the timeline of steps is printed). In the "
+        "fault scenarios the canary is being promoted the same way when the fault starts. The "
+        "policy is the example policy's triggers with every window divided by --time-scale "
+        "(printed at the start).",
         "Every decision and action goes to an audit trail (--audit-url, default "
         ".rollguard/audit.db in the current folder); the demo ends by printing the two "
         "commands that show it (rollguard audit list, rollguard report).",
-        "Exit codes: 0 healthy · 1 rolled back · 2 the demo could not run · "
+        "Exit codes: 0 healthy or promoted · 1 rolled back · 2 the demo could not run · "
         "4 inconclusive · 5 the rollback failed · 6 the audit store cannot be written · "
         "130 interrupted (every server stopped).",
         "With --stack real the traffic goes through a real HAProxy (driven over its runtime "
-        "API) and rollguard reads a real Prometheus, when both are installed.",
+        "API) and rollguard reads a real Prometheus, when both are installed; there the "
+        "canary stays at 20% (no promotion) and --scenario promote is refused.",
         "Example: rollguard demo --scenario latency --output json",
     ]
 )
@@ -87,9 +93,13 @@ def demo(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     from rollguard.audit.factory import open_store
     from rollguard.cli.demo_show import DemoPrinter
     from rollguard.demo.run import DemoSettings, run_demo
-    from rollguard.demo.scenarios import SCENARIOS
+    from rollguard.demo.scenarios import NO_PROMOTION_ON_REAL, SCENARIOS, on_stack
+    from rollguard.errors import UsageError
 
-    chosen = SCENARIOS[scenario.value]
+    if scenario is ScenarioName.PROMOTE and stack is Stack.REAL:
+        why = NO_PROMOTION_ON_REAL
+        raise UsageError(f"--scenario promote runs on --stack embedded only: {why}")
+    chosen = on_stack(SCENARIOS[scenario.value], stack.value)
     settings = DemoSettings(time_scale=time_scale, rate_per_second=rate, stack=stack.value)
     store = open_store(
         audit_url, base_dir=Path.cwd(), field="--audit-url"

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from rollguard.cli import out, render
 from rollguard.cli.options import OutputFormat
+from rollguard.controller import Outcome
 from rollguard.demo.report import DemoResult, iso
 from rollguard.demo.run import DemoEvent, DemoSettings
 from rollguard.demo.scenarios import Scenario, scaling_lines
@@ -30,7 +31,13 @@ SHORT_NAMES = {
     "runtime_security.suspicious_patterns": "suspicious",
 }
 STATUS_STYLE = {TriggerStatus.OK: "green", TriggerStatus.FIRING: "bold red"}
-EVENT_STYLE = {"fault": "bold yellow", "decided": "bold red", "action": "cyan", "warm": "green"}
+EVENT_STYLE = {
+    "fault": "bold yellow",
+    "decided": "bold red",
+    "action": "cyan",
+    "warm": "green",
+    "step": "bold cyan",
+}
 
 
 def _number(value: float | None) -> str:
@@ -60,7 +67,7 @@ class DemoPrinter:
         sys.stdout.flush()
 
     def header(self, *, audit: str) -> None:
-        lines = scaling_lines(self.settings.time_scale)
+        lines = scaling_lines(self.settings.time_scale, progressive=self.scenario.progressive)
         if self.output is OutputFormat.JSON:
             self._json(
                 {
@@ -150,7 +157,9 @@ class DemoPrinter:
         rows: list[tuple[str, str]] = []
         if result.fault_at is not None:
             rows.append(("fault injected", f"{iso(result.fault_at)}  {self.scenario.description}"))
-        if result.detected_at is not None:
+        if watch.outcome is Outcome.PROMOTED and result.detected_at is not None:
+            rows.append(("promoted", f"{iso(result.detected_at)}  {watch.reason}"))
+        elif result.detected_at is not None:
             after = f" (+{result.detect_seconds:.1f}s after the fault)" if result.fault_at else ""
             rows.append(("detected", f"{iso(result.detected_at)}{after} by {watch.trigger}"))
             rows.append(("evidence", watch.reason))
@@ -174,6 +183,21 @@ class DemoPrinter:
             )
         )
         rows.append(("requests sent", f"{users.requests}"))
+        first = result.promotion_steps[0]["at"] if result.promotion_steps else 0.0
+        for step in result.promotion_steps:
+            evidence = ", ".join(
+                f"{item['test']} e={item['e_value']:.3g} (need {item['threshold']:.3g})"
+                for item in step["evidence"]
+            )
+            rows.append(
+                (
+                    f"step {step['step']}/{step['of']}",
+                    f"+{step['at'] - first:5.1f}s  canary {step['canary_weight']}%"
+                    + (f"  {evidence}" if evidence else "  (first step: no evidence yet)"),
+                )
+            )
+        if result.promoted_seconds is not None:
+            rows.append(("time to 100%", f"{result.promoted_seconds:.1f}s from the first step"))
         if result.fault_at is None:
             rows.append(("verdict", watch.reason))
         width = max(len(label) for label, _ in rows)

@@ -11,6 +11,10 @@ real state, and then
   watch's missing ``action_result`` and ``deployment_end``, so the report and
   ``audit verify`` see a complete trail.
 
+A progressive release killed between two actions is not restarted from its
+first step: :func:`crashed_step` finds the step its last ``promotion_step``
+entry recorded, and the next watch takes the release up there.
+
 :func:`deployment_lock` holds the store's lease for the whole watch and
 renews it in the background. A lease taken is always given back or owned:
 the blocking store calls run to their end even when the watch is cancelled
@@ -56,6 +60,7 @@ class Interrupted:
     intent: AuditEntry | None = None
     result: AuditEntry | None = None
     steps: list[AuditEntry] = field(default_factory=list)
+    promotion: AuditEntry | None = None  # the last traffic step a progressive release took
 
     @property
     def acting(self) -> AuditEntry | None:
@@ -97,6 +102,8 @@ def interrupted_watches(entries: Sequence[AuditEntry]) -> list[Interrupted]:
                 item.steps.append(entry)
             elif record.kind == "action_result":
                 item.result = entry
+            elif record.kind == "promotion_step" and record.outcome == "success":
+                item.promotion = entry
     return [item for watch, item in found.items() if watch not in ended]
 
 
@@ -175,6 +182,44 @@ async def recover(
             detail=detail,
         )
     return outcome
+
+
+@dataclass(frozen=True)
+class CrashedStep:
+    """Where a killed progressive release stood: its step's index in ``promotion.steps``."""
+
+    index: int
+    canary_weight: int
+    watch_id: str
+
+
+async def crashed_step(
+    store: AuditStore, policy: Policy, *, namespace: str | None = None
+) -> CrashedStep | None:
+    """The step a killed progressive release last took, to take it up there.
+
+    Only a release whose last interrupted watch recorded a step and had no action
+    under way (:func:`recover` finishes an action instead), and only when the
+    policy's steps still have that share at that place (a changed policy starts over).
+    """
+    plan = policy.promotion
+    if plan is None:
+        return None
+    entries = await asyncio.to_thread(store.list, deployment=policy.target.deployment)
+    found: CrashedStep | None = None
+    for item in interrupted_watches(entries):
+        if item.namespace is not None and item.namespace != namespace:
+            continue
+        found = None
+        if item.acting is not None or item.result is not None or item.promotion is None:
+            continue
+        output = item.promotion.record.executor_output
+        step, weight = output.get("step"), output.get("canary_weight")
+        if not (isinstance(step, int) and isinstance(weight, int)):
+            continue
+        if 0 < step <= len(plan.steps) and plan.steps[step - 1] == weight:
+            found = CrashedStep(step - 1, weight, item.watch_id)
+    return found
 
 
 async def _complete(

@@ -236,10 +236,13 @@ class Watcher:
         if not isinstance(self.audit, AuditStore):
             return await self._watch(duration_seconds)
         async with self._leased():
+            resume = None
+            if self.progress is None or self.progress.finished:
+                resume = await recovery.crashed_step(self.audit, self.policy)
             found = await self._recover()
             if found is not None:
                 return self._recovered(found)
-            return await self._watch(duration_seconds)
+            return await self._watch(duration_seconds, resume=resume)
 
     async def operate(self, request: OperatorRequest) -> WatchResult:
         """Carry out an operator's action as its own watch: decision, intent, steps, result.
@@ -362,7 +365,9 @@ class Watcher:
             action_outcome=found.detail,
         )
 
-    async def _watch(self, duration_seconds: float) -> WatchResult:
+    async def _watch(
+        self, duration_seconds: float, *, resume: recovery.CrashedStep | None = None
+    ) -> WatchResult:
         started = self.clock.now()
         span = "until a decision" if math.isinf(duration_seconds) else f"for {duration_seconds:g}s"
         await self._record("deployment_start", started, reason=f"watch {span}{self._fallen_back()}")
@@ -372,7 +377,7 @@ class Watcher:
         progress = self._progress()
         if progress is not None:
             queries += [query for query in progress.queries() if query not in queries]
-            stop = await progress.begin(started) if fresh else None
+            stop = await self._begin(progress, started, fresh=fresh, resume=resume)
             if stop is not None:
                 return await self._stopped(stop, started, started)
         tick: float | None = None  # the aligned tick slept to
@@ -429,6 +434,19 @@ class Watcher:
         every = self.interval_seconds
         return math.ceil((started + warmup) / every) * every - started
 
+    @staticmethod
+    async def _begin(
+        progress: Progress, started: float, *, fresh: bool, resume: recovery.CrashedStep | None
+    ) -> Stop | None:
+        """A fresh release's first step, or a killed watch's release taken up where it stood;
+        for a release already under way (a resumed watch) its step's clock starts again."""
+        if not fresh:
+            progress.carry_on(started)
+            return None
+        if resume is not None:
+            return await progress.resume(resume.index, started, crashed=resume.watch_id)
+        return await progress.begin(started)
+
     def _progress(self) -> Progress | None:
         """The release's progress when the policy promotes step by step: the one under
         way (a resumed watch continues at its step), else a fresh one."""
@@ -455,8 +473,8 @@ class Watcher:
 
     async def _stopped(self, stop: Stop, started: float, now: float) -> WatchResult:
         """End a progressive release: roll back, or finish promoted or held."""
-        if self.progress is not None:
-            self.progress.finished = True
+        if self.progress is not None and not stop.holds_a_step:
+            self.progress.finished = True  # a step held for an operator can be resumed
         if stop.end == "rollback":
             return await self._act(stop, started, now)
         await self._record("decision", now, decision=stop)

@@ -62,6 +62,15 @@ class DemoResult:
     canary_weight: int
     canary_state: str
     time_scale: float
+    promotion_steps: tuple[dict[str, Any], ...] = ()  # each traffic step of a progressive release
+
+    @property
+    def promoted_seconds(self) -> float | None:
+        """From the first step to all traffic on the canary, when the release got there."""
+        steps = self.promotion_steps
+        if not steps or steps[-1]["canary_weight"] != 100:
+            return None
+        return float(steps[-1]["at"] - steps[0]["at"])
 
     @property
     def detected_at(self) -> float | None:
@@ -122,8 +131,13 @@ class DemoResult:
             "evidence": self.watch.evidence,
             "action_outcome": self.watch.action_outcome,
             "time_scale": self.time_scale,
-            "scaling": scaling_lines(self.time_scale),
+            "scaling": scaling_lines(self.time_scale, progressive=self.scenario.progressive),
             "started_at": iso(self.began_at),
+            "promotion_steps": [
+                {**step, "at": iso(step["at"]), "seconds": _round(step["at"] - self.began_at)}
+                for step in self.promotion_steps
+            ],
+            "promoted_seconds": _round(self.promoted_seconds),
         }
 
 

@@ -5,11 +5,12 @@ local router (20% canary); the load generator plays users at ~50 requests a
 second; a :class:`~rollguard.controller.Watcher` watches with the example
 policy's triggers (windows scaled, see :mod:`rollguard.demo.scenarios`) and acts
 through the ``local`` executor. Once every trigger has judged the canary
-healthy (the warm-up), the scenario's fault is injected into the canary; the
-demo then reports when it was detected, which trigger fired on what evidence,
-when traffic was fully back on stable, and the error rate users saw before,
-during and after. Every process it started is stopped on the way out,
-whatever the way out is (Ctrl-C included).
+healthy (the warm-up), the scenario's fault is injected into the canary (in
+a progressive scenario, once the release has also taken its second step, so the
+fault starts while the canary is being promoted); the demo then reports when it
+was detected, which trigger fired on what evidence, when traffic was fully back
+on stable, and the error rate users saw before, during and after. Every process
+it started is stopped on the way out, whatever the way out is (Ctrl-C included).
 """
 
 from __future__ import annotations
@@ -24,13 +25,19 @@ from typing import Any, Literal
 
 import httpx
 
-from rollguard.audit.base import AuditSink, MemoryAuditSink
-from rollguard.controller import SystemClock, Watcher, WatchResult
+from rollguard.audit.base import AuditRecord, AuditSink, MemoryAuditSink
+from rollguard.controller import SystemClock, Watcher, WatchResult, audit_write
 from rollguard.controller.assemble import Overrides, assemble
 from rollguard.demo import real_stack, router, service
 from rollguard.demo.loadgen import LoadGenerator
 from rollguard.demo.report import DemoResult, users_view
-from rollguard.demo.scenarios import FULL_SCALE_WATCH_SECONDS, Scenario, demo_policy, scaled
+from rollguard.demo.scenarios import (
+    FULL_SCALE_WATCH_SECONDS,
+    Scenario,
+    demo_policy,
+    on_stack,
+    scaled,
+)
 from rollguard.demo.servers import DemoError, ProcessGroup
 from rollguard.engine.decision import TriggerStatus
 from rollguard.engine.evaluate import Evaluation
@@ -67,6 +74,38 @@ class DemoEvent:
 EventHook = Callable[[DemoEvent], None]
 
 
+class _StepsShown:
+    """The audit sink the watch writes to, showing each promotion step as an event."""
+
+    def __init__(self, inner: AuditSink, emit: Callable[..., None]) -> None:
+        self._inner = inner
+        self._emit = emit
+        self.steps: list[dict[str, Any]] = []
+
+    def append(self, record: AuditRecord) -> int:
+        return self._inner.append(record)
+
+    async def append_async(self, record: AuditRecord) -> int:
+        written = await audit_write.append(self._inner, record)
+        if record.kind == "promotion_step" and record.outcome == "success":
+            output = record.executor_output
+            evidence = output.get("evidence")
+            step = {
+                "at": time.time(),
+                "step": output["step"],
+                "of": output["of"],
+                "canary_weight": output["canary_weight"],
+                "reason": record.reason,
+                "evidence": [
+                    {key: item[key] for key in ("test", "e_value", "threshold", "intervals")}
+                    for item in (evidence if isinstance(evidence, list) else [])
+                ],
+            }
+            self.steps.append(step)
+            self._emit("step", f"step {step['step']}/{step['of']}: {record.reason}", **step)
+        return written
+
+
 class _EventNotifier:
     """Notifications become demo events (the log channel, shown in the demo's own output)."""
 
@@ -91,6 +130,7 @@ async def run_demo(
     it writes, so ``audit list`` and ``report`` show the demo); memory by default.
     """
     settings = settings or DemoSettings()
+    scenario = on_stack(scenario, settings.stack)
     began = time.time()
 
     def emit(kind: str, message: str, evaluation: Evaluation | None = None, **data: Any) -> None:
@@ -142,8 +182,11 @@ async def _run(
     audit: AuditSink,
 ) -> DemoResult:
     stable_url, canary_url = await _start_services(started)
-    policy, front_url = await _traffic_path(settings, stable_url, canary_url, started, emit)
+    policy, front_url = await _traffic_path(
+        settings, scenario, stable_url, canary_url, started, emit
+    )
     executor = RecordingExecutor(make_executor(policy), on_call=lambda m: emit("action", m))
+    shown = _StepsShown(audit, emit)
     warm = asyncio.Event()
     warm_at: list[float] = []
 
@@ -161,7 +204,7 @@ async def _run(
             base_dir=Path.cwd(),
             executor=executor,
             notifier=_EventNotifier(emit),
-            audit=audit,
+            audit=shown,
             clock=SystemClock(),
             on_evaluation=on_evaluation,
         ),
@@ -171,10 +214,9 @@ async def _run(
         rate_per_second=settings.rate_per_second,
         max_seconds=settings.warmup_timeout_seconds + settings.fault_watch_seconds + 60,
     )
-    healthy = scenario.fault is None
     duration = (
         scaled(FULL_SCALE_WATCH_SECONDS, settings.time_scale)
-        if healthy
+        if scenario.fault is None and not scenario.progressive
         else settings.warmup_timeout_seconds + settings.fault_watch_seconds
     )
     load_task = asyncio.create_task(load.run())
@@ -184,6 +226,8 @@ async def _run(
         fault_at = None
         if scenario.fault is not None:
             await _warm_up(warm, watch_task, watcher, settings.warmup_timeout_seconds)
+            if scenario.progressive:
+                await _mid_promotion(watch_task, watcher, settings.warmup_timeout_seconds)
             fault_at = await _inject(scenario.fault, canary_url)
             emit("fault", f"fault injected into the canary: {scenario.description}")
         result = await watch_task
@@ -216,21 +260,27 @@ async def _run(
         canary_weight=final.canary_weight,
         canary_state=final.canary_state,
         time_scale=settings.time_scale,
+        promotion_steps=tuple(shown.steps),
     )
 
 
-async def _traffic_path(
+async def _traffic_path(  # noqa: PLR0917 (private; one call site)
     settings: DemoSettings,
+    scenario: Scenario,
     stable_url: str,
     canary_url: str,
     started: _Started,
     emit: Callable[..., None],
 ) -> tuple[Policy, str]:
-    """Start what carries and measures the traffic; the policy pointing at it, and its URL."""
-    split = f"{settings.canary_percent}% to the canary"
+    """Start what carries and measures the traffic; the policy pointing at it, and its URL.
+
+    A progressive release starts with no traffic on the canary: its first step gives it some.
+    """
+    percent = 0 if scenario.progressive else settings.canary_percent
+    split = f"{percent}% to the canary" + (", then stepped" if scenario.progressive else "")
     if settings.stack == "real":
         stack = real_stack.prepare(
-            stable_url=stable_url, canary_url=canary_url, canary_percent=settings.canary_percent
+            stable_url=stable_url, canary_url=canary_url, canary_percent=percent
         )
         # Kept before launching: cancelling the demo cannot stop the launching thread,
         # but started.stop() stops whatever it has started and makes it give up.
@@ -253,13 +303,14 @@ async def _traffic_path(
             time_scale=settings.time_scale,
             metrics=sections["metrics"],
             executor=sections["executor"],
+            progressive=scenario.progressive,
         )
         return policy, stack.url
     front = await asyncio.to_thread(
         router.start,
         stable_url,
         canary_url,
-        canary_percent=settings.canary_percent,
+        canary_percent=percent,
         group=started.processes,
     )
     emit(
@@ -270,7 +321,11 @@ async def _traffic_path(
         router=front.url,
     )
     policy = demo_policy(
-        stable=stable_url, canary=canary_url, router=front.url, time_scale=settings.time_scale
+        stable=stable_url,
+        canary=canary_url,
+        router=front.url,
+        time_scale=settings.time_scale,
+        progressive=scenario.progressive,
     )
     return policy, front.url
 
@@ -300,6 +355,25 @@ async def _warm_up(
     if watch in done:
         raise DemoError(f"the watch ended during warm-up ({watch.result().reason}): {pending}")
     raise DemoError(f"warm-up did not finish within {timeout:g}s: {pending}")
+
+
+async def _mid_promotion(
+    watch: asyncio.Task[WatchResult],
+    watcher: Watcher,
+    timeout: float,  # noqa: ASYNC109 the wait must not cancel the watch task it races
+) -> None:
+    """Wait until the release has moved past its first step (bounded): the fault then
+    starts while the canary is being promoted."""
+    deadline = time.monotonic() + timeout
+    while watcher.progress is None or watcher.progress.index < 1:
+        if watch.done():
+            raise DemoError(f"the watch ended before the second step ({watch.result().reason})")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            last = watcher.progress.last if watcher.progress is not None else None
+            why = last.reason if last is not None else "no evidence yet"
+            raise DemoError(f"the release did not take its second step within {timeout:g}s: {why}")
+        await asyncio.wait({watch}, timeout=min(left, 0.1))
 
 
 async def _inject(fault: str, canary_url: str) -> float:

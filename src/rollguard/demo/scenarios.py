@@ -14,11 +14,18 @@ Two settings differ from that example on purpose, and say why:
   (``recovered_below_error_rate_percent: 0``): a latency fault raises no
   errors, so the example's "errors below 2%" test would stop at the first step
   and leave the slow canary serving.
+
+The fault scenarios and ``promote`` add a ``promotion:`` section (its durations
+scaled like the windows): the canary's share is stepped forward on evidence, so
+a fault starts while the release is being promoted and the rollback still wins.
+Its margin allows a few points of errors (``margin_points``), since a healthy
+demo canary answers almost no errors and "no worse than 1.5 x zero" could
+never be shown.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rollguard.policy.model import Policy
@@ -32,6 +39,15 @@ FULL_SCALE_WINDOWS_SECONDS: dict[str, float] = {
 }
 FULL_SCALE_STEP_WAIT_SECONDS = 60.0  # a gradual rollback's default wait per step
 FULL_SCALE_WATCH_SECONDS = 600.0  # a post-deployment watch of 10 minutes
+#: A progressive release's steps and the durations of docs/promotion.md, at full scale.
+PROMOTION_STEPS = [20, 40, 70, 100]  # the first as the classic demo's canary share
+#: A step lasts at least the error-rate trigger's window, so a fault that starts during
+#: a step is judged before the next (docs/promotion.md's 30 s is shorter than that window).
+MIN_STEP_TRIGGER = "error_rate_trigger"
+#: Not scaled: the evidence comes from requests, and the time scale does not multiply them.
+MAX_STEP_SECONDS = 60.0
+#: "No worse" allows the error-rate trigger's own 5 points over 1.5 x stable's rate.
+PROMOTION_MARGIN_POINTS = 5.0
 EVALUATION_INTERVAL_SECONDS = 1.0
 SCRAPE_INTERVAL_SECONDS = 1.0
 #: A window must hold a few evaluations' scrapes for counters to have a rate.
@@ -46,6 +62,7 @@ class Scenario:
     fault: str | None  # path under the canary's /simulate/
     trigger: str | None  # the trigger expected to fire
     description: str
+    progressive: bool = True  # the canary is promoted step by step (promotion:)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -75,9 +92,36 @@ SCENARIOS: dict[str, Scenario] = {
             "runtime_security.unauthorized_access_attempts",
             "the canary answers 60 requests a minute with 401/403",
         ),
-        Scenario("healthy", None, None, "no fault: the canary is as good as stable"),
+        Scenario(
+            "healthy",
+            None,
+            None,
+            "no fault: the canary is as good as stable, left at its share",
+            progressive=False,
+        ),
+        Scenario(
+            "promote",
+            None,
+            None,
+            "no fault: the canary is promoted step by step to 100% as the evidence allows",
+        ),
     )
 }
+
+
+#: Why the real stack runs no promotion (docs/demo.md).
+NO_PROMOTION_ON_REAL = (
+    "the promotion test reads each 1 s interval's request counts, and Prometheus' "
+    "increase() over a 1 s range has too few of its 1 s scrapes to give them"
+)
+
+
+def on_stack(scenario: Scenario, stack: str) -> Scenario:
+    """The scenario as it runs on ``stack``: the real stack promotes nothing
+    (:data:`NO_PROMOTION_ON_REAL`), so its fault scenarios run at a fixed 20 %."""
+    if stack == "real" and scenario.progressive:
+        return replace(scenario, progressive=False)
+    return scenario
 
 
 def scaled(seconds: float, time_scale: float) -> float:
@@ -90,7 +134,7 @@ def scaled_window(seconds: float, time_scale: float) -> float:
     return max(scaled(seconds, time_scale), MIN_WINDOW_SECONDS)
 
 
-def scaling_lines(time_scale: float) -> list[str]:
+def scaling_lines(time_scale: float, *, progressive: bool = False) -> list[str]:
     """How every full-scale duration was scaled, one line each, for people to read."""
     lines = []
     for name, full in FULL_SCALE_WINDOWS_SECONDS.items():
@@ -101,8 +145,29 @@ def scaling_lines(time_scale: float) -> list[str]:
     watch = scaled(FULL_SCALE_WATCH_SECONDS, time_scale)
     lines.append(f"gradual rollback step wait {FULL_SCALE_STEP_WAIT_SECONDS:g}s -> {step_wait:g}s")
     lines.append(f"healthy watch {FULL_SCALE_WATCH_SECONDS:g}s -> {watch:g}s")
+    if progressive:
+        low = scaled_window(FULL_SCALE_WINDOWS_SECONDS[MIN_STEP_TRIGGER], time_scale)
+        steps = " -> ".join(f"{step}%" for step in PROMOTION_STEPS)
+        lines.append(
+            f"promotion {steps}: each step at least {low:g}s ({MIN_STEP_TRIGGER}'s window), "
+            f"at most {MAX_STEP_SECONDS:g}s (not scaled: evidence comes from requests, which "
+            "the time scale does not multiply)"
+        )
     lines.append(f"evaluation and scrape every {EVALUATION_INTERVAL_SECONDS:g}s (not scaled)")
     return lines
+
+
+def promotion_section(time_scale: float) -> dict[str, Any]:
+    """The demo's ``promotion:`` section, its durations scaled."""
+    return {
+        "steps": PROMOTION_STEPS,
+        "min_step_duration": (
+            f"{scaled_window(FULL_SCALE_WINDOWS_SECONDS[MIN_STEP_TRIGGER], time_scale):g}s"
+        ),
+        "max_step_duration": f"{MAX_STEP_SECONDS:g}s",
+        "on_max_duration": "hold",
+        "margin_points": PROMOTION_MARGIN_POINTS,
+    }
 
 
 def demo_policy_data(
@@ -195,8 +260,10 @@ def demo_policy(
     time_scale: float = 30.0,
     metrics: dict[str, Any] | None = None,
     executor: dict[str, Any] | None = None,
+    progressive: bool = False,
 ) -> Policy:
-    """The example policy's triggers with scaled windows, watching a local stable/canary pair."""
+    """The example policy's triggers with scaled windows, watching a local stable/canary pair;
+    ``progressive`` adds the demo's ``promotion:`` section."""
     data = demo_policy_data(
         stable=stable,
         canary=canary,
@@ -205,4 +272,6 @@ def demo_policy(
         metrics=metrics,
         executor=executor,
     )
+    if progressive:
+        data["promotion"] = promotion_section(time_scale)
     return Policy.model_validate(data)

@@ -63,6 +63,7 @@ class _Ring:
             grown = np.full((min(self._rows, 2 * len(self._data)), _COLUMNS), np.nan)
             grown[: self._size] = self._data
             self._data = grown
+            self._next = self._size  # the next free row, not the oldest one
         self._data[self._next] = row
         self._next = (self._next + 1) % len(self._data)
         self._size = min(self._size + 1, len(self._data))

@@ -87,9 +87,35 @@ function split(weights) {
     return el("p", { class: "muted", "data-testid": "no-split", text: `traffic split not reported${why}` });
   }
   const stable = 100 - canary;
+  // A narrow share (a progressive release's first steps) keeps only its number, or nothing.
+  const words = (name, share) => (share >= 15 ? `${name} ${share}%` : share >= 5 ? `${share}%` : "");
   return el("div", { class: "split", "data-testid": "split", title: `stable ${stable}% / canary ${canary}%` },
-    el("div", { class: "stable", style: `width:${stable}%`, text: stable ? `stable ${stable}%` : "" }),
-    el("div", { class: "canary", style: `width:${canary}%`, text: canary ? `canary ${canary}%` : "" }));
+    el("div", { class: "stable", style: `width:${stable}%`, text: words("stable", stable) }),
+    el("div", { class: "canary", style: `width:${canary}%`, text: words("canary", canary) }));
+}
+
+// A progressive release: its step, the promotion test's evidence toward "no worse", the next step.
+function promotionBox(promotion) {
+  if (!promotion) return null;
+  const next = promotion.next_weight === null ? "the last step" : `next step ${promotion.next_weight}%`;
+  const held = promotion.held_by ? ` · held by ${promotion.held_by}` : "";
+  const timing = `${fmt(promotion.step_seconds, 0)} s at this step (at least ${fmt(promotion.min_step_seconds, 1)} s, at most ${fmt(promotion.max_step_seconds, 1)} s)`;
+  return el("section", { class: "promotion", "data-testid": "promotion", "data-step": promotion.step },
+    el("p", {}, el("strong", { text: `Promotion: step ${promotion.step} of ${promotion.of}, canary ${promotion.canary_weight}%` }),
+      ` · ${next}${held}`),
+    el("p", { text: timing }),
+    el("ul", { class: "evidence" }, promotion.evidence.map((test) => {
+      const met = test.e_value >= test.threshold;
+      const words = `${test.test}: e-value ${eValue(test.e_value)} of 1/β = ${eValue(test.threshold)} toward "no worse"`;
+      // Evidence grows by factors: the bar is on a log scale from 1 (none) to 1/β (enough).
+      const share = Math.min(Math.log(Math.max(test.e_value, 1)) / Math.log(Math.max(test.threshold, 1.0001)), 1) * 100;
+      return el("li", { "data-test": test.test, "data-met": String(met) },
+        el("span", { text: words }),
+        el("div", { class: "meter" + (met ? " met" : ""), role: "meter", "aria-valuemin": 1, "aria-valuemax": test.threshold,
+          "aria-valuenow": test.e_value, "aria-label": words, title: words },
+          el("span", { style: `width:${share.toFixed(1)}%` })));
+    })),
+    el("p", { "data-testid": "promotion-verdict", text: promotion.accepted ? `No worse: ${promotion.reason}` : `Not yet: ${promotion.reason}` }));
 }
 
 function meter(row) {
@@ -217,8 +243,18 @@ function chart(row, points, marks) {
     svg("text", { class: "tick", x: left - 4, y: y(top_value) + 4, "text-anchor": "end" }, label(top_value)),
     svg("text", { class: "tick", x: left, y: height - 6 }, shortTime(new Date(t0).toISOString())),
     svg("text", { class: "tick", x: width - right, y: height - 6, "text-anchor": "end" }, shortTime(new Date(t1).toISOString()))];
-  if (typeof row.limit === "number") {
-    nodes.push(svg("line", { class: "limit", "data-testid": "limit-line", x1: left, x2: width - right, y1: y(row.limit), y2: y(row.limit) },
+  // The limit each evaluation was judged against (a relative rule's moves with its
+  // reference), held until the next one; the current limit where none was kept.
+  const limits = points.filter((p) => typeof p.limit === "number");
+  const edge = limits.length ? limits : typeof row.limit === "number" ? [{ t: t0, limit: row.limit }] : [];
+  if (edge.length) {
+    const steps = edge.map((p, i) => `${i ? "H" + x(p.t).toFixed(1) : ""}V${y(p.limit).toFixed(1)}`).join("");
+    const upper = `M${left},${y(edge[0].limit).toFixed(1)}${steps}H${width - right}`;
+    // The fault-free band: values up to the limit do not breach. Drawn first, behind the lines.
+    nodes.unshift(svg("path", { class: "band", "data-testid": "fault-free-band", d: `${upper}V${y(floor).toFixed(1)}H${left}Z` },
+      svg("title", {}, evidence ? `fault-free: e-value below 1/α = ${eValue(row.limit)} (no evidence of a fault yet)`
+        : `fault-free: ${row.signal} up to the limit ${withUnit(row.limit, row.signal)} does not breach`)));
+    nodes.push(svg("path", { class: "limit", "data-testid": "limit-line", d: upper },
       svg("title", {}, `limit ${shown(row, "limit")}`)));
   }
   const drawn = new Set();
@@ -239,7 +275,8 @@ function chart(row, points, marks) {
       evidence ? el("span", { class: "tag", text: "sequential" }) : null, " ",
       el("span", { class: "key value", text: evidence ? `e-value (canary vs ${row.reference_source}, no unit, log scale)` : "canary" }), " ",
       !evidence && row.reference_source ? el("span", { class: "key reference", text: row.reference_source }) : null, " ",
-      el("span", { class: "key limit", text: evidence ? `1/α = ${eValue(row.limit)}` : `limit ${withUnit(row.limit, row.signal)}` })));
+      el("span", { class: "key limit", text: evidence ? `1/α = ${eValue(row.limit)}` : `limit ${withUnit(row.limit, row.signal)}` }), " ",
+      typeof row.limit === "number" ? el("span", { class: "key band", text: evidence ? "fault-free: below 1/α" : "fault-free: up to the limit" }) : null));
 }
 
 function charts(detail) {
@@ -266,6 +303,7 @@ function card(detail) {
       el("span", { class: `badge ${detail.status}`, "data-testid": "status", text: label(detail.status) }),
       el("span", { class: "muted", text: `policy ${detail.policy} · ${plural(detail.evaluations, "evaluation")}` })),
     split(detail.weights),
+    promotionBox(detail.promotion),
     decisionBox(detail.last_decision, detail.outcome, detail.status),
     el("h4", { text: "Signals vs thresholds (last hour)" }),
     charts(detail),

@@ -36,10 +36,10 @@ def _promotion(served: Served) -> dict[str, Any]:
 
 
 def _gate(
-    rollguard_cmd: list[str], env: dict[str, str], served: Served, *args: str
+    rollguard_cmd: list[str], env: dict[str, str], served: Served, *args: str, output: str = "json"
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*rollguard_cmd, "release", *args, "--server", served.url, "-o", "json"],
+        [*rollguard_cmd, "release", *args, "--server", served.url, "-o", output],
         capture_output=True,
         text=True,
         env=env,
@@ -177,8 +177,15 @@ def test_a_held_release_still_rolls_back_and_a_hook_can_hold_a_promote(
     try:
         with start_serve(folder, store=store, factory=live) as served:
             wait_until(lambda: canary_weight(canary_haproxy) == 10, what="the first step, 10%")
-            paused = _gate(rollguard_cmd, env, served, "pause", "shop", "--as", "carol")
+            paused = _gate(
+                rollguard_cmd, env, served, "pause", "shop", "--as", "carol", output="text"
+            )
             assert paused.returncode == 0, paused.stderr
+            said = paused.stdout.splitlines()
+            assert said[0] == "shop: pause accepted; status paused, canary at 10%"
+            held_line = "  step 1 of 4 at 10%, held by operator for carol; next step 25%"
+            assert said[1].startswith(held_line)
+            assert TOKEN not in paused.stdout + paused.stderr
             early = _gate(rollguard_cmd, env, served, "retry", "shop")
             assert early.returncode == 7, early.stderr
             assert "cannot retry 'shop' while it is paused" in early.stderr
@@ -205,3 +212,53 @@ def test_a_held_release_still_rolls_back_and_a_hook_can_hold_a_promote(
     assert [r.executor_output["canary_weight"] for r in entries if r.kind == "promotion_step"] == [
         10
     ]
+
+
+def test_a_step_held_at_its_maximum_waits_for_an_operator(
+    tmp_path: Path,
+    canary_haproxy: HaproxyServer,
+    rollguard_cmd: list[str],
+    cli_env: dict[str, str],
+) -> None:
+    """``on_max_duration: hold`` under serve: the share stays, paused, until resume or promote."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "healthy.csv").write_text(recording(600))
+    policy = POLICY.format(
+        socket=canary_haproxy.socket_path,
+        backend=BACKEND,
+        min_step=MIN_STEP_SECONDS,
+        gates=tmp_path,
+        hook="{command: [/bin/true]}",
+    )
+    policy = policy.replace("max_step_duration: 1h", "max_step_duration: 4s")
+    (folder / "shop.yaml").write_text(policy)
+    (tmp_path / "go-10").touch()  # confirm_step lets 10 % move on, not 25 %
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    env = {**cli_env, "ROLLGUARD_API_TOKEN": TOKEN}
+    try:
+        with start_serve(folder, store=store, factory=live) as served:
+            wait_until(lambda: canary_weight(canary_haproxy) == 25, what="the second step, 25%")
+            held = served.wait_status("shop", "paused", timeout=30)
+            assert _promotion(served)["held_by"] == "max_step_duration"
+            evaluations = int(str(held["evaluations"]))
+            # No watch runs: nothing moves it back to the first step, nothing moves it on.
+            wait_until(
+                lambda: len(store.list(deployment="shop", kind="deployment_end")) == 1,
+                what="the held watch's end",
+            )
+            assert served.detail("shop")["status"] == "paused"
+            assert canary_weight(canary_haproxy) == 25
+            (tmp_path / "go-25").touch()
+            resumed = _gate(rollguard_cmd, env, served, "resume", "shop")
+            assert resumed.returncode == 0, resumed.stderr
+            wait_until(lambda: canary_weight(canary_haproxy) == 50, what="a step after resume")
+            assert int(str(served.detail("shop")["evaluations"])) > evaluations
+    finally:
+        entries = [entry.record for entry in store.list(deployment="shop")]
+        store.close()
+    weights = [r.executor_output["canary_weight"] for r in entries if r.kind == "promotion_step"]
+    assert weights[:3] == [10, 25, 50]  # never back to 10 % after the hold
+    [end, *_] = [r for r in entries if r.kind == "deployment_end"]
+    assert end.outcome == "inconclusive"
+    assert "held at 25% for an operator" in end.reason

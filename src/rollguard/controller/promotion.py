@@ -51,6 +51,11 @@ class Stop:
     canary_weight: int | None = None
 
     @property
+    def holds_a_step(self) -> bool:
+        """Left at a step's share for an operator (``on_max_duration: hold``)."""
+        return self.end == "held" and self.canary_weight is not None
+
+    @property
     def action(self) -> ActionKind:
         if self.end == "promoted":
             return OperatorAction.PROMOTE
@@ -136,6 +141,11 @@ class Progress:
             "reason": verdict.reason if verdict is not None else "no interval judged yet",
             "evidence": [dict(item) for item in verdict.evidence] if verdict is not None else [],
         }
+
+    def carry_on(self, now: float) -> None:
+        """A new run of the watch takes the release up at its step, whose clock starts again
+        (a step an operator held past its maximum gets its full time once resumed)."""
+        self.step_since, self.held_seconds, self.last_at = now, 0.0, None
 
     async def resume(self, index: int, now: float, *, crashed: str) -> Stop | None:
         """After a crash: back at the step the killed watch recorded, without ``pre_rollout``.

@@ -372,7 +372,7 @@ class Watcher:
         span = "until a decision" if math.isinf(duration_seconds) else f"for {duration_seconds:g}s"
         await self._record("deployment_start", started, reason=f"watch {span}{self._fallen_back()}")
         queries = required_queries(self.policy)
-        warmup = self.policy.analysis.warmup or 0.0
+        warmup = self._warmup(started)
         fresh = self.progress is None or self.progress.finished
         progress = self._progress()
         if progress is not None:
@@ -421,16 +421,27 @@ class Watcher:
                 next_at = tick = round(next_at / self.interval_seconds) * self.interval_seconds
             if not warm:
                 next_at = min(next_at, started + warmup)
+                tick = next_at if self.align_ticks else None
             woke = self.clock.now() if self.align_ticks else now  # now may be the tick's
             await self.clock.sleep(min(next_at, started + duration_seconds) - woke)
+
+    def _warmup(self, started: float) -> float:
+        """Seconds to the first evaluation: the policy's warm-up, and when aligned, on to
+        the next tick (at most an interval later)."""
+        warmup = self.policy.analysis.warmup or 0.0
+        if not self.align_ticks:
+            return warmup
+        every = self.interval_seconds
+        return math.ceil((started + warmup) / every) * every - started
 
     @staticmethod
     async def _begin(
         progress: Progress, started: float, *, fresh: bool, resume: recovery.CrashedStep | None
     ) -> Stop | None:
         """A fresh release's first step, or a killed watch's release taken up where it stood;
-        nothing for a release already under way (a resumed watch)."""
+        for a release already under way (a resumed watch) its step's clock starts again."""
         if not fresh:
+            progress.carry_on(started)
             return None
         if resume is not None:
             return await progress.resume(resume.index, started, crashed=resume.watch_id)
@@ -462,8 +473,8 @@ class Watcher:
 
     async def _stopped(self, stop: Stop, started: float, now: float) -> WatchResult:
         """End a progressive release: roll back, or finish promoted or held."""
-        if self.progress is not None:
-            self.progress.finished = True
+        if self.progress is not None and not stop.holds_a_step:
+            self.progress.finished = True  # a step held for an operator can be resumed
         if stop.end == "rollback":
             return await self._act(stop, started, now)
         await self._record("decision", now, decision=stop)

@@ -65,6 +65,16 @@ _ACTING: dict[str, ActionKind] = {
 }
 
 
+def _held_for_operator(result: WatchResult) -> bool:
+    """A progressive release left at a step's share when the step reached its maximum."""
+    done = result.action_outcome or {}
+    return (
+        result.outcome is Outcome.INCONCLUSIVE
+        and result.trigger == "promotion"
+        and done.get("canary_weight") is not None
+    )
+
+
 class UnknownDeploymentError(RollguardError):
     """No watched deployment has that name (HTTP 404)."""
 
@@ -332,6 +342,12 @@ class ControllerManager:
     async def _next_watch(self, runner: Runner, watcher: Watcher, result: WatchResult) -> bool:
         """Wait for what starts the deployment's next watch; False when only the API can."""
         state = runner.state
+        if _held_for_operator(result):  # on_max_duration: hold; resume, promote or abort
+            watcher.hold("max_step_duration")
+            why = f"held for an operator: {result.reason}; resume, promote or abort"
+            state.set_status(Status.PAUSED, self.wall_clock(), why)
+            self._show_progress(runner, watcher)
+            return False
         if result.outcome is Outcome.INCONCLUSIVE:
             state.note(TimelineEntry(self.wall_clock(), "status", "waiting for data to return"))
             await rearm.data_returned(watcher)
@@ -501,6 +517,8 @@ class ControllerManager:
                 runner.state.set_status(Status.WATCHING, at, f"resumed by {who}: steps go on")
                 self._show_progress(runner, watcher)
             else:
+                if watcher is not None:  # a release held at its maximum moves on again
+                    watcher.unhold()
                 await self._launch(runner, resume=True)
             return True
         if command == "retry":

@@ -3,16 +3,20 @@
 A run gets a namespace of its own holding Argo Rollouts' ``Rollout`` ``argo``,
 Flagger's ``Canary`` over Deployment ``flagger``, and the Deployment
 ``rollguard`` that ``rollguard watch`` guards. Each starts at the first image
-and settles (Rollout Healthy, Canary Initialized, Deployment rolled out); then,
-at one moment, the run's series start playing, all three get the second image
-and ``rollguard watch`` starts. From then on the poller's snapshots say when each
-tool decided and when it was back on stable (``bench.peers.observe``).
+and settles (Rollout Healthy, Canary Initialized, Deployment rolled out). Then
+``rollguard watch`` starts and, once it has made its first evaluation (the
+peers' controllers are already running too, so no tool's start-up is counted
+in its time to decision), at one moment the run's series start playing and all
+three get the second image. From then on the poller's snapshots say when each
+tool decided and when it was back on stable (``bench.peers.observe``); at the
+end of the watched time, a watch still running is stopped with SIGINT.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import signal
 import subprocess
 import threading
 import time
@@ -34,6 +38,10 @@ from servers.process import terminate
 SETTLE_TIMEOUT = 180.0
 #: After the last tool's watch ends: time for a decision already made to show.
 GRACE = 30.0
+#: For ``rollguard watch`` to start and make its first evaluation (wall seconds).
+READY_TIMEOUT = 120.0
+#: rollguard's exit code when stopped by SIGINT (errors.ExitCode.INTERRUPTED).
+INTERRUPTED = 130
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,11 @@ class Outcome:
     recovered: float | None = None
     promoted: bool = False
     note: str = ""
+    #: rollguard only, from its JSON lines: evaluations, those where a sequential trigger
+    #: was judged by its threshold rule (too few samples), and the deciding evidence's method.
+    evaluations: int = 0
+    fallbacks: int = 0
+    method: str = ""
 
 
 @dataclass
@@ -144,7 +157,7 @@ def _release(env: Environment, namespace: str) -> None:
 
 def _watch_rollguard(
     env: Environment, case: Case, namespace: str, seconds: float
-) -> subprocess.Popen[bytes]:
+) -> tuple[subprocess.Popen[bytes], Path]:
     policy = manifests.rollguard_policy(
         namespace, namespace, env.prometheus_url, env.cluster.kubeconfig, case.scale
     )
@@ -152,7 +165,8 @@ def _watch_rollguard(
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "policy.yaml"
     path.write_text(json.dumps(policy))
-    with (directory / "watch.log").open("wb") as log:
+    log_path = directory / "watch.log"
+    with log_path.open("wb") as log:
         return subprocess.Popen(
             [*env.rollguard_cmd, "watch", "--policy", str(path), "--for", f"{seconds:.3f}s",
              "-o", "json"],
@@ -160,7 +174,19 @@ def _watch_rollguard(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=directory,
-        )  # fmt: skip
+        ), log_path  # fmt: skip
+
+
+def _first_evaluation(process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    """Wait until the watch has printed its first evaluation (it is up and measuring)."""
+    deadline = time.monotonic() + timeout
+    while b'"type":"evaluation"' not in log.read_bytes():
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"rollguard watch exited {process.returncode}: {tail}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"rollguard watch: no evaluation within {timeout:.0f}s")
+        time.sleep(0.1)
 
 
 def watch_seconds(case: Case) -> float:
@@ -200,26 +226,57 @@ def run_case(env: Environment, case: Case, index: int) -> dict[str, Outcome]:
             [manifests.deployment("rollguard", IMAGES[0]), manifests.canary_ingress()],
         )
         watch.wait(_settled, SETTLE_TIMEOUT, "Rollout Healthy, Canary Initialized, Deployment up")
+        # Like the peers' controllers, rollguard is up before the release.
+        process, log = _watch_rollguard(env, case, namespace, READY_TIMEOUT + seconds / case.scale)
+        _first_evaluation(process, log, READY_TIMEOUT)
         run.start = time.monotonic()
         _release(env, namespace)
-        process = _watch_rollguard(env, case, namespace, seconds / case.scale)
         onset = run.start + case.scenario.onset_seconds / case.scale
-        deadline = run.start + seconds / case.scale + GRACE
+        watched = run.start + seconds / case.scale
+        deadline = watched + GRACE
+        stopped = False
         while time.monotonic() < deadline and not _all_done(watch, process):
             env.check_running()
+            if not stopped and time.monotonic() >= watched and process.poll() is None:
+                process.send_signal(signal.SIGINT)  # its watched time is over
+                stopped = True
             watch.seen.clear()
             watch.seen.wait(timeout=1.0)  # the next snapshot
-        code = process.wait(timeout=max(1.0, deadline - time.monotonic() + 120))
+        if not stopped and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            stopped = True
+        code = process.wait(timeout=120)
         # The last snapshot after rollguard exited must include what it did.
         watch.seen.clear()
         watch.seen.wait(timeout=5)
-        return _outcomes(watch, onset, case.scale, code)
+        found = _outcomes(watch, onset, case.scale, INTERRUPTED if stopped else code, code)
+        _read_watch(log, found[ROLLGUARD])
+        return found
     finally:
         if process is not None and process.poll() is None:
             terminate(process)
         env.poller.unsubscribe(watch)
         env.feed.remove(namespace)
         k8s.CoreV1Api(env.api).delete_namespace(namespace)
+
+
+def _read_watch(log: Path, outcome: Outcome) -> None:
+    """What rollguard's JSON lines say about how it judged (``outcome``'s last fields)."""
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(item, dict) or item.get("type") != "evaluation":
+            continue
+        outcome.evaluations += 1
+        evidence = [t.get("evidence") or {} for t in item.get("triggers", [])]
+        outcome.fallbacks += any(e.get("fallback") for e in evidence)
+        decision = item.get("decision") or {}
+        if decision.get("verdict") == "act" and not outcome.method:
+            deciding = (decision.get("evidence") or [{}])[0]
+            fallback = " (fallback)" if deciding.get("fallback") else ""
+            outcome.method = f"{deciding.get('method', '?')}{fallback}"
 
 
 def _all_done(watch: _Watch, process: subprocess.Popen[bytes]) -> bool:
@@ -230,7 +287,12 @@ def _all_done(watch: _Watch, process: subprocess.Popen[bytes]) -> bool:
     return peers and process.poll() is not None
 
 
-def _outcomes(watch: _Watch, onset: float, scale: float, code: int) -> dict[str, Outcome]:
+def _outcomes(
+    watch: _Watch, onset: float, scale: float, expected: int, code: int
+) -> dict[str, Outcome]:
+    """Each tool's outcome; rollguard's exit ``code`` (``expected`` 130 if the harness
+    stopped it at the end of its watched time, else 0 or 1)."""
+
     def since(tool: str, what: str) -> float | None:
         at = watch.first.get((tool, what))
         return None if at is None else (at - onset) * scale
@@ -244,8 +306,10 @@ def _outcomes(watch: _Watch, onset: float, scale: float, code: int) -> dict[str,
             promoted=(tool, "promoted") in watch.first,
         )
         if tool == ROLLGUARD:
-            outcome.promoted = code == 0 and outcome.decided is None
-            if code not in (0, 1):
+            # healthy: its watch ended healthy, or was still watching at the end
+            healthy = code == 0 or (expected == INTERRUPTED and code == INTERRUPTED)
+            outcome.promoted = healthy and outcome.decided is None
+            if code not in (0, 1, INTERRUPTED):
                 outcome.note = f"rollguard watch exited {code}"
         found[tool] = outcome
     return found

@@ -31,9 +31,10 @@ Flagger v1.44.0 with ``-mesh-provider=kubernetes``
     controller says "Progressive traffic is not supported when using the kubernetes
     provider" and runs ``iterations`` (pkg/controller/scheduler.go).
 
-rollguard: examples/sequential-policy.yaml, evaluated every 10 s (two scrapes; at one
+rollguard: examples/sequential-policy.yaml, every window scaled like the peers', but
+evaluated every two scrapes (10 s unscaled) rather than the example's 5 s: at one
 scrape its sequential test finds fewer than two samples in its range and falls back
-to the threshold rules), with the Kubernetes executor
+to the threshold rules (``watch`` warns so), with the Kubernetes executor
 (its ``nginx-ingress`` router on a canary Ingress at 20%: the latency trigger's
 gradual rollback needs a router; an Ingress needs no CRD) and this run's
 Prometheus selectors.
@@ -51,6 +52,8 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+
+from bench.detection.simulate import SCRAPE_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "examples" / "sequential-policy.yaml"
@@ -102,6 +105,11 @@ def duration(seconds: float, scale: float) -> str:
     """``seconds / scale`` as a Go and PromQL duration (whole milliseconds)."""
     ms = round(seconds * 1000 / scale)
     return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+def scrape_milliseconds(scale: float) -> int:
+    """Prometheus' scrape interval at ``scale``: one 5 s draw (whole milliseconds)."""
+    return round(SCRAPE_SECONDS * 1000 / scale)
 
 
 def selector(run: str, version: str) -> str:
@@ -274,9 +282,10 @@ def rollguard_policy(
         stable_selector=selector(run, "stable"),
         canary_selector=selector(run, "canary"),
     )
-    # Two scrapes: its sequential test reads increase(...[interval]), which needs two
-    # samples in the range; at one scrape it falls back to the threshold rules.
-    policy["analysis"]["interval"] = duration(10.0, scale)
+    # Two scrapes (of the scrape interval as Prometheus is given it, whole milliseconds):
+    # its sequential test reads increase(...[interval]), which needs two samples in the
+    # range; under two scrapes it falls back to the threshold rules, and says so.
+    policy["analysis"]["interval"] = f"{2 * scrape_milliseconds(scale)}ms"
     for trigger, seconds in (
         ("error_rate_trigger", 300.0),
         ("latency_trigger", 180.0),

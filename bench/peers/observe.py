@@ -6,7 +6,8 @@ run reads its own namespace's objects from that snapshot:
 
 - Argo Rollouts decided when its Rollout says ``status.abort``; it is back on
   stable when the stable ReplicaSet (``status.stableRS``) has every replica
-  available and no other ReplicaSet of the Rollout has a replica left.
+  available and no other ReplicaSet of the Rollout has a replica left; it
+  promoted when it is Healthy and its stable ReplicaSet runs the new image.
 - Flagger decided when its Canary's ``status.phase`` is ``Failed``; it is back on
   stable when the canary Deployment has no replica left and the primary has all
   of its replicas available.
@@ -88,11 +89,15 @@ def argo_state(objects: Objects) -> State:
         for rs in replicasets
         if hash_of(rs) != stable
     )
-    new_image = _image(rollout["spec"]["template"]) == IMAGES[1]
+    # The stable ReplicaSet runs the new image: right after the release the status still
+    # says Healthy with the old stable, until the controller has seen the change.
+    promoted_rs = any(
+        hash_of(rs) == stable and _image(rs["spec"]["template"]) == IMAGES[1] for rs in replicasets
+    )
     return State(
         decided=bool(status.get("abort")),
         recovered=bool(status.get("abort")) and stable_ready and others_gone,
-        promoted=new_image
+        promoted=promoted_rs
         and status.get("phase") == "Healthy"
         and stable == current
         and not status.get("abort"),

@@ -4,7 +4,9 @@ Starts the real control plane (tools/kubernetes), both controllers
 (tools/peers), a real Prometheus scraping the synthetic exporter, and runs
 every row's scenarios, several runs at a time. Prints the table and writes it,
 with every run's raw outcome, to ``bench/peers/RESULTS.md`` and
-``bench/peers/results.json``.
+``bench/peers/results.json``. Each finished run is also appended to
+``runs.jsonl`` next to them at once, so a run stopped early still leaves its
+runs; ``--tabulate runs.jsonl`` prints and writes the tables from such a file.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import json
 import math
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 for path in (ROOT, ROOT / "src", ROOT / "tests"):
@@ -29,10 +33,28 @@ import numpy as np  # noqa: E402
 from kubernetes import client as k8s  # noqa: E402
 
 from bench.detection.core import wilson  # noqa: E402
+from bench.peers.gaps import Gaps, scrape_gaps  # noqa: E402
 from bench.peers.harness import Case, Outcome, run_case  # noqa: E402
-from bench.peers.manifests import ARGO, FLAGGER, TOOLS  # noqa: E402
+from bench.peers.manifests import (  # noqa: E402
+    ARGO,
+    DOCS,
+    FLAGGER,
+    ROLLGUARD,
+    TOOLS,
+    TUNED,
+    scrape_milliseconds,
+)
 from bench.peers.simulated import simulate  # noqa: E402
-from bench.peers.suite import DOCUMENTED, SHORTEST, Row, cases, environment  # noqa: E402
+from bench.peers.suite import (  # noqa: E402
+    BAD,
+    DOCUMENTED,
+    HEALTHY,
+    SHORTEST,
+    SMOKE,
+    Row,
+    cases,
+    environment,
+)
 from servers.kube_cluster import KubeCluster, running_kube_cluster  # noqa: E402
 
 Result = tuple[Case, dict[str, Outcome]]
@@ -46,27 +68,59 @@ def run_row(
     cluster: KubeCluster,
     directory: Path,
     api: k8s.ApiClient,
-) -> list[Result]:
-    """Every case of ``row``, ``jobs`` at a time."""
+    save: Callable[[Result], None],
+) -> tuple[list[Result], Gaps]:
+    """Every case of ``row``, ``jobs`` at a time; and the scrapes Prometheus missed."""
     todo = cases(row, *runs)
     with environment(cluster, directory, row.scale, api) as env:
+        started = time.monotonic()
 
         def one(item: tuple[int, Case]) -> Result:
             index, case = item
             outcome = run_case(env, case, index)
             print(f"  {row.config.name} | {case.name}: " + _brief(outcome), flush=True)
+            save((case, outcome))
             return case, outcome
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(one, enumerate(todo)))
-    return results
+        interval = scrape_milliseconds(row.scale) / 1000
+        gaps = scrape_gaps(env.prometheus_url, interval, time.monotonic() - started)
+    return results, gaps
+
+
+def _record(result: Result) -> dict[str, object]:
+    case, outcomes = result
+    return {
+        "case": {"scenario": case.scenario.name, "config": case.config.name,
+                 "scale": case.scale, "seed": case.seed, "cap": case.cap},
+        "outcomes": {tool: asdict(outcome) for tool, outcome in outcomes.items()},
+    }  # fmt: skip
+
+
+def _loaded(record: dict[str, Any]) -> Result:
+    """A saved run (``runs.jsonl``) as the case and outcomes it was."""
+    scenarios = {item.name: item for item in [*BAD, *HEALTHY]}
+    configs = {config.name: config for config in (DOCS, TUNED, SMOKE)}
+    raw = record["case"]
+    case = Case(
+        scenarios[raw["scenario"]],
+        configs[raw["config"]],
+        raw["scale"],
+        raw["seed"],
+        raw.get("cap"),
+    )
+    return case, {tool: Outcome(**fields) for tool, fields in record["outcomes"].items()}
 
 
 def _brief(outcome: dict[str, Outcome]) -> str:
     def say(o: Outcome) -> str:
+        how = f" ({o.method})" if o.method else ""
+        if o.evaluations:
+            how += f" [{o.fallbacks}/{o.evaluations} evaluations fell back]"
         if o.decided is not None:
-            return f"{o.tool} decided {o.decided:.0f}s, stable {_s(o.recovered)}"
-        return f"{o.tool} {'promoted' if o.promoted else 'no decision'} {o.note}".strip()
+            return f"{o.tool} decided {o.decided:.0f}s{how}, stable {_s(o.recovered)}"
+        return f"{o.tool} {'promoted' if o.promoted else 'no decision'}{how} {o.note}".strip()
 
     return "; ".join(say(o) for o in outcome.values())
 
@@ -136,6 +190,24 @@ def pooled_false_rollbacks(results: list[Result], out: Callable[[str], None]) ->
         )
 
 
+def judged(results: list[Result], out: Callable[[str], None]) -> None:
+    """How rollguard judged: evaluations fallen back to a threshold rule, deciding methods."""
+    outcomes = [o[ROLLGUARD] for _, o in results if o[ROLLGUARD].evaluations]
+    if not outcomes:
+        return
+    total = sum(o.evaluations for o in outcomes)
+    fell = sum(o.fallbacks for o in outcomes)
+    methods: dict[str, int] = {}
+    for o in outcomes:
+        if o.method:
+            methods[o.method] = methods.get(o.method, 0) + 1
+    said = ", ".join(f"{n} by {m}" for m, n in sorted(methods.items())) or "none"
+    out(
+        f"- rollguard: {fell} of {total} evaluations had a sequential trigger judged by its "
+        f"threshold rule (too few samples in the window); rollbacks decided: {said}"
+    )
+
+
 def twins(results: list[Result], out: Callable[[str], None]) -> None:
     """Each real peer next to its simulation on the same draws, per row and scenario."""
     out(
@@ -166,38 +238,66 @@ def _decided(values: list[float | None]) -> str:
     return f"{len(times)}/{len(values)}, {median}"
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bad-runs", type=int, default=6, help="runs per bad scenario")
     parser.add_argument("--healthy-runs", type=int, default=12, help="runs per healthy kind")
     parser.add_argument("--jobs", type=int, default=8, help="runs at a time (default 8)")
     parser.add_argument("--rows", default="documented,tuned", help="documented and/or tuned")
+    parser.add_argument(
+        "--cap",
+        type=float,
+        default=None,
+        help="watch every run at most this many scenario seconds after the onset "
+        "(healthy runs too; default: the row's own, the whole canaries for documented)",
+    )
+    parser.add_argument(
+        "--tabulate", type=Path, default=None, help="no runs: the tables from a runs.jsonl"
+    )
     parser.add_argument("--output", default=str(Path(__file__).with_name("RESULTS.md")))
-    args = parser.parse_args(argv)
-    rows = {"documented": DOCUMENTED, "tuned": SHORTEST}
-    started = time.monotonic()
-    lines: list[str] = []
+    return parser
 
-    def out(text: str = "") -> None:
-        print(text, flush=True)
-        lines.append(text)
+
+def _measure(
+    args: argparse.Namespace, saved: Path, out: Callable[[str], None]
+) -> tuple[list[Result], list[str]]:
+    """Every row asked for; each run appended to ``saved`` as it ends; each row's gaps."""
+    rows = {"documented": DOCUMENTED, "tuned": SHORTEST}
+    saved.write_text("", encoding="utf-8")
+    lock = threading.Lock()
+
+    def save(result: Result) -> None:
+        with lock, saved.open("a", encoding="utf-8") as file:
+            file.write(json.dumps(_record(result)) + "\n")
 
     results: list[Result] = []
+    gaps: list[str] = []
     with tempfile.TemporaryDirectory(prefix="rollguard-peers-") as tmp:
         directory = Path(tmp)
         with running_kube_cluster(directory / "kube") as cluster, cluster.api_client() as api:
             for name in args.rows.split(","):
                 row = rows[name]
-                healthy = args.healthy_runs if row.cap is None else 0
+                if args.cap is not None:
+                    row = replace(row, cap=args.cap)
+                healthy = args.healthy_runs if row.cap is None or args.cap else 0
                 out(f"row {name}: time scale {row.scale:g}, {args.jobs} runs at a time")
-                results += run_row(
+                found, missed = run_row(
                     row,
                     (args.bad_runs, healthy),
                     jobs=args.jobs,
                     cluster=cluster,
                     directory=directory,
                     api=api,
+                    save=save,
                 )
+                results += found
+                interval = scrape_milliseconds(row.scale) / 1000
+                gaps.append(f"- {name}: {missed.sentence(interval, row.scale)}")
+                out(gaps[-1])
+    return results, gaps
+
+
+def _report(results: list[Result], gaps: list[str], out: Callable[[str], None]) -> None:
     out()
     out("# Real peers: Argo Rollouts and Flagger next to rollguard")
     out()
@@ -205,24 +305,49 @@ def main(argv: list[str] | None = None) -> None:
         "Seconds are scenario seconds from the fault's onset (wall seconds x the row's time "
         "scale), read from the API server."
     )
+    caps = sorted({(c.config.name, c.cap) for c, _ in results if c.cap is not None})
+    for config, cap in caps:
+        out(f"Row {config}: every run watched at most {cap:g} s after the onset.")
     out()
     table(results, out)
     out()
     pooled_false_rollbacks(results, out)
+    judged(results, out)
+    if gaps:
+        out()
+        out("Scrapes of the exporter by the real Prometheus, per row (bench/peers/gaps.py):")
+        out()
+        for line in gaps:
+            out(line)
     out()
     out("Each real peer next to bench/detection's simulation of it, given the same settings, ")
     out("on the same draws (bench/peers/simulated.py):")
     out()
     twins(results, out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    started = time.monotonic()
+    lines: list[str] = []
+    output = Path(args.output)
+
+    def out(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    if args.tabulate is not None:
+        text = args.tabulate.read_text(encoding="utf-8")
+        results = [_loaded(json.loads(line)) for line in text.splitlines() if line.strip()]
+        gaps: list[str] = []
+    else:
+        results, gaps = _measure(args, output.with_name("runs.jsonl"), out)
+    _report(results, gaps, out)
     out()
     out(f"Whole run: {time.monotonic() - started:.0f} s wall time.")
-    Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    raw = [
-        {"case": {"scenario": c.scenario.name, "config": c.config.name, "scale": c.scale,
-                  "seed": c.seed}, "outcomes": {t: asdict(o) for t, o in o_.items()}}
-        for c, o_ in results
-    ]  # fmt: skip
-    Path(args.output).with_name("results.json").write_text(json.dumps(raw, indent=1) + "\n")
+    output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    raw = [_record(result) for result in results]
+    output.with_name("results.json").write_text(json.dumps(raw, indent=1) + "\n")
 
 
 if __name__ == "__main__":

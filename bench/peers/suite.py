@@ -16,11 +16,11 @@ from pathlib import Path
 
 from kubernetes import client as k8s
 
-from bench.detection.simulate import SCRAPE_SECONDS, Scenario
+from bench.detection.simulate import Scenario
 from bench.peers.controllers import running_peers
 from bench.peers.feed import Exporter, Feed
 from bench.peers.harness import Case, Environment
-from bench.peers.manifests import DOCS, TUNED, Config, duration
+from bench.peers.manifests import DOCS, TUNED, Config, scrape_milliseconds
 from bench.peers.observe import Poller
 from servers.kube_cluster import KubeCluster
 from servers.prometheus import ScrapeTarget, running_prometheus
@@ -102,7 +102,7 @@ def environment(
             running_prometheus(
                 directory / f"prometheus-{scale:g}",
                 [ScrapeTarget(exporter.address, {}, job="synthetic")],
-                scrape_interval=duration(SCRAPE_SECONDS, scale),
+                scrape_interval=f"{scrape_milliseconds(scale)}ms",
             )
         )
         peers = stack.enter_context(

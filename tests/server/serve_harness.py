@@ -2,8 +2,9 @@
 
 Recordings are CSV files in the replay format; one goes bad (5xx jumps to
 12 %) a few seconds of replay time in, one stays healthy. Replay runs 20x
-real time with a 0.1 s interval, so a rollback happens about a second after
-start instead of minutes.
+real time; the policies' 0.1 s interval is widened to one 5 s row step
+(0.25 s of wall time), so a rollback happens a second or two after start
+instead of minutes.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def recording(*, seconds: int, bad_after: float | None) -> str:
 
 
 def policy(deployment: str, csv: str, *, name: str | None = None) -> str:
-    """A replay policy watched every 0.1 s (2 s of replay time at 20x)."""
+    """A replay policy with a 0.1 s interval (evaluated every 0.25 s: one 5 s row at 20x)."""
     return f"""\
 name: {name or deployment + "-policy"}
 target: {{deployment: {deployment}, executor: {{type: noop}}}}

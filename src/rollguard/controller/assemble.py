@@ -20,7 +20,7 @@ from rollguard.audit.base import AuditSink
 from rollguard.baseline import Baseline, load_baseline
 from rollguard.controller.clock import Clock, SimulatedClock, SystemClock
 from rollguard.controller.watch import EvaluationHook, Watcher
-from rollguard.engine import sequential_rules
+from rollguard.engine import promotion, sequential_rules
 from rollguard.executors.base import Executor
 from rollguard.metrics.base import Provider
 from rollguard.metrics.pacing import ReplayPacer
@@ -28,6 +28,7 @@ from rollguard.metrics.replay import ReplayProvider
 from rollguard.notifiers.base import Notifier
 from rollguard.policy.model import Policy
 from rollguard.security.provider import SecurityProvider
+from rollguard.signals import Version
 
 
 class _FromPolicy(Enum):
@@ -93,6 +94,9 @@ def assemble(policy: Policy, overrides: Overrides) -> Watcher:
     # triggers their threshold rule will judge (the evidence says it at each evaluation).
     knows = metrics.cannot_answer if isinstance(metrics, ReplayProvider) else None
     fallbacks = sequential_rules.fallbacks(policy, baseline=baseline, cannot_answer=knows)
+    interval = overrides.interval_seconds
+    if interval is None and isinstance(metrics, ReplayProvider) and overrides.replay_speed:
+        interval = paced_interval(policy, metrics, overrides.replay_speed)
     provider, clock = _signals(policy, metrics, overrides)
     if overrides.instrument is not None:
         provider = overrides.instrument(provider)
@@ -104,13 +108,27 @@ def assemble(policy: Policy, overrides: Overrides) -> Watcher:
         audit=audit,
         clock=clock,
         baseline=baseline,
-        interval_seconds=overrides.interval_seconds,
+        interval_seconds=interval,
         on_evaluation=overrides.on_evaluation,
         judge_to_end=overrides.judge_to_end,
         fallbacks=fallbacks,
         align_ticks=overrides.align_ticks,
         namespace=overrides.namespace,
     )
+
+
+def paced_interval(policy: Policy, provider: ReplayProvider, speed: float) -> float | None:
+    """How often to evaluate a recording played ``speed`` times real time, when the
+    policy's interval is too short for it (None: the policy's own).
+
+    Each interval moves ``speed`` intervals through the recording; shorter than the
+    rows' spacing, most intervals would bring no new row and starve the sequential
+    tests (as :func:`~rollguard.controller.backtest.interval_for`). The policy itself
+    is left as written: its digest is the one the audit trail records.
+    """
+    steps = [provider.recording.step(v) for v in Version]
+    step = max((s for s in steps if s is not None), default=0.0)
+    return step / speed if policy.analysis.interval * speed < step else None
 
 
 def policy_baseline(
@@ -162,7 +180,10 @@ def _signals(policy: Policy, metrics: Provider, overrides: Overrides) -> tuple[P
     clock = overrides.clock
     if isinstance(metrics, ReplayProvider):
         if overrides.replay_speed is not None:
-            metrics = ReplayPacer(metrics, start=metrics.start, speed=overrides.replay_speed)
+            increments = [*sequential_rules.queries(policy), *promotion.queries(policy)]
+            metrics = ReplayPacer(
+                metrics, start=metrics.start, speed=overrides.replay_speed, increments=increments
+            )
         elif clock is None:
             clock = SimulatedClock(metrics.start)
     clock = clock or SystemClock()

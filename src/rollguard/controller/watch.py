@@ -372,7 +372,7 @@ class Watcher:
         span = "until a decision" if math.isinf(duration_seconds) else f"for {duration_seconds:g}s"
         await self._record("deployment_start", started, reason=f"watch {span}{self._fallen_back()}")
         queries = required_queries(self.policy)
-        warmup = self.policy.analysis.warmup or 0.0
+        warmup = self._warmup(started)
         fresh = self.progress is None or self.progress.finished
         progress = self._progress()
         if progress is not None:
@@ -421,8 +421,18 @@ class Watcher:
                 next_at = tick = round(next_at / self.interval_seconds) * self.interval_seconds
             if not warm:
                 next_at = min(next_at, started + warmup)
+                tick = next_at if self.align_ticks else None
             woke = self.clock.now() if self.align_ticks else now  # now may be the tick's
             await self.clock.sleep(min(next_at, started + duration_seconds) - woke)
+
+    def _warmup(self, started: float) -> float:
+        """Seconds to the first evaluation: the policy's warm-up, and when aligned, on to
+        the next tick (at most an interval later)."""
+        warmup = self.policy.analysis.warmup or 0.0
+        if not self.align_ticks:
+            return warmup
+        every = self.interval_seconds
+        return math.ceil((started + warmup) / every) * every - started
 
     @staticmethod
     async def _begin(

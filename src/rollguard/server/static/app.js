@@ -5,6 +5,7 @@
 const POLL_MS = 1000;
 const MAX_DETAILED = 40;
 const CHART_SECONDS = 3600; // the live charts show the last hour
+const HISTORY_AT_ONCE = 4; // first-load history requests in flight at a time
 const SVG = "http://www.w3.org/2000/svg";
 // deployment -> trigger -> [{t, value, reference, limit}]: the last hour from
 // /api/v1/deployments/{name}/history when the page first sees a deployment, then each poll.
@@ -313,6 +314,13 @@ function card(detail) {
     detail.error ? el("p", { class: "badge error", text: detail.error }) : null);
 }
 
+// Runs work(item) for every item, at most `limit` at a time.
+async function eachAtMost(limit, items, work) {
+  const queue = [...items];
+  const worker = async () => { while (queue.length) await work(queue.shift()); };
+  await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, worker));
+}
+
 async function getJSON(path) {
   const response = await fetch(path, { headers: { accept: "application/json" }, cache: "no-store" });
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
@@ -342,9 +350,10 @@ function drawAudit(body) {
 async function refresh() {
   const list = await getJSON("/api/v1/deployments");
   const names = list.deployments.map((d) => d.name);
-  // A deployment seen for the first time starts its charts with the last hour.
-  await Promise.all(names.slice(0, MAX_DETAILED).filter((name) => !history.has(name))
-    .map((name) => seed(name).catch(() => null)));
+  // A deployment seen for the first time starts its charts with the last hour; a page
+  // opened on many deployments asks a few at a time, not one request per card at once.
+  await eachAtMost(HISTORY_AT_ONCE, names.slice(0, MAX_DETAILED).filter((name) => !history.has(name)),
+    (name) => seed(name).catch(() => null));
   const details = await Promise.all(names.slice(0, MAX_DETAILED).map((name) =>
     getJSON(`/api/v1/deployments/${encodeURIComponent(name)}`).catch(() => null)));
   const cards = details.filter(Boolean).map(card);

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from rollguard import signals
 from rollguard.engine.decision import Decision, Verdict
 from rollguard.engine.evaluate import evaluate, required_queries
 from rollguard.engine.state import EngineState
+from rollguard.metrics import query_counts
 from rollguard.metrics.batching import QueryBatcher
 from rollguard.metrics.prometheus import PrometheusProvider
 from rollguard.metrics.shapes import Shape, batchable, parse_selector
@@ -118,11 +122,14 @@ class Round:
     decisions: list[Decision]
 
 
-def _run(policies: Sequence[Policy], at: float, *, batched: bool) -> list[Round]:
+def _run(
+    policies: Sequence[Policy], at: float, *, batched: bool, batcher: QueryBatcher | None = None
+) -> list[Round]:
     """``ROUNDS`` evaluations of every policy, ending at ``at``, one interval apart."""
 
     async def go() -> list[Round]:
-        batcher = QueryBatcher()
+        nonlocal batcher
+        batcher = batcher or QueryBatcher()
         providers = [
             batcher.provider(_source(p)) if batched else PrometheusProvider(_source(p))
             for p in policies
@@ -242,6 +249,39 @@ def test_queries_grow_with_shapes_not_deployments(fleet: Fleet) -> None:
     per_deployment = alone(few)
     assert per_deployment > batched(few)
     assert alone(many) == per_deployment * len(many) // len(few)
+
+
+def test_the_batchers_counts_are_exposed_as_metrics(fleet: Fleet) -> None:
+    """What serve's and the controller's /metrics show, read after real batched rounds."""
+    policies = [_policy(fleet.prometheus.url, m, i) for i, m in enumerate(MEMBERS)]
+    keys: dict[Shape, set[tuple[str, ...]]] = defaultdict(set)
+    for policy in policies:
+        for query in required_queries(policy):
+            found = batchable(query, _source(policy))
+            assert not isinstance(found, str), found
+            for keyed in (found.value, found.requests):
+                if keyed is not None:
+                    keys[keyed.shape].add(keyed.key)
+    batcher = QueryBatcher()
+    registry = CollectorRegistry()
+    query_counts.register(registry, batcher, prefix="rollguard")
+
+    counted = _count_queries(
+        fleet.prometheus, lambda: _run(policies, fleet.at, batched=True, batcher=batcher)
+    )
+
+    exposed = text_string_to_metric_families(generate_latest(registry).decode())
+    samples = {
+        (sample.name, tuple(sample.labels.items())): sample.value
+        for family in exposed
+        for sample in family.samples
+    }
+    batched = samples[("rollguard_prometheus_queries_total", (("mode", "batched"),))]
+    assert batched == counted == ROUNDS * len(keys)  # as Prometheus itself counted them
+    assert samples[("rollguard_prometheus_queries_total", (("mode", "single"),))] == 0
+    deployments = samples[("rollguard_prometheus_query_deployments_total", ())]
+    assert deployments == ROUNDS * sum(len(asked) for asked in keys.values())
+    assert deployments / batched >= len(MEMBERS)  # every member in each query
 
 
 def test_hostile_label_values_match_only_themselves(fleet: Fleet) -> None:

@@ -195,6 +195,9 @@ def test_a_working_controller_is_ready_and_counts_its_evaluations(
         listed = _sample(metrics, 'rollguard_controller_api_requests_total{verb="list"}')
         assert (listed or 0) >= 2
         assert _sample(metrics, "rollguard_controller_fenced_refusals_total") == 0
+        # a scrape policy asks no Prometheus; the batcher's counts are there, at zero
+        batched = 'rollguard_controller_prometheus_queries_total{mode="batched"}'
+        assert _sample(metrics, batched) == 0
         code, body = _get(base, "/readyz")
         assert code == 200, body
         ready = json.loads(body)

@@ -64,6 +64,9 @@ def test_rollguard_serve_starts_beside_a_bad_file_and_never_blames_the_address(
         listing = httpx.get(f"{url}/api/v1/deployments", timeout=5).json()
         assert _names(listing) == {"shop", "cart"}
         assert "deep.yaml" in _errors(listing)
+        exposed = httpx.get(f"{url}/metrics", timeout=5).text
+        # replay policies ask no Prometheus; the batcher's counts are there, at zero
+        assert 'rollguard_prometheus_queries_total{mode="batched"} 0.0' in exposed
         stderr = stop(process)
     assert "deep.yaml:3:266: (yaml): the policy nests mappings or lists more than 64 deep" in stderr
     assert "--listen" not in stderr

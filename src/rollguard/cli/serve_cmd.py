@@ -91,6 +91,8 @@ def serve(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
 
     from prometheus_client import CollectorRegistry, disable_created_metrics
 
+    from rollguard.metrics import query_counts
+    from rollguard.metrics.batching import QueryBatcher
     from rollguard.security.listener import Limits
     from rollguard.server.app import create_app
     from rollguard.server.audit_view import AuditView
@@ -115,9 +117,11 @@ def serve(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     audit = AuditView(store)
     disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created: noise here
     telemetry = Telemetry(CollectorRegistry())
+    batcher = QueryBatcher()
+    query_counts.register(telemetry.registry, batcher, prefix="rollguard")
     manager = ControllerManager(
         policies,
-        factory=default_factory(audit.durable(), replay_speed=replay_speed),
+        factory=default_factory(audit.durable(), replay_speed=replay_speed, batcher=batcher),
         telemetry=telemetry,
         audit=audit,
         reload_seconds=reload_seconds,

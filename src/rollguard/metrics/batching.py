@@ -81,6 +81,9 @@ class QueryBatcher:
     max_keys: int = MAX_KEYS_PER_QUERY
     #: Queries sent to Prometheus, batched and per deployment (for telemetry and benchmarks).
     sent: int = 0
+    #: Of them, batched queries, and the deployment versions those asked for in all.
+    sent_batched: int = 0
+    deployments_asked: int = 0
     _connections: dict[str, _Connection] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pending: dict[tuple[str, Shape], list[_Member]] = field(default_factory=dict)
@@ -180,9 +183,12 @@ class QueryBatcher:
             self._timer = loop.call_later(self.gather_seconds, self._flush)
         return await member.answer
 
-    def count(self) -> None:
-        """One more query sent to Prometheus."""
+    def count(self, *, deployments: int | None = None) -> None:
+        """One more query sent to Prometheus: batched when it names its ``deployments``."""
         self.sent += 1
+        if deployments is not None:
+            self.sent_batched += 1
+            self.deployments_asked += deployments
 
     def _flush(self) -> None:
         loop = asyncio.get_running_loop()
@@ -209,7 +215,7 @@ class QueryBatcher:
             found = self._connections.get(connection)
             if found is None:
                 raise QueryFailed("the connection to Prometheus was closed")
-            self.count()
+            self.count(deployments=len({member.key for member in members}))
             samples = await instant(found.edge, expression, at, shown=shape.shown)
         except QueryFailed as failed:
             for member in members:

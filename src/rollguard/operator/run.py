@@ -22,12 +22,14 @@ from urllib3.exceptions import HTTPError
 
 from rollguard.audit.base import AuditSink
 from rollguard.errors import RollguardError
+from rollguard.metrics import query_counts
+from rollguard.metrics.batching import QueryBatcher
 from rollguard.operator.analysis import Settings
 from rollguard.operator.controller import Controller
 from rollguard.operator.kube import ControllerApi, api_client
 from rollguard.operator.probes import Marks, ProbeListener, Probes
 from rollguard.operator.shards import ShardKeeper
-from rollguard.operator.telemetry import ControllerMetrics, Sources
+from rollguard.operator.telemetry import PREFIX, ControllerMetrics, Sources
 
 logger = logging.getLogger("rollguard.controller")
 
@@ -78,6 +80,8 @@ async def _main(options: Options, audit: AuditSink) -> None:
         lease_seconds=options.lease_seconds,
     )
     registry = CollectorRegistry()
+    batcher = QueryBatcher()
+    query_counts.register(registry, batcher, prefix=PREFIX)
     controller = Controller(
         Settings(
             api=api,
@@ -86,6 +90,7 @@ async def _main(options: Options, audit: AuditSink) -> None:
             identity=options.identity,
             base_dir=Path.cwd(),
             watch_seconds=options.watch_seconds,
+            batcher=batcher,
             metrics=ControllerMetrics(
                 registry,
                 Sources(

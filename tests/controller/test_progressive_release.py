@@ -13,6 +13,7 @@ import pytest
 from rollguard.audit.base import AuditRecord, MemoryAuditSink
 from rollguard.controller import Outcome, SimulatedClock, Watcher
 from rollguard.engine.evaluate import Evaluation
+from rollguard.executors.base import ActionResult
 from rollguard.notifiers.log import LogNotifier
 from rollguard.policy import Action, parse_policy
 from rollguard.signals import Signal, Version
@@ -93,6 +94,63 @@ async def test_each_step_lasts_at_least_its_minimum() -> None:
     await watcher.run(duration_seconds=3600)
     times = [parse_rfc3339(s.timestamp) for s in _kinds(audit, "promotion_step")]
     assert all((b - a).total_seconds() >= 20 for a, b in itertools.pairwise(times))
+
+
+class FaultWithStep(RecordingExecutor):
+    """A release whose fault starts with the step to ``percent``: errors 1 % -> 2 %."""
+
+    def __init__(self, provider: InMemoryProvider, percent: int) -> None:
+        super().__init__(canary_weight=0)
+        self.provider, self.percent = provider, percent
+
+    async def set_canary_weight(self, *, percent: int) -> ActionResult:
+        result = await super().set_canary_weight(percent=percent)
+        if percent == self.percent:  # too mild for the trigger (x3): only the promotion sees it
+            self.provider.set(Signal.ERRORS, Version.CANARY, 4.0)
+            self.provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 2.0)
+        return result
+
+
+async def test_a_fault_that_starts_with_a_step_holds_that_step() -> None:
+    """Evidence from the previous share does not move the next step: each shows its own.
+
+    The first step is paused for 10 minutes, so its evidence grows far past
+    ``1 / beta``; the fault comes with the second step, too mild for the trigger.
+    Evidence kept across steps promoted it after ``min_step_duration`` (20 s,
+    shorter than the trigger's 1-minute window); fresh evidence holds the step
+    until ``max_step_duration`` rolls it back.
+    """
+    provider = make()[0]
+    audit = MemoryAuditSink()
+    executor = FaultWithStep(provider, 50)
+    clock = SimulatedClock(1_000.0)
+    watcher = Watcher(
+        parse_policy(POLICY + "  on_max_duration: rollback\n"),
+        provider=provider,
+        executor=executor,
+        notifier=LogNotifier(),
+        audit=audit,
+        clock=clock,
+    )
+    watcher.hold("an operator")
+
+    def resume_after_ten_minutes(_: Evaluation) -> None:
+        if clock.now() >= 1_600.0:
+            watcher.unhold()
+
+    watcher.on_evaluation = resume_after_ten_minutes
+    result = await watcher.run(duration_seconds=3600)
+    calls = [("set_canary_weight", 10), ("set_canary_weight", 50), ("rollback", None)]
+    assert executor.calls == calls
+    assert result.outcome is Outcome.ROLLED_BACK
+    assert "step 50% reached max_step_duration" in result.reason
+    moved = _kinds(audit, "promotion_step")[-1].executor_output["evidence"][0]
+    assert moved["e_value"] >= 1e20  # the first step was shown no worse, overwhelmingly ...
+    assert watcher.progress is not None
+    assert watcher.progress.last is not None
+    held = watcher.progress.last.evidence[0]
+    assert held["e_value"] < 1  # ... the second, at 2 %, counts against itself alone
+    assert held["canary_events"] == 4.0 * held["intervals"]  # fed only at 50 %
 
 
 async def test_no_data_never_promotes_and_holds_at_the_first_step() -> None:

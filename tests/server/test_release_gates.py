@@ -162,8 +162,9 @@ def test_a_held_release_still_rolls_back_and_a_hook_can_hold_a_promote(
 ) -> None:
     folder = tmp_path / "policies"
     folder.mkdir()
-    # the canary goes bad 9 s after the start
-    (folder / "healthy.csv").write_text(recording(600, bad_after=9))
+    # The canary goes bad 30 s after the start: after the three CLI calls below even
+    # on a loaded machine (each starts a Python process), so they meet a held release.
+    (folder / "healthy.csv").write_text(recording(600, bad_after=30))
     policy = POLICY.format(
         socket=canary_haproxy.socket_path,
         backend=BACKEND,
@@ -198,7 +199,7 @@ def test_a_held_release_still_rolls_back_and_a_hook_can_hold_a_promote(
             assert _promotion(served)["step"] == 1
             assert canary_weight(canary_haproxy) == 10
             # Still held when the canary goes bad: the rollback trigger acts anyway.
-            served.wait_status("shop", "rolled_back", timeout=60)
+            served.wait_status("shop", "rolled_back", timeout=90)
             assert canary_weight(canary_haproxy) == 0
     finally:
         entries = [entry.record for entry in store.list(deployment="shop")]

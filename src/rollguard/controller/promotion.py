@@ -4,7 +4,9 @@ The watch loop (:mod:`rollguard.controller.watch`) judges the rollback
 triggers first; when none fires it hands each interval's measurements to
 :meth:`Progress.observe`, which feeds the promotion test
 (:mod:`rollguard.engine.promotion`) and moves to the next step once the test
-accepts and the step's minimum duration has passed. An operator's hold
+accepts and the step's minimum duration has passed. Each step's evidence is
+its own: the test starts afresh at every change of share, so a fault that comes
+with a step (or with its load) holds that step. An operator's hold
 (``release pause``) keeps the step: the evidence is still fed and the
 rollback triggers still act, but the share does not rise, and the time held
 does not count towards ``max_step_duration``. A release's progress outlives
@@ -97,7 +99,6 @@ class Progress:
         self.baseline = baseline
         self.index = 0
         self.step_since = 0.0
-        self.fed_in_step = False
         self.state = test.start(policy)
         self.last: test.PromotionVerdict | None = None
         self.held_seconds = 0.0  # of this step, held by an operator (not counted to its maximum)
@@ -179,14 +180,13 @@ class Progress:
             self.policy, measurements, baseline=self.baseline, state=self.state, now=now
         )
         self.state, self.last = verdict.state, verdict
-        self.fed_in_step = self.fed_in_step or any(not item["not_fed"] for item in verdict.evidence)
         if held and self.last_at is not None:
             self.held_seconds += now - max(self.last_at, self.step_since)
         self.last_at = now
         if held:
             return None
         held_for = now - self.step_since
-        ready = verdict.accepted and self.fed_in_step and calm
+        ready = verdict.accepted and calm
         if ready and held_for >= self.plan.min_step_duration:
             before = self.index
             stop = await self._next(now, f"no worse: {verdict.reason}")
@@ -255,8 +255,9 @@ class Progress:
         )
         if not result.ok:
             return Stop("rollback", f"setting the canary to {percent}% failed: {result.detail}")
-        self.index, self.step_since, self.fed_in_step = index, now, False
+        self.index, self.step_since = index, now
         self.held_seconds = 0.0
+        self.state = test.restart(self.state)  # each step shows its own evidence
         return None
 
     async def _hook(self, name: str, hook: Hook | None) -> Stop | bool:

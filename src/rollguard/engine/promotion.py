@@ -147,6 +147,21 @@ def start(policy: Policy) -> PromotionState:
     return PromotionState(tests=tuple(found.values()))
 
 
+def restart(state: PromotionState) -> PromotionState:
+    """The tests of a new step: no evidence, the latency boundaries kept.
+
+    A step's share changes what the canary serves (its load, its share of the
+    users), and a fault may start with it: evidence gathered at the previous
+    share says nothing about this one. Each step is therefore its own test, fed
+    only by intervals at its share; a release worse than the margin passes each
+    with probability at most ``beta``, so the whole promotion too. A boundary was
+    fixed from earlier data, before any of the new step's counts, so keeping it
+    keeps each factor's mean at most 1.
+    """
+    tests = tuple(SignalTest(t.signal, t.source, boundary=t.boundary) for t in state.tests)
+    return PromotionState(tests=tests, at=state.at)
+
+
 def queries(policy: Policy) -> list[Query]:
     """The per-interval counts the promotion test is fed."""
     interval = policy.analysis.interval

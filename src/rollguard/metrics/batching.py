@@ -32,13 +32,13 @@ with the number of shapes, not with the number of deployments.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from rollguard.metrics.base import Provider
 from rollguard.metrics.http import HttpEdge, QueryFailed
 from rollguard.metrics.prometheus import PrometheusProvider, Sample, instant, prometheus_edge
 from rollguard.metrics.shapes import Batchable, Keyed, Shape, batchable
@@ -88,8 +88,16 @@ class QueryBatcher:
     _first: float = 0.0  # when the round's first query came (the loop's clock)
     _last: float = 0.0  # and its latest
     _asking: set[asyncio.Task[None]] = field(default_factory=set)
+    #: The loop the connections are used on (a connection's sockets belong to it).
+    _loop: asyncio.AbstractEventLoop | None = None
 
-    def provider_for(self, policy: Policy) -> Provider | None:
+    @property
+    def connections(self) -> int:
+        """Connections to Prometheus open now (one per address and its options)."""
+        with self._lock:
+            return len(self._connections)
+
+    def provider_for(self, policy: Policy) -> BatchedPrometheusProvider | None:
         """A batched provider for a policy measured by Prometheus; None for other sources."""
         if not isinstance(policy.metrics, PrometheusSource):
             return None
@@ -101,6 +109,7 @@ class QueryBatcher:
         Safe to call from a worker thread (``serve`` builds watchers in one).
         """
         connection = _connection_key(source)
+        self._note_loop()
         with self._lock:
             found = self._connections.get(connection)
             if found is None:
@@ -113,17 +122,56 @@ class QueryBatcher:
 
     async def release(self, connection: str) -> None:
         """A provider is closed; the connection closes with its last user."""
+        edge = self._drop(connection)
+        if edge is not None:
+            await edge.aclose()
+
+    def abandon(self, provider: BatchedPrometheusProvider) -> None:
+        """Give back the share of a provider whose watcher was never built.
+
+        ``serve`` assembles watchers in a worker thread, where a failed assembly
+        cannot await :meth:`BatchedPrometheusProvider.aclose`. A connection left
+        without users is closed on the loop its queries ran on (its sockets are that
+        loop's), or here when no loop has used it.
+        """
+        if provider.closed:
+            return
+        provider.closed = True
+        edge = self._drop(provider.connection)
+        if edge is None:
+            return
+        loop = self._loop
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is not None:  # on a loop's own thread: close it there, soon
+            task = here.create_task(edge.aclose())
+            self._asking.add(task)  # held until done
+            task.add_done_callback(self._asking.discard)
+        elif loop is not None and loop.is_running():
+            asyncio.run_coroutine_threadsafe(edge.aclose(), loop).result()
+        else:
+            asyncio.run(edge.aclose())
+
+    def _drop(self, connection: str) -> HttpEdge | None:
+        """One user fewer; the connection's edge when that was its last."""
         with self._lock:
             found = self._connections[connection]
             found.users -= 1
             if found.users:
-                return
+                return None
             del self._connections[connection]
-        await found.edge.aclose()
+        return found.edge
+
+    def _note_loop(self) -> None:
+        with contextlib.suppress(RuntimeError):  # a worker thread: noted at the first query
+            self._loop = asyncio.get_running_loop()
 
     async def ask(self, connection: str, keyed: Keyed, at: float) -> list[Sample]:
         """The series of ``keyed``'s deployment in its shape's next query."""
         loop = asyncio.get_running_loop()
+        self._loop = loop
         member = _Member(keyed.key, at, loop.create_future())
         self._pending.setdefault((connection, keyed.shape), []).append(member)
         self._last = loop.time()
@@ -186,18 +234,20 @@ class BatchedPrometheusProvider(PrometheusProvider):
     def __init__(self, source: PrometheusSource, *, batcher: QueryBatcher, connection: str):
         super().__init__(source, edge=batcher.edge(connection))
         self._batcher = batcher
-        self._connection = connection
         self._shapes: dict[Query, Batchable | str] = {}
-        self._closed = False
+        self.connection = connection
+        #: Its share of the connection was given back (closed or abandoned).
+        self.closed = False
 
     async def aclose(self) -> None:
-        if not self._closed:
-            self._closed = True
-            await self._batcher.release(self._connection)
+        if not self.closed:
+            self.closed = True
+            await self._batcher.release(self.connection)
 
     async def _samples(
         self, query: Query, expression: str, at: float, *, requests: bool
     ) -> list[Sample]:
+        self._batcher._note_loop()
         shapes = self._shapes.get(query)
         if shapes is None:
             shapes = self._shapes[query] = batchable(query, self._source)
@@ -206,7 +256,7 @@ class BatchedPrometheusProvider(PrometheusProvider):
             return await super()._samples(query, expression, at, requests=requests)
         keyed = shapes.requests if requests else shapes.value
         assert keyed is not None  # noqa: S101 the shapes have requests when the expressions do
-        return await self._batcher.ask(self._connection, keyed, at)
+        return await self._batcher.ask(self.connection, keyed, at)
 
 
 def _groups(members: list[_Member], max_keys: int) -> Iterator[tuple[float, list[_Member]]]:

@@ -58,20 +58,23 @@ def default_factory(
 
     def build(source: PolicySource, on_evaluation: EvaluationHook) -> Watcher:
         batched = shared.provider_for(source.policy)
-        watcher = assemble(
-            source.policy,
-            Overrides(
-                base_dir=source.path.parent,
-                metrics=batched,
-                align_ticks=batched is not None,  # batched watchers meet at the same ticks
-                audit=audit,
-                clock=SystemClock(),
-                baseline=source.baseline,
-                replay_speed=replay_speed,
-                on_evaluation=on_evaluation,
-                instrument=TimedProvider,
-            ),
+        overrides = Overrides(
+            base_dir=source.path.parent,
+            metrics=batched,
+            align_ticks=batched is not None,  # batched watchers meet at the same ticks
+            audit=audit,
+            clock=SystemClock(),
+            baseline=source.baseline,
+            replay_speed=replay_speed,
+            on_evaluation=on_evaluation,
+            instrument=TimedProvider,
         )
+        try:
+            watcher = assemble(source.policy, overrides)
+        except BaseException:
+            if batched is not None:  # its share of the batcher's connection
+                shared.abandon(batched)
+            raise
         for name, why in watcher.fallbacks.items():
             logger.warning(
                 "%s: %s is judged by its threshold rule (the sequential test cannot be fed: %s)",

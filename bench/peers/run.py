@@ -116,8 +116,9 @@ def _loaded(record: dict[str, Any]) -> Result:
 def _brief(outcome: dict[str, Outcome]) -> str:
     def say(o: Outcome) -> str:
         how = f" ({o.method})" if o.method else ""
-        if o.evaluations:
-            how += f" [{o.fallbacks}/{o.evaluations} evaluations fell back]"
+        if o.evaluations:  # after the release (the first evaluation comes before it)
+            fell = max(0, o.fallbacks - 1)
+            how += f" [{fell}/{o.evaluations - 1} evaluations fell back]"
         if o.decided is not None:
             return f"{o.tool} decided {o.decided:.0f}s{how}, stable {_s(o.recovered)}"
         return f"{o.tool} {'promoted' if o.promoted else 'no decision'}{how} {o.note}".strip()
@@ -195,16 +196,19 @@ def judged(results: list[Result], out: Callable[[str], None]) -> None:
     outcomes = [o[ROLLGUARD] for _, o in results if o[ROLLGUARD].evaluations]
     if not outcomes:
         return
-    total = sum(o.evaluations for o in outcomes)
-    fell = sum(o.fallbacks for o in outcomes)
+    # Each run's first evaluation comes before the release: the canary has served nothing,
+    # so it always falls back; it is left out.
+    total = sum(o.evaluations - 1 for o in outcomes)
+    fell = sum(max(0, o.fallbacks - 1) for o in outcomes)
     methods: dict[str, int] = {}
     for o in outcomes:
         if o.method:
             methods[o.method] = methods.get(o.method, 0) + 1
     said = ", ".join(f"{n} by {m}" for m, n in sorted(methods.items())) or "none"
     out(
-        f"- rollguard: {fell} of {total} evaluations had a sequential trigger judged by its "
-        f"threshold rule (too few samples in the window); rollbacks decided: {said}"
+        f"- rollguard: {fell} of {total} evaluations after the release had a sequential "
+        f"trigger judged by its threshold rule (no count in its window); rollbacks "
+        f"decided: {said}"
     )
 
 
@@ -324,6 +328,13 @@ def _report(results: list[Result], gaps: list[str], out: Callable[[str], None]) 
     out("on the same draws (bench/peers/simulated.py):")
     out()
     twins(results, out)
+    out()
+    out("Per run:")
+    out()
+    out("```")
+    for case, outcome in results:
+        out(f"  {case.config.name} | {case.name}: " + _brief(outcome))
+    out("```")
 
 
 def main(argv: list[str] | None = None) -> None:

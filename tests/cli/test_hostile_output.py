@@ -110,6 +110,9 @@ def _gate_policy(folder: Path) -> str:
 
 
 Recipe = Callable[[Path, Path], list[str]]
+UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing listens
+#: Any variable that is set stands in for serve's token: nothing receives it.
+TOKEN = ("--token-env", "HOME")
 
 RECIPES: dict[str, list[Recipe]] = {
     "policy check": [lambda d, _: ["policy", "check", _bad_policy(d), _policy(d)]],
@@ -156,6 +159,17 @@ RECIPES: dict[str, list[Recipe]] = {
         ],
     ],
     "demo": [lambda d, _: ["demo", "--audit-url", f"mysql://{EVIL}"]],
+    **{
+        f"release {gate}": [
+            lambda d, _, gate=gate: ["release", gate, EVIL, "--server", UNREACHABLE, *TOKEN],
+            lambda d, _, gate=gate: ["release", gate, "shop", "--server", f"http://{EVIL}", *TOKEN],
+            lambda d, _, gate=gate: [
+                *("release", gate, "shop", "--server", UNREACHABLE, *TOKEN),
+                *("--reason", EVIL, "--as", EVIL),
+            ],
+        ]
+        for gate in ("pause", "resume", "promote", "abort", "retry")
+    },
 }
 
 

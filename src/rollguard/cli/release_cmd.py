@@ -74,6 +74,8 @@ def _gate(
     timeout: float,
     output: OutputFormat,
 ) -> None:
+    from urllib.parse import quote
+
     import httpx
 
     token = os.environ.get(token_env, "")
@@ -81,10 +83,14 @@ def _gate(
         raise UsageError(f"--token-env {token_env}: the variable is not set (serve's API token)")
     if not server.startswith(("http://", "https://")):
         raise UsageError(f"--server {server}: expected an http:// or https:// URL")
+    try:
+        base = str(httpx.URL(server)).rstrip("/")
+    except httpx.InvalidURL as exc:
+        raise UsageError(f"--server {server}: not a URL ({exc})") from None
     who = as_ if as_ is not None else _os_user()
     body = {"reason": reason, **({"on_behalf_of": who} if who else {})}
     headers = {"Authorization": f"Bearer {token}"}
-    url = f"{server.rstrip('/')}/api/v1/deployments/{name}"
+    url = f"{base}/api/v1/deployments/{quote(name, safe='')}"  # any name stays one path segment
     try:
         with httpx.Client(timeout=timeout) as client:
             answer = client.post(f"{url}/{command}", json=body, headers=headers)

@@ -69,6 +69,7 @@ class CommandProvider(QueryProvider[list[str]]):
         except TimeoutError:
             _kill_group(process)
             await process.wait()
+            await _read_to_the_end(process)
             raise QueryFailed(
                 f"the program {program} did not finish in time ({self._timeout:g}s); killed"
             ) from None
@@ -89,6 +90,17 @@ async def _read(process: asyncio.subprocess.Process) -> tuple[bytes, bytes]:
     if len(out) > MAX_OUTPUT_BYTES:
         raise QueryFailed(f"a program printed more than {MAX_OUTPUT_BYTES:,} bytes; refused")
     return out, err
+
+
+async def _read_to_the_end(process: asyncio.subprocess.Process) -> None:
+    """Read a killed program's pipes to their end, so they are closed before its loop may be.
+
+    Bounded: a process outside the killed group may still hold a pipe open.
+    """
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stream.read(), 1.0)
 
 
 def _number(output: str, program: str) -> float:

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -50,20 +52,66 @@ WINDOW = "30s"
 SCRAPE = "5s"
 
 
-def policy_text(address: str, interval: float) -> str:
-    return f"""
-target: {{deployment: d00000, executor: {{type: noop}}}}
-metrics:
-  provider: prometheus
-  address: {address}
-  stable_selector: 'namespace="ns0",deployment="d00000",version="stable"'
-  canary_selector: 'namespace="ns0",deployment="d00000",version="canary"'
-analysis: {{interval: {interval:g}s}}
-baseline: {{compare_with: stable}}
-error_rate_trigger: {{threshold: 5%, measurement_window: {WINDOW}, action: immediate_rollback}}
-latency_trigger: {{threshold: 30% increase from baseline, measurement_window: {WINDOW},
-  action: gradual_rollback}}
-"""
+def policy_spec(
+    address: str, interval: float, name: str, executor: dict[str, str] | None = None
+) -> dict[str, object]:
+    """A policy for deployment ``name`` of the fleet: an error-rate and a p95-latency
+    trigger against the stable version (a policy file's content, or a RollbackPolicy's
+    spec)."""
+    selector = f'namespace="ns0",deployment="{name}",version='
+    return {
+        "target": {"deployment": name, "executor": executor or {"type": "noop"}},
+        "metrics": {
+            "provider": "prometheus",
+            "address": address,
+            "stable_selector": selector + '"stable"',
+            "canary_selector": selector + '"canary"',
+        },
+        "analysis": {"interval": f"{interval:g}s"},
+        "baseline": {"compare_with": "stable"},
+        "error_rate_trigger": {
+            "threshold": "5%",
+            "measurement_window": WINDOW,
+            "action": "immediate_rollback",
+        },
+        "latency_trigger": {
+            "threshold": "30% increase from baseline",
+            "measurement_window": WINDOW,
+            "action": "gradual_rollback",
+        },
+    }
+
+
+@contextlib.contextmanager
+def fleet_prometheus(deployments: int, folder: Path) -> Iterator[str]:
+    """A real Prometheus scraping the synthetic exporter of ``deployments`` (its own
+    process), once its window holds data; yields Prometheus' URL."""
+    port = free_port()
+    exporter = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests/servers/fleet.py"),
+            "--deployments",
+            str(deployments),
+            "--bad-every",
+            "0",
+            "--port",
+            str(port),
+        ]
+    )
+    try:
+        target = ScrapeTarget(f"127.0.0.1:{port}", {}, job="fleet")
+        with running_prometheus(folder, [target], scrape_interval=SCRAPE) as prometheus:
+            print(
+                f"Prometheus {prometheus.url}, {deployments} deployments exported; "
+                f"filling the {WINDOW} window",
+                file=sys.stderr,
+            )
+            time.sleep(40)  # the window must hold data before the first evaluation
+            yield prometheus.url
+    finally:
+        exporter.terminate()
+        exporter.wait(timeout=10)
 
 
 def queries_counted(address: str) -> float:
@@ -94,7 +142,7 @@ async def child(
     from rollguard.policy.load import parse_policy
     from rollguard.policy.model import PrometheusSource
 
-    template = parse_policy(policy_text(address, interval))
+    template = parse_policy(json.dumps(policy_spec(address, interval, "d00000")))
     assert isinstance(template.metrics, PrometheusSource)
     batcher = QueryBatcher()
     audit = MemoryAuditSink()
@@ -141,7 +189,9 @@ async def child(
     tasks = [asyncio.create_task(w.run(duration_seconds=end - start_at)) for w in watchers]
     await asyncio.sleep(first_tick - time.time() - 0.2)
     before = await asyncio.to_thread(queries_counted, address)
+    cpu_before = time.process_time()
     await asyncio.sleep(last_tick + interval * 0.8 - time.time())
+    cpu = time.process_time() - cpu_before
     after = await asyncio.to_thread(queries_counted, address)
     results = await asyncio.gather(*tasks, return_exceptions=True)
     failed = [r for r in results if isinstance(r, BaseException)]
@@ -164,6 +214,7 @@ async def child(
         "lag_p99": lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else None,
         "lag_all_max": max((max(found.values()) for found in per_tick.values()), default=None),
         "rss_mb": peak_rss_mb(),
+        "cpu_per_tick_s": cpu / ticks,
         "failed": len(failed),
         "outcomes": sorted(
             {str(r.outcome.value) for r in results if not isinstance(r, BaseException)}
@@ -199,62 +250,40 @@ def main() -> None:
         print(json.dumps(found))
         return
     sizes = [int(n) for n in args.deployments.split(",")]
-    port = free_port()
-    exporter = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "tests/servers/fleet.py"),
-            "--deployments",
-            str(max(sizes)),
-            "--bad-every",
-            "0",
-            "--port",
-            str(port),
-        ]
-    )
     rows = []
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            target = ScrapeTarget(f"127.0.0.1:{port}", {}, job="fleet")
-            with running_prometheus(Path(folder), [target], scrape_interval=SCRAPE) as prometheus:
-                print(
-                    f"Prometheus {prometheus.url}, {max(sizes)} deployments exported; "
-                    f"filling the {WINDOW} window",
-                    file=sys.stderr,
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        fleet_prometheus(max(sizes), Path(folder)) as address,
+    ):
+        for n in sizes:
+            for mode in ("batched", "per-deployment"):
+                if mode == "per-deployment" and n > args.per_deployment_up_to:
+                    continue
+                print(f"N={n} {mode}...", file=sys.stderr)
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        *(["--profile"] if args.profile else []),
+                        "--interval",
+                        str(args.interval),
+                        "--ticks",
+                        str(args.ticks),
+                        "--child",
+                        address,
+                        str(n),
+                        mode,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=False,
                 )
-                time.sleep(40)  # the window must hold data before the first evaluation
-                for n in sizes:
-                    for mode in ("batched", "per-deployment"):
-                        if mode == "per-deployment" and n > args.per_deployment_up_to:
-                            continue
-                        print(f"N={n} {mode}...", file=sys.stderr)
-                        out = subprocess.run(
-                            [
-                                sys.executable,
-                                __file__,
-                                *(["--profile"] if args.profile else []),
-                                "--interval",
-                                str(args.interval),
-                                "--ticks",
-                                str(args.ticks),
-                                "--child",
-                                prometheus.url,
-                                str(n),
-                                mode,
-                            ],
-                            capture_output=True,
-                            text=True,
-                            check=False,
-                        )
-                        if out.returncode != 0 or args.profile:
-                            print(out.stderr[-8000:], file=sys.stderr)
-                        if out.returncode != 0:
-                            continue
-                        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-                        print(json.dumps(rows[-1]), file=sys.stderr)
-    finally:
-        exporter.terminate()
-        exporter.wait(timeout=10)
+                if out.returncode != 0 or args.profile:
+                    print(out.stderr[-8000:], file=sys.stderr)
+                if out.returncode != 0:
+                    continue
+                rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                print(json.dumps(rows[-1]), file=sys.stderr)
     print_table(rows, args.interval, args.ticks)
 
 
@@ -263,9 +292,10 @@ def print_table(rows: list[dict[str, object]], interval: float, ticks: int) -> N
     print(f"\ninterval {interval:g} s, {ticks} ticks, load average {' '.join(load)}\n")
     print(
         "| deployments | mode | queries / interval | queries / s | lag p50 s | lag p99 s "
-        "| tick → all evaluated, max s | every deployment every tick | peak RSS MB |"
+        "| tick → all evaluated, max s | every deployment every tick | peak RSS MB "
+        "| CPU s / interval |"
     )
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
     for row in rows:
         qpi = float(row["queries_per_interval"])
         every = (
@@ -276,7 +306,7 @@ def print_table(rows: list[dict[str, object]], interval: float, ticks: int) -> N
         print(
             f"| {row['deployments']:,} | {row['mode']} | {qpi:,.0f} | {qpi / interval:,.1f} "
             f"| {_s(row['lag_p50'])} | {_s(row['lag_p99'])} | {_s(row['lag_all_max'])} "
-            f"| {every} | {float(row['rss_mb']):,.0f} |"
+            f"| {every} | {float(row['rss_mb']):,.0f} | {float(row['cpu_per_tick_s']):.2f} |"
         )
 
 

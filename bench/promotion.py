@@ -16,7 +16,9 @@ Healthy: 1 % errors on both. Bad: canary 2 % (the issue's "errors 1 % -> 2 %"),
 from the start, or from the 3rd step on (a fault that comes mid-promotion;
 also run with the promotion evidence kept across steps, as rollguard did before
 each step became its own test).
-Run: ``python bench/promotion.py [--runs N]``.
+``--step-beta`` adds rows for the promotion's ``step_beta`` (steps before the
+last at a looser bound, the last checking the evidence since every step began).
+Run: ``python bench/promotion.py [--runs N] [--step-beta B --min-step S]``.
 """
 
 from __future__ import annotations
@@ -45,13 +47,17 @@ def rollguard(
     *,
     fault_step: int = 0,
     carry: bool = False,
+    step_beta: float | None = None,
+    min_step: float = MIN_STEP,
 ) -> dict[str, float]:
     """Sequential promotion with the rollback test beside it; figures over ``runs``.
 
     The canary's error rate is ``p_canary`` from step ``fault_step`` (0-based) on,
     1 % before; users exposed count the canary requests served from then on.
     ``carry`` keeps the promotion evidence across steps (rollguard before each step
-    was its own test), to show what that let through.
+    was its own test), to show what that let through. ``step_beta``: steps before
+    the last move on at ``1 / step_beta``; the last needs the e-process begun at
+    every step (``since``, fed ever since) at ``1 / BETA``, as the engine does.
     """
     index = np.zeros(runs, dtype=int)
     since = np.zeros(runs)
@@ -59,6 +65,7 @@ def rollguard(
     rolled_at = np.full(runs, np.nan)
     exposed = np.zeros(runs)
     promote = np.zeros((runs, promotion.PHI_DOWN.size))
+    begun = np.zeros((runs, len(STEPS) - 1, promotion.PHI_DOWN.size))  # one a step
     rollback: np.ndarray | None = None
     for tick in range(1, int(HORIZON / SCRAPE) + 1):
         now = tick * SCRAPE
@@ -84,11 +91,20 @@ def rollguard(
         fired = sequential.log_e_value(rollback) >= math.log(1 / ALPHA)
         rolled_at = np.where(live & fired, now, rolled_at)
         live &= ~fired
-        promote += promotion.vs_stable_log_factors(
+        factors = promotion.vs_stable_log_factors(
             n_c, x_c, n_s, x_s, margin_ratio=margin, margin_fraction=0.0
         )
+        promote += factors
         log_e = special.logsumexp(promote, axis=1) - math.log(promotion.PHI_DOWN.size)
-        move = live & (log_e >= math.log(1 / BETA)) & (now - since >= MIN_STEP)
+        ready = log_e >= math.log(1 / BETA)
+        if step_beta is not None:
+            started = np.arange(len(STEPS) - 1)[None, :] <= index[:, None]
+            begun += np.where(started[..., None], factors[:, None, :], 0.0)
+            log_begun = special.logsumexp(begun, axis=2) - math.log(promotion.PHI_DOWN.size)
+            every = np.all(~started | (log_begun >= math.log(1 / BETA)), axis=1)
+            step = log_e >= math.log(1 / step_beta)
+            ready = np.where(index == len(STEPS) - 2, every, step)
+        move = live & ready & (now - since >= min_step)
         index = np.where(move, index + 1, index)
         since = np.where(move, now, since)
         if not carry:
@@ -142,6 +158,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--margin", type=float, default=2.0, help="promotion margin_ratio")
+    parser.add_argument(
+        "--step-beta", type=float, default=None, help="also run with promotion step_beta"
+    )
+    parser.add_argument("--min-step", type=float, default=MIN_STEP, help="with --step-beta")
     args = parser.parse_args()
     runs = args.runs
     rng = np.random.default_rng(17)
@@ -160,6 +180,16 @@ def main() -> None:
         ("… evidence kept across steps", True),
     ):
         rows.append((tool, mid, rollguard(runs, 0.02, rng, args.margin, fault_step=2, carry=carry)))
+    if args.step_beta is not None:
+        fast = {"step_beta": args.step_beta, "min_step": args.min_step}
+        tool = f"… step_beta {args.step_beta:g}, min_step_duration {args.min_step:g}s"
+        for label, p, at in (
+            ("healthy (1% = 1%)", 0.01, 0),
+            ("bad (1% -> 2%)", 0.02, 0),
+            (mid, 0.02, 2),
+            ("bad from the 4th step (50 %)", 0.02, 3),
+        ):
+            rows.append((tool, label, rollguard(runs, p, rng, args.margin, fault_step=at, **fast)))
     print(f"{runs} runs each; 200 requests/s; 5 s scrapes")
     print(
         "| tool | release | promoted | rolled back | time to 100 % (median / p95 s) "

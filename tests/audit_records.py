@@ -70,3 +70,12 @@ def record_watch(
 def day(n: int) -> datetime:
     """Noon on the n-th day of November 2026, UTC."""
     return datetime(2026, 11, n, 12, 0, tzinfo=UTC)
+
+
+def hook_calls(records: list[AuditRecord]) -> list[tuple[str, str, str]]:
+    """(hook, outcome, what its command printed) for each release hook call in the trail."""
+    return [
+        (r.executor_output["hook"], r.outcome, str(r.executor_output.get("stdout", "")).strip())
+        for r in records
+        if r.kind == "hook"
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from kubernetes import client as k8s
 from servers.haproxy import HaproxyServer, running_haproxy
 from servers.kube_cluster import KubeCluster, new_namespace, running_kube_cluster
 from servers.version_http import VersionServer, running_version_servers
+from support import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Real output of the real tools (Trivy, Grype, SARIF, Artillery, k6, Locust, Falco,
@@ -22,7 +24,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 @pytest.fixture(scope="session", autouse=True)
 def private_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Command run locks (executors.run_lock) of this session only: other checkouts' test
+    """Command run locks (processes.run_lock) of this session only: other checkouts' test
     runs on the machine use the same deployment names."""
     folder = tmp_path_factory.mktemp("run")
     folder.chmod(0o700)
@@ -49,6 +51,30 @@ def cli_env() -> dict[str, str]:
     env["NO_COLOR"] = "1"
     env["COLUMNS"] = "200"
     return env
+
+
+@pytest.fixture
+def run_cli(rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path) -> Run:
+    """Run the CLI in ``tmp_path``; extra environment variables by keyword ``env``.
+
+    ``timeout`` (seconds) is for commands that run long on purpose, such as ``demo``.
+    """
+
+    def run(
+        *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = {**cli_env, **(env or {})}
+        return subprocess.run(
+            [*rollguard_cmd, *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            cwd=tmp_path,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run
 
 
 @pytest.fixture

@@ -150,6 +150,15 @@ def image(cluster: KubeCluster, namespace: str, name: str = NAME) -> str:
     return str(template["spec"]["containers"][0]["image"])
 
 
+def replicas(cluster: KubeCluster, namespace: str, *names: str) -> tuple[int, ...]:
+    """Each named Deployment's wanted and ready pods, in turn, as the API server has them."""
+    counts: list[int] = []
+    for name in names:
+        found = get(cluster, namespace, "deployment", name)
+        counts += [found["spec"]["replicas"], (found.get("status") or {}).get("readyReplicas", 0)]
+    return tuple(counts)
+
+
 def history(cluster: KubeCluster, namespace: str, name: str = NAME) -> dict[int, tuple[str, int]]:
     """The Deployment's own ReplicaSets: revision -> (image, replicas)."""
     owner = get(cluster, namespace, "deployment", name)["metadata"]["uid"]

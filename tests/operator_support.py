@@ -153,6 +153,7 @@ class ControllerProcess:
         namespace: str,
         identity: str,
         audit: str,
+        resync_seconds: float = 0.5,
         extra: tuple[str, ...] = (),
     ) -> None:
         self.log = directory / f"{identity}.log"
@@ -171,7 +172,7 @@ class ControllerProcess:
             "--identity",
             identity,
             "--resync-seconds",
-            "0.5",
+            f"{resync_seconds:g}",
             "--health-address",
             "127.0.0.1:0",
             *extra,

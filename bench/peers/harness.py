@@ -8,8 +8,9 @@ and settles (Rollout Healthy, Canary Initialized, Deployment rolled out). Then
 peers' controllers are already running too, so no tool's start-up is counted
 in its time to decision), at one moment the run's series start playing and all
 three get the second image. From then on the poller's snapshots say when each
-tool decided and when it was back on stable (``bench.peers.observe``); at the
-end of the watched time, a watch still running is stopped with SIGINT.
+tool decided, when its traffic and when its release were back on stable
+(``bench.peers.observe``); at the end of the watched time, a watch still running
+is stopped with SIGINT.
 """
 
 from __future__ import annotations
@@ -66,7 +67,10 @@ class Outcome:
 
     tool: str
     decided: float | None = None
-    recovered: float | None = None
+    recovered: float | None = None  # traffic and release back on stable
+    #: The canary took no traffic any more (before ``recovered``: the release is undone
+    #: after; None in runs recorded before this was measured).
+    drained: float | None = None
     promoted: bool = False
     note: str = ""
     #: rollguard only, from its JSON lines: evaluations, those where a sequential trigger
@@ -103,7 +107,7 @@ class _Watch:
         self.objects = snapshot.namespaces.get(self.namespace, {})
         for tool, state_of in STATES.items():
             state = state_of(self.objects)
-            for what in ("decided", "recovered", "promoted"):
+            for what in ("decided", "drained", "recovered", "promoted"):
                 if getattr(state, what):
                     self.first.setdefault((tool, what), snapshot.at)
         self.seen.set()
@@ -303,6 +307,7 @@ def _outcomes(
             tool,
             decided=since(tool, "decided"),
             recovered=since(tool, "recovered"),
+            drained=since(tool, "drained"),
             promoted=(tool, "promoted") in watch.first,
         )
         if tool == ROLLGUARD:

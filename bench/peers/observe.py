@@ -1,19 +1,24 @@
-"""What each tool did, read from the API server: decided, back on stable, or promoted.
+"""What each tool did, read from the API server: decided, traffic and release back on
+stable, or promoted.
 
 One poller lists every Rollout, Canary, Deployment, ReplicaSet and Ingress of
 the benchmark's namespaces at a time (five requests however many runs), and each
 run reads its own namespace's objects from that snapshot:
 
-- Argo Rollouts decided when its Rollout says ``status.abort``; it is back on
-  stable when the stable ReplicaSet (``status.stableRS``) has every replica
-  available and no other ReplicaSet of the Rollout has a replica left; it
-  promoted when it is Healthy and its stable ReplicaSet runs the new image.
-- Flagger decided when its Canary's ``status.phase`` is ``Failed``; it is back on
-  stable when the canary Deployment has no replica left and the primary has all
-  of its replicas available.
+- Argo Rollouts decided when its Rollout says ``status.abort``; its traffic is on
+  stable once no other ReplicaSet than the stable one (``status.stableRS``) has a
+  replica left (without a traffic router, Argo splits traffic by replicas); it is
+  back on stable when, besides, the stable ReplicaSet has every replica
+  available; it promoted when it is Healthy and its stable ReplicaSet runs the
+  new image.
+- Flagger decided when its Canary's ``status.phase`` is ``Failed``; its traffic is
+  on stable once the canary Deployment has no replica left (the kubernetes
+  provider routes by Deployment); it is back on stable when, besides, the
+  primary has all of its replicas available.
 - rollguard decided when its canary Ingress's weight leaves 20% or its
-  Deployment's pod template is the first image again (the executor's undo); it
-  is back on stable when the canary's weight is 0 and the first image is rolled
+  Deployment's pod template is the first image again (the executor's undo); its
+  traffic is on stable once the canary's weight is 0 (a gradual rollback gets
+  there in steps); it is back on stable when, besides, the first image is rolled
   out: generation observed, every replica updated and available, none left over.
 """
 
@@ -38,7 +43,8 @@ class State:
     """What one tool's objects say at one poll."""
 
     decided: bool = False
-    recovered: bool = False
+    drained: bool = False  # the canary takes no traffic
+    recovered: bool = False  # and the release is undone
     promoted: bool = False
 
 
@@ -94,9 +100,12 @@ def argo_state(objects: Objects) -> State:
     promoted_rs = any(
         hash_of(rs) == stable and _image(rs["spec"]["template"]) == IMAGES[1] for rs in replicasets
     )
+    aborted = bool(status.get("abort"))
+    drained = aborted and others_gone
     return State(
-        decided=bool(status.get("abort")),
-        recovered=bool(status.get("abort")) and stable_ready and others_gone,
+        decided=aborted,
+        drained=drained,
+        recovered=drained and stable_ready,
         promoted=promoted_rs
         and status.get("phase") == "Healthy"
         and stable == current
@@ -112,11 +121,12 @@ def flagger_state(objects: Objects) -> State:
     deployments = objects.get("deployments", [])
     target = _named(deployments, "flagger")
     scaled_down = target is not None and (target.get("status") or {}).get("replicas", 0) == 0
+    failed = phase == "Failed"
+    drained = failed and scaled_down
     return State(
-        decided=phase == "Failed",
-        recovered=phase == "Failed"
-        and scaled_down
-        and _available(_named(deployments, "flagger-primary")),
+        decided=failed,
+        drained=drained,
+        recovered=drained and _available(_named(deployments, "flagger-primary")),
         promoted=phase == "Succeeded",
     )
 
@@ -130,9 +140,11 @@ def rollguard_state(objects: Objects) -> State:
         deployment["metadata"].get("generation", 1) > 2  # created, released, undone
     )
     weight = ingress["metadata"].get("annotations", {}).get(CANARY_WEIGHT)
+    drained = weight == "0"
     return State(
         decided=undone or weight != "20",
-        recovered=weight == "0" and undone and _available(deployment),
+        drained=drained,
+        recovered=drained and undone and _available(deployment),
     )
 
 

@@ -34,7 +34,7 @@ from kubernetes import client as k8s  # noqa: E402
 
 from bench.detection.core import wilson  # noqa: E402
 from bench.peers.gaps import Gaps, scrape_gaps  # noqa: E402
-from bench.peers.harness import Case, Outcome, run_case  # noqa: E402
+from bench.peers.harness import Case, Outcome, never, run_case  # noqa: E402
 from bench.peers.manifests import (  # noqa: E402
     ARGO,
     DOCS,
@@ -120,7 +120,10 @@ def _brief(outcome: dict[str, Outcome]) -> str:
             fell = max(0, o.fallbacks - 1)
             how += f" [{fell}/{o.evaluations - 1} evaluations fell back]"
         if o.decided is not None:
-            return f"{o.tool} decided {o.decided:.0f}s{how}, stable {_s(o.recovered)}"
+            return (
+                f"{o.tool} decided {o.decided:.0f}s{how}, traffic on stable {_s(o.drained)}, "
+                f"stable {_s(o.recovered)}"
+            )
         return f"{o.tool} {'promoted' if o.promoted else 'no decision'}{how} {o.note}".strip()
 
     return "; ".join(say(o) for o in outcome.values())
@@ -143,9 +146,10 @@ def table(results: list[Result], out: Callable[[str], None]) -> None:
     """One line per row, scenario and tool."""
     out(
         "| settings | scenario | tool | runs | decided | decision median / p90 "
-        "| back on stable median / p90 | false rollbacks (95% interval) |"
+        "| traffic on stable median / p90 | release back on stable median / p90 "
+        "| false rollbacks (95% interval) |"
     )
-    out("|---|---|---|---:|---:|---|---|---|")
+    out("|---|---|---|---:|---:|---|---|---|---|")
     groups: dict[tuple[str, str, str], list[tuple[Case, Outcome]]] = {}
     for case, outcomes in results:
         for tool in TOOLS:
@@ -155,26 +159,21 @@ def table(results: list[Result], out: Callable[[str], None]) -> None:
         bad = items[0][0].scenario.fault is not None
         early = [o for c, o in items if o.decided is not None and o.decided < 0]
         watched = [o for c, o in items if not (o.decided is not None and o.decided < 0)]
-        decided = [o.decided for o in watched if o.decided is not None]
-        recovered = [
-            o.recovered if o.recovered is not None else math.inf
-            for o in watched
-            if o.decided is not None
-        ]
         false = len(early) if bad else len([o for _, o in items if o.decided is not None])
         low, high = wilson(false, len(items))
         fr = f"{false}/{len(items)} ({low:.0%}-{high:.0%})"
         if bad:
+            decided = [o for o in watched if o.decided is not None]
             rate = f"{len(decided)}/{len(watched)}" if watched else "—"
-            d_med, d_p90 = _quantiles([*decided, *([math.inf] * (len(watched) - len(decided)))])
-            r_med, r_p90 = _quantiles([*recovered, *([math.inf] * (len(watched) - len(decided)))])
+            undecided = [math.inf] * (len(watched) - len(decided))
+            times = [
+                " / ".join(_quantiles([never(getattr(o, what)) for o in decided] + undecided))
+                for what in ("decided", "drained", "recovered")
+            ]
             fr = fr if name.endswith("in") else "—"
         else:
-            rate, d_med, d_p90, r_med, r_p90 = "—", "—", "—", "—", "—"
-        out(
-            f"| {config} | {name} | {tool} | {len(items)} | {rate} | {d_med} / {d_p90} "
-            f"| {r_med} / {r_p90} | {fr} |"
-        )
+            rate, times = "—", ["— / —"] * 3
+        out(f"| {config} | {name} | {tool} | {len(items)} | {rate} | {' | '.join(times)} | {fr} |")
 
 
 def pooled_false_rollbacks(results: list[Result], out: Callable[[str], None]) -> None:

@@ -33,6 +33,14 @@ A trigger may give its own ``query``; these placeholders are replaced in it:
 Every generated value is one operand: an ``or`` is always inside parentheses
 (it binds looser than ``>`` and ``+``), so an alert rule can write
 ``value > limit`` around it as it is.
+
+The counts sequential tests are fed (``requests``, ``errors``,
+``latency_buckets``) are not asked as ``increase()`` when rollguard decides:
+``increase()`` extrapolates the growth it saw to the whole window (about
+k/(k - 1) times the true count with k samples in it), which a test's guarantee
+does not allow. :func:`counted` names the counter series instead, and
+:func:`growth` the two queries whose raw samples the provider differences
+(:mod:`rollguard.metrics.growth`). Alerts and dashboards keep ``increase()``.
 """
 
 from __future__ import annotations
@@ -45,6 +53,9 @@ from rollguard.policy.sources import CustomSignalSpec
 from rollguard.signals import CustomSignal, Query, Signal, Version
 
 PLACEHOLDERS = ("$window", "$selector", "$version")
+#: How far before a window a counter's last sample is looked for: Prometheus' default
+#: lookback delta, the age past which it no longer treats a sample as current.
+LOOKBACK_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -53,7 +64,19 @@ class Expressions:
 
     value: str
     requests: str | None = None  # None when the signal is not a per-request ratio
-    per_bucket: bool = False  # the value query returns one series per ``le``
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A count read exactly: the counter series counted, and the requests behind them.
+
+    ``requests`` also says whether the version was being scraped before the window
+    (so a series of ``value`` first seen inside it is new, counted from zero).
+    """
+
+    value: str
+    requests: str
+    per_bucket: bool = False  # the value is counted per ``le`` (a histogram's buckets)
 
 
 def duration(seconds: float) -> str:
@@ -231,6 +254,51 @@ def for_signal(
     raise ValueError(f"no PromQL is defined for signal {signal!r}")  # pragma: no cover
 
 
+def counted_query(query: Query, source: PrometheusSource) -> Counted | None:
+    """The counter series answering ``query`` exactly; None for a policy's own PromQL."""
+    if query.promql is not None or isinstance(query.signal, CustomSignal):
+        return None
+    selector = version_selector(source, query.version)
+    return counted(query.signal, names=source.names, selector=selector)
+
+
+def counted(signal: Signal, *, names: MetricNames, selector: str) -> Counted | None:
+    """The counter series of a count a sequential test is fed; None for other signals."""
+    requests = series(names.requests_total, selector)
+    if signal is Signal.REQUESTS:
+        return Counted(requests, requests)
+    if signal is Signal.ERRORS:
+        status = f"{names.status_label}=~{_quote(names.error_status_regex)}"
+        return Counted(series(names.requests_total, status, selector), requests)
+    if signal is Signal.LATENCY_BUCKETS:
+        buckets = series(f"{names.duration_histogram}_bucket", selector)
+        return Counted(buckets, buckets, per_bucket=True)
+    return None
+
+
+def growth(selection: str, window_seconds: float) -> tuple[str, str]:
+    """The queries whose answers, at the window's end, give ``selection``'s exact growth:
+    its raw samples in the window, and each series' last sample before it."""
+    w = duration(window_seconds)
+    before = f"last_over_time({selection}[{duration(LOOKBACK_SECONDS)}] offset {w})"
+    return f"{selection}[{w}]", before
+
+
+#: An expression to ask, and whether it is a range selector (its raw samples).
+Ask = tuple[str, bool]
+
+
+def asks(built: Counted | Expressions, window_seconds: float) -> list[Ask]:
+    """Every expression a query's measurement needs: a count's raw samples in the window
+    and last values before it (:func:`growth`), or the value and the requests behind it."""
+    if isinstance(built, Counted):
+        selections = dict.fromkeys((built.value, built.requests))
+        pairs = (growth(selection, window_seconds) for selection in selections)
+        return [ask for inside, before in pairs for ask in ((inside, True), (before, False))]
+    expressions = dict.fromkeys((built.value, built.requests))
+    return [(expression, False) for expression in expressions if expression is not None]
+
+
 def source_metric(signal: Signal, names: MetricNames) -> str:
     """The exporter metric a generated expression reads, e.g. to alert on its absence."""
     if signal in (Signal.LATENCY_P95_MS, Signal.LATENCY_P50_MS, Signal.LATENCY_BUCKETS):
@@ -269,7 +337,6 @@ def _latency(
         return Expressions(
             value=f"{per_le}(increase({histogram}_bucket{labels}[{w}]))",
             requests=count_increase,
-            per_bucket=True,
         )
     if signal is Signal.LATENCY_MEAN_MS:
         return Expressions(

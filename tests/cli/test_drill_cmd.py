@@ -95,8 +95,11 @@ def test_drilling_a_sequential_latency_trigger_shows_each_gradual_step(
         "sequential",
     )
     assert data["decision"]["trigger"] == "latency_trigger"
-    shares = [(s["to_stable_percent"], s["from_percent"]) for s in data["steps"]]
+    shifted = [s for s in data["steps"] if s["step"] == "set_canary_weight"]
+    shares = [(s["to_stable_percent"], s["from_percent"]) for s in shifted]
     assert shares == [(25, 20), (50, 20), (75, 20), (100, 20)]
+    # once the canary has no traffic, the release itself is rolled back
+    assert [s["step"] for s in data["steps"][len(shifted) :]] == ["rollback"]
     assert data["final_status"]["canary_weight"] == 0
     assert data["audit_id"] == _entry(tmp_path)["id"]
 

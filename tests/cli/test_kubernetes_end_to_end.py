@@ -10,7 +10,6 @@ deploy/rbac.yaml, rolls the Deployment back, and its audit trail verifies.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from rollguard.demo.servers import ProcessServer
 from servers.kube_cluster import KubeCluster
 from servers.prometheus import PrometheusServer, ScrapeTarget, running_prometheus
 from servers.traffic import Traffic
-from support import wait_until
+from support import Run, wait_until
 
 pytestmark = pytest.mark.real_server
 
@@ -93,19 +92,6 @@ error_rate_trigger:
     return policy
 
 
-def rollguard(
-    rollguard_cmd: list[str], cli_env: dict[str, str], *args: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*rollguard_cmd, *args],
-        capture_output=True,
-        text=True,
-        env=cli_env,
-        check=False,
-        timeout=110,
-    )
-
-
 def audit_trail(directory: Path) -> list[tuple[str, str, str]]:
     """(kind, action, outcome) of every entry in the trail next to the policy."""
     store = open_store(f"sqlite:///{directory / '.rollguard' / 'audit.db'}")
@@ -120,8 +106,7 @@ def test_watch_rolls_the_deployment_back_when_the_canary_fails(
     kube_cluster: KubeCluster,
     release: Release,
     tmp_path: Path,
-    rollguard_cmd: list[str],
-    cli_env: dict[str, str],
+    run_cli: Run,
 ) -> None:
     policy = write_policy(release, tmp_path)
     with Traffic(release.stable.url), Traffic(release.canary.url):
@@ -132,9 +117,7 @@ def test_watch_rolls_the_deployment_back_when_the_canary_fails(
             what="Prometheus to see canary traffic",
         )
         httpx.post(f"{release.canary.url}/simulate/error_rate/50", timeout=5).raise_for_status()
-        done = rollguard(
-            rollguard_cmd, cli_env, "watch", "--policy", str(policy), "--for", "90s", "-o", "json"
-        )
+        done = run_cli("watch", "--policy", str(policy), "--for", "90s", "-o", "json", timeout=110)
 
     assert done.returncode == 1, done.stdout + done.stderr  # 1: rolled back
     assert image(kube_cluster, release.namespace) == "shop:v1"
@@ -145,7 +128,7 @@ def test_watch_rolls_the_deployment_back_when_the_canary_fails(
     trail = audit_trail(tmp_path)
     assert ("action_result", "immediate_rollback", "success") in trail
     assert trail[-1][0] == "deployment_end"
-    verified = rollguard(rollguard_cmd, cli_env, "audit", "verify", "--policy", str(policy))
+    verified = run_cli("audit", "verify", "--policy", str(policy), timeout=110)
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
@@ -153,15 +136,14 @@ def test_drill_execute_rolls_the_real_deployment_back_and_records_it(
     kube_cluster: KubeCluster,
     release: Release,
     tmp_path: Path,
-    rollguard_cmd: list[str],
-    cli_env: dict[str, str],
+    run_cli: Run,
 ) -> None:
     policy = write_policy(release, tmp_path)
-    done = rollguard(rollguard_cmd, cli_env, "drill", "--policy", str(policy), "--execute")
+    done = run_cli("drill", "--policy", str(policy), "--execute", timeout=110)
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "executed on the real target" in done.stdout
     assert image(kube_cluster, release.namespace) == "shop:v1"
     assert ("drill", "immediate_rollback", "success") in audit_trail(tmp_path)
-    verified = rollguard(rollguard_cmd, cli_env, "audit", "verify", "--policy", str(policy))
+    verified = run_cli("audit", "verify", "--policy", str(policy), timeout=110)
     assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -5,7 +5,7 @@ the wall clock, for the lock test) or ``progressive`` (a healthy release
 promoted 10 -> 50 -> 100 %). CRASH is ``none``, ``audit:<kind>:<n>``
 (SIGKILL right after the n-th entry of that kind is durably appended) or
 ``exec:<method>:<n>`` (SIGKILL right after the n-th executor call changed
-the deployment).
+the deployment). The tests build the watch that follows with :func:`next_watch`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from file_executor import FileExecutor
 
-from rollguard.audit.base import AuditRecord
+from rollguard.audit.base import AuditRecord, AuditSink
 from rollguard.audit.factory import open_store
 from rollguard.audit.sql import SqlAuditStore
 from rollguard.controller import SimulatedClock, SystemClock, Watcher
@@ -93,6 +93,28 @@ def provider(*, healthy: bool, counts: bool = False) -> InMemoryProvider:
             (Signal.ERROR_RATE_PERCENT, Version.STABLE): 0.5,
             (Signal.ERROR_RATE_PERCENT, Version.CANARY): 0.4 if healthy else 40.0,
         }
+    )
+
+
+def next_watch(
+    action: str,
+    state: Path,
+    audit: AuditSink,
+    *,
+    healthy: bool,
+    at: float,
+    namespace: str | None = None,
+) -> Watcher:
+    """An in-process watch of ``shop`` (the ``action`` policy) over the deployment in
+    ``state``, on a simulated clock from ``at``: the one that comes after a crash."""
+    return Watcher(
+        make_policy(action),
+        provider=provider(healthy=healthy, counts=action == "progressive"),
+        executor=FileExecutor(state),
+        notifier=LogNotifier(),
+        audit=audit,
+        clock=SimulatedClock(at),
+        namespace=namespace,
     )
 
 

@@ -13,13 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from crash_watch import make_policy, provider
-from file_executor import FileExecutor, read_state, write_state
+from crash_watch import next_watch
+from file_executor import read_state, write_state
 
 from rollguard.audit.factory import open_store
-from rollguard.controller import Outcome, SimulatedClock, Watcher
+from rollguard.controller import Outcome
 from rollguard.errors import LockedError
-from rollguard.notifiers.log import LogNotifier
 from support import wait_until
 
 SCRIPT = Path(__file__).with_name("crash_watch.py")
@@ -73,14 +72,7 @@ async def test_a_killed_rollback_is_completed_by_the_next_watch(
     before = store.list()
     assert before[-1].record.kind == last_kind  # written durably just before the kill
     crashed_watch = before[0].record.watch_id
-    watcher = Watcher(
-        make_policy(action),
-        provider=provider(healthy=False),
-        executor=FileExecutor(state),
-        notifier=LogNotifier(),
-        audit=store,
-        clock=SimulatedClock(1_795_000_600.0),
-    )
+    watcher = next_watch(action, state, store, healthy=False, at=1_795_000_600.0)
     result = await watcher.run(duration_seconds=60)
     assert result.outcome is Outcome.ROLLED_BACK
     assert result.reason.startswith("recovered: ")
@@ -111,14 +103,7 @@ async def test_a_killed_progressive_release_is_taken_up_at_its_step(
     assert read_state(state)["canary_weight"] == 50
     store = open_store(db)
     crashed = store.list()[0].record.watch_id
-    watcher = Watcher(
-        make_policy("progressive"),
-        provider=provider(healthy=True, counts=True),
-        executor=FileExecutor(state),
-        notifier=LogNotifier(),
-        audit=store,
-        clock=SimulatedClock(1_795_000_600.0),
-    )
+    watcher = next_watch("progressive", state, store, healthy=True, at=1_795_000_600.0)
     result = await watcher.run(duration_seconds=3600)
     assert result.outcome is Outcome.PROMOTED
     # Taken up at 50 % (set again), then on to 100 %: never back to the first step.
@@ -153,14 +138,7 @@ def test_a_second_watcher_on_the_same_deployment_is_refused(
     try:
         holder = wait_until(lambda: store.lock_holder("shop"), timeout=60, what="first lock")
         assert holder.pid == first.pid
-        second = Watcher(
-            make_policy("healthy"),
-            provider=provider(healthy=True),
-            executor=FileExecutor(state),
-            notifier=LogNotifier(),
-            audit=store,
-            clock=SimulatedClock(1_795_000_600.0),
-        )
+        second = next_watch("healthy", state, store, healthy=True, at=1_795_000_600.0)
         with pytest.raises(LockedError, match=r"deployment 'shop' is already watched by \w+ \(pid"):
             asyncio.run(second.run(duration_seconds=10))
     finally:

@@ -81,12 +81,13 @@ def test_a_gradual_drill_walks_every_step_to_zero(tmp_path: Path) -> None:
     result = _drill(policy, "latency_trigger", executor=executor)
     assert result.passed, result.reason
     assert result.evaluations == 3  # the trigger's own persistence, not the policy's 2
-    assert executor.calls == [("set_canary_weight", p) for p in (30, 20, 10, 0)]
+    steps = [("set_canary_weight", p) for p in (30, 20, 10, 0)]
+    assert executor.calls == [*steps, ("rollback", None)]  # then the release undone
     assert result.breach.value is not None
     assert result.breach.value > 500
     assert result.final_status == {
         "canary_weight": 0,
-        "canary_state": "drained",
+        "canary_state": "retired",
         "assumed": ASSUMED,
     }
 

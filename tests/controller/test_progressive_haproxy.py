@@ -1,9 +1,14 @@
-"""A progressive release through a real HAProxy: each step is HAProxy's real weight."""
+"""A progressive release through a real HAProxy: each step is HAProxy's real weight, and every
+release hook, called at its moment, sees the weight HAProxy then has."""
 
 from __future__ import annotations
 
+import json
+import sys
+
 import pytest
 
+from audit_records import hook_calls
 from rollguard.audit.base import MemoryAuditSink
 from rollguard.controller import Outcome, SimulatedClock, Watcher
 from rollguard.executors.haproxy import HaproxyExecutor
@@ -63,27 +68,77 @@ def _watch(
     return watcher, seen, audit
 
 
+#: Prints the canary's weight as HAProxy's runtime API answers it when the hook runs.
+ASK_WEIGHT = f"""
+import socket, sys
+with socket.socket(socket.AF_UNIX) as runtime:
+    runtime.connect(sys.argv[1])
+    runtime.sendall(b"get weight {BACKEND}/canary\\n")
+    print(runtime.recv(200).decode().split()[0])
+sys.exit(int(sys.argv[2]))
+"""
+
+
+def _hooks(haproxy: HaproxyServer, *names: str, failing: str = "") -> str:
+    """Command hooks that print HAProxy's canary weight (into their audit entry);
+    ``failing`` exits 2 after printing it."""
+    lines = [
+        "    {}: {}".format(
+            name,
+            json.dumps(
+                {
+                    "command": [
+                        sys.executable,
+                        "-c",
+                        ASK_WEIGHT,
+                        str(haproxy.socket_path),
+                        "2" if name == failing else "0",
+                    ]
+                }
+            ),
+        )
+        for name in names
+    ]
+    return "  hooks:\n" + "\n".join(lines)
+
+
 async def test_a_healthy_release_reaches_all_traffic_step_by_step(
     canary_haproxy: HaproxyServer,
 ) -> None:
-    watcher, seen, _ = _watch(canary_haproxy)
+    names = ("pre_rollout", "confirm_step", "confirm_promotion", "post_rollout", "on_rollback")
+    watcher, seen, audit = _watch(canary_haproxy, _hooks(canary_haproxy, *names))
     result = await watcher.run(duration_seconds=3600)
     assert result.outcome is Outcome.PROMOTED
     assert seen == ["10", "50", "100"]
     answered = canary_haproxy.count_answers(50)
     assert answered == {"canary": 50}
+    assert hook_calls(audit.records) == [
+        ("pre_rollout", "success", "20"),  # before any step: the weight HAProxy started with
+        ("confirm_step", "success", "10"),  # before 10 -> 50 %
+        ("confirm_promotion", "success", "50"),  # before 50 -> 100 %
+        ("post_rollout", "success", "100"),
+    ]
 
 
+@pytest.mark.parametrize(
+    ("failing", "steps", "seen_by_hooks"),
+    [
+        ("confirm_promotion", ["10", "50"], ["50", "0"]),  # on_rollback once the canary has 0
+        ("pre_rollout", [], ["20", "0"]),  # before any step: the weight HAProxy started with
+    ],
+)
 async def test_a_failing_hook_rolls_the_release_back_to_stable(
-    canary_haproxy: HaproxyServer,
+    canary_haproxy: HaproxyServer, failing: str, steps: list[str], seen_by_hooks: list[str]
 ) -> None:
-    hooks = "  hooks: {confirm_promotion: {command: [/bin/sh, -c, 'exit 2']}}"
-    watcher, _, audit = _watch(canary_haproxy, hooks)
+    hooks = _hooks(canary_haproxy, failing, "on_rollback", failing=failing)
+    watcher, seen, audit = _watch(canary_haproxy, hooks)
     result = await watcher.run(duration_seconds=3600)
     assert result.outcome is Outcome.ROLLED_BACK
-    assert "hook confirm_promotion failed: exit code 2" in result.reason
+    assert f"hook {failing} failed: exit code 2" in result.reason
+    assert seen == steps
     assert canary_haproxy.count_answers(50) == {"stable": 50}
-    kinds = [r.kind for r in audit.records]
-    assert kinds.count("promotion_step") == 2
-    assert "hook" in kinds
-    assert "action_result" in kinds
+    assert [r.kind for r in audit.records].count("action_result") == 1
+    assert hook_calls(audit.records) == [
+        (failing, "failure", seen_by_hooks[0]),
+        ("on_rollback", "success", seen_by_hooks[1]),
+    ]

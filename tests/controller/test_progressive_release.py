@@ -111,7 +111,21 @@ class FaultWithStep(RecordingExecutor):
         return result
 
 
-async def test_a_fault_that_starts_with_a_step_holds_that_step() -> None:
+async def test_with_step_beta_the_last_step_checks_the_evidence_since_every_step() -> None:
+    _, _, audit, watcher = make("  step_beta: 1\n")
+    result = await watcher.run(duration_seconds=3600)
+    assert result.outcome is Outcome.PROMOTED
+    steps = _kinds(audit, "promotion_step")
+    assert [s.executor_output["canary_weight"] for s in steps] == [10, 50, 100]
+    assert steps[1].reason.endswith("every test at or above 1/step_beta = 1")  # 10 -> 50 %
+    assert steps[2].reason.endswith("every test since a step began at or above 1/beta = 100")
+    [moved] = steps[2].executor_output["evidence"]
+    assert moved["e_value"] >= 100
+    assert moved["earlier_steps_e_values"][0] >= 100  # the first step's, fed ever since
+
+
+@pytest.mark.parametrize("step_beta", ["", "  step_beta: 1\n"])
+async def test_a_fault_that_starts_with_a_step_holds_that_step(step_beta: str) -> None:
     """Evidence from the previous share does not move the next step: each shows its own.
 
     The first step is paused for 10 minutes, so its evidence grows far past
@@ -125,7 +139,7 @@ async def test_a_fault_that_starts_with_a_step_holds_that_step() -> None:
     executor = FaultWithStep(provider, 50)
     clock = SimulatedClock(1_000.0)
     watcher = Watcher(
-        parse_policy(POLICY + "  on_max_duration: rollback\n"),
+        parse_policy(POLICY + "  on_max_duration: rollback\n" + step_beta),
         provider=provider,
         executor=executor,
         notifier=LogNotifier(),

@@ -8,15 +8,15 @@ import threading
 from pathlib import Path
 
 import pytest
-from crash_watch import make_policy, provider
-from file_executor import FileExecutor, read_state, write_state
+from crash_watch import next_watch
+from file_executor import read_state, write_state
 
 from rollguard.audit.base import AuditRecord
 from rollguard.audit.factory import open_store
-from rollguard.controller import Outcome, SimulatedClock, Watcher
-from rollguard.controller.recovery import to_completion
+from rollguard.controller import Outcome, Watcher
+from rollguard.controller.recovery import LockLease, deployment_lock, to_completion
 from rollguard.errors import LockedError
-from rollguard.notifiers.log import LogNotifier
+from support import wait_until
 
 
 async def test_a_watch_that_stopped_while_healthy_is_closed_and_watching_goes_on(
@@ -33,14 +33,7 @@ async def test_a_watch_that_stopped_while_healthy_is_closed_and_watching_goes_on
             watch_id="stopped",
         )
     )
-    watcher = Watcher(
-        make_policy("immediate"),
-        provider=provider(healthy=True),
-        executor=FileExecutor(state),
-        notifier=LogNotifier(),
-        audit=store,
-        clock=SimulatedClock(1_795_000_000.0),
-    )
+    watcher = next_watch("immediate", state, store, healthy=True, at=1_795_000_000.0)
     result = await watcher.run(duration_seconds=30)
     assert result.outcome is Outcome.HEALTHY
     assert read_state(state)["history"] == []  # nothing was done to the deployment
@@ -75,17 +68,13 @@ async def test_an_interrupted_gradual_rollback_resumes_its_own_plan(
     for step in recorded_steps:
         output = {"step": "set_canary_weight", "ok": True, **step}
         store.append(AuditRecord(kind="action_step", executor_output=output, **common))
-    watcher = Watcher(
-        make_policy("gradual"),
-        provider=provider(healthy=False),  # users keep seeing errors: no early stop
-        executor=FileExecutor(state),
-        notifier=LogNotifier(),
-        audit=store,
-        clock=SimulatedClock(1_795_000_000.0),
-    )
+    # users keep seeing errors: no early stop
+    watcher = next_watch("gradual", state, store, healthy=False, at=1_795_000_000.0)
     result = await watcher.run(duration_seconds=30)
     assert result.outcome is Outcome.ROLLED_BACK
-    assert [weight for _, weight in read_state(state)["history"]] == expected
+    # the rest of the plan, then the release undone once the canary has no traffic
+    steps = [["set_canary_weight", weight] for weight in expected]
+    assert read_state(state)["history"] == [*steps, ["rollback", 0]]
     assert store.verify().ok
     store.close()
 
@@ -119,6 +108,42 @@ def test_a_store_call_that_fails_while_its_caller_is_cancelled_is_not_reported_a
     assert reported == []
 
 
+async def test_a_lock_no_longer_kept_runs_out_while_its_watch_goes_on(tmp_path: Path) -> None:
+    """The controller renews a deployment's lock only while it owns the policy's shard: a
+    replica cut off from the API server keeps watching (no resync stops it), but once its
+    shard has lapsed the lock runs out within one lease and the shard's new owner takes it."""
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    kept = [True]
+
+    def renewed_since(first: float) -> bool:
+        found = store.lock_holder("team/shop")
+        return found is not None and found.expires_at > first
+
+    def taken() -> bool:
+        try:
+            store.acquire_lock("team/shop", owner="new owner", lease_seconds=60.0)
+        except LockedError:
+            return False
+        return True
+
+    try:
+        async with deployment_lock(
+            store, "team/shop", owner="old owner", lease=LockLease(1.0, lambda: kept[0])
+        ):
+            first = store.lock_holder("team/shop")
+            assert first is not None
+            await asyncio.to_thread(
+                wait_until, lambda: renewed_since(first.expires_at), what="a renewal while kept"
+            )
+            kept[0] = False
+            await asyncio.to_thread(wait_until, taken, what="the new owner's lock")
+            holder = store.lock_holder("team/shop")
+        assert holder is not None
+        assert holder.owner == "new owner"
+    finally:
+        store.close()
+
+
 async def test_an_interrupted_watch_is_recovered_only_in_its_own_namespace(
     tmp_path: Path,
 ) -> None:
@@ -132,14 +157,8 @@ async def test_an_interrupted_watch_is_recovered_only_in_its_own_namespace(
     store.append(AuditRecord(kind="action_intent", action="immediate_rollback", **common))
 
     def watcher(namespace: str) -> Watcher:
-        return Watcher(
-            make_policy("immediate"),
-            provider=provider(healthy=True),
-            executor=FileExecutor(state),
-            notifier=LogNotifier(),
-            audit=store,
-            clock=SimulatedClock(1_795_000_000.0),
-            namespace=namespace,
+        return next_watch(
+            "immediate", state, store, healthy=True, at=1_795_000_000.0, namespace=namespace
         )
 
     other = watcher("team-b")
@@ -156,5 +175,33 @@ async def test_an_interrupted_watch_is_recovered_only_in_its_own_namespace(
     assert read_state(state)["history"] != []
     (recovered,) = store.list(kind="recovery")
     assert recovered.record.evidence["interrupted_watch"] == "killed-a"
+    assert store.verify().ok
+    store.close()
+
+
+async def test_a_killed_release_is_taken_up_at_its_step_only_in_its_own_namespace(
+    tmp_path: Path,
+) -> None:
+    """team-a's release of `shop`, killed at its 50 % step, is taken up at 50 % by team-a's
+    next watch; team-b's watch of its own `shop` starts its release from the first step."""
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    common = {"deployment": "shop", "timestamp": "2026-11-27T09:00:00Z", "watch_id": "killed-a"}
+    store.append(AuditRecord(kind="deployment_start", evidence={"namespace": "team-a"}, **common))
+    output = {"step": 2, "canary_weight": 50}
+    store.append(
+        AuditRecord(kind="promotion_step", outcome="success", executor_output=output, **common)
+    )
+
+    async def weights(namespace: str) -> list[int]:
+        state = tmp_path / f"{namespace}.json"
+        write_state(state, {"canary_weight": 0, "canary_state": "drained", "history": []})
+        watcher = next_watch(
+            "progressive", state, store, healthy=True, at=1_795_000_600.0, namespace=namespace
+        )
+        assert (await watcher.run(duration_seconds=3600)).outcome is Outcome.PROMOTED
+        return [weight for _, weight in read_state(state)["history"]]
+
+    assert await weights("team-b") == [10, 50, 100]  # team-a's step is not team-b's
+    assert await weights("team-a") == [50, 100]  # taken up at 50 %, never back to 10 %
     assert store.verify().ok
     store.close()

@@ -81,15 +81,19 @@ async def test_error_rate_rolls_back_at_once_after_persistence() -> None:
 
 
 async def test_gradual_rollback_stops_once_users_recover() -> None:
-    _, provider, executor, _, watcher = make()
+    gradual_errors = POLICY.replace(
+        "threshold: 5%, measurement_window: 1 minute, action: immediate_rollback",
+        "threshold: 3%, measurement_window: 1 minute, action: gradual_rollback",
+    )
+    _, provider, executor, _, watcher = make(gradual_errors)
     executor.canary_weight = 100  # a full rollout being taken back
-    provider.set(Signal.LATENCY_P95_MS, Version.CANARY, 2_000.0)
-    provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 4.0)  # below 5 %: no immediate
+    provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 4.0)
     # blended rate after the first step: 0.25 * 0.5 + 0.75 * 4 = 3.125 %; after the second,
     # 0.5 * 0.5 + 0.5 * 4 = 2.25 %; after the third 0.75 * 0.5 + 0.25 * 4 = 1.375 % < 2 %.
     result = await watcher.run(duration_seconds=600)
     assert result.outcome is Outcome.ROLLED_BACK
     assert result.action is Action.GRADUAL_ROLLBACK
+    assert result.trigger == "error_rate_trigger"
     assert executor.calls == [
         ("set_canary_weight", 75),
         ("set_canary_weight", 50),
@@ -99,6 +103,24 @@ async def test_gradual_rollback_stops_once_users_recover() -> None:
     assert result.action_outcome["recovered_early"] is True
 
 
+async def test_a_latency_rollback_is_not_stopped_by_a_low_error_rate() -> None:
+    """A slow canary raises no errors: users' error rate says nothing about its recovery."""
+    _, provider, executor, _, watcher = make()  # the canary has 20 % of the traffic
+    provider.set(Signal.LATENCY_P95_MS, Version.CANARY, 2_000.0)  # errors stay at 0.5 %
+    result = await watcher.run(duration_seconds=600)
+    assert result.trigger == "latency_trigger"
+    assert executor.calls == [
+        ("set_canary_weight", 15),
+        ("set_canary_weight", 10),
+        ("set_canary_weight", 5),
+        ("set_canary_weight", 0),
+        ("rollback", None),
+    ]
+    assert result.action_outcome is not None
+    assert result.action_outcome["recovered_early"] is False
+    assert executor.canary_state == "retired"
+
+
 async def test_gradual_rollback_goes_all_the_way_without_recovery() -> None:
     _, provider, executor, _, watcher = make()
     executor.canary_weight = 100
@@ -106,7 +128,9 @@ async def test_gradual_rollback_goes_all_the_way_without_recovery() -> None:
     provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 4.9)
     provider.set(Signal.ERROR_RATE_PERCENT, Version.STABLE, 3.0)
     await watcher.run(duration_seconds=600)
-    assert [c[1] for c in executor.calls] == [75, 50, 25, 0]
+    # every share back on stable, then the release itself undone
+    assert [c[1] for c in executor.calls] == [75, 50, 25, 0, None]
+    assert executor.calls[-1] == ("rollback", None)
 
 
 async def test_gradual_rollback_never_gives_a_partial_canary_more_traffic() -> None:
@@ -115,7 +139,7 @@ async def test_gradual_rollback_never_gives_a_partial_canary_more_traffic() -> N
     provider.set(Signal.ERROR_RATE_PERCENT, Version.CANARY, 4.9)
     provider.set(Signal.ERROR_RATE_PERCENT, Version.STABLE, 3.0)
     await watcher.run(duration_seconds=600)
-    assert [c[1] for c in executor.calls] == [15, 10, 5, 0]
+    assert [c[1] for c in executor.calls] == [15, 10, 5, 0, None]
 
 
 async def test_a_failed_action_is_its_own_outcome() -> None:

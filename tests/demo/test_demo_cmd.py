@@ -19,32 +19,22 @@ import pytest
 
 from rollguard.demo.scenarios import demo_policy
 from rollguard.policy import load_policy
-from support import require_binary, wait_until
+from support import Run, require_binary, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def _run_demo(
-    rollguard_cmd: list[str], cli_env: dict[str, str], scenario: str, *extra: str, cwd: Path
-) -> tuple[int, list[dict[str, Any]]]:
-    done = subprocess.run(
-        [
-            *rollguard_cmd,
-            "demo",
-            "--scenario",
-            scenario,
-            "--output",
-            "json",
-            "--time-scale",
-            "60",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        env=cli_env,
-        cwd=cwd,
+def _run_demo(run_cli: Run, scenario: str, *extra: str) -> tuple[int, list[dict[str, Any]]]:
+    done = run_cli(
+        "demo",
+        "--scenario",
+        scenario,
+        "--output",
+        "json",
+        "--time-scale",
+        "60",
+        *extra,
         timeout=110,
-        check=False,
     )
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert lines, done.stderr
@@ -81,14 +71,9 @@ def _all_gone(urls: list[str]) -> bool:
     ],
 )
 def test_a_faulty_canary_is_detected_and_rolled_back(
-    rollguard_cmd: list[str],
-    cli_env: dict[str, str],
-    scenario: str,
-    trigger: str,
-    action: str,
-    tmp_path: Path,
+    run_cli: Run, scenario: str, trigger: str, action: str
 ) -> None:
-    code, lines = _run_demo(rollguard_cmd, cli_env, scenario, cwd=tmp_path)
+    code, lines = _run_demo(run_cli, scenario)
     result = _result(lines)
     assert (code, result["outcome"], result["exit_code"]) == (1, "rolled_back", 1), result
     assert (result["trigger"], result["action"]) == (trigger, action)
@@ -110,10 +95,8 @@ def test_a_faulty_canary_is_detected_and_rolled_back(
 
 
 @pytest.mark.slow
-def test_a_healthy_canary_is_promoted_step_by_step_on_evidence(
-    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
-) -> None:
-    code, lines = _run_demo(rollguard_cmd, cli_env, "promote", cwd=tmp_path)
+def test_a_healthy_canary_is_promoted_step_by_step_on_evidence(run_cli: Run) -> None:
+    code, lines = _run_demo(run_cli, "promote")
     result = _result(lines)
     assert (code, result["outcome"], result["action"]) == (0, "promoted", "promote")
     assert result["canary_weight"] == 100
@@ -136,12 +119,10 @@ def test_a_healthy_canary_is_promoted_step_by_step_on_evidence(
 
 @pytest.mark.slow
 @pytest.mark.real_server
-def test_on_real_haproxy_and_prometheus_the_rollback_is_the_same(
-    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
-) -> None:
+def test_on_real_haproxy_and_prometheus_the_rollback_is_the_same(run_cli: Run) -> None:
     require_binary("haproxy", hint="apt-get install haproxy")
     require_binary("prometheus", hint="apt-get install prometheus")
-    code, lines = _run_demo(rollguard_cmd, cli_env, "error-rate", "--stack", "real", cwd=tmp_path)
+    code, lines = _run_demo(run_cli, "error-rate", "--stack", "real")
     result = _result(lines)
     assert (code, result["outcome"], result["trigger"]) == (1, "rolled_back", "error_rate_trigger")
     started = next(line for line in lines if line.get("kind") == "started")
@@ -154,48 +135,34 @@ def test_on_real_haproxy_and_prometheus_the_rollback_is_the_same(
 
 @pytest.mark.slow
 def test_the_demo_leaves_its_trail_where_audit_list_and_report_read(
-    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
+    run_cli: Run, tmp_path: Path
 ) -> None:
     """`rollguard demo` then `rollguard audit list` / `report` in the same folder."""
-    code, lines = _run_demo(rollguard_cmd, cli_env, "error-rate", cwd=tmp_path)
+    code, lines = _run_demo(run_cli, "error-rate")
     assert code == 1
     assert lines[0]["audit_store"] == str(tmp_path / ".rollguard" / "audit.db")
     assert lines[-1] == {"type": "audit", "show": ["rollguard audit list", "rollguard report"]}
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*rollguard_cmd, *args],
-            capture_output=True,
-            text=True,
-            env=cli_env,
-            cwd=tmp_path,
-            check=False,
-        )
-
-    listed = run("audit", "list", "-o", "json")
+    listed = run_cli("audit", "list", "-o", "json")
     assert listed.returncode == 0, listed.stderr
     kinds = [(e["deployment"], e["kind"]) for e in json.loads(listed.stdout)]
     assert ("demo-service", "action_result") in kinds
     assert kinds[-1] == ("demo-service", "deployment_end")
-    report = run("report")
+    report = run_cli("report")
     assert report.returncode == 0, report.stderr
     assert "- Rollback Events: 1" in report.stdout
     other = tmp_path / "elsewhere.db"
-    code, lines = _run_demo(
-        rollguard_cmd, cli_env, "healthy", "--audit-url", f"sqlite:///{other}", cwd=tmp_path
-    )
+    code, lines = _run_demo(run_cli, "healthy", "--audit-url", f"sqlite:///{other}")
     assert lines[-1]["show"] == [
         f"rollguard audit list --db sqlite:///{other}",
         f"rollguard report --db sqlite:///{other}",
     ]
-    assert run("audit", "verify", "--db", f"sqlite:///{other}").returncode == 0
+    assert run_cli("audit", "verify", "--db", f"sqlite:///{other}").returncode == 0
 
 
 @pytest.mark.slow
-def test_a_healthy_canary_is_left_serving(
-    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
-) -> None:
-    code, lines = _run_demo(rollguard_cmd, cli_env, "healthy", cwd=tmp_path)
+def test_a_healthy_canary_is_left_serving(run_cli: Run) -> None:
+    code, lines = _run_demo(run_cli, "healthy")
     result = _result(lines)
     assert (code, result["outcome"], result["action"], result["trigger"]) == (
         0,
@@ -241,32 +208,14 @@ def test_ctrl_c_stops_every_server(
             process.stdout.close()
 
 
-def test_an_unknown_scenario_is_a_usage_error(
-    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
-) -> None:
-    done = subprocess.run(
-        [*rollguard_cmd, "demo", "--scenario", "meltdown"],
-        capture_output=True,
-        text=True,
-        env=cli_env,
-        cwd=tmp_path,
-        check=False,
-    )
+def test_an_unknown_scenario_is_a_usage_error(run_cli: Run) -> None:
+    done = run_cli("demo", "--scenario", "meltdown")
     assert done.returncode == 2
     assert "meltdown" in done.stderr
 
 
-def test_promote_on_the_real_stack_is_refused_with_why(
-    rollguard_cmd: list[str], cli_env: dict[str, str], tmp_path: Path
-) -> None:
-    done = subprocess.run(
-        [*rollguard_cmd, "demo", "--scenario", "promote", "--stack", "real"],
-        capture_output=True,
-        text=True,
-        env=cli_env,
-        cwd=tmp_path,
-        check=False,
-    )
+def test_promote_on_the_real_stack_is_refused_with_why(run_cli: Run) -> None:
+    done = run_cli("demo", "--scenario", "promote", "--stack", "real")
     assert done.returncode == 2
     assert "--scenario promote runs on --stack embedded only" in done.stderr
     assert "Traceback" not in done.stderr

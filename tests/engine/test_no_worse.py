@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from promotion_counts import measure
 from scipy import special, stats
 
 from rollguard.engine import promotion
 from rollguard.errors import PolicyError
 from rollguard.policy import Policy
-from rollguard.signals import Measurement, Query, Signal, Version
 
 PROMOTE = "promotion: {steps: [10, 50, 100], beta: %s, margin_ratio: 1.5}\n"
 ERRORS = "error_rate_trigger: {increase: 50, compare_with: stable}\n"
@@ -73,23 +73,6 @@ def test_the_baseline_factor_keeps_its_mean_at_most_one_in_the_null() -> None:
         assert np.all(mean <= 1 + 1e-9)
 
 
-def _measure(
-    policy: Policy, now: float, canary: tuple[int, int], stable: tuple[int, int], slow: float = 0.04
-) -> dict[Query, Measurement]:
-    out: dict[Query, Measurement] = {}
-    for query in promotion.queries(policy):
-        requests, errors = canary if query.version is Version.CANARY else stable
-        if query.signal is Signal.REQUESTS:
-            out[query] = Measurement.ok(query, now, requests, requests=requests)
-        elif query.signal is Signal.ERRORS:
-            out[query] = Measurement.ok(query, now, errors, requests=requests)
-        else:
-            fast = requests - round(requests * slow)
-            buckets = {0.1: fast * 0.5, 0.25: fast, 0.5: requests, math.inf: requests}
-            out[query] = Measurement.ok(query, now, requests, requests=requests, buckets=buckets)
-    return out
-
-
 def _run(
     policy: Policy, intervals: int, canary: tuple[int, int], stable: tuple[int, int]
 ) -> promotion.PromotionVerdict:
@@ -98,7 +81,7 @@ def _run(
     for i in range(1, intervals + 1):
         now = i * policy.analysis.interval
         verdict = promotion.update(
-            policy, _measure(policy, now, canary, stable), baseline=None, state=state, now=now
+            policy, measure(policy, now, canary, stable), baseline=None, state=state, now=now
         )
         state = verdict.state
         if verdict.accepted:

@@ -22,6 +22,7 @@ from rollguard.executors.command import BASE_ENV, CommandExecutor
 from rollguard.policy import parse_policy
 from rollguard.policy.model import CommandExecutorSpec
 from rollguard.policy.secrets import REDACTED, Redactor
+from support import Run
 
 METRICS = "metrics: {provider: prometheus, address: 'http://127.0.0.1:9090'}\n"
 TRIGGER = "error_rate_trigger: {above: 5}\n"
@@ -177,9 +178,7 @@ def test_secrets_a_command_prints_are_redacted_before_they_are_recorded(
     assert "not a secret" in recorded
 
 
-def test_a_drill_on_record_and_its_export_hold_no_secret(
-    tmp_path: Path, rollguard_cmd: list[str], cli_env: dict[str, str]
-) -> None:
+def test_a_drill_on_record_and_its_export_hold_no_secret(tmp_path: Path, run_cli: Run) -> None:
     printer = tmp_path / "print_env.py"
     printer.write_text("import os\nfor k, v in sorted(os.environ.items()): print(k, v)\n")
     status = tmp_path / "status.py"
@@ -193,18 +192,9 @@ def test_a_drill_on_record_and_its_export_hold_no_secret(
             metrics=SECRET_METRICS,
         )
     )
-    env = {**cli_env, **SECRETS}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*rollguard_cmd, *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=120,
-            check=False,
-        )
+        return run_cli(*args, env=SECRETS, timeout=120)
 
     drill = run("drill", "--policy", str(policy), "--execute", "-o", "json")
     assert drill.returncode == 0, drill.stderr

@@ -8,33 +8,16 @@ revision, and the built ``kubectl rollout undo`` brings an old one back.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from kubernetes import client as k8s
 
+from kube_support import deployment
 from servers.kube_cluster import KubeCluster, versions
 from support import wait_until
 
 pytestmark = pytest.mark.real_server
 
 REVISION = "deployment.kubernetes.io/revision"
-
-
-def deployment(name: str, image: str, *, replicas: int = 3) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "app", "image": image}]},
-            },
-        },
-    }
 
 
 def rolled_out(apps: k8s.AppsV1Api, namespace: str, name: str) -> bool:
@@ -87,7 +70,7 @@ def test_a_deployment_rolls_out_a_new_revision_and_kubectl_undoes_it(
     kube_cluster: KubeCluster, kube_admin: k8s.ApiClient, kube_namespace: str
 ) -> None:
     apps, core, ns = k8s.AppsV1Api(kube_admin), k8s.CoreV1Api(kube_admin), kube_namespace
-    apps.create_namespaced_deployment(ns, deployment("web", "shop:1.0"))
+    apps.create_namespaced_deployment(ns, deployment("shop:1.0", name="web", replicas=3))
     wait_until(lambda: rolled_out(apps, ns, "web"), timeout=60, what="web available")
     wait_until(
         lambda: running_images(core, ns, "web") == ["shop:1.0"] * 3,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rollguard.metrics import derive
 from rollguard.metrics.exposition import parse
@@ -55,17 +58,46 @@ def test_a_restart_between_scrapes_is_a_counter_reset() -> None:
     assert value(Signal.ERROR_RATE_PERCENT, w) == pytest.approx(10 / 70 * 100)
 
 
-def test_the_step_across_the_window_start_counts_in_proportion() -> None:
+def test_the_step_across_the_window_start_counts_whole() -> None:
     w = window(
-        5,  # half of the 0 -> 10 s step is inside the window
+        5,  # the window starts halfway between the first two scrapes
         20,
         (0, requests(**{"200": 0})),
         (10, requests(**{"200": 40})),
         (20, requests(**{"200": 100, "401": 3, "403": 3})),
     )
-    assert value(Signal.REQUESTS, w) == 20 + 66
-    # 6 attempts over the 15 s of the window: 24 per minute
-    assert value(Signal.UNAUTHORIZED_PER_MINUTE, w) == pytest.approx(24)
+    # from the scrape at 0 (the last at or before the start) to the one at 20: whole
+    # requests, not 20 of the 40 served between 0 and 10
+    assert value(Signal.REQUESTS, w) == 106
+    # 6 attempts over the 20 s between the two scrapes compared: 18 per minute
+    assert value(Signal.UNAUTHORIZED_PER_MINUTE, w) == pytest.approx(18)
+
+
+@settings(max_examples=60, deadline=None)  # a loaded CI machine must not flake
+@given(
+    values=st.lists(st.integers(min_value=0, max_value=1000), min_size=3, max_size=30),
+    data=st.data(),
+)
+def test_consecutive_windows_add_up_to_whole_counts(values: list[int], data: st.DataObject) -> None:
+    """Windows cut anywhere between scrapes count every request once, in whole numbers."""
+    scrapes = [(t * 5.0, requests(**{"200": v})) for t, v in enumerate(values)]
+    last = scrapes[-1][0]
+    cut = data.draw(st.floats(min_value=5.0, max_value=last - 5.0))
+
+    def count(start: float, end: float) -> float:
+        # what the provider hands over: the last scrape at or before start, then those inside
+        before = [s for s in scrapes if s[0] <= start][-1:]
+        return value(
+            Signal.REQUESTS,
+            window(start, end, *before, *[s for s in scrapes if start < s[0] <= end]),
+        )
+
+    whole, left, right = count(0, last), count(0, cut), count(cut, last)
+    assert left + right == whole
+    assert left.is_integer()
+    assert right.is_integer()
+    # every drop is a restart counting from zero (Prometheus' reset rule)
+    assert whole == sum(b - a if b >= a else b for a, b in itertools.pairwise(values))
 
 
 def test_zero_requests_is_no_data_but_zero_unauthorized_is_zero() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -19,7 +19,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from rollguard import signals
+from rollguard import documents, signals
 from rollguard.engine.decision import Decision, Verdict
 from rollguard.engine.evaluate import evaluate, required_queries
 from rollguard.engine.state import EngineState
@@ -171,31 +171,16 @@ def _facts(m: Measurement) -> tuple[object, ...]:
     return (m.phase, m.value, m.requests, dict(m.buckets), m.reason)
 
 
-def _queries_counted(prometheus: PrometheusServer) -> float:
-    """Prometheus' own count of instant queries served, read live from its /metrics."""
-    text = httpx.get(f"{prometheus.url}/metrics", timeout=5).text
-    for line in text.splitlines():
-        if line.startswith("prometheus_http_requests_total{") and 'handler="/api/v1/query"' in line:
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
-def _count_queries(prometheus: PrometheusServer, work: Callable[[], object]) -> int:
-    """How many instant queries ``work()`` made Prometheus answer (a sentinel query marks
-    the end, since Prometheus counts a request just after answering it)."""
-    before = _queries_counted(prometheus)
-    work()
-    prometheus.query("vector(1)")
-    after = wait_until(
-        lambda: (_queries_counted(prometheus) - before) or None,
-        what="Prometheus to count the queries",
-    )
-    # the sentinel is the last request: once it is counted, so is everything before it
-    wait_until(
-        lambda: _queries_counted(prometheus) - before >= after,
-        what="the sentinel query to be counted",
-    )
-    return int(_queries_counted(prometheus) - before) - 1
+def _shape_keys(policies: Sequence[Policy]) -> dict[Shape, set[tuple[str, ...]]]:
+    """Every shape the policies' queries are batched in, with the keys asked in it."""
+    keys: dict[Shape, set[tuple[str, ...]]] = defaultdict(set)
+    for policy in policies:
+        for query in required_queries(policy):
+            found = batchable(query, _source(policy))
+            assert not isinstance(found, str), found
+            for keyed in found.asked.values():
+                keys[keyed.shape].add(keyed.key)
+    return keys
 
 
 def test_batched_and_per_deployment_decide_the_same(fleet: Fleet) -> None:
@@ -237,13 +222,13 @@ def test_queries_grow_with_shapes_not_deployments(fleet: Fleet) -> None:
     for query in queries:
         found = batchable(query, _source(many[0]))
         assert not isinstance(found, str), found
-        shapes.update(k.shape for k in (found.value, found.requests) if k is not None)
+        shapes.update(k.shape for k in found.asked.values())
 
     def batched(policies: list[Policy]) -> int:
-        return _count_queries(fleet.prometheus, lambda: _run(policies, fleet.at, batched=True))
+        return fleet.prometheus.count_queries(lambda: _run(policies, fleet.at, batched=True))
 
     def alone(policies: list[Policy]) -> int:
-        return _count_queries(fleet.prometheus, lambda: _run(policies, fleet.at, batched=False))
+        return fleet.prometheus.count_queries(lambda: _run(policies, fleet.at, batched=False))
 
     assert batched(few) == batched(many) == ROUNDS * len(shapes)
     per_deployment = alone(few)
@@ -254,20 +239,13 @@ def test_queries_grow_with_shapes_not_deployments(fleet: Fleet) -> None:
 def test_the_batchers_counts_are_exposed_as_metrics(fleet: Fleet) -> None:
     """What serve's and the controller's /metrics show, read after real batched rounds."""
     policies = [_policy(fleet.prometheus.url, m, i) for i, m in enumerate(MEMBERS)]
-    keys: dict[Shape, set[tuple[str, ...]]] = defaultdict(set)
-    for policy in policies:
-        for query in required_queries(policy):
-            found = batchable(query, _source(policy))
-            assert not isinstance(found, str), found
-            for keyed in (found.value, found.requests):
-                if keyed is not None:
-                    keys[keyed.shape].add(keyed.key)
+    keys = _shape_keys(policies)
     batcher = QueryBatcher()
     registry = CollectorRegistry()
     query_counts.register(registry, batcher, prefix="rollguard")
 
-    counted = _count_queries(
-        fleet.prometheus, lambda: _run(policies, fleet.at, batched=True, batcher=batcher)
+    counted = fleet.prometheus.count_queries(
+        lambda: _run(policies, fleet.at, batched=True, batcher=batcher)
     )
 
     exposed = text_string_to_metric_families(generate_latest(registry).decode())
@@ -284,6 +262,40 @@ def test_the_batchers_counts_are_exposed_as_metrics(fleet: Fleet) -> None:
     assert deployments / batched >= len(MEMBERS)  # every member in each query
 
 
+def test_an_answer_past_the_size_limit_is_asked_in_halves(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Raw samples come one series per status code or bucket: a batch may outgrow the
+    answer limit, and is then asked again for fewer deployments, with the same results."""
+    policies = [_policy(fleet.prometheus.url, m, i) for i, m in enumerate(MEMBERS)]
+    keys = _shape_keys(policies)
+    sizes = {
+        shape: len(
+            httpx.get(
+                f"{fleet.prometheus.url}/api/v1/query",
+                params={"query": shape.expression(asked), "time": fleet.at},
+                timeout=10,
+            ).content
+        )
+        for shape, asked in keys.items()
+    }
+    alone = _run(policies, fleet.at, batched=False)
+    limit = max(sizes.values()) // 2  # the largest batch no longer fits; a deployment does
+    monkeypatch.setattr(documents, "MAX_ANSWER_BYTES", limit)
+    batcher = QueryBatcher()
+    together = _run(policies, fleet.at, batched=True, batcher=batcher)
+    for one, other in zip(alone, together, strict=True):
+        for index, member in enumerate(MEMBERS):
+            assert {m.phase for m in other.measured[index].values()} == {Phase.OK}, member
+            assert {q: _facts(m) for q, m in one.measured[index].items()} == {
+                q: _facts(m) for q, m in other.measured[index].items()
+            }, member
+    too_large = sum(size > limit for size in sizes.values())
+    assert too_large >= 1
+    # each batch past the limit was asked at least twice more (its halves)
+    assert batcher.sent >= ROUNDS * (len(keys) + 2 * too_large)
+
+
 def test_hostile_label_values_match_only_themselves(fleet: Fleet) -> None:
     """The batched query for some deployments returns their series and no one else's."""
     asked = ["c.d", ".*", "a|b", 'q"uote', "back\\slash", "new\nline", "x)(y"]
@@ -297,12 +309,14 @@ def test_hostile_label_values_match_only_themselves(fleet: Fleet) -> None:
             Query(signals.Signal.REQUESTS, signals.Version.CANARY, 10.0), _source(policy)
         )
         assert not isinstance(found, str), found
-        shape = found.value.shape
-        keys.append(found.value.key)
+        [keyed, *_] = found.asked.values()  # the raw samples in the window
+        shape = keyed.shape
+        keys.append(keyed.key)
     assert shape is not None
+    assert shape.ranged
     expression = shape.expression(keys)
     answered = fleet.prometheus.query(expression)
-    got = sorted(str(series["metric"]["deployment"]) for series in answered)  # type: ignore[index]
+    got = sorted({str(series["metric"]["deployment"]) for series in answered})  # type: ignore[index]
     assert got == sorted(asked)  # "cxd", "ü" and the shop's are not matched by ".*" or "c.d"
 
 

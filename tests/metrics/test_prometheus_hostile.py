@@ -85,7 +85,16 @@ def test_a_malformed_answer_is_an_error_measurement(
 
 
 def test_a_bucket_bound_that_is_not_a_number_is_an_error(hostile: Answers) -> None:
-    hostile.body = vector({"metric": {"le": "fast"}, "value": [1, "3"]})
+    hostile.body = vector({"metric": {"le": "fast"}, "value": [1, "0"]})
+    hostile.range_body = json.dumps(
+        {
+            "status": "success",
+            "data": {
+                "resultType": "matrix",
+                "result": [{"metric": {"le": "fast"}, "values": [[0.5, "1"], [0.9, "3"]]}],
+            },
+        }
+    ).encode()
     measured = measure(hostile.url, Signal.LATENCY_BUCKETS)
     assert measured.phase is Phase.ERROR
     assert "le='fast'" in measured.reason

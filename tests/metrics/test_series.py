@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from rollguard.metrics import series
 from rollguard.metrics.series import Point, Ring
@@ -34,55 +32,8 @@ def test_counter_delta_over_two_resets() -> None:
     assert series.counter_delta(samples) == 16
 
 
-# --- window growth (what the scrape provider uses) -------------------------------------------
-
-
-def test_window_growth_from_a_sample_on_the_window_start() -> None:
-    samples = points((0, 10), (10, 20), (20, 35))
-    assert series.window_growth(samples, start=0, end=20) == series.Growth(25, 20)
-
-
-def test_window_growth_interpolates_the_step_across_the_start() -> None:
-    # half of the 0 -> 10 s step (+10) lies inside (5, 20]: 5 + 15
-    samples = points((0, 10), (10, 20), (20, 35))
-    assert series.window_growth(samples, start=5, end=20) == series.Growth(20, 15)
-
-
-def test_window_growth_across_a_reset_at_the_start() -> None:
-    # 50 -> 6 is a reset: +6 over that step, half of it inside; then +10
-    samples = points((0, 50), (10, 6), (20, 16))
-    assert series.window_growth(samples, start=5, end=20) == series.Growth(13, 15)
-
-
-def test_window_growth_without_an_earlier_sample_uses_what_is_inside() -> None:
-    samples = points((10, 20), (20, 35))
-    assert series.window_growth(samples, start=5, end=20) == series.Growth(15, 10)
-    assert series.window_growth(points((10, 20)), start=5, end=20) is None
-    assert series.window_growth(samples, start=20, end=30) is None
-
-
-def test_window_growth_per_second() -> None:
+def test_growth_per_second() -> None:
     assert series.Growth(30, 20).per_second == 1.5
-
-
-@settings(max_examples=60, deadline=None)  # a loaded CI machine must not flake
-@given(
-    values=st.lists(st.integers(min_value=0, max_value=1000), min_size=3, max_size=30),
-    data=st.data(),
-)
-def test_consecutive_windows_add_up(values: list[int], data: st.DataObject) -> None:
-    """Windows ending on scrapes, back to back, count every increment exactly once."""
-    samples = [Point(float(t * 5), float(v)) for t, v in enumerate(values)]
-    cut = data.draw(st.integers(min_value=1, max_value=len(values) - 2))
-    first, last, middle = samples[0].t, samples[-1].t, samples[cut].t
-    whole = series.window_growth(samples, start=first, end=last)
-    left = series.window_growth(samples, start=first, end=middle)
-    right = series.window_growth(samples, start=middle, end=last)
-    assert whole is not None
-    assert left is not None
-    assert right is not None
-    assert left.increase + right.increase == pytest.approx(whole.increase)
-    assert whole.increase == series.counter_delta(samples)
 
 
 # --- Prometheus increase() / rate() extrapolation -----------------------------------------

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from operator_support import CRD_FILE, install_crd
 from servers.kube_cluster import KubeCluster
 from servers.postgres import postgres_server
+from servers.tcp_gate import TcpGate, gate
 from support import unavailable
 
 __all__ = ["postgres_server", "rollbackpolicy_crd"]
@@ -30,3 +34,17 @@ def helm() -> Path:
     if not binary.exists():
         unavailable(f"no helm at {binary}: run tools/helm/build.sh")
     return binary
+
+
+@pytest.fixture
+def cut_off(rollbackpolicy_crd: KubeCluster, tmp_path: Path) -> Iterator[tuple[TcpGate, Path]]:
+    """A gate in front of the API server, and a kubeconfig that goes through it."""
+    config = json.loads(rollbackpolicy_crd.kubeconfig.read_text())
+    server = urlsplit(config["clusters"][0]["cluster"]["server"])
+    assert server.hostname is not None
+    assert server.port is not None
+    with gate((server.hostname, server.port)) as link:
+        config["clusters"][0]["cluster"]["server"] = f"https://{server.hostname}:{link.port}"
+        path = tmp_path / "gated-kubeconfig"
+        path.write_text(json.dumps(config))
+        yield link, path

@@ -33,6 +33,7 @@ from rollguard.operator.probes import Marks, parse_address
 from servers.exporter import ExporterServer
 from servers.kube_cluster import KubeCluster
 from servers.postgres import PostgresServer
+from servers.tcp_gate import TcpGate
 from support import free_port, wait_until
 
 
@@ -195,6 +196,12 @@ def test_a_working_controller_is_ready_and_counts_its_evaluations(
         listed = _sample(metrics, 'rollguard_controller_api_requests_total{verb="list"}')
         assert (listed or 0) >= 2
         assert _sample(metrics, "rollguard_controller_fenced_refusals_total") == 0
+        # every evaluation's lag is observed; a scrape policy's, from its own start
+        lagged = _sample(metrics, "rollguard_controller_evaluation_lag_seconds_count")
+        assert lagged is not None
+        assert lagged >= 2
+        within = 'rollguard_controller_evaluation_lag_seconds_bucket{le="60.0"}'
+        assert _sample(metrics, within) == lagged
         # a scrape policy asks no Prometheus; the batcher's counts are there, at zero
         batched = 'rollguard_controller_prometheus_queries_total{mode="batched"}'
         assert _sample(metrics, batched) == 0
@@ -203,5 +210,60 @@ def test_a_working_controller_is_ready_and_counts_its_evaluations(
         ready = json.loads(body)
         assert ready["shards_held"] == [0, 1, 2]
         assert _get(base, "/healthz")[0] == 200
+    finally:
+        process.stop()
+
+
+def test_a_replica_cut_off_from_the_api_server_times_out_and_turns_unready(
+    rollbackpolicy_crd: KubeCluster,
+    kube_namespace: str,
+    cut_off: tuple[TcpGate, Path],
+    tmp_path: Path,
+) -> None:
+    """Behind a cut link (the connection open, nothing answered) every API call ends after
+    the request timeout, a Lease's duration: the resync and Lease loops come round and
+    count the errors, /readyz turns false naming them, and the replica stays alive; when
+    the link is back it is ready again, without a restart."""
+    link, kubeconfig = cut_off
+    cluster: Any = SimpleNamespace(kubeconfig=kubeconfig)
+    process = ControllerProcess(
+        cluster,
+        tmp_path,
+        namespace=kube_namespace,
+        identity="cut",
+        audit=f"sqlite:///{tmp_path / 'audit.db'}",
+        extra=("--shards", "1", "--lease-seconds", "3"),
+    )
+    resync_errors = 'rollguard_controller_resyncs_total{result="error"}'
+    tick_errors = 'rollguard_controller_lease_ticks_total{result="error"}'
+
+    def ready() -> bool:
+        process.check()
+        return _get(base, "/readyz")[0] == 200
+
+    def errors() -> tuple[float, float]:
+        metrics = _get(base, "/metrics")[1]
+        return _sample(metrics, resync_errors) or 0.0, _sample(metrics, tick_errors) or 0.0
+
+    def failing() -> dict[str, Any] | None:
+        process.check()
+        resyncs, ticks = errors()
+        if resyncs <= before[0] or ticks <= before[1]:
+            return None  # no call has ended since the cut: the loops are stuck in them
+        code, body = _get(base, "/readyz")
+        found: dict[str, Any] = json.loads(body)
+        return found if code == 503 else None
+
+    try:
+        base = process.health_url()
+        wait_until(ready, timeout=120, what="the replica ready")
+        link.shut()
+        before = errors()  # a call under way when the link was cut may still succeed
+        unready = wait_until(failing, timeout=60, what="timed-out calls counted, /readyz false")
+        assert unready["leases"]["ok"] is False
+        assert "timed out" in unready["leases"]["problem"]
+        assert _get(base, "/healthz")[0] == 200  # the loops come round: alive
+        link.open()
+        wait_until(ready, timeout=60, what="the replica ready again")
     finally:
         process.stop()

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from kube_support import deployment, image, roll_out
+from kube_support import ConcurrentWriter, deployment, image, roll_out
 from operator_support import (
     ControllerProcess,
     policy_status,
@@ -24,7 +26,11 @@ from operator_support import (
     scrape_policy,
     serving,
 )
+from rollguard.audit.base import LockInfo
 from rollguard.audit.factory import open_store
+from rollguard.audit.locks import lock_key
+from rollguard.audit.schema import locks
+from rollguard.errors import ExecutorError
 from rollguard.executors.kubernetes import KubernetesExecutor
 from rollguard.operator.fence import FencedExecutor
 from rollguard.operator.kube import PolicyKey
@@ -99,19 +105,36 @@ def test_a_killed_replicas_policies_are_evaluated_again_by_the_others(
     )  # fmt: skip
     replicas = _replicas(cluster, tmp_path, namespace, audit_url, 3)
     try:
+        pids = {replica.identity: replica.process.pid for replica in replicas}
 
         def spread() -> dict[str, str] | None:
-            # every policy watched, and the shards spread: more than one replica evaluates
+            # every policy watched, the shards spread (more than one replica evaluates), and
+            # settled: each deployment's lock is held by the replica its status names
             owners = _owners(cluster, namespace, names)
-            return owners if owners and len(set(owners.values())) >= 2 else None
+            if not owners or len(set(owners.values())) < 2:
+                return None
+            held = _locks(audit_url, {lock_key(name, namespace) for name in names})
+            for name, owner in owners.items():
+                lock = held.get(lock_key(name, namespace))
+                if lock is None or lock.pid != pids[owner]:
+                    return None
+            return owners
 
         before = wait_until(spread, timeout=DEADLINE, what="every policy watched, spread")
         for replica in replicas:
             replica.check()
         victim = max(replicas, key=lambda r: list(before.values()).count(r.identity))
         orphaned = [name for name, owner in before.items() if owner == victim.identity]
+        keys = {lock_key(name, namespace) for name in orphaned}
+        # As if the victim ran on another host: no survivor can see that its pid is gone.
+        assert _move_locks(audit_url, victim.process.pid, host="another-host") == keys
+        killed = time.time()
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait(timeout=10)
+        left = _locks(audit_url, keys)
+        # Its locks follow its shard Leases: they run out within a Lease of its death.
+        assert {key: lock.host for key, lock in left.items()} == dict.fromkeys(keys, "another-host")
+        assert max(lock.expires_at for lock in left.values()) <= killed + float(LEASE)
 
         def taken_over() -> dict[str, str] | None:
             owners = _owners(cluster, namespace, orphaned)
@@ -121,6 +144,11 @@ def test_a_killed_replicas_policies_are_evaluated_again_by_the_others(
 
         after = wait_until(taken_over, timeout=DEADLINE, what="the killed replica's policies")
         assert set(after.values()) <= {r.identity for r in replicas if r is not victim}
+        taken = _locks(audit_url, keys)
+        assert set(taken) == keys
+        for key, lock in taken.items():  # the second fence held until its lease ran out
+            assert lock.host != "another-host"
+            assert lock.acquired_at >= left[key].expires_at
     finally:
         for replica in replicas:
             replica.stop()
@@ -133,15 +161,42 @@ def test_a_killed_replicas_policies_are_evaluated_again_by_the_others(
     assert acted == []  # healthy canaries: nothing was rolled back, by anyone
 
 
+def _move_locks(audit_url: str, pid: int, *, host: str) -> set[str]:
+    """Record the locks held by process ``pid`` as held on ``host``; their keys."""
+    engine = sa.create_engine(audit_url)
+    try:
+        with engine.begin() as connection:
+            rows = connection.execute(
+                sa.update(locks)
+                .where(locks.c.pid == pid)
+                .values(host=host)
+                .returning(locks.c.deployment)
+            ).all()
+    finally:
+        engine.dispose()
+    return {row[0] for row in rows}
+
+
+def _locks(audit_url: str, keys: set[str]) -> dict[str, LockInfo]:
+    store = open_store(audit_url, create=False)
+    try:
+        found = {key: store.lock_holder(key) for key in keys}
+    finally:
+        store.close()
+    return {key: lock for key, lock in found.items() if lock is not None}
+
+
 def test_a_replica_whose_lease_lapsed_is_refused_its_pending_rollback(
     rollbackpolicy_crd: KubeCluster, kube_namespace: str, kube_admin: object
 ) -> None:
     """A replica paused past its Lease: when it wakes with a rollback pending, the fence
-    (checked right before acting) refuses it, and the Deployment is untouched."""
+    (checked right before acting) refuses it, and the Deployment is untouched. Nor does it
+    read the Deployment back: a replica cut off from the API server would wait there,
+    keeping the deployment's audit lock from the new owner."""
     cluster, namespace = rollbackpolicy_crd, kube_namespace
     roll_out(cluster, namespace, "shop:v1", "shop:v2")
     now = [1000.0]
-    client = cluster.api_client()
+    client = ConcurrentWriter(cluster.kubeconfig)
     keeper = ShardKeeper(
         client,
         namespace=namespace,
@@ -158,17 +213,22 @@ def test_a_replica_whose_lease_lapsed_is_refused_its_pending_rollback(
         what=f"policy {key}",
     )
 
-    async def go() -> tuple[bool, bool, str]:
+    async def go() -> tuple[bool, bool, str, str]:
         await keeper.tick()
         held = keeper.owns(key)
         now[0] += 6.0  # SIGSTOP for longer than the Lease: the clock ran on meanwhile
         result = await fenced.rollback()
-        return held, result.ok, result.detail
+        with pytest.raises(ExecutorError) as read:
+            await fenced.status()
+        return held, result.ok, result.detail, str(read.value)
 
     with client:
-        held, ok, detail = asyncio.run(go())
+        held, ok, detail, read = asyncio.run(go())
+        paths = [path for _, path, _ in client.responses]
     assert shard_of(key, 1) == 0
     assert held
     assert not ok
     assert "no longer owns" in detail
+    assert "no longer owns" in read
+    assert not [path for path in paths if "/deployments" in path or "/replicasets" in path]
     assert image(cluster, namespace) == "shop:v2"

@@ -1,23 +1,35 @@
-"""A progressive release under a real ``serve``, its HAProxy executor moving a real HAProxy.
+"""A progressive release under a real ``serve``, its executor moving a real HAProxy (or the
+real test Kubernetes cluster's Deployments: the policy's ``executor`` is the caller's).
 
 The policy steps 10 -> 25 -> 50 -> 100 % on a replay recording played at real time.
 Its ``confirm_step`` hook lets a step move on only once the test has written
 ``go-<weight>`` into ``gates``, so a test, not the machine's speed, says how far
-the release may go; ``confirm_promotion`` is the caller's.
+the release may go; ``confirm_promotion`` is the caller's. :func:`write_folder`
+lays the policy and its recording out for ``serve``.
 """
 
 from __future__ import annotations
 
-from rollguard.audit.base import AuditSink
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from serve_harness import TOKEN, Served
+
+from rollguard.audit.base import AuditRecord, AuditSink
+from rollguard.server.auth import TokenAuth
 from rollguard.server.wiring import WatcherFactory, default_factory
 from servers.haproxy import BACKEND, HaproxyServer
 
 MIN_STEP_SECONDS = 1.5
 ROWS_PER_SECOND = 8
+#: The token the gates tests' operator asks with: named ``ops`` by serve, read from OPS_TOKEN.
+OPS_TOKEN = "ops-token-0123456789abcdef"
 
 POLICY = """\
 name: shop-progressive
-target: {{deployment: shop, executor: {{type: haproxy, socket: '{socket}', backend: {backend}}}}}
+target: {{deployment: shop, executor: {executor}}}
 metrics: {{provider: replay, file: healthy.csv}}
 baseline: {{compare_with: stable}}
 analysis: {{interval: 0.25s, min_requests: 20}}
@@ -25,7 +37,7 @@ error_rate_trigger: {{threshold: 5%, measurement_window: 10s, action: immediate_
 promotion:
   steps: [10, 25, 50, 100]
   min_step_duration: {min_step}s
-  max_step_duration: 1h
+  max_step_duration: {max_step}
   hooks:
     confirm_step:
       on_failure: hold
@@ -45,6 +57,39 @@ def recording(seconds: int, *, bad_after: float | None = None) -> str:
     return "\n".join(rows) + "\n"
 
 
+def write_folder(
+    tmp_path: Path,
+    executor: str,
+    *,
+    hook: str,
+    bad_after: float | None = None,
+    max_step: str = "1h",
+) -> Path:
+    """``tmp_path/policies`` holding ``shop.yaml`` over ten minutes of :func:`recording`.
+
+    ``executor`` is the policy's executor (YAML flow, e.g. :func:`haproxy_executor`);
+    ``hook`` is the ``confirm_promotion`` hook; ``confirm_step`` reads its
+    ``go-<weight>`` gates in ``tmp_path``.
+    """
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "healthy.csv").write_text(recording(600, bad_after=bad_after))
+    policy = POLICY.format(
+        executor=executor,
+        min_step=MIN_STEP_SECONDS,
+        max_step=max_step,
+        gates=tmp_path,
+        hook=hook,
+    )
+    (folder / "shop.yaml").write_text(policy)
+    return folder
+
+
+def haproxy_executor(haproxy: HaproxyServer) -> str:
+    """The policy's executor for the test's HAProxy."""
+    return f"{{type: haproxy, socket: '{haproxy.socket_path}', backend: {BACKEND}}}"
+
+
 def live(audit: AuditSink) -> WatcherFactory:
     """Recordings played at real time: each 0.25 s interval's window holds two rows."""
     return default_factory(audit, replay_speed=1.0)
@@ -59,3 +104,73 @@ def canary_weight(haproxy: HaproxyServer) -> int:
             admin = int(fields[6])  # srv_admin_state: maintenance bits
             return 0 if admin & 0x1F else int(fields[7])
     raise AssertionError(f"no canary in HAProxy's state: {state}")
+
+
+def promotion(served: Served) -> dict[str, Any]:
+    """The deployment's promotion as ``serve``'s API shows it."""
+    found = served.detail("shop").get("promotion")
+    assert isinstance(found, dict), "the deployment shows no promotion"
+    return found
+
+
+def release(
+    rollguard_cmd: list[str], env: dict[str, str], served: Served, *args: str, output: str = "json"
+) -> subprocess.CompletedProcess[str]:
+    """``rollguard release ARGS --server URL``, as an operator runs it."""
+    return subprocess.run(
+        [*rollguard_cmd, "release", *args, "--server", served.url, "-o", output],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def gates_recorded(entries: list[AuditRecord]) -> list[AuditRecord]:
+    """Checks the trail of the gates tests: pause (for alice), resume, pause, abort (for bob),
+    retry, promote, each asked with the token named ``ops``; the abort as a rollback; the
+    retry's first step. Returns the ``command`` entries."""
+    commands = [r for r in entries if r.kind == "command"]
+    assert [(c.evidence["command"], c.outcome) for c in commands] == [
+        ("pause", "accepted"),
+        ("resume", "accepted"),
+        ("pause", "accepted"),
+        ("abort", "accepted"),
+        ("retry", "accepted"),
+        ("promote", "accepted"),
+    ]
+    assert {c.evidence["requested_by"] for c in commands} == {"ops"}
+    assert commands[3].reason == "abort by ops for bob: bad release notes"
+    assert commands[3].evidence["on_behalf_of"] == "bob"
+    # The abort ran through intent, step and result, saying who asked.
+    result = next(r for r in entries if r.kind == "action_result" and r.trigger == "operator")
+    assert result.reason == "abort by ops for bob: bad release notes"
+    assert result.outcome == "success"
+    hooks = [r for r in entries if r.kind == "hook"]
+    assert [h.executor_output["hook"] for h in hooks if h.outcome == "success"] == [
+        "confirm_step",  # 10 -> 25, after the resume
+        "confirm_promotion",
+    ]
+    weights = [r.executor_output["canary_weight"] for r in entries if r.kind == "promotion_step"]
+    assert weights == [10, 25, 10]  # the retry's first step after the abort
+    return commands
+
+
+def ops_auth() -> TokenAuth:
+    """serve's tokens for the gates tests: ``ops`` for the operator's CLI, ``operator`` for
+    the harness's own calls."""
+    return TokenAuth(named={"ops": OPS_TOKEN, "operator": TOKEN})
+
+
+def ops_gate(
+    rollguard_cmd: list[str], cli_env: dict[str, str], served: Served, *args: str
+) -> dict[str, Any]:
+    """``rollguard release ARGS`` with the ``ops`` token, its JSON answer; the token is
+    never printed."""
+    env = {**cli_env, "OPS_TOKEN": OPS_TOKEN}
+    done = release(rollguard_cmd, env, served, *args, "--token-env", "OPS_TOKEN")
+    assert done.returncode == 0, done.stderr
+    assert OPS_TOKEN not in done.stdout + done.stderr
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer

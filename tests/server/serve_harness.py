@@ -57,6 +57,22 @@ latency_trigger: {{threshold: 800ms, measurement_window: 10s, action: gradual_ro
 """
 
 
+def sequential_policy(csv: str) -> str:
+    """``seq``: a sequential error-rate test (alpha 0.01) of the canary against stable."""
+    return f"""\
+name: seq-policy
+target: {{deployment: seq, executor: {{type: noop}}}}
+metrics: {{provider: replay, file: {csv}}}
+analysis: {{interval: 0.1s, min_requests: 20, no_data_limit: 3}}
+baseline: {{compare_with: stable}}
+error_rate_trigger:
+  threshold: 5%
+  measurement_window: 10s
+  action: immediate_rollback
+  detection: {{method: sequential, alpha: 0.01}}
+"""
+
+
 BROKEN_POLICY = """\
 target: {deployment: broken}
 metrics: {provider: replay, file: healthy.csv}

@@ -9,43 +9,29 @@ weight back from HAProxy itself and each gate from the audit trail
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from progressive_serve import MIN_STEP_SECONDS, POLICY, canary_weight, live, recording
-from serve_harness import TOKEN, Served, start_serve
+from progressive_serve import (
+    MIN_STEP_SECONDS,
+    canary_weight,
+    gates_recorded,
+    haproxy_executor,
+    live,
+    ops_auth,
+    ops_gate,
+    promotion,
+    release,
+    write_folder,
+)
+from serve_harness import TOKEN, start_serve
 
-from rollguard.audit.base import AuditRecord
 from rollguard.audit.factory import open_store
-from rollguard.server.auth import TokenAuth
-from servers.haproxy import BACKEND, HaproxyServer
+from servers.haproxy import HaproxyServer
 from support import wait_until
 
 pytestmark = pytest.mark.real_server
-
-OPS_TOKEN = "ops-token-0123456789abcdef"
-
-
-def _promotion(served: Served) -> dict[str, Any]:
-    found = served.detail("shop").get("promotion")
-    assert isinstance(found, dict), "the deployment shows no promotion"
-    return found
-
-
-def _gate(
-    rollguard_cmd: list[str], env: dict[str, str], served: Served, *args: str, output: str = "json"
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*rollguard_cmd, "release", *args, "--server", served.url, "-o", output],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_pause_resume_abort_retry_promote_through_real_haproxy(
@@ -54,29 +40,17 @@ def test_pause_resume_abort_retry_promote_through_real_haproxy(
     rollguard_cmd: list[str],
     cli_env: dict[str, str],
 ) -> None:
-    folder = tmp_path / "policies"
-    folder.mkdir()
     confirmed = tmp_path / "confirmed.txt"
-    (folder / "healthy.csv").write_text(recording(600))
-    (folder / "shop.yaml").write_text(
-        POLICY.format(
-            socket=canary_haproxy.socket_path,
-            backend=BACKEND,
-            min_step=MIN_STEP_SECONDS,
-            gates=tmp_path,
-            hook=f"{{command: [/bin/sh, -c, 'echo \"$ROLLGUARD_CANARY_WEIGHT\" >> {confirmed}']}}",
-        )
+    folder = write_folder(
+        tmp_path,
+        haproxy_executor(canary_haproxy),
+        hook=f"{{command: [/bin/sh, -c, 'echo \"$ROLLGUARD_CANARY_WEIGHT\" >> {confirmed}']}}",
     )
     store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
-    env = {**cli_env, "OPS_TOKEN": OPS_TOKEN}
-    auth = TokenAuth(named={"ops": OPS_TOKEN, "operator": TOKEN})
+    auth = ops_auth()
 
     def gate(*args: str) -> dict[str, Any]:
-        done = _gate(rollguard_cmd, env, served, *args, "--token-env", "OPS_TOKEN")
-        assert done.returncode == 0, done.stderr
-        assert OPS_TOKEN not in done.stdout + done.stderr
-        answer: dict[str, Any] = json.loads(done.stdout)
-        return answer
+        return ops_gate(rollguard_cmd, cli_env, served, *args)
 
     try:
         with start_serve(folder, store=store, auth=auth, factory=live) as served:
@@ -90,16 +64,16 @@ def test_pause_resume_abort_retry_promote_through_real_haproxy(
 
             def ready_but_held() -> bool:
                 shown = served.detail("shop")
-                promotion = _promotion(served)
+                step = promotion(served)
                 return bool(
                     int(str(shown["evaluations"])) >= before + 2
-                    and promotion["accepted"]
-                    and promotion["step_seconds"] >= MIN_STEP_SECONDS
+                    and step["accepted"]
+                    and step["step_seconds"] >= MIN_STEP_SECONDS
                 )
 
             wait_until(ready_but_held, timeout=30, what="evidence enough to step, held")
             assert canary_weight(canary_haproxy) == 10
-            assert _promotion(served)["step"] == 1
+            assert promotion(served)["step"] == 1
             assert served.detail("shop")["status"] == "paused"
             # Resume: the evidence moves it on at once (to 25%, where confirm_step holds it).
             assert gate("resume", "shop")["status"] == "watching"
@@ -114,7 +88,7 @@ def test_pause_resume_abort_retry_promote_through_real_haproxy(
             (tmp_path / "go-10").unlink()
             assert gate("retry", "shop", "--reason", "notes fixed")["status"] == "watching"
             wait_until(lambda: canary_weight(canary_haproxy) == 10, what="the first step again")
-            assert _promotion(served)["step"] == 1
+            assert promotion(served)["step"] == 1
             # Promote: through confirm_promotion, straight to 100%.
             promoted = gate("promote", "shop", "--reason", "go")
             assert (promoted["status"], promoted["canary_weight"]) == ("promoted", 100)
@@ -124,34 +98,7 @@ def test_pause_resume_abort_retry_promote_through_real_haproxy(
     finally:
         entries = [entry.record for entry in store.list(deployment="shop")]
         store.close()
-    _gates_recorded(entries)
-
-
-def _gates_recorded(entries: list[AuditRecord]) -> None:
-    """Every gate in the trail with who asked; the abort as a rollback; the retry's steps."""
-    commands = [r for r in entries if r.kind == "command"]
-    assert [(c.evidence["command"], c.outcome) for c in commands] == [
-        ("pause", "accepted"),
-        ("resume", "accepted"),
-        ("pause", "accepted"),
-        ("abort", "accepted"),
-        ("retry", "accepted"),
-        ("promote", "accepted"),
-    ]
-    assert {c.evidence["requested_by"] for c in commands} == {"ops"}
-    assert commands[3].reason == "abort by ops for bob: bad release notes"
-    assert commands[3].evidence["on_behalf_of"] == "bob"
-    # The abort ran through intent, step and result, saying who asked.
-    result = next(r for r in entries if r.kind == "action_result" and r.trigger == "operator")
-    assert result.reason == "abort by ops for bob: bad release notes"
-    assert result.outcome == "success"
-    hooks = [r for r in entries if r.kind == "hook"]
-    assert [h.executor_output["hook"] for h in hooks if h.outcome == "success"] == [
-        "confirm_step",  # 10 -> 25, after the resume
-        "confirm_promotion",
-    ]
-    weights = [r.executor_output["canary_weight"] for r in entries if r.kind == "promotion_step"]
-    assert weights == [10, 25, 10]  # the retry's first step after the abort
+    gates_recorded(entries)
 
 
 def test_a_held_release_still_rolls_back_and_a_hook_can_hold_a_promote(
@@ -160,25 +107,20 @@ def test_a_held_release_still_rolls_back_and_a_hook_can_hold_a_promote(
     rollguard_cmd: list[str],
     cli_env: dict[str, str],
 ) -> None:
-    folder = tmp_path / "policies"
-    folder.mkdir()
     # The canary goes bad 30 s after the start: after the three CLI calls below even
     # on a loaded machine (each starts a Python process), so they meet a held release.
-    (folder / "healthy.csv").write_text(recording(600, bad_after=30))
-    policy = POLICY.format(
-        socket=canary_haproxy.socket_path,
-        backend=BACKEND,
-        min_step=MIN_STEP_SECONDS,
-        gates=tmp_path,
+    folder = write_folder(
+        tmp_path,
+        haproxy_executor(canary_haproxy),
         hook="{on_failure: hold, command: [/bin/sh, -c, 'exit 3']}",
+        bad_after=30,
     )
-    (folder / "shop.yaml").write_text(policy)
     store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
     env = {**cli_env, "ROLLGUARD_API_TOKEN": TOKEN}
     try:
         with start_serve(folder, store=store, factory=live) as served:
             wait_until(lambda: canary_weight(canary_haproxy) == 10, what="the first step, 10%")
-            paused = _gate(
+            paused = release(
                 rollguard_cmd, env, served, "pause", "shop", "--as", "carol", output="text"
             )
             assert paused.returncode == 0, paused.stderr
@@ -187,16 +129,16 @@ def test_a_held_release_still_rolls_back_and_a_hook_can_hold_a_promote(
             held_line = "  step 1 of 4 at 10%, held by operator for carol; next step 25%"
             assert said[1].startswith(held_line)
             assert TOKEN not in paused.stdout + paused.stderr
-            early = _gate(rollguard_cmd, env, served, "retry", "shop")
+            early = release(rollguard_cmd, env, served, "retry", "shop")
             assert early.returncode == 7, early.stderr
             assert "cannot retry 'shop' while it is paused" in early.stderr
-            held = _gate(rollguard_cmd, env, served, "promote", "shop", "--reason", "ship it")
+            held = release(rollguard_cmd, env, served, "promote", "shop", "--reason", "ship it")
             assert held.returncode == 7, held.stderr
             assert "held by hook confirm_promotion" in held.stderr
             assert "Traceback" not in held.stderr
             shown = served.detail("shop")
             assert shown["status"] == "paused"
-            assert _promotion(served)["step"] == 1
+            assert promotion(served)["step"] == 1
             assert canary_weight(canary_haproxy) == 10
             # Still held when the canary goes bad: the rollback trigger acts anyway.
             served.wait_status("shop", "rolled_back", timeout=90)
@@ -222,18 +164,9 @@ def test_a_step_held_at_its_maximum_waits_for_an_operator(
     cli_env: dict[str, str],
 ) -> None:
     """``on_max_duration: hold`` under serve: the share stays, paused, until resume or promote."""
-    folder = tmp_path / "policies"
-    folder.mkdir()
-    (folder / "healthy.csv").write_text(recording(600))
-    policy = POLICY.format(
-        socket=canary_haproxy.socket_path,
-        backend=BACKEND,
-        min_step=MIN_STEP_SECONDS,
-        gates=tmp_path,
-        hook="{command: [/bin/true]}",
+    folder = write_folder(
+        tmp_path, haproxy_executor(canary_haproxy), hook="{command: [/bin/true]}", max_step="4s"
     )
-    policy = policy.replace("max_step_duration: 1h", "max_step_duration: 4s")
-    (folder / "shop.yaml").write_text(policy)
     (tmp_path / "go-10").touch()  # confirm_step lets 10 % move on, not 25 %
     store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
     env = {**cli_env, "ROLLGUARD_API_TOKEN": TOKEN}
@@ -241,7 +174,7 @@ def test_a_step_held_at_its_maximum_waits_for_an_operator(
         with start_serve(folder, store=store, factory=live) as served:
             wait_until(lambda: canary_weight(canary_haproxy) == 25, what="the second step, 25%")
             held = served.wait_status("shop", "paused", timeout=30)
-            assert _promotion(served)["held_by"] == "max_step_duration"
+            assert promotion(served)["held_by"] == "max_step_duration"
             evaluations = int(str(held["evaluations"]))
             # No watch runs: nothing moves it back to the first step, nothing moves it on.
             wait_until(
@@ -251,7 +184,7 @@ def test_a_step_held_at_its_maximum_waits_for_an_operator(
             assert served.detail("shop")["status"] == "paused"
             assert canary_weight(canary_haproxy) == 25
             (tmp_path / "go-25").touch()
-            resumed = _gate(rollguard_cmd, env, served, "resume", "shop")
+            resumed = release(rollguard_cmd, env, served, "resume", "shop")
             assert resumed.returncode == 0, resumed.stderr
             wait_until(lambda: canary_weight(canary_haproxy) == 50, what="a step after resume")
             assert int(str(served.detail("shop")["evaluations"])) > evaluations

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from serve_harness import HEADER, TOKEN, Served, start_serve, write_policies
+from serve_harness import HEADER, TOKEN, Served, sequential_policy, start_serve, write_policies
 
 from chromium import artifact_path, band_problems, chromium_page, layout_problems
 from rollguard.demo import router
@@ -27,19 +27,6 @@ from support import wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
-
-SEQUENTIAL = """\
-name: seq-policy
-target: {deployment: seq, executor: {type: noop}}
-metrics: {provider: replay, file: seq.csv}
-analysis: {interval: 0.1s, min_requests: 20, no_data_limit: 3}
-baseline: {compare_with: stable}
-error_rate_trigger:
-  threshold: 5%
-  measurement_window: 10s
-  action: immediate_rollback
-  detection: {method: sequential, alpha: 0.01}
-"""
 
 
 def _dense(seconds: int, bad_after: int) -> str:
@@ -130,7 +117,7 @@ def test_a_page_opened_late_charts_the_last_hour(tmp_path: Path) -> None:
     write_policies(folder)
     (folder / "shop.yaml").unlink()
     (folder / "seq.csv").write_text(_dense(600, bad_after=40))
-    (folder / "seq.yaml").write_text(SEQUENTIAL)
+    (folder / "seq.yaml").write_text(sequential_policy("seq.csv"))
     front = serve_in_thread(
         router.create_app("http://127.0.0.1:9", "http://127.0.0.1:9", canary_percent=20)
     )

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from progressive_serve import MIN_STEP_SECONDS, POLICY, canary_weight, live, recording
+from progressive_serve import canary_weight, haproxy_executor, live, write_folder
 from serve_harness import TOKEN, start_serve
 
 from chromium import artifact_path, chromium_page, layout_problems, low_contrast
-from servers.haproxy import BACKEND, HaproxyServer
+from servers.haproxy import HaproxyServer
 from support import wait_until
 
 BETA = "\N{GREEK SMALL LETTER BETA}"
@@ -25,18 +25,7 @@ BETA = "\N{GREEK SMALL LETTER BETA}"
 def test_the_page_shows_the_step_its_evidence_and_who_holds_it(
     tmp_path: Path, canary_haproxy: HaproxyServer
 ) -> None:
-    folder = tmp_path / "policies"
-    folder.mkdir()
-    (folder / "healthy.csv").write_text(recording(600))
-    (folder / "shop.yaml").write_text(
-        POLICY.format(
-            socket=canary_haproxy.socket_path,
-            backend=BACKEND,
-            min_step=MIN_STEP_SECONDS,
-            gates=tmp_path,
-            hook="{command: [/bin/true]}",
-        )
-    )
+    folder = write_folder(tmp_path, haproxy_executor(canary_haproxy), hook="{command: [/bin/true]}")
     with start_serve(folder, factory=live) as served:
         wait_until(lambda: canary_weight(canary_haproxy) == 10, what="the first step, 10%")
 

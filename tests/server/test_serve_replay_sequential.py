@@ -12,26 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_harness import recording, start_serve
-
-POLICY = """\
-name: seq-policy
-target: {deployment: seq, executor: {type: noop}}
-metrics: {provider: replay, file: bad.csv}
-analysis: {interval: 0.1s, min_requests: 20, no_data_limit: 3}
-baseline: {compare_with: stable}
-error_rate_trigger:
-  threshold: 5%
-  measurement_window: 10s
-  action: immediate_rollback
-  detection: {method: sequential, alpha: 0.01}
-"""
+from serve_harness import recording, sequential_policy, start_serve
 
 
 @pytest.mark.real_server
 def test_rows_five_seconds_apart_feed_the_sequential_test_at_20x(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text(recording(seconds=3600, bad_after=60))
-    (tmp_path / "seq.yaml").write_text(POLICY)
+    (tmp_path / "seq.yaml").write_text(sequential_policy("bad.csv"))
     with start_serve(tmp_path) as served:
         detail: dict[str, Any] = served.wait_status("seq", "rolled_back", timeout=60)
         history = served.client.get("/api/v1/deployments/seq/history").json()

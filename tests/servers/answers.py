@@ -2,15 +2,18 @@
 
 For hostile answers: a fixed body (any bytes), or an endless chunked stream to
 show that a client stops reading at its limit (``sent`` counts what went out).
+A Prometheus range selector (a ``query`` ending in ``]``) may get its own body.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, urlsplit
+
+from servers.loopback import serving
 
 
 @dataclass
@@ -19,6 +22,7 @@ class Answers:
 
     url: str = ""
     body: bytes = b""
+    range_body: bytes | None = None  # for a query ending in "]"; None: ``body``
     endless: bool = False
     endless_limit: int = 1 << 30
     sent: int = 0
@@ -36,9 +40,13 @@ def answering() -> Iterator[Answers]:
             self.send_header("Content-Type", "application/json")
             try:
                 if not state.endless:
-                    self.send_header("Content-Length", str(len(state.body)))
+                    body = state.body
+                    query = parse_qs(urlsplit(self.path).query).get("query", [""])[0]
+                    if state.range_body is not None and query.endswith("]"):
+                        body = state.range_body
+                    self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(state.body)
+                    self.wfile.write(body)
                     return
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
@@ -52,13 +60,6 @@ def answering() -> Iterator[Answers]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as port:
+        state.url = f"http://127.0.0.1:{port}"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -21,7 +21,7 @@ import os
 import ssl
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,8 +241,11 @@ def _start_apiserver(
     return start_on_free_port(start, ready)
 
 
-def _start_controllers(cluster: KubeCluster, authority: Authority) -> None:
-    """kube-controller-manager, kube-scheduler and kwok, each as its own user."""
+def _start_controllers(
+    cluster: KubeCluster, authority: Authority, controller_manager_args: Sequence[str] = ()
+) -> None:
+    """kube-controller-manager (with ``controller_manager_args``), kube-scheduler and kwok,
+    each as its own user."""
 
     def kubeconfig(name: str, *, user: str, group: str | None = None) -> Path:
         pair = authority.issue(name, common_name=user, organization=group)
@@ -263,6 +266,7 @@ def _start_controllers(cluster: KubeCluster, authority: Authority) -> None:
         # must not mark the nodes NotReady (their pods would turn unready for good).
         "--node-monitor-period=25s",
         "--node-monitor-grace-period=200s",
+        *controller_manager_args,
     ]
     scheduler = [
         str(binary / "kube-scheduler"),
@@ -350,8 +354,14 @@ def new_namespace(cluster: KubeCluster, api: k8s.ApiClient) -> Iterator[str]:
 
 
 @contextmanager
-def running_kube_cluster(directory: Path, *, nodes: int = 3) -> Iterator[KubeCluster]:
-    """Start a control plane in ``directory`` with ``nodes`` fake nodes; stop it on the way out."""
+def running_kube_cluster(
+    directory: Path, *, nodes: int = 3, controller_manager_args: Sequence[str] = ()
+) -> Iterator[KubeCluster]:
+    """Start a control plane in ``directory`` with ``nodes`` fake nodes; stop it on the way out.
+
+    ``controller_manager_args`` go to kube-controller-manager (a benchmark creating
+    thousands of Deployments raises its client's rate limit).
+    """
     dist = require_control_plane()
     directory.mkdir(parents=True, exist_ok=True)
     pki = directory / "pki"
@@ -379,7 +389,7 @@ def running_kube_cluster(directory: Path, *, nodes: int = 3) -> Iterator[KubeClu
         )
         cluster = KubeCluster(directory, dist, url, kubeconfig, pki, [etcd, apiserver])
         stack.callback(cluster.stop)
-        _start_controllers(cluster, authority)
+        _start_controllers(cluster, authority, controller_manager_args)
         api = stack.enter_context(cluster.api_client())
         add_fake_nodes(cluster, api, nodes)
         wait_for_service_account(cluster, api, "default")

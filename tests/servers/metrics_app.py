@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
 from prometheus_client import (
@@ -25,6 +25,8 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+
+from servers.loopback import serving
 
 CODES = ("200", "401", "403", "500", "503")
 
@@ -109,14 +111,5 @@ def _handler(app: MetricsApp) -> type[BaseHTTPRequestHandler]:
 def running_metrics_app() -> Iterator[MetricsApp]:
     """Serve a fresh :class:`MetricsApp` on a free loopback port until the block ends."""
     app = MetricsApp()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(app))
-    server.daemon_threads = True
-    app.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(app)) as app.port:
         yield app
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,10 @@ import httpx
 
 from servers.process import exited, start_on_free_port, terminate
 from support import require_binary, wait_until
+
+INSTANT_QUERY = "/api/v1/query"
+#: A request no code under test makes, counted by Prometheus apart from the queries.
+SENTINEL = "/api/v1/status/buildinfo"
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,33 @@ class PrometheusServer:
         pair = result[0]["value"]
         assert isinstance(pair, list)
         return float(pair[1])
+
+    def answered(self, handler: str) -> float:
+        """Prometheus' own count of requests ``handler`` served (every status code), read
+        live from its /metrics."""
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        mark = f'handler="{handler}"'
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("prometheus_http_requests_total{") and mark in line
+        )
+
+    def count_queries(self, work: Callable[[], object]) -> int:
+        """How many instant queries ``work()`` made Prometheus answer.
+
+        Prometheus counts a request just after answering it, so a sentinel request to
+        another handler marks the end: once it is counted, so is every query before it.
+        """
+        queries = self.answered(INSTANT_QUERY)
+        sentinels = self.answered(SENTINEL)
+        work()
+        httpx.get(f"{self.url}{SENTINEL}", timeout=5).raise_for_status()
+        wait_until(
+            lambda: self.answered(SENTINEL) > sentinels,
+            what="Prometheus to count the sentinel request",
+        )
+        return int(self.answered(INSTANT_QUERY) - queries)
 
     def stop(self) -> None:
         terminate(self.process)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -59,23 +60,29 @@ def acquire(
     with engine.connect() as connection, s.writing(connection).begin():
         bare = _legacy(deployment)
         if bare is not None:  # serialized first, always in this order: no deadlock
-            _serialize(connection, bare)
-            older = _read(connection, bare)
-            if older is not None and older.owner != owner and _held(older, now):
-                raise LockedError(
+            _refuse_if_held(
+                connection,
+                bare,
+                owner=owner,
+                now=now,
+                refusal=lambda lease: (
                     f"deployment {deployment!r} is already watched under its bare name "
-                    f"{bare!r} by {older.owner} (pid {older.pid} on {older.host}), a watcher "
-                    f"that names no namespace; its lease runs until {_iso(older.expires_at)}"
-                )
-        _serialize(connection, deployment)
-        current = _read(connection, deployment)
-        if current is not None and current.owner != owner and _held(current, now):
-            raise LockedError(
-                f"deployment {deployment!r} is already watched by {current.owner} "
-                f"(pid {current.pid} on {current.host}) since {_iso(current.acquired_at)}; "
-                f"its lease runs until {_iso(current.expires_at)}. Stop that watcher, "
-                "or wait for the lease to expire if it crashed on another host"
+                    f"{bare!r} by {lease.owner} (pid {lease.pid} on {lease.host}), a watcher "
+                    f"that names no namespace; its lease runs until {_iso(lease.expires_at)}"
+                ),
             )
+        current = _refuse_if_held(
+            connection,
+            deployment,
+            owner=owner,
+            now=now,
+            refusal=lambda lease: (
+                f"deployment {deployment!r} is already watched by {lease.owner} "
+                f"(pid {lease.pid} on {lease.host}) since {_iso(lease.acquired_at)}; "
+                f"its lease runs until {_iso(lease.expires_at)}. Stop that watcher, "
+                "or wait for the lease to expire if it crashed on another host"
+            ),
+        )
         info = LockInfo(
             deployment=deployment,
             owner=owner,
@@ -128,6 +135,26 @@ def holder(engine: sa.Engine, deployment: str) -> LockInfo | None:
     """The lease row for ``deployment``, expired or not."""
     with engine.connect() as connection:
         return _read(connection, deployment)
+
+
+def _refuse_if_held(
+    connection: sa.Connection,
+    key: str,
+    *,
+    owner: str,
+    now: float,
+    refusal: Callable[[LockInfo], str],
+) -> LockInfo | None:
+    """Serialize on ``key`` and read its lease; :class:`LockedError` if another owner holds it.
+
+    ``refusal`` words the error from the binding lease; the lease row read
+    (expired, ours or absent) is returned for the caller to replace.
+    """
+    _serialize(connection, key)
+    lease = _read(connection, key)
+    if lease is not None and lease.owner != owner and _held(lease, now):
+        raise LockedError(refusal(lease))
+    return lease
 
 
 def _held(info: LockInfo, now: float) -> bool:

@@ -54,13 +54,19 @@ class ActionOutcome:
     recovered_early: bool = False
     detail: str = ""
 
-    def add(self, name: str, result: ActionResult, **extra: Any) -> None:
+    def add(self, name: str, result: ActionResult, *, required: bool = True, **extra: Any) -> None:
+        """Record one executor call; only a failed ``required`` one fails the action."""
         self.steps.append(
             {"step": name, "ok": result.ok, "detail": result.detail, **extra, **result.output}
         )
-        if not result.ok:
+        if result.ok:
+            return
+        failed = f"{name} failed: {result.detail}"
+        if required:
             self.ok = False
-            self.detail = f"{name} failed: {result.detail}"
+            self.detail = failed if not self.detail else f"{self.detail}; {failed}"
+        else:
+            self.detail = failed
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,25 +88,42 @@ async def execute(
     clock: Clock,
     on_step: StepHook | None = None,
     gradual_from: int | None = None,
+    trigger: str | None = None,
 ) -> ActionOutcome:
     """Run ``action`` to completion; a failing executor call stops it with ``ok=False``.
 
+    A failed scale or isolation before a rollback is the exception: it is recorded as a
+    failed step and the rollback still runs, so a target that cannot scale or isolate
+    never keeps the bad release.
+
     ``gradual_from`` is the canary weight a gradual rollback's steps are shares of,
     when it is resumed after a crash (the weight it had when the rollback began).
+    ``trigger`` names the trigger that asked for it: a gradual rollback stops early
+    on users' error rate only when that trigger measures the error rate.
     """
     outcome = ActionOutcome(action=action)
 
-    async def step(name: str, call: Awaitable[ActionResult], **extra: Any) -> bool:
+    async def step(
+        name: str, call: Awaitable[ActionResult], *, required: bool = True, **extra: Any
+    ) -> bool:
         try:
             result = await call
         except RollguardError as exc:  # e.g. a socket gone: a failed step, recorded, not a crash
             result = ActionResult(ok=False, detail=str(exc))
-        outcome.add(name, result, **extra)
+        outcome.add(name, result, required=required, **extra)
         if on_step is not None:
             maybe = on_step(outcome.steps[-1])
             if maybe is not None:
                 await maybe
-        return outcome.ok
+        return result.ok and outcome.ok
+
+    async def prepare_then_roll_back(name: str, call: Awaitable[ActionResult]) -> None:
+        # Scaling stable up or isolating the canary only eases the rollback (capacity,
+        # forensics); the rollback is what takes the bad release off, so a failed
+        # preparation is recorded and the rollback still runs.
+        prepared = await step(name, call, required=False)
+        if await step("rollback", executor.rollback()) and not prepared:
+            outcome.detail = f"rolled back, {outcome.detail}"
 
     if action is Action.GRADUAL_ROLLBACK:
         await _gradual(
@@ -111,13 +134,12 @@ async def execute(
             provider=provider,
             clock=clock,
             start_percent=gradual_from,
+            stops_early=_measures_errors(policy, trigger),
         )
     elif action is Action.SCALING_AND_ROLLBACK:
-        if await step("scale", executor.scale(factor=policy.rollback.scale_factor)):
-            await step("rollback", executor.rollback())
+        await prepare_then_roll_back("scale", executor.scale(factor=policy.rollback.scale_factor))
     elif action is Action.TRAFFIC_ISOLATION_AND_ROLLBACK:
-        if await step("isolate", executor.isolate()):
-            await step("rollback", executor.rollback())
+        await prepare_then_roll_back("isolate", executor.isolate())
     elif action in (Action.IMMEDIATE_ROLLBACK, Action.DEPLOYMENT_BLOCK):
         await step("rollback", executor.rollback())
     elif action is OperatorAction.PROMOTE:
@@ -148,14 +170,18 @@ async def _gradual(
     provider: Provider,
     clock: Clock,
     start_percent: int | None = None,
+    stops_early: bool = True,
 ) -> None:
     """Shift 25/50/75/100 % of the canary's traffic back to stable, re-measuring after each step.
 
     The steps are shares of the traffic the canary had when the rollback began
     (read from the executor), so a canary at 20 % goes 15, 10, 5, 0 and is never
-    given more traffic than it had. Stops early when the error rate users see
-    (stable and canary blended by their traffic shares) is below
-    ``recovered_below_error_rate_percent``, as a gradual rollback usually does.
+    given more traffic than it had. With ``stops_early`` (an error-rate trigger
+    asked), it stops once the error rate users see (stable and canary blended by
+    their traffic shares) is below ``recovered_below_error_rate_percent``, as a
+    gradual rollback usually does. Once the canary has no traffic left, the
+    release itself is rolled back (the executor's rollback: a Deployment undone),
+    as an immediate rollback would, so the bad version is not left running.
     """
     plan = policy.rollback
     if start_percent is None:
@@ -174,8 +200,11 @@ async def _gradual(
             return
         outcome.canary_weight = canary_percent
         if canary_percent == 0:
+            await step("rollback", executor.rollback())
             return
         await clock.sleep(plan.step_wait)
+        if not stops_early:
+            continue
         users_rate = await _users_error_rate(provider, clock, canary_percent, plan.step_wait)
         outcome.steps[-1]["users_error_rate_percent"] = users_rate
         if users_rate is not None and users_rate < plan.recovered_below_error_rate_percent:
@@ -185,6 +214,15 @@ async def _gradual(
                 f"< {plan.recovered_below_error_rate_percent:g}%"
             )
             return
+
+
+def _measures_errors(policy: Policy, trigger: str | None) -> bool:
+    """Whether ``trigger`` measures the error rate, the one signal whose recovery users'
+    blended error rate shows: a slow canary raises no errors, so judged by them a
+    latency rollback would look recovered at its first step with the canary still slow."""
+    return any(
+        rule.name == trigger and rule.signal is Signal.ERROR_RATE_PERCENT for rule in policy.rules
+    )
 
 
 async def _users_error_rate(

@@ -19,6 +19,7 @@ from pathlib import Path
 from rollguard.audit.base import AuditSink
 from rollguard.baseline import Baseline, load_baseline
 from rollguard.controller.clock import Clock, SimulatedClock, SystemClock
+from rollguard.controller.recovery import LockLease
 from rollguard.controller.watch import EvaluationHook, Watcher
 from rollguard.engine import promotion, sequential_rules
 from rollguard.executors.base import Executor
@@ -71,6 +72,8 @@ class Overrides:
     align_ticks: bool = False
     #: The deployment's namespace when the policy does not say (``rollguard controller``).
     namespace: str | None = None
+    #: How the deployment's lock is kept (``rollguard controller``: as the shard Lease).
+    lock_lease: LockLease | None = None
 
 
 def assemble(policy: Policy, overrides: Overrides) -> Watcher:
@@ -114,6 +117,7 @@ def assemble(policy: Policy, overrides: Overrides) -> Watcher:
         fallbacks=fallbacks,
         align_ticks=overrides.align_ticks,
         namespace=overrides.namespace,
+        lock_lease=overrides.lock_lease,
     )
 
 

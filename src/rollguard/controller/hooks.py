@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 
 from rollguard.executors.command import BASE_ENV
-from rollguard.executors.process import run_bounded
 from rollguard.notifiers.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from rollguard.policy.promotion import Hook
+from rollguard.processes.bounded import run_bounded
 
 #: Bytes of a command's output kept in the audit entry (its tail).
 OUTPUT_TAIL = 2000

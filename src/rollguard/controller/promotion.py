@@ -177,7 +177,12 @@ class Progress:
         maximum duration.
         """
         verdict = test.update(
-            self.policy, measurements, baseline=self.baseline, state=self.state, now=now
+            self.policy,
+            measurements,
+            baseline=self.baseline,
+            state=self.state,
+            now=now,
+            final=self.next_weight == 100,
         )
         self.state, self.last = verdict.state, verdict
         if held and self.last_at is not None:
@@ -250,6 +255,9 @@ class Progress:
             "detail": result.detail,
             "evidence": evidence,
         }
+        if "achieved_weight" in result.output:  # replica counts only approximate the share
+            output["achieved_weight"] = result.output["achieved_weight"]
+            output["replicas"] = result.output.get("replicas")
         await self.record(
             "promotion_step", f"{percent}%: {reason}", "success" if result.ok else "failure", output
         )

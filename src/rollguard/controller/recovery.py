@@ -16,7 +16,9 @@ first step: :func:`crashed_step` finds the step its last ``promotion_step``
 entry recorded, and the next watch takes the release up there.
 
 :func:`deployment_lock` holds the store's lease for the whole watch and
-renews it in the background. A lease taken is always given back or owned:
+renews it in the background, while its :class:`LockLease` says it is kept (the
+controller's: while the policy's shard is owned, so the lock never outlives the
+shard Lease by more than one lease). A lease taken is always given back or owned:
 the blocking store calls run to their end even when the watch is cancelled
 while it waits for them (a pause, a reload, a shutdown), and the lease is
 released before the cancellation goes on.
@@ -46,6 +48,19 @@ logger = logging.getLogger("rollguard.recovery")
 
 LEASE_SECONDS = 60.0
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LockLease:
+    """How a watch keeps its deployment's lock: the lease's length, and whether to renew.
+
+    When ``kept()`` turns false the renewals stop and the lease runs out within
+    ``seconds`` even though the watch still runs (the controller's replica whose
+    shard moved while it was cut off from the API server): the new owner takes it.
+    """
+
+    seconds: float = LEASE_SECONDS
+    kept: Callable[[], bool] = lambda: True
 
 
 @dataclass
@@ -139,6 +154,7 @@ async def recover(
         else:
             ok, detail = await _complete(
                 action,
+                trigger=acting.record.trigger,
                 steps=item.steps,
                 policy=policy,
                 executor=executor,
@@ -225,6 +241,7 @@ async def crashed_step(
 async def _complete(
     action: ActionKind,
     *,
+    trigger: str | None,
     steps: Sequence[AuditEntry],
     policy: Policy,
     executor: Executor,
@@ -277,6 +294,7 @@ async def _complete(
         provider=provider,
         clock=clock,
         gradual_from=gradual_from,
+        trigger=trigger,
     )
     return done.ok, {"found": found, "done": done.as_dict()}
 
@@ -331,9 +349,10 @@ def namespace_of(policy: Policy) -> str | None:
 
 @contextlib.asynccontextmanager
 async def deployment_lock(
-    store: AuditStore, deployment: str, *, owner: str, lease_seconds: float = LEASE_SECONDS
+    store: AuditStore, deployment: str, *, owner: str, lease: LockLease = LockLease()
 ) -> AsyncIterator[None]:
-    """Hold the deployment's lease while the body runs; renew it every third of the lease.
+    """Hold the deployment's lease while the body runs; renew it every third of the lease
+    while ``lease.kept()``.
 
     Cancelled at any await here, the lease ends released: a store call in flight
     finishes first (a thread cannot be stopped half-way), then the lease is given back.
@@ -344,7 +363,7 @@ async def deployment_lock(
 
     try:
         await to_completion(
-            lambda: store.acquire_lock(deployment, owner=owner, lease_seconds=lease_seconds)
+            lambda: store.acquire_lock(deployment, owner=owner, lease_seconds=lease.seconds)
         )
     except asyncio.CancelledError:
         await _quietly(to_completion(release))  # the acquire may have gone through
@@ -352,10 +371,12 @@ async def deployment_lock(
 
     async def renew() -> None:
         while True:
-            await asyncio.sleep(lease_seconds / 3)
+            await asyncio.sleep(lease.seconds / 3)
+            if not lease.kept():
+                continue  # let it run out: whoever is entitled now takes it
             try:
                 await to_completion(
-                    lambda: store.renew_lock(deployment, owner=owner, lease_seconds=lease_seconds)
+                    lambda: store.renew_lock(deployment, owner=owner, lease_seconds=lease.seconds)
                 )
             except Exception as exc:  # keep watching; the next renewal may succeed
                 logger.error("could not renew the lock on %s: %s", deployment, exc)

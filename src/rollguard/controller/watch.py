@@ -180,11 +180,14 @@ class Watcher:
         fallbacks: Mapping[str, str] | None = None,
         align_ticks: bool = False,
         namespace: str | None = None,
+        lock_lease: recovery.LockLease | None = None,
     ) -> None:
         self.policy = policy
         #: The deployment's namespace (the Kubernetes executor's, unless given): it keys
         #: the lock and keeps recovery to this namespace's watches.
         self.namespace = namespace or recovery.namespace_of(policy)
+        #: How the deployment's lock is kept (the controller ties it to the shard Lease).
+        self.lock_lease = lock_lease or recovery.LockLease()
         self.provider = provider
         self.executor = executor
         self.notifier = notifier
@@ -238,7 +241,9 @@ class Watcher:
         async with self._leased():
             resume = None
             if self.progress is None or self.progress.finished:
-                resume = await recovery.crashed_step(self.audit, self.policy)
+                resume = await recovery.crashed_step(
+                    self.audit, self.policy, namespace=self.namespace
+                )
             found = await self._recover()
             if found is not None:
                 return self._recovered(found)
@@ -311,7 +316,10 @@ class Watcher:
     def _leased(self) -> contextlib.AbstractAsyncContextManager[None]:
         assert isinstance(self.audit, AuditStore)  # noqa: S101 (callers checked it)
         return recovery.deployment_lock(
-            self.audit, lock_key(self.policy.target.deployment, self.namespace), owner=self.watch_id
+            self.audit,
+            lock_key(self.policy.target.deployment, self.namespace),
+            owner=self.watch_id,
+            lease=self.lock_lease,
         )
 
     async def _recover(self) -> recovery.Recovered | None:
@@ -542,6 +550,7 @@ class Watcher:
             provider=self.provider,
             clock=self.clock,
             on_step=on_step,
+            trigger=decision.trigger,
         )
         took = self.clock.now() - began
         await self._record(

@@ -5,15 +5,9 @@ window divided by one time scale (30 by default: 5 minutes become 10 s) so a
 demo ends within about a minute. The scaling is part of the result and is
 printed: the demo never pretends a 10-second window is a 5-minute one.
 
-Two settings differ from that example on purpose, and say why:
-
-- relative triggers compare the canary with the stable version measured at
-  the same time (``baseline.compare_with: stable``), since a laptop has no
-  load-test baseline;
-- gradual rollback does not stop early on a low error rate
-  (``recovered_below_error_rate_percent: 0``): a latency fault raises no
-  errors, so the example's "errors below 2%" test would stop at the first step
-  and leave the slow canary serving.
+One setting differs from that example on purpose, and says why: relative
+triggers compare the canary with the stable version measured at the same time
+(``baseline.compare_with: stable``), since a laptop has no load-test baseline.
 
 The fault scenarios and ``promote`` add a ``promotion:`` section (its durations
 scaled like the windows): the canary's share is stepped forward on evidence, so
@@ -210,7 +204,6 @@ def demo_policy_data(
         },
         "rollback": {
             "step_wait": f"{scaled(FULL_SCALE_STEP_WAIT_SECONDS, time_scale):g}s",
-            "recovered_below_error_rate_percent": 0,
             "canary_weight": 20,
         },
         "baseline": {"compare_with": "stable"},

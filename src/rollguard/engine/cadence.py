@@ -6,9 +6,11 @@ only say how much they grew between two samples, so a window with too few
 samples gives no count, and that interval is judged by the trigger's
 threshold rule instead. How many a window needs depends on the source:
 
-- Prometheus: ``increase(...[interval])`` needs two samples *inside* the
-  range, which an interval of two scrape intervals always holds; a shorter
-  one holds one sample in some or all of its windows.
+- Prometheus: rollguard counts from each series' last sample before the
+  window (:mod:`rollguard.metrics.growth`), so one sample inside it is
+  enough; evaluations are not aligned with scrapes, so an interval of one
+  scrape interval loses a window whenever a scrape is late, while two always
+  hold one (and the two a custom ratio signal's own ``increase()`` needs).
 - the scrape source: rollguard keeps the last scrape before the window as its
   starting point, so one scrape inside the window is enough; it scrapes at
   each evaluation unless the last scrape is less than half its
@@ -36,8 +38,9 @@ class Cadence:
 
     seconds: float
     source: str  # e.g. "metrics.scrape_interval", "Prometheus' global scrape_interval"
-    #: Scrape intervals one window must span: 2 for PromQL's increase(), 1/2 for the scrape
-    #: source (which scrapes at each evaluation, at most every half scrape interval).
+    #: Scrape intervals one window must span: 2 for Prometheus (a sample in every window
+    #: however scrapes fall), 1/2 for the scrape source (which scrapes at each evaluation,
+    #: at most every half scrape interval).
     needed: float = 2.0
 
 

@@ -110,6 +110,8 @@ class SignalTest:
     stable_events: float = 0.0
     boundary: float | None = None  # latency: seconds; "slow" means slower than this
     reason: str = ""  # why the last interval did not feed it ("" when it did)
+    #: The e-processes begun at each earlier fed step, each fed ever since (``step_beta``).
+    earlier: tuple[tuple[float, ...], ...] = ()
 
     @property
     def key(self) -> str:
@@ -117,6 +119,10 @@ class SignalTest:
 
     def log_e_value(self) -> float:
         return log_e(self.log_products) if self.log_products else 0.0
+
+    def weakest_since_a_step(self) -> float:
+        """The least log e-value of this step's and every earlier step's e-process."""
+        return min([self.log_e_value(), *(log_e(products) for products in self.earlier)])
 
 
 @dataclass(frozen=True)
@@ -156,9 +162,18 @@ def restart(state: PromotionState) -> PromotionState:
     only by intervals at its share; a release worse than the margin passes each
     with probability at most ``beta``, so the whole promotion too. A boundary was
     fixed from earlier data, before any of the new step's counts, so keeping it
-    keeps each factor's mean at most 1.
+    keeps each factor's mean at most 1. The ended step's e-process is kept and fed
+    on: with ``step_beta``, the last step checks every one of them (:func:`update`).
     """
-    tests = tuple(SignalTest(t.signal, t.source, boundary=t.boundary) for t in state.tests)
+    tests = tuple(
+        SignalTest(
+            t.signal,
+            t.source,
+            boundary=t.boundary,
+            earlier=t.earlier + ((t.log_products,) if t.intervals else ()),
+        )
+        for t in state.tests
+    )
     return PromotionState(tests=tests, at=state.at)
 
 
@@ -184,8 +199,16 @@ def update(
     baseline: Baseline | None,
     state: PromotionState,
     now: float,
+    final: bool = False,
 ) -> PromotionVerdict:
-    """Feed one interval to every test; accept when each stands at ``1 / beta`` or more."""
+    """Feed one interval to every test; accept when each stands at its threshold or more.
+
+    The threshold is ``1 / beta``. With ``step_beta`` set, a step moves on at
+    ``1 / step_beta``, and the move to 100 % (``final``) needs *every* e-process,
+    this step's and each begun at an earlier step and fed since, at ``1 / beta``:
+    a release bad from step j on is promoted only if step j's e-process crosses,
+    a chance of at most ``beta`` (docs/detection.md).
+    """
     plan = policy.promotion
     assert plan is not None  # noqa: S101 only called for a policy with promotion:
     interval = policy.analysis.interval
@@ -199,33 +222,42 @@ def update(
         )
     fed = any(not t.reason for t in tests)
     new = PromotionState(tests=tests, at=now if fed else state.at)
-    threshold = math.log(1.0 / plan.beta)
-    evidence = tuple(_evidence(t, plan) for t in tests)
-    short = [t for t in tests if t.intervals == 0 or t.log_e_value() < threshold]
+    every_step = plan.step_beta is not None and final
+    level = plan.beta if plan.step_beta is None or final else plan.step_beta
+    name = "beta" if level == plan.beta else "step_beta"
+    evidence = tuple(_evidence(t, plan, level, name) for t in tests)
+
+    def value(test: SignalTest) -> float:
+        return test.weakest_since_a_step() if every_step else test.log_e_value()
+
+    short = [t for t in tests if t.intervals == 0 or value(t) < math.log(1.0 / level)]
     if not tests:
         return PromotionVerdict(new, False, evidence, "no signal to test")
+    since = " since a step began" if every_step else ""
     if short:
         first = short[0]
         why = (
             f"{first.key}: no data yet ({first.reason or 'not fed'})"
             if first.intervals == 0
-            else f"{first.key}: e-value {math.exp(first.log_e_value()):.3g} < 1/beta = "
-            f"{1 / plan.beta:.3g}"
+            else f"{first.key}: e-value{since} {math.exp(value(first)):.3g} < 1/{name} = "
+            f"{1 / level:.3g}"
         )
         return PromotionVerdict(new, False, evidence, why)
     return PromotionVerdict(
-        new, True, evidence, f"every test at or above 1/beta = {1 / plan.beta:.3g}"
+        new, True, evidence, f"every test{since} at or above 1/{name} = {1 / level:.3g}"
     )
 
 
-def _evidence(test: SignalTest, plan: Promotion) -> dict[str, object]:
+def _evidence(test: SignalTest, plan: Promotion, level: float, bound: str) -> dict[str, object]:
     log_value = test.log_e_value()
     return {
         "test": test.key,
         "signal": test.signal.value,
         "reference": test.source,
         "e_value": math.exp(min(log_value, 700.0)),
-        "threshold": 1.0 / plan.beta,
+        "earlier_steps_e_values": [math.exp(min(log_e(p), 700.0)) for p in test.earlier],
+        "threshold": 1.0 / level,
+        "bound": bound,  # whose threshold: "beta", or "step_beta" before the last step
         "beta": plan.beta,
         "intervals": test.intervals,
         "canary_requests": test.canary_requests,
@@ -307,11 +339,12 @@ def _apply(
             return replace(test, reason=f"the margin's rate {null_rate:g} leaves nothing to test")
         factors = vs_rate_log_factors(n_c, x_c, null_rate=null_rate)
         n_s = x_s = 0.0
+    step = np.asarray(factors, dtype=float).reshape(-1)
     previous = np.asarray(test.log_products or np.zeros(PHI_DOWN.size), dtype=float)
-    products = previous + np.asarray(factors, dtype=float).reshape(-1)
     return replace(
         test,
-        log_products=tuple(float(v) for v in products),
+        log_products=tuple(float(v) for v in previous + step),
+        earlier=tuple(tuple(float(v) for v in np.asarray(e) + step) for e in test.earlier),
         intervals=test.intervals + 1,
         canary_requests=test.canary_requests + n_c,
         canary_events=test.canary_events + x_c,

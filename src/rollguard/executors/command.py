@@ -29,11 +29,11 @@ where the shell reads it unquoted: a placeholder inside quotes is refused
 A non-zero exit or a timeout is a failed action (``ok=False``) with the exit
 code and the tail of stdout and stderr in the result, so they reach the audit
 record. The timeout bounds the whole call, even when a process the command
-left behind holds its output open (:mod:`rollguard.executors.process`). A
+left behind holds its output open (:mod:`rollguard.processes.bounded`). A
 command dies with rollguard (a supervisor kills its group when rollguard is
 killed), and two commands for one deployment never run at once on a host,
 across a crash included: a restarted rollguard waits, within the timeout, for
-what is left of a killed one's command (:mod:`rollguard.executors.run_lock`).
+what is left of a killed one's command (:mod:`rollguard.processes.run_lock`).
 A command that does not exist is an :class:`ExecutorError` naming it.
 
 ``status`` runs the status command when one is given and reads its stdout as
@@ -51,10 +51,10 @@ from collections.abc import Iterable, Mapping
 from rollguard import documents
 from rollguard.errors import ExecutorError
 from rollguard.executors.base import ActionResult, TargetStatus, refused_weight
-from rollguard.executors.process import run_bounded
-from rollguard.executors.run_lock import RUN_DIR_ENV
 from rollguard.policy.model import CommandExecutorSpec, quoted_placeholders
 from rollguard.policy.secrets import Redactor
+from rollguard.processes.bounded import run_bounded
+from rollguard.processes.run_lock import RUN_DIR_ENV
 
 OUTPUT_LIMIT = 4000  # characters of stdout/stderr kept per stream (the tail)
 #: What every command gets from rollguard's environment: enough to find programs and run

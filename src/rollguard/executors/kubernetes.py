@@ -17,22 +17,28 @@ and a Deployment already running that template is not undone again (a second
 
 With a router (HTTPRoute, VirtualService, NGINX canary Ingress), traffic moves
 first: rollback sets the canary's share to 0 before undoing, gradual steps
-and isolation only move traffic. Without a router, the Deployment *is* the
-canary: before rollback it serves 100 %, after it 0 %.
+and isolation only move traffic. Without a router but with a
+``stable_deployment`` behind the same Service, the canary's share is its part
+of the two Deployments' pods (:mod:`rollguard.executors.replica_split`): steps
+and rollback set replica counts, the Deployment that grows first so the pods
+in all never drop. Without either, the Deployment *is* the canary: before
+rollback it serves 100 %, after it 0 %.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from kubernetes import client as k8s
 
 from rollguard.errors import ExecutorError
 from rollguard.executors import kubernetes_rollout as rollout
+from rollguard.executors import replica_split
 from rollguard.executors.base import ActionResult, TargetStatus, refused_weight
 from rollguard.executors.kubernetes_api import (
     DEPLOYMENT,
@@ -70,6 +76,8 @@ class KubernetesExecutor:
     # --- the Executor interface --------------------------------------------------
 
     async def rollback(self) -> ActionResult:
+        if self._stable_by_replicas is not None:
+            return await self._split(0)
         steps: list[str] = []
         if self._router is not None:
             await self._retry(lambda: self._router_weight(0))
@@ -85,12 +93,16 @@ class KubernetesExecutor:
     async def set_canary_weight(self, *, percent: int) -> ActionResult:
         if (refused := refused_weight(percent)) is not None:
             return refused
+        if self._stable_by_replicas is not None:
+            return await self._split(percent)
         if self._router is None:
-            return _needs_router("shift traffic")
+            return _needs_router(
+                "shift traffic", " or target.executor.stable_deployment (by replica counts)"
+            )
         await self._retry(lambda: self._router_weight(percent))
         if percent > 0:
             await self._retry(
-                lambda: self._annotate(self._spec.deployment, {rollout.ISOLATED: None})
+                lambda: self._update(self._spec.deployment, annotations={rollout.ISOLATED: None})
             )
         return ActionResult(ok=True, detail=f"router: canary at {percent}%")
 
@@ -108,10 +120,14 @@ class KubernetesExecutor:
         if self._router is None:
             return _needs_router("isolate the canary")
         await self._retry(lambda: self._router_weight(0))
-        await self._retry(lambda: self._annotate(self._spec.deployment, {rollout.ISOLATED: "true"}))
+        await self._retry(
+            lambda: self._update(self._spec.deployment, annotations={rollout.ISOLATED: "true"})
+        )
         return ActionResult(ok=True, detail="router: canary isolated at 0%")
 
     async def status(self) -> TargetStatus:
+        if self._stable_by_replicas is not None:
+            return await self._split_status(self._stable_by_replicas)
         deployment = await self._api.get(DEPLOYMENT, self._spec.deployment)
         owned = await self._owned_replicasets(deployment)
         rolled_back = rollout.rolled_back(deployment, owned)
@@ -176,15 +192,8 @@ class KubernetesExecutor:
         if rollout.same_template(target["spec"]["template"], deployment["spec"]["template"]):
             return True, f"deployment/{name} already runs revision {revision}; nothing to undo"
         template, annotations = rollout.undo_changes(deployment, target)
-        await self._api.patch(
-            DEPLOYMENT,
-            name,
-            [
-                _precondition(deployment),
-                {"op": "replace", "path": "/spec/template", "value": template},
-                {"op": "add", "path": "/metadata/annotations", "value": annotations},
-            ],
-            content_type=JSON_PATCH,
+        await self._patch(
+            deployment, {"/spec/template": template, "/metadata/annotations": annotations}
         )
         return True, f"deployment/{name} rolled back to revision {revision}"
 
@@ -197,33 +206,119 @@ class KubernetesExecutor:
         )
         replicas = max(1, math.ceil(before * factor))
         annotations[rollout.REPLICAS_BEFORE_SCALE] = str(before)
-        await self._api.patch(
-            DEPLOYMENT,
-            name,
-            [
-                _precondition(deployment),
-                {"op": "add", "path": "/spec/replicas", "value": replicas},
-                {"op": "add", "path": "/metadata/annotations", "value": annotations},
-            ],
-            content_type=JSON_PATCH,
+        await self._patch(
+            deployment, {"/spec/replicas": replicas, "/metadata/annotations": annotations}
         )
         return replicas
 
-    async def _annotate(self, name: str, changes: dict[str, str | None]) -> None:
+    async def _update(
+        self,
+        name: str,
+        *,
+        replicas: int | None = None,
+        annotations: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """Set the replicas and annotations (None removes one) that differ, in one patch."""
         deployment = await self._api.get(DEPLOYMENT, name)
-        annotations = dict(deployment["metadata"].get("annotations") or {})
-        updated = {k: v for k, v in {**annotations, **changes}.items() if v is not None}
-        if updated == annotations:
-            return
+        values: dict[str, Any] = {}
+        if replicas is not None and deployment["spec"].get("replicas", 1) != replicas:
+            values["/spec/replicas"] = replicas
+        current = dict(deployment["metadata"].get("annotations") or {})
+        updated = {k: v for k, v in {**current, **(annotations or {})}.items() if v is not None}
+        if updated != current:
+            values["/metadata/annotations"] = updated
+        if values:
+            await self._patch(deployment, values)
+
+    async def _patch(self, deployment: Obj, values: dict[str, Any]) -> None:
+        """Set each path of ``values`` on the Deployment, only if it is still the version read."""
         await self._api.patch(
             DEPLOYMENT,
-            name,
+            deployment["metadata"]["name"],
             [
                 _precondition(deployment),
-                {"op": "add", "path": "/metadata/annotations", "value": updated},
+                *({"op": "add", "path": path, "value": value} for path, value in values.items()),
             ],
             content_type=JSON_PATCH,
         )
+
+    # --- traffic by replica counts (no router, a stable Deployment) --------------------
+
+    @property
+    def _stable_by_replicas(self) -> str | None:
+        """The stable Deployment whose pods share the Service with the canary's, if any."""
+        return self._spec.stable_by_replicas
+
+    async def _split(self, percent: int) -> ActionResult:
+        """Give the canary ``percent`` of the pods; the Deployment that grows goes first."""
+        stable = self._stable_by_replicas
+        assert stable is not None  # noqa: S101 only called when splitting by replicas
+        canary = self._spec.deployment
+        total = await self._retry(lambda: self._replica_total(stable))
+        plan = replica_split.split(total, percent)
+        if isinstance(plan, str):
+            return ActionResult(ok=False, detail=plan)
+        if percent == 0:  # never fewer stable pods than now (a scale before the rollback)
+            kept = await self._replicas(stable)
+            plan = replica_split.Split(canary=0, stable=max(plan.stable, kept))
+        order = [(canary, plan.canary), (stable, plan.stable)]
+        if plan.canary < await self._replicas(canary):
+            order.reverse()
+        output: dict[str, object] = {
+            "achieved_weight": plan.achieved_weight,
+            "replicas": plan.as_dict(),
+        }
+        # At 0 % or 100 % the release ends once both have rolled out: the total is
+        # forgotten, in the canary's patch when that comes last, so the next release counts anew.
+        forget = {rollout.REPLICA_TOTAL: None} if percent in (0, 100) else {}
+        canary_last = order[-1][0] == canary
+        steps: list[str] = []
+        for name, replicas in order:
+            last = forget if name == canary and canary_last else {}
+            await self._retry(
+                functools.partial(self._update, name, replicas=replicas, annotations=last)
+            )
+            ok, waited = await self.wait_for_rollout(name)
+            steps.append(waited)
+            if not ok:
+                return ActionResult(ok=False, detail="; ".join(steps), output=output)
+        if forget and not canary_last:
+            await self._retry(functools.partial(self._update, canary, annotations=forget))
+        detail = (
+            f"replicas: deployment/{canary} {plan.canary}, deployment/{stable} {plan.stable}: "
+            f"canary at {plan.achieved_weight:g}% of the pods ({percent}% asked)"
+        )
+        return ActionResult(ok=True, detail=detail, output={**output, "steps": steps})
+
+    async def _replica_total(self, stable: str) -> int:
+        """The pods to divide: the two Deployments' replicas at the first split, kept on the
+        canary (``rollguard.dev/replica-total``) until the release ends, so every later step,
+        and a watch taken up after a crash, divides the same number."""
+        deployment = await self._api.get(DEPLOYMENT, self._spec.deployment)
+        recorded = (deployment["metadata"].get("annotations") or {}).get(rollout.REPLICA_TOTAL)
+        if recorded is not None and recorded.isdigit():
+            return int(recorded)
+        total = int(deployment["spec"].get("replicas", 1)) + await self._replicas(stable)
+        await self._update(self._spec.deployment, annotations={rollout.REPLICA_TOTAL: str(total)})
+        return total
+
+    async def _replicas(self, name: str) -> int:
+        return int((await self._api.get(DEPLOYMENT, name))["spec"].get("replicas", 1))
+
+    async def _split_status(self, stable: str) -> TargetStatus:
+        """The canary's share of the two Deployments' ready pods, read back."""
+        ready = {}
+        for version, name in (("canary", self._spec.deployment), ("stable", stable)):
+            found = await self._api.get(DEPLOYMENT, name)
+            ready[version] = int((found.get("status") or {}).get("readyReplicas", 0))
+        pods = ready["canary"] + ready["stable"]
+        weight = math.floor(100 * ready["canary"] / pods + 0.5) if pods else 0  # half up
+        detail: dict[str, object] = {
+            "deployment": self._spec.deployment,
+            "stable_deployment": stable,
+            "ready_replicas": ready,
+        }
+        return TargetStatus(weight, "serving" if weight else "retired", detail)
 
     async def _router_weight(self, percent: int) -> None:
         assert self._router is not None  # noqa: S101 only called when a router is configured
@@ -268,11 +363,11 @@ def _precondition(obj: Obj) -> dict[str, Any]:
     }
 
 
-def _needs_router(what: str) -> ActionResult:
+def _needs_router(what: str, otherwise: str = "") -> ActionResult:
     return ActionResult(
         ok=False,
         detail=(
             f"cannot {what} without a traffic router: set target.executor.router "
-            "(gateway-httproute, istio-virtualservice or nginx-ingress)"
+            f"(gateway-httproute, istio-virtualservice or nginx-ingress){otherwise}"
         ),
     )

@@ -17,6 +17,7 @@ HASH_LABEL = "pod-template-hash"
 ROLLED_BACK_TO = "rollguard.dev/rolled-back-to"
 ISOLATED = "rollguard.dev/isolated"
 REPLICAS_BEFORE_SCALE = "rollguard.dev/replicas-before-scale"
+REPLICA_TOTAL = "rollguard.dev/replica-total"
 # Annotations ``kubectl rollout undo`` does not copy from the ReplicaSet.
 NOT_COPIED = frozenset(
     {

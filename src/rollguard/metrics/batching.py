@@ -24,7 +24,10 @@ with the number of shapes, not with the number of deployments.
   (:class:`~rollguard.controller.watch.Watcher`'s ``align_ticks``) meet here.
 - At most :data:`MAX_KEYS_PER_QUERY` deployment versions go into one query, so
   an answer stays well inside :data:`~rollguard.documents.MAX_ANSWER_BYTES`
-  (a latency histogram has a dozen series per version).
+  (a latency histogram has a dozen series per version). The counts' raw samples
+  (:func:`rollguard.promql.growth`) come one series per pod and status code or
+  bucket, so an answer past the limit is asked again for half the deployment
+  versions at a time, down to one.
 - What cannot be batched (a policy's own PromQL, a selector that is not plain
   label matchers) is asked per deployment through the same connection.
 """
@@ -36,13 +39,14 @@ import contextlib
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 
 from rollguard.metrics.http import HttpEdge, QueryFailed
 from rollguard.metrics.prometheus import PrometheusProvider, Sample, instant, prometheus_edge
 from rollguard.metrics.shapes import Batchable, Keyed, Shape, batchable
 from rollguard.policy.model import Policy, PrometheusSource
+from rollguard.promql import Ask
 from rollguard.signals import Query
 
 logger = logging.getLogger("rollguard.metrics.batching")
@@ -171,8 +175,9 @@ class QueryBatcher:
         with contextlib.suppress(RuntimeError):  # a worker thread: noted at the first query
             self._loop = asyncio.get_running_loop()
 
-    async def ask(self, connection: str, keyed: Keyed, at: float) -> list[Sample]:
-        """The series of ``keyed``'s deployment in its shape's next query."""
+    def submit(self, connection: str, keyed: Keyed, at: float) -> asyncio.Future[list[Sample]]:
+        """The future series of ``keyed``'s deployment in its shape's next query (a watcher
+        hands in all its queries at once, with no task for each)."""
         loop = asyncio.get_running_loop()
         self._loop = loop
         member = _Member(keyed.key, at, loop.create_future())
@@ -181,7 +186,7 @@ class QueryBatcher:
         if self._timer is None:
             self._first = self._last
             self._timer = loop.call_later(self.gather_seconds, self._flush)
-        return await member.answer
+        return member.answer
 
     def count(self, *, deployments: int | None = None) -> None:
         """One more query sent to Prometheus: batched when it names its ``deployments``."""
@@ -210,14 +215,20 @@ class QueryBatcher:
     async def _ask_group(
         self, connection: str, shape: Shape, members: list[_Member], at: float
     ) -> None:
-        expression = shape.expression(member.key for member in members)
+        keys = sorted({member.key for member in members})
         try:
             found = self._connections.get(connection)
             if found is None:
                 raise QueryFailed("the connection to Prometheus was closed")
-            self.count(deployments=len({member.key for member in members}))
-            samples = await instant(found.edge, expression, at, shown=shape.shown)
+            self.count(deployments=len(keys))
+            samples = await instant(
+                found.edge, shape.expression(keys), at, shown=shape.shown, ranged=shape.ranged
+            )
         except QueryFailed as failed:
+            if failed.too_large and len(keys) > 1:  # a smaller question may fit
+                halves = _halves(members, keys)
+                await asyncio.gather(*(self._ask_group(connection, shape, h, at) for h in halves))
+                return
             for member in members:
                 _fail(member, QueryFailed(failed.reason, no_data=failed.no_data))
             return
@@ -250,19 +261,21 @@ class BatchedPrometheusProvider(PrometheusProvider):
             self.closed = True
             await self._batcher.release(self.connection)
 
-    async def _samples(
-        self, query: Query, expression: str, at: float, *, requests: bool
-    ) -> list[Sample]:
+    def _ask(self, query: Query, ask: Ask, at: float) -> Awaitable[list[Sample]]:
+        """A batchable expression's answer is a future of the batcher's (no task for each:
+        thousands of watchers wake at each tick); any other is asked on its own."""
         self._batcher._note_loop()
+        shapes = self._shapes_of(query)
+        if isinstance(shapes, str):
+            self._batcher.count()
+            return super()._ask(query, ask, at)
+        return self._batcher.submit(self.connection, shapes.asked[ask[0]], at)
+
+    def _shapes_of(self, query: Query) -> Batchable | str:
         shapes = self._shapes.get(query)
         if shapes is None:
             shapes = self._shapes[query] = batchable(query, self._source)
-        if isinstance(shapes, str):
-            self._batcher.count()
-            return await super()._samples(query, expression, at, requests=requests)
-        keyed = shapes.requests if requests else shapes.value
-        assert keyed is not None  # noqa: S101 the shapes have requests when the expressions do
-        return await self._batcher.ask(self.connection, keyed, at)
+        return shapes
 
 
 def _groups(members: list[_Member], max_keys: int) -> Iterator[tuple[float, list[_Member]]]:
@@ -287,6 +300,12 @@ def _chunks(members: list[_Member], max_keys: int) -> Iterator[tuple[float, list
     for start in range(0, len(keys), max_keys):
         chunk = [member for key in keys[start : start + max_keys] for member in by_key[key]]
         yield max(member.at for member in chunk), chunk
+
+
+def _halves(members: list[_Member], keys: list[tuple[str, ...]]) -> list[list[_Member]]:
+    """``members`` in two groups, each with half of their (sorted) ``keys``."""
+    first = set(keys[: len(keys) // 2])
+    return [[m for m in members if m.key in first], [m for m in members if m.key not in first]]
 
 
 def _fail(member: _Member, failed: QueryFailed) -> None:

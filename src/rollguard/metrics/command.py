@@ -7,7 +7,9 @@ rollguard's own secrets are refused there at policy load). The program must
 finish within ``timeout`` (its whole process group is killed otherwise) and
 print one number; an empty output (or ``null``/``NaN``) is no data, a non-zero
 exit or other output is an error with the tail of what it printed. A program
-that fails is not retried: running it again would only repeat the failure.
+that fails is not retried: running it again would only repeat the failure. It
+runs as the command executor's programs do (:mod:`rollguard.processes.bounded`):
+under a supervisor that kills it with rollguard, its pipes read to their end.
 
 Placeholders in the arguments: ``$version`` (the version's label),
 ``$window`` (seconds), ``$start`` and ``$end`` (Unix seconds).
@@ -15,15 +17,13 @@ Placeholders in the arguments: ``$version`` (the version's label),
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import signal
 from pathlib import Path
 
 from rollguard.metrics.http import QueryFailed, shown
 from rollguard.metrics.templated import QueryProvider, Window, fill
 from rollguard.policy.sources import CommandSource
+from rollguard.processes.bounded import run_bounded
 
 #: What any program needs to run; nothing else of rollguard's environment is passed on.
 BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
@@ -53,54 +53,19 @@ class CommandProvider(QueryProvider[list[str]]):
         argv = [fill(argument, values) for argument in query]
         program = shown(argv[0], 80)
         try:
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=self._cwd,
-                env=self._env,
-                start_new_session=True,  # its own process group, killed whole on timeout
-            )
+            done = await run_bounded(argv, timeout=self._timeout, env=self._env, cwd=str(self._cwd))
         except OSError as exc:
             raise QueryFailed(f"cannot run the program {program}: {exc.strerror or exc}") from exc
-        try:
-            out, err = await asyncio.wait_for(_read(process), self._timeout)
-        except TimeoutError:
-            _kill_group(process)
-            await process.wait()
-            await _read_to_the_end(process)
+        if done.timed_out:
             raise QueryFailed(
                 f"the program {program} did not finish in time ({self._timeout:g}s); killed"
-            ) from None
-        if process.returncode != 0:
-            tail = shown((err or out).decode(errors="replace")[-400:])
-            raise QueryFailed(f"the program {program} exited {process.returncode}: {tail}")
-        return _number(out.decode(errors="replace"), program)
-
-
-async def _read(process: asyncio.subprocess.Process) -> tuple[bytes, bytes]:
-    """stdout and stderr, each cut at the limit, once the program has ended."""
-    assert process.stdout is not None  # noqa: S101 both are pipes: see create_subprocess_exec
-    assert process.stderr is not None  # noqa: S101
-    out, err = await asyncio.gather(
-        process.stdout.read(MAX_OUTPUT_BYTES + 1), process.stderr.read(MAX_OUTPUT_BYTES)
-    )
-    await process.wait()
-    if len(out) > MAX_OUTPUT_BYTES:
-        raise QueryFailed(f"a program printed more than {MAX_OUTPUT_BYTES:,} bytes; refused")
-    return out, err
-
-
-async def _read_to_the_end(process: asyncio.subprocess.Process) -> None:
-    """Read a killed program's pipes to their end, so they are closed before its loop may be.
-
-    Bounded: a process outside the killed group may still hold a pipe open.
-    """
-    for stream in (process.stdout, process.stderr):
-        if stream is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stream.read(), 1.0)
+            )
+        if len(done.stdout) > MAX_OUTPUT_BYTES:
+            raise QueryFailed(f"a program printed more than {MAX_OUTPUT_BYTES:,} bytes; refused")
+        if done.exit_code != 0:
+            tail = shown((done.stderr or done.stdout).decode(errors="replace")[-400:])
+            raise QueryFailed(f"the program {program} exited {done.exit_code}: {tail}")
+        return _number(done.stdout.decode(errors="replace"), program)
 
 
 def _number(output: str, program: str) -> float:
@@ -113,8 +78,3 @@ def _number(output: str, program: str) -> float:
         raise QueryFailed(
             f"the program {program} printed {shown(text, 80)!r}, not one number"
         ) from None
-
-
-def _kill_group(process: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)

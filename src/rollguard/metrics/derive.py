@@ -7,11 +7,12 @@ first increment, so "absent" before it appears means "not yet counted" (the
 same idea as Prometheus' created-timestamp zero injection). Without it, the
 first 5xx of a canary would be invisible to a window that saw it appear.
 
-Growth is :func:`rollguard.metrics.series.window_growth`: Prometheus' counter
-reset rule, no extrapolation, the value at the window start interpolated
-between the scrapes around it. So counts are what the target counted inside
-the window, consecutive windows add up, and rates are growth per second over
-the part of the window the scrapes cover.
+Growth is exact, by the rules the Prometheus source uses
+(:mod:`rollguard.metrics.growth`): each series' last scrape in the window minus
+its last scrape at or before the window start, a drop counting from zero
+(Prometheus' reset rule), nothing extrapolated or interpolated. So counts of
+whole requests are whole numbers, consecutive windows add up, and rates are
+growth per second between the two scrapes compared.
 A value that cannot be derived raises :class:`Missing` with the reason, which
 the provider turns into a no-data measurement: never a fake zero.
 """
@@ -23,7 +24,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from rollguard.metrics import series
+from rollguard.metrics import growth, series
 from rollguard.metrics.exposition import Exposition, Labels
 from rollguard.policy.model import MetricNames
 from rollguard.signals import Signal
@@ -40,7 +41,7 @@ class Window:
     """One endpoint's successful scrapes for ``(start, end]``, oldest first.
 
     The last scrape at or before ``start``, when there is one, comes first: the
-    counters' values at the window start are interpolated from it.
+    counters' growth is counted from it.
     """
 
     start: float
@@ -74,12 +75,10 @@ def _any(_: Labels) -> bool:
     return True
 
 
-def _counter_series(
-    window: Window, name: str, keep: LabelFilter = _any
-) -> list[tuple[Labels, list[series.Point]]]:
-    """Each matching series as points at every scrape of the window (absent → 0)."""
-    inside = sum(1 for t, _ in window.scrapes if t > window.start)
-    if inside == 0:
+def _growths(window: Window, name: str, keep: LabelFilter = _any) -> dict[growth.SeriesKey, float]:
+    """Each matching series' exact growth over the window (absent from a scrape → 0 there)."""
+    inside = [(t, exposition) for t, exposition in window.scrapes if t > window.start]
+    if not inside:
         raise Missing(f"no successful scrape in the last {window.end - window.start:g}s")
     if len(window.scrapes) < 2:
         raise Missing(
@@ -89,27 +88,23 @@ def _counter_series(
     if not any(exposition.declares(name) for _, exposition in window.scrapes):
         raise Missing(f"{name} is not exposed")
     keys = {key for _, exp in window.scrapes for key in exp.series(name) if keep(key)}
-    return [
-        (key, [series.Point(t, exp.series(name).get(key, 0.0)) for t, exp in window.scrapes])
-        for key in sorted(keys)
-    ]
+    points = {
+        frozenset(key): [series.Point(t, exp.series(name).get(key, 0.0)) for t, exp in inside]
+        for key in keys
+    }
+    first_at, first = window.scrapes[0]
+    if first_at > window.start:  # not scraped before the window: nothing counts from zero
+        return growth.Selection(points, {}).growths(from_zero=False)
+    before = {frozenset(k): v for k, v in first.series(name).items() if keep(k)}
+    return growth.Selection(points, before).growths(from_zero=True)
 
 
 def counter_growth(window: Window, name: str, keep: LabelFilter = _any) -> series.Growth:
-    """``sum(increase(name{keep}[w]))`` without extrapolation, and the seconds it covers."""
-    total = 0.0
-    seconds = _covered_seconds(window)
-    for _, points in _counter_series(window, name, keep):
-        grown = series.window_growth(points, start=window.start, end=window.end)
-        if grown is None:  # unreachable: every series has a point at every scrape
-            raise Missing(f"{name}: too few scrapes")
-        total += grown.increase
-    return series.Growth(total, seconds)
-
-
-def _covered_seconds(window: Window) -> float:
+    """``sum(x{keep})`` grown over the window, exactly, and the seconds between the scrapes
+    compared (from the one before the window, or the first inside, to the last)."""
+    grown = math.fsum(_growths(window, name, keep).values())
     times = [t for t, _ in window.scrapes]
-    return times[-1] - max(window.start, times[0]) if times else 0.0
+    return series.Growth(grown, times[-1] - times[0])
 
 
 def _status_filter(names: MetricNames, field: str) -> LabelFilter:
@@ -178,21 +173,18 @@ def _cpu_percent(window: Window, names: MetricNames) -> Derived:
 
 
 def bucket_increases(window: Window, histogram: str) -> dict[float, float]:
-    """``sum by (le) (increase(histogram_bucket[w]))``, cumulative, keyed by ``le`` in seconds."""
+    """Each cumulative bucket's exact growth, keyed by ``le`` in seconds (``le="1"`` and
+    ``le="1.0"`` merged)."""
     name = histogram + "_bucket"
     by_bound: dict[float, float] = {}
-    for key, points in _counter_series(window, name):
-        raw = dict(key).get("le", "")
+    for raw, grown in growth.by_label(_growths(window, name), "le").items():
         try:
             bound = float(raw)
         except ValueError:
             bound = math.nan
         if math.isnan(bound):
             raise Missing(f"{name} has a bucket with le={raw!r}, not a number")
-        grown = series.window_growth(points, start=window.start, end=window.end)
-        if grown is None:  # unreachable: every series has a point at every scrape
-            raise Missing(f"{name}: too few scrapes")
-        by_bound[bound] = by_bound.get(bound, 0.0) + grown.increase
+        by_bound[bound] = by_bound.get(bound, 0.0) + grown
     if not by_bound:
         raise Missing(f"{name} has no buckets")
     if math.inf not in by_bound:

@@ -48,7 +48,8 @@ class QueryFailed(Exception):
     """One query could not be answered; becomes an ERROR (or NO_DATA) measurement.
 
     ``retry`` marks a failure that asking again may fix (unreachable, timeout, 429,
-    5xx); ``retry_after_seconds`` is the wait the server asked for, if any.
+    5xx); ``retry_after_seconds`` is the wait the server asked for, if any;
+    ``too_large`` an answer past the size limit (a smaller question may fit).
     """
 
     def __init__(
@@ -58,12 +59,14 @@ class QueryFailed(Exception):
         no_data: bool = False,
         retry: bool = False,
         retry_after_seconds: float | None = None,
+        too_large: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.no_data = no_data
         self.retry = retry
         self.retry_after_seconds = retry_after_seconds
+        self.too_large = too_large
 
 
 def shown(raw: object, limit: int = 200) -> str:
@@ -202,7 +205,8 @@ class HttpEdge:
                 body += chunk
                 if len(body) > limit:
                     raise QueryFailed(
-                        f"{self.name} at {self.shown} answered more than {limit:,} bytes; refused"
+                        f"{self.name} at {self.shown} answered more than {limit:,} bytes; refused",
+                        too_large=True,
                     )
         return Answer(response.status_code, response.headers, bytes(body))
 

@@ -13,13 +13,19 @@ An answer is untrusted input: it is read no further than
 :mod:`rollguard.documents`, and any shape other than Prometheus' own is an
 ``ERROR`` measurement naming what was wrong — never an exception that could
 end a watch.
+
+The counts a sequential test is fed (``requests``, ``errors``,
+``latency_buckets``) are not asked as ``increase()``, which extrapolates:
+each counter series' raw samples in the window and its last sample before it
+are asked (:func:`rollguard.promql.growth`) and differenced exactly
+(:mod:`rollguard.metrics.growth`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -27,6 +33,7 @@ from urllib.parse import urlencode
 import httpx
 
 from rollguard import documents, promql
+from rollguard.metrics import growth
 from rollguard.metrics.http import Answer, HttpEdge, QueryFailed, auth_from, verify_option
 from rollguard.policy.model import PrometheusSource
 from rollguard.policy.units import parse_duration
@@ -36,10 +43,11 @@ from rollguard.signals import Measurement, Query
 
 @dataclass(frozen=True)
 class Sample:
-    """One series' value from an instant query."""
+    """One series' value from an instant query, or one sample of a range selector's."""
 
     labels: Mapping[str, str]
     value: float
+    at: float = 0.0  # the sample's time (an instant vector's: the evaluation time)
 
 
 class PrometheusProvider:
@@ -58,14 +66,30 @@ class PrometheusProvider:
         self._edge = edge or prometheus_edge(
             source, client=client, backoff_seconds=backoff_seconds, sleep=sleep
         )
-        self._built: dict[Query, promql.Expressions] = {}
+        self._built: dict[Query, promql.Expressions | promql.Counted] = {}
 
     async def collect(self, *, now: float) -> None:
         """Prometheus scrapes by itself; nothing to refresh."""
 
     async def measure(self, queries: Sequence[Query], *, now: float) -> list[Measurement]:
-        """One measurement per query, evaluated at ``now``; the queries run concurrently."""
-        return list(await asyncio.gather(*(self._measure_one(q, now) for q in queries)))
+        """One measurement per query, evaluated at ``now``. Each expression is asked once,
+        however many of the queries need it (``requests`` and ``errors`` both read the
+        requests' samples), and all at once."""
+        built = [self._built_for(query) for query in queries]
+        needs = [
+            promql.asks(b, query.window_seconds) for query, b in zip(queries, built, strict=True)
+        ]
+        pending: dict[promql.Ask, Awaitable[list[Sample]]] = {}
+        for query, asked in zip(queries, needs, strict=True):
+            for ask in asked:
+                if ask not in pending:
+                    pending[ask] = self._ask(query, ask, now)
+        answered = await asyncio.gather(*pending.values(), return_exceptions=True)
+        answers = dict(zip(pending, answered, strict=True))
+        return [
+            _read(query, b, now, {ask: answers[ask] for ask in asked})
+            for query, b, asked in zip(queries, built, needs, strict=True)
+        ]
 
     async def aclose(self) -> None:
         await self._edge.aclose()
@@ -83,37 +107,107 @@ class PrometheusProvider:
             return None
         return _global_scrape_interval(data.get("yaml"))
 
-    async def _measure_one(self, query: Query, now: float) -> Measurement:
-        expressions = self._built.get(query)
-        if expressions is None:  # the same queries come back every interval
-            expressions = self._built[query] = promql.build(query, self._source)
-        try:
-            if expressions.requests is not None and expressions.requests != expressions.value:
-                samples, request_samples = await asyncio.gather(
-                    self._samples(query, expressions.value, now, requests=False),
-                    self._samples(query, expressions.requests, now, requests=True),
-                )
-                requests = _count(request_samples)
-            else:
-                samples = await self._samples(query, expressions.value, now, requests=False)
-                requests = None
-            if expressions.per_bucket:
-                return _buckets(query, now, samples, expressions.value)
-            value = _single(samples, expressions.value)
-            if expressions.requests == expressions.value:
-                requests = value
-        except QueryFailed as failed:
-            if failed.no_data:
-                return Measurement.no_data(query, now, failed.reason)
-            return Measurement.error(query, now, failed.reason)
-        return Measurement.ok(query, now, value, requests=requests)
+    def _built_for(self, query: Query) -> promql.Counted | promql.Expressions:
+        built = self._built.get(query)
+        if built is None:  # the same queries come back every interval
+            built = promql.counted_query(query, self._source) or promql.build(query, self._source)
+            self._built[query] = built
+        return built
 
-    async def _samples(
-        self, query: Query, expression: str, at: float, *, requests: bool
-    ) -> list[Sample]:
-        """The series answering ``expression`` (the value's, or the ``requests`` behind it)
-        of ``query``; :mod:`rollguard.metrics.batching` answers many queries at once here."""
-        return await instant(self._edge, expression, at)
+    def _ask(self, query: Query, ask: promql.Ask, at: float) -> Awaitable[list[Sample]]:
+        """The series answering ``ask`` (one of ``query``'s expressions), one sample each,
+        or every sample when it is ranged; :mod:`rollguard.metrics.batching` answers
+        many queries at once here."""
+        expression, ranged = ask
+        return instant(self._edge, expression, at, ranged=ranged)
+
+
+def _read(
+    query: Query,
+    built: promql.Counted | promql.Expressions,
+    now: float,
+    answers: Mapping[promql.Ask, list[Sample] | BaseException],
+) -> Measurement:
+    """A measurement from the answers to its asks: a failed ask (a failed batch, for each
+    of its deployments) fails it, as it would have failed a query asked alone."""
+    failed = next((a for a in answers.values() if isinstance(a, BaseException)), None)
+    if isinstance(failed, QueryFailed):
+        return _failed(query, now, failed)
+    if failed is not None:
+        raise failed
+    samples = {ask: a for ask, a in answers.items() if not isinstance(a, BaseException)}
+    try:
+        return _measured(query, built, now, samples)
+    except QueryFailed as failure:  # what this deployment's answer lacks
+        return _failed(query, now, failure)
+
+
+def _measured(
+    query: Query,
+    built: promql.Counted | promql.Expressions,
+    now: float,
+    answers: Mapping[promql.Ask, list[Sample]],
+) -> Measurement:
+    """``query``'s measurement from the answers to its :func:`rollguard.promql.asks`;
+    QueryFailed when they cannot give one."""
+    if isinstance(built, promql.Counted):
+        return _counted(query, built, now, answers)
+    return _evaluated(query, built, now, answers)
+
+
+def _failed(query: Query, now: float, failed: QueryFailed) -> Measurement:
+    """No data, or an error, with the reason."""
+    if failed.no_data:
+        return Measurement.no_data(query, now, failed.reason)
+    return Measurement.error(query, now, failed.reason)
+
+
+def _evaluated(
+    query: Query,
+    expressions: promql.Expressions,
+    now: float,
+    answers: Mapping[promql.Ask, list[Sample]],
+) -> Measurement:
+    """A value PromQL computes: a rate, a ratio, a quantile, a gauge."""
+    samples = answers[expressions.value, False]
+    requests = None
+    if expressions.requests is not None and expressions.requests != expressions.value:
+        requests = _count(answers[expressions.requests, False])
+    value = _single(samples, expressions.value)
+    if expressions.requests == expressions.value:
+        requests = value
+    return Measurement.ok(query, now, value, requests=requests)
+
+
+def _counted(
+    query: Query, counted: promql.Counted, now: float, answers: Mapping[promql.Ask, list[Sample]]
+) -> Measurement:
+    """A count the exact growth of counter series gives (no extrapolation)."""
+    window = query.window_seconds
+    start = (round(now * 1000) - round(window * 1000)) / 1000
+
+    def selection(selected: str) -> growth.Selection:
+        inside, before = promql.growth(selected, window)
+        return growth.selection(
+            ((_series_key(s), s.at, s.value) for s in answers[inside, True]),
+            ((_series_key(s), s.value) for s in answers[before, False]),
+            start=start,
+        )
+
+    value, requests = selection(counted.value), selection(counted.requests)
+    from_zero = requests.observed  # the version was scraped before the window
+    request_count = growth.total(requests.growths(from_zero=from_zero))
+    if request_count is None or not math.isfinite(request_count):
+        raise QueryFailed(
+            f"no series of {counted.requests} has samples to count in the last "
+            f"{promql.duration(window)} (one inside and one before, or two inside)",
+            no_data=True,
+        )
+    grown = value.growths(from_zero=from_zero)
+    if counted.per_bucket:
+        return _buckets(query, now, growth.by_label(grown, "le"), counted.value)
+    # no series of the value's while requests were counted is zero, as errors are
+    return Measurement.ok(query, now, growth.total(grown) or 0.0, requests=request_count)
 
 
 def prometheus_edge(
@@ -143,9 +237,11 @@ def prometheus_edge(
 
 
 async def instant(
-    edge: HttpEdge, expression: str, at: float, *, shown: str | None = None
+    edge: HttpEdge, expression: str, at: float, *, shown: str | None = None, ranged: bool = False
 ) -> list[Sample]:
     """The series of an instant query at ``at``; ``shown`` names a long expression in reasons.
+
+    ``ranged`` asks for a range selector's raw samples (a matrix), one :class:`Sample` each.
 
     Long expressions (a batch of deployments) are sent as a form (POST), which
     Prometheus accepts as it does GET, so no URL grows past a proxy's limit.
@@ -163,11 +259,16 @@ async def instant(
     data = _data(answer, edge)
     kind = data.get("resultType")
     result = data.get("result")
-    if kind == "scalar":
-        return [Sample({}, _point(result))]
-    if kind != "vector" or not isinstance(result, list):
+    if kind == "scalar" and not ranged:
+        at, value = _point(result)
+        return [Sample({}, value, at)]
+    expected = "matrix" if ranged else "vector"
+    if kind != expected or not isinstance(result, list):
         what = shown or expression
-        raise QueryFailed(f"expected an instant vector from {what!r}, got {_shown(kind)}")
+        wanted = "a range vector" if ranged else "an instant vector"
+        raise QueryFailed(f"expected {wanted} from {what!r}, got {_shown(kind)}")
+    if ranged:
+        return [sample for item in result for sample in _samples_of(item)]
     return [_sample(item) for item in result]
 
 
@@ -211,18 +312,32 @@ def _shown(raw: object, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _point(raw: object) -> float:
-    """The value of a ``[time, "value"]`` pair."""
+def _point(raw: object) -> tuple[float, float]:
+    """The time and value of a ``[time, "value"]`` pair."""
     if not isinstance(raw, list) or len(raw) != 2:
         raise QueryFailed(f"Prometheus answered a sample that is not [time, value]: {_shown(raw)}")
-    return _number(raw[1])
+    return _number(raw[0]), _number(raw[1])
 
 
 def _sample(item: object) -> Sample:
     """One series of an instant vector: ``{"metric": {...}, "value": [time, "value"]}``."""
     if not isinstance(item, dict):
         raise QueryFailed(f"Prometheus answered a series that is not an object: {_shown(item)}")
-    return Sample(_labels(item), _point(item.get("value")))
+    at, value = _point(item.get("value"))
+    return Sample(_labels(item), value, at)
+
+
+def _samples_of(item: object) -> list[Sample]:
+    """One series of a matrix: ``{"metric": {...}, "values": [[time, "value"], ...]}``."""
+    if not isinstance(item, dict) or not isinstance(item.get("values"), list):
+        raise QueryFailed(f"Prometheus answered a series without values: {_shown(item)}")
+    labels = _labels(item)
+    return [Sample(labels, value, at) for at, value in map(_point, item["values"])]
+
+
+def _series_key(sample: Sample) -> growth.SeriesKey:
+    """Which series a sample belongs to (functions may drop ``__name__``; one name is asked)."""
+    return frozenset((k, v) for k, v in sample.labels.items() if k != "__name__")
 
 
 def _labels(series: dict[str, Any]) -> Mapping[str, str]:
@@ -264,20 +379,20 @@ def _count(samples: list[Sample]) -> float | None:
     return samples[0].value
 
 
-def _buckets(query: Query, now: float, samples: list[Sample], expression: str) -> Measurement:
-    """Histogram bucket increases keyed by upper bound; the value is the request count."""
+def _buckets(query: Query, now: float, per_le: Mapping[str, float], selection: str) -> Measurement:
+    """Histogram bucket counts keyed by upper bound; the value is the request count."""
     buckets: dict[float, float] = {}
-    for sample in samples:
-        bound = sample.labels.get("le")
-        if bound is None:
-            return Measurement.error(query, now, f"{expression} returned a series without le")
-        if math.isnan(sample.value):
-            return Measurement.no_data(query, now, f"{expression} has a NaN bucket")
+    for bound, count in per_le.items():
+        if not bound:
+            return Measurement.error(query, now, f"{selection} has a series without le")
+        if math.isnan(count):
+            return Measurement.no_data(query, now, f"{selection} has a NaN bucket")
         try:
-            buckets[float(bound)] = sample.value
+            upper = float(bound)
         except ValueError:
-            return Measurement.error(query, now, f"{expression} returned le={_shown(bound)!r}")
+            return Measurement.error(query, now, f"{selection} has le={_shown(bound)!r}")
+        buckets[upper] = buckets.get(upper, 0.0) + count
     if math.inf not in buckets:
-        return Measurement.no_data(query, now, f"no +Inf bucket in {expression}")
+        return Measurement.no_data(query, now, f"no +Inf bucket in {selection}")
     total = buckets[math.inf]
     return Measurement.ok(query, now, total, requests=total, buckets=buckets)

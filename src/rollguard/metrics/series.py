@@ -16,12 +16,9 @@ them. What is implemented, and where it follows Prometheus (3.x):
   otherwise by half an average interval; towards the start never below the
   counter's zero point. Fewer than two samples → ``None`` (Prometheus drops
   the series).
-- ``window_growth`` is the variant rollguard's scrape provider uses: no
-  extrapolation; the counter's value at the window start is interpolated
-  linearly between the last sample at or before it and the first sample
-  after it. Counts of consecutive windows then add up exactly, which
-  sequential tests need, and a window as short as one scrape interval still
-  has a value.
+- rollguard's own sources do not extrapolate: they count a counter's exact
+  growth from its last sample before the window (:mod:`rollguard.metrics.growth`),
+  which sequential tests need.
 - **histogram_quantile** follows ``promql/quantile.go:bucketQuantile``: the
   highest bucket must be ``+Inf``; counts are forced monotonic; fewer than
   two buckets or no observations → NaN; linear interpolation inside the
@@ -106,7 +103,7 @@ def counter_delta(points: Sequence[Point]) -> float:
 
 @dataclass(frozen=True)
 class Growth:
-    """How much a counter grew inside a window, and over how many seconds of it."""
+    """How much a counter grew, and over how many seconds."""
 
     increase: float
     seconds: float
@@ -115,29 +112,6 @@ class Growth:
     def per_second(self) -> float:
         """The average growth per second over the part of the window covered."""
         return self.increase / self.seconds
-
-
-def window_growth(points: Sequence[Point], *, start: float, end: float) -> Growth | None:
-    """Reset-corrected growth of a counter inside ``(start, end]``, without extrapolation.
-
-    ``points`` (oldest first) may begin before ``start``: the step from the last
-    point at or before ``start`` to the first one inside counts in proportion to
-    the part of it inside the window. Without such a point, the growth between
-    the first and last points inside is all that is known. ``None`` when there
-    are not two points to compare.
-    """
-    inside = [point for point in points if start < point.t <= end]
-    if not inside:
-        return None
-    before = [point for point in points if point.t <= start]
-    if before:
-        anchor, first = before[-1], inside[0]
-        share = (first.t - start) / (first.t - anchor.t)
-        crossing = counter_delta([anchor, first]) * share
-        return Growth(crossing + counter_delta(inside), inside[-1].t - start)
-    if len(inside) < 2:
-        return None
-    return Growth(counter_delta(inside), inside[-1].t - inside[0].t)
 
 
 def increase(points: Sequence[Point], *, start: float, end: float) -> float | None:

@@ -18,12 +18,12 @@ or a selector that is not a plain list of label matchers, is asked per deploymen
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from rollguard import promql
 from rollguard.policy.model import PrometheusSource
-from rollguard.signals import CustomSignal, Query
+from rollguard.signals import CustomSignal, Query, Signal
 
 #: Where the key's matchers go in a shape's template (never in PromQL text).
 _SLOT = "\x00"
@@ -55,6 +55,7 @@ class Shape:
 
     template: str
     labels: tuple[str, ...]  # the key's labels, sorted; the answer's series carry them
+    ranged: bool = False  # a range selector: the answer is every raw sample
 
     def expression(self, keys: Iterable[tuple[str, ...]]) -> str:
         """The one query for every key in ``keys``."""
@@ -85,10 +86,9 @@ class Keyed:
 
 @dataclass(frozen=True)
 class Batchable:
-    """The shapes answering one query: its value, and the requests behind it."""
+    """The shapes answering one query, by the expression a deployment would ask alone."""
 
-    value: Keyed
-    requests: Keyed | None
+    asked: Mapping[str, Keyed]
 
 
 def batchable(query: Query, source: PrometheusSource) -> Batchable | str:
@@ -108,16 +108,33 @@ def batchable(query: Query, source: PrometheusSource) -> Batchable | str:
     if len(set(labels)) != len(labels):
         return f"the selector {selector!r} matches one label twice"
     rest = [m.text for m in parsed if m not in keys]
-    built = promql.for_signal(
-        query.signal,
-        names=source.names,
-        selector=",".join([*rest, _SLOT] if labels else rest),
-        window_seconds=query.window_seconds,
-        by=labels,
+    signal, window = query.signal, query.window_seconds
+    alone = _expressions(signal, window, source, selector, by=())
+    shaped = _expressions(
+        signal, window, source, ",".join([*rest, _SLOT] if labels else rest), by=labels
     )
     key = tuple(m.value for m in keys)
-    requests = None if built.requests is None else Keyed(Shape(built.requests, labels), key)
-    return Batchable(Keyed(Shape(built.value, labels), key), requests)
+    return Batchable(
+        {
+            expression: Keyed(Shape(template, labels, ranged), key)
+            for (expression, ranged), (template, _) in zip(alone, shaped, strict=True)
+        }
+    )
+
+
+def _expressions(
+    signal: Signal,
+    window: float,
+    source: PrometheusSource,
+    selector: str,
+    *,
+    by: tuple[str, ...],
+) -> list[promql.Ask]:
+    """What the provider asks for ``signal`` with ``selector`` (:func:`rollguard.promql.asks`)."""
+    built = promql.counted(signal, names=source.names, selector=selector) or promql.for_signal(
+        signal, names=source.names, selector=selector, window_seconds=window, by=by
+    )
+    return promql.asks(built, window)
 
 
 def parse_selector(selector: str) -> list[Matcher] | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -33,6 +33,7 @@ from rollguard.policy.sources import CustomSignalSpec, SignalQueries, VersionVal
 from rollguard.signals import AnySignal, CustomSignal, Measurement, Query, Signal, Version
 
 Q = TypeVar("Q")
+T = TypeVar("T")
 
 #: Built-in signals that count events: no result beside counted requests reads 0.
 COUNT_SIGNALS = frozenset(
@@ -141,7 +142,7 @@ class QueryProvider(Generic[Q]):
 
     async def measure(self, queries: Sequence[Query], *, now: float) -> list[Measurement]:
         """One measurement per query, each over the window ending at ``now``, concurrently."""
-        return list(await asyncio.gather(*(self._measure_one(q, now) for q in queries)))
+        return await _all(*(self._measure_one(q, now) for q in queries))
 
     def cannot_answer(self, query: Query) -> str:
         """Why no query of the policy answers ``query``, or "" when one does."""
@@ -167,17 +168,19 @@ class QueryProvider(Generic[Q]):
     async def _answer(self, plan: Plan[Q], window: Window) -> tuple[float, float | None]:
         """(value, requests behind it) for a plan."""
         if plan.errors is not None and plan.requests is not None:
-            errors, requests = await asyncio.gather(
+            errors, requests = await _all(
                 self._optional(plan.errors, window, count=True),
-                self._finite(plan.requests, window, count=True),
+                self._optional(plan.requests, window, count=True),
             )
+            if isinstance(requests, QueryFailed):
+                raise requests
             if requests <= 0:
                 raise QueryFailed("no requests in the window", no_data=True)
             return 100.0 * _zero_if_counted(errors) / requests, requests
         assert plan.value is not None  # noqa: S101 plan_for always sets one of the two shapes
         if plan.requests is None:
             return await self._finite(plan.value, window, count=plan.count), None
-        value, behind = await asyncio.gather(
+        value, behind = await _all(
             self._optional(plan.value, window, count=plan.count),
             self._optional(plan.requests, window, count=True),
         )
@@ -202,6 +205,21 @@ class QueryProvider(Generic[Q]):
             if failed.no_data:
                 return failed
             raise
+
+
+async def _all(*steps: Awaitable[T]) -> list[T]:
+    """Every result, run concurrently; on the first failure the others are cancelled and awaited.
+
+    ``asyncio.gather`` alone leaves them running after it raises: a query's
+    program or request would outlive the measurement that asked for it.
+    """
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _zero_if_counted(errors: float | QueryFailed) -> float:

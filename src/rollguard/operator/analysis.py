@@ -9,6 +9,7 @@ decision into Kubernetes Events on the policy and the Deployment.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from kubernetes import client as k8s
 from rollguard.audit.base import AuditSink
 from rollguard.controller.assemble import Overrides, assemble
 from rollguard.controller.clock import SystemClock
+from rollguard.controller.recovery import LEASE_SECONDS, LockLease
 from rollguard.controller.watch import Outcome, Watcher, WatchResult
 from rollguard.engine.decision import Verdict
 from rollguard.engine.evaluate import Evaluation
@@ -61,6 +63,9 @@ class Settings:
     metrics: ControllerMetrics | None = None
     #: Every analysis's Prometheus queries go through it: one query per shape and tick.
     batcher: QueryBatcher = field(default_factory=QueryBatcher)
+    #: The deployment lock's lease: the shard Lease's duration, so a killed replica's
+    #: locks run out when its shards do, on any host (renewed only while owned).
+    lock_seconds: float = LEASE_SECONDS
 
 
 @dataclass
@@ -76,13 +81,19 @@ class Analysis:
     evaluations: int = 0
     last_status: float = field(default=0.0)
     last_action: str = Action.CONTINUE.value
-    #: A decision to act was taken: the action's own changes (a rollback is a new
-    #: Deployment revision) must not interrupt it.
+    #: A decision to act was taken, or an action passed the fence (recovery finishing
+    #: an interrupted one): the action's own changes (a rollback is a new Deployment
+    #: revision) must not interrupt it.
     acting: bool = False
+    #: Its evaluations fall on multiples of the interval (batched queries meet there).
+    aligned: bool = False
+    #: The watch has ended: its verdict is being written, which nothing interrupts.
+    ended: bool = False
 
     async def run(self, settings: Settings, owns: Owns) -> WatchResult:
         """Watch until a verdict (or ``watch_seconds``); the status says how it ended."""
         batched = settings.batcher.provider_for(self.policy)
+        self.aligned = batched is not None
         try:
             watcher = self._assemble(settings, owns, batched)
         except BaseException:
@@ -134,29 +145,44 @@ class Analysis:
                     owns,
                     what=f"policy {self.key}",
                     acted=settings.metrics.acted if settings.metrics else None,
+                    passing=self._passing,
                 ),
                 metrics=batched,
                 clock=SystemClock(),
                 on_evaluation=lambda evaluation: self._evaluated(settings, evaluation),
-                align_ticks=batched is not None,  # batched watchers meet at the same ticks
+                align_ticks=self.aligned,  # batched watchers meet at the same ticks
                 namespace=self.key.namespace,
+                lock_lease=LockLease(settings.lock_seconds, owns),
             ),
         )
+
+    def _passing(self) -> None:
+        self.acting = True
 
     async def report(self, settings: Settings, result: WatchResult, settled: str) -> None:
         """The verdict on the policy's status and as Events."""
         acted = result.outcome not in (Outcome.HEALTHY, Outcome.PROMOTED, Outcome.INCONCLUSIVE)
         message = f"revision {self.revision}: {result.action.value}: {result.reason}"
         ended = st.condition("Analysing", False, REASONS[result.outcome], message, self.generation)
-        await settings.api.patch_status(
-            self.key, {**st.finished(result), "settledRevision": settled, "conditions": [ended]}
+        written = await settings.api.patch_verdict(
+            self.key,
+            {
+                **st.finished(result),
+                "revision": self.revision,  # over a new owner's Watching: the verdict's own
+                "settledRevision": settled,
+                "conditions": [ended],
+            },
+            revision=self.revision,
         )
+        if not written:  # a late verdict (the shard moved): the new owner's stands
+            logger.warning("%s: the status holds a newer verdict; %s", self.key, message)
         await self._event(settings, REASONS[result.outcome], message, warning=acted)
 
     async def _evaluated(self, settings: Settings, evaluation: Evaluation) -> None:
         self.evaluations += 1
         if settings.metrics is not None:
             settings.metrics.evaluations.inc()
+            settings.metrics.lag.observe(time.time() - self._due(evaluation.at))
         action = evaluation.decision.action.value
         if evaluation.decision.verdict is Verdict.ACT:
             self.acting = True
@@ -175,6 +201,14 @@ class Analysis:
             )
         except RollguardError as exc:  # the status is a report; the watch goes on
             logger.warning("%s: cannot write status: %s", self.key, exc)
+
+    def _due(self, at: float) -> float:
+        """When an evaluation at ``at`` was due: its tick when aligned (a late wake-up is
+        evaluated as of the time it woke), else ``at`` itself."""
+        if not self.aligned:
+            return at
+        every = self.policy.analysis.interval
+        return math.floor(at / every + 1e-3) * every
 
     async def _event(self, settings: Settings, reason: str, message: str, *, warning: bool) -> None:
         for involved in (self.policy_ref, self.deployment_ref):

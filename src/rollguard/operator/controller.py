@@ -5,13 +5,17 @@ LISTs, whatever their number) and brings the running analyses in line:
 
 - a new Deployment revision (its new ReplicaSet is the canary) starts a new
   analysis; the revision a finished analysis left (after a rollback, the
-  restored one: ``status.settledRevision``) does not;
+  restored one: ``status.settledRevision``) does not, nor does one this replica
+  finished while the LIST it reconciles was read before the verdict was written;
 - an edit of the policy (a new ``metadata.generation``) restarts a running
   analysis with the new spec, without a restart of the controller;
-- an analysis that decided to act is never interrupted by either: its own
-  rollback is a new revision;
+- an analysis that decided to act, or is finishing an interrupted action, is
+  never interrupted by either: its own rollback is a new revision; nor is one
+  whose watch has ended, while it writes its verdict;
 - a policy deleted, or no longer owned (its shard moved to another replica),
-  stops its analysis;
+  stops its analysis (unless its watch has ended); its verdict is then the new
+  owner's, unless its action was carried out (the fence let it through while the
+  shard was still owned): the Deployment changed, and the status says so;
 - an invalid spec or a missing Deployment is reported on the policy's status.
 """
 
@@ -23,18 +27,20 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rollguard.controller.watch import WatchResult
+from rollguard.controller.watch import Outcome, WatchResult
 from rollguard.errors import LockedError, RollguardError
 from rollguard.operator import status as st
 from rollguard.operator.analysis import Analysis, Settings
 from rollguard.operator.crd import Phase
 from rollguard.operator.kube import Obj, PolicyKey, deployment_reference, policy_reference
-from rollguard.operator.spec import Parsed, parse
+from rollguard.operator.spec import Parsed, key_of, parse
 
 logger = logging.getLogger(__name__)
 
 #: Which policies this replica evaluates (all of them without sharding).
 Ownership = Callable[[PolicyKey], bool]
+#: Outcomes of an action carried out: the Deployment is not the revision analysed any more.
+CARRIED_OUT = frozenset({Outcome.ROLLED_BACK, Outcome.BLOCKED})
 
 
 @dataclass
@@ -52,23 +58,48 @@ class Controller:
         self.running: dict[PolicyKey, Running] = {}
         #: (generation, revision) each policy last reported on, so a resync is quiet.
         self._reported: dict[PolicyKey, tuple[int, str, str]] = {}
+        #: Each owned policy's spec as parsed, with the (uid, generation) it was parsed at.
+        self._parsed: dict[PolicyKey, tuple[tuple[str, int], Parsed]] = {}
+        #: The policy's uid and the revisions (analysed, settled) of its last analysis this
+        #: replica finished: a LIST read before that verdict was written shows the analysis
+        #: still running, and must not start one of the revision its rollback restored.
+        self._settled: dict[PolicyKey, tuple[str, tuple[str, str]]] = {}
 
     async def resync(self) -> None:
         """One pass: list, compare, start and stop analyses."""
         policies = await self.settings.api.policies()
         deployments = await self.settings.api.deployments()
         seen: set[PolicyKey] = set()
+        listed: set[PolicyKey] = set()
         for obj in policies:
-            parsed = parse(obj)
-            if not self.owns(parsed.key):
+            key = key_of(obj)
+            listed.add(key)
+            if not self.owns(key):  # another replica's: not even parsed
                 continue
-            seen.add(parsed.key)
+            seen.add(key)
+            parsed = self._parse(key, obj)
             try:
                 await self._reconcile(obj, parsed, deployments)
             except RollguardError as exc:
                 logger.warning("%s: %s", parsed.key, exc)
-        for key in [key for key in self.running if key not in seen]:
-            await self.stop(key)
+        for key, found in list(self.running.items()):
+            if key not in seen and not found.analysis.ended:  # an ended one writes its verdict
+                await self.stop(key)
+        for key in [key for key in self._settled if key not in listed]:
+            del self._settled[key]  # the policy was deleted
+        for key in [key for key in self._parsed if key not in seen]:
+            del self._parsed[key]
+
+    def _parse(self, key: PolicyKey, obj: Obj) -> Parsed:
+        """The policy in ``obj``, parsed once per spec: the API server gives a spec edit a
+        new ``generation`` (status writes do not), and a policy deleted and created
+        again a new ``uid``. Thousands of policies are listed at every resync."""
+        metadata = obj["metadata"]
+        version = (str(metadata.get("uid") or ""), int(metadata.get("generation") or 0))
+        found = self._parsed.get(key)
+        if found is None or found[0] != version:
+            found = self._parsed[key] = (version, parse(obj))
+        return found[1]
 
     async def stop(self, key: PolicyKey) -> None:
         """Cancel a policy's analysis (its watch records ``interrupted`` in the trail)."""
@@ -99,14 +130,17 @@ class Controller:
         revision = st.revision_of(deployment)
         running = self.running.get(key)
         if running is not None:
-            if running.analysis.acting or (
-                running.analysis.generation,
-                running.analysis.revision,
-            ) == (parsed.generation, revision):
-                return  # an action runs to its end, whatever it changes
+            if (
+                running.analysis.acting
+                or running.analysis.ended
+                or (running.analysis.generation, running.analysis.revision)
+                == (parsed.generation, revision)
+            ):
+                return  # an action runs to its end, whatever it changes, and so does a verdict
             await self.stop(key)  # a policy edit or a newer revision: start again
-        elif self._finished(obj, revision):
+        if self._finished(key, obj, revision):
             return
+        logger.info("%s: analysing revision %s", key, revision)
         analysis = Analysis(
             key,
             parsed.generation,
@@ -118,23 +152,36 @@ class Controller:
         task = asyncio.create_task(self._analyse(analysis), name=f"analysis:{key}")
         self.running[key] = Running(analysis, task)
 
-    def _finished(self, obj: Obj, revision: str) -> bool:
-        """This revision was analysed to the end (by any replica), or is the one restored."""
+    def _finished(self, key: PolicyKey, obj: Obj, revision: str) -> bool:
+        """This revision was analysed to the end (by any replica, as the status says, or by
+        this one, whose verdict the LIST may not show yet), or is the one restored."""
         status = obj.get("status") or {}
-        if status.get("phase") not in st.FINISHED:
+        if status.get("phase") in st.FINISHED and revision in (
+            status.get("revision"),
+            status.get("settledRevision"),
+        ):
+            return True
+        found = self._settled.get(key)
+        if found is None:
             return False
-        return revision in (status.get("revision"), status.get("settledRevision"))
+        uid, revisions = found
+        return uid == obj["metadata"].get("uid") and revision in revisions
 
     async def _analyse(self, analysis: Analysis) -> None:
         settings = self.settings
         try:
             result: WatchResult = await analysis.run(settings, lambda: self.owns(analysis.key))
-            if not self.owns(analysis.key):
+            analysis.ended = True
+            if not self.owns(analysis.key) and result.outcome not in CARRIED_OUT:
                 # Lost while watching (paused, cut off): the verdict is not this replica's
                 # to give. Written, it would end the new owner's analysis of this revision.
+                # An action carried out (the fence let it through) changed the Deployment:
+                # unwritten, its owner would analyse the restored revision as a new canary.
                 logger.warning("%s: no longer owned; the verdict is its owner's", analysis.key)
                 return
             settled = await self._revision_now(analysis)
+            uid = str(analysis.policy_ref.get("uid", ""))
+            self._settled[analysis.key] = (uid, (analysis.revision, settled))
             await analysis.report(settings, result, settled)
         except LockedError as exc:  # another replica's watch has not let go yet: next resync
             logger.info("%s: %s", analysis.key, exc)

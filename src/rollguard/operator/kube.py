@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,27 +22,31 @@ from urllib3.exceptions import HTTPError
 
 from rollguard.errors import ExecutorError, UsageError
 from rollguard.operator.crd import GROUP, KIND, PLURAL, VERSION
-from rollguard.operator.status import merge_conditions
+from rollguard.operator.status import FINISHED, merge_conditions
 from rollguard.timestamps import now_rfc3339
 
 Obj = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
 
 
-def api_client(*, kubeconfig: Path | None, context: str | None, in_cluster: bool) -> k8s.ApiClient:
-    """A client from the in-cluster service account, or a kubeconfig file and context."""
+def api_client(
+    *, kubeconfig: Path | None, context: str | None, in_cluster: bool, request_seconds: float
+) -> k8s.ApiClient:
+    """A client from the in-cluster service account, or a kubeconfig file and context, whose
+    every call gives up after ``request_seconds`` (:class:`TimedApiClient`)."""
     from kubernetes import config
     from kubernetes.config.config_exception import ConfigException
 
+    configuration = k8s.Configuration()
     try:
         if in_cluster:
-            configuration = k8s.Configuration()
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            return k8s.ApiClient(configuration)
-        found: k8s.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=str(kubeconfig) if kubeconfig else None, context=context
-        )
-        return found
+        else:
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=str(kubeconfig) if kubeconfig else None,
+                context=context,
+                client_configuration=configuration,
+            )
     except (ConfigException, OSError, ValueError) as exc:
         where = (
             "the in-cluster service account"
@@ -48,6 +54,28 @@ def api_client(*, kubeconfig: Path | None, context: str | None, in_cluster: bool
             else f"--kubeconfig {kubeconfig or '~/.kube/config'}"
         )
         raise UsageError(f"cannot load Kubernetes credentials from {where}: {exc}") from exc
+    return TimedApiClient(configuration, request_seconds=request_seconds)
+
+
+class TimedApiClient(k8s.ApiClient):
+    """An API client whose calls end in an error after ``request_seconds``, never hang.
+
+    Without a timeout a call behind a cut link waits until TCP gives up (many
+    minutes): the resync or Lease tick stuck in it neither fails nor comes round.
+    Every call without its own ``_request_timeout`` gets this one, and is not
+    retried by urllib3 (a retry would multiply the bound): the loops retry at
+    their own cadence.
+    """
+
+    def __init__(self, configuration: k8s.Configuration, *, request_seconds: float) -> None:
+        configuration.retries = False
+        super().__init__(configuration)
+        self.request_seconds = request_seconds
+
+    def call_api(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("_request_timeout") is None:
+            kwargs["_request_timeout"] = self.request_seconds
+        return super().call_api(*args, **kwargs)
 
 
 class NotFound(ExecutorError):
@@ -83,6 +111,14 @@ class ControllerApi:
         self.namespace = namespace
         #: Requests made, by verb: the benchmark's API-server load figure.
         self.requests: dict[str, int] = {}
+        # The resync's LISTs have a thread of their own: behind the status writes and
+        # Events of a start of hundreds of analyses (on the shared worker threads) a
+        # resync waited minutes, and the policies of newly taken shards did not start.
+        self._lists = ThreadPoolExecutor(max_workers=1, thread_name_prefix="resync-lists")
+
+    def close(self) -> None:
+        """Let the LIST thread go."""
+        self._lists.shutdown(wait=False)
 
     async def policies(self) -> list[Obj]:
         def call() -> Any:
@@ -94,7 +130,7 @@ class ControllerApi:
                 GROUP, VERSION, PLURAL, _preload_content=False
             )
 
-        answer = await self._call("list", f"{PLURAL}.{GROUP}", call)
+        answer = await self._call("list", f"{PLURAL}.{GROUP}", call, threads=self._lists)
         items: list[Obj] = answer.get("items") or []
         return items
 
@@ -106,7 +142,7 @@ class ControllerApi:
                 return self._apps.list_namespaced_deployment(self.namespace, _preload_content=False)
             return self._apps.list_deployment_for_all_namespaces(_preload_content=False)
 
-        answer = await self._call("list", "deployments", call)
+        answer = await self._call("list", "deployments", call, threads=self._lists)
         return {
             (item["metadata"]["namespace"], item["metadata"]["name"]): item
             for item in answer.get("items") or []
@@ -134,8 +170,30 @@ class ControllerApi:
         if "conditions" not in status:
             await self._patch_status(key, {"status": status})
             return
+        await self._merge_status(key, status, lambda current: True)
+
+    async def patch_verdict(self, key: PolicyKey, status: Obj, *, revision: str) -> bool:
+        """Write an analysis's verdict on ``revision`` unless the status holds another
+        revision's verdict by now; False then, and nothing is written.
+
+        The analysis wrote ``Watching`` on its revision when it started, so a verdict on
+        another one is newer: the shard's new owner's, on the revision this replica's
+        rollback restored. The check and the write are one step: the write carries the
+        ``resourceVersion`` the check read, and a write in between (409) is read and
+        checked again.
+        """
+        return await self._merge_status(
+            key, status, lambda current: not _verdict_on_another(current, revision)
+        )
+
+    async def _merge_status(
+        self, key: PolicyKey, status: Obj, allowed: Callable[[Obj], bool]
+    ) -> bool:
+        """Merge ``status`` (with conditions) at the resourceVersion read, if ``allowed``."""
         for attempt in range(CONFLICT_RETRIES + 1):
             current = await self._status(key)
+            if not allowed(current):
+                return False
             held = (current.get("status") or {}).get("conditions") or []
             body = {
                 "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
@@ -143,10 +201,11 @@ class ControllerApi:
             }
             try:
                 await self._patch_status(key, body)
-                return
+                return True
             except Conflict:
                 if attempt == CONFLICT_RETRIES:
                     raise
+        raise AssertionError("unreachable: the last conflict is raised")
 
     async def _status(self, key: PolicyKey) -> Obj:
         """The policy as stored, status included (``get`` on the resource, which the
@@ -196,10 +255,13 @@ class ControllerApi:
 
         await self._call("create", f"events in {key.namespace}", call)
 
-    async def _call(self, verb: str, what: str, call: Any) -> Obj:
+    async def _call(
+        self, verb: str, what: str, call: Any, *, threads: ThreadPoolExecutor | None = None
+    ) -> Obj:
+        """``call`` on a worker thread (``threads``, else the loop's shared ones)."""
         self.requests[verb] = self.requests.get(verb, 0) + 1
         try:
-            response = await asyncio.to_thread(call)
+            response = await asyncio.get_running_loop().run_in_executor(threads, call)
             answer: Obj = json.loads(response.data)
             return answer
         except ApiException as exc:
@@ -212,6 +274,11 @@ class ControllerApi:
             raise ExecutorError(f"cannot reach the Kubernetes API to {verb} {what}: {exc}") from exc
         except ValueError as exc:
             raise ExecutorError(f"the Kubernetes API answered {verb} {what} with bad JSON") from exc
+
+
+def _verdict_on_another(policy: Obj, revision: str) -> bool:
+    status = policy.get("status") or {}
+    return status.get("phase") in FINISHED and status.get("revision") != revision
 
 
 def policy_reference(obj: Obj) -> Obj:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -33,6 +34,12 @@ from rollguard.operator.telemetry import PREFIX, ControllerMetrics, Sources
 
 logger = logging.getLogger("rollguard.controller")
 
+#: The cyclic garbage collector's thresholds. Each tick, thousands of analyses allocate
+#: futures, samples and measurements; at Python's default (700 allocations) the
+#: collector ran thousands of times and took about a third of the wall time of 3,750
+#: batched analyses (bench/README.md, "Controller at scale").
+GC_THRESHOLDS = (50_000, 20, 100)
+
 
 @dataclass(frozen=True)
 class Options:
@@ -52,6 +59,13 @@ class Options:
     health_address: tuple[str, int] | None = None
 
     @property
+    def request_seconds(self) -> float:
+        """How long one API call may take: a Lease's duration. An answer later than that
+        is worthless (a renewal sent that long ago has let its shards lapse), and the
+        resync and Lease loops must come round to count the failure and try again."""
+        return self.lease_seconds
+
+    @property
     def stall_seconds(self) -> float:
         """How long the reconcile loop may not come round before /healthz fails."""
         return max(60.0, 10 * self.resync_seconds)
@@ -63,13 +77,18 @@ def run(options: Options, audit: AuditSink) -> None:
 
 
 async def _main(options: Options, audit: AuditSink) -> None:
+    gc.freeze()  # what start-up built (modules, the policy model) is never walked again
+    gc.set_threshold(*GC_THRESHOLDS)
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     assert main is not None  # noqa: S101 - asyncio.run runs us as a task
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, main.cancel)
     client = api_client(
-        kubeconfig=options.kubeconfig, context=options.context, in_cluster=options.in_cluster
+        kubeconfig=options.kubeconfig,
+        context=options.context,
+        in_cluster=options.in_cluster,
+        request_seconds=options.request_seconds,
     )
     api = ControllerApi(client, namespace=options.namespace)
     keeper = ShardKeeper(
@@ -91,6 +110,7 @@ async def _main(options: Options, audit: AuditSink) -> None:
             base_dir=Path.cwd(),
             watch_seconds=options.watch_seconds,
             batcher=batcher,
+            lock_seconds=options.lease_seconds,
             metrics=ControllerMetrics(
                 registry,
                 Sources(
@@ -125,6 +145,8 @@ async def _main(options: Options, audit: AuditSink) -> None:
         await controller.close()
         with contextlib.suppress(RollguardError, ApiException, HTTPError, OSError):
             await keeper.release_all()  # the others take over now, not after expiry
+        keeper.close()
+        api.close()
         await asyncio.to_thread(client.close)
         if listener is not None:
             listener.stop()

@@ -28,6 +28,7 @@ import math
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,9 @@ class ShardKeeper:
 
     def __post_init__(self) -> None:
         self._api = k8s.CoordinationV1Api(self.client)
+        # Threads of its own: a renewal never waits behind the reconcile loop's requests
+        # (thousands of status writes and Events at a start), or ownership would lapse.
+        self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="shard-leases")
 
     # --- what the controller asks --------------------------------------------------
 
@@ -256,7 +260,11 @@ class ShardKeeper:
 
     async def _call(self, call: Callable[[], Any]) -> Any:
         self.requests += 1
-        return await asyncio.to_thread(call)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+
+    def close(self) -> None:
+        """Let the keeper's threads go (after :meth:`release_all`)."""
+        self._threads.shutdown(wait=False)
 
 
 def _said(exc: Exception) -> str:

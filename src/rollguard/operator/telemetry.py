@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from rollguard.executors.base import ActionResult
 
 PREFIX = "rollguard_controller"
+#: Upper bounds of the evaluation-lag histogram, in seconds (an interval is seconds long).
+LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 20.0, 60.0)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,13 @@ class ControllerMetrics:
         self.evaluations = Counter(
             f"{PREFIX}_evaluations",
             "Evaluations of a policy's triggers, over every policy this replica analysed.",
+            registry=registry,
+        )
+        self.lag = Histogram(
+            f"{PREFIX}_evaluation_lag_seconds",
+            "Seconds from the tick an evaluation was due at to its decision (queries, "
+            "evaluation and the wait for the event loop included).",
+            buckets=LAG_BUCKETS,
             registry=registry,
         )
         self.actions = Counter(

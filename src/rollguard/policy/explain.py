@@ -171,11 +171,17 @@ def explain_promotion(policy: Policy) -> str:
     }[plan.on_max_duration]
     hooks = [name for name in type(plan.hooks).model_fields if getattr(plan.hooks, name)]
     called = f"; hooks: {', '.join(hooks)}" if hooks else ""
+    looser = (
+        ""
+        if plan.step_beta is None
+        else f"; a step before the last moves on at a chance of at most {plan.step_beta:g}, "
+        "the last only once the evidence since every step began shows it"
+    )
     return (
         f"promotion: the canary's share goes {steps}; each step moves on once a sequential "
         f"test shows the canary no worse than {plan.margin_ratio:g} x its reference + "
         f"{plan.margin_points:g} points on every error-rate and latency trigger's signal "
-        f"(a bad release is promoted with a chance of at most {plan.beta:g}) and "
+        f"(a bad release is promoted with a chance of at most {plan.beta:g}{looser}) and "
         f"{_duration(plan.min_step_duration)} have passed; a step still short of that "
         f"after {_duration(plan.max_step_duration)} {timeout}{called}."
     )

@@ -15,7 +15,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from rollguard import documents
 from rollguard.errors import PolicyError, PolicyProblem
-from rollguard.policy.model import Policy
+from rollguard.policy.model import FieldError, Policy
 from rollguard.textfile import UnreadableFileError, read_text
 
 
@@ -57,7 +57,9 @@ def _locate(document: CommentedMap, error: Any, source: str) -> PolicyProblem:
     node: Any = document
     line, column = 1, 1
     path: list[str] = []
-    for part in error["loc"]:
+    raised = error.get("ctx", {}).get("error")
+    loc = raised.loc if isinstance(raised, FieldError) else error["loc"]
+    for part in loc:
         if isinstance(node, CommentedMap) and part in node:
             key_line, key_column = node.lc.key(part)
             line, column = key_line + 1, key_column + 1
@@ -68,7 +70,7 @@ def _locate(document: CommentedMap, error: Any, source: str) -> PolicyProblem:
             line, column = item_line + 1, item_column + 1
             node = node[part]
             path.append(str(part))
-        elif error["type"] in ("missing", "extra_forbidden") and part == error["loc"][-1]:
+        elif error["type"] in ("missing", "extra_forbidden") and part == loc[-1]:
             # the key named; a union's tag pydantic puts in the path is no key of the file
             path.append(str(part))
     message = _message(error)

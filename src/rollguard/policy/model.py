@@ -184,6 +184,14 @@ class KubernetesExecutorSpec(StrictModel):
     poll_interval: Seconds = 2.0
     conflict_retries: int = Field(default=5, ge=0, le=50)
 
+    @property
+    def stable_by_replicas(self) -> str | None:
+        """The stable Deployment when the canary's share is set by replica counts: no
+        router, and a stable Deployment of its own behind the same Service."""
+        if self.router is not None or self.stable_deployment in (None, self.deployment):
+            return None
+        return self.stable_deployment
+
     @field_validator("deployment", "stable_deployment")
     @classmethod
     def _object_name(cls, name: str | None) -> str | None:
@@ -474,6 +482,18 @@ class AuditConfig(StrictModel):
 # --- the policy ------------------------------------------------------------------
 
 
+#: A trigger block as the policy file writes it.
+TriggerBlock = trig.MetricTriggerSpec | trig.SecurityTriggerSpec | trig.RuntimeSecuritySpec
+
+
+class FieldError(ValueError):
+    """A whole-policy problem that belongs to one field: the loader reports it there."""
+
+    def __init__(self, loc: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 class Policy(StrictModel):
     """A whole policy. The named trigger blocks may sit at the top level."""
 
@@ -596,13 +616,47 @@ class Policy(StrictModel):
                 "promotion: steps the canary's share with target.executor.set_weight, "
                 "which is not set"
             )
-        if isinstance(executor, KubernetesExecutorSpec) and executor.router is None:
+        if (
+            isinstance(executor, KubernetesExecutorSpec)
+            and executor.router is None
+            and executor.stable_by_replicas is None
+        ):
             raise ValueError(
-                "promotion: steps the canary's share through a traffic router; "
+                "promotion: steps the canary's share through a traffic router, or without "
+                "one through the replica counts of two Deployments behind one Service; "
                 "set target.executor.router (gateway-httproute, istio-virtualservice, "
-                "nginx-ingress)"
+                "nginx-ingress) or target.executor.stable_deployment (the Deployment "
+                "running the stable version, not the canary's)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _check_isolation(self) -> Policy:
+        """A Kubernetes executor isolates only through a router: without one, every
+        isolation the policy asks for would fail at the moment of an incident."""
+        executor = self.target.executor
+        if not isinstance(executor, KubernetesExecutorSpec) or executor.router is not None:
+            return self
+        for where, spec in self._acting_blocks():
+            if spec.action is Action.TRAFFIC_ISOLATION_AND_ROLLBACK:
+                default = "" if "action" in spec.model_fields_set else " (its default action)"
+                raise FieldError(
+                    (*where, "action"),
+                    f"{'.'.join(where)} acts with traffic_isolation_and_rollback{default}, "
+                    "which the kubernetes executor can only do through a traffic router: "
+                    "set target.executor.router (gateway-httproute, istio-virtualservice or "
+                    "nginx-ingress), or choose another action (e.g. immediate_rollback)",
+                )
+        return self
+
+    def _acting_blocks(self) -> list[tuple[tuple[str, ...], TriggerBlock]]:
+        """Each trigger block that may act (not dry_run), with its path in the file."""
+        blocks: list[tuple[tuple[str, ...], TriggerBlock | None]] = [
+            ((name,), getattr(self, name))
+            for name in (*trig.DEFAULT_SIGNAL, "security_trigger", "runtime_security")
+        ]
+        blocks += [(("triggers", name), spec) for name, spec in self.triggers.items()]
+        return [(where, spec) for where, spec in blocks if spec is not None and not spec.dry_run]
 
     def _check_can_act(self) -> None:
         """A policy that can never act would watch as healthy without judging anything."""

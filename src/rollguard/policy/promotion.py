@@ -66,6 +66,8 @@ class Promotion(StrictModel):
     rate (or share of slow requests) at most ``margin_ratio`` x the reference's
     + ``margin_points`` percentage points. ``beta`` bounds the chance of
     promoting a release that is worse than that, however long it is watched.
+    ``step_beta`` (default: ``beta``) is the looser bound of a step before the
+    last; the move to 100 % then checks the evidence since every step began.
     """
 
     steps: list[int] = Field(default=[5, 10, 25, 50, 100], min_length=1)
@@ -73,6 +75,7 @@ class Promotion(StrictModel):
     max_step_duration: Seconds = 600.0
     on_max_duration: Literal["hold", "promote", "rollback"] = "hold"
     beta: float = Field(default=0.01, gt=0, lt=0.5)
+    step_beta: float | None = Field(default=None, gt=0, le=1)
     margin_ratio: float = Field(default=1.5, ge=1.0)
     margin_points: float = Field(default=0.0, ge=0.0, le=100.0)
     hooks: Hooks = Hooks()
@@ -95,6 +98,11 @@ class Promotion(StrictModel):
             raise ValueError(
                 f"max_step_duration ({self.max_step_duration:g}s) is shorter than "
                 f"min_step_duration ({self.min_step_duration:g}s)"
+            )
+        if self.step_beta is not None and self.step_beta < self.beta:
+            raise ValueError(
+                f"step_beta ({self.step_beta:g}) is below beta ({self.beta:g}): a step "
+                "before the last cannot need more evidence than the promotion itself"
             )
         if self.margin_ratio == 1.0 and self.margin_points == 0.0:
             raise ValueError(

@@ -107,7 +107,8 @@ function promotionBox(promotion) {
     el("p", { text: timing }),
     el("ul", { class: "evidence" }, promotion.evidence.map((test) => {
       const met = test.e_value >= test.threshold;
-      const words = `${test.test}: e-value ${eValue(test.e_value)} of 1/β = ${eValue(test.threshold)} toward "no worse"`;
+      const bound = test.bound === "step_beta" ? "step_beta" : "β";  // a step's looser bound
+      const words = `${test.test}: e-value ${eValue(test.e_value)} of 1/${bound} = ${eValue(test.threshold)} toward "no worse"`;
       // Evidence grows by factors: the bar is on a log scale from 1 (none) to 1/β (enough).
       const share = Math.min(Math.log(Math.max(test.e_value, 1)) / Math.log(Math.max(test.threshold, 1.0001)), 1) * 100;
       return el("li", { "data-test": test.test, "data-met": String(met) },

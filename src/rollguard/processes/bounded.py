@@ -5,12 +5,13 @@ process the command started that left its process group (``setsid``, a
 daemon) can hold a copy for as long as it lives: killing the group at the
 timeout does not reach it, and the call would outlast its timeout by that
 long. Here the pipes are our own and read while the command runs; at the
-deadline the group is killed, reading stops and what was read is kept.
+deadline the group is killed, its pipes are read to their end for at most
+``DRAIN_SECONDS`` more, and what was read is kept.
 
 A command never outlives rollguard: it runs under a small supervisor
-(:mod:`rollguard.executors.supervise`) that SIGKILLs the command's group when
+(:mod:`rollguard.processes.supervise`) that SIGKILLs the command's group when
 rollguard dies, even by SIGKILL. With a ``lock`` key (the deployment), the
-command also runs under that key's run lock (:mod:`rollguard.executors.run_lock`),
+command also runs under that key's run lock (:mod:`rollguard.processes.run_lock`),
 so two commands for one deployment never overlap, across a crash included.
 """
 
@@ -28,12 +29,14 @@ from functools import partial
 from pathlib import Path
 from typing import IO
 
-from rollguard.executors import run_lock
+from rollguard.processes import run_lock
 
 READ_CHUNK = 65536
 #: Bytes kept per stream (the tail): a command printing without end must not fill memory.
 KEEP_BYTES = 1024 * 1024
 KILL_GRACE_SECONDS = 2.0  # for a SIGKILLed group leader to be reaped; it is near-instant
+#: Reading a killed command's pipes to their end: a process outside its group may hold them.
+DRAIN_SECONDS = 1.0
 SUPERVISOR = Path(__file__).with_name("supervise.py")
 
 
@@ -59,8 +62,9 @@ async def run_bounded(
     """Run ``argv`` in its own session until it exits and its output ends, or ``timeout``.
 
     At the timeout, or if the call is cancelled, the command's process group is
-    killed: a command never outlives its action, nor rollguard. ``FileNotFoundError``
-    and ``PermissionError`` from starting it propagate for the caller to name. With
+    killed: a command never outlives its action, nor rollguard. An ``OSError`` from
+    starting it (``FileNotFoundError``, ``PermissionError``) propagates, its
+    ``strerror`` set, for the caller to name. With
     ``lock``, a previous command under the same key is waited for within the same
     timeout (:class:`~rollguard.errors.ExecutorError` when it does not end in time).
     """
@@ -99,7 +103,6 @@ async def _run(
         os.fdopen(err_read, "rb", 0),
         os.fdopen(status_read, "rb", 0),
     ]
-    lock_fd = held.fd if held is not None else -1
     supervised = [
         sys.executable,
         "-I",
@@ -107,7 +110,6 @@ async def _run(
         str(SUPERVISOR),
         str(os.getpid()),
         str(status_write),
-        str(lock_fd),
         "--",
         *argv,
     ]
@@ -120,7 +122,7 @@ async def _run(
             env=dict(env),
             cwd=cwd,
             start_new_session=True,  # the group the timeout kills
-            pass_fds=(status_write,) if held is None else (status_write, lock_fd),
+            pass_fds=(status_write,) if held is None else (status_write, held.fd),
         )
     except BaseException:
         for pipe in pipes:
@@ -146,11 +148,13 @@ async def _run(
             async with asyncio.timeout_at(deadline):
                 await readers[2]  # the supervisor's word on starting the command
                 _raise_start_error(bytes(sinks[2]))
-                await asyncio.gather(*readers)
+                # shielded: a timeout stops the wait, not the reading (drained below)
+                await asyncio.gather(*(asyncio.shield(task) for task in readers))
                 exit_code = await process.wait()
         except TimeoutError:
             exited = process.returncode  # it may have exited, its output held open by another
             await _kill_group(process)
+            await asyncio.wait(readers, timeout=DRAIN_SECONDS)  # to their end, bounded
             return Completed(exited, bytes(sinks[0]), bytes(sinks[1]), timed_out=True)
         return Completed(exit_code, bytes(sinks[0]), bytes(sinks[1]))
     except BaseException:  # cancelled, or reading failed: the command goes too
@@ -167,12 +171,14 @@ async def _run(
 
 
 def _raise_start_error(status: bytes) -> None:
-    """The supervisor could not start the command: raise what starting it raised."""
+    """The supervisor could not start the command: raise what starting it raised.
+
+    Its errno picks the subclass, as ``OSError`` does for the system's own errors.
+    """
     if not status:
         return
-    name, _, message = status.decode(errors="replace").partition("\n")
-    error = {"FileNotFoundError": FileNotFoundError, "PermissionError": PermissionError}
-    raise error.get(name, OSError)(message)
+    number, _, message = status.decode(errors="replace").partition("\n")
+    raise OSError(int(number), message) if int(number) else OSError(message)
 
 
 async def _collect(reader: asyncio.StreamReader, sink: bytearray) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client as k8s
+from ruamel.yaml import YAML
 
 from servers.haproxy import HaproxyServer, running_haproxy
 from servers.kube_cluster import KubeCluster, new_namespace, running_kube_cluster
@@ -20,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Real output of the real tools (Trivy, Grype, SARIF, Artillery, k6, Locust, Falco,
 #: Prometheus), kept in the repository so every checkout tests against them.
 FIXTURES = ROOT / "tests" / "fixtures"
+#: The router CRDs, from the modules tools/kubernetes/build.sh took them from.
+GATEWAY_HTTPROUTE = "gateway-api/gateway.networking.k8s.io_httproutes.yaml"
+ISTIO = "istio.yaml"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -117,6 +122,28 @@ def kube_admin(kube_cluster: KubeCluster) -> Iterator[k8s.ApiClient]:
     """A Kubernetes client for the cluster as a member of ``system:masters``."""
     with kube_cluster.api_client() as api:
         yield api
+
+
+@pytest.fixture(scope="session")
+def router_crds(kube_cluster: KubeCluster) -> list[str]:
+    """The Gateway API's HTTPRoute and Istio's VirtualService CRDs, installed and Established,
+    so the API server checks every router write against their real schemas."""
+    crds, yaml = kube_cluster.dist / "crds", YAML(typ="safe")
+    httproute = yaml.load(crds / GATEWAY_HTTPROUTE)
+    virtualservice = next(
+        doc
+        for doc in yaml.load_all(crds / ISTIO)
+        if doc and doc["spec"]["names"]["kind"] == "VirtualService"
+    )
+    names = []
+    for crd in (httproute, virtualservice):
+        # create, not apply: apply's last-applied annotation would exceed the size limit.
+        kube_cluster.kubectl("create", "-f", "-", stdin=json.dumps(crd))
+        names.append(crd["metadata"]["name"])
+    kube_cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{n}" for n in names)
+    )
+    return names
 
 
 @pytest.fixture

@@ -22,9 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Real output of the real tools (Trivy, Grype, SARIF, Artillery, k6, Locust, Falco,
 #: Prometheus), kept in the repository so every checkout tests against them.
 FIXTURES = ROOT / "tests" / "fixtures"
-#: The router CRDs, from the modules tools/kubernetes/build.sh took them from.
-GATEWAY_HTTPROUTE = "gateway-api/gateway.networking.k8s.io_httproutes.yaml"
-ISTIO = "istio.yaml"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -124,6 +121,18 @@ def kube_admin(kube_cluster: KubeCluster) -> Iterator[k8s.ApiClient]:
         yield api
 
 
+@pytest.fixture
+def kube_namespace(kube_cluster: KubeCluster, kube_admin: k8s.ApiClient) -> Iterator[str]:
+    """A new namespace for one test, ready for pods; deleted afterwards (not waited for)."""
+    with new_namespace(kube_cluster, kube_admin) as name:
+        yield name
+
+
+#: The router CRDs, from the modules tools/kubernetes/build.sh took them from.
+GATEWAY_HTTPROUTE = "gateway-api/gateway.networking.k8s.io_httproutes.yaml"
+ISTIO = "istio.yaml"
+
+
 @pytest.fixture(scope="session")
 def router_crds(kube_cluster: KubeCluster) -> list[str]:
     """The Gateway API's HTTPRoute and Istio's VirtualService CRDs, installed and Established,
@@ -144,10 +153,3 @@ def router_crds(kube_cluster: KubeCluster) -> list[str]:
         "wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{n}" for n in names)
     )
     return names
-
-
-@pytest.fixture
-def kube_namespace(kube_cluster: KubeCluster, kube_admin: k8s.ApiClient) -> Iterator[str]:
-    """A new namespace for one test, ready for pods; deleted afterwards (not waited for)."""
-    with new_namespace(kube_cluster, kube_admin) as name:
-        yield name

@@ -114,7 +114,7 @@ def interrupted_watches(entries: Sequence[AuditEntry]) -> list[Interrupted]:
         record = entry.record
         watch = record.watch_id
         if record.kind == "deployment_start":
-            namespace = record.evidence.get("namespace")
+            namespace = record.namespace or record.evidence.get("namespace")
             found.setdefault(watch, Interrupted(watch, str(namespace) if namespace else None))
         elif record.kind == "deployment_end":
             ended.add(watch)
@@ -147,6 +147,7 @@ async def recover(
     (running now, or left to its own namespace's next watch): it is not touched.
     """
     deployment = policy.target.deployment
+    ns = namespace or ""  # recorded on every entry recovery writes
     outcome: Recovered | None = None
     entries = await asyncio.to_thread(store.list, deployment=deployment)
     for item in interrupted_watches(entries):
@@ -154,7 +155,9 @@ async def recover(
             continue
         acting = item.result or item.acting
         if acting is None:
-            await _end(store, policy, clock, watch_id=item.watch_id, outcome="interrupted")
+            await _end(
+                store, policy, clock, watch_id=item.watch_id, outcome="interrupted", namespace=ns
+            )
             continue
         action = action_kind(acting.record.action)
         if item.result is not None:
@@ -179,6 +182,7 @@ async def recover(
                 like=acting,
                 outcome="success" if ok else "failure",
                 executor_output={**detail, "recovered": True},
+                namespace=ns,
             )
         await _append(
             store,
@@ -191,13 +195,14 @@ async def recover(
             reason=f"completed the action of interrupted watch {item.watch_id}",
             evidence={"interrupted_watch": item.watch_id, "intent_entry": acting.id},
             executor_output=detail,
+            namespace=ns,
         )
         ended = "rolled_back" if ok else "failed"
         if ok and action is Action.DEPLOYMENT_BLOCK:
             ended = "blocked"
         elif ok and action is OperatorAction.PROMOTE:
             ended = "promoted"
-        await _end(store, policy, clock, watch_id=item.watch_id, outcome=ended)
+        await _end(store, policy, clock, watch_id=item.watch_id, outcome=ended, namespace=ns)
         outcome = Recovered(
             ok=ok,
             action=action,
@@ -264,7 +269,7 @@ def release_step(
     for entry in entries:
         record = entry.record
         if record.kind == "deployment_start":
-            other = record.evidence.get("namespace")
+            other = record.namespace or record.evidence.get("namespace")
             if not other or other == namespace:
                 ours.add(record.watch_id)
                 last_watch = record.watch_id
@@ -360,6 +365,7 @@ async def _append(
     reason: str = "",
     evidence: dict[str, Any] | None = None,
     executor_output: dict[str, Any] | None = None,
+    namespace: str = "",
 ) -> None:
     base = like.record if like is not None else None
     await audit_write.append(
@@ -377,12 +383,19 @@ async def _append(
             evidence=evidence or {},
             executor_output=executor_output or {},
             watch_id=watch_id,
+            namespace=namespace,
         ),
     )
 
 
 async def _end(
-    store: AuditSink, policy: Policy, clock: Clock, *, watch_id: str, outcome: str
+    store: AuditSink,
+    policy: Policy,
+    clock: Clock,
+    *,
+    watch_id: str,
+    outcome: str,
+    namespace: str = "",
 ) -> None:
     await _append(
         store,
@@ -392,6 +405,7 @@ async def _end(
         watch_id=watch_id,
         outcome=outcome,
         reason=CLOSED_BY_RECOVERY,
+        namespace=namespace,
     )
 
 

@@ -689,7 +689,8 @@ class Watcher:
         if isinstance(decision, OperatorRequest):
             evidence["operator"] = decision.facts()
         if kind == "deployment_start" and self.namespace:
-            evidence["namespace"] = self.namespace  # whose watch this is, for recovery
+            # Also in evidence, where rollguards from before the namespace field look.
+            evidence["namespace"] = self.namespace
         record = AuditRecord(
             kind=kind,
             deployment=self.policy.target.deployment,
@@ -706,6 +707,7 @@ class Watcher:
             evidence=evidence,
             executor_output=executor_output or {},
             watch_id=self.watch_id,
+            namespace=self.namespace or "",
         )
         if kind == "deployment_start":
             self._open_since = at

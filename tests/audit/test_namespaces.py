@@ -14,6 +14,7 @@ from audit_helpers import StoreFactory, drop_triggers, raw_sql, record
 from rollguard.audit import chain
 from rollguard.audit import schema as s
 from rollguard.audit.factory import open_store
+from rollguard.server.audit_view import AuditView
 
 #: The fields an entry's hash covered before namespaces were recorded, spelled out
 #: here (not read from the code) so a change to how old entries hash shows.
@@ -189,3 +190,17 @@ def test_an_old_store_reads_unchanged_and_upgrades_on_write(store_url: str) -> N
         assert [e.id for e in writer.list(deployment="cart", namespace="shop")] == [first]
     finally:
         writer.close()
+
+
+async def test_serves_audit_view_keeps_one_namespace(open_stores: StoreFactory) -> None:
+    """What `GET /api/v1/audit?namespace=` reads: the store, or memory without one."""
+    for view in (AuditView(open_stores()), AuditView()):
+        try:
+            for entry_id, namespace in enumerate(("shop", "staging", ""), start=1):
+                view.append(replace(record(entry_id, deployment="cart"), namespace=namespace))
+            shop = await view.entries(deployment="cart", namespace="shop")
+            everywhere = await view.entries(deployment="cart")
+        finally:
+            view.close()
+        assert [entry["namespace"] for entry in shop] == ["shop"], view.backend
+        assert [entry["namespace"] for entry in everywhere] == ["", "staging", "shop"]

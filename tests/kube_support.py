@@ -136,6 +136,20 @@ def wait_rolled_out(cluster: KubeCluster, namespace: str, name: str = NAME) -> N
     cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=90s")
 
 
+#: The stable Deployment of a replica-count split, and its pods: 10 % is 0.8 of a
+#: pod, so one (12.5 %); 25 % two; 50 % four; 100 % all eight.
+SPLIT_STABLE = "shop-stable"
+SPLIT_PODS = 8
+
+
+def split_pair(cluster: KubeCluster, namespace: str) -> str:
+    """Stable with all the pods, the canary Deployment created at none."""
+    create(cluster, namespace, deployment("shop:1.0", name=SPLIT_STABLE, replicas=SPLIT_PODS))
+    create(cluster, namespace, deployment("shop:2.0", replicas=0))
+    wait_rolled_out(cluster, namespace, SPLIT_STABLE)
+    return namespace
+
+
 def get(cluster: KubeCluster, namespace: str, kind: str, name: str = NAME) -> dict[str, Any]:
     """An object as the API server stores it."""
     found: dict[str, Any] = json.loads(

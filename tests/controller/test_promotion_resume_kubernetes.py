@@ -22,7 +22,14 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from kube_support import create, deployment, get, replicas, wait_rolled_out
+from kube_support import (
+    SPLIT_PODS,
+    SPLIT_STABLE,
+    create,
+    get,
+    replicas,
+    split_pair,
+)
 from operator_support import TrafficCollector
 from rollguard.audit.base import AuditRecord
 from rollguard.audit.factory import open_store
@@ -34,8 +41,6 @@ from support import wait_until
 
 pytestmark = pytest.mark.real_server
 
-PODS = 8  # 10 % is one pod (12.5 %), 25 % two, 50 % four, 100 % all eight
-STABLE = "shop-stable"
 REPLICA_TOTAL = "rollguard.dev/replica-total"
 DEADLINE = 120.0
 
@@ -92,10 +97,7 @@ def exporters() -> Iterator[tuple[ExporterServer, ExporterServer]]:
 @pytest.fixture
 def two_deployments(kube_cluster: KubeCluster, kube_namespace: str) -> str:
     """Stable with all the pods; the canary Deployment created at none."""
-    create(kube_cluster, kube_namespace, deployment("shop:1.0", name=STABLE, replicas=PODS))
-    create(kube_cluster, kube_namespace, deployment("shop:2.0", replicas=0))
-    wait_rolled_out(kube_cluster, kube_namespace, STABLE)
-    return kube_namespace
+    return split_pair(kube_cluster, kube_namespace)
 
 
 class Watch:
@@ -148,7 +150,7 @@ def _steps(records: list[AuditRecord]) -> list[tuple[str, int, int]]:
 
 def split(canary: int) -> tuple[int, ...]:
     """(canary wanted, ready, stable wanted, ready) with ``canary`` of the pods on the canary."""
-    return canary, canary, PODS - canary, PODS - canary
+    return canary, canary, SPLIT_PODS - canary, SPLIT_PODS - canary
 
 
 class Release:
@@ -166,7 +168,7 @@ class Release:
         self.policy = folder / "shop.yaml"
         self.policy.write_text(
             POLICY.format(
-                stable=STABLE,
+                stable=SPLIT_STABLE,
                 namespace=namespace,
                 kubeconfig=cluster.kubeconfig,
                 stable_url=exporters[0].url,
@@ -184,7 +186,7 @@ class Release:
 
     def pods(self) -> tuple[int, ...]:
         """(canary wanted, ready, stable wanted, ready) as the API server has them."""
-        return replicas(self.cluster, self.namespace, "shop", STABLE)
+        return replicas(self.cluster, self.namespace, "shop", SPLIT_STABLE)
 
     def total_annotation(self) -> str | None:
         found = get(self.cluster, self.namespace, "deployment")["metadata"].get("annotations")
@@ -229,13 +231,13 @@ def quota(kube_cluster: KubeCluster, two_deployments: str) -> Callable[[], None]
         "apiVersion": "v1",
         "kind": "ResourceQuota",
         "metadata": {"name": "pods"},
-        "spec": {"hard": {"pods": str(PODS + 1)}},
+        "spec": {"hard": {"pods": str(SPLIT_PODS + 1)}},
     }
     create(kube_cluster, namespace, manifest)
 
     def counted() -> bool:
         used = get(kube_cluster, namespace, "resourcequota", "pods").get("status") or {}
-        return (used.get("used") or {}).get("pods") == str(PODS)
+        return (used.get("used") or {}).get("pods") == str(SPLIT_PODS)
 
     wait_until(counted, timeout=60, what="the quota's usage counted")
 
@@ -297,7 +299,7 @@ def _resumed_and_promoted(release: Release, rollguard_cmd: list[str], env: dict[
     (killed_watch,) = {r.watch_id for r in killed}
     assert [r.kind for r in killed].count("deployment_end") == 0  # killed: no end recorded
     assert _steps(killed) == [(killed_watch, 1, 10), (killed_watch, 2, 25)]
-    assert release.total_annotation() == str(PODS)
+    assert release.total_annotation() == str(SPLIT_PODS)
 
     release.go(25)
     second = Watch(rollguard_cmd, env, release.policy, "second")
@@ -317,7 +319,7 @@ def _resumed_and_promoted(release: Release, rollguard_cmd: list[str], env: dict[
         second.stop()
     result = second.result()
     assert (result["outcome"], result["watch_id"]) == ("promoted", second_watch)
-    assert release.pods() == split(PODS)
+    assert release.pods() == split(SPLIT_PODS)
     assert release.total_annotation() is None  # the release ended: the next counts anew
     _trail_checked(release, killed_watch, second_watch)
 

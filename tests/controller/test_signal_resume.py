@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from file_executor import FileExecutor, read_state, write_state
@@ -72,27 +73,38 @@ def _stop_at_second_step(
 ) -> tuple[subprocess.CompletedProcess[str], int]:
     """Run a watch until the release has moved past its first step, then send ``signum``;
     its exit, and the step its last ``promotion_step`` recorded."""
-    watch = _watch(state, policy, env, *extra)
-    try:
-        wait_until(
-            lambda: (
-                watch.poll() is not None
-                or (db.exists() and len(_records(db, "promotion_step")) >= 2)
-            ),
-            timeout=90,
-            what="the release at its second step",
-        )
-        assert watch.poll() is None, "the watch ended before its second step"
-        watch.send_signal(signum)
-        stdout, stderr = watch.communicate(timeout=60)
-    finally:
-        if watch.poll() is None:
-            watch.kill()
-            watch.wait()
+    with _watch(state, policy, env, *extra) as watch:  # its pipes closed whatever happens
+        try:
+            wait_until(
+                lambda: (
+                    watch.poll() is not None
+                    or (db.exists() and len(_records(db, "promotion_step")) >= 2)
+                ),
+                timeout=90,
+                what="the release at its second step",
+            )
+            assert watch.poll() is None, "the watch ended before its second step"
+            watch.send_signal(signum)
+            stdout, stderr = watch.communicate(timeout=60)
+        finally:
+            if watch.poll() is None:
+                watch.kill()
     done = subprocess.CompletedProcess(watch.args, watch.returncode, stdout, stderr)
     assert watch.returncode == 128 + signum, stderr[-2000:]
     last = _records(db, "promotion_step")[-1].executor_output
     return done, int(last["step"])
+
+
+def _run_to_its_end(state: Path, policy: Path, env: dict[str, str]) -> list[dict[str, Any]]:
+    """The next watch, run until it ends by itself (exit 0); its JSON lines."""
+    with _watch(state, policy, env, "--for", "10m", "--output", "json") as watch:
+        try:
+            stdout, stderr = watch.communicate(timeout=100)
+        finally:
+            if watch.poll() is None:
+                watch.kill()
+    assert watch.returncode == 0, stderr[-2000:]
+    return [json.loads(line) for line in stdout.splitlines()]
 
 
 @pytest.mark.parametrize(("signum", "output"), [(signal.SIGTERM, "json"), (signal.SIGINT, "text")])
@@ -124,10 +136,7 @@ def test_a_release_stopped_by_a_signal_is_resumed_at_its_step(
     assert first_end.evidence["release"]["step"] == step
     assert first_end.reason.startswith(f"stopped by {signum.name} at step {step} of 4")
 
-    second = _watch(state, policy, cli_env, "--for", "10m", "--output", "json")
-    stdout, stderr = second.communicate(timeout=120)
-    assert second.returncode == 0, stderr[-2000:]
-    lines = [json.loads(line) for line in stdout.splitlines()]
+    lines = _run_to_its_end(state, policy, cli_env)
     result = lines[-1]
     assert result["type"] == "result"
     assert result["outcome"] == "promoted"

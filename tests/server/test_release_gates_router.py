@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from progressive_serve import MIN_STEP_SECONDS, live, ops_auth, ops_gate, promotion, write_folder
+from progressive_serve import (
+    live,
+    ops_auth,
+    ops_gate,
+    wait_held_with_evidence,
+    write_folder,
+)
 from serve_harness import start_serve
 
 from kube_support import ROUTERS, create, get, image, roll_out
@@ -85,17 +91,7 @@ def test_pause_resume_abort_move_the_httproute_weights(
             paused = gate("pause", "shop", "--reason", "hold for the load test", "--as", "alice")
             assert (paused["status"], paused["canary_weight"]) == ("paused", 10)
             (tmp_path / "go-10").touch()  # only the pause holds it now
-            before = int(str(served.detail("shop")["evaluations"]))
-
-            def ready_but_held() -> bool:
-                step = promotion(served)
-                return bool(
-                    int(str(served.detail("shop")["evaluations"])) >= before + 2
-                    and step["accepted"]
-                    and step["step_seconds"] >= MIN_STEP_SECONDS
-                )
-
-            wait_until(ready_but_held, timeout=30, what="evidence enough to step, held")
+            wait_held_with_evidence(served)
             assert weights() == (90, 10)
             # Resume: on to 25 %, where confirm_step holds it (no go-25).
             assert gate("resume", "shop")["status"] == "watching"

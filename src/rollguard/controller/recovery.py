@@ -20,11 +20,11 @@ A watch stopped by SIGINT or SIGTERM leaves its release the same way
 
 :func:`deployment_lock` holds the store's lease for the whole watch and
 renews it in the background, while its :class:`LockLease` says it is kept (the
-controller's: while the policy's shard is owned, so the lock never outlives the
-shard Lease by more than one lease). A lease taken is always given back or owned:
-the blocking store calls run to their end even when the watch is cancelled
-while it waits for them (a pause, a reload, a shutdown), and the lease is
-released before the cancellation goes on.
+controller's: while the policy's shard is owned, each lease no longer than the
+ownership left, so the lock never outlives the replica's right to act). A lease
+taken is always given back or owned: the blocking store calls run to their end
+even when the watch is cancelled while it waits for them (a pause, a reload, a
+shutdown), and the lease is released before the cancellation goes on.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -69,10 +70,17 @@ class LockLease:
     When ``kept()`` turns false the renewals stop and the lease runs out within
     ``seconds`` even though the watch still runs (the controller's replica whose
     shard moved while it was cut off from the API server): the new owner takes it.
+    ``left()`` caps each lease taken or renewed (the controller's: what is left of the
+    shard's ownership), so the lock never outlives the right to act it stands for.
     """
 
     seconds: float = LEASE_SECONDS
     kept: Callable[[], bool] = lambda: True
+    left: Callable[[], float] = lambda: math.inf
+
+    def length(self) -> float:
+        """The lease to take or renew now: ``seconds``, or less when ``left()`` is less."""
+        return max(0.0, min(self.seconds, self.left()))
 
 
 @dataclass
@@ -114,7 +122,7 @@ def interrupted_watches(entries: Sequence[AuditEntry]) -> list[Interrupted]:
         record = entry.record
         watch = record.watch_id
         if record.kind == "deployment_start":
-            namespace = record.evidence.get("namespace")
+            namespace = record.namespace or record.evidence.get("namespace")
             found.setdefault(watch, Interrupted(watch, str(namespace) if namespace else None))
         elif record.kind == "deployment_end":
             ended.add(watch)
@@ -147,6 +155,7 @@ async def recover(
     (running now, or left to its own namespace's next watch): it is not touched.
     """
     deployment = policy.target.deployment
+    ns = namespace or ""  # recorded on every entry recovery writes
     outcome: Recovered | None = None
     entries = await asyncio.to_thread(store.list, deployment=deployment)
     for item in interrupted_watches(entries):
@@ -154,7 +163,9 @@ async def recover(
             continue
         acting = item.result or item.acting
         if acting is None:
-            await _end(store, policy, clock, watch_id=item.watch_id, outcome="interrupted")
+            await _end(
+                store, policy, clock, watch_id=item.watch_id, outcome="interrupted", namespace=ns
+            )
             continue
         action = action_kind(acting.record.action)
         if item.result is not None:
@@ -179,6 +190,7 @@ async def recover(
                 like=acting,
                 outcome="success" if ok else "failure",
                 executor_output={**detail, "recovered": True},
+                namespace=ns,
             )
         await _append(
             store,
@@ -191,13 +203,14 @@ async def recover(
             reason=f"completed the action of interrupted watch {item.watch_id}",
             evidence={"interrupted_watch": item.watch_id, "intent_entry": acting.id},
             executor_output=detail,
+            namespace=ns,
         )
         ended = "rolled_back" if ok else "failed"
         if ok and action is Action.DEPLOYMENT_BLOCK:
             ended = "blocked"
         elif ok and action is OperatorAction.PROMOTE:
             ended = "promoted"
-        await _end(store, policy, clock, watch_id=item.watch_id, outcome=ended)
+        await _end(store, policy, clock, watch_id=item.watch_id, outcome=ended, namespace=ns)
         outcome = Recovered(
             ok=ok,
             action=action,
@@ -284,7 +297,7 @@ def release_step(
     for entry in entries:
         record = entry.record
         if record.kind == "deployment_start":
-            other = record.evidence.get("namespace")
+            other = record.namespace or record.evidence.get("namespace")
             if not other or other == namespace:
                 ours.add(record.watch_id)
                 last_watch, stopped = record.watch_id, None
@@ -386,6 +399,7 @@ async def _append(
     reason: str = "",
     evidence: dict[str, Any] | None = None,
     executor_output: dict[str, Any] | None = None,
+    namespace: str = "",
 ) -> None:
     base = like.record if like is not None else None
     await audit_write.append(
@@ -403,12 +417,19 @@ async def _append(
             evidence=evidence or {},
             executor_output=executor_output or {},
             watch_id=watch_id,
+            namespace=namespace,
         ),
     )
 
 
 async def _end(
-    store: AuditSink, policy: Policy, clock: Clock, *, watch_id: str, outcome: str
+    store: AuditSink,
+    policy: Policy,
+    clock: Clock,
+    *,
+    watch_id: str,
+    outcome: str,
+    namespace: str = "",
 ) -> None:
     await _append(
         store,
@@ -418,6 +439,7 @@ async def _end(
         watch_id=watch_id,
         outcome=outcome,
         reason=CLOSED_BY_RECOVERY,
+        namespace=namespace,
     )
 
 
@@ -443,7 +465,7 @@ async def deployment_lock(
 
     try:
         await to_completion(
-            lambda: store.acquire_lock(deployment, owner=owner, lease_seconds=lease.seconds)
+            lambda: store.acquire_lock(deployment, owner=owner, lease_seconds=lease.length())
         )
     except asyncio.CancelledError:
         await _quietly(to_completion(release))  # the acquire may have gone through
@@ -456,7 +478,7 @@ async def deployment_lock(
                 continue  # let it run out: whoever is entitled now takes it
             try:
                 await to_completion(
-                    lambda: store.renew_lock(deployment, owner=owner, lease_seconds=lease.seconds)
+                    lambda: store.renew_lock(deployment, owner=owner, lease_seconds=lease.length())
                 )
             except Exception as exc:  # keep watching; the next renewal may succeed
                 logger.error("could not renew the lock on %s: %s", deployment, exc)

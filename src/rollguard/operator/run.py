@@ -14,7 +14,7 @@ import gc
 import logging
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubernetes.client.exceptions import ApiException
@@ -29,7 +29,7 @@ from rollguard.operator.analysis import Settings
 from rollguard.operator.controller import Controller
 from rollguard.operator.kube import ControllerApi, api_client
 from rollguard.operator.probes import Marks, ProbeListener, Probes
-from rollguard.operator.shards import ShardKeeper
+from rollguard.operator.shards import LeaseTiming, ShardKeeper
 from rollguard.operator.telemetry import PREFIX, ControllerMetrics, Sources
 
 logger = logging.getLogger("rollguard.controller")
@@ -54,9 +54,13 @@ class Options:
     watch_seconds: float
     lease_namespace: str
     shards: int = 8
-    lease_seconds: float = 10.0
+    timing: LeaseTiming = field(default_factory=LeaseTiming)
     #: Where /healthz, /readyz and /metrics listen; None: nowhere.
     health_address: tuple[str, int] | None = None
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.timing.lease_seconds
 
     @property
     def request_seconds(self) -> float:
@@ -96,7 +100,7 @@ async def _main(options: Options, audit: AuditSink) -> None:
         namespace=options.lease_namespace,
         identity=options.identity,
         shards=options.shards,
-        lease_seconds=options.lease_seconds,
+        timing=options.timing,
     )
     registry = CollectorRegistry()
     batcher = QueryBatcher()
@@ -110,7 +114,7 @@ async def _main(options: Options, audit: AuditSink) -> None:
             base_dir=Path.cwd(),
             watch_seconds=options.watch_seconds,
             batcher=batcher,
-            lock_seconds=options.lease_seconds,
+            lock_seconds=options.timing.renew_deadline_seconds,
             metrics=ControllerMetrics(
                 registry,
                 Sources(
@@ -123,6 +127,7 @@ async def _main(options: Options, audit: AuditSink) -> None:
             ),
         ),
         owns=keeper.owns,
+        owned_for=keeper.owned_for,
     )
     marks = Marks(stall_seconds=options.stall_seconds, lease_seconds=options.lease_seconds)
     listener = None
@@ -137,7 +142,7 @@ async def _main(options: Options, audit: AuditSink) -> None:
     leases = asyncio.create_task(keeper.run(on_tick=ticked), name="shard-leases")
     try:
         with contextlib.suppress(asyncio.CancelledError):
-            await _loop(controller, options.resync_seconds, marks)
+            await _loop(controller, options.resync_seconds, marks, keeper.taken)
     finally:
         leases.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -162,9 +167,12 @@ def _ticked(marks: Marks, metrics: ControllerMetrics | None) -> Callable[[str], 
     return ticked
 
 
-async def _loop(controller: Controller, every: float, marks: Marks) -> None:
+async def _loop(controller: Controller, every: float, marks: Marks, taken: asyncio.Event) -> None:
+    """Resync every ``every`` seconds, and at once when a shard was taken: a killed
+    replica's policies are analysed again without waiting for the next resync."""
     resyncs = controller.settings.metrics
     while True:
+        taken.clear()  # this resync sees every shard taken so far
         error = ""
         try:
             await controller.resync()
@@ -174,4 +182,5 @@ async def _loop(controller: Controller, every: float, marks: Marks) -> None:
         marks.resynced(error)
         if resyncs is not None:
             resyncs.resyncs.labels("error" if error else "ok").inc()
-        await asyncio.sleep(every)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(taken.wait(), every)

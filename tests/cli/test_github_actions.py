@@ -46,3 +46,38 @@ def test_unwritable_summary_is_logged_not_raised(
     gh = GitHubActions({"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path)})
     assert gh.summary("one") is False
     assert "cannot write the job summary" in caplog.text
+
+
+def test_watch_summary_says_a_release_left_at_its_step() -> None:
+    """A healthy watch whose time ran out mid-release is not shown as a finished one."""
+    from rollguard.cli.render import summary_markdown
+    from rollguard.controller.recovery import RAN_OUT, CrashedStep
+    from rollguard.controller.stopped import StopNote
+    from rollguard.controller.watch import Outcome, WatchResult
+    from rollguard.policy.actions import Action
+
+    result = WatchResult(
+        outcome=Outcome.HEALTHY,
+        action=Action.CONTINUE,
+        trigger=None,
+        reason="all_metrics_healthy",
+        severity="info",
+        evidence=[],
+        started_at=0.0,
+        decided_at=None,
+        ended_at=600.0,
+        evaluations=120,
+        watch_id="w",
+    )
+    assert "**Release:**" not in summary_markdown(result, deployment="shop")
+    result.left = StopNote(RAN_OUT, progressive=True, at=CrashedStep(1, 25, "w"), steps=4)
+    assert (
+        "**Release:** time ran out before the release ended: the release stays at step 2 of 4, "
+        "canary at 25%"
+    ) in summary_markdown(result, deployment="shop")
+    assert result.as_dict()["release"] == {
+        "step": 2,
+        "of": 4,
+        "canary_weight": 25,
+        "resumable": True,
+    }

@@ -136,10 +136,67 @@ def test_a_release_stopped_by_a_signal_is_resumed_at_its_step(
     assert first_end.evidence["release"]["step"] == step
     assert first_end.reason.startswith(f"stopped by {signum.name} at step {step} of 4")
 
-    lines = _run_to_its_end(state, policy, cli_env)
+    _assert_resumed(state, db, policy, cli_env, step, f"was stopped by {signum.name}")
+
+
+@pytest.mark.parametrize("output", ["json", "text"])
+def test_a_watch_whose_time_runs_out_mid_promotion_leaves_the_release_at_its_step(
+    tmp_path: Path, cli_env: dict[str, str], output: str
+) -> None:
+    """A CI job's ``--for`` shorter than the release: the watch ends by itself (exit 0,
+    nothing was wrong) and the next watch resumes the release instead of stepping the
+    canary back down. Steps last at least 3 s, so 7 s ends before the last one."""
+    state, db, policy = _setup(tmp_path)
+    with _watch(state, policy, cli_env, "--for", "7s", "--output", output) as watch:
+        try:
+            stdout, stderr = watch.communicate(timeout=90)
+        finally:
+            if watch.poll() is None:
+                watch.kill()
+    assert watch.returncode == 0, stderr[-2000:]
+    step = int(_records(db, "promotion_step")[-1].executor_output["step"])
+    weight = STEPS[step - 1]
+    assert 1 <= step < len(STEPS), "the time ran out mid-promotion"
+    assert read_state(state)["canary_weight"] == weight  # the canary stays where it was
+    release = {"step": step, "of": len(STEPS), "canary_weight": weight, "resumable": True}
+    if output == "json":
+        said = json.loads(stdout.strip().splitlines()[-1])
+        assert said["type"] == "result"
+        assert said["outcome"] == "healthy"
+        assert said["release"] == release
+    else:
+        assert (
+            f"time ran out before the release ended: the release stays at step {step} of "
+            f"{len(STEPS)}, canary at {weight}%: the next `rollguard watch` resumes it there"
+        ) in " ".join(stdout.split())
+    [first_end] = _records(db, "deployment_end")
+    assert first_end.outcome == "healthy"
+    assert first_end.evidence["stopped_by"] == "time"
+    assert first_end.evidence["release"] == release
+    assert first_end.reason == (
+        f"watch time ran out at step {step} of 4 ({weight}%): the canary stays at "
+        f"{weight}%, the next watch resumes the release at this step"
+    )
+    _assert_resumed(state, db, policy, cli_env, step, "ran out of time", first_end="healthy")
+
+
+def _assert_resumed(
+    state: Path,
+    db: Path,
+    policy: Path,
+    env: dict[str, str],
+    step: int,
+    after: str,
+    first_end: str = "interrupted",
+) -> None:
+    """The next watch resumes the release at ``step`` and promotes it: no step lost or
+    taken twice, the canary never back down, the chain verifies."""
+    weight = STEPS[step - 1]
+    lines = _run_to_its_end(state, policy, env)
     result = lines[-1]
     assert result["type"] == "result"
     assert result["outcome"] == "promoted"
+    assert "release" not in result  # the release ended
     evaluations = [line for line in lines if line.get("promotion")]
     assert evaluations[0]["promotion"]["step"] == step  # taken up where it stood
 
@@ -154,14 +211,12 @@ def test_a_release_stopped_by_a_signal_is_resumed_at_its_step(
     assert by_first == list(range(1, step + 1))
     assert by_then == list(range(step, len(STEPS) + 1))  # the stopped step, set again, on
     resumed = next(reason for watch, _, reason in taken if watch == then)
-    assert resumed == (
-        f"{weight}%: resumed at step {step} after watch {first} was stopped by {signum.name}"
-    )
+    assert resumed == f"{weight}%: resumed at step {step} after watch {first} {after}"
     weights = [w for _, w in read_state(state)["history"]]
     assert weights == sorted(weights), "the canary never stepped back down"
     assert weights == [*STEPS[:step], weight, *STEPS[step:]]
     ends = [(r.watch_id, r.outcome) for r in _records(db, "deployment_end")]
-    assert ends == [(first, "interrupted"), (then, "promoted")]
+    assert ends == [(first, first_end), (then, "promoted")]
     store = open_store(f"sqlite:///{db}")
     assert store.verify().ok
     store.close()

@@ -136,6 +136,8 @@ def print_summary(console: Console, result: WatchResult) -> None:
     console.print(
         out.line(f"{result.evaluations} evaluations, started {_iso(result.started_at)}{decided}")
     )
+    if result.left is not None:
+        console.print(out.line(f"time ran out before the release ended: {result.left.resumable()}"))
     if result.action_outcome:
         for step in result.action_outcome.get("steps", []):
             mark = "✓" if step.get("ok") else "✗"
@@ -154,6 +156,11 @@ def summary_markdown(result: WatchResult, *, deployment: str) -> str:
         "",
         f"**Reason:** {markdown_cell(result.reason)}",
         "",
+    ]
+    if result.left is not None:
+        said = f"time ran out before the release ended: {result.left.resumable()}"
+        lines += [f"**Release:** {markdown_cell(said)}", ""]
+    lines += [
         "| trigger | signal | canary | limit | window |",
         "| --- | --- | ---: | ---: | ---: |",
     ]

@@ -15,8 +15,9 @@ A progressive release killed between two actions is not restarted from its
 first step: :func:`crashed_step` finds the step its last ``promotion_step``
 entry recorded, and the next watch takes the release up there, however many
 watches were killed since (one killed while it took the release up included).
-A watch stopped by SIGINT or SIGTERM leaves its release the same way
-(:mod:`rollguard.controller.stopped`); ``watch --restart`` starts it over.
+A watch stopped by SIGINT or SIGTERM, or whose ``--for`` runs out before the
+release ends, leaves its release the same way (:mod:`rollguard.controller.stopped`);
+``watch --restart`` starts it over.
 
 :func:`deployment_lock` holds the store's lease for the whole watch and
 renews it in the background, while its :class:`LockLease` says it is kept (the
@@ -57,6 +58,9 @@ CLOSED_BY_RECOVERY = "closed by recovery after the watcher stopped"
 #: The key of the ``deployment_end`` evidence of a watch stopped by a signal (its name):
 #: such a watch stopped, its release did not end.
 STOPPED_BY = "stopped_by"
+#: The ``stopped_by`` of a watch whose time (``watch --for``) ran out before its
+#: progressive release ended: it stopped like one a signal stops, its release goes on.
+RAN_OUT = "time"
 #: The key of the ``deployment_start`` evidence of a watch that starts its release over
 #: (``watch --restart``): the steps recorded before it are not resumed.
 RESTART = "restart"
@@ -230,12 +234,14 @@ class CrashedStep:
     index: int
     canary_weight: int
     watch_id: str
-    #: The signal that stopped that watch (None: it was killed).
+    #: The signal that stopped that watch, or :data:`RAN_OUT` (None: it was killed).
     stopped_by: str | None = None
 
     @property
     def after(self) -> str:
         """How that watch ended, as the resumed step's reason says it."""
+        if self.stopped_by == RAN_OUT:
+            return f"watch {self.watch_id} ran out of time"
         how = f"stopped by {self.stopped_by}" if self.stopped_by else "interrupted"
         return f"watch {self.watch_id} was {how}"
 
@@ -270,7 +276,7 @@ class ReleaseStep:
 
     step: AuditEntry
     watch_id: str
-    #: The signal that stopped that watch (None: killed, or still running).
+    #: The signal that stopped that watch, or :data:`RAN_OUT` (None: killed, or running).
     stopped_by: str | None = None
 
 
@@ -281,12 +287,13 @@ def release_step(
     watch that was under way with it (killed or stopped by a signal), or None.
 
     A release outlives the watches killed or stopped while it runs: a watch closed
-    by :func:`recover` (``deployment_end`` written by recovery) or stopped by SIGINT or
-    SIGTERM (its ``deployment_end`` names the signal) does not end it, so a watch
+    by :func:`recover` (``deployment_end`` written by recovery), stopped by SIGINT or
+    SIGTERM (its ``deployment_end`` names the signal) or whose time ran out before the
+    release ended (``stopped_by``: :data:`RAN_OUT`) does not end it, so a watch
     killed again before it recorded the step it took up (the share being set again,
     or recovery done and nothing recorded yet) leaves the step where it was, never
-    back to the first. A watch that ended by itself (promoted, held for an operator,
-    paused, reloaded, superseded, retried) or an action (a rollback, an operator's
+    back to the first. A watch that ended by itself otherwise (promoted, held for an
+    operator, paused, reloaded, superseded, retried) or an action (a rollback, an operator's
     promote or abort) ends the release, and so does a watch that starts it over
     (``watch --restart``). Watches of another namespace's deployment of the same
     name are not this release's.
@@ -318,7 +325,8 @@ def release_step(
 
 def _ends_release(record: AuditRecord) -> bool:
     """A watch's own end, or an action (a rollback, an operator's promote or abort); not
-    the end recovery wrote for a killed watch, nor that of a watch a signal stopped."""
+    the end recovery wrote for a killed watch, nor that of a watch a signal or its time
+    stopped."""
     if record.kind == "deployment_end":
         return record.reason != CLOSED_BY_RECOVERY and not record.evidence.get(STOPPED_BY)
     if record.kind == "decision":

@@ -9,6 +9,11 @@ the next watch takes the release up at that step, exactly as after a SIGKILL
 first step would step the canary back down (50 % → 5 %) and undo the progress
 without anyone deciding so.
 
+A watch whose time (``watch --for``) runs out before its release ends stops the
+same way (``stopped_by``: :data:`~rollguard.controller.recovery.RAN_OUT`): its
+outcome is still its own (healthy when nothing was wrong), and the release stays
+at its step for the next watch.
+
 Where the release stands is read back from the trail once this watch's last
 entry has landed, not from memory: a step whose entry was handed to the store
 lands even when the signal comes while it is written, and the trail is what the
@@ -23,7 +28,7 @@ from typing import Any
 
 from rollguard.audit.base import AuditStore
 from rollguard.controller import recovery
-from rollguard.controller.recovery import STOPPED_BY
+from rollguard.controller.recovery import RAN_OUT, STOPPED_BY
 from rollguard.policy.model import Policy
 
 
@@ -38,8 +43,10 @@ class Left(StrEnum):
 
 @dataclass(frozen=True)
 class StopNote:
-    """How a watch stopped by a signal left its deployment; what the CLI says of it."""
+    """How a watch stopped by a signal, or by its time running out, left its deployment;
+    what the CLI says of it."""
 
+    #: The signal's name, or :data:`~rollguard.controller.recovery.RAN_OUT`.
     signal: str
     #: The policy steps the canary forward (``promotion:``).
     progressive: bool
@@ -52,7 +59,7 @@ class StopNote:
     @property
     def reason(self) -> str:
         """The ``deployment_end`` reason: what stopped the watch, where the release stays."""
-        stopped = f"stopped by {self.signal}"
+        stopped = "watch time ran out" if self.signal == RAN_OUT else f"stopped by {self.signal}"
         if not self.progressive:
             return f"{stopped} before a verdict"
         if self.at is None:
@@ -104,9 +111,15 @@ class StopNote:
             return f"{told}; the next watch resumes the release at its last recorded step"
         if self.at is None:
             return f"{told}; no step was taken: the next watch starts the release"
+        return f"{told}; {self.resumable()}"
+
+    def resumable(self) -> str:
+        """Where the release stays and what the next watch does (a step was taken)."""
+        if self.at is None:
+            return "no step was taken: the next watch starts the release"
         weight = self.at.canary_weight
         return (
-            f"{told}; the release stays at step {self.at.index + 1} of {self.steps}, "
+            f"the release stays at step {self.at.index + 1} of {self.steps}, "
             f"canary at {weight}%: the next `rollguard watch` resumes it there "
             "(`--restart` starts it over at its first step)"
         )

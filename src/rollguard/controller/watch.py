@@ -86,8 +86,13 @@ class WatchResult:
     watch_id: str
     action_outcome: dict[str, Any] | None = None
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    #: A progressive release this watch's time left at its step, for the next watch.
+    left: stopped.StopNote | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """The result object; ``release`` (step, of, canary_weight, resumable) only when
+        the watch's time ran out before its progressive release ended."""
+        left = {"release": self.left.release()} if self.left is not None else {}
         return {
             "outcome": self.outcome.value,
             "action": self.action.value,
@@ -102,6 +107,7 @@ class WatchResult:
             "watch_id": self.watch_id,
             "action_outcome": self.action_outcome,
             "deliveries": self.deliveries,
+            **left,
         }
 
 
@@ -472,7 +478,7 @@ class Watcher:
                 if stop is not None:
                     return await self._stopped(stop, started, now)
             if now - started >= duration_seconds - TIME_TOLERANCE_SECONDS:
-                return await self._finish(self._final_outcome(), None, started, None)
+                return await self._ran_out(started)
             # the first evaluation comes exactly when the warm-up ends, then every interval
             next_at = now + self.interval_seconds
             if self.align_ticks:  # the nearest tick: the next gap is 0.5 to 1.5 intervals
@@ -624,8 +630,34 @@ class Watcher:
         result.action_outcome = done.as_dict()
         return result
 
+    async def _ran_out(self, started: float) -> WatchResult:
+        """The watch's time is up: its outcome as judged. A progressive release under way
+        is not ended: its ``deployment_end`` says where it stays, as a signal's does
+        (:mod:`rollguard.controller.stopped`), and the next watch resumes it there."""
+        note = None
+        if self.progress is not None and not self.progress.finished:
+            note = await self._where_stopped(recovery.RAN_OUT)
+            note = note if note.at is not None else None  # no step in the trail: nothing kept
+        result = await self._finish(
+            self._final_outcome(),
+            None,
+            started,
+            None,
+            reason=note.reason if note is not None else "",
+            facts=note.evidence() if note is not None else None,
+        )
+        result.left = note
+        return result
+
     async def _finish(
-        self, outcome: Outcome, decision: Acting | None, started: float, decided: float | None
+        self,
+        outcome: Outcome,
+        decision: Acting | None,
+        started: float,
+        decided: float | None,
+        *,
+        reason: str = "",
+        facts: dict[str, Any] | None = None,
     ) -> WatchResult:
         ended = self.clock.now()
         deliveries = await self._drain_notifications()
@@ -633,8 +665,10 @@ class Watcher:
             "deployment_end",
             ended,
             decision=decision,
+            reason=reason,
             outcome=outcome.value,
             duration=ended - started,
+            facts=facts,
         )
         evidence = (
             decision.evidence if decision else (self.last.decision.evidence if self.last else ())

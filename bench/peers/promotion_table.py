@@ -1,0 +1,122 @@
+"""The promotion row's table, and how rollguard stands against the issue's goals.
+
+Healthy releases: the time from the release to all the traffic on the new
+version, per tool (median over runs; a run that never got there counts as
+never). Bad releases: the canary requests served before the traffic was back
+on stable (median; a tool that promoted the bad release served canary
+requests until the end of the run, a lower bound). Goals (issue 17):
+rollguard's healthy time at most 1/3 of each peer's, its exposure at most 1/5.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.peers.harness import Case, Outcome
+from bench.peers.manifests import ROLLGUARD, TOOLS
+
+Result = tuple[Case, dict[str, Outcome]]
+#: rollguard's figure over a peer's, at most: healthy time, bad exposure.
+GOALS = {"healthy": 1 / 3, "bad": 1 / 5}
+
+
+def median(values: Sequence[float]) -> float | None:
+    """The lower median (a value some run had); inf counts as never; None for no runs."""
+    if not values:
+        return None
+    return float(np.quantile(np.array(values), 0.5, method="inverted_cdf"))
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else "never" if math.isinf(value) else f"{value:,.0f} s"
+
+
+def _count(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One scenario and tool over its runs (medians; inf: never)."""
+
+    bad: bool
+    runs: int
+    promoted: int
+    to_100: float | None
+    decided: float | None
+    drained: float | None
+    exposed: float | None
+
+
+def figures(results: Sequence[Result]) -> dict[tuple[str, str], Figures]:
+    """Per (scenario, tool) of the promotion row's runs: the table's figures."""
+    groups: dict[tuple[str, str], list[tuple[Case, Outcome]]] = {}
+    for case, outcomes in results:
+        if not case.config.promotion:
+            continue
+        for tool in TOOLS:
+            groups.setdefault((case.scenario.name, tool), []).append((case, outcomes[tool]))
+    found: dict[tuple[str, str], Figures] = {}
+    for key, items in groups.items():
+        runs = [o for _, o in items]
+        found[key] = Figures(
+            bad=items[0][0].scenario.fault is not None,
+            runs=len(runs),
+            promoted=sum(o.promoted for o in runs),
+            to_100=median([_never(o.promoted_at) for o in runs]),
+            decided=median([_never(o.decided) for o in runs]),
+            drained=median([_never(o.drained) for o in runs]),
+            exposed=median([o.exposed for o in runs if o.exposed is not None]),
+        )
+    return found
+
+
+def _never(value: float | None) -> float:
+    return math.inf if value is None else value
+
+
+def table(results: Sequence[Result], out: Callable[[str], None]) -> None:
+    """One line per scenario and tool, then rollguard against each peer and the goal."""
+    found = figures(results)
+    if not found:
+        return
+    out(
+        "| scenario | tool | runs | promoted | time to 100% (median) | decided (median) "
+        "| traffic on stable (median) | canary requests served (median) |"
+    )
+    out("|---|---|---:|---:|---:|---:|---:|---:|")
+    for (name, tool), f in found.items():
+        out(
+            f"| {name} | {tool} | {f.runs} | {f.promoted}/{f.runs} | {_seconds(f.to_100)} "
+            f"| {_seconds(f.decided)} | {_seconds(f.drained)} | {_count(f.exposed)} |"
+        )
+    out("")
+    for line in against_goals(found):
+        out(line)
+
+
+def against_goals(found: dict[tuple[str, str], Figures]) -> list[str]:
+    """rollguard's median over each peer's, healthy time and bad exposure, and the goal."""
+    lines = []
+    for (name, tool), f in found.items():
+        ours = found.get((name, ROLLGUARD))
+        if tool == ROLLGUARD or ours is None:
+            continue
+        kind = "bad" if f.bad else "healthy"
+        mine, theirs = (ours.exposed, f.exposed) if f.bad else (ours.to_100, f.to_100)
+        if mine is None or theirs is None:
+            continue
+        ratio = mine / theirs if theirs and not math.isinf(theirs) else 0.0
+        if math.isinf(mine):
+            ratio = math.inf
+        goal = GOALS[kind]
+        said = "met" if ratio <= goal else "not met"
+        figure = "time to 100%" if kind == "healthy" else "canary requests served"
+        lines.append(
+            f"- {name}: rollguard's {figure} / {tool}'s = {ratio:.2f} (goal ≤ {goal:.2f}: {said})"
+        )
+    return lines

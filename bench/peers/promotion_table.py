@@ -92,7 +92,8 @@ def table(results: Sequence[Result], out: Callable[[str], None]) -> None:
     for (name, tool), f in found.items():
         out(
             f"| {name} | {tool} | {f.runs} | {f.promoted}/{f.runs} | {_seconds(f.to_100)} "
-            f"| {_seconds(f.decided)} | {_seconds(f.drained)} | {_count(f.exposed)} |"
+            f"| {_seconds(f.decided)} | {_seconds(f.drained)} "
+            f"| {_count(f.exposed) if f.bad else '—'} |"
         )
     out("")
     for line in against_goals(found):
@@ -110,13 +111,19 @@ def against_goals(found: dict[tuple[str, str], Figures]) -> list[str]:
         mine, theirs = (ours.exposed, f.exposed) if f.bad else (ours.to_100, f.to_100)
         if mine is None or theirs is None:
             continue
-        ratio = mine / theirs if theirs and not math.isinf(theirs) else 0.0
-        if math.isinf(mine):
-            ratio = math.inf
+        figure = "time to 100%" if kind == "healthy" else "canary requests served"
+        theirs_name = f"{tool}'" if tool.endswith("s") else f"{tool}'s"
+        if math.isinf(theirs):
+            lines.append(
+                f"- {name}: {tool} never had all the traffic on the new version "
+                f"(promoted {f.promoted} of {f.runs}): no ratio"
+            )
+            continue
+        ratio = mine / theirs if theirs else math.inf
         goal = GOALS[kind]
         said = "met" if ratio <= goal else "not met"
-        figure = "time to 100%" if kind == "healthy" else "canary requests served"
         lines.append(
-            f"- {name}: rollguard's {figure} / {tool}'s = {ratio:.2f} (goal ≤ {goal:.2f}: {said})"
+            f"- {name}: rollguard's {figure} / {theirs_name} = {ratio:.2f} "
+            f"(goal ≤ {goal:.2f}: {said})"
         )
     return lines

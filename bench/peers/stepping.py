@@ -270,7 +270,8 @@ class SteppedRun:
         return max(0, int((now - self.start) * self.scale // SCRAPE_SECONDS))
 
     def _extend(self, count: int) -> None:
-        assert self.start is not None
+        if self.start is None or count <= len(self._draws):
+            return  # before the release: the counters stand at zero
         wall = SCRAPE_SECONDS / self.scale
         while len(self._draws) < count:
             j = len(self._draws)

@@ -18,7 +18,9 @@ HEALTHY, BAD = PROMOTION_ROW.scenarios
 
 def test_series_follow_the_share_and_exposure_stops_on_stable() -> None:
     # scale 1: one 5 s draw is 5 wall seconds; 500 requests/s in all
-    run = SteppedRun("r", BAD, 1.0, seed=7, start=100.0)
+    run = SteppedRun("r", BAD, 1.0, seed=7)
+    assert run.values("canary", 1e9)[:2] == (0.0, 0.0)  # before the release: zeros
+    run.start = 100.0
     run.observe(90.0, 0.0)
     run.observe(110.0, 0.5)  # half the traffic from the 3rd draw on
     run.observe(120.0, 0.0)  # back on stable from the 5th
@@ -98,4 +100,13 @@ def test_table_from_saved_runs_against_the_goals() -> None:
     )
     printed: list[str] = []
     promotion_table.table(saved, printed.append)
-    assert "| healthy | rollguard | 1 | 1/1 | 300 s | never | never | 600,000 |" in printed
+    assert "| healthy | rollguard | 1 | 1/1 | 300 s | never | never | — |" in printed
+    assert "| errors 1%->5% | Flagger | 1 | 0/1 | never | 630 s | 633 s | 6,000 |" in printed
+    # a peer that never promoted gives no ratio, rather than a goal met by default
+    runs[0][1][FLAGGER].promoted, runs[0][1][FLAGGER].promoted_at = False, None
+    lines = promotion_table.against_goals(promotion_table.figures(runs))
+    assert (
+        "- healthy: Flagger never had all the traffic on the new version "
+        "(promoted 0 of 1): no ratio" in lines
+    )
+    assert "- healthy: rollguard's time to 100% / Argo Rollouts' = 0.12 (goal ≤ 0.33: met)" in lines

@@ -36,20 +36,36 @@ def _seconds(value: float | None) -> str:
 
 
 def _count(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.0f}"
+    return "—" if value is None else "never" if math.isinf(value) else f"{value:,.0f}"
+
+
+def _spread(values: Sequence[float], say: Callable[[float | None], str]) -> str:
+    """The median, and every run's value in order when there are a few (at most 5)."""
+    middle = say(median(values))
+    if 1 < len(values) <= 5 and len(set(values)) > 1:
+        return f"{middle} ({', '.join(say(v) for v in sorted(values))})"
+    return middle
 
 
 @dataclass(frozen=True)
 class Figures:
-    """One scenario and tool over its runs (medians; inf: never)."""
+    """One scenario and tool over its runs (each run's value; inf: never)."""
 
     bad: bool
     runs: int
     promoted: int
-    to_100: float | None
-    decided: float | None
-    drained: float | None
-    exposed: float | None
+    to_100s: list[float]
+    decideds: list[float]
+    draineds: list[float]
+    exposeds: list[float]
+
+    @property
+    def to_100(self) -> float | None:
+        return median(self.to_100s)
+
+    @property
+    def exposed(self) -> float | None:
+        return median(self.exposeds)
 
 
 def figures(results: Sequence[Result]) -> dict[tuple[str, str], Figures]:
@@ -67,12 +83,13 @@ def figures(results: Sequence[Result]) -> dict[tuple[str, str], Figures]:
             bad=items[0][0].scenario.fault is not None,
             runs=len(runs),
             promoted=sum(o.promoted for o in runs),
-            to_100=median([_never(o.promoted_at) for o in runs]),
-            decided=median([_never(o.decided) for o in runs]),
-            drained=median([_never(o.drained) for o in runs]),
-            exposed=median([o.exposed for o in runs if o.exposed is not None]),
+            to_100s=[_never(o.promoted_at) for o in runs],
+            decideds=[_never(o.decided) for o in runs],
+            draineds=[_never(o.drained) for o in runs],
+            exposeds=[o.exposed for o in runs if o.exposed is not None],
         )
-    return found
+    # healthy first, each tool in the order of TOOLS
+    return dict(sorted(found.items(), key=lambda i: (i[1].bad, i[0][0], TOOLS.index(i[0][1]))))
 
 
 def _never(value: float | None) -> float:
@@ -85,15 +102,16 @@ def table(results: Sequence[Result], out: Callable[[str], None]) -> None:
     if not found:
         return
     out(
-        "| scenario | tool | runs | promoted | time to 100% (median) | decided (median) "
-        "| traffic on stable (median) | canary requests served (median) |"
+        "| scenario | tool | runs | promoted | time to 100%: median (each run) | decided "
+        "| traffic on stable | canary requests served |"
     )
     out("|---|---|---:|---:|---:|---:|---:|---:|")
     for (name, tool), f in found.items():
         out(
-            f"| {name} | {tool} | {f.runs} | {f.promoted}/{f.runs} | {_seconds(f.to_100)} "
-            f"| {_seconds(f.decided)} | {_seconds(f.drained)} "
-            f"| {_count(f.exposed) if f.bad else '—'} |"
+            f"| {name} | {tool} | {f.runs} | {f.promoted}/{f.runs} "
+            f"| {_spread(f.to_100s, _seconds)} | {_spread(f.decideds, _seconds)} "
+            f"| {_spread(f.draineds, _seconds)} "
+            f"| {_spread(f.exposeds, _count) if f.bad else '—'} |"
         )
     out("")
     for line in against_goals(found):
@@ -123,7 +141,7 @@ def against_goals(found: dict[tuple[str, str], Figures]) -> list[str]:
         goal = GOALS[kind]
         said = "met" if ratio <= goal else "not met"
         lines.append(
-            f"- {name}: rollguard's {figure} / {theirs_name} = {ratio:.2f} "
+            f"- {name}: rollguard's {figure} / {theirs_name} = {ratio:.2g} "
             f"(goal ≤ {goal:.2f}: {said})"
         )
     return lines

@@ -92,6 +92,7 @@ def test_table_from_saved_runs_against_the_goals() -> None:
     assert found[("healthy", ROLLGUARD)].to_100 == 300.0
     assert found[("errors 1%->5%", FLAGGER)].exposed == 6000.0
     assert found[("errors 1%->5%", ARGO)].to_100 == math.inf  # never promoted
+    assert list(found)[:3] == [("healthy", ARGO), ("healthy", FLAGGER), ("healthy", ROLLGUARD)]
     lines = promotion_table.against_goals(found)
     assert "- healthy: rollguard's time to 100% / Flagger's = 0.19 (goal ≤ 0.33: met)" in lines
     assert (

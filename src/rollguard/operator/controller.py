@@ -17,6 +17,11 @@ LISTs, whatever their number) and brings the running analyses in line:
   owner's, unless its action was carried out (the fence let it through while the
   shard was still owned): the Deployment changed, and the status says so;
 - an invalid spec or a missing Deployment is reported on the policy's status.
+
+The analyses' reports are written in the background
+(:class:`~rollguard.operator.writer.StatusWriter`); a status this loop writes
+itself (a verdict, an Idle report, a failure) is written once the policy's
+reports are settled, so it is never overwritten by an older report.
 """
 
 from __future__ import annotations
@@ -108,10 +113,12 @@ class Controller:
             found.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await found.task
+            await self.settings.writes().settle(key, drop=True)  # its reports are moot
 
     async def close(self) -> None:
         for key in list(self.running):
             await self.stop(key)
+        await self.settings.writes().aclose()  # the verdicts' Events still pending
 
     async def _reconcile(
         self, obj: Obj, parsed: Parsed, deployments: dict[tuple[str, str], Obj]
@@ -148,6 +155,7 @@ class Controller:
             parsed.policy,
             policy_reference(obj),
             deployment_reference(deployment),
+            seen=obj,
         )
         task = asyncio.create_task(self._analyse(analysis), name=f"analysis:{key}")
         self.running[key] = Running(analysis, task)
@@ -182,12 +190,14 @@ class Controller:
             settled = await self._revision_now(analysis)
             uid = str(analysis.policy_ref.get("uid", ""))
             self._settled[analysis.key] = (uid, (analysis.revision, settled))
+            await settings.writes().settle(analysis.key)  # the verdict lands last
             await analysis.report(settings, result, settled)
         except LockedError as exc:  # another replica's watch has not let go yet: next resync
             logger.info("%s: %s", analysis.key, exc)
         except RollguardError as exc:
             logger.warning("%s: analysis stopped: %s", analysis.key, exc)
             with contextlib.suppress(RollguardError):
+                await settings.writes().settle(analysis.key)
                 await settings.api.patch_status(
                     analysis.key,
                     {

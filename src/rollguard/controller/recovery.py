@@ -13,7 +13,8 @@ real state, and then
 
 A progressive release killed between two actions is not restarted from its
 first step: :func:`crashed_step` finds the step its last ``promotion_step``
-entry recorded, and the next watch takes the release up there.
+entry recorded, and the next watch takes the release up there, however many
+watches were killed since (one killed while it took the release up included).
 
 :func:`deployment_lock` holds the store's lease for the whole watch and
 renews it in the background, while its :class:`LockLease` says it is kept (the
@@ -47,6 +48,9 @@ from rollguard.timestamps import rfc3339
 logger = logging.getLogger("rollguard.recovery")
 
 LEASE_SECONDS = 60.0
+#: The reason of the ``deployment_end`` recovery writes for a watch that never recorded
+#: its own end: the watch was killed, not ended (:func:`release_step` reads it so).
+CLOSED_BY_RECOVERY = "closed by recovery after the watcher stopped"
 T = TypeVar("T")
 
 
@@ -75,7 +79,6 @@ class Interrupted:
     intent: AuditEntry | None = None
     result: AuditEntry | None = None
     steps: list[AuditEntry] = field(default_factory=list)
-    promotion: AuditEntry | None = None  # the last traffic step a progressive release took
 
     @property
     def acting(self) -> AuditEntry | None:
@@ -117,8 +120,6 @@ def interrupted_watches(entries: Sequence[AuditEntry]) -> list[Interrupted]:
                 item.steps.append(entry)
             elif record.kind == "action_result":
                 item.result = entry
-            elif record.kind == "promotion_step" and record.outcome == "success":
-                item.promotion = entry
     return [item for watch, item in found.items() if watch not in ended]
 
 
@@ -214,28 +215,68 @@ async def crashed_step(
 ) -> CrashedStep | None:
     """The step a killed progressive release last took, to take it up there.
 
-    Only a release whose last interrupted watch recorded a step and had no action
-    under way (:func:`recover` finishes an action instead), and only when the
-    policy's steps still have that share at that place (a changed policy starts over).
+    Only when the policy's steps still have that share at that place (a changed
+    policy starts over); :func:`release_step` says which step that is.
     """
     plan = policy.promotion
     if plan is None:
         return None
     entries = await asyncio.to_thread(store.list, deployment=policy.target.deployment)
-    found: CrashedStep | None = None
-    for item in interrupted_watches(entries):
-        if item.namespace is not None and item.namespace != namespace:
+    taken = release_step(entries, namespace=namespace)
+    if taken is None:
+        return None
+    entry, watch_id = taken
+    output = entry.record.executor_output
+    step, weight = output.get("step"), output.get("canary_weight")
+    if not (isinstance(step, int) and isinstance(weight, int)):
+        return None
+    if 0 < step <= len(plan.steps) and plan.steps[step - 1] == weight:
+        return CrashedStep(step - 1, weight, watch_id)
+    return None
+
+
+def release_step(
+    entries: Sequence[AuditEntry], *, namespace: str | None = None
+) -> tuple[AuditEntry, str] | None:
+    """The last ``promotion_step`` of a release no watch has ended since, and the last
+    watch that was under way with it (killed), or None.
+
+    A release outlives the watches killed while it runs: a watch closed by
+    :func:`recover` (``deployment_end`` written by recovery) does not end it, so a
+    watch killed again before it recorded the step it took up (the share being set
+    again, or recovery done and nothing recorded yet) leaves the step where it was,
+    never back to the first. A watch that ended by itself (promoted, held, paused,
+    reloaded, stopped by a signal) or an action (a rollback, an operator's promote or
+    abort) ends the release. Watches of another namespace's deployment of the same
+    name are not this release's.
+    """
+    ours: set[str] = set()
+    step: AuditEntry | None = None
+    last_watch = ""
+    for entry in entries:
+        record = entry.record
+        if record.kind == "deployment_start":
+            other = record.evidence.get("namespace")
+            if not other or other == namespace:
+                ours.add(record.watch_id)
+                last_watch = record.watch_id
             continue
-        found = None
-        if item.acting is not None or item.result is not None or item.promotion is None:
+        if record.watch_id not in ours:
             continue
-        output = item.promotion.record.executor_output
-        step, weight = output.get("step"), output.get("canary_weight")
-        if not (isinstance(step, int) and isinstance(weight, int)):
-            continue
-        if 0 < step <= len(plan.steps) and plan.steps[step - 1] == weight:
-            found = CrashedStep(step - 1, weight, item.watch_id)
-    return found
+        if record.kind == "promotion_step" and record.outcome == "success":
+            step = entry
+        elif _ends_release(record):
+            step = None
+    return (step, last_watch) if step is not None else None
+
+
+def _ends_release(record: AuditRecord) -> bool:
+    """A watch's own end, or an action (a rollback, an operator's promote or abort)."""
+    if record.kind == "deployment_end":
+        return record.reason != CLOSED_BY_RECOVERY
+    if record.kind == "decision":
+        return record.action != Action.CONTINUE.value
+    return record.kind in ("action_intent", "action_result")
 
 
 async def _complete(
@@ -335,9 +376,14 @@ async def _append(
 async def _end(
     store: AuditSink, policy: Policy, clock: Clock, *, watch_id: str, outcome: str
 ) -> None:
-    reason = "closed by recovery after the watcher stopped"
     await _append(
-        store, policy, "deployment_end", clock, watch_id=watch_id, outcome=outcome, reason=reason
+        store,
+        policy,
+        "deployment_end",
+        clock,
+        watch_id=watch_id,
+        outcome=outcome,
+        reason=CLOSED_BY_RECOVERY,
     )
 
 

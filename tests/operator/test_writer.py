@@ -22,7 +22,7 @@ from operator_support import apply, events, policy_status, rollback_policy, scra
 from rollguard.audit.factory import open_store
 from rollguard.operator.analysis import Settings
 from rollguard.operator.controller import Controller
-from rollguard.operator.kube import ControllerApi, Obj, PolicyKey
+from rollguard.operator.kube import ControllerApi, Obj, PolicyKey, policy_reference
 from rollguard.operator.status import condition
 from rollguard.operator.writer import Event, StatusWriter
 from servers.exporter import ExporterServer
@@ -92,35 +92,50 @@ def test_a_burst_of_reports_is_written_once_with_the_newest(
     assert counted == ["coalesced"] * 3 + ["written"]
 
 
-def test_a_replica_that_lost_the_shard_drops_its_pending_write(
+def test_a_replica_that_lost_the_shard_does_not_send_its_pending_write(
     rollbackpolicy_crd: KubeCluster,
     kube_namespace: str,
     exporters: tuple[ExporterServer, ExporterServer],
 ) -> None:
+    """Not while the shard is not owned; when the analysis reports again, owning it again
+    (a late renewal, not a move), what was held back is merged under that report."""
     cluster, namespace = rollbackpolicy_crd, kube_namespace
     _policy(cluster, namespace, exporters)
     key = PolicyKey(namespace, "shop")
     owned = [True]
     counted: list[str] = []
+    seen: dict[str, Any] = {}
 
     async def go(api: ControllerApi) -> dict[str, int]:
+        (listed,) = await api.policies()
         writer = StatusWriter(api, counted=counted.append)
         writer.submit(key, _report(1, "continue"), owns=lambda: owned[0])
         await writer.settle(key)  # written while owned
-        started = Event({"kind": "RollbackPolicy", "name": "shop"}, "AnalysisStarted", "", False)
-        writer.submit(key, _report(2, "rollback"), owns=lambda: owned[0], events=(started,))
-        owned[0] = False  # the shard's Lease moved before the write was sent
+        started = Event(policy_reference(listed), "AnalysisStarted", "watching", warning=False)
+        rolling = {**_report(2, "rollback"), "controller": "replica"}
+        writer.submit(key, rolling, owns=lambda: owned[0], events=(started,))
+        owned[0] = False  # the shard's Lease lapsed before the write was sent
+        await writer.settle(key)
+        seen["fenced"] = policy_status(cluster, namespace, "shop")
+        seen["events"] = events(cluster, namespace, "RollbackPolicy", "shop")
+        owned[0] = True
+        writer.submit(key, _report(3, "continue"), owns=lambda: owned[0])
         await writer.settle(key)
         await writer.aclose()
         return dict(api.requests)
 
     with cluster.api_client() as client:
         sent = asyncio.run(go(ControllerApi(client, namespace=namespace)))
-    assert sent == {"patch": 1}
+    fenced = seen["fenced"]
+    assert (fenced["evaluations"], fenced["decision"]["action"]) == (1, "continue")
+    assert "controller" not in fenced
+    assert seen["events"] == []
+    assert sent == {"list": 1, "patch": 2, "create": 1}
     status = policy_status(cluster, namespace, "shop")
-    assert (status["evaluations"], status["decision"]["action"]) == (1, "continue")
-    assert events(cluster, namespace, "RollbackPolicy", "shop") == []
-    assert counted == ["written", "fenced"]
+    assert (status["evaluations"], status["decision"]["action"]) == (3, "continue")
+    assert status["controller"] == "replica"
+    assert events(cluster, namespace, "RollbackPolicy", "shop") == ["AnalysisStarted"]
+    assert counted == ["written", "fenced", "coalesced", "written"]
 
 
 def test_evaluations_that_decide_the_same_are_not_written(

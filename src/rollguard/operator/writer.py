@@ -13,7 +13,10 @@ client and threads of their own (actions keep the shared ones).
 - **One write at a time per policy**, in submission order: an older write can
   never land over a newer one.
 - **Fenced**: each write asks its policy's ``owns`` right before it is sent; a
-  replica that lost the shard drops the pending write (and its Events) instead.
+  replica that lost the shard does not send the write (nor its Events). It is
+  kept aside, unsent: when the analysis reports again (the shard was held again
+  in time: a late renewal, not a move), it is merged under that report, so what
+  it said (the analysis's start) is not lost; a stopped analysis's is dropped.
 - :meth:`settle` lets the controller order a write it makes itself (a verdict,
   an Idle report) after the analysis's reports: it waits for the policy's write
   in flight, after writing (or dropping) what is pending.
@@ -82,6 +85,8 @@ class StatusWriter:
         #: Pending writes, oldest first (a dict keeps insertion order).
         self._pending: dict[PolicyKey, Pending] = {}
         self._flying: dict[PolicyKey, asyncio.Event] = {}
+        #: Writes the fence held back, by policy: sent under the policy's next report.
+        self._fenced: dict[PolicyKey, Pending] = {}
         self._wake = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
 
@@ -100,7 +105,7 @@ class StatusWriter:
         events: tuple[Event, ...] = (),
     ) -> None:
         """Queue ``status`` (merged over the policy's pending one) and ``events``; never waits."""
-        found = self._pending.pop(key, None)
+        found = self._pending.pop(key, None) or self._fenced.pop(key, None)
         if found is None:
             found = Pending(dict(status), owns, seen)
         else:
@@ -115,6 +120,7 @@ class StatusWriter:
     async def settle(self, key: PolicyKey, *, drop: bool = False) -> None:
         """Wait until nothing of ``key`` is pending or in flight: the pending write is
         made first (or dropped, with ``drop``), so a write that follows lands last."""
+        self._fenced.pop(key, None)
         if drop and self._pending.pop(key, None) is not None:
             self._counted("dropped")
         while key in self._pending or key in self._flying:
@@ -161,6 +167,8 @@ class StatusWriter:
         try:
             if not pending.owns():  # the shard moved: the status is its new owner's to write
                 self._counted("fenced")
+                pending.seen = None  # when sent after all, at a resourceVersion read then
+                self._fenced[key] = pending
                 return
             await self._send(key, pending)
         finally:

@@ -195,3 +195,44 @@ def test_evaluations_that_decide_the_same_are_not_written(
     assert 1 <= status["evaluations"] < evaluated
     assert events(cluster, namespace, "RollbackPolicy", "shop") == ["AnalysisStarted"]
     assert "AnalysisStarted" not in events(cluster, namespace, "Deployment", NAME)
+
+
+class Recording(ControllerApi):
+    """The real API, noting which policy each status write was for, in order."""
+
+    def __init__(self, client: Any, *, namespace: str) -> None:
+        super().__init__(client, namespace=namespace)
+        self.written: list[str] = []
+
+    async def patch_status(self, key: PolicyKey, status: Obj, *, seen: Obj | None = None) -> None:
+        self.written.append(key.name)
+        await super().patch_status(key, status, seen=seen)
+
+
+def test_a_refresh_waits_behind_news(
+    rollbackpolicy_crd: KubeCluster,
+    kube_namespace: str,
+    exporters: tuple[ExporterServer, ExporterServer],
+) -> None:
+    """A report that only refreshes the count waits until no start or new decision does,
+    and a policy reported again keeps its place."""
+    cluster, namespace = rollbackpolicy_crd, kube_namespace
+    stable, canary = exporters
+    for name in ("cart", "shop", "till"):
+        apply(cluster, rollback_policy(name, namespace, scrape_policy(NAME, stable, canary)))
+    cart, shop, till = (PolicyKey(namespace, name) for name in ("cart", "shop", "till"))
+
+    async def go(api: Recording) -> None:
+        writer = StatusWriter(api, concurrency=1)
+        writer.submit(cart, _report(5, "continue"), owns=lambda: True, refresh=True)
+        writer.submit(shop, _report(1, "continue"), owns=lambda: True)
+        writer.submit(till, _report(1, "continue"), owns=lambda: True)
+        writer.submit(shop, _report(2, "continue"), owns=lambda: True, refresh=True)
+        await writer.aclose()
+
+    with cluster.api_client() as client:
+        api = Recording(client, namespace=namespace)
+        asyncio.run(go(api))
+    assert api.written == ["shop", "till", "cart"]
+    assert policy_status(cluster, namespace, "shop")["evaluations"] == 2
+    assert policy_status(cluster, namespace, "cart")["evaluations"] == 5

@@ -190,14 +190,13 @@ class Controller:
             settled = await self._revision_now(analysis)
             uid = str(analysis.policy_ref.get("uid", ""))
             self._settled[analysis.key] = (uid, (analysis.revision, settled))
-            await settings.writes().settle(analysis.key)  # the verdict lands last
-            await analysis.report(settings, result, settled)
+            await analysis.report(settings, result, settled)  # after the analysis's reports
         except LockedError as exc:  # another replica's watch has not let go yet: next resync
             logger.info("%s: %s", analysis.key, exc)
         except RollguardError as exc:
             logger.warning("%s: analysis stopped: %s", analysis.key, exc)
             with contextlib.suppress(RollguardError):
-                await settings.writes().settle(analysis.key)
+                await settings.writes().settle(analysis.key, ended=True)
                 await settings.api.patch_status(
                     analysis.key,
                     {

@@ -276,14 +276,20 @@ class ControllerApi:
     async def _call(
         self, verb: str, what: str, call: Any, *, threads: ThreadPoolExecutor | None = None
     ) -> Obj:
-        """``call`` on a worker thread (``threads``, else the loop's shared ones)."""
+        """``call`` on a worker thread (``threads``, else the loop's shared ones), its answer
+        read and parsed there too: the body of an unpreloaded response is read from the
+        socket when asked for, and a LIST of thousands of objects read on the event loop
+        held up every evaluation for as long as the API server took to send it."""
         self.requests[verb] = self.requests.get(verb, 0) + 1
-        try:
-            response = await asyncio.get_running_loop().run_in_executor(
-                threads or self._threads, call
-            )
-            answer: Obj = json.loads(response.data)
+
+        def answered() -> Obj:
+            answer: Obj = json.loads(call().data)
             return answer
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                threads or self._threads, answered
+            )
         except ApiException as exc:
             if exc.status == 404:
                 raise NotFound(f"{what} not found") from exc

@@ -11,7 +11,13 @@ client and threads of their own (actions keep the shared ones).
   is merged over it (``conditions`` merged by type), so a policy evaluated three
   times while its write waited gets one write, of the newest.
 - **One write at a time per policy**, in submission order: an older write can
-  never land over a newer one.
+  never land over a newer one. A policy keeps its place in the queue when a newer
+  report is merged into its pending one (moved to the back, a policy reported
+  more often than the queue drains would never be written).
+- **News first**: a report that only refreshes the evaluation count and time
+  (``refresh``) waits in a queue of its own, written when no news (a start, a
+  new decision) waits: when the API server cannot take every refresh, the
+  refreshes are late, never the news.
 - **Fenced**: each write asks its policy's ``owns`` right before it is sent; a
   replica that lost the shard does not send the write (nor its Events). It is
   kept aside, unsent: when the analysis reports again (the shard was held again
@@ -82,8 +88,10 @@ class StatusWriter:
         self._api = api
         self._concurrency = concurrency
         self._counted = counted
-        #: Pending writes, oldest first (a dict keeps insertion order).
+        #: Pending writes with news, oldest first (a dict keeps insertion order).
         self._pending: dict[PolicyKey, Pending] = {}
+        #: Pending writes that only refresh, oldest first: written when no news waits.
+        self._refresh: dict[PolicyKey, Pending] = {}
         self._flying: dict[PolicyKey, asyncio.Event] = {}
         #: Writes the fence held back, by policy: sent under the policy's next report.
         self._fenced: dict[PolicyKey, Pending] = {}
@@ -93,7 +101,7 @@ class StatusWriter:
     @property
     def pending(self) -> int:
         """Policies with a write waiting (``/metrics``)."""
-        return len(self._pending)
+        return len(self._pending) + len(self._refresh)
 
     def submit(
         self,
@@ -103,32 +111,47 @@ class StatusWriter:
         owns: Owns,
         seen: Obj | None = None,
         events: tuple[Event, ...] = (),
+        refresh: bool = False,
     ) -> None:
-        """Queue ``status`` (merged over the policy's pending one) and ``events``; never waits."""
-        found = self._pending.pop(key, None) or self._fenced.pop(key, None)
+        """Queue ``status`` (merged over the policy's pending one) and ``events``; never
+        waits. ``refresh``: the report says nothing new, only the evaluation count and
+        time (it waits behind news)."""
+        found = self._pending.get(key) or self._refresh.get(key)
         if found is None:
-            found = Pending(dict(status), owns, seen)
+            found = self._fenced.pop(key, None)  # held back: it goes with this report
+            news = found is not None or not refresh or bool(events)
+            if found is None:
+                found = Pending({}, owns, seen)
+            else:
+                self._counted("coalesced")
+            (self._pending if news else self._refresh)[key] = found
         else:
             self._counted("coalesced")
-            found.status, found.owns, found.attempts = _merged(found.status, status), owns, 0
-            found.seen = seen or found.seen
+            if key in self._refresh and (not refresh or events):  # news now: to the news
+                self._pending[key] = self._refresh.pop(key)
+        found.status, found.owns, found.attempts = _merged(found.status, status), owns, 0
+        found.seen = seen or found.seen
         found.events.extend(events)
-        self._pending[key] = found  # at the end: the queue is oldest first
         self._start()
         self._wake.set()
 
-    async def settle(self, key: PolicyKey, *, drop: bool = False) -> None:
+    async def settle(self, key: PolicyKey, *, drop: bool = False, ended: bool = False) -> None:
         """Wait until nothing of ``key`` is pending or in flight: the pending write is
-        made first (or dropped, with ``drop``), so a write that follows lands last."""
-        self._fenced.pop(key, None)
-        if drop and self._pending.pop(key, None) is not None:
+        made first (or dropped, with ``drop``), so a write that follows lands last.
+
+        With ``ended`` (or ``drop``) the analysis reports no more: what the fence held
+        back is dropped too, never to be merged under a later write."""
+        if drop and self._take(key) is not None:
             self._counted("dropped")
-        while key in self._pending or key in self._flying:
+        while key in self._pending or key in self._refresh or key in self._flying:
             flying = self._flying.get(key)
-            if flying is None:  # pending, not taken by a worker yet: write it here
-                await self._write(key, self._pending.pop(key))
-            else:
+            taken = self._take(key) if flying is None else None
+            if taken is not None:  # pending, not taken by a worker yet: write it here
+                await self._write(key, taken)
+            elif flying is not None:
                 await flying.wait()
+        if drop or ended:
+            self._fenced.pop(key, None)
 
     async def aclose(self, *, seconds: float = 5.0) -> None:
         """Write what is pending (for at most ``seconds``), then stop the workers."""
@@ -142,7 +165,7 @@ class StatusWriter:
         self._workers.clear()
 
     async def _drained(self) -> None:
-        for key in list(self._pending) + list(self._flying):
+        for key in [*self._pending, *self._refresh, *self._flying]:
             await self.settle(key)
 
     def _start(self) -> None:
@@ -153,14 +176,27 @@ class StatusWriter:
                 for index in range(self._concurrency)
             ]
 
+    def _take(self, key: PolicyKey) -> Pending | None:
+        """The policy's pending write, out of its queue."""
+        return self._pending.pop(key, None) or self._refresh.pop(key, None)
+
+    def _next(self) -> PolicyKey | None:
+        """The oldest policy with news and no write in flight, else the oldest refresh."""
+        for queue in (self._pending, self._refresh):
+            for key in queue:
+                if key not in self._flying:
+                    return key
+        return None
+
     async def _work(self) -> None:
         while True:
-            key = next((key for key in self._pending if key not in self._flying), None)
-            if key is None:
+            key = self._next()
+            taken = None if key is None else self._take(key)
+            if key is None or taken is None:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            await self._write(key, self._pending.pop(key))
+            await self._write(key, taken)
 
     async def _write(self, key: PolicyKey, pending: Pending) -> None:
         done = self._flying[key] = asyncio.Event()
@@ -203,7 +239,7 @@ class StatusWriter:
 
     def _requeue(self, key: PolicyKey, failed: Pending) -> None:
         """Put a failed write back under anything submitted since (newer fields win)."""
-        newer = self._pending.pop(key, None)
+        newer = self._take(key)
         if newer is not None:
             failed = Pending(
                 _merged(failed.status, newer.status),

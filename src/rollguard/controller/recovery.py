@@ -18,11 +18,11 @@ watches were killed since (one killed while it took the release up included).
 
 :func:`deployment_lock` holds the store's lease for the whole watch and
 renews it in the background, while its :class:`LockLease` says it is kept (the
-controller's: while the policy's shard is owned, so the lock never outlives the
-shard Lease by more than one lease). A lease taken is always given back or owned:
-the blocking store calls run to their end even when the watch is cancelled
-while it waits for them (a pause, a reload, a shutdown), and the lease is
-released before the cancellation goes on.
+controller's: while the policy's shard is owned, each lease no longer than the
+ownership left, so the lock never outlives the replica's right to act). A lease
+taken is always given back or owned: the blocking store calls run to their end
+even when the watch is cancelled while it waits for them (a pause, a reload, a
+shutdown), and the lease is released before the cancellation goes on.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -61,10 +62,17 @@ class LockLease:
     When ``kept()`` turns false the renewals stop and the lease runs out within
     ``seconds`` even though the watch still runs (the controller's replica whose
     shard moved while it was cut off from the API server): the new owner takes it.
+    ``left()`` caps each lease taken or renewed (the controller's: what is left of the
+    shard's ownership), so the lock never outlives the right to act it stands for.
     """
 
     seconds: float = LEASE_SECONDS
     kept: Callable[[], bool] = lambda: True
+    left: Callable[[], float] = lambda: math.inf
+
+    def length(self) -> float:
+        """The lease to take or renew now: ``seconds``, or less when ``left()`` is less."""
+        return max(0.0, min(self.seconds, self.left()))
 
 
 @dataclass
@@ -409,7 +417,7 @@ async def deployment_lock(
 
     try:
         await to_completion(
-            lambda: store.acquire_lock(deployment, owner=owner, lease_seconds=lease.seconds)
+            lambda: store.acquire_lock(deployment, owner=owner, lease_seconds=lease.length())
         )
     except asyncio.CancelledError:
         await _quietly(to_completion(release))  # the acquire may have gone through
@@ -422,7 +430,7 @@ async def deployment_lock(
                 continue  # let it run out: whoever is entitled now takes it
             try:
                 await to_completion(
-                    lambda: store.renew_lock(deployment, owner=owner, lease_seconds=lease.seconds)
+                    lambda: store.renew_lock(deployment, owner=owner, lease_seconds=lease.length())
                 )
             except Exception as exc:  # keep watching; the next renewal may succeed
                 logger.error("could not renew the lock on %s: %s", deployment, exc)

@@ -181,8 +181,12 @@ class Watcher:
         align_ticks: bool = False,
         namespace: str | None = None,
         lock_lease: recovery.LockLease | None = None,
+        warmed_up: bool = False,
     ) -> None:
         self.policy = policy
+        #: The canary was watched past its warm-up before (another replica's watch, taken
+        #: over): the first evaluation comes at once, not after a warm-up or at a tick.
+        self.warmed_up = warmed_up
         #: The deployment's namespace (the Kubernetes executor's, unless given): it keys
         #: the lock and keeps recovery to this namespace's watches.
         self.namespace = namespace or recovery.namespace_of(policy)
@@ -435,7 +439,9 @@ class Watcher:
 
     def _warmup(self, started: float) -> float:
         """Seconds to the first evaluation: the policy's warm-up, and when aligned, on to
-        the next tick (at most an interval later)."""
+        the next tick (at most an interval later); none for a canary already warmed up."""
+        if self.warmed_up:
+            return 0.0
         warmup = self.policy.analysis.warmup or 0.0
         if not self.align_ticks:
             return warmup

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,9 @@ from rollguard.policy.model import KubernetesExecutorSpec, Policy
 from rollguard.timestamps import rfc3339
 
 logger = logging.getLogger(__name__)
+
+#: Seconds the policy's shard is still owned for (its deployment lock lasts no longer).
+Left = Callable[[], float]
 
 #: The Event reason for each way an analysis ends.
 REASONS = {
@@ -71,8 +75,9 @@ class Settings:
     metrics: ControllerMetrics | None = None
     #: Every analysis's Prometheus queries go through it: one query per shape and tick.
     batcher: QueryBatcher = field(default_factory=QueryBatcher)
-    #: The deployment lock's lease: the shard Lease's duration, so a killed replica's
-    #: locks run out when its shards do, on any host (renewed only while owned).
+    #: The deployment lock's lease: the shard's renew deadline, and never longer than its
+    #: ownership has left, so a killed replica's locks run out before the others may take
+    #: its shards, on any host (renewed only while owned).
     lock_seconds: float = LEASE_SECONDS
     #: Writes the analyses' reports in the background; None: one on ``api`` (its threads).
     writer: StatusWriter | None = None
@@ -109,15 +114,22 @@ class Analysis:
     aligned: bool = False
     #: The watch has ended: its verdict is being written, which nothing interrupts.
     ended: bool = False
+    #: The revision was evaluated before (another replica's analysis, taken over): its
+    #: canary is past the warm-up, and the first evaluation comes at once.
+    warmed_up: bool = False
     #: Whether the policy's shard is still owned (a report is written only then).
     _owns: Owns = field(default=lambda: True, init=False, repr=False)
 
-    async def run(self, settings: Settings, owns: Owns) -> WatchResult:
-        """Watch until a verdict (or ``watch_seconds``); the status says how it ended."""
+    async def run(
+        self, settings: Settings, owns: Owns, left: Left = lambda: math.inf
+    ) -> WatchResult:
+        """Watch until a verdict (or ``watch_seconds``); the status says how it ended.
+
+        ``owns`` says whether the policy's shard is still owned, ``left`` for how long."""
         batched = settings.batcher.provider_for(self.policy)
         self.aligned = batched is not None
         try:
-            watcher = self._assemble(settings, owns, batched)
+            watcher = self._assemble(settings, owns, left, batched)
         except BaseException:
             if batched is not None:  # its share of the batcher's connection
                 await batched.aclose()
@@ -163,7 +175,9 @@ class Analysis:
         finally:
             await watcher.provider.aclose()
 
-    def _assemble(self, settings: Settings, owns: Owns, batched: Provider | None) -> Watcher:
+    def _assemble(
+        self, settings: Settings, owns: Owns, left: Left, batched: Provider | None
+    ) -> Watcher:
         return assemble(
             self.policy,
             Overrides(
@@ -181,7 +195,8 @@ class Analysis:
                 on_evaluation=lambda evaluation: self._evaluated(settings, evaluation),
                 align_ticks=self.aligned,  # batched watchers meet at the same ticks
                 namespace=self.key.namespace,
-                lock_lease=LockLease(settings.lock_seconds, owns),
+                lock_lease=LockLease(settings.lock_seconds, owns, left),
+                warmed_up=self.warmed_up,
             ),
         )
 

@@ -16,7 +16,7 @@ import signal
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubernetes.client.exceptions import ApiException
@@ -32,7 +32,7 @@ from rollguard.operator.analysis import Settings
 from rollguard.operator.controller import Controller
 from rollguard.operator.kube import ControllerApi, api_client
 from rollguard.operator.probes import Marks, ProbeListener, Probes
-from rollguard.operator.shards import ShardKeeper
+from rollguard.operator.shards import LeaseTiming, ShardKeeper
 from rollguard.operator.telemetry import PREFIX, ControllerMetrics, Sources
 
 logger = logging.getLogger("rollguard.controller")
@@ -57,9 +57,13 @@ class Options:
     watch_seconds: float
     lease_namespace: str
     shards: int = 8
-    lease_seconds: float = 10.0
+    timing: LeaseTiming = field(default_factory=LeaseTiming)
     #: Where /healthz, /readyz and /metrics listen; None: nowhere.
     health_address: tuple[str, int] | None = None
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.timing.lease_seconds
 
     @property
     def request_seconds(self) -> float:
@@ -112,7 +116,7 @@ async def _main(options: Options, audit: AuditSink) -> None:
         namespace=options.lease_namespace,
         identity=options.identity,
         shards=options.shards,
-        lease_seconds=options.lease_seconds,
+        timing=options.timing,
     )
     registry = CollectorRegistry()
     batcher = QueryBatcher()
@@ -140,11 +144,12 @@ async def _main(options: Options, audit: AuditSink) -> None:
             base_dir=Path.cwd(),
             watch_seconds=options.watch_seconds,
             batcher=batcher,
-            lock_seconds=options.lease_seconds,
+            lock_seconds=options.timing.renew_deadline_seconds,
             metrics=metrics,
             writer=statuses,
         ),
         owns=keeper.owns,
+        owned_for=keeper.owned_for,
     )
     marks = Marks(stall_seconds=options.stall_seconds, lease_seconds=options.lease_seconds)
     listener = None
@@ -159,7 +164,7 @@ async def _main(options: Options, audit: AuditSink) -> None:
     leases = asyncio.create_task(keeper.run(on_tick=ticked), name="shard-leases")
     try:
         with contextlib.suppress(asyncio.CancelledError):
-            await _loop(controller, options.resync_seconds, marks)
+            await _loop(controller, options.resync_seconds, marks, keeper.taken)
     finally:
         leases.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -186,9 +191,12 @@ def _ticked(marks: Marks, metrics: ControllerMetrics | None) -> Callable[[str], 
     return ticked
 
 
-async def _loop(controller: Controller, every: float, marks: Marks) -> None:
+async def _loop(controller: Controller, every: float, marks: Marks, taken: asyncio.Event) -> None:
+    """Resync every ``every`` seconds, and at once when a shard was taken: a killed
+    replica's policies are analysed again without waiting for the next resync."""
     resyncs = controller.settings.metrics
     while True:
+        taken.clear()  # this resync sees every shard taken so far
         error = ""
         try:
             await controller.resync()
@@ -198,4 +206,5 @@ async def _loop(controller: Controller, every: float, marks: Marks) -> None:
         marks.resynced(error)
         if resyncs is not None:
             resyncs.resyncs.labels("error" if error else "ok").inc()
-        await asyncio.sleep(every)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(taken.wait(), every)

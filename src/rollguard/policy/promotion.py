@@ -17,6 +17,10 @@ from pydantic import Field, HttpUrl, field_validator, model_validator
 
 from rollguard.policy.envnames import EnvName
 from rollguard.policy.triggers import FieldError, Seconds, StrictModel
+from rollguard.signals import Signal
+
+#: Signals the promotion test judges (engine/promotion.py).
+PROMOTION_SIGNALS = frozenset({Signal.ERROR_RATE_PERCENT, Signal.LATENCY_P95_MS})
 
 #: The hooks a release calls, in the order they can happen.
 HOOK_NAMES = ("pre_rollout", "confirm_step", "confirm_promotion", "post_rollout", "on_rollback")

@@ -32,6 +32,7 @@ from rollguard.policy.actions import (
     Severity,
     parse_action,
 )
+from rollguard.policy.envnames import env_name_problem
 from rollguard.signals import AnySignal, CustomSignal, Signal, is_error_ratio
 
 
@@ -362,8 +363,6 @@ def _host_port(raw: object) -> str:
 
 def _secret_env_name(name: str) -> str:
     """A variable's name, never the secret pasted in its place (as every ``*_env`` field)."""
-    from rollguard.policy.model import env_name_problem  # model imports this module
-
     problem = env_name_problem(name)
     if problem is not None:
         raise ValueError(problem)

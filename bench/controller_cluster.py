@@ -2,7 +2,8 @@
 
     python bench/controller_cluster.py [--deployments 100,1000,10000] [--replicas 3]
         [--measure-seconds 60] [--kills 10] [--kill-at 1000] [--lease-seconds 10]
-        [--resync-seconds 2] [--shards 8]
+        [--renew-deadline-seconds 7] [--retry-seconds 2] [--resync-seconds 2] [--shards 8]
+        [--same-host-locks]
 
 The control plane built by tools/kubernetes/build.sh runs on loopback
 (:mod:`servers.kube_cluster`, as the tests start it). N Deployments (0 replicas:
@@ -18,16 +19,24 @@ For each N, once every policy was evaluated by its replica, it measures over
 ``--measure-seconds``, per replica, from the replica's own ``/metrics`` and
 ``/proc``: analyses running, evaluations per interval, evaluation lag p50/p99
 (``rollguard_controller_evaluation_lag_seconds``, interpolated in its buckets as
-``histogram_quantile`` does), Prometheus queries per interval, RSS and CPU, and
-the requests it made to the API server (its reconcile loop's and its Lease
-keeper's counters); and from kube-apiserver's own ``/metrics``
+``histogram_quantile`` does), Prometheus queries per interval, RSS and CPU, the
+requests it made to the API server (its reconcile loop's, status writer's and
+Lease keeper's counters), the status writes it made and how many wait at the
+end; and from kube-apiserver's own ``/metrics``
 (``apiserver_request_total``) the request rate by resource, for a cross-check.
 
 At each N of ``--kill-at``, failover: ``--kills`` times, once every policy is
 evaluated by the holder of its shard's Lease, one replica (in turn) is SIGKILLed
 and the time until each of its policies is evaluated again by another replica
 is measured (the bench watches the policies' status: the new owner writes it at
-its first evaluation); then a new replica replaces it.
+its first evaluation); then a new replica replaces it. Each kill is also taken
+apart: when every one of the victim's shard Leases had a new holder (the bench
+lists them every 0.2 s), when every one of its policies' analyses had started
+there (the new owner's ``Watching`` status), and when each was evaluated. The
+replicas all run on this machine, where a dead process's deployment locks are
+free at once (its pid is gone); as on a cluster of several hosts, the victim's
+locks are recorded as held on another host right before the kill, so the new
+owner waits for them to run out (``--same-host-locks``: not).
 """
 
 from __future__ import annotations
@@ -334,6 +343,7 @@ class Run:
     work: Path
     watch: PolicyWatch
     args: argparse.Namespace
+    leases: LeaseHolders
 
     def start(self, *identities: str) -> list[Replica]:
         """Start the replicas at once (one after another, each would first hold every
@@ -350,6 +360,10 @@ class Run:
                     extra=(
                         "--lease-seconds",
                         str(self.args.lease_seconds),
+                        "--renew-deadline-seconds",
+                        str(self.args.renew_deadline_seconds),
+                        "--retry-seconds",
+                        str(self.args.retry_seconds),
                         "--shards",
                         str(self.args.shards),
                     ),
@@ -443,6 +457,12 @@ def _replica_row(
         "lag_p99": lag_quantile(before, after, 0.99),
         "queries_per_interval": grew(f"{METRIC}prometheus_queries_total") / intervals,
         "api_per_s": api / elapsed,
+        "status_written_per_s": (
+            total(after, f"{METRIC}status_writes_total", result="written")
+            - total(before, f"{METRIC}status_writes_total", result="written")
+        )
+        / elapsed,
+        "status_pending": total(after, f"{METRIC}status_writes_pending"),
         "api_by_verb_per_s": {
             dict(labels)["verb"]: (value - before.get((sample, labels), 0.0)) / elapsed
             for (sample, labels), value in after.items()
@@ -470,17 +490,29 @@ def failover(run: Run, replicas: list[Replica], names: list[str]) -> list[dict[s
         slot = kill % len(replicas)
         victim = replicas[slot]
         orphaned = {name for name, owner in owners.items() if owner == victim.identity}
-        takeover = Takeover(run.watch, orphaned, victim.identity, len(run.watch.log))
+        shards = {
+            index
+            for index, holder in shard_holders(run.cluster, run.namespace).items()
+            if holder == victim.identity
+        }
+        takeover = Takeover(
+            run.watch, orphaned, victim.identity, len(run.watch.log), run.leases, shards
+        )
+        if not args.same_host_locks:
+            move_locks(run.audit, victim.process.process.pid, host="another-host")
         victim.process.process.send_signal(signal.SIGKILL)
         takeover.killed = time.monotonic()
         victim.process.process.wait(timeout=10)
         wait_until(takeover.done, timeout=600, interval=0.2, what="the killed replica's policies")
-        taken = takeover.taken
-        times = sorted(taken.values())
+        times = sorted(takeover.taken.values())
+        started = sorted(takeover.started.values())
         kills.append(
             {
                 "victim": victim.identity,
                 "policies": len(orphaned),
+                "shards": len(shards),
+                "leases_taken_s": takeover.leases_taken,
+                "started_max_s": started[-1] if started else None,
                 # a kill that orphaned no policy measured nothing: no figure, not 0 s
                 "median_s": statistics.median(times) if times else None,
                 "max_s": times[-1] if times else None,
@@ -493,28 +525,74 @@ def failover(run: Run, replicas: list[Replica], names: list[str]) -> list[dict[s
 
 @dataclass
 class Takeover:
-    """When each of a killed replica's policies was first seen evaluated by another."""
+    """When a killed replica's shard Leases all had a new holder, and when each of its
+    policies was first seen analysed (``Watching``) and evaluated by another replica."""
 
     watch: PolicyWatch
     orphaned: set[str]
     victim: str
     cursor: int
+    leases: LeaseHolders
+    shards: set[int]
     killed: float = 0.0
+    leases_taken: float | None = None
+    started: dict[str, float] = field(default_factory=dict)
     taken: dict[str, float] = field(default_factory=dict)
 
     def done(self) -> bool:
+        if self.leases_taken is None:
+            holders = self.leases.holders()
+            if all(
+                holders.get(index, self.victim) not in ("", self.victim) for index in self.shards
+            ):
+                self.leases_taken = time.monotonic() - self.killed
         log = self.watch.log
         end = len(log)
         for seen in log[self.cursor : end]:
-            if (
-                seen.name in self.orphaned
-                and seen.name not in self.taken
-                and seen.controller not in ("", self.victim)
-                and seen.evaluations >= 1
-            ):
+            if seen.name not in self.orphaned or seen.controller in ("", self.victim):
+                continue
+            self.started.setdefault(seen.name, seen.at - self.killed)
+            if seen.name not in self.taken and seen.evaluations >= 1:
                 self.taken[seen.name] = seen.at - self.killed
         self.cursor = end
-        return len(self.taken) == len(self.orphaned)
+        return len(self.taken) == len(self.orphaned) and self.leases_taken is not None
+
+
+@dataclass
+class LeaseHolders:
+    """The shard Leases' holders, read through one client (cheaper than ``kubectl``)."""
+
+    client: k8s.ApiClient
+    namespace: str
+
+    def holders(self) -> dict[int, str]:
+        answer = k8s.CoordinationV1Api(self.client).list_namespaced_lease(
+            self.namespace, label_selector="rollguard.dev/role=shard", _preload_content=False
+        )
+        return {
+            int(item["metadata"]["name"].rsplit("-", 1)[1]): str(
+                (item.get("spec") or {}).get("holderIdentity") or ""
+            )
+            for item in json.loads(answer.data)["items"]
+        }
+
+
+def move_locks(audit_url: str, pid: int, *, host: str) -> int:
+    """Record the deployment locks of process ``pid`` as held on ``host`` (no survivor can
+    then see that its pid is gone, as on a cluster of several machines); how many."""
+    import sqlalchemy as sa
+
+    from rollguard.audit.schema import locks
+
+    engine = sa.create_engine(audit_url)
+    try:
+        with engine.begin() as connection:
+            moved = connection.execute(
+                sa.update(locks).where(locks.c.pid == pid).values(host=host)
+            ).rowcount
+    finally:
+        engine.dispose()
+    return int(moved)
 
 
 def _settled(run: Run, replicas: list[Replica], names: list[str]) -> dict[str, str] | None:
@@ -545,22 +623,26 @@ def _settled(run: Run, replicas: list[Replica], names: list[str]) -> dict[str, s
 def print_tables(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(
         f"\n{args.replicas} replicas, {args.shards} shards, "
-        f"--lease-seconds {args.lease_seconds:g}, --resync-seconds {args.resync_seconds:g}, "
+        f"--lease-seconds {args.lease_seconds:g}, --renew-deadline-seconds "
+        f"{args.renew_deadline_seconds:g}, --retry-seconds {args.retry_seconds:g}, "
+        f"--resync-seconds {args.resync_seconds:g}, "
         f"interval {args.interval:g} s, "
         f"measured over {args.measure_seconds:g} s\n"
     )
     print(
         "| deployments | replica | analyses | evaluated / interval | lag p50 s | lag p99 s "
-        "| queries / interval | API requests / s | RSS MB (peak) | CPU | load |"
+        "| queries / interval | API requests / s | status writes / s (pending) "
+        "| RSS MB (peak) | CPU | load |"
     )
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for result in results:
         for row in result["replicas"]:
             print(
                 f"| {result['deployments']:,} | {row['replica']} | {row['analyses']:,.0f} "
                 f"| {row['evaluations_per_interval']:,.0f} | {_s(row['lag_p50'])} "
                 f"| {_s(row['lag_p99'])} | {row['queries_per_interval']:.1f} "
-                f"| {row['api_per_s']:.1f} | {row['rss_mb']:,.0f} ({row['peak_mb']:,.0f}) "
+                f"| {row['api_per_s']:.1f} | {row['status_written_per_s']:.1f} "
+                f"({row['status_pending']:,.0f}) | {row['rss_mb']:,.0f} ({row['peak_mb']:,.0f}) "
                 f"| {row['cpu_share']:.0%} | {' '.join(result['load'])} |"
             )
     print(
@@ -593,8 +675,24 @@ def print_tables(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
         print(
             f"\nfailover at {result['deployments']:,} deployments: {len(kills)} kills, "
             f"all of a killed replica's policies evaluated again {taken} "
-            f"(policies per kill: {', '.join(str(kill['policies']) for kill in kills)})"
+            f"(policies per kill: {', '.join(str(kill['policies']) for kill in kills)}; "
+            f"locks {'on this host' if args.same_host_locks else 'as on another host'})\n"
         )
+        print("| kill | " + " | ".join(str(k + 1) for k in range(len(kills))) + " |")
+        print("| --- |" + " ---: |" * len(kills))
+        for label, field_name in (
+            ("policies of the killed replica", "policies"),
+            ("its shards", "shards"),
+            ("every shard Lease taken, s", "leases_taken_s"),
+            ("every analysis started, s", "started_max_s"),
+            ("all evaluated again, s", "max_s"),
+        ):
+            cells = [kill[field_name] for kill in kills]
+            shown = [
+                "—" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
+                for v in cells
+            ]
+            print(f"| {label} | " + " | ".join(shown) + " |")
 
 
 def _s(value: float | None) -> str:
@@ -610,6 +708,13 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--kill-at", default="1000", help="Ns to measure failover at ('' none)")
     parser.add_argument("--lease-seconds", type=float, default=10.0)
+    parser.add_argument("--renew-deadline-seconds", type=float, default=7.0)
+    parser.add_argument("--retry-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--same-host-locks",
+        action="store_true",
+        help="leave the victim's locks on this host (free at once: its pid is gone)",
+    )
     parser.add_argument("--resync-seconds", type=float, default=2.0)
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument(
@@ -654,7 +759,7 @@ def main() -> None:
                 what=f"{n} Deployments at their first revision",
             )
             audit = postgres.create_schema(f"audit_{n}")
-            run = Run(cluster, namespace, audit, work, watch, args)
+            run = Run(cluster, namespace, audit, work, watch, args, LeaseHolders(api, namespace))
             results.append(measure(run, n))
     print_tables(results, args)
 

@@ -136,6 +136,20 @@ def wait_rolled_out(cluster: KubeCluster, namespace: str, name: str = NAME) -> N
     cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=90s")
 
 
+#: The stable Deployment of a replica-count split, and its pods: 10 % is 0.8 of a
+#: pod, so one (12.5 %); 25 % two; 50 % four; 100 % all eight.
+SPLIT_STABLE = "shop-stable"
+SPLIT_PODS = 8
+
+
+def split_pair(cluster: KubeCluster, namespace: str) -> str:
+    """Stable with all the pods, the canary Deployment created at none."""
+    create(cluster, namespace, deployment("shop:1.0", name=SPLIT_STABLE, replicas=SPLIT_PODS))
+    create(cluster, namespace, deployment("shop:2.0", replicas=0))
+    wait_rolled_out(cluster, namespace, SPLIT_STABLE)
+    return namespace
+
+
 def get(cluster: KubeCluster, namespace: str, kind: str, name: str = NAME) -> dict[str, Any]:
     """An object as the API server stores it."""
     found: dict[str, Any] = json.loads(
@@ -300,16 +314,32 @@ ROUTERS = {
 }
 
 
+def weights(cluster: KubeCluster, namespace: str, kind: str) -> tuple[int, int]:
+    """(stable, canary) as the API server stores them, read with kubectl."""
+    resource, _, router = ROUTERS[kind]
+    obj = get(cluster, namespace, resource, router["name"])
+    if kind == "gateway-httproute":
+        refs = {r["name"]: r["weight"] for r in obj["spec"]["rules"][0]["backendRefs"]}
+        return refs["shop-stable"], refs["shop-canary"]
+    if kind == "istio-virtualservice":
+        routes = {r["destination"]["subset"]: r["weight"] for r in obj["spec"]["http"][0]["route"]}
+        return routes["stable"], routes["canary"]
+    canary = int(obj["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"])
+    return 100 - canary, canary
+
+
 def rbac_manifests() -> list[dict[str, Any]]:
     """The ServiceAccount, Role and RoleBinding of deploy/rbac.yaml, as written."""
     return [doc for doc in YAML(typ="safe").load_all(RBAC) if doc]
 
 
-def can(cluster: KubeCluster, namespace: str, verb: str, resource: str) -> bool:
+def can(
+    cluster: KubeCluster, namespace: str, verb: str, resource: str, *, account: str = "rollguard"
+) -> bool:
     """The authorizer's answer for the ServiceAccount (its cache follows Role edits shortly)."""
     answer = cluster.kubectl(
         "auth", "can-i", verb, resource, "-n", namespace,
-        f"--as=system:serviceaccount:{namespace}:rollguard", check=False,
+        f"--as=system:serviceaccount:{namespace}:{account}", check=False,
     )  # fmt: skip
     return answer.stdout.strip() == "yes"
 
@@ -324,10 +354,19 @@ def grant_rbac(cluster: KubeCluster, namespace: str, kubeconfig: Path) -> Path:
         timeout=30,
         what="the Role bound to the ServiceAccount",
     )
-    token = cluster.kubectl("create", "token", "rollguard", "-n", namespace).stdout.strip()
+    return token_kubeconfig(cluster, namespace, "rollguard", kubeconfig)
+
+
+def token_kubeconfig(cluster: KubeCluster, namespace: str, account: str, path: Path) -> Path:
+    """Write ``path``: a kubeconfig that authenticates as ServiceAccount ``account`` with a
+    token from the TokenRequest API (``kubectl create token``), as a CI job or a pod holds one."""
+    token = cluster.kubectl(
+        "create", "token", account, "-n", namespace, "--duration=1h"
+    ).stdout.strip()
     config = json.loads(cluster.kubeconfig.read_text())
-    config["users"] = [{"name": "rollguard", "user": {"token": token}}]
-    config["contexts"][0]["context"]["user"] = "rollguard"
-    kubeconfig.write_text(json.dumps(config))
-    kubeconfig.chmod(0o600)
-    return kubeconfig
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = account
+    path.write_text(json.dumps(config))
+    path.chmod(0o600)
+    return path

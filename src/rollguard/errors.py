@@ -95,7 +95,8 @@ EXIT_CODE_TABLE: tuple[ExitCodeRow, ...] = (
         (ExitCode.INTERRUPTED, ExitCode.TERMINATED),
         "interrupted",
         "stopped by SIGINT (Ctrl-C) or SIGTERM; a watch first records `deployment_end` "
-        "with outcome `interrupted`",
+        "with outcome `interrupted` and the signal; a progressive release stays at its "
+        "step for the next watch",
     ),
     ExitCodeRow(
         (ExitCode.BROKEN_PIPE,),

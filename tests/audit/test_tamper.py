@@ -106,7 +106,7 @@ def test_an_entry_appended_outside_rollguard_is_named(store: SqlAuditStore, stor
         store_url,
         "INSERT INTO audit_entries SELECT 4, kind, deployment, watch_id, timestamp, trigger, "
         "reason, severity, action, metrics, outcome, duration_seconds, affected_users, "
-        f"policy_digest, evidence, executor_output, '{last.hash}', '{digest}' "
+        f"policy_digest, evidence, executor_output, '{last.hash}', '{digest}', namespace "
         "FROM audit_entries WHERE id = 3",
     )
     report = store.verify()

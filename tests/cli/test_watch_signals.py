@@ -58,8 +58,20 @@ def test_a_signal_records_an_interrupted_end_and_exits_128_plus_it(
         rest, errors = process.communicate(timeout=30)  # bounded: a hung watch fails here
     assert process.returncode == 128 + signum, errors
     last = json.loads(rest.splitlines()[-1])
-    assert last == {"type": "interrupted", "deployment": "live", "signal": signum.name}
+    assert last == {
+        "type": "interrupted",
+        "deployment": "live",
+        "signal": signum.name,
+        "left": "recorded",
+    }
     assert _kinds(tmp_path) == [("deployment_start", ""), ("deployment_end", "interrupted")]
+    store = open_store(f"sqlite:///{tmp_path / '.rollguard' / 'audit.db'}", create=False)
+    try:
+        end = store.list(kind="deployment_end")[0].record
+    finally:
+        store.close()
+    assert end.evidence == {"stopped_by": signum.name}  # no release: the policy has no steps
+    assert end.reason == f"stopped by {signum.name} before a verdict"
 
 
 def test_a_closed_stdout_never_stops_the_watch_nor_exits_1(

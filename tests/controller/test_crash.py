@@ -124,6 +124,50 @@ async def test_a_killed_progressive_release_is_taken_up_at_its_step(
     store.close()
 
 
+@pytest.mark.parametrize(
+    ("second_crash", "last_watch"),
+    [
+        ("exec:set_canary_weight:1", "second"),  # killed setting the share again, unrecorded
+        ("audit:deployment_end:1", "first"),  # killed right after recovery closed the first
+    ],
+)
+async def test_a_release_killed_again_while_taken_up_keeps_its_step(
+    tmp_path: Path, cli_env: dict[str, str], second_crash: str, last_watch: str
+) -> None:
+    """The watch that takes a killed release up is killed too, before it recorded the step
+    it took up: the next one still takes the release up at that step, never the first."""
+    state = tmp_path / "deployment.json"
+    write_state(state, {"canary_weight": 0, "canary_state": "drained", "history": []})
+    db = f"sqlite:///{tmp_path / 'audit.db'}"
+    _crash(state, db, "progressive", "audit:promotion_step:2", cli_env)  # killed at 50 %
+    _crash(state, db, "progressive", second_crash, cli_env)
+    store = open_store(db)
+    starts = [e.record.watch_id for e in store.list(deployment="shop", kind="deployment_start")]
+    assert len(starts) == (2 if last_watch == "second" else 1)
+    assert len(store.list(deployment="shop", kind="promotion_step")) == 2  # 10 %, 50 %
+    watcher = next_watch("progressive", state, store, healthy=True, at=1_795_001_200.0)
+    result = await watcher.run(duration_seconds=3600)
+    assert result.outcome is Outcome.PROMOTED
+    weights = [weight for _, weight in read_state(state)["history"]]
+    assert weights[:2] == [10, 50]
+    assert weights[2:] == ([50, 50, 100] if last_watch == "second" else [50, 100])
+    steps = [
+        entry.record
+        for entry in store.list(deployment="shop", kind="promotion_step")
+        if entry.record.watch_id == watcher.watch_id
+    ]
+    assert [step.executor_output["step"] for step in steps] == [2, 3]
+    killed = starts[-1]
+    assert steps[0].reason == f"50%: resumed at step 2 after watch {killed} was interrupted"
+    ends = store.list(deployment="shop", kind="deployment_end")
+    assert [(e.record.watch_id, e.record.outcome) for e in ends] == [
+        *((watch, "interrupted") for watch in starts),
+        (watcher.watch_id, "promoted"),
+    ]
+    assert store.verify().ok
+    store.close()
+
+
 def test_a_second_watcher_on_the_same_deployment_is_refused(
     tmp_path: Path, cli_env: dict[str, str]
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,35 @@ async def test_a_lock_no_longer_kept_runs_out_while_its_watch_goes_on(tmp_path: 
         assert holder.owner == "new owner"
     finally:
         store.close()
+
+
+async def test_a_lock_lasts_no_longer_than_the_ownership_left(tmp_path: Path) -> None:
+    """The controller caps each lease it takes or renews at what is left of the shard's
+    ownership: a killed replica's lock runs out no later than its right to act did,
+    before any other replica may take its shard."""
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    left = [0.4]
+
+    def renewed_since(first: float) -> bool:
+        found = store.lock_holder("team/shop")
+        return found is not None and found.expires_at > first
+
+    try:
+        lease = LockLease(3.0, lambda: True, lambda: left[0])
+        async with deployment_lock(store, "team/shop", owner="owner", lease=lease):
+            taken = store.lock_holder("team/shop")
+            assert taken is not None
+            left[0] = 1.5
+            await asyncio.to_thread(
+                wait_until, lambda: renewed_since(taken.expires_at), what="a renewal"
+            )
+            renewed = store.lock_holder("team/shop")
+            seen_at = time.time()
+    finally:
+        store.close()
+    assert taken.expires_at - taken.acquired_at == pytest.approx(0.4, abs=1e-6)
+    assert renewed is not None
+    assert renewed.expires_at <= seen_at + 1.5  # renewed before it was seen, for 1.5 s
 
 
 async def test_an_interrupted_watch_is_recovered_only_in_its_own_namespace(

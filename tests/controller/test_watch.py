@@ -262,3 +262,25 @@ async def test_aligned_ticks_fall_on_multiples_of_the_interval() -> None:
         assert seen[0] == pytest.approx(1_005)  # the first evaluation waits for the next tick
         assert all(b - a == pytest.approx(5) for a, b in itertools.pairwise(seen)), seen
     assert times[1_001.2] == times[1_003.9]
+
+
+async def test_a_watch_taken_over_evaluates_at_once_then_at_the_ticks() -> None:
+    """A canary already past its warm-up (the controller taking over another replica's
+    watch) is evaluated when the watch starts, neither after the warm-up nor at the next
+    tick; later evaluations meet the other watchers at the ticks."""
+    policy = parse_policy(POLICY.replace("interval: 5s,", "interval: 5s, warmup: 60s,"))
+    seen: list[float] = []
+    watcher = Watcher(
+        policy,
+        provider=InMemoryProvider({(Signal.ERROR_RATE_PERCENT, Version.CANARY): 0.5}),
+        executor=RecordingExecutor(canary_weight=20),
+        notifier=LogNotifier(),
+        audit=MemoryAuditSink(),
+        clock=SimulatedClock(1_003.9),
+        on_evaluation=lambda evaluation: seen.append(evaluation.at),
+        align_ticks=True,
+        warmed_up=True,
+    )
+    await watcher.run(duration_seconds=30)
+    assert seen[0] == pytest.approx(1_003.9)
+    assert seen[1:] == pytest.approx([1_010.0 + 5 * k for k in range(len(seen) - 1)])

@@ -153,6 +153,46 @@ def test_missing_stable_counts_fall_back_to_the_threshold_rule(policy: Policy) -
     assert evaluations[-1].state.of("error_rate_trigger").sequential == {}
 
 
+def test_a_starved_test_does_not_blame_the_canary_for_an_incident_on_both(policy: Policy) -> None:
+    """8% errors on both versions during a scrape gap: the 5% threshold that judges in
+    the test's place compares with stable too, as the test would."""
+    interval = policy.analysis.interval
+    missing = {Query(Signal.ERRORS, Version.STABLE, interval)}
+    evaluations = _run(policy, 4, canary=(500, 40), stable=(2000, 160), missing=missing)
+    results = [next(r for r in e.results if r.trigger == "error_rate_trigger") for e in evaluations]
+    assert [r.status for r in results] == [TriggerStatus.OK] * 4
+    assert all(e.decision.verdict is Verdict.CONTINUE for e in evaluations)
+    evidence = results[0].evidence
+    assert evidence.fallback == "stable errors: scrape failed"
+    assert (evidence.value, evidence.limit) == (8.0, 5.0)
+    assert "not the canary's: stable's error_rate_percent is 8" in evidence.reason
+    assert evaluations[-1].state.of("error_rate_trigger").breaches == 0
+
+
+def test_a_starved_test_still_rolls_back_a_canary_worse_than_stable(policy: Policy) -> None:
+    """Canary 8% against stable 6% is beyond 1.2 x stable + 0.1 points: the fallback fires."""
+    interval = policy.analysis.interval
+    missing = {Query(Signal.ERRORS, Version.STABLE, interval)}
+    evaluations = _run(policy, 2, canary=(500, 40), stable=(2000, 120), missing=missing)
+    results = [next(r for r in e.results if r.trigger == "error_rate_trigger") for e in evaluations]
+    assert [r.status for r in results] == [TriggerStatus.BREACHING, TriggerStatus.FIRING]
+    assert "not the canary's" not in results[1].evidence.reason
+
+
+def test_without_stables_window_the_fallback_threshold_judges_alone(policy: Policy) -> None:
+    """Stable's own rate unknown too: nothing shows the fault is shared, so the
+    threshold's verdict stands (a scrape gap never hides a bad canary)."""
+    interval = policy.analysis.interval
+    rule = next(r for r in policy.rules if r.name == "error_rate_trigger")
+    missing = {
+        Query(Signal.ERRORS, Version.STABLE, interval),
+        sequential_rules.stable_window(rule),
+    }
+    evaluations = _run(policy, 2, canary=(500, 40), stable=(2000, 160), missing=missing)
+    results = [next(r for r in e.results if r.trigger == "error_rate_trigger") for e in evaluations]
+    assert [r.status for r in results] == [TriggerStatus.BREACHING, TriggerStatus.FIRING]
+
+
 def test_with_neither_the_tests_nor_the_thresholds_input_it_is_no_data_then_inconclusive(
     policy: Policy,
 ) -> None:

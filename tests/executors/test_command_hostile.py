@@ -128,7 +128,8 @@ SECRET_POLICY = (
 
 def test_pass_env_may_not_name_a_secret() -> None:
     executor = "    rollback: [helm, rollback]\n    pass_env: [KUBECONFIG, HOOK_SECRET]\n"
-    with pytest.raises(PolicyError, match=r"pass_env: HOOK_SECRET holds a secret \(notifications"):
+    said = r"pass_env\.1: HOOK_SECRET holds a secret \(notifications"
+    with pytest.raises(PolicyError, match=said):
         parse_policy(command_policy(executor, extra=SECRET_POLICY))
 
 

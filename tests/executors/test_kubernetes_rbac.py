@@ -18,7 +18,17 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from kube_support import ROUTERS, can, create, executor, grant_rbac, rbac_manifests, roll_out, run
+from kube_support import (
+    ROUTERS,
+    can,
+    create,
+    executor,
+    grant_rbac,
+    rbac_manifests,
+    replicas,
+    roll_out,
+    run,
+)
 from rollguard.errors import ExecutorError
 from rollguard.executors.base import ActionResult, TargetStatus
 from servers.kube_cluster import KubeCluster, new_namespace
@@ -86,6 +96,32 @@ def test_the_role_is_enough_for_every_action(
     assert scaled.ok, scaled.detail
     assert rolled_back.ok, rolled_back.detail
     assert "rolled back to revision 1" in rolled_back.detail
+
+
+def test_the_role_is_enough_to_scale_stable_and_split_by_replica_counts(
+    kube_cluster: KubeCluster, kube_namespace: str, tmp_path: Path
+) -> None:
+    """scaling_and_rollback scales the stable Deployment and a promotion without a router
+    steps both Deployments' replica counts: each patches spec.replicas on the Deployment
+    itself (no deployments/scale rule), which the Role's get and patch cover."""
+    kubeconfig = grant_rbac(kube_cluster, kube_namespace, tmp_path / "rollguard.kubeconfig")
+    roll_out(kube_cluster, kube_namespace, "shop:1.0")
+    roll_out(kube_cluster, kube_namespace, "shop:0.9", name="shop-stable")
+
+    def act(call: str, **arguments: Any) -> ActionResult:
+        made = executor(
+            kube_cluster, kube_namespace, kubeconfig=kubeconfig, stable_deployment="shop-stable"
+        )
+        result: ActionResult = run(made, call, **arguments)
+        assert result.ok, f"{call}: {result.detail}"
+        return result
+
+    act("scale", factor=2.0)
+    assert replicas(kube_cluster, kube_namespace, "shop-stable") == (4, 4)
+    act("set_canary_weight", percent=50)  # 2 + 4 pods: 3 each
+    assert replicas(kube_cluster, kube_namespace, "shop", "shop-stable") == (3, 3, 3, 3)
+    act("rollback")  # without a router: the canary to 0, stable to the total
+    assert replicas(kube_cluster, kube_namespace, "shop", "shop-stable") == (0, 0, 6, 6)
 
 
 @pytest.fixture(scope="module")

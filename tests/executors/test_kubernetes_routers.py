@@ -24,6 +24,7 @@ from kube_support import (
     image,
     roll_out,
     run,
+    weights,
 )
 from rollguard.errors import ExecutorError
 from rollguard.executors.base import ActionResult, TargetStatus
@@ -31,20 +32,6 @@ from rollguard.executors.kubernetes import KubernetesExecutor
 from servers.kube_cluster import KubeCluster
 
 pytestmark = pytest.mark.real_server
-
-
-def weights(cluster: KubeCluster, namespace: str, kind: str) -> tuple[int, int]:
-    """(stable, canary) as the API server stores them, read with kubectl."""
-    resource, _, router = ROUTERS[kind]
-    obj = get(cluster, namespace, resource, router["name"])
-    if kind == "gateway-httproute":
-        refs = {r["name"]: r["weight"] for r in obj["spec"]["rules"][0]["backendRefs"]}
-        return refs["shop-stable"], refs["shop-canary"]
-    if kind == "istio-virtualservice":
-        routes = {r["destination"]["subset"]: r["weight"] for r in obj["spec"]["http"][0]["route"]}
-        return routes["stable"], routes["canary"]
-    canary = int(obj["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"])
-    return 100 - canary, canary
 
 
 @pytest.fixture(params=sorted(ROUTERS))

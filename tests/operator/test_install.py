@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kube_support import NAME, image, roll_out
+from kube_support import NAME, image, roll_out, token_kubeconfig
 from operator_support import (
     CHART,
     ControllerProcess,
@@ -57,19 +57,6 @@ def _helm(helm: Path, cluster: KubeCluster, *args: str) -> str:
 def exporters() -> Iterator[tuple[ExporterServer, ExporterServer]]:
     with serving(0.0) as stable, serving(0.5) as canary:
         yield stable, canary
-
-
-def _token_kubeconfig(cluster: KubeCluster, namespace: str, account: str, path: Path) -> Path:
-    """A kubeconfig that authenticates as the ServiceAccount (a bound token)."""
-    token = cluster.kubectl(
-        "create", "token", account, "-n", namespace, "--duration=1h"
-    ).stdout.strip()
-    config: dict[str, Any] = json.loads(cluster.kubeconfig.read_text())
-    (user,) = config["users"]
-    user["user"] = {"token": token}
-    path.write_text(json.dumps(config))
-    path.chmod(0o600)
-    return path
 
 
 def _names(cluster: KubeCluster, namespace: str, release: str) -> dict[str, list[str]]:
@@ -115,7 +102,7 @@ def test_the_chart_installs_and_its_service_account_can_do_the_job_and_no_more(
             == "deployed"
         )
 
-        as_chart = _token_kubeconfig(cluster, namespace, release, tmp_path / "sa-kubeconfig")
+        as_chart = token_kubeconfig(cluster, namespace, release, tmp_path / "sa-kubeconfig")
         for verb, what in (
             ("get", "secrets"),  # never: the audit URL's Secret is mounted, not read
             ("delete", "deployments"),

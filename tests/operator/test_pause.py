@@ -40,7 +40,9 @@ from servers.postgres import PostgresServer
 from servers.tcp_gate import TcpGate
 from support import wait_until
 
-LEASE = "3"  # seconds: as short as the test machine allows the replicas to renew
+#: Lease, renew deadline and retry period (seconds): as short as the test machine allows
+#: the replicas to renew.
+TIMING = ("--lease-seconds", "3", "--renew-deadline-seconds", "2", "--retry-seconds", "1")
 DEADLINE = 120.0
 
 
@@ -183,7 +185,7 @@ def test_a_paused_replicas_pending_rollback_is_refused_when_it_wakes(
     audit_url = postgres_server.create_schema(f"pause_{namespace.replace('-', '_')}")
     roll_out(cluster, namespace, "shop:v1", "shop:v2")
     apply(cluster, rollback_policy("shop", namespace, scrape_policy(NAME, stable, canary)))
-    common = ("--lease-seconds", LEASE, "--shards", "1")
+    common = (*TIMING, "--shards", "1")
     paused = ControllerProcess(
         SimpleNamespace(kubeconfig=gated),  # type: ignore[arg-type]
         tmp_path,

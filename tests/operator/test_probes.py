@@ -36,6 +36,9 @@ from servers.postgres import PostgresServer
 from servers.tcp_gate import TcpGate
 from support import free_port, wait_until
 
+#: Lease, renew deadline and retry period (seconds): a cut-off replica's calls time out soon.
+TIMING = ("--lease-seconds", "3", "--renew-deadline-seconds", "2", "--retry-seconds", "1")
+
 
 def _get(base: str, path: str) -> tuple[int, str]:
     answer = httpx.get(f"{base}{path}", timeout=10)
@@ -232,7 +235,7 @@ def test_a_replica_cut_off_from_the_api_server_times_out_and_turns_unready(
         namespace=kube_namespace,
         identity="cut",
         audit=f"sqlite:///{tmp_path / 'audit.db'}",
-        extra=("--shards", "1", "--lease-seconds", "3"),
+        extra=("--shards", "1", *TIMING),
     )
     resync_errors = 'rollguard_controller_resyncs_total{result="error"}'
     tick_errors = 'rollguard_controller_lease_ticks_total{result="error"}'

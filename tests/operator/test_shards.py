@@ -14,6 +14,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -34,7 +35,7 @@ from rollguard.errors import ExecutorError
 from rollguard.executors.kubernetes import KubernetesExecutor
 from rollguard.operator.fence import FencedExecutor
 from rollguard.operator.kube import PolicyKey
-from rollguard.operator.shards import ShardKeeper, shard_of
+from rollguard.operator.shards import LeaseTiming, ShardKeeper, shard_of
 from rollguard.policy.model import KubernetesExecutorSpec
 from servers.exporter import ExporterServer
 from servers.kube_cluster import KubeCluster
@@ -43,6 +44,7 @@ from support import wait_until
 
 POLICIES = 8
 LEASE = "10"  # seconds, the default: a loaded machine may starve a replica for seconds
+RENEW_DEADLINE = 7.0  # seconds, the default: how long a holder acts after a renewal
 DEADLINE = 90.0
 
 
@@ -132,9 +134,10 @@ def test_a_killed_replicas_policies_are_evaluated_again_by_the_others(
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait(timeout=10)
         left = _locks(audit_url, keys)
-        # Its locks follow its shard Leases: they run out within a Lease of its death.
+        # Its locks follow its shard Leases: they run out when its ownership did, within the
+        # renew deadline of its death, before the survivors may take its shards.
         assert {key: lock.host for key, lock in left.items()} == dict.fromkeys(keys, "another-host")
-        assert max(lock.expires_at for lock in left.values()) <= killed + float(LEASE)
+        assert max(lock.expires_at for lock in left.values()) <= killed + RENEW_DEADLINE
 
         def taken_over() -> dict[str, str] | None:
             owners = _owners(cluster, namespace, orphaned)
@@ -159,6 +162,85 @@ def test_a_killed_replicas_policies_are_evaluated_again_by_the_others(
     finally:
         store.close()
     assert acted == []  # healthy canaries: nothing was rolled back, by anyone
+
+
+@pytest.mark.timeout(240)
+def test_a_revision_evaluated_before_is_evaluated_at_once_by_its_new_owner(
+    rollbackpolicy_crd: KubeCluster,
+    kube_namespace: str,
+    healthy: tuple[ExporterServer, ExporterServer],
+    tmp_path: Path,
+) -> None:
+    """A replica taking over a shard finds its policies' revisions under analysis, evaluated
+    by the replica that held it: past their warm-up, they are evaluated at once, not an
+    hour of warm-up later. A revision never evaluated waits for its warm-up."""
+    cluster, namespace = rollbackpolicy_crd, kube_namespace
+    stable, canary = healthy
+    items = []
+    for name in ("taken", "fresh"):
+        spec = scrape_policy(name, stable, canary)
+        spec["analysis"]["warmup"] = "1h"
+        items += [
+            deployment("svc:v1", name=name, replicas=1),
+            rollback_policy(name, namespace, spec),
+        ]
+    cluster.kubectl(
+        "apply", "-n", namespace, "-f", "-",
+        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
+    )  # fmt: skip
+    revision = wait_until(
+        lambda: _revision(cluster, namespace, "taken"), timeout=DEADLINE, what="a revision"
+    )
+    # What a killed replica left on the policy: this revision watched and evaluated.
+    before = {"phase": "Watching", "revision": revision, "observedGeneration": 1}
+    cluster.kubectl(
+        "patch", "rollbackpolicy", "taken", "-n", namespace, "--subresource=status",
+        "--type=merge", "-p",
+        json.dumps({"status": {**before, "evaluations": 3, "controller": "a-killed-replica"}}),
+    )  # fmt: skip
+    replica = ControllerProcess(
+        cluster,
+        tmp_path,
+        namespace=namespace,
+        identity="new-owner",
+        audit=f"sqlite:///{tmp_path / 'audit.db'}",
+    )
+    try:
+
+        def evaluated_by_new_owner() -> dict[str, Any] | None:
+            replica.check()
+            status = policy_status(cluster, namespace, "taken")
+            ours = status.get("controller") == "new-owner" and status.get("evaluations", 0) >= 1
+            return status if ours else None
+
+        taken = wait_until(evaluated_by_new_owner, timeout=DEADLINE, what="taken evaluated")
+        fresh = wait_until(
+            lambda: _watched_by(cluster, namespace, "fresh", "new-owner"),
+            timeout=DEADLINE,
+            what="fresh watched",
+        )
+        replica.check()
+    finally:
+        replica.stop()
+    assert taken["phase"] == "Watching"
+    assert taken["revision"] == revision
+    assert fresh["evaluations"] == 0  # its hour of warm-up has barely begun
+
+
+def _revision(cluster: KubeCluster, namespace: str, name: str) -> str | None:
+    found = json.loads(
+        cluster.kubectl("get", "deployment", name, "-n", namespace, "-o", "json").stdout
+    )
+    annotations = found["metadata"].get("annotations") or {}
+    return annotations.get("deployment.kubernetes.io/revision")
+
+
+def _watched_by(
+    cluster: KubeCluster, namespace: str, name: str, replica: str
+) -> dict[str, Any] | None:
+    status = policy_status(cluster, namespace, name)
+    watched = status.get("phase") == "Watching" and status.get("controller") == replica
+    return status if watched else None
 
 
 def _move_locks(audit_url: str, pid: int, *, host: str) -> set[str]:
@@ -202,7 +284,7 @@ def test_a_replica_whose_lease_lapsed_is_refused_its_pending_rollback(
         namespace=namespace,
         identity="paused",
         shards=1,
-        lease_seconds=5.0,
+        timing=LeaseTiming(lease_seconds=5.0, renew_deadline_seconds=3.5, retry_seconds=1.0),
         clock=lambda: now[0],
     )
     key = PolicyKey(namespace, "shop")

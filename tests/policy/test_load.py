@@ -100,7 +100,7 @@ def test_the_plain_form_means_the_same_as_the_seed_form() -> None:
             "unknown action",
         ),
         ("bogus_section: 1\n", 3, "bogus_section", "unknown key"),
-        ("rollback:\n  steps: [25, 50]\n", 3, "rollback", "last rollback step must be 100"),
+        ("rollback:\n  steps: [25, 50]\n", 4, "rollback.steps", "last rollback step must be 100"),
         (
             "error_rate_trigger:\n  threshold: 5%\n  detection: {tolerance_points: .inf}\n",
             5,
@@ -123,8 +123,8 @@ def test_the_plain_form_means_the_same_as_the_seed_form() -> None:
         (
             "memory_trigger: {above: 500}\n"
             "triggers:\n  memory_trigger: {signal: memory_mb, above: 600}\n",
-            1,
-            "(policy)",
+            5,
+            "triggers.memory_trigger",
             "two triggers are named 'memory_trigger'",
         ),
     ],

@@ -50,7 +50,7 @@ def test_a_falco_listener_needs_a_secret() -> None:
     with pytest.raises(PolicyError, match="falco_listen needs falco_secret_env") as caught:
         parse_policy(HEAD + "  falco_listen: 127.0.0.1:2801\n", source="p.yaml")
     problem = caught.value.problems[0]
-    assert (problem.line, problem.field) == (3, "runtime_security")
+    assert (problem.line, problem.field) == (4, "runtime_security.falco_listen")
 
 
 def test_the_falco_secret_is_withheld_and_redacted_like_every_secret() -> None:

@@ -21,6 +21,7 @@ from rollguard.audit.base import AuditRecord, AuditSink
 from rollguard.server.auth import TokenAuth
 from rollguard.server.wiring import WatcherFactory, default_factory
 from servers.haproxy import BACKEND, HaproxyServer
+from support import wait_until
 
 MIN_STEP_SECONDS = 1.5
 ROWS_PER_SECOND = 8
@@ -111,6 +112,22 @@ def promotion(served: Served) -> dict[str, Any]:
     found = served.detail("shop").get("promotion")
     assert isinstance(found, dict), "the deployment shows no promotion"
     return found
+
+
+def wait_held_with_evidence(served: Served) -> None:
+    """Wait until the step has evidence and time enough to move on (two more evaluations):
+    what still holds it is a gate, not the evidence."""
+    before = int(str(served.detail("shop")["evaluations"]))
+
+    def ready_but_held() -> bool:
+        step = promotion(served)
+        return bool(
+            int(str(served.detail("shop")["evaluations"])) >= before + 2
+            and step["accepted"]
+            and step["step_seconds"] >= MIN_STEP_SECONDS
+        )
+
+    wait_until(ready_but_held, timeout=30, what="evidence enough to step, held")
 
 
 def release(

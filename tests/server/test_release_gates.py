@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from progressive_serve import (
-    MIN_STEP_SECONDS,
     canary_weight,
     gates_recorded,
     haproxy_executor,
@@ -23,6 +22,7 @@ from progressive_serve import (
     ops_gate,
     promotion,
     release,
+    wait_held_with_evidence,
     write_folder,
 )
 from serve_harness import TOKEN, start_serve
@@ -60,18 +60,7 @@ def test_pause_resume_abort_retry_promote_through_real_haproxy(
             assert (paused["status"], paused["canary_weight"]) == ("paused", 10)
             assert paused["promotion"]["held_by"] == "ops for alice (hold for the load test)"
             (tmp_path / "go-10").touch()  # only the pause holds it now
-            before = int(str(served.detail("shop")["evaluations"]))
-
-            def ready_but_held() -> bool:
-                shown = served.detail("shop")
-                step = promotion(served)
-                return bool(
-                    int(str(shown["evaluations"])) >= before + 2
-                    and step["accepted"]
-                    and step["step_seconds"] >= MIN_STEP_SECONDS
-                )
-
-            wait_until(ready_but_held, timeout=30, what="evidence enough to step, held")
+            wait_held_with_evidence(served)
             assert canary_weight(canary_haproxy) == 10
             assert promotion(served)["step"] == 1
             assert served.detail("shop")["status"] == "paused"

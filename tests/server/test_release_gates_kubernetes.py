@@ -17,17 +17,16 @@ from typing import Any
 
 import pytest
 from progressive_serve import (
-    MIN_STEP_SECONDS,
     gates_recorded,
     live,
     ops_auth,
     ops_gate,
-    promotion,
+    wait_held_with_evidence,
     write_folder,
 )
 from serve_harness import start_serve
 
-from kube_support import create, deployment, replicas, wait_rolled_out
+from kube_support import SPLIT_PODS, SPLIT_STABLE, replicas, split_pair
 from rollguard.audit.base import AuditRecord
 from rollguard.audit.factory import open_store
 from servers.kube_cluster import KubeCluster
@@ -36,15 +35,13 @@ from support import wait_until
 pytestmark = pytest.mark.real_server
 
 OPS_TOKEN = "ops-token-0123456789abcdef"
-STABLE = "shop-stable"
-PODS = 8  # 10 % is 0.8 of a pod: one (12.5 %); 25 % two; 50 % four; 100 % all eight
 
 
 def _executor(cluster: KubeCluster, namespace: str) -> str:
     spec = {
         "type": "kubernetes",
         "deployment": "shop",
-        "stable_deployment": STABLE,
+        "stable_deployment": SPLIT_STABLE,
         "namespace": namespace,
         "kubeconfig": str(cluster.kubeconfig),
         "poll_interval": 0.2,
@@ -56,10 +53,7 @@ def _executor(cluster: KubeCluster, namespace: str) -> str:
 @pytest.fixture
 def two_deployments(kube_cluster: KubeCluster, kube_namespace: str) -> str:
     """Stable with all the pods; the canary Deployment created at none."""
-    create(kube_cluster, kube_namespace, deployment("shop:1.0", name=STABLE, replicas=PODS))
-    create(kube_cluster, kube_namespace, deployment("shop:2.0", replicas=0))
-    wait_rolled_out(kube_cluster, kube_namespace, STABLE)
-    return kube_namespace
+    return split_pair(kube_cluster, kube_namespace)
 
 
 def test_pause_resume_abort_retry_promote_on_kubernetes_by_replica_counts(
@@ -81,10 +75,10 @@ def test_pause_resume_abort_retry_promote_on_kubernetes_by_replica_counts(
 
     def pods() -> tuple[int, ...]:
         """(canary wanted, ready, stable wanted, ready) as the API server has them."""
-        return replicas(kube_cluster, kube_namespace, "shop", STABLE)
+        return replicas(kube_cluster, kube_namespace, "shop", SPLIT_STABLE)
 
     def split(canary: int) -> tuple[int, ...]:
-        return canary, canary, PODS - canary, PODS - canary
+        return canary, canary, SPLIT_PODS - canary, SPLIT_PODS - canary
 
     def at_first_step() -> bool:
         """One canary pod, and serve shows the release at its first step (the pods are
@@ -101,17 +95,7 @@ def test_pause_resume_abort_retry_promote_on_kubernetes_by_replica_counts(
             assert (paused["status"], paused["canary_weight"]) == ("paused", 13)
             assert paused["promotion"]["canary_weight"] == 10  # the step's share
             (tmp_path / "go-10").touch()  # only the pause holds it now
-            before = int(str(served.detail("shop")["evaluations"]))
-
-            def ready_but_held() -> bool:
-                step = promotion(served)
-                return bool(
-                    int(str(served.detail("shop")["evaluations"])) >= before + 2
-                    and step["accepted"]
-                    and step["step_seconds"] >= MIN_STEP_SECONDS
-                )
-
-            wait_until(ready_but_held, timeout=30, what="evidence enough to step, held")
+            wait_held_with_evidence(served)
             assert pods() == split(1)
             # Resume: on to 25 % (two pods), where confirm_step holds it.
             assert gate("resume", "shop")["status"] == "watching"
@@ -128,7 +112,7 @@ def test_pause_resume_abort_retry_promote_on_kubernetes_by_replica_counts(
             # Promote: through confirm_promotion, every pod to the canary.
             promoted = gate("promote", "shop", "--reason", "go", "--as", "carol")
             assert (promoted["status"], promoted["canary_weight"]) == ("promoted", 100)
-            assert pods() == split(PODS)
+            assert pods() == split(SPLIT_PODS)
     finally:
         entries = [entry.record for entry in store.list(deployment="shop")]
         store.close()

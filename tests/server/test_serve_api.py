@@ -118,6 +118,9 @@ def test_pause_resume_abort(served: Served) -> None:
     entries = served.client.get("/api/v1/audit", params={"deployment": "cart"}).json()["entries"]
     assert entries[0]["trigger"] == "operator"
     assert entries[0]["reason"] == "abort by operator: bad release notes"
+    assert entries[0]["namespace"] == ""  # a noop target has none
+    elsewhere = {"deployment": "cart", "namespace": "prod"}
+    assert served.client.get("/api/v1/audit", params=elsewhere).json()["entries"] == []
     assert served.client.post("/api/v1/deployments/cart/promote", headers=AUTH).status_code == 409
     seed = {row["name"]: row for row in served.client.get("/rollback/status").json()["deployments"]}
     assert seed["cart"]["rolled_back"] is True

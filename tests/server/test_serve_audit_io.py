@@ -41,8 +41,11 @@ class HeldStore:
         deployment: str | None = None,
         kind: str | None = None,
         newest: int | None = None,
+        namespace: str | None = None,
     ) -> Sequence[AuditEntry]:
-        return self.inner.list(since=since, deployment=deployment, kind=kind, newest=newest)
+        return self.inner.list(
+            since=since, deployment=deployment, kind=kind, newest=newest, namespace=namespace
+        )
 
 
 def test_api_answers_while_an_audit_write_hangs_and_entries_land_in_order(

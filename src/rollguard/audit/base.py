@@ -44,6 +44,10 @@ class AuditRecord:
     ``latency`` and ``memoryUsage``. ``affected_users`` is an estimate: the
     requests the bad (canary) version served from the start of the detection
     window until traffic was off it (docs/audit.md, "Affected users").
+    ``namespace`` is the Deployment's Kubernetes namespace, ``""`` where it has
+    none: with ``deployment`` it names one Deployment, ``shop/cart`` apart from
+    ``staging/cart``. The chain hashes it only when set, so entries written
+    before it existed verify unchanged.
     """
 
     kind: Kind
@@ -61,6 +65,7 @@ class AuditRecord:
     evidence: Mapping[str, object] = field(default_factory=dict)
     executor_output: Mapping[str, object] = field(default_factory=dict)
     watch_id: str = ""
+    namespace: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:  # the type says so; a value from outside must too
@@ -125,9 +130,12 @@ class AuditStore(AuditSink, Protocol):
         kind: str | None = None,
         details: bool = True,
         newest: int | None = None,
+        namespace: str | None = None,
     ) -> Sequence[AuditEntry]:
         """Entries in chain order, optionally from an RFC 3339 time on, for one deployment.
 
+        ``deployment`` alone matches that name in every namespace and entries
+        with none; ``namespace`` keeps only entries recorded in that namespace.
         ``details=False`` skips parsing metrics, evidence and executor output;
         ``newest`` keeps only the last N matching entries (still in chain order).
         """
@@ -139,7 +147,13 @@ class AuditStore(AuditSink, Protocol):
         """Recompute the chain; name the first entry modified, deleted, inserted or reordered."""
 
     def export(
-        self, out: TextIO, *, format: str, since: str | None = None, deployment: str | None = None
+        self,
+        out: TextIO,
+        *,
+        format: str,
+        since: str | None = None,
+        deployment: str | None = None,
+        namespace: str | None = None,
     ) -> int:
         """Write entries as ``json`` or ``csv``; return how many."""
 
@@ -179,9 +193,15 @@ class StoreWrapper:
         kind: str | None = None,
         details: bool = True,
         newest: int | None = None,
+        namespace: str | None = None,
     ) -> Sequence[AuditEntry]:
         return self.inner.list(
-            since=since, deployment=deployment, kind=kind, details=details, newest=newest
+            since=since,
+            deployment=deployment,
+            kind=kind,
+            details=details,
+            newest=newest,
+            namespace=namespace,
         )
 
     def get(self, entry_id: int) -> AuditEntry | None:
@@ -191,9 +211,17 @@ class StoreWrapper:
         return self.inner.verify()
 
     def export(
-        self, out: TextIO, *, format: str, since: str | None = None, deployment: str | None = None
+        self,
+        out: TextIO,
+        *,
+        format: str,
+        since: str | None = None,
+        deployment: str | None = None,
+        namespace: str | None = None,
     ) -> int:
-        return self.inner.export(out, format=format, since=since, deployment=deployment)
+        return self.inner.export(
+            out, format=format, since=since, deployment=deployment, namespace=namespace
+        )
 
     def lock_holder(self, deployment: str) -> LockInfo | None:
         return self.inner.lock_holder(deployment)

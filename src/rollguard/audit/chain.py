@@ -73,10 +73,14 @@ def normalize_record(record: AuditRecord) -> AuditRecord:
         evidence=json.loads(canonical_json(record.evidence)),
         executor_output=json.loads(canonical_json(record.executor_output)),
         watch_id=record.watch_id,
+        namespace=record.namespace,
     )
 
 
 _FIELDS = tuple(item.name for item in fields(AuditRecord))
+#: Hashed only when set: entries written before namespaces were recorded (and
+#: entries about deployments without one) keep the exact text they were hashed with.
+OPTIONAL_FIELDS = frozenset({"namespace"})
 #: Fields stored (and hashed) as their canonical JSON text.
 JSON_FIELDS = frozenset({"metrics", "evidence", "executor_output"})
 
@@ -97,13 +101,15 @@ def columns_hash(
     """SHA-256 (HMAC-SHA256 with ``key``) of the canonical JSON of id, columns and previous hash.
 
     Hashing the stored text (not a re-parsed value) lets ``verify`` check rows
-    without parsing their JSON, and makes any rewrite of that text visible.
+    without parsing their JSON, and makes any rewrite of that text visible. An
+    empty or missing optional field (:data:`OPTIONAL_FIELDS`) is left out of the
+    text, so a namespace added to an old entry, or removed from a new one, breaks
+    its hash.
     """
-    body = {
-        "id": entry_id,
-        "prev_hash": prev_hash,
-        "record": {name: columns[name] for name in _FIELDS},
+    record = {
+        name: columns[name] for name in _FIELDS if name not in OPTIONAL_FIELDS or columns.get(name)
     }
+    body = {"id": entry_id, "prev_hash": prev_hash, "record": record}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     if key is not None:
         return key.digest(text.encode("utf-8"))

@@ -63,9 +63,8 @@ def open_store(
             pool_pre_ping=True,
             connect_args={"connect_timeout": max(1, int(connect_timeout_seconds))},
         )
-    store = SqlAuditStore(engine, clock=clock, key=key)
     try:
-        schema.ensure_schema(engine, create=create)
+        namespaced = schema.ensure_schema(engine, create=create)
     except sa.exc.DBAPIError as exc:
         engine.dispose()
         detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
@@ -73,7 +72,7 @@ def open_store(
     except AuditError:
         engine.dispose()
         raise
-    return store
+    return SqlAuditStore(engine, clock=clock, key=key, namespaced=namespaced)
 
 
 def open_policy_store(config: AuditConfig, *, base_dir: Path) -> SpooledStore:

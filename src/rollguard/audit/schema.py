@@ -6,6 +6,13 @@ cannot rewrite history without first dropping a trigger — which ``verify``
 then exposes through the chain. ``audit_head`` holds the last id and hash
 (the tail check, and the row PostgreSQL appenders lock); ``audit_locks`` holds
 the per-deployment leases; ``audit_meta`` marks a database as ours.
+
+``audit_entries.namespace`` came later: a writer adds it to a store made
+before it (``ALTER TABLE ... ADD COLUMN``, which fires no row trigger and
+rewrites no row), with ``''`` as its default so rollguards from before it still
+append. A reader never changes a store: it reads one without the column as
+entries without namespaces. The schema version stays 1, as both kinds of
+rollguard read and write both kinds of store.
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ entries = sa.Table(
     sa.Column("executor_output", sa.Text, nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # Last, where ALTER TABLE puts it in older stores: every store has one column order.
+    sa.Column("namespace", sa.String(255), nullable=False, server_default=""),
     sa.Index("ix_audit_entries_timestamp", "timestamp"),
     sa.Index("ix_audit_entries_deployment", "deployment", "id"),
     sa.Index("ix_audit_entries_hash", "hash"),
@@ -123,11 +132,12 @@ def writing(connection: sa.Connection) -> sa.Connection:
     return connection.execution_options(immediate=True)
 
 
-def ensure_schema(engine: sa.Engine, *, create: bool = True) -> None:
+def ensure_schema(engine: sa.Engine, *, create: bool = True) -> bool:
     """Create the schema in an empty database; refuse a foreign one; check the version.
 
     Readers pass ``create=False``: an empty database is then no audit store (an
-    AuditError), never made into one.
+    AuditError), never made into one, and an older one is not upgraded. Returns
+    whether ``audit_entries`` has its ``namespace`` column (a writer adds it).
     """
     with engine.connect() as connection, writing(connection).begin():
         if engine.dialect.name == "postgresql":
@@ -145,7 +155,7 @@ def ensure_schema(engine: sa.Engine, *, create: bool = True) -> None:
             if not create:
                 raise AuditError(f"no audit store at {_where(engine)}: it holds no audit trail")
             _create(connection)
-            return
+            return True
         found = {row[0]: row[1] for row in connection.execute(sa.select(meta.c.key, meta.c.value))}
         if found.get("format") != FORMAT:
             raise AuditError(f"{_where(engine)} is not a rollguard audit database")
@@ -154,6 +164,15 @@ def ensure_schema(engine: sa.Engine, *, create: bool = True) -> None:
                 f"{_where(engine)} has audit schema version {found.get('schema_version')}; "
                 f"this rollguard reads version {SCHEMA_VERSION}"
             )
+        columns = {column["name"] for column in sa.inspect(connection).get_columns("audit_entries")}
+        if "namespace" in columns:
+            return True
+        if not create:
+            return False
+        connection.exec_driver_sql(
+            "ALTER TABLE audit_entries ADD COLUMN namespace VARCHAR(255) NOT NULL DEFAULT ''"
+        )
+        return True
 
 
 def _create(connection: sa.Connection) -> None:

@@ -35,6 +35,8 @@ class SqlAuditStore:
     """An :class:`~rollguard.audit.base.AuditStore` over one SQLAlchemy engine.
 
     ``key`` makes appends and ``verify`` use HMAC-SHA256 under it (a keyed trail).
+    ``namespaced=False`` reads a store from before ``audit_entries.namespace``
+    (opened by a reader, which never adds the column): its entries have none.
     """
 
     def __init__(
@@ -43,11 +45,16 @@ class SqlAuditStore:
         *,
         clock: Callable[[], float] = time.time,
         key: AuditKey | None = None,
+        namespaced: bool = True,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._key = key
         self._postgres = engine.dialect.name == "postgresql"
+        self._namespaced = namespaced
+        self._columns = [
+            column for column in s.entries.c if namespaced or column.name != "namespace"
+        ]
 
     @property
     def url(self) -> str:
@@ -106,18 +113,24 @@ class SqlAuditStore:
         kind: str | None = None,
         details: bool = True,
         newest: int | None = None,
+        namespace: str | None = None,
     ) -> Sequence[AuditEntry]:
         """Entries in chain order; ``details=False`` leaves metrics, evidence and executor
         output empty (not parsed) for summaries such as the report; ``newest`` keeps only
-        the last N matches (read by the database, not by loading the whole trail)."""
+        the last N matches (read by the database, not by loading the whole trail).
+        ``namespace`` keeps entries recorded in it: never one recorded without."""
+        if namespace is not None and not self._namespaced:
+            return []  # a store from before namespaces holds none
         order = s.entries.c.id.desc() if newest is not None else s.entries.c.id
-        query = sa.select(s.entries).order_by(order)
+        query = sa.select(*self._columns).order_by(order)
         if newest is not None:
             query = query.limit(newest)
         if since is not None:
             query = query.where(s.entries.c.timestamp >= chain.normalize_timestamp(since))
         if deployment is not None:
             query = query.where(s.entries.c.deployment == deployment)
+        if namespace is not None:
+            query = query.where(s.entries.c.namespace == namespace)
         if kind is not None:
             query = query.where(s.entries.c.kind == kind)
         with self._guard("read"), self._engine.connect() as connection:
@@ -129,7 +142,7 @@ class SqlAuditStore:
             return None
         with self._guard("read"), self._engine.connect() as connection:
             row = (
-                connection.execute(sa.select(s.entries).where(s.entries.c.id == entry_id))
+                connection.execute(sa.select(*self._columns).where(s.entries.c.id == entry_id))
                 .mappings()
                 .first()
             )
@@ -154,7 +167,7 @@ class SqlAuditStore:
                 return int(found[0]) if found else None
 
             report = chain.verify_entries(
-                _links(connection, 5000, self._key),
+                _links(connection, 5000, self._key, self._columns),
                 head=(int(row[0]), str(row[1])) if row else None,
                 owner_of=owner_of,
             )
@@ -170,10 +183,17 @@ class SqlAuditStore:
             )
 
     def export(
-        self, out: TextIO, *, format: str, since: str | None = None, deployment: str | None = None
+        self,
+        out: TextIO,
+        *,
+        format: str,
+        since: str | None = None,
+        deployment: str | None = None,
+        namespace: str | None = None,
     ) -> int:
         """Write entries as JSON or CSV to ``out``; return how many were written."""
-        return export.write(self.list(since=since, deployment=deployment), out, format=format)
+        found = self.list(since=since, deployment=deployment, namespace=namespace)
+        return export.write(found, out, format=format)
 
     def acquire_lock(self, deployment: str, *, owner: str, lease_seconds: float) -> LockInfo:
         with self._guard("lock in"):
@@ -230,11 +250,13 @@ def _mark(connection: sa.Connection) -> str | None:
     return None if found is None else str(found)
 
 
-def _links(connection: sa.Connection, batch: int, key: AuditKey | None) -> Iterator[chain.Link]:
+def _links(
+    connection: sa.Connection, batch: int, key: AuditKey | None, columns: list[sa.Column[Any]]
+) -> Iterator[chain.Link]:
     """Rows as chain links, their JSON left unparsed (verify only hashes the stored text)."""
     after = 0
     while True:
-        query = sa.select(s.entries).where(s.entries.c.id > after).order_by(s.entries.c.id)
+        query = sa.select(*columns).where(s.entries.c.id > after).order_by(s.entries.c.id)
         rows = connection.execute(query.limit(batch)).mappings().all()
         for row in rows:
             entry_id, prev_hash = int(row["id"]), row["prev_hash"]
@@ -267,6 +289,7 @@ def _entry(row: sa.RowMapping, *, details: bool = True) -> AuditEntry:
         evidence=parse(row["evidence"]),
         executor_output=parse(row["executor_output"]),
         watch_id=row["watch_id"],
+        namespace=row.get("namespace") or "",
     )
     return AuditEntry(
         id=int(row["id"]), record=record, prev_hash=row["prev_hash"], hash=row["hash"]

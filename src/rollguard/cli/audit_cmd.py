@@ -13,8 +13,10 @@ from rollguard.cli.audit_options import (
     DbOption,
     DeploymentOption,
     KeyEnvOption,
+    NamespaceOption,
     PolicyOption,
     SinceOption,
+    deployment_filter,
     open_cli_store,
     since_timestamp,
 )
@@ -57,6 +59,7 @@ def list_entries(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     db: DbOption = None,
     policy: PolicyOption = None,
     legacy_output: LegacyOutputOption = None,
+    namespace: NamespaceOption = None,
 ) -> None:
     """List entries, oldest first.
 
@@ -65,9 +68,10 @@ def list_entries(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     from rollguard.audit.export import as_dict
 
     fmt, start = _output(output, legacy_output), since_timestamp(since)
+    name, namespace = deployment_filter(deployment, namespace)
     store = open_cli_store(db, policy)
     try:
-        entries = store.list(since=start, deployment=deployment, kind=kind)
+        entries = store.list(since=start, deployment=name, namespace=namespace, kind=kind)
     finally:
         store.close()
     if fmt is OutputFormat.JSON:
@@ -122,6 +126,7 @@ def export(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     policy: PolicyOption = None,
     legacy_format: Annotated[ExportFormat | None, typer.Option("--format", hidden=True)] = None,
     legacy_out: LegacyOutOption = None,
+    namespace: NamespaceOption = None,
 ) -> None:
     """Export entries with RollbackAuditEntry's fields, hashes included.
 
@@ -132,14 +137,17 @@ def export(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     target = deprecated(legacy_out, output_file, old="--out", new="-f/--output-file")
     not_a_format(target, ExportFormat)
     start = since_timestamp(since)
+    name, namespace = deployment_filter(deployment, namespace)
     store = open_cli_store(db, policy)
     try:
         if target is None:
-            _export_to_stdout(store, fmt, start, deployment)
+            _export_to_stdout(store, fmt, start, (name, namespace))
             return
         try:
             with target.open("w", encoding="utf-8", newline="") as handle:
-                count = store.export(handle, format=fmt.value, since=start, deployment=deployment)
+                count = store.export(
+                    handle, format=fmt.value, since=start, deployment=name, namespace=namespace
+                )
         except OSError as exc:
             raise UsageError(f"cannot write {target}: {exc.strerror}") from exc
     finally:
@@ -148,16 +156,24 @@ def export(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
 
 
 def _export_to_stdout(
-    store: SqlAuditStore, fmt: ExportFormat, since: str | None, deployment: str | None
+    store: SqlAuditStore,
+    fmt: ExportFormat,
+    since: str | None,
+    target: tuple[str | None, str | None],
 ) -> None:
-    """JSON is escaped by its encoder; CSV to a terminal is escaped here, exact in a pipe."""
+    """JSON is escaped by its encoder; CSV to a terminal is escaped here, exact in a pipe.
+
+    ``target`` is the deployment's ``(name, namespace)`` filter."""
     import io
 
+    name, namespace = target
     if fmt is ExportFormat.JSON or not sys.stdout.isatty():
-        store.export(sys.stdout, format=fmt.value, since=since, deployment=deployment)
+        store.export(
+            sys.stdout, format=fmt.value, since=since, deployment=name, namespace=namespace
+        )
         return
     buffer = io.StringIO()
-    store.export(buffer, format=fmt.value, since=since, deployment=deployment)
+    store.export(buffer, format=fmt.value, since=since, deployment=name, namespace=namespace)
     sys.stdout.write(out.clean(buffer.getvalue()))
 
 
@@ -212,7 +228,7 @@ def _table(entries: Sequence[AuditEntry]) -> None:
         cells = (
             str(entry.id),
             record.timestamp[:19] + "Z",
-            record.deployment,
+            f"{record.namespace}/{record.deployment}" if record.namespace else record.deployment,
             record.kind,
             record.trigger or "-",
             record.action,

@@ -54,8 +54,42 @@ SinceOption = Annotated[
 ]
 
 DeploymentOption = Annotated[
-    str | None, typer.Option(help="Only this deployment's entries.", show_default=False)
+    str | None,
+    typer.Option(
+        help="Only this deployment's entries: NAME (in every namespace, and entries "
+        "recorded without one) or NAMESPACE/NAME.",
+        show_default=False,
+    ),
 ]
+
+NamespaceOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Only entries about deployments in this Kubernetes namespace.", show_default=False
+    ),
+]
+
+
+def deployment_filter(
+    deployment: str | None, namespace: str | None
+) -> tuple[str | None, str | None]:
+    """``(name, namespace)`` to filter by, from ``--deployment`` (``NAME`` or
+    ``NAMESPACE/NAME``) and ``--namespace``; UsageError when they disagree."""
+    if namespace is not None and (not namespace or "/" in namespace):
+        raise UsageError(f"--namespace: expected a namespace name; got {namespace!r}")
+    if deployment is None or "/" not in deployment:
+        if deployment == "":
+            raise UsageError("--deployment: expected NAME or NAMESPACE/NAME; got ''")
+        return deployment, namespace
+    given, _, name = deployment.partition("/")
+    if not given or not name or "/" in name:
+        raise UsageError(f"--deployment: expected NAME or NAMESPACE/NAME; got {deployment!r}")
+    if namespace is not None and namespace != given:
+        raise UsageError(
+            f"--deployment {deployment} names namespace {given!r} but --namespace is "
+            f"{namespace!r}; give one of them"
+        )
+    return name, given
 
 
 def store_url(db: str | None) -> str:

@@ -56,7 +56,20 @@ def controller(  # noqa: PLR0917 (typer passes options positionally)
     lease_seconds: float = typer.Option(
         10.0,
         min=1.0,
-        help="A shard Lease's duration: a stopped replica's policies move after about this.",
+        help="A shard Lease's duration: how long it must stay unrenewed before another "
+        "replica takes it (a killed replica's policies move after about this).",
+    ),
+    renew_deadline_seconds: float = typer.Option(
+        7.0,
+        min=0.5,
+        help="How long after its last successful renewal a replica still acts on a shard's "
+        "policies; shorter than --lease-seconds.",
+    ),
+    retry_seconds: float = typer.Option(
+        2.0,
+        min=0.1,
+        help="How often each replica renews its Leases and looks for free shards; shorter "
+        "than --renew-deadline-seconds.",
     ),
     lease_namespace: str | None = typer.Option(
         None, help="Namespace of the shard Leases (default: --namespace, else 'default')."
@@ -70,10 +83,19 @@ def controller(  # noqa: PLR0917 (typer passes options positionally)
     import logging
 
     from rollguard.audit.factory import open_store
+    from rollguard.errors import UsageError
     from rollguard.operator.probes import parse_address
     from rollguard.operator.run import Options, run
+    from rollguard.operator.shards import LeaseTiming
 
     address = parse_address(health_address)
+    timing = LeaseTiming(lease_seconds, renew_deadline_seconds, retry_seconds)
+    problem = timing.problem()
+    if problem is not None:
+        raise UsageError(
+            f"--lease-seconds {lease_seconds:g}, --renew-deadline-seconds "
+            f"{renew_deadline_seconds:g}, --retry-seconds {retry_seconds:g}: {problem}"
+        )
     store = open_store(audit_url, base_dir=Path.cwd(), field="--audit-url")
     options = Options(
         kubeconfig=kubeconfig,
@@ -85,7 +107,7 @@ def controller(  # noqa: PLR0917 (typer passes options positionally)
         watch_seconds=watch_seconds,
         lease_namespace=lease_namespace or namespace or "default",
         shards=shards,
-        lease_seconds=lease_seconds,
+        timing=timing,
         health_address=address,
     )
     logging.basicConfig(

@@ -10,7 +10,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TextIO, TypeVar
 
 T = TypeVar("T")
@@ -58,15 +58,22 @@ class Interrupted(Exception):
 
 
 class SignalStop:
-    """Runs one coroutine as a task that SIGINT/SIGTERM cancel (a second signal too)."""
+    """Runs one coroutine as a task that SIGINT/SIGTERM cancel (a second signal too).
 
-    def __init__(self) -> None:
+    ``on_signal`` is told the first signal's name before the task is cancelled (a
+    watch records which signal stopped it).
+    """
+
+    def __init__(self, on_signal: Callable[[str], None] | None = None) -> None:
         self.received: int | None = None
         self._task: asyncio.Task[Any] | None = None
+        self._on_signal = on_signal
 
     def stop(self, signum: int) -> None:
         if self.received is None:
             self.received = signum
+            if self._on_signal is not None:
+                self._on_signal(signal.Signals(signum).name)
         if self._task is not None:
             self._task.cancel()
 
@@ -83,10 +90,12 @@ class SignalStop:
 
 
 @contextlib.contextmanager
-def cancelled_by_signals() -> Iterator[SignalStop]:
+def cancelled_by_signals(
+    on_signal: Callable[[str], None] | None = None,
+) -> Iterator[SignalStop]:
     """SIGINT/SIGTERM cancel the task :meth:`SignalStop.run` runs, inside this block."""
     loop = asyncio.get_running_loop()
-    stopper = SignalStop()
+    stopper = SignalStop(on_signal)
     installed = []
     for signum in STOP_SIGNALS:
         try:

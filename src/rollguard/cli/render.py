@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rollguard.cli import out
+from rollguard.controller.stopped import StopNote
 from rollguard.controller.watch import Outcome, WatchResult
 from rollguard.engine.decision import TriggerStatus
 from rollguard.engine.evaluate import Evaluation
@@ -107,22 +108,19 @@ def result_json(result: WatchResult) -> str:
     return json.dumps({"type": "result", **result.as_dict()}, separators=(",", ":"))
 
 
-def interrupted_json(signal_name: str, *, deployment: str) -> str:
-    """The last JSON object of a watch stopped by a signal."""
-    body = {"type": "interrupted", "deployment": deployment, "signal": signal_name}
+def interrupted_json(signal_name: str, *, deployment: str, note: StopNote | None = None) -> str:
+    """The last JSON object of a watch stopped by a signal: what it left, and where a
+    progressive release stays (``release``: step, of, canary_weight; null before a step)."""
+    body: dict[str, Any] = {"type": "interrupted", "deployment": deployment, "signal": signal_name}
+    if note is not None:
+        body.update(note.as_dict())
     return json.dumps(body, separators=(",", ":"))
 
 
-def print_interrupted(console: Console, signal_name: str) -> None:
+def print_interrupted(console: Console, signal_name: str, note: StopNote | None = None) -> None:
     """What people see when a watch is stopped by a signal."""
-    console.print(
-        out.line(
-            "\n",
-            ("INTERRUPTED", "bold yellow"),
-            f" by {signal_name}: deployment_end recorded (outcome interrupted); "
-            "nothing was decided",
-        )
-    )
+    said = note.sentence() if note is not None else "nothing was decided"
+    console.print(out.line("\n", ("INTERRUPTED", "bold yellow"), f" by {signal_name}: {said}"))
 
 
 def print_summary(console: Console, result: WatchResult) -> None:

@@ -10,8 +10,11 @@ import typer
 from rollguard.cli import out
 from rollguard.cli.audit_options import (
     DbOption,
+    DeploymentOption,
     KeyEnvOption,
+    NamespaceOption,
     PolicyOption,
+    deployment_filter,
     open_cli_store,
     since_timestamp,
 )
@@ -39,6 +42,8 @@ def report(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     key_env: KeyEnvOption = None,
     legacy_format: Annotated[ReportFormat | None, typer.Option("--format", hidden=True)] = None,
     legacy_out: LegacyOutOption = None,
+    deployment: DeploymentOption = None,
+    namespace: NamespaceOption = None,
 ) -> None:
     """Write the compliance report: deployments, rollbacks, timings and a computed checklist.
 
@@ -52,9 +57,11 @@ def report(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     start = since_timestamp(since)
     if start is None:
         raise UsageError("--since is required")
+    name, namespace = deployment_filter(deployment, namespace)
     store = open_cli_store(db, policy, key_env=key_env, verifying=True)
     try:
-        text = render_report(build(store, since=start), format=fmt.value)
+        report = build(store, since=start, deployment=name, namespace=namespace)
+        text = render_report(report, format=fmt.value)
     finally:
         store.close()
     if target is None:

@@ -18,16 +18,20 @@ HELP = "\n\n".join(
         "recording without histogram buckets, no baseline) is judged by its threshold "
         "rule: the first lines say so (JSON: objects of type fallback), and so does its "
         "evidence at every evaluation.",
+        "A progressive release (promotion:) outlives the watch: one stopped by SIGINT or "
+        "SIGTERM (Ctrl-C, a cancelled CI job) or killed leaves the canary at its share, "
+        "and the next watch resumes the release at that step; --restart starts it over "
+        "at its first step.",
         "Exit codes: 0 healthy for the whole duration · 1 rolled back · 2 invalid input · "
         "3 blocked · 4 inconclusive (no data) · 5 the action failed · 130/143 stopped by "
-        "SIGINT/SIGTERM (deployment_end recorded as interrupted). A reader that closes "
-        "stdout early (| head) does not stop the watch.",
+        "SIGINT/SIGTERM (deployment_end recorded as interrupted, with the signal and the "
+        "release's step). A reader that closes stdout early (| head) does not stop the watch.",
         "Example: rollguard watch --policy rollguard.yaml --for 10m --interval 5s",
     ]
 )
 
 
-def watch(
+def watch(  # noqa: PLR0917 (typer maps each parameter to one CLI option)
     policy: PolicyOption,
     duration: Annotated[
         str, typer.Option("--for", help="How long to watch, e.g. 10m, 90s.")
@@ -41,6 +45,14 @@ def watch(
     ] = None,
     baseline: BaselineOption = None,
     output: OutputOption = OutputFormat.TEXT,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart",
+            help="Start a progressive release over at its first step instead of resuming "
+            "it at the step a stopped or killed watch left it (the canary steps back down).",
+        ),
+    ] = False,
 ) -> None:
     """Watch a deployment and roll it back when a trigger fires."""
     import asyncio
@@ -64,6 +76,7 @@ def watch(
             interval_seconds=interval_seconds,
             baseline_file=baseline,
             output=output,
+            restart=restart,
         )
     )
     raise typer.Exit(code)

@@ -27,8 +27,13 @@ async def run_watch(
     interval_seconds: float | None,
     baseline_file: Path | None,
     output: OutputFormat,
+    restart: bool = False,
 ) -> int:
-    """Watch until healthy or decided; return the outcome's exit code."""
+    """Watch until healthy or decided; return the outcome's exit code.
+
+    SIGINT or SIGTERM stops the watch, not a progressive release: it stays at its
+    step for the next watch, unless ``restart`` starts it over at its first step.
+    """
     console = out.console()
     deployment = policy.target.deployment
     live: Live | None = None
@@ -67,20 +72,27 @@ async def run_watch(
     )
     try:
         await _say_first(watcher, output, lines.write, console)
-        with pipe.cancelled_by_signals() as signals:
+        with pipe.cancelled_by_signals(watcher.stop_by) as signals:
+            run = watcher.run(duration_seconds=duration_seconds, restart=restart)
             if output is OutputFormat.TEXT:
                 waiting = out.styled(
                     f"rollguard watching {deployment} for {duration_seconds:g}s ..."
                 )
                 with Live(waiting, console=console, refresh_per_second=4, transient=False) as live:
-                    result = await signals.run(watcher.run(duration_seconds=duration_seconds))
+                    result = await signals.run(run)
             else:
-                result = await signals.run(watcher.run(duration_seconds=duration_seconds))
+                result = await signals.run(run)
     except pipe.Interrupted as stopped:
         if output is OutputFormat.JSON:
-            lines.write(render.interrupted_json(stopped.signal_name, deployment=deployment))
+            lines.write(
+                render.interrupted_json(
+                    stopped.signal_name, deployment=deployment, note=watcher.stop_note
+                )
+            )
         else:
-            render.print_interrupted(out.console(stderr=True), stopped.signal_name)
+            render.print_interrupted(
+                out.console(stderr=True), stopped.signal_name, watcher.stop_note
+            )
         return stopped.exit_code
     finally:
         await watcher.provider.aclose()

@@ -74,6 +74,8 @@ class Overrides:
     namespace: str | None = None
     #: How the deployment's lock is kept (``rollguard controller``: as the shard Lease).
     lock_lease: LockLease | None = None
+    #: The canary is past its warm-up (``rollguard controller`` taking over a watch).
+    warmed_up: bool = False
 
 
 def assemble(policy: Policy, overrides: Overrides) -> Watcher:
@@ -118,6 +120,7 @@ def assemble(policy: Policy, overrides: Overrides) -> Watcher:
         align_ticks=overrides.align_ticks,
         namespace=overrides.namespace,
         lock_lease=overrides.lock_lease,
+        warmed_up=overrides.warmed_up,
     )
 
 

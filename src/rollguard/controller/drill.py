@@ -22,6 +22,7 @@ from rollguard.controller.assemble import Overrides, assemble
 from rollguard.controller.backtest import json_safe
 from rollguard.controller.clock import SimulatedClock
 from rollguard.controller.drill_feed import Breach, build_feed
+from rollguard.controller.recovery import namespace_of
 from rollguard.controller.watch import Outcome, WatchResult
 from rollguard.engine import sequential_rules
 from rollguard.errors import AuditError, ExitCode, RollguardError, UsageError
@@ -252,6 +253,7 @@ def record_drill(policy: Policy, result: DrillResult, *, audit: AuditSink) -> in
     entry = AuditRecord(
         kind="drill",
         deployment=policy.target.deployment,
+        namespace=namespace_of(policy) or "",
         timestamp=now_rfc3339(),
         trigger=result.trigger,
         reason=result.reason,
@@ -291,6 +293,7 @@ def record_unbuilt_executor(
     entry = AuditRecord(
         kind="drill",
         deployment=policy.target.deployment,
+        namespace=namespace_of(policy) or "",
         timestamp=now_rfc3339(),
         trigger=rule.name,
         reason=f"the {policy.target.executor.type} executor could not be created: {error}",

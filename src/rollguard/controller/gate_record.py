@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from rollguard.audit.base import AuditRecord, AuditSink
+from rollguard.controller.recovery import namespace_of
 from rollguard.controller.watch import NOTIFY_DEADLINE_SECONDS
 from rollguard.notifiers.base import Delivery, Notification, Notifier, notify_within
 from rollguard.policy.model import Policy
@@ -33,6 +34,7 @@ def record_gate(policy: Policy, result: GateResult, *, audit: AuditSink) -> int:
                 "blocking": [finding.as_dict() for finding in result.blocking],
             },
             watch_id=uuid.uuid4().hex,
+            namespace=namespace_of(policy) or "",
         )
     )
 

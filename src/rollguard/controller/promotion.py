@@ -148,18 +148,18 @@ class Progress:
         (a step an operator held past its maximum gets its full time once resumed)."""
         self.step_since, self.held_seconds, self.last_at = now, 0.0, None
 
-    async def resume(self, index: int, now: float, *, crashed: str) -> Stop | None:
-        """After a crash: back at the step the killed watch recorded, without ``pre_rollout``.
+    async def resume(self, index: int, now: float, *, after: str) -> Stop | None:
+        """After a crash or a signal: back at the step the last watch recorded, without
+        ``pre_rollout``; ``after`` says how that watch ended ("watch W was interrupted").
 
         The share is set again (idempotent); the evidence starts afresh, so the step
-        holds until the promotion test accepts again. A release killed at its last
+        holds until the promotion test accepts again. A release stopped at its last
         step was fully promoted: it ends so.
         """
-        why = f"resumed at step {index + 1} after watch {crashed} was interrupted"
-        stop = await self._move(index, now, why)
+        stop = await self._move(index, now, f"resumed at step {index + 1} after {after}")
         if stop is not None or self.weight < 100:
             return stop
-        return Stop("promoted", f"promoted to 100% before watch {crashed} was interrupted", 100)
+        return Stop("promoted", f"promoted to 100% before {after}", 100)
 
     async def observe(
         self,

@@ -13,15 +13,18 @@ real state, and then
 
 A progressive release killed between two actions is not restarted from its
 first step: :func:`crashed_step` finds the step its last ``promotion_step``
-entry recorded, and the next watch takes the release up there.
+entry recorded, and the next watch takes the release up there, however many
+watches were killed since (one killed while it took the release up included).
+A watch stopped by SIGINT or SIGTERM leaves its release the same way
+(:mod:`rollguard.controller.stopped`); ``watch --restart`` starts it over.
 
 :func:`deployment_lock` holds the store's lease for the whole watch and
 renews it in the background, while its :class:`LockLease` says it is kept (the
-controller's: while the policy's shard is owned, so the lock never outlives the
-shard Lease by more than one lease). A lease taken is always given back or owned:
-the blocking store calls run to their end even when the watch is cancelled
-while it waits for them (a pause, a reload, a shutdown), and the lease is
-released before the cancellation goes on.
+controller's: while the policy's shard is owned, each lease no longer than the
+ownership left, so the lock never outlives the replica's right to act). A lease
+taken is always given back or owned: the blocking store calls run to their end
+even when the watch is cancelled while it waits for them (a pause, a reload, a
+shutdown), and the lease is released before the cancellation goes on.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -47,6 +51,15 @@ from rollguard.timestamps import rfc3339
 logger = logging.getLogger("rollguard.recovery")
 
 LEASE_SECONDS = 60.0
+#: The reason of the ``deployment_end`` recovery writes for a watch that never recorded
+#: its own end: the watch was killed, not ended (:func:`release_step` reads it so).
+CLOSED_BY_RECOVERY = "closed by recovery after the watcher stopped"
+#: The key of the ``deployment_end`` evidence of a watch stopped by a signal (its name):
+#: such a watch stopped, its release did not end.
+STOPPED_BY = "stopped_by"
+#: The key of the ``deployment_start`` evidence of a watch that starts its release over
+#: (``watch --restart``): the steps recorded before it are not resumed.
+RESTART = "restart"
 T = TypeVar("T")
 
 
@@ -57,10 +70,17 @@ class LockLease:
     When ``kept()`` turns false the renewals stop and the lease runs out within
     ``seconds`` even though the watch still runs (the controller's replica whose
     shard moved while it was cut off from the API server): the new owner takes it.
+    ``left()`` caps each lease taken or renewed (the controller's: what is left of the
+    shard's ownership), so the lock never outlives the right to act it stands for.
     """
 
     seconds: float = LEASE_SECONDS
     kept: Callable[[], bool] = lambda: True
+    left: Callable[[], float] = lambda: math.inf
+
+    def length(self) -> float:
+        """The lease to take or renew now: ``seconds``, or less when ``left()`` is less."""
+        return max(0.0, min(self.seconds, self.left()))
 
 
 @dataclass
@@ -75,7 +95,6 @@ class Interrupted:
     intent: AuditEntry | None = None
     result: AuditEntry | None = None
     steps: list[AuditEntry] = field(default_factory=list)
-    promotion: AuditEntry | None = None  # the last traffic step a progressive release took
 
     @property
     def acting(self) -> AuditEntry | None:
@@ -103,7 +122,7 @@ def interrupted_watches(entries: Sequence[AuditEntry]) -> list[Interrupted]:
         record = entry.record
         watch = record.watch_id
         if record.kind == "deployment_start":
-            namespace = record.evidence.get("namespace")
+            namespace = record.namespace or record.evidence.get("namespace")
             found.setdefault(watch, Interrupted(watch, str(namespace) if namespace else None))
         elif record.kind == "deployment_end":
             ended.add(watch)
@@ -117,8 +136,6 @@ def interrupted_watches(entries: Sequence[AuditEntry]) -> list[Interrupted]:
                 item.steps.append(entry)
             elif record.kind == "action_result":
                 item.result = entry
-            elif record.kind == "promotion_step" and record.outcome == "success":
-                item.promotion = entry
     return [item for watch, item in found.items() if watch not in ended]
 
 
@@ -138,6 +155,7 @@ async def recover(
     (running now, or left to its own namespace's next watch): it is not touched.
     """
     deployment = policy.target.deployment
+    ns = namespace or ""  # recorded on every entry recovery writes
     outcome: Recovered | None = None
     entries = await asyncio.to_thread(store.list, deployment=deployment)
     for item in interrupted_watches(entries):
@@ -145,7 +163,9 @@ async def recover(
             continue
         acting = item.result or item.acting
         if acting is None:
-            await _end(store, policy, clock, watch_id=item.watch_id, outcome="interrupted")
+            await _end(
+                store, policy, clock, watch_id=item.watch_id, outcome="interrupted", namespace=ns
+            )
             continue
         action = action_kind(acting.record.action)
         if item.result is not None:
@@ -170,6 +190,7 @@ async def recover(
                 like=acting,
                 outcome="success" if ok else "failure",
                 executor_output={**detail, "recovered": True},
+                namespace=ns,
             )
         await _append(
             store,
@@ -182,13 +203,14 @@ async def recover(
             reason=f"completed the action of interrupted watch {item.watch_id}",
             evidence={"interrupted_watch": item.watch_id, "intent_entry": acting.id},
             executor_output=detail,
+            namespace=ns,
         )
         ended = "rolled_back" if ok else "failed"
         if ok and action is Action.DEPLOYMENT_BLOCK:
             ended = "blocked"
         elif ok and action is OperatorAction.PROMOTE:
             ended = "promoted"
-        await _end(store, policy, clock, watch_id=item.watch_id, outcome=ended)
+        await _end(store, policy, clock, watch_id=item.watch_id, outcome=ended, namespace=ns)
         outcome = Recovered(
             ok=ok,
             action=action,
@@ -202,40 +224,106 @@ async def recover(
 
 @dataclass(frozen=True)
 class CrashedStep:
-    """Where a killed progressive release stood: its step's index in ``promotion.steps``."""
+    """Where a killed or stopped progressive release stood: its step's index in
+    ``promotion.steps``, and the last watch that was under way with it."""
 
     index: int
     canary_weight: int
     watch_id: str
+    #: The signal that stopped that watch (None: it was killed).
+    stopped_by: str | None = None
+
+    @property
+    def after(self) -> str:
+        """How that watch ended, as the resumed step's reason says it."""
+        how = f"stopped by {self.stopped_by}" if self.stopped_by else "interrupted"
+        return f"watch {self.watch_id} was {how}"
 
 
 async def crashed_step(
     store: AuditStore, policy: Policy, *, namespace: str | None = None
 ) -> CrashedStep | None:
-    """The step a killed progressive release last took, to take it up there.
+    """The step a killed or stopped progressive release last took, to take it up there.
 
-    Only a release whose last interrupted watch recorded a step and had no action
-    under way (:func:`recover` finishes an action instead), and only when the
-    policy's steps still have that share at that place (a changed policy starts over).
+    Only when the policy's steps still have that share at that place (a changed
+    policy starts over); :func:`release_step` says which step that is.
     """
     plan = policy.promotion
     if plan is None:
         return None
     entries = await asyncio.to_thread(store.list, deployment=policy.target.deployment)
-    found: CrashedStep | None = None
-    for item in interrupted_watches(entries):
-        if item.namespace is not None and item.namespace != namespace:
+    taken = release_step(entries, namespace=namespace)
+    if taken is None:
+        return None
+    output = taken.step.record.executor_output
+    step, weight = output.get("step"), output.get("canary_weight")
+    if not (isinstance(step, int) and isinstance(weight, int)):
+        return None
+    if 0 < step <= len(plan.steps) and plan.steps[step - 1] == weight:
+        return CrashedStep(step - 1, weight, taken.watch_id, taken.stopped_by)
+    return None
+
+
+@dataclass(frozen=True)
+class ReleaseStep:
+    """A release's last ``promotion_step``, and the last watch under way with it."""
+
+    step: AuditEntry
+    watch_id: str
+    #: The signal that stopped that watch (None: killed, or still running).
+    stopped_by: str | None = None
+
+
+def release_step(
+    entries: Sequence[AuditEntry], *, namespace: str | None = None
+) -> ReleaseStep | None:
+    """The last ``promotion_step`` of a release no watch has ended since, and the last
+    watch that was under way with it (killed or stopped by a signal), or None.
+
+    A release outlives the watches killed or stopped while it runs: a watch closed
+    by :func:`recover` (``deployment_end`` written by recovery) or stopped by SIGINT or
+    SIGTERM (its ``deployment_end`` names the signal) does not end it, so a watch
+    killed again before it recorded the step it took up (the share being set again,
+    or recovery done and nothing recorded yet) leaves the step where it was, never
+    back to the first. A watch that ended by itself (promoted, held for an operator,
+    paused, reloaded, superseded, retried) or an action (a rollback, an operator's
+    promote or abort) ends the release, and so does a watch that starts it over
+    (``watch --restart``). Watches of another namespace's deployment of the same
+    name are not this release's.
+    """
+    ours: set[str] = set()
+    step: AuditEntry | None = None
+    last_watch, stopped = "", None
+    for entry in entries:
+        record = entry.record
+        if record.kind == "deployment_start":
+            other = record.namespace or record.evidence.get("namespace")
+            if not other or other == namespace:
+                ours.add(record.watch_id)
+                last_watch, stopped = record.watch_id, None
+                if record.evidence.get(RESTART):
+                    step = None
             continue
-        found = None
-        if item.acting is not None or item.result is not None or item.promotion is None:
+        if record.watch_id not in ours:
             continue
-        output = item.promotion.record.executor_output
-        step, weight = output.get("step"), output.get("canary_weight")
-        if not (isinstance(step, int) and isinstance(weight, int)):
-            continue
-        if 0 < step <= len(plan.steps) and plan.steps[step - 1] == weight:
-            found = CrashedStep(step - 1, weight, item.watch_id)
-    return found
+        if record.kind == "promotion_step" and record.outcome == "success":
+            step = entry
+        elif _ends_release(record):
+            step = None
+        elif record.kind == "deployment_end" and record.watch_id == last_watch:
+            signal = record.evidence.get(STOPPED_BY)
+            stopped = str(signal) if signal else None
+    return ReleaseStep(step, last_watch, stopped) if step is not None else None
+
+
+def _ends_release(record: AuditRecord) -> bool:
+    """A watch's own end, or an action (a rollback, an operator's promote or abort); not
+    the end recovery wrote for a killed watch, nor that of a watch a signal stopped."""
+    if record.kind == "deployment_end":
+        return record.reason != CLOSED_BY_RECOVERY and not record.evidence.get(STOPPED_BY)
+    if record.kind == "decision":
+        return record.action != Action.CONTINUE.value
+    return record.kind in ("action_intent", "action_result")
 
 
 async def _complete(
@@ -311,6 +399,7 @@ async def _append(
     reason: str = "",
     evidence: dict[str, Any] | None = None,
     executor_output: dict[str, Any] | None = None,
+    namespace: str = "",
 ) -> None:
     base = like.record if like is not None else None
     await audit_write.append(
@@ -328,16 +417,29 @@ async def _append(
             evidence=evidence or {},
             executor_output=executor_output or {},
             watch_id=watch_id,
+            namespace=namespace,
         ),
     )
 
 
 async def _end(
-    store: AuditSink, policy: Policy, clock: Clock, *, watch_id: str, outcome: str
+    store: AuditSink,
+    policy: Policy,
+    clock: Clock,
+    *,
+    watch_id: str,
+    outcome: str,
+    namespace: str = "",
 ) -> None:
-    reason = "closed by recovery after the watcher stopped"
     await _append(
-        store, policy, "deployment_end", clock, watch_id=watch_id, outcome=outcome, reason=reason
+        store,
+        policy,
+        "deployment_end",
+        clock,
+        watch_id=watch_id,
+        outcome=outcome,
+        reason=CLOSED_BY_RECOVERY,
+        namespace=namespace,
     )
 
 
@@ -363,7 +465,7 @@ async def deployment_lock(
 
     try:
         await to_completion(
-            lambda: store.acquire_lock(deployment, owner=owner, lease_seconds=lease.seconds)
+            lambda: store.acquire_lock(deployment, owner=owner, lease_seconds=lease.length())
         )
     except asyncio.CancelledError:
         await _quietly(to_completion(release))  # the acquire may have gone through
@@ -376,7 +478,7 @@ async def deployment_lock(
                 continue  # let it run out: whoever is entitled now takes it
             try:
                 await to_completion(
-                    lambda: store.renew_lock(deployment, owner=owner, lease_seconds=lease.seconds)
+                    lambda: store.renew_lock(deployment, owner=owner, lease_seconds=lease.length())
                 )
             except Exception as exc:  # keep watching; the next renewal may succeed
                 logger.error("could not renew the lock on %s: %s", deployment, exc)

@@ -17,14 +17,14 @@ import contextlib
 import math
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
 from rollguard.audit.base import AuditRecord, AuditSink, AuditStore, Kind
 from rollguard.audit.locks import lock_key
 from rollguard.baseline import Baseline
-from rollguard.controller import actions, affected, audit_write, recovery
+from rollguard.controller import actions, affected, audit_write, recovery, stopped
 from rollguard.controller.actions import ActionKind, OperatorAction
 from rollguard.controller.clock import Clock
 from rollguard.controller.promotion import Progress, Stop
@@ -181,8 +181,12 @@ class Watcher:
         align_ticks: bool = False,
         namespace: str | None = None,
         lock_lease: recovery.LockLease | None = None,
+        warmed_up: bool = False,
     ) -> None:
         self.policy = policy
+        #: The canary was watched past its warm-up before (another replica's watch, taken
+        #: over): the first evaluation comes at once, not after a warm-up or at a tick.
+        self.warmed_up = warmed_up
         #: The deployment's namespace (the Kubernetes executor's, unless given): it keys
         #: the lock and keeps recovery to this namespace's watches.
         self.namespace = namespace or recovery.namespace_of(policy)
@@ -218,17 +222,26 @@ class Watcher:
         self.held_by: str | None = None
         #: Why a cancelled watch stopped, for its ``deployment_end`` (``serve`` says who paused).
         self.interrupt_reason = "interrupted before a verdict"
+        #: The signal that is stopping the watch (:meth:`stop_by`), None when none.
+        self.stopping: str | None = None
+        #: What the last watch stopped by a signal recorded (the CLI says it).
+        self.stop_note: stopped.StopNote | None = None
+        self._restart = False  # this watch starts its release over (``watch --restart``)
 
-    async def run(self, *, duration_seconds: float) -> WatchResult:
+    async def run(self, *, duration_seconds: float, restart: bool = False) -> WatchResult:
         """Evaluate every interval for ``duration_seconds`` or until a decision is taken.
 
         With a real audit store the watch holds the deployment's lock (a second
         watcher gets :class:`~rollguard.errors.LockedError`) and first completes
         any action a crashed watcher left open (:mod:`rollguard.controller.recovery`).
-        Cancelled (the CLI cancels on SIGINT/SIGTERM), it records ``deployment_end``
-        with outcome ``interrupted`` (within ``INTERRUPT_RECORD_SECONDS``) and re-raises.
+        A progressive release a killed or stopped watch left at a step is taken up
+        there, unless ``restart`` starts it over at its first step.
+        Cancelled (the CLI cancels on SIGINT/SIGTERM, after :meth:`stop_by`), it
+        records ``deployment_end`` with outcome ``interrupted`` (within
+        ``INTERRUPT_RECORD_SECONDS``) and re-raises.
         """
         self._next_watch()
+        self._restart = restart
         try:
             return await self._run(duration_seconds)
         except asyncio.CancelledError:
@@ -240,7 +253,7 @@ class Watcher:
             return await self._watch(duration_seconds)
         async with self._leased():
             resume = None
-            if self.progress is None or self.progress.finished:
+            if not self._restart and (self.progress is None or self.progress.finished):
                 resume = await recovery.crashed_step(
                     self.audit, self.policy, namespace=self.namespace
                 )
@@ -267,27 +280,60 @@ class Watcher:
             await self.close(reason=self.interrupt_reason)
             raise
 
+    def stop_by(self, signal: str) -> None:
+        """Say the watch is about to be cancelled by ``signal`` (SIGINT, SIGTERM): it then
+        stops without ending its release (:mod:`rollguard.controller.stopped`)."""
+        self.stopping = signal
+
     async def close(self, *, reason: str) -> None:
         """Record the end of a watch stopped from outside (a signal, a pause, a reload).
 
         Outcome ``interrupted``, within ``INTERRUPT_RECORD_SECONDS``. A watch in the
         middle of an action is left open on purpose: recovery must see its intent
-        and finish it.
+        and finish it. A watch stopped by a signal records which, and where its
+        progressive release stays (:attr:`stop_note`); that release is not ended.
         """
+        signal = self.stopping
         if self._open_since is None or self._acting:
+            if signal is not None:
+                self.stop_note = stopped.StopNote(
+                    signal,
+                    progressive=self.policy.promotion is not None,
+                    left=stopped.Left.ACTING if self._acting else stopped.Left.NOT_BEGUN,
+                )
             return
-        ended = self.clock.now()
+        ended, since = self.clock.now(), self._open_since
+        note: stopped.StopNote | None = None
         try:
             async with asyncio.timeout(INTERRUPT_RECORD_SECONDS):
+                if signal is not None:
+                    note = await self._where_stopped(signal)
                 await self._record(
                     "deployment_end",
                     ended,
-                    reason=reason,
+                    reason=note.reason if note is not None else reason,
                     outcome="interrupted",
-                    duration=ended - self._open_since,
+                    duration=ended - since,
+                    facts=note.evidence() if note is not None else None,
                 )
-        except TimeoutError:
-            return  # the store did not answer in time; the next watch's recovery closes it
+        except TimeoutError:  # the next watch's recovery closes it
+            note = note or (
+                stopped.StopNote(signal, progressive=self.policy.promotion is not None)
+                if signal is not None
+                else None
+            )
+            if note is not None:
+                note = replace(note, left=stopped.Left.UNRECORDED)
+        self.stop_note = note
+
+    async def _where_stopped(self, signal: str) -> stopped.StopNote:
+        """Where the release stands once this watch's last entry has landed."""
+        writing = self._writing
+        if writing is not None and not writing.done():
+            await asyncio.wait({writing})
+        return await stopped.note(
+            signal, policy=self.policy, audit=self.audit, namespace=self.namespace
+        )
 
     def reset(self) -> None:
         """Forget what the engine learned (persistence, no-data counts): a new release is a
@@ -312,6 +358,7 @@ class Watcher:
         self._watches += 1
         self._open_since, self._acting = None, False
         self.interrupt_reason = "interrupted before a verdict"
+        self.stopping, self.stop_note, self._restart = None, None, False
 
     def _leased(self) -> contextlib.AbstractAsyncContextManager[None]:
         assert isinstance(self.audit, AuditStore)  # noqa: S101 (callers checked it)
@@ -378,7 +425,10 @@ class Watcher:
     ) -> WatchResult:
         started = self.clock.now()
         span = "until a decision" if math.isinf(duration_seconds) else f"for {duration_seconds:g}s"
-        await self._record("deployment_start", started, reason=f"watch {span}{self._fallen_back()}")
+        restart = "; the release starts over at its first step" if self._restart else ""
+        await self._record(
+            "deployment_start", started, reason=f"watch {span}{self._fallen_back()}{restart}"
+        )
         queries = required_queries(self.policy)
         warmup = self._warmup(started)
         fresh = self.progress is None or self.progress.finished
@@ -435,7 +485,9 @@ class Watcher:
 
     def _warmup(self, started: float) -> float:
         """Seconds to the first evaluation: the policy's warm-up, and when aligned, on to
-        the next tick (at most an interval later)."""
+        the next tick (at most an interval later); none for a canary already warmed up."""
+        if self.warmed_up:
+            return 0.0
         warmup = self.policy.analysis.warmup or 0.0
         if not self.align_ticks:
             return warmup
@@ -452,7 +504,7 @@ class Watcher:
             progress.carry_on(started)
             return None
         if resume is not None:
-            return await progress.resume(resume.index, started, crashed=resume.watch_id)
+            return await progress.resume(resume.index, started, after=resume.after)
         return await progress.begin(started)
 
     def _progress(self) -> Progress | None:
@@ -668,8 +720,10 @@ class Watcher:
         duration: float = 0.0,
         executor_output: dict[str, Any] | None = None,
         affected_users: int = 0,
+        facts: dict[str, Any] | None = None,
     ) -> None:
-        """Append one entry; returns once it is durable (off the event loop).
+        """Append one entry (``facts`` join its evidence); returns once it is durable (off
+        the event loop).
 
         A write once handed over lands even if this watch is cancelled meanwhile,
         so what the watch believes is open (a watch, an action) changes before the
@@ -683,7 +737,11 @@ class Watcher:
         if isinstance(decision, OperatorRequest):
             evidence["operator"] = decision.facts()
         if kind == "deployment_start" and self.namespace:
-            evidence["namespace"] = self.namespace  # whose watch this is, for recovery
+            # Also in evidence, where rollguards from before the namespace field look.
+            evidence["namespace"] = self.namespace
+        if kind == "deployment_start" and self._restart:
+            evidence[recovery.RESTART] = True  # the steps recorded before are not resumed
+        evidence.update(facts or {})
         record = AuditRecord(
             kind=kind,
             deployment=self.policy.target.deployment,
@@ -700,6 +758,7 @@ class Watcher:
             evidence=evidence,
             executor_output=executor_output or {},
             watch_id=self.watch_id,
+            namespace=self.namespace or "",
         )
         if kind == "deployment_start":
             self._open_since = at

@@ -59,9 +59,8 @@ def canary_query(rule: Trigger) -> Query:
     return Query(rule.signal, Version.CANARY, rule.window_seconds, rule.query)
 
 
-def stable_query(rule: Trigger) -> Query:
-    """The same query on the stable version, for side-by-side comparison."""
-    return Query(rule.signal, Version.STABLE, rule.window_seconds, rule.query)
+#: The same query on the stable version, for side-by-side comparison.
+stable_query = sequential_rules.stable_window
 
 
 def required_queries(policy: Policy) -> list[Query]:

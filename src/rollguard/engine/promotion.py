@@ -36,8 +36,8 @@ from scipy import special
 
 from rollguard.baseline import Baseline
 from rollguard.engine.sequential_rules import reference
-from rollguard.policy.model import PROMOTION_SIGNALS, Policy
-from rollguard.policy.promotion import Promotion
+from rollguard.policy.model import Policy
+from rollguard.policy.promotion import PROMOTION_SIGNALS, Promotion
 from rollguard.signals import Measurement, Phase, Query, Signal, Version
 
 Array = npt.NDArray[np.float64]

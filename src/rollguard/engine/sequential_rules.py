@@ -87,11 +87,34 @@ def inputs(policy: Policy, rule: Trigger) -> list[Query]:
 
 
 def queries(policy: Policy) -> list[Query]:
-    """The per-interval count queries every sequential rule needs."""
+    """The per-interval count queries every sequential rule needs, and its guard's."""
     wanted: dict[Query, None] = {}
     for rule in policy.rules:
         wanted.update(dict.fromkeys(inputs(policy, rule)))
+        if guards_fallback(policy, rule):
+            wanted[stable_window(rule)] = None
     return list(wanted)
+
+
+def guards_fallback(policy: Policy, rule: Trigger) -> bool:
+    """Whether the rule's threshold fallback must also find the canary worse than stable.
+
+    A test against stable never blames the canary for what hits both versions;
+    its fallback, an absolute error-rate threshold, would (an incident on both
+    during a scrape gap). So that threshold fires only when the canary is also
+    above the test's tolerance of stable over the same window.
+    """
+    return (
+        is_sequential(rule)
+        and is_error_ratio(rule.signal)
+        and reference(policy, rule) == "stable"
+        and rule.threshold.reference is None
+    )
+
+
+def stable_window(rule: Trigger) -> Query:
+    """The rule's own signal and window, measured on the stable version."""
+    return Query(rule.signal, Version.STABLE, rule.window_seconds, rule.query)
 
 
 def fallbacks(
@@ -179,12 +202,37 @@ def judge(
         merged = replace(result.evidence, statistic=dict(evidence.statistic))
         if starved:
             merged = fallen_back(merged, update.reason)
+            over = fired or result.status is TriggerStatus.BREACHING
+            both = _also_on_stable(rule, measurements, result) if over else ""
+            if both and guards_fallback(policy, rule):
+                healthy = replace(after, breaches=0, breach_since=None)
+                cleared = replace(merged, reason=f"{merged.reason}; {both}")
+                return _result(rule, TriggerStatus.OK, cleared), healthy
         return replace(result, evidence=merged), after
 
     if too_early:
         return _result(rule, TriggerStatus.WAITING, evidence), state
     judged = replace(state, no_data=0, judged=state.judged + 1, sequential=mapping)
     return _result(rule, status, evidence), judged
+
+
+def _also_on_stable(
+    rule: Trigger, measurements: Mapping[Query, Measurement], result: TriggerResult
+) -> str:
+    """Why a fired threshold is not the canary's fault ("" when it is, or stable is unknown)."""
+    stable = measurements.get(stable_window(rule))
+    canary = result.evidence.value
+    if stable is None or stable.phase is not Phase.OK or stable.value is None or canary is None:
+        return ""
+    detection = rule.detection
+    tolerated = detection.tolerance_ratio * stable.value + detection.tolerance_points
+    if canary > tolerated:
+        return ""
+    return (
+        f"not the canary's: stable's {rule.signal.value} is {stable.value:.4g} over the same "
+        f"window, and the canary's {canary:.4g} is within {detection.tolerance_ratio:g} x "
+        f"stable + {detection.tolerance_points:g} points"
+    )
 
 
 def fallen_back(evidence: Evidence, why: str) -> Evidence:

@@ -113,7 +113,28 @@ def batchable(query: Query, source: PrometheusSource) -> Batchable | str:
     shaped = _expressions(
         signal, window, source, ",".join([*rest, _SLOT] if labels else rest), by=labels
     )
-    key = tuple(m.value for m in keys)
+    return paired(alone, shaped, labels=labels, key=tuple(m.value for m in keys))
+
+
+def paired(
+    alone: list[promql.Ask],
+    shaped: list[promql.Ask],
+    *,
+    labels: tuple[str, ...],
+    key: tuple[str, ...],
+) -> Batchable | str:
+    """Each expression asked alone with the shape answering it, or why they cannot be paired.
+
+    The two lists are built the same way and pair up by position; lists of different
+    lengths (``promql.asks`` drops a repeated expression, which one selector may repeat
+    and the other not) would pair an expression with another's shape, so the query is
+    then asked on its own, never batched wrongly.
+    """
+    if len(alone) != len(shaped):
+        return (
+            f"the query needs {len(alone)} expression(s) asked alone but {len(shaped)} "
+            "batched; it is asked per deployment"
+        )
     return Batchable(
         {
             expression: Keyed(Shape(template, labels, ranged), key)

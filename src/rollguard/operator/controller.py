@@ -16,7 +16,15 @@ LISTs, whatever their number) and brings the running analyses in line:
   stops its analysis (unless its watch has ended); its verdict is then the new
   owner's, unless its action was carried out (the fence let it through while the
   shard was still owned): the Deployment changed, and the status says so;
-- an invalid spec or a missing Deployment is reported on the policy's status.
+- an invalid spec or a missing Deployment is reported on the policy's status;
+- a revision already evaluated (its status says so: another replica's analysis,
+  taken over with its shard) is past its warm-up: the new analysis evaluates at
+  once, not at the next tick.
+
+The analyses' reports are written in the background
+(:class:`~rollguard.operator.writer.StatusWriter`); a status this loop writes
+itself (a verdict, an Idle report, a failure) is written once the policy's
+reports are settled, so it is never overwritten by an older report.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 #: Which policies this replica evaluates (all of them without sharding).
 Ownership = Callable[[PolicyKey], bool]
+#: For how many more seconds this replica owns a policy (its deployment lock lasts no longer).
+OwnedFor = Callable[[PolicyKey], float]
 #: Outcomes of an action carried out: the Deployment is not the revision analysed any more.
 CARRIED_OUT = frozenset({Outcome.ROLLED_BACK, Outcome.BLOCKED})
 
@@ -52,9 +63,16 @@ class Running:
 class Controller:
     """Keeps one analysis running per owned policy whose Deployment has a new revision."""
 
-    def __init__(self, settings: Settings, *, owns: Ownership = lambda key: True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        owns: Ownership = lambda key: True,
+        owned_for: OwnedFor = lambda key: math.inf,
+    ) -> None:
         self.settings = settings
         self.owns = owns
+        self.owned_for = owned_for
         self.running: dict[PolicyKey, Running] = {}
         #: (generation, revision) each policy last reported on, so a resync is quiet.
         self._reported: dict[PolicyKey, tuple[int, str, str]] = {}
@@ -64,6 +82,10 @@ class Controller:
         #: replica finished: a LIST read before that verdict was written shows the analysis
         #: still running, and must not start one of the revision its rollback restored.
         self._settled: dict[PolicyKey, tuple[str, tuple[str, str]]] = {}
+        #: The (uid, generation, revision) each policy's last analysis here was warmed up
+        #: at: its own start wrote ``evaluations: 0``, so a retry (the lock was not free
+        #: yet) would no longer read from the status that the revision was evaluated.
+        self._warm: dict[PolicyKey, tuple[str, int, str]] = {}
 
     async def resync(self) -> None:
         """One pass: list, compare, start and stop analyses."""
@@ -89,6 +111,8 @@ class Controller:
             del self._settled[key]  # the policy was deleted
         for key in [key for key in self._parsed if key not in seen]:
             del self._parsed[key]
+        for key in [key for key in self._warm if key not in seen]:
+            del self._warm[key]
 
     def _parse(self, key: PolicyKey, obj: Obj) -> Parsed:
         """The policy in ``obj``, parsed once per spec: the API server gives a spec edit a
@@ -108,10 +132,12 @@ class Controller:
             found.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await found.task
+            await self.settings.writes().settle(key, drop=True)  # its reports are moot
 
     async def close(self) -> None:
         for key in list(self.running):
             await self.stop(key)
+        await self.settings.writes().aclose()  # the verdicts' Events still pending
 
     async def _reconcile(
         self, obj: Obj, parsed: Parsed, deployments: dict[tuple[str, str], Obj]
@@ -140,7 +166,8 @@ class Controller:
             await self.stop(key)  # a policy edit or a newer revision: start again
         if self._finished(key, obj, revision):
             return
-        logger.info("%s: analysing revision %s", key, revision)
+        warmed_up = self._warmed_up(key, obj, parsed.generation, revision)
+        logger.info("%s: analysing revision %s%s", key, revision, " (evaluated before)" * warmed_up)
         analysis = Analysis(
             key,
             parsed.generation,
@@ -148,6 +175,8 @@ class Controller:
             parsed.policy,
             policy_reference(obj),
             deployment_reference(deployment),
+            seen=obj,
+            warmed_up=warmed_up,
         )
         task = asyncio.create_task(self._analyse(analysis), name=f"analysis:{key}")
         self.running[key] = Running(analysis, task)
@@ -167,10 +196,27 @@ class Controller:
         uid, revisions = found
         return uid == obj["metadata"].get("uid") and revision in revisions
 
+    def _warmed_up(self, key: PolicyKey, obj: Obj, generation: int, revision: str) -> bool:
+        """This revision was evaluated under this spec before (by the replica that held the
+        shard, or by this one before a retry): its canary is past the warm-up."""
+        status = obj.get("status") or {}
+        version = (str(obj["metadata"].get("uid") or ""), generation, revision)
+        if (
+            status.get("phase") == Phase.WATCHING
+            and status.get("revision") == revision
+            and status.get("observedGeneration") == generation
+            and int(status.get("evaluations") or 0) >= 1
+        ):
+            self._warm[key] = version
+        return self._warm.get(key) == version
+
     async def _analyse(self, analysis: Analysis) -> None:
         settings = self.settings
+        key = analysis.key
         try:
-            result: WatchResult = await analysis.run(settings, lambda: self.owns(analysis.key))
+            result: WatchResult = await analysis.run(
+                settings, lambda: self.owns(key), lambda: self.owned_for(key)
+            )
             analysis.ended = True
             if not self.owns(analysis.key) and result.outcome not in CARRIED_OUT:
                 # Lost while watching (paused, cut off): the verdict is not this replica's
@@ -182,12 +228,13 @@ class Controller:
             settled = await self._revision_now(analysis)
             uid = str(analysis.policy_ref.get("uid", ""))
             self._settled[analysis.key] = (uid, (analysis.revision, settled))
-            await analysis.report(settings, result, settled)
+            await analysis.report(settings, result, settled)  # after the analysis's reports
         except LockedError as exc:  # another replica's watch has not let go yet: next resync
             logger.info("%s: %s", analysis.key, exc)
         except RollguardError as exc:
             logger.warning("%s: analysis stopped: %s", analysis.key, exc)
             with contextlib.suppress(RollguardError):
+                await settings.writes().settle(analysis.key, ended=True)
                 await settings.api.patch_status(
                     analysis.key,
                     {

@@ -13,8 +13,10 @@ import contextlib
 import gc
 import logging
 import signal
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubernetes.client.exceptions import ApiException
@@ -25,11 +27,12 @@ from rollguard.audit.base import AuditSink
 from rollguard.errors import RollguardError
 from rollguard.metrics import query_counts
 from rollguard.metrics.batching import QueryBatcher
+from rollguard.operator import writer
 from rollguard.operator.analysis import Settings
 from rollguard.operator.controller import Controller
 from rollguard.operator.kube import ControllerApi, api_client
 from rollguard.operator.probes import Marks, ProbeListener, Probes
-from rollguard.operator.shards import ShardKeeper
+from rollguard.operator.shards import LeaseTiming, ShardKeeper
 from rollguard.operator.telemetry import PREFIX, ControllerMetrics, Sources
 
 logger = logging.getLogger("rollguard.controller")
@@ -54,9 +57,13 @@ class Options:
     watch_seconds: float
     lease_namespace: str
     shards: int = 8
-    lease_seconds: float = 10.0
+    timing: LeaseTiming = field(default_factory=LeaseTiming)
     #: Where /healthz, /readyz and /metrics listen; None: nowhere.
     health_address: tuple[str, int] | None = None
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.timing.lease_seconds
 
     @property
     def request_seconds(self) -> float:
@@ -91,16 +98,43 @@ async def _main(options: Options, audit: AuditSink) -> None:
         request_seconds=options.request_seconds,
     )
     api = ControllerApi(client, namespace=options.namespace)
+    # The status writer's own client and threads: its writes never hold up an action,
+    # a resync or a Lease renewal, nor they it.
+    write_client = api_client(
+        kubeconfig=options.kubeconfig,
+        context=options.context,
+        in_cluster=options.in_cluster,
+        request_seconds=options.request_seconds,
+    )
+    write_api = ControllerApi(
+        write_client,
+        namespace=options.namespace,
+        threads=ThreadPoolExecutor(max_workers=writer.CONCURRENCY, thread_name_prefix="status"),
+    )
     keeper = ShardKeeper(
         client,
         namespace=options.lease_namespace,
         identity=options.identity,
         shards=options.shards,
-        lease_seconds=options.lease_seconds,
+        timing=options.timing,
     )
     registry = CollectorRegistry()
     batcher = QueryBatcher()
     query_counts.register(registry, batcher, prefix=PREFIX)
+    metrics = ControllerMetrics(
+        registry,
+        Sources(
+            shards=options.shards,
+            shards_held=lambda: len(keeper.owned()),
+            analyses_running=lambda: len(controller.running),
+            api_requests=lambda: Counter(api.requests) + Counter(write_api.requests),
+            lease_requests=lambda: keeper.requests,
+            status_pending=lambda: statuses.pending,
+        ),
+    )
+    statuses = writer.StatusWriter(
+        write_api, counted=lambda result: metrics.status_writes.labels(result).inc()
+    )
     controller = Controller(
         Settings(
             api=api,
@@ -110,19 +144,12 @@ async def _main(options: Options, audit: AuditSink) -> None:
             base_dir=Path.cwd(),
             watch_seconds=options.watch_seconds,
             batcher=batcher,
-            lock_seconds=options.lease_seconds,
-            metrics=ControllerMetrics(
-                registry,
-                Sources(
-                    shards=options.shards,
-                    shards_held=lambda: len(keeper.owned()),
-                    analyses_running=lambda: len(controller.running),
-                    api_requests=lambda: api.requests,
-                    lease_requests=lambda: keeper.requests,
-                ),
-            ),
+            lock_seconds=options.timing.renew_deadline_seconds,
+            metrics=metrics,
+            writer=statuses,
         ),
         owns=keeper.owns,
+        owned_for=keeper.owned_for,
     )
     marks = Marks(stall_seconds=options.stall_seconds, lease_seconds=options.lease_seconds)
     listener = None
@@ -137,7 +164,7 @@ async def _main(options: Options, audit: AuditSink) -> None:
     leases = asyncio.create_task(keeper.run(on_tick=ticked), name="shard-leases")
     try:
         with contextlib.suppress(asyncio.CancelledError):
-            await _loop(controller, options.resync_seconds, marks)
+            await _loop(controller, options.resync_seconds, marks, keeper.taken)
     finally:
         leases.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -147,7 +174,9 @@ async def _main(options: Options, audit: AuditSink) -> None:
             await keeper.release_all()  # the others take over now, not after expiry
         keeper.close()
         api.close()
+        write_api.close()
         await asyncio.to_thread(client.close)
+        await asyncio.to_thread(write_client.close)
         if listener is not None:
             listener.stop()
         logger.info("controller %s stopped", options.identity)
@@ -162,9 +191,12 @@ def _ticked(marks: Marks, metrics: ControllerMetrics | None) -> Callable[[str], 
     return ticked
 
 
-async def _loop(controller: Controller, every: float, marks: Marks) -> None:
+async def _loop(controller: Controller, every: float, marks: Marks, taken: asyncio.Event) -> None:
+    """Resync every ``every`` seconds, and at once when a shard was taken: a killed
+    replica's policies are analysed again without waiting for the next resync."""
     resyncs = controller.settings.metrics
     while True:
+        taken.clear()  # this resync sees every shard taken so far
         error = ""
         try:
             await controller.resync()
@@ -174,4 +206,5 @@ async def _loop(controller: Controller, every: float, marks: Marks) -> None:
         marks.resynced(error)
         if resyncs is not None:
             resyncs.resyncs.labels("error" if error else "ok").inc()
-        await asyncio.sleep(every)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(taken.wait(), every)

@@ -1,21 +1,27 @@
 """Sharded replicas: each policy belongs to one of a fixed number of shards, each shard is
 a ``coordination.k8s.io`` Lease that one replica holds and renews.
 
-Every tick (a third of the Lease's duration) a replica renews its own member
-Lease, lists the group's Leases (one request), renews the shards it holds,
-gives back those beyond its fair share (``ceil(shards / live replicas)``) and
-takes free ones up to it. A shard is free when its Lease has no holder, or has
-not changed for a whole duration: as client-go's leader election, expiry is
-judged by when *this* replica saw the Lease change, never by another
-machine's clock.
+The three durations are client-go leader election's, with the same meaning:
 
-Ownership is local and conservative: a shard is owned until the monotonic
-time of the last successful renewal's *request* plus the duration. A replica
-paused (SIGSTOP) or cut off past that finds its shards gone when it wakes, so
-:class:`~rollguard.operator.fence.FencedExecutor` refuses its pending actions
-before the replica has even read the Lease again. Writes carry the
-``resourceVersion`` they were computed from: two replicas never both take a
-shard (the second gets 409 Conflict).
+- every *retry period* a replica renews its own member Lease, lists the group's
+  Leases (one request), renews the shards it holds, gives back those beyond its
+  fair share (``ceil(shards / live replicas)``) and takes free ones up to it;
+- a shard is free when its Lease has no holder, or has not changed for a whole
+  *lease duration*: as client-go's, expiry is judged by when *this* replica saw
+  the Lease change, never by another machine's clock. A replica does not wait
+  for its next retry to see a Lease expire: it lists again at the moment the
+  earliest Lease it watches would, so a killed replica's shards are taken a lease
+  duration after the others saw its last renewal, not up to a retry period later;
+- a holder owns a shard until the monotonic time of its last successful
+  renewal's *request* plus the *renew deadline*, shorter than the duration: its
+  ownership ends before any other replica can judge the Lease expired, with the
+  difference as a margin for an action already under way.
+
+A replica paused (SIGSTOP) or cut off past its renew deadline finds its shards
+gone when it wakes, so :class:`~rollguard.operator.fence.FencedExecutor`
+refuses its pending actions before the replica has even read the Lease again.
+Writes carry the ``resourceVersion`` they were computed from: two replicas
+never both take a shard (the second gets 409 Conflict).
 """
 
 from __future__ import annotations
@@ -44,6 +50,36 @@ logger = logging.getLogger(__name__)
 Obj = dict[str, Any]
 GROUP_LABEL = "rollguard.dev/group"
 ROLE_LABEL = "rollguard.dev/role"
+#: Listed this long after a watched Lease's expiry: its judgement is then past doubt.
+EXPIRY_MARGIN_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class LeaseTiming:
+    """A shard Lease's three durations, as client-go's leader election has them."""
+
+    #: How long a Lease must stay unchanged, as another replica sees it, to be free.
+    lease_seconds: float = 10.0
+    #: How long after its last successful renewal's request a holder still owns a shard.
+    renew_deadline_seconds: float = 7.0
+    #: How often a replica renews its Leases and looks for free ones.
+    retry_seconds: float = 2.0
+
+    def problem(self) -> str | None:
+        """Why the durations cannot work together (None: they can)."""
+        if not self.lease_seconds > self.renew_deadline_seconds:
+            return (
+                f"the renew deadline ({self.renew_deadline_seconds:g} s) must be shorter than "
+                f"the Lease's duration ({self.lease_seconds:g} s): a holder must stop acting "
+                "before another replica may take its shards"
+            )
+        if not self.renew_deadline_seconds > self.retry_seconds:
+            return (
+                f"the retry period ({self.retry_seconds:g} s) must be shorter than the renew "
+                f"deadline ({self.renew_deadline_seconds:g} s): a holder renews several "
+                "times before its ownership ends"
+            )
+        return None
 
 
 def shard_of(key: PolicyKey, shards: int) -> int:
@@ -67,15 +103,22 @@ class ShardKeeper:
     identity: str
     group: str = "rollguard"
     shards: int = 8
-    lease_seconds: float = 10.0
+    timing: LeaseTiming = field(default_factory=LeaseTiming)
     clock: Callable[[], float] = time.monotonic
-    #: shard -> monotonic deadline of the ownership (last renewal's request + duration)
+    #: shard -> monotonic deadline of the ownership (last renewal's request + renew deadline)
     held: dict[int, float] = field(default_factory=dict)
     #: Lease name -> (resourceVersion, when this replica first saw it)
     _seen: dict[str, tuple[str, float]] = field(default_factory=dict)
     requests: int = 0
+    #: Set when this replica takes a shard: the reconcile loop starts its analyses at once.
+    taken: asyncio.Event = field(default_factory=asyncio.Event)
+    #: When the earliest watched Lease expires (monotonic), if one will.
+    _next_expiry: float = math.inf
 
     def __post_init__(self) -> None:
+        problem = self.timing.problem()
+        if problem is not None:
+            raise ValueError(problem)
         self._api = k8s.CoordinationV1Api(self.client)
         # Threads of its own: a renewal never waits behind the reconcile loop's requests
         # (thousands of status writes and Events at a start), or ownership would lapse.
@@ -89,13 +132,24 @@ class ShardKeeper:
     def owns(self, key: PolicyKey) -> bool:
         return self.owns_shard(shard_of(key, self.shards))
 
+    def owned_for(self, key: PolicyKey) -> float:
+        """Seconds this replica still owns the policy's shard (0 when it does not)."""
+        deadline = self.held.get(shard_of(key, self.shards), -math.inf)
+        return max(0.0, deadline - self.clock())
+
     def owned(self) -> list[int]:
         """The shards this replica owns now."""
         return sorted(index for index in list(self.held) if self.owns_shard(index))
 
     @property
-    def tick_seconds(self) -> float:
-        return self.lease_seconds / 3
+    def lease_seconds(self) -> float:
+        return self.timing.lease_seconds
+
+    def next_tick_in(self) -> float:
+        """Seconds to the next tick: the retry period, or sooner when a watched Lease
+        expires before (a killed replica's shards are taken as soon as they are free)."""
+        expiry = self._next_expiry + EXPIRY_MARGIN_SECONDS - self.clock()
+        return max(0.0, min(self.timing.retry_seconds, expiry))
 
     async def run(self, on_tick: Callable[[str], None] = lambda error: None) -> None:
         """Tick until cancelled; API errors wait for the next tick (ownership lapses).
@@ -110,7 +164,7 @@ class ShardKeeper:
                 logger.warning("shard leases: %s", exc)
                 error = f"shard Leases: {_said(exc)}"
             on_tick(error)
-            await asyncio.sleep(self.tick_seconds)
+            await asyncio.sleep(self.next_tick_in())
 
     async def release_all(self) -> None:
         """Give every held shard back at once (a clean stop needs no expiry)."""
@@ -153,6 +207,16 @@ class ShardKeeper:
             name = self._shard_name(index)
             if index not in self.held and self._free(name, leases.get(name), now):
                 await self._take(index, leases.get(name))
+        self._next_expiry = self._watched_expiry(leases, now)
+
+    def _watched_expiry(self, leases: dict[str, Obj], now: float) -> float:
+        """When the earliest Lease held by another replica will have expired, as seen here."""
+        expiries = [
+            self._seen[name][1] + self.lease_seconds
+            for name, lease in leases.items()
+            if _holder(lease) not in ("", self.identity)
+        ]
+        return min((at for at in expiries if at > now), default=math.inf)
 
     def _live_members(self, leases: dict[str, Obj], now: float) -> int:
         live = 0
@@ -173,7 +237,7 @@ class ShardKeeper:
     async def _renew(self, index: int, lease: Obj) -> None:
         sent = self.clock()
         if await self._write(lease, holder=self.identity):
-            self.held[index] = sent + self.lease_seconds
+            self.held[index] = sent + self.timing.renew_deadline_seconds
         else:
             self.held.pop(index, None)
 
@@ -184,7 +248,8 @@ class ShardKeeper:
         else:
             taken = await self._write(lease, holder=self.identity, transition=True)
         if taken:
-            self.held[index] = sent + self.lease_seconds
+            self.held[index] = sent + self.timing.renew_deadline_seconds
+            self.taken.set()
             logger.info("took shard %d", index)
 
     async def _renew_member(self, leases: dict[str, Obj]) -> None:

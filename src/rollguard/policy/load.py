@@ -15,7 +15,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from rollguard import documents
 from rollguard.errors import PolicyError, PolicyProblem
-from rollguard.policy.model import FieldError, Policy
+from rollguard.policy.model import Policy
+from rollguard.policy.triggers import FieldError
 from rollguard.textfile import UnreadableFileError, read_text
 
 
@@ -58,7 +59,8 @@ def _locate(document: CommentedMap, error: Any, source: str) -> PolicyProblem:
     line, column = 1, 1
     path: list[str] = []
     raised = error.get("ctx", {}).get("error")
-    loc = raised.loc if isinstance(raised, FieldError) else error["loc"]
+    # a FieldError names the field below the model whose validator raised it
+    loc = (*error["loc"], *raised.loc) if isinstance(raised, FieldError) else error["loc"]
     for part in loc:
         if isinstance(node, CommentedMap) and part in node:
             key_line, key_column = node.lc.key(part)

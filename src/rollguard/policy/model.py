@@ -22,13 +22,12 @@ from pydantic import (
     model_validator,
 )
 
-from rollguard.policy import secrets, sources
+from rollguard.policy import consistency, sources
 from rollguard.policy import triggers as trig
 from rollguard.policy.actions import Action
 from rollguard.policy.envnames import EnvName, env_name_problem, key_env_problem
 from rollguard.policy.promotion import Promotion
-from rollguard.policy.triggers import Seconds, StrictModel, Trigger
-from rollguard.signals import Signal
+from rollguard.policy.triggers import FieldError, Seconds, StrictModel, Trigger
 
 #: Kubernetes' name grammar for Deployments (a DNS-1123 subdomain): lower-case letters,
 #: digits, ``-`` and ``.``, at most 253 characters. Every target uses it, so a name is safe
@@ -153,7 +152,10 @@ class HaproxyExecutorSpec(StrictModel):
     @model_validator(mode="after")
     def _two_servers(self) -> HaproxyExecutorSpec:
         if self.stable_server == self.canary_server:
-            raise ValueError("stable_server and canary_server must name two different servers")
+            raise FieldError(
+                ("canary_server",),
+                "stable_server and canary_server must name two different servers",
+            )
         return self
 
 
@@ -238,28 +240,32 @@ class CommandExecutorSpec(StrictModel):
     @model_validator(mode="after")
     def _commands_are_usable(self) -> CommandExecutorSpec:
         if not self.rollback:
-            raise ValueError("the command executor needs a rollback command (a list of arguments)")
+            raise FieldError(
+                ("rollback",), "the command executor needs a rollback command (a list of arguments)"
+            )
         for action in ("rollback", "set_weight", "scale", "isolate", "status"):
             argv = getattr(self, action)
             if argv is None:
                 continue
             if not argv:
-                raise ValueError(f"{action}: give the command as a non-empty list of arguments")
+                raise FieldError((action,), "give the command as a non-empty list of arguments")
             if self.shell and len(argv) != 1:
-                raise ValueError(f"{action}: with shell: true give one command line, not a list")
-            for argument in argv:
+                raise FieldError((action,), "with shell: true give one command line, not a list")
+            for index, argument in enumerate(argv):
                 for name in _placeholders(argument):
                     if name not in COMMAND_PLACEHOLDERS:
-                        raise ValueError(
-                            f"{action}: unknown placeholder {{{name}}} in {argument!r} "
-                            f"(known: {', '.join(sorted(COMMAND_PLACEHOLDERS))})"
+                        raise FieldError(
+                            (action, index),
+                            f"unknown placeholder {{{name}}} in {argument!r} "
+                            f"(known: {', '.join(sorted(COMMAND_PLACEHOLDERS))})",
                         )
                 quoted = quoted_placeholders(argument) if self.shell else []
                 if quoted:
-                    raise ValueError(
-                        f"{action}: placeholder {{{quoted[0]}}} is inside quotes in "
+                    raise FieldError(
+                        (action, index),
+                        f"placeholder {{{quoted[0]}}} is inside quotes in "
                         f"{argument[:200]!r}; with shell: true rollguard shell-quotes each value "
-                        "itself, so write it bare (echo rollback {deployment}), never in quotes"
+                        "itself, so write it bare (echo rollback {deployment}), never in quotes",
                     )
         return self
 
@@ -371,9 +377,11 @@ class Rollback(StrictModel):
     @model_validator(mode="after")
     def _steps_increase_to_100(self) -> Rollback:
         if any(b <= a for a, b in zip(self.steps, self.steps[1:], strict=False)):
-            raise ValueError("rollback steps must increase")
+            raise FieldError(("steps",), "rollback steps must increase")
         if not self.steps or self.steps[-1] != 100:
-            raise ValueError("the last rollback step must be 100 (all traffic on stable)")
+            raise FieldError(
+                ("steps",), "the last rollback step must be 100 (all traffic on stable)"
+            )
         return self
 
 
@@ -426,9 +434,12 @@ class Notifications(StrictModel):
     @model_validator(mode="after")
     def _routes_name_known_channels(self) -> Notifications:
         for route, names in self.routes.items():
-            for name in names:
+            for index, name in enumerate(names):
                 if name not in self.channels:
-                    raise ValueError(f"route {route!r} names unknown channel {name!r}")
+                    raise FieldError(
+                        ("routes", route, index),
+                        f"route {route!r} names unknown channel {name!r}",
+                    )
         return self
 
 
@@ -486,14 +497,6 @@ class AuditConfig(StrictModel):
 TriggerBlock = trig.MetricTriggerSpec | trig.SecurityTriggerSpec | trig.RuntimeSecuritySpec
 
 
-class FieldError(ValueError):
-    """A whole-policy problem that belongs to one field: the loader reports it there."""
-
-    def __init__(self, loc: tuple[str, ...], message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
-
-
 class Policy(StrictModel):
     """A whole policy. The named trigger blocks may sit at the top level."""
 
@@ -523,7 +526,7 @@ class Policy(StrictModel):
     ) -> trig.MetricTriggerSpec | None:
         if spec is not None:
             signal = spec.signal or trig.DEFAULT_SIGNAL[str(info.field_name)]
-            problem = _signal_problem(signal, spec, info)
+            problem = consistency.signal_problem(signal, spec, info.data.get("metrics"))
             if problem is not None:
                 raise ValueError(problem)
         return spec
@@ -533,168 +536,20 @@ class Policy(StrictModel):
     def _named_trigger_thresholds(
         cls, specs: dict[str, trig.MetricTriggerSpec], info: ValidationInfo
     ) -> dict[str, trig.MetricTriggerSpec]:
+        metrics = info.data.get("metrics")
         for name, spec in specs.items():
-            problem = None if spec.signal is None else _signal_problem(spec.signal, spec, info)
+            if spec.signal is None:
+                continue  # consistency.check names the missing signal at its line
+            problem = consistency.signal_problem(spec.signal, spec, metrics)
             if problem is not None:
                 raise ValueError(f"{name}.{problem}")
         return specs
 
     @model_validator(mode="after")
-    def _commands_get_no_secrets(self) -> Policy:
-        passed = [
-            (field, spec.pass_env)
-            for field, spec in (
-                ("target.executor", self.target.executor),
-                ("metrics", self.metrics),
-            )
-            if isinstance(spec, CommandExecutorSpec | sources.CommandSource)
-        ]
-        held = secrets.secret_env_names(self) if passed else {}
-        for field, names in passed:
-            for name in names:
-                if name in held:
-                    raise ValueError(
-                        f"{field}.pass_env: {name} holds a secret ({held[name]}); "
-                        "commands never get rollguard's secrets"
-                    )
+    def _consistent(self) -> Policy:
+        """The checks that span sections (rollguard.policy.consistency)."""
+        consistency.check(self)
         return self
-
-    @model_validator(mode="after")
-    def _check_triggers(self) -> Policy:
-        for name, spec in self.triggers.items():
-            if spec.signal is None:
-                raise ValueError(f"trigger {name!r} needs a signal (one of {_signal_names()})")
-        self._check_can_act()
-        names = [rule.name for rule in self.rules]
-        for name in sorted({n for n in names if names.count(n) > 1}):
-            # the engine keeps each trigger's counters by name: two would share them
-            raise ValueError(f"two triggers are named {name!r}; rename the one under triggers:")
-        for rule in self.rules:
-            if self.reference_for(rule) == "baseline" and self.baseline.file is None:
-                raise ValueError(
-                    f"trigger {rule.name!r} compares with the baseline, "
-                    "but baseline.file is not set (set it, or baseline.compare_with: stable)"
-                )
-            if rule.detection.method != "threshold":
-                self._check_sequential(rule)
-            if rule.query is not None and not isinstance(self.metrics, PrometheusSource):
-                raise ValueError(
-                    f"trigger {rule.name!r} gives a PromQL query, "
-                    "which only the prometheus provider runs"
-                    + _QUERY_INSTEAD.get(self.metrics.provider, "")
-                )
-            if isinstance(self.metrics, sources.QuerySource):
-                missing = sources.unanswered(self.metrics, rule.signal)
-                if missing is not None:
-                    raise ValueError(
-                        f"trigger {rule.name!r} measures {rule.signal.value}, which the "
-                        f"{self.metrics.provider} source cannot answer: {missing}"
-                    )
-        return self
-
-    @model_validator(mode="after")
-    def _check_promotion(self) -> Policy:
-        """A promotion needs a signal to show the canary no worse, and a way to move traffic."""
-        if self.promotion is None:
-            return self
-        tested = [rule.name for rule in self.rules if rule.signal in PROMOTION_SIGNALS]
-        if not tested:
-            raise ValueError(
-                "promotion: needs an error_rate_trigger or a latency trigger (latency_p95_ms): "
-                "without one, nothing can show the canary is no worse than stable"
-            )
-        for rule in self.rules:
-            source = self.reference_for(rule) or self.baseline.compare_with
-            if rule.signal in PROMOTION_SIGNALS and source == "baseline" and not self.baseline.file:
-                raise ValueError(
-                    f"promotion: judges {rule.name!r} against the baseline, but baseline.file "
-                    "is not set (set it, or baseline.compare_with: stable)"
-                )
-        executor = self.target.executor
-        if isinstance(executor, CommandExecutorSpec) and executor.set_weight is None:
-            raise ValueError(
-                "promotion: steps the canary's share with target.executor.set_weight, "
-                "which is not set"
-            )
-        if (
-            isinstance(executor, KubernetesExecutorSpec)
-            and executor.router is None
-            and executor.stable_by_replicas is None
-        ):
-            raise ValueError(
-                "promotion: steps the canary's share through a traffic router, or without "
-                "one through the replica counts of two Deployments behind one Service; "
-                "set target.executor.router (gateway-httproute, istio-virtualservice, "
-                "nginx-ingress) or target.executor.stable_deployment (the Deployment "
-                "running the stable version, not the canary's)"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _check_isolation(self) -> Policy:
-        """A Kubernetes executor isolates only through a router: without one, every
-        isolation the policy asks for would fail at the moment of an incident."""
-        executor = self.target.executor
-        if not isinstance(executor, KubernetesExecutorSpec) or executor.router is not None:
-            return self
-        for where, spec in self._acting_blocks():
-            if spec.action is Action.TRAFFIC_ISOLATION_AND_ROLLBACK:
-                default = "" if "action" in spec.model_fields_set else " (its default action)"
-                raise FieldError(
-                    (*where, "action"),
-                    f"{'.'.join(where)} acts with traffic_isolation_and_rollback{default}, "
-                    "which the kubernetes executor can only do through a traffic router: "
-                    "set target.executor.router (gateway-httproute, istio-virtualservice or "
-                    "nginx-ingress), or choose another action (e.g. immediate_rollback)",
-                )
-        return self
-
-    def _acting_blocks(self) -> list[tuple[tuple[str, ...], TriggerBlock]]:
-        """Each trigger block that may act (not dry_run), with its path in the file."""
-        blocks: list[tuple[tuple[str, ...], TriggerBlock | None]] = [
-            ((name,), getattr(self, name))
-            for name in (*trig.DEFAULT_SIGNAL, "security_trigger", "runtime_security")
-        ]
-        blocks += [(("triggers", name), spec) for name, spec in self.triggers.items()]
-        return [(where, spec) for where, spec in blocks if spec is not None and not spec.dry_run]
-
-    def _check_can_act(self) -> None:
-        """A policy that can never act would watch as healthy without judging anything."""
-        acting = [rule.name for rule in self.rules if not rule.dry_run]
-        gate = self.security_trigger
-        if gate is not None and not gate.dry_run:
-            acting.append("security_trigger")
-        if acting:
-            return
-        if self.rules or gate is not None:
-            raise ValueError(
-                "every trigger is dry_run: at least one must be able to act "
-                "(set dry_run: false on one)"
-            )
-        raise ValueError(
-            "no trigger: add at least one (error_rate_trigger, latency_trigger, "
-            "memory_trigger, security_trigger, runtime_security or triggers:)"
-        )
-
-    def _check_sequential(self, rule: Trigger) -> None:
-        if not trig.supports_sequential(rule.signal):
-            names = ", ".join(sorted(signal.value for signal in trig.SEQUENTIAL_SIGNALS))
-            raise ValueError(
-                f"trigger {rule.name!r}: sequential detection exists for {names} and custom "
-                f"ratio signals (errors over requests), not {rule.signal.value} "
-                "(use method: threshold)"
-            )
-        if rule.query is not None:
-            raise ValueError(
-                f"trigger {rule.name!r}: sequential detection counts requests itself "
-                "and cannot use a custom query"
-            )
-        reference = self.reference_for(rule) or self.baseline.compare_with
-        if reference == "baseline" and self.baseline.file is None:
-            raise ValueError(
-                f"trigger {rule.name!r}: sequential detection compares with the baseline, "
-                "but baseline.file is not set (set it, or baseline.compare_with: stable)"
-            )
 
     @cached_property
     def rules(self) -> list[Trigger]:
@@ -729,38 +584,6 @@ class Policy(StrictModel):
         if rule.threshold.reference == "stable" or self.baseline.compare_with == "stable":
             return "stable"
         return "baseline"
-
-
-#: Signals the promotion test judges (engine/promotion.py).
-PROMOTION_SIGNALS = frozenset({Signal.ERROR_RATE_PERCENT, Signal.LATENCY_P95_MS})
-
-
-def _signal_names() -> str:
-    return ", ".join(signal.value for signal in Signal)
-
-
-#: Where a source that runs its own language takes a trigger's own query instead.
-_QUERY_INSTEAD = dict.fromkeys(
-    ("influxdb", "graphite", "loki", "cloudwatch", "datadog", "newrelic", "web", "command"),
-    "; define the query as a signal under metrics.signals and give its name as signal:",
-)
-
-
-def _signal_problem(
-    signal: Signal | str, spec: trig.MetricTriggerSpec, info: ValidationInfo
-) -> str | None:
-    """Why a trigger's signal or threshold cannot work, else None (``info`` holds metrics)."""
-    if isinstance(signal, Signal):
-        problem = trig.threshold_problem(signal, spec)
-        return None if problem is None else f"threshold: {problem}"
-    defined = sources.custom_signals(info.data.get("metrics"))
-    if signal in defined:
-        return None
-    known = ", ".join(sorted(defined)) or "none"
-    return (
-        f"signal: unknown signal {signal!r}; built-in: {_signal_names()}; "
-        f"defined under metrics.signals: {known}"
-    )
 
 
 __all__ = ["Action", "EnvName", "Policy", "Trigger", "env_name_problem", "key_env_problem"]

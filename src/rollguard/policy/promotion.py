@@ -16,7 +16,11 @@ from typing import Literal
 from pydantic import Field, HttpUrl, field_validator, model_validator
 
 from rollguard.policy.envnames import EnvName
-from rollguard.policy.triggers import Seconds, StrictModel
+from rollguard.policy.triggers import FieldError, Seconds, StrictModel
+from rollguard.signals import Signal
+
+#: Signals the promotion test judges (engine/promotion.py).
+PROMOTION_SIGNALS = frozenset({Signal.ERROR_RATE_PERCENT, Signal.LATENCY_P95_MS})
 
 #: The hooks a release calls, in the order they can happen.
 HOOK_NAMES = ("pre_rollout", "confirm_step", "confirm_promotion", "post_rollout", "on_rollback")
@@ -43,9 +47,9 @@ class Hook(StrictModel):
         if (self.url is None) == (self.command is None):
             raise ValueError("a hook needs exactly one of url: or command:")
         if self.command is not None and not self.command:
-            raise ValueError("command: needs at least the program to run")
+            raise FieldError(("command",), "needs at least the program to run")
         if self.secret_env is not None and self.url is None:
-            raise ValueError("secret_env: signs an HTTP hook; a command hook has no signature")
+            raise FieldError(("secret_env",), "signs an HTTP hook; a command hook has no signature")
         return self
 
 
@@ -95,18 +99,21 @@ class Promotion(StrictModel):
     @model_validator(mode="after")
     def _durations(self) -> Promotion:
         if self.max_step_duration < self.min_step_duration:
-            raise ValueError(
+            raise FieldError(
+                ("max_step_duration",),
                 f"max_step_duration ({self.max_step_duration:g}s) is shorter than "
-                f"min_step_duration ({self.min_step_duration:g}s)"
+                f"min_step_duration ({self.min_step_duration:g}s)",
             )
         if self.step_beta is not None and self.step_beta < self.beta:
-            raise ValueError(
+            raise FieldError(
+                ("step_beta",),
                 f"step_beta ({self.step_beta:g}) is below beta ({self.beta:g}): a step "
-                "before the last cannot need more evidence than the promotion itself"
+                "before the last cannot need more evidence than the promotion itself",
             )
         if self.margin_ratio == 1.0 and self.margin_points == 0.0:
-            raise ValueError(
+            raise FieldError(
+                ("margin_ratio",),
                 "margin_ratio 1 and margin_points 0 leave no margin: no evidence can show "
-                "a canary as good as stable to be no worse (raise one of them)"
+                "a canary as good as stable to be no worse (raise one of them)",
             )
         return self

@@ -32,6 +32,7 @@ from rollguard.policy.actions import (
     Severity,
     parse_action,
 )
+from rollguard.policy.envnames import env_name_problem
 from rollguard.signals import AnySignal, CustomSignal, Signal, is_error_ratio
 
 
@@ -72,6 +73,17 @@ class StrictModel(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class FieldError(ValueError):
+    """A problem a model validator finds that belongs to one field: the loader reports it
+    at that field's line. ``loc`` is the field's path below the model that raised it (from
+    the file's top for the whole policy); a path that goes past what the file writes stops
+    at the deepest key it does write (a missing ``baseline.file`` at ``baseline``)."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 class Threshold(StrictModel):
@@ -147,7 +159,7 @@ class Detection(StrictModel):
     @model_validator(mode="after")
     def _check_horizon(self) -> Detection:
         if self.horizon is not None and self.detector != "e-detector":
-            raise ValueError("horizon applies to detector: e-detector only")
+            raise FieldError(("horizon",), "horizon applies to detector: e-detector only")
         return self
 
     @property
@@ -210,7 +222,7 @@ class MetricTriggerSpec(StrictModel):
                 f"increase, above (got {', '.join(given) or 'none'})"
             )
         if self.measurement_window is not None and self.window is not None:
-            raise ValueError("give measurement_window or window, not both")
+            raise FieldError(("window",), "give measurement_window or window, not both")
         return self
 
     def threshold_unit(self) -> str:
@@ -351,8 +363,6 @@ def _host_port(raw: object) -> str:
 
 def _secret_env_name(name: str) -> str:
     """A variable's name, never the secret pasted in its place (as every ``*_env`` field)."""
-    from rollguard.policy.model import env_name_problem  # model imports this module
-
     problem = env_name_problem(name)
     if problem is not None:
         raise ValueError(problem)
@@ -396,10 +406,11 @@ class RuntimeSecuritySpec(StrictModel):
     @model_validator(mode="after")
     def _falco_needs_a_secret(self) -> RuntimeSecuritySpec:
         if self.falco_listen and not self.falco_secret_env:
-            raise ValueError(
+            raise FieldError(
+                ("falco_listen",),
                 "falco_listen needs falco_secret_env: the name of an environment variable "
                 "holding the secret Falco must send (any local process could otherwise "
-                "forge an alert); see docs/runtime-security.md"
+                "forge an alert); see docs/runtime-security.md",
             )
         return self
 

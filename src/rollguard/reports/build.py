@@ -13,14 +13,32 @@ from rollguard.reports.views import ReportSource
 from rollguard.timestamps import now_rfc3339, rfc3339
 
 
-def build(store: ReportSource, *, since: str, until: datetime | None = None) -> ComplianceReport:
-    """The report for entries from ``since`` (RFC 3339) up to now; verify covers the whole chain."""
+def build(
+    store: ReportSource,
+    *,
+    since: str,
+    until: datetime | None = None,
+    deployment: str | None = None,
+    namespace: str | None = None,
+) -> ComplianceReport:
+    """The report for entries from ``since`` (RFC 3339) up to now; verify covers the whole chain.
+
+    ``deployment`` and ``namespace`` narrow the figures to one deployment (its
+    name in every namespace, or in ``namespace``) or to one namespace.
+    """
     end = rfc3339(until) if until is not None else now_rfc3339()
     # Details (evidence) are read for decisions only: they say why each rollback fired.
-    decisions = {entry.id: entry for entry in store.list(since=since, kind="decision")}
+    decisions = {
+        entry.id: entry
+        for entry in store.list(
+            since=since, kind="decision", deployment=deployment, namespace=namespace
+        )
+    }
     entries = [
         decisions.get(entry.id, entry)
-        for entry in store.list(since=since, details=False)
+        for entry in store.list(
+            since=since, details=False, deployment=deployment, namespace=namespace
+        )
         if entry.record.timestamp <= end
     ]
     return compute(entries, period_start=since, period_end=end, verify=store.verify())

@@ -73,6 +73,13 @@ class RollbackEvent:
     affected_users: int
     #: The triggering signal's evidence at the decision (value, limit, reference), if stored.
     why: Mapping[str, object] | None = None
+    #: The Deployment's Kubernetes namespace; "" where it has none (or before it was recorded).
+    namespace: str = ""
+
+    @property
+    def target(self) -> str:
+        """The deployment as a person names it: ``namespace/name``, or the bare name."""
+        return f"{self.namespace}/{self.deployment}" if self.namespace else self.deployment
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,7 @@ def compute(
                     entry_id=entry.id,
                     timestamp=record.timestamp,
                     deployment=record.deployment,
+                    namespace=record.namespace,
                     trigger=record.trigger or "(none)",
                     severity=record.severity,
                     action=record.action,

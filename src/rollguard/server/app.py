@@ -158,13 +158,16 @@ def create_app(
     @app.get("/api/v1/audit", response_model=s.AuditList, tags=["audit"], responses=_ERRORS)
     async def audit_entries(
         deployment: str | None = None,
+        namespace: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> dict[str, Any]:
-        """Recent audit entries, newest first (from the store when one is configured)."""
-        return {
-            "backend": audit.backend,
-            "entries": await audit.entries(deployment=deployment, limit=limit),
-        }
+        """Recent audit entries, newest first (from the store when one is configured).
+
+        ``deployment`` matches that name in every namespace; ``namespace`` keeps
+        only entries recorded in that Kubernetes namespace.
+        """
+        entries = await audit.entries(deployment=deployment, namespace=namespace, limit=limit)
+        return {"backend": audit.backend, "entries": entries}
 
     status_api.add_routes(app, manager)
     _security_scheme(app)

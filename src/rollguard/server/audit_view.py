@@ -39,6 +39,7 @@ class AuditStore(AuditSink, Protocol):
         deployment: str | None = None,
         kind: str | None = None,
         newest: int | None = None,
+        namespace: str | None = None,
     ) -> Sequence[AuditEntry]:
         """Entries in id order, filtered; ``newest``: only the last N."""
 
@@ -83,27 +84,32 @@ class AuditView:
         """Let queued writes finish, then stop the writer thread."""
         self._writer.shutdown(wait=True)
 
-    def recent(self, *, deployment: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """The newest records first, from memory."""
+    def recent(
+        self, *, deployment: str | None = None, namespace: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """The newest records first, from memory (filtered as the store filters)."""
         out: list[dict[str, Any]] = []
         with self._memory_lock:
             snapshot = list(self._recent)
         for entry_id, record in reversed(snapshot):
-            if deployment is None or record.deployment == deployment:
+            named = deployment is None or record.deployment == deployment
+            if named and (namespace is None or record.namespace == namespace):
                 out.append({"id": entry_id, **asdict(record)})
                 if len(out) >= limit:
                     break
         return out
 
     async def entries(
-        self, *, deployment: str | None = None, limit: int = 50
+        self, *, deployment: str | None = None, namespace: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
         """The newest entries first: from the store when configured, else from memory."""
         store = self.store
         if store is None:
-            return self.recent(deployment=deployment, limit=limit)
+            return self.recent(deployment=deployment, namespace=namespace, limit=limit)
         # Only the newest rows: the page asks every second, the trail only grows.
-        found = await asyncio.to_thread(store.list, deployment=deployment, newest=limit)
+        found = await asyncio.to_thread(
+            store.list, deployment=deployment, namespace=namespace, newest=limit
+        )
         newest = list(found)[::-1]
         return [
             {

@@ -25,6 +25,7 @@ from typing import Any
 from rollguard.audit.base import AuditSink
 from rollguard.controller import Outcome, Watcher, WatchResult, audit_write
 from rollguard.controller.actions import ActionKind, OperatorAction
+from rollguard.controller.recovery import namespace_of
 from rollguard.controller.watch import EvaluationHook, OperatorRequest, StepHook, asker
 from rollguard.engine.evaluate import Evaluation
 from rollguard.errors import HeldError, LockedError, RollguardError
@@ -246,6 +247,7 @@ class ControllerManager:
             policy_file=str(path),
             policy_digest=source.policy.digest(),
             history=History(interval_seconds=source.policy.analysis.interval),
+            namespace=namespace_of(source.policy) or "",
         )
         runner = Runner(source=source, file_key=key, state=state)
         self.runners[name] = runner

@@ -121,6 +121,7 @@ class DeploymentState:
     error: str | None = None
     release: str | None = None  # the version of the release being watched, when told
     promotion: dict[str, Any] | None = None  # a progressive release's step and evidence
+    namespace: str = ""  # the Deployment's Kubernetes namespace, recorded in its audit entries
     history: History = field(default_factory=lambda: History(interval_seconds=5.0))
     timeline: deque[TimelineEntry] = field(default_factory=lambda: deque(maxlen=TIMELINE_LENGTH))
     _statuses: dict[str, str] = field(default_factory=dict, repr=False)

@@ -35,6 +35,7 @@ def entry(
     return AuditRecord(
         kind=kind,
         deployment=state.name,
+        namespace=state.namespace,
         timestamp=iso(at),
         trigger="operator",
         reason=f"{what} by {asker(requested_by, on_behalf_of)}{note}"

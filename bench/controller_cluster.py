@@ -19,9 +19,10 @@ For each N, once every policy was evaluated by its replica, it measures over
 ``--measure-seconds``, per replica, from the replica's own ``/metrics`` and
 ``/proc``: analyses running, evaluations per interval, evaluation lag p50/p99
 (``rollguard_controller_evaluation_lag_seconds``, interpolated in its buckets as
-``histogram_quantile`` does), Prometheus queries per interval, RSS and CPU, and
-the requests it made to the API server (its reconcile loop's and its Lease
-keeper's counters); and from kube-apiserver's own ``/metrics``
+``histogram_quantile`` does), Prometheus queries per interval, RSS and CPU, the
+requests it made to the API server (its reconcile loop's, status writer's and
+Lease keeper's counters), the status writes it made and how many wait at the
+end; and from kube-apiserver's own ``/metrics``
 (``apiserver_request_total``) the request rate by resource, for a cross-check.
 
 At each N of ``--kill-at``, failover: ``--kills`` times, once every policy is
@@ -456,6 +457,12 @@ def _replica_row(
         "lag_p99": lag_quantile(before, after, 0.99),
         "queries_per_interval": grew(f"{METRIC}prometheus_queries_total") / intervals,
         "api_per_s": api / elapsed,
+        "status_written_per_s": (
+            total(after, f"{METRIC}status_writes_total", result="written")
+            - total(before, f"{METRIC}status_writes_total", result="written")
+        )
+        / elapsed,
+        "status_pending": total(after, f"{METRIC}status_writes_pending"),
         "api_by_verb_per_s": {
             dict(labels)["verb"]: (value - before.get((sample, labels), 0.0)) / elapsed
             for (sample, labels), value in after.items()
@@ -624,16 +631,18 @@ def print_tables(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
     )
     print(
         "| deployments | replica | analyses | evaluated / interval | lag p50 s | lag p99 s "
-        "| queries / interval | API requests / s | RSS MB (peak) | CPU | load |"
+        "| queries / interval | API requests / s | status writes / s (pending) "
+        "| RSS MB (peak) | CPU | load |"
     )
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for result in results:
         for row in result["replicas"]:
             print(
                 f"| {result['deployments']:,} | {row['replica']} | {row['analyses']:,.0f} "
                 f"| {row['evaluations_per_interval']:,.0f} | {_s(row['lag_p50'])} "
                 f"| {_s(row['lag_p99'])} | {row['queries_per_interval']:.1f} "
-                f"| {row['api_per_s']:.1f} | {row['rss_mb']:,.0f} ({row['peak_mb']:,.0f}) "
+                f"| {row['api_per_s']:.1f} | {row['status_written_per_s']:.1f} "
+                f"({row['status_pending']:,.0f}) | {row['rss_mb']:,.0f} ({row['peak_mb']:,.0f}) "
                 f"| {row['cpu_share']:.0%} | {' '.join(result['load'])} |"
             )
     print(

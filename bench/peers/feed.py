@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
 import numpy as np
 import prometheus_client
@@ -110,14 +111,25 @@ class Run:
         return float(requests), float(errors), buckets, float(total_seconds), float(memory)
 
 
+class Source(Protocol):
+    """What the exporter reads of a run: ``Run`` here, ``stepping.SteppedRun`` too."""
+
+    @property
+    def name(self) -> str: ...
+
+    def values(self, version: str, now: float) -> tuple[float, float, np.ndarray, float, float]:
+        """(requests, errors, cumulative buckets, duration sum, memory MB) at ``now``."""
+        ...
+
+
 class Feed(Collector):
     """Every registered run's series, as one exposition (thread-safe)."""
 
     def __init__(self) -> None:
-        self._runs: dict[str, Run] = {}
+        self._runs: dict[str, Source] = {}
         self._lock = threading.Lock()
 
-    def add(self, run: Run) -> None:
+    def add(self, run: Source) -> None:
         with self._lock:
             self._runs[run.name] = run
 

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from bench.detection.simulate import Scenario
 from bench.peers import manifests
 from bench.peers.feed import Feed, Run, play
 from bench.peers.manifests import ARGO, FLAGGER, IMAGES, ROLLGUARD, TOOLS, Config
-from bench.peers.observe import PREFIX, STATES, Objects, Poller, Snapshot
+from bench.peers.observe import PREFIX, STATES, Objects, Poller, Snapshot, State
 from servers.kube_cluster import KubeCluster, wait_for_service_account
 from servers.process import terminate
 
@@ -78,6 +78,11 @@ class Outcome:
     evaluations: int = 0
     fallbacks: int = 0
     method: str = ""
+    #: The promotion row (bench/peers/stepping.py): when it had all the traffic on the new
+    #: version, and the canary requests it served up to traffic back on stable (or to the
+    #: end of the run, when it never was).
+    promoted_at: float | None = None
+    exposed: float | None = None
 
 
 @dataclass
@@ -95,17 +100,22 @@ class Environment:
 
 
 @dataclass
-class _Watch:
+class Watch:
     """The snapshots one run has seen: first time each tool's state turned true."""
 
     namespace: str
     first: dict[tuple[str, str], float] = field(default_factory=dict)
     objects: Objects = field(default_factory=dict)
     seen: threading.Event = field(default_factory=threading.Event)
+    states: Mapping[str, Callable[[Objects], State]] = field(default_factory=lambda: STATES)
+    #: Told every snapshot's time and this run's objects (the promotion row's shares).
+    listen: Callable[[float, Objects], None] | None = None
 
     def __call__(self, snapshot: Snapshot) -> None:
         self.objects = snapshot.namespaces.get(self.namespace, {})
-        for tool, state_of in STATES.items():
+        if self.listen is not None:
+            self.listen(snapshot.at, self.objects)
+        for tool, state_of in self.states.items():
             state = state_of(self.objects)
             for what in ("decided", "drained", "recovered", "promoted"):
                 if getattr(state, what):
@@ -140,13 +150,14 @@ def _settled(objects: Objects) -> bool:
     )
 
 
-def _create(env: Environment, namespace: str, objects: list[dict[str, object]]) -> None:
+def create(env: Environment, namespace: str, objects: list[dict[str, object]]) -> None:
     stream = "\n".join(json.dumps(o) for o in objects)
     env.cluster.kubectl("create", "-n", namespace, "-f", "-", stdin=stream)
 
 
-def _release(env: Environment, namespace: str) -> None:
-    """The second image, for all three tools at once (a user's ``kubectl set image``)."""
+def release(env: Environment, namespace: str, rollguard: str = "rollguard") -> None:
+    """The second image, for all three tools at once (a user's ``kubectl set image``);
+    rollguard's on its Deployment ``rollguard``."""
     apps = k8s.AppsV1Api(env.api)
     image = [
         {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": IMAGES[1]}
@@ -156,14 +167,25 @@ def _release(env: Environment, namespace: str) -> None:
         "argoproj.io", "v1alpha1", namespace, "rollouts", "argo", image, **json_patch
     )
     apps.patch_namespaced_deployment("flagger", namespace, image, **json_patch)
-    apps.patch_namespaced_deployment("rollguard", namespace, image, **json_patch)
+    apps.patch_namespaced_deployment(rollguard, namespace, image, **json_patch)
 
 
-def _watch_rollguard(
-    env: Environment, case: Case, namespace: str, seconds: float
+PolicyOf = Callable[[str, str, str, Path, float], dict[str, object]]
+
+
+def watch_rollguard(
+    env: Environment,
+    case: Case,
+    namespace: str,
+    seconds: float,
+    *,
+    run: str | None = None,
+    policy_of: PolicyOf = manifests.rollguard_policy,
 ) -> tuple[subprocess.Popen[bytes], Path]:
-    policy = manifests.rollguard_policy(
-        namespace, namespace, env.prometheus_url, env.cluster.kubeconfig, case.scale
+    """``rollguard watch`` on ``policy_of``'s policy, reading series ``run`` (the namespace's
+    by default)."""
+    policy = policy_of(
+        run or namespace, namespace, env.prometheus_url, env.cluster.kubeconfig, case.scale
     )
     directory = env.directory / namespace
     directory.mkdir(parents=True, exist_ok=True)
@@ -206,7 +228,7 @@ def run_case(env: Environment, case: Case, index: int) -> dict[str, Outcome]:
     """Run ``case``; each tool's outcome."""
     namespace = f"{PREFIX}{index}-{case.seed}"
     k8s.CoreV1Api(env.api).create_namespace({"metadata": {"name": namespace}})
-    watch = _Watch(namespace)
+    watch = Watch(namespace)
     env.poller.subscribe(watch)
     seconds = watch_seconds(case)
     # Enough draws for the whole run and its grace, so every series keeps flowing.
@@ -216,45 +238,29 @@ def run_case(env: Environment, case: Case, index: int) -> dict[str, Outcome]:
     process: subprocess.Popen[bytes] | None = None
     try:
         wait_for_service_account(env.cluster, env.api, namespace)
-        _create(
+        create(
             env, namespace, manifests.argo(namespace, env.prometheus_url, case.config, case.scale)
         )
-        _create(
+        create(
             env,
             namespace,
             manifests.flagger(namespace, env.prometheus_url, case.config, case.scale),
         )
-        _create(
+        create(
             env,
             namespace,
             [manifests.deployment("rollguard", IMAGES[0]), manifests.canary_ingress()],
         )
         watch.wait(_settled, SETTLE_TIMEOUT, "Rollout Healthy, Canary Initialized, Deployment up")
         # Like the peers' controllers, rollguard is up before the release.
-        process, log = _watch_rollguard(env, case, namespace, READY_TIMEOUT + seconds / case.scale)
+        process, log = watch_rollguard(env, case, namespace, READY_TIMEOUT + seconds / case.scale)
         _first_evaluation(process, log, READY_TIMEOUT)
         run.start = time.monotonic()
-        _release(env, namespace)
+        release(env, namespace)
         onset = run.start + case.scenario.onset_seconds / case.scale
-        watched = run.start + seconds / case.scale
-        deadline = watched + GRACE
-        stopped = False
-        while time.monotonic() < deadline and not _all_done(watch, process):
-            env.check_running()
-            if not stopped and time.monotonic() >= watched and process.poll() is None:
-                process.send_signal(signal.SIGINT)  # its watched time is over
-                stopped = True
-            watch.seen.clear()
-            watch.seen.wait(timeout=1.0)  # the next snapshot
-        if not stopped and process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            stopped = True
-        code = process.wait(timeout=120)
-        # The last snapshot after rollguard exited must include what it did.
-        watch.seen.clear()
-        watch.seen.wait(timeout=5)
-        found = _outcomes(watch, onset, case.scale, INTERRUPTED if stopped else code, code)
-        _read_watch(log, found[ROLLGUARD])
+        stopped, code = follow(env, watch, process, run.start + seconds / case.scale)
+        found = outcomes_of(watch, onset, case.scale, INTERRUPTED if stopped else code, code)
+        read_watch(log, found[ROLLGUARD])
         return found
     finally:
         if process is not None and process.poll() is None:
@@ -264,7 +270,31 @@ def run_case(env: Environment, case: Case, index: int) -> dict[str, Outcome]:
         k8s.CoreV1Api(env.api).delete_namespace(namespace)
 
 
-def _read_watch(log: Path, outcome: Outcome) -> None:
+def follow(
+    env: Environment, watch: Watch, process: subprocess.Popen[bytes], watched: float
+) -> tuple[bool, int]:
+    """Until every tool is done or the watched time (monotonic) and its grace are over;
+    whether rollguard had to be stopped, and its exit code."""
+    deadline = watched + GRACE
+    stopped = False
+    while time.monotonic() < deadline and not _all_done(watch, process):
+        env.check_running()
+        if not stopped and time.monotonic() >= watched and process.poll() is None:
+            process.send_signal(signal.SIGINT)  # its watched time is over
+            stopped = True
+        watch.seen.clear()
+        watch.seen.wait(timeout=1.0)  # the next snapshot
+    if not stopped and process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        stopped = True
+    code = process.wait(timeout=120)
+    # The last snapshot after rollguard exited must include what it did.
+    watch.seen.clear()
+    watch.seen.wait(timeout=5)
+    return stopped, code
+
+
+def read_watch(log: Path, outcome: Outcome) -> None:
     """What rollguard's JSON lines say about how it judged (``outcome``'s last fields)."""
     for line in log.read_text(errors="replace").splitlines():
         try:
@@ -283,7 +313,7 @@ def _read_watch(log: Path, outcome: Outcome) -> None:
             outcome.method = f"{deciding.get('method', '?')}{fallback}"
 
 
-def _all_done(watch: _Watch, process: subprocess.Popen[bytes]) -> bool:
+def _all_done(watch: Watch, process: subprocess.Popen[bytes]) -> bool:
     def done(tool: str) -> bool:
         return (tool, "recovered") in watch.first or (tool, "promoted") in watch.first
 
@@ -291,11 +321,12 @@ def _all_done(watch: _Watch, process: subprocess.Popen[bytes]) -> bool:
     return peers and process.poll() is not None
 
 
-def _outcomes(
-    watch: _Watch, onset: float, scale: float, expected: int, code: int
+def outcomes_of(
+    watch: Watch, onset: float, scale: float, expected: int, code: int, *, stepped: bool = False
 ) -> dict[str, Outcome]:
     """Each tool's outcome; rollguard's exit ``code`` (``expected`` 130 if the harness
-    stopped it at the end of its watched time, else 0 or 1)."""
+    stopped it at the end of its watched time, else 0 or 1). ``stepped``: rollguard
+    promotes too, and the API server says when (the promotion row)."""
 
     def since(tool: str, what: str) -> float | None:
         at = watch.first.get((tool, what))
@@ -309,8 +340,14 @@ def _outcomes(
             recovered=since(tool, "recovered"),
             drained=since(tool, "drained"),
             promoted=(tool, "promoted") in watch.first,
+            promoted_at=since(tool, "promoted"),
         )
-        if tool == ROLLGUARD:
+        if tool == ROLLGUARD and stepped:
+            if code not in (0, 1, 4, INTERRUPTED):  # 4: held at max_step_duration
+                outcome.note = f"rollguard watch exited {code}"
+            elif code == 4:
+                outcome.note = "held at max_step_duration"
+        elif tool == ROLLGUARD:
             # healthy: its watch ended healthy, or was still watching at the end
             healthy = code == 0 or (expected == INTERRUPTED and code == INTERRUPTED)
             outcome.promoted = healthy and outcome.decided is None

@@ -79,12 +79,22 @@ class Config:
     flagger_success_window: float = 60.0
     flagger_duration_window: float = 30.0
     flagger_success_min: float = 99.0
+    #: Above 0: a weighted canary (``provider: nginx``) stepping by this to ``flagger_max_weight``
+    #: instead of ``iterations`` (bench/peers/stepping.py).
+    flagger_step_weight: int = 0
+    flagger_max_weight: int = 50
+    #: Each tool steps its own share and the series follow it (bench/peers/stepping.py).
+    promotion: bool = False
 
     def argo_canary_seconds(self) -> float:
         """How long a healthy Argo canary lasts: its four pauses."""
         return 4 * self.argo_pause
 
     def flagger_canary_seconds(self) -> float:
+        if self.flagger_step_weight:
+            # every step, then its promotion and finalising (an interval or two each)
+            steps = -(-self.flagger_max_weight // self.flagger_step_weight)
+            return self.flagger_interval * (steps + 3)
         return self.flagger_interval * (self.flagger_iterations + 1)
 
 

@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 from kubernetes import client as k8s  # noqa: E402
 
 from bench.detection.core import wilson  # noqa: E402
+from bench.peers import promotion_table  # noqa: E402
 from bench.peers.gaps import Gaps, scrape_gaps  # noqa: E402
 from bench.peers.harness import Case, Outcome, never, run_case  # noqa: E402
 from bench.peers.manifests import (  # noqa: E402
@@ -45,10 +46,13 @@ from bench.peers.manifests import (  # noqa: E402
     scrape_milliseconds,
 )
 from bench.peers.simulated import simulate  # noqa: E402
+from bench.peers.stepped_run import run_stepped_case  # noqa: E402
+from bench.peers.stepping import STEPPED  # noqa: E402
 from bench.peers.suite import (  # noqa: E402
     BAD,
     DOCUMENTED,
     HEALTHY,
+    PROMOTION_ROW,
     SHORTEST,
     SMOKE,
     Row,
@@ -64,6 +68,7 @@ def run_row(
     row: Row,
     runs: tuple[int, int],
     *,
+    first_seed: int = 1,
     jobs: int,
     cluster: KubeCluster,
     directory: Path,
@@ -71,13 +76,14 @@ def run_row(
     save: Callable[[Result], None],
 ) -> tuple[list[Result], Gaps]:
     """Every case of ``row``, ``jobs`` at a time; and the scrapes Prometheus missed."""
-    todo = cases(row, *runs)
+    todo = cases(row, *runs, first_seed)
+    runner = run_stepped_case if row.config.promotion else run_case
     with environment(cluster, directory, row.scale, api) as env:
         started = time.monotonic()
 
         def one(item: tuple[int, Case]) -> Result:
             index, case = item
-            outcome = run_case(env, case, index)
+            outcome = runner(env, case, index)
             print(f"  {row.config.name} | {case.name}: " + _brief(outcome), flush=True)
             save((case, outcome))
             return case, outcome
@@ -101,7 +107,7 @@ def _record(result: Result) -> dict[str, object]:
 def _loaded(record: dict[str, Any]) -> Result:
     """A saved run (``runs.jsonl``) as the case and outcomes it was."""
     scenarios = {item.name: item for item in [*BAD, *HEALTHY]}
-    configs = {config.name: config for config in (DOCS, TUNED, SMOKE)}
+    configs = {config.name: config for config in (DOCS, TUNED, SMOKE, STEPPED)}
     raw = record["case"]
     case = Case(
         scenarios[raw["scenario"]],
@@ -119,6 +125,10 @@ def _brief(outcome: dict[str, Outcome]) -> str:
         if o.evaluations:  # after the release (the first evaluation comes before it)
             fell = max(0, o.fallbacks - 1)
             how += f" [{fell}/{o.evaluations - 1} evaluations fell back]"
+        if o.promoted_at is not None:
+            how += f", all traffic on it at {o.promoted_at:.0f}s"
+        if o.exposed is not None:
+            how += f", {o.exposed:,.0f} canary requests served"
         if o.decided is not None:
             return (
                 f"{o.tool} decided {o.decided:.0f}s{how}, traffic on stable {_s(o.drained)}, "
@@ -246,7 +256,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--bad-runs", type=int, default=6, help="runs per bad scenario")
     parser.add_argument("--healthy-runs", type=int, default=12, help="runs per healthy kind")
     parser.add_argument("--jobs", type=int, default=8, help="runs at a time (default 8)")
-    parser.add_argument("--rows", default="documented,tuned", help="documented and/or tuned")
+    parser.add_argument(
+        "--rows",
+        default="documented,tuned",
+        help="documented, tuned and/or promotion (each tool steps its canary: "
+        "time to 100%% healthy, canary requests served bad; bench/peers/stepping.py)",
+    )
     parser.add_argument(
         "--cap",
         type=float,
@@ -255,7 +270,17 @@ def _parser() -> argparse.ArgumentParser:
         "(healthy runs too; default: the row's own, the whole canaries for documented)",
     )
     parser.add_argument(
-        "--tabulate", type=Path, default=None, help="no runs: the tables from a runs.jsonl"
+        "--first-seed",
+        type=int,
+        default=1,
+        help="the first run's seed (more runs later: a new output, then --tabulate both)",
+    )
+    parser.add_argument(
+        "--tabulate",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="no runs: the tables from one or more runs.jsonl",
     )
     parser.add_argument("--output", default=str(Path(__file__).with_name("RESULTS.md")))
     return parser
@@ -265,7 +290,7 @@ def _measure(
     args: argparse.Namespace, saved: Path, out: Callable[[str], None]
 ) -> tuple[list[Result], list[str]]:
     """Every row asked for; each run appended to ``saved`` as it ends; each row's gaps."""
-    rows = {"documented": DOCUMENTED, "tuned": SHORTEST}
+    rows = {"documented": DOCUMENTED, "tuned": SHORTEST, "promotion": PROMOTION_ROW}
     saved.write_text("", encoding="utf-8")
     lock = threading.Lock()
 
@@ -292,6 +317,7 @@ def _measure(
                     directory=directory,
                     api=api,
                     save=save,
+                    first_seed=args.first_seed,
                 )
                 results += found
                 interval = scrape_milliseconds(row.scale) / 1000
@@ -311,27 +337,36 @@ def _report(results: list[Result], gaps: list[str], out: Callable[[str], None]) 
     caps = sorted({(c.config.name, c.cap) for c, _ in results if c.cap is not None})
     for config, cap in caps:
         out(f"Row {config}: every run watched at most {cap:g} s after the onset.")
-    out()
-    table(results, out)
-    out()
-    pooled_false_rollbacks(results, out)
-    judged(results, out)
+    stepped = [r for r in results if r[0].config.promotion]
+    results = [r for r in results if not r[0].config.promotion]
+    if stepped:
+        out()
+        out("Promotion row: each tool steps its own canary (bench/peers/stepping.py).")
+        out()
+        promotion_table.table(stepped, out)
+    if results:
+        out()
+        table(results, out)
+        out()
+        pooled_false_rollbacks(results, out)
+    judged([*results, *stepped], out)
     if gaps:
         out()
         out("Scrapes of the exporter by the real Prometheus, per row (bench/peers/gaps.py):")
         out()
         for line in gaps:
             out(line)
-    out()
-    out("Each real peer next to bench/detection's simulation of it, given the same settings, ")
-    out("on the same draws (bench/peers/simulated.py):")
-    out()
-    twins(results, out)
+    if results:
+        out()
+        out("Each real peer next to bench/detection's simulation of it, given the same ")
+        out("settings, on the same draws (bench/peers/simulated.py):")
+        out()
+        twins(results, out)
     out()
     out("Per run:")
     out()
     out("```")
-    for case, outcome in results:
+    for case, outcome in [*results, *stepped]:
         out(f"  {case.config.name} | {case.name}: " + _brief(outcome))
     out("```")
 
@@ -347,8 +382,13 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(text)
 
     if args.tabulate is not None:
-        text = args.tabulate.read_text(encoding="utf-8")
-        results = [_loaded(json.loads(line)) for line in text.splitlines() if line.strip()]
+        lines_read = [
+            line
+            for path in args.tabulate
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+        results = [_loaded(json.loads(line)) for line in lines_read]
         gaps: list[str] = []
     else:
         results, gaps = _measure(args, output.with_name("runs.jsonl"), out)

@@ -22,6 +22,7 @@ from bench.peers.feed import Exporter, Feed
 from bench.peers.harness import Case, Environment
 from bench.peers.manifests import DOCS, TUNED, Config, scrape_milliseconds
 from bench.peers.observe import Poller
+from bench.peers.stepping import STEPPED
 from servers.kube_cluster import KubeCluster
 from servers.prometheus import ScrapeTarget, running_prometheus
 
@@ -124,3 +125,15 @@ def environment(
             directory,
             check_running,
         )
+
+
+#: The promotion row (bench/peers/stepping.py): Flagger's 1m interval at its 10 s floor
+#: would allow 6; the documented row's 3 is kept. Faults start with the release.
+PROMOTION_ROW = Row(
+    STEPPED,
+    3.0,
+    [
+        scenario("healthy", noise="plain"),
+        scenario("errors 1%->5%", fault="errors", error_rate=0.05),
+    ],
+)

@@ -2,8 +2,15 @@
 
 The watch is the loop every command uses (:func:`rollguard.controller.assemble.assemble`);
 this module only builds its executor (fenced, in the policy's namespace, with the
-controller's credentials), writes the policy's status as it goes, and turns the
-decision into Kubernetes Events on the policy and the Deployment.
+controller's credentials), reports on the policy's status as it goes, and turns the
+verdict into Kubernetes Events on the policy and the Deployment.
+
+Reports during the watch go through the controller's
+:class:`~rollguard.operator.writer.StatusWriter`: an evaluation never waits for
+the API server. A report is submitted when what it says changed (the decision's
+action, trigger or severity), else at most every ``status_every_seconds`` (the
+evaluation count and time alone). The verdict is written by the analysis itself,
+after the writer has settled the policy's reports, so it lands last.
 """
 
 from __future__ import annotations
@@ -24,7 +31,6 @@ from rollguard.controller.recovery import LEASE_SECONDS, LockLease
 from rollguard.controller.watch import Outcome, Watcher, WatchResult
 from rollguard.engine.decision import Verdict
 from rollguard.engine.evaluate import Evaluation
-from rollguard.errors import RollguardError
 from rollguard.executors.base import Executor
 from rollguard.metrics.base import Provider
 from rollguard.metrics.batching import QueryBatcher
@@ -33,7 +39,7 @@ from rollguard.operator.crd import Phase
 from rollguard.operator.fence import FencedExecutor, Owns
 from rollguard.operator.kube import ControllerApi, Obj, PolicyKey
 from rollguard.operator.telemetry import ControllerMetrics
-from rollguard.policy.actions import Action
+from rollguard.operator.writer import Event, StatusWriter
 from rollguard.policy.model import KubernetesExecutorSpec, Policy
 from rollguard.timestamps import rfc3339
 
@@ -63,7 +69,9 @@ class Settings:
     identity: str
     base_dir: Path
     watch_seconds: float
-    status_every_seconds: float = 30.0
+    #: How often an unchanged decision's status is refreshed (its count and time): at
+    #: 1,000 policies, every 30 s was more status writes than a loaded API server took.
+    status_every_seconds: float = 60.0
     metrics: ControllerMetrics | None = None
     #: Every analysis's Prometheus queries go through it: one query per shape and tick.
     batcher: QueryBatcher = field(default_factory=QueryBatcher)
@@ -71,6 +79,14 @@ class Settings:
     #: ownership has left, so a killed replica's locks run out before the others may take
     #: its shards, on any host (renewed only while owned).
     lock_seconds: float = LEASE_SECONDS
+    #: Writes the analyses' reports in the background; None: one on ``api`` (its threads).
+    writer: StatusWriter | None = None
+
+    def writes(self) -> StatusWriter:
+        """The status writer every analysis of this controller submits to."""
+        if self.writer is None:
+            self.writer = StatusWriter(self.api)
+        return self.writer
 
 
 @dataclass
@@ -83,9 +99,13 @@ class Analysis:
     policy: Policy
     policy_ref: Obj
     deployment_ref: Obj
+    #: The policy as the resync that started the analysis listed it (its status write
+    #: merges into it without reading the policy first).
+    seen: Obj | None = None
     evaluations: int = 0
     last_status: float = field(default=0.0)
-    last_action: str = Action.CONTINUE.value
+    #: What the last report said (:func:`~rollguard.operator.status.signature`).
+    last_said: tuple[str, ...] = ()
     #: A decision to act was taken, or an action passed the fence (recovery finishing
     #: an interrupted one): the action's own changes (a rollback is a new Deployment
     #: revision) must not interrupt it.
@@ -97,6 +117,8 @@ class Analysis:
     #: The revision was evaluated before (another replica's analysis, taken over): its
     #: canary is past the warm-up, and the first evaluation comes at once.
     warmed_up: bool = False
+    #: Whether the policy's shard is still owned (a report is written only then).
+    _owns: Owns = field(default=lambda: True, init=False, repr=False)
 
     async def run(
         self, settings: Settings, owns: Owns, left: Left = lambda: math.inf
@@ -113,7 +135,8 @@ class Analysis:
                 await batched.aclose()
             raise
         try:
-            await settings.api.patch_status(
+            self._owns = owns
+            settings.writes().submit(
                 self.key,
                 {
                     "phase": Phase.WATCHING,
@@ -135,12 +158,18 @@ class Analysis:
                         ),
                     ],
                 },
-            )
-            await self._event(
-                settings,
-                "AnalysisStarted",
-                f"watching revision {self.revision} of {self.policy.target.deployment}",
-                warning=False,
+                owns=owns,
+                seen=self.seen,
+                # on the policy only: a start is neither a decision nor an action, which
+                # the Deployment's Events record
+                events=(
+                    Event(
+                        self.policy_ref,
+                        "AnalysisStarted",
+                        f"watching revision {self.revision} of {self.policy.target.deployment}",
+                        warning=False,
+                    ),
+                ),
             )
             return await watcher.run(duration_seconds=settings.watch_seconds)
         finally:
@@ -175,10 +204,27 @@ class Analysis:
         self.acting = True
 
     async def report(self, settings: Settings, result: WatchResult, settled: str) -> None:
-        """The verdict on the policy's status and as Events."""
+        """The verdict as Events, then on the policy's status (a reader that sees the verdict
+        finds its Events), after the analysis's own reports (fenced: written or dropped).
+
+        The Events are recorded even by a replica that lost the shard meanwhile: it reports
+        only a verdict whose action was carried out (the fence let it through while owned).
+        """
         acted = result.outcome not in (Outcome.HEALTHY, Outcome.PROMOTED, Outcome.INCONCLUSIVE)
         message = f"revision {self.revision}: {result.action.value}: {result.reason}"
         ended = st.condition("Analysing", False, REASONS[result.outcome], message, self.generation)
+        writes = settings.writes()
+        await writes.settle(self.key, ended=True)  # the reports first, under their own fence
+        writes.submit(
+            self.key,
+            {},
+            owns=lambda: True,
+            events=tuple(
+                Event(involved, REASONS[result.outcome], message, warning=acted)
+                for involved in (self.policy_ref, self.deployment_ref)
+            ),
+        )
+        await writes.settle(self.key)
         written = await settings.api.patch_verdict(
             self.key,
             {
@@ -191,31 +237,29 @@ class Analysis:
         )
         if not written:  # a late verdict (the shard moved): the new owner's stands
             logger.warning("%s: the status holds a newer verdict; %s", self.key, message)
-        await self._event(settings, REASONS[result.outcome], message, warning=acted)
 
     async def _evaluated(self, settings: Settings, evaluation: Evaluation) -> None:
         self.evaluations += 1
         if settings.metrics is not None:
             settings.metrics.evaluations.inc()
             settings.metrics.lag.observe(time.time() - self._due(evaluation.at))
-        action = evaluation.decision.action.value
         if evaluation.decision.verdict is Verdict.ACT:
             self.acting = True
-        now = time.monotonic()
-        if action == self.last_action and now - self.last_status < settings.status_every_seconds:
+        said, now = st.signature(evaluation.decision), time.monotonic()
+        news = said != self.last_said
+        if not news and now - self.last_status < settings.status_every_seconds:
             return  # the status changes on a new decision, else at most every so often
-        self.last_action, self.last_status = action, now
-        try:
-            await settings.api.patch_status(
-                self.key,
-                {
-                    "lastEvaluation": rfc3339(evaluation.at, "seconds"),
-                    "evaluations": self.evaluations,
-                    "decision": st.decided(evaluation.decision, evaluation.at),
-                },
-            )
-        except RollguardError as exc:  # the status is a report; the watch goes on
-            logger.warning("%s: cannot write status: %s", self.key, exc)
+        self.last_said, self.last_status = said, now
+        settings.writes().submit(  # never waits: the writer writes it (the newest, if several)
+            self.key,
+            {
+                "lastEvaluation": rfc3339(evaluation.at, "seconds"),
+                "evaluations": self.evaluations,
+                "decision": st.decided(evaluation.decision, evaluation.at),
+            },
+            owns=self._owns,
+            refresh=not news,
+        )
 
     def _due(self, at: float) -> float:
         """When an evaluation at ``at`` was due: its tick when aligned (a late wake-up is
@@ -224,15 +268,6 @@ class Analysis:
             return at
         every = self.policy.analysis.interval
         return math.floor(at / every + 1e-3) * every
-
-    async def _event(self, settings: Settings, reason: str, message: str, *, warning: bool) -> None:
-        for involved in (self.policy_ref, self.deployment_ref):
-            try:
-                await settings.api.event(
-                    self.key, involved=involved, reason=reason, message=message, warning=warning
-                )
-            except RollguardError as exc:
-                logger.warning("%s: cannot record event %s: %s", self.key, reason, exc)
 
 
 def executor_for(policy: Policy, client: k8s.ApiClient) -> Executor:

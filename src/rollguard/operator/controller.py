@@ -20,6 +20,11 @@ LISTs, whatever their number) and brings the running analyses in line:
 - a revision already evaluated (its status says so: another replica's analysis,
   taken over with its shard) is past its warm-up: the new analysis evaluates at
   once, not at the next tick.
+
+The analyses' reports are written in the background
+(:class:`~rollguard.operator.writer.StatusWriter`); a status this loop writes
+itself (a verdict, an Idle report, a failure) is written once the policy's
+reports are settled, so it is never overwritten by an older report.
 """
 
 from __future__ import annotations
@@ -127,10 +132,12 @@ class Controller:
             found.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await found.task
+            await self.settings.writes().settle(key, drop=True)  # its reports are moot
 
     async def close(self) -> None:
         for key in list(self.running):
             await self.stop(key)
+        await self.settings.writes().aclose()  # the verdicts' Events still pending
 
     async def _reconcile(
         self, obj: Obj, parsed: Parsed, deployments: dict[tuple[str, str], Obj]
@@ -168,6 +175,7 @@ class Controller:
             parsed.policy,
             policy_reference(obj),
             deployment_reference(deployment),
+            seen=obj,
             warmed_up=warmed_up,
         )
         task = asyncio.create_task(self._analyse(analysis), name=f"analysis:{key}")
@@ -220,12 +228,13 @@ class Controller:
             settled = await self._revision_now(analysis)
             uid = str(analysis.policy_ref.get("uid", ""))
             self._settled[analysis.key] = (uid, (analysis.revision, settled))
-            await analysis.report(settings, result, settled)
+            await analysis.report(settings, result, settled)  # after the analysis's reports
         except LockedError as exc:  # another replica's watch has not let go yet: next resync
             logger.info("%s: %s", analysis.key, exc)
         except RollguardError as exc:
             logger.warning("%s: analysis stopped: %s", analysis.key, exc)
             with contextlib.suppress(RollguardError):
+                await settings.writes().settle(analysis.key, ended=True)
                 await settings.api.patch_status(
                     analysis.key,
                     {

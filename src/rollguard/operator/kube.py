@@ -104,11 +104,19 @@ class PolicyKey:
 class ControllerApi:
     """LIST RollbackPolicies and Deployments, PATCH a policy's status, POST Events."""
 
-    def __init__(self, client: k8s.ApiClient, *, namespace: str | None) -> None:
+    def __init__(
+        self,
+        client: k8s.ApiClient,
+        *,
+        namespace: str | None,
+        threads: ThreadPoolExecutor | None = None,
+    ) -> None:
         self._custom = k8s.CustomObjectsApi(client)
         self._apps = k8s.AppsV1Api(client)
         self._core = k8s.CoreV1Api(client)
         self.namespace = namespace
+        #: Where calls run (the LISTs excepted): None, the event loop's shared worker threads.
+        self._threads = threads
         #: Requests made, by verb: the benchmark's API-server load figure.
         self.requests: dict[str, int] = {}
         # The resync's LISTs have a thread of their own: behind the status writes and
@@ -117,8 +125,10 @@ class ControllerApi:
         self._lists = ThreadPoolExecutor(max_workers=1, thread_name_prefix="resync-lists")
 
     def close(self) -> None:
-        """Let the LIST thread go."""
+        """Let the LIST thread (and the threads given) go."""
         self._lists.shutdown(wait=False)
+        if self._threads is not None:
+            self._threads.shutdown(wait=False)
 
     async def policies(self) -> list[Obj]:
         def call() -> Any:
@@ -159,18 +169,20 @@ class ControllerApi:
         except NotFound:
             return None
 
-    async def patch_status(self, key: PolicyKey, status: Obj) -> None:
+    async def patch_status(self, key: PolicyKey, status: Obj, *, seen: Obj | None = None) -> None:
         """Merge ``status`` into the policy's status subresource.
 
         A JSON merge patch replaces lists whole, so ``conditions`` are merged here
         by type (:func:`~rollguard.operator.status.merge_conditions`) into the ones
         the API server holds, and the patch carries the ``resourceVersion`` they
         were read at: a write in between is a 409, and the merge is done again.
+        ``seen``, the policy as a LIST returned it, saves the first read: when it is
+        still current (no write since), the patch is the only request.
         """
         if "conditions" not in status:
             await self._patch_status(key, {"status": status})
             return
-        await self._merge_status(key, status, lambda current: True)
+        await self._merge_status(key, status, lambda current: True, seen=seen)
 
     async def patch_verdict(self, key: PolicyKey, status: Obj, *, revision: str) -> bool:
         """Write an analysis's verdict on ``revision`` unless the status holds another
@@ -187,11 +199,17 @@ class ControllerApi:
         )
 
     async def _merge_status(
-        self, key: PolicyKey, status: Obj, allowed: Callable[[Obj], bool]
+        self,
+        key: PolicyKey,
+        status: Obj,
+        allowed: Callable[[Obj], bool],
+        *,
+        seen: Obj | None = None,
     ) -> bool:
-        """Merge ``status`` (with conditions) at the resourceVersion read, if ``allowed``."""
+        """Merge ``status`` (with conditions) at the resourceVersion read (or ``seen`` at
+        first), if ``allowed``."""
         for attempt in range(CONFLICT_RETRIES + 1):
-            current = await self._status(key)
+            current = seen if attempt == 0 and seen is not None else await self._status(key)
             if not allowed(current):
                 return False
             held = (current.get("status") or {}).get("conditions") or []
@@ -258,12 +276,20 @@ class ControllerApi:
     async def _call(
         self, verb: str, what: str, call: Any, *, threads: ThreadPoolExecutor | None = None
     ) -> Obj:
-        """``call`` on a worker thread (``threads``, else the loop's shared ones)."""
+        """``call`` on a worker thread (``threads``, else the loop's shared ones), its answer
+        read and parsed there too: the body of an unpreloaded response is read from the
+        socket when asked for, and a LIST of thousands of objects read on the event loop
+        held up every evaluation for as long as the API server took to send it."""
         self.requests[verb] = self.requests.get(verb, 0) + 1
-        try:
-            response = await asyncio.get_running_loop().run_in_executor(threads, call)
-            answer: Obj = json.loads(response.data)
+
+        def answered() -> Obj:
+            answer: Obj = json.loads(call().data)
             return answer
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                threads or self._threads, answered
+            )
         except ApiException as exc:
             if exc.status == 404:
                 raise NotFound(f"{what} not found") from exc

@@ -13,7 +13,9 @@ import contextlib
 import gc
 import logging
 import signal
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from rollguard.audit.base import AuditSink
 from rollguard.errors import RollguardError
 from rollguard.metrics import query_counts
 from rollguard.metrics.batching import QueryBatcher
+from rollguard.operator import writer
 from rollguard.operator.analysis import Settings
 from rollguard.operator.controller import Controller
 from rollguard.operator.kube import ControllerApi, api_client
@@ -95,6 +98,19 @@ async def _main(options: Options, audit: AuditSink) -> None:
         request_seconds=options.request_seconds,
     )
     api = ControllerApi(client, namespace=options.namespace)
+    # The status writer's own client and threads: its writes never hold up an action,
+    # a resync or a Lease renewal, nor they it.
+    write_client = api_client(
+        kubeconfig=options.kubeconfig,
+        context=options.context,
+        in_cluster=options.in_cluster,
+        request_seconds=options.request_seconds,
+    )
+    write_api = ControllerApi(
+        write_client,
+        namespace=options.namespace,
+        threads=ThreadPoolExecutor(max_workers=writer.CONCURRENCY, thread_name_prefix="status"),
+    )
     keeper = ShardKeeper(
         client,
         namespace=options.lease_namespace,
@@ -105,6 +121,20 @@ async def _main(options: Options, audit: AuditSink) -> None:
     registry = CollectorRegistry()
     batcher = QueryBatcher()
     query_counts.register(registry, batcher, prefix=PREFIX)
+    metrics = ControllerMetrics(
+        registry,
+        Sources(
+            shards=options.shards,
+            shards_held=lambda: len(keeper.owned()),
+            analyses_running=lambda: len(controller.running),
+            api_requests=lambda: Counter(api.requests) + Counter(write_api.requests),
+            lease_requests=lambda: keeper.requests,
+            status_pending=lambda: statuses.pending,
+        ),
+    )
+    statuses = writer.StatusWriter(
+        write_api, counted=lambda result: metrics.status_writes.labels(result).inc()
+    )
     controller = Controller(
         Settings(
             api=api,
@@ -115,16 +145,8 @@ async def _main(options: Options, audit: AuditSink) -> None:
             watch_seconds=options.watch_seconds,
             batcher=batcher,
             lock_seconds=options.timing.renew_deadline_seconds,
-            metrics=ControllerMetrics(
-                registry,
-                Sources(
-                    shards=options.shards,
-                    shards_held=lambda: len(keeper.owned()),
-                    analyses_running=lambda: len(controller.running),
-                    api_requests=lambda: api.requests,
-                    lease_requests=lambda: keeper.requests,
-                ),
-            ),
+            metrics=metrics,
+            writer=statuses,
         ),
         owns=keeper.owns,
         owned_for=keeper.owned_for,
@@ -152,7 +174,9 @@ async def _main(options: Options, audit: AuditSink) -> None:
             await keeper.release_all()  # the others take over now, not after expiry
         keeper.close()
         api.close()
+        write_api.close()
         await asyncio.to_thread(client.close)
+        await asyncio.to_thread(write_client.close)
         if listener is not None:
             listener.stop()
         logger.info("controller %s stopped", options.identity)

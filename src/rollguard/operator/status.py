@@ -84,6 +84,17 @@ def decided(decision: Decision, at: float) -> Obj:
     }
 
 
+def signature(decision: Decision) -> tuple[str, ...]:
+    """What a decision says, for telling a new one from a repeat: its verdict, action,
+    trigger and severity, not its measured values nor its time (they change every time)."""
+    return (
+        decision.verdict.value,
+        decision.action.value,
+        decision.trigger or "",
+        decision.severity.value,
+    )
+
+
 def finished(result: WatchResult) -> Obj:
     """The status fields a finished analysis sets."""
     return {

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from rollguard.executors.base import ActionResult
+from rollguard.operator.writer import RESULTS
 
 PREFIX = "rollguard_controller"
 #: Upper bounds of the evaluation-lag histogram, in seconds (an interval is seconds long).
@@ -30,6 +31,8 @@ class Sources:
     analyses_running: Callable[[], int]
     api_requests: Callable[[], Mapping[str, int]]
     lease_requests: Callable[[], int]
+    #: Policies whose status write waits in the status writer.
+    status_pending: Callable[[], int] = lambda: 0
 
 
 class _Now:
@@ -55,12 +58,19 @@ class _Now:
         )
         requests = CounterMetricFamily(
             f"{PREFIX}_api_requests",
-            "Requests this replica's reconcile loop made to the API server, by verb.",
+            "Requests this replica's reconcile loop and status writer made to the API server, "
+            "by verb.",
             labels=["verb"],
         )
         for verb, count in sorted(found.api_requests().items()):
             requests.add_metric([verb], count)
         yield requests
+        yield GaugeMetricFamily(
+            f"{PREFIX}_status_writes_pending",
+            "Policies whose status write waits to be sent (at most one each: newer reports "
+            "are merged into it).",
+            found.status_pending(),
+        )
         yield CounterMetricFamily(
             f"{PREFIX}_lease_requests",
             "Requests this replica made to the API server for its shard and member Leases.",
@@ -109,6 +119,16 @@ class ControllerMetrics:
             ["result"],
             registry=registry,
         )
+        self.status_writes = Counter(
+            f"{PREFIX}_status_writes",
+            "Status reports by what became of them: written, coalesced (merged into a "
+            "pending one), fenced (the shard moved before the write), dropped (the "
+            "analysis stopped), failed.",
+            ["result"],
+            registry=registry,
+        )
+        for result in RESULTS:
+            self.status_writes.labels(result)
         for result in ("ok", "error"):  # both series exist from the start, at 0
             self.resyncs.labels(result)
             self.lease_ticks.labels(result)

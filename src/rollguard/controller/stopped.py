@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from rollguard.audit.base import AuditStore
+from rollguard.audit.base import AuditSink, AuditStore
 from rollguard.controller import recovery
 from rollguard.controller.recovery import RAN_OUT, STOPPED_BY
 from rollguard.policy.model import Policy
@@ -123,7 +123,7 @@ class StopNote:
         )
 
 
-async def note(signal: str, *, policy: Policy, audit: object, namespace: str | None) -> StopNote:
+async def note(signal: str, *, policy: Policy, audit: AuditSink, namespace: str | None) -> StopNote:
     """Where the release of ``policy``'s deployment stands, read back from the trail."""
     plan = policy.promotion
     if plan is None:

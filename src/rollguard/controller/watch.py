@@ -302,11 +302,8 @@ class Watcher:
         signal = self.stopping
         if self._open_since is None or self._acting:
             if signal is not None:
-                self.stop_note = stopped.StopNote(
-                    signal,
-                    progressive=self.policy.promotion is not None,
-                    left=stopped.Left.ACTING if self._acting else stopped.Left.NOT_BEGUN,
-                )
+                left = stopped.Left.ACTING if self._acting else stopped.Left.NOT_BEGUN
+                self.stop_note = replace(self._bare_stop(signal), left=left)
             return
         ended, since = self.clock.now(), self._open_since
         note: stopped.StopNote | None = None
@@ -323,14 +320,14 @@ class Watcher:
                     facts=note.evidence() if note is not None else None,
                 )
         except TimeoutError:  # the next watch's recovery closes it
-            note = note or (
-                stopped.StopNote(signal, progressive=self.policy.promotion is not None)
-                if signal is not None
-                else None
-            )
+            note = note or (self._bare_stop(signal) if signal is not None else None)
             if note is not None:
                 note = replace(note, left=stopped.Left.UNRECORDED)
         self.stop_note = note
+
+    def _bare_stop(self, signal: str) -> stopped.StopNote:
+        """A stop whose step was not read back from the trail."""
+        return stopped.StopNote(signal, progressive=self.policy.promotion is not None)
 
     async def _where_stopped(self, signal: str) -> stopped.StopNote:
         """Where the release stands once this watch's last entry has landed."""

@@ -126,8 +126,7 @@ def interrupted_watches(entries: Sequence[AuditEntry]) -> list[Interrupted]:
         record = entry.record
         watch = record.watch_id
         if record.kind == "deployment_start":
-            namespace = record.namespace or record.evidence.get("namespace")
-            found.setdefault(watch, Interrupted(watch, str(namespace) if namespace else None))
+            found.setdefault(watch, Interrupted(watch, _started_in(record)))
         elif record.kind == "deployment_end":
             ended.add(watch)
         elif watch in found:
@@ -304,8 +303,8 @@ def release_step(
     for entry in entries:
         record = entry.record
         if record.kind == "deployment_start":
-            other = record.namespace or record.evidence.get("namespace")
-            if not other or other == namespace:
+            other = _started_in(record)
+            if other is None or other == namespace:
                 ours.add(record.watch_id)
                 last_watch, stopped = record.watch_id, None
                 if record.evidence.get(RESTART):
@@ -321,6 +320,13 @@ def release_step(
             signal = record.evidence.get(STOPPED_BY)
             stopped = str(signal) if signal else None
     return ReleaseStep(step, last_watch, stopped) if step is not None else None
+
+
+def _started_in(record: AuditRecord) -> str | None:
+    """The namespace a ``deployment_start`` names (its field, or its evidence where
+    rollguards from before the field wrote it), None when it names none."""
+    namespace = record.namespace or record.evidence.get("namespace")
+    return str(namespace) if namespace else None
 
 
 def _ends_release(record: AuditRecord) -> bool:

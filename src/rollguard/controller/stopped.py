@@ -109,8 +109,6 @@ class StopNote:
             return f"{told}; nothing was decided"
         if self.at is None and self.left is Left.UNRECORDED:
             return f"{told}; the next watch resumes the release at its last recorded step"
-        if self.at is None:
-            return f"{told}; no step was taken: the next watch starts the release"
         return f"{told}; {self.resumable()}"
 
     def resumable(self) -> str:

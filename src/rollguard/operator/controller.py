@@ -109,10 +109,9 @@ class Controller:
                 await self.stop(key)
         for key in [key for key in self._settled if key not in listed]:
             del self._settled[key]  # the policy was deleted
-        for key in [key for key in self._parsed if key not in seen]:
-            del self._parsed[key]
-        for key in [key for key in self._warm if key not in seen]:
-            del self._warm[key]
+        for cache in (self._parsed, self._warm):  # no longer owned, or deleted
+            for key in [key for key in cache if key not in seen]:
+                del cache[key]
 
     def _parse(self, key: PolicyKey, obj: Obj) -> Parsed:
         """The policy in ``obj``, parsed once per spec: the API server gives a spec edit a

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import signal
@@ -91,21 +92,18 @@ async def _main(options: Options, audit: AuditSink) -> None:
     assert main is not None  # noqa: S101 - asyncio.run runs us as a task
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, main.cancel)
-    client = api_client(
+    connect = functools.partial(
+        api_client,
         kubeconfig=options.kubeconfig,
         context=options.context,
         in_cluster=options.in_cluster,
         request_seconds=options.request_seconds,
     )
+    client = connect()
     api = ControllerApi(client, namespace=options.namespace)
     # The status writer's own client and threads: its writes never hold up an action,
     # a resync or a Lease renewal, nor they it.
-    write_client = api_client(
-        kubeconfig=options.kubeconfig,
-        context=options.context,
-        in_cluster=options.in_cluster,
-        request_seconds=options.request_seconds,
-    )
+    write_client = connect()
     write_api = ControllerApi(
         write_client,
         namespace=options.namespace,

@@ -37,13 +37,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rollguard.errors import RollguardError
+from rollguard.operator.fence import Owns
 from rollguard.operator.kube import ControllerApi, NotFound, Obj, PolicyKey
 from rollguard.operator.status import merge_conditions
 
 logger = logging.getLogger(__name__)
 
-#: Says, right before a write, whether this replica still owns the policy's shard.
-Owns = Callable[[], bool]
 #: How many writes (status or Event) are sent at once.
 CONCURRENCY = 4
 #: How often a failed status write is tried again (a newer submission resets it).

@@ -50,6 +50,10 @@ class Sample:
     at: float = 0.0  # the sample's time (an instant vector's: the evaluation time)
 
 
+#: A query's built expressions and the asks its measurement needs.
+_Plan = tuple[promql.Counted | promql.Expressions, list[promql.Ask]]
+
+
 class PrometheusProvider:
     """Answers rollguard queries with PromQL; one shared HTTP client per provider."""
 
@@ -66,7 +70,7 @@ class PrometheusProvider:
         self._edge = edge or prometheus_edge(
             source, client=client, backoff_seconds=backoff_seconds, sleep=sleep
         )
-        self._built: dict[Query, promql.Expressions | promql.Counted] = {}
+        self._planned: dict[Query, _Plan] = {}
 
     async def collect(self, *, now: float) -> None:
         """Prometheus scrapes by itself; nothing to refresh."""
@@ -75,20 +79,17 @@ class PrometheusProvider:
         """One measurement per query, evaluated at ``now``. Each expression is asked once,
         however many of the queries need it (``requests`` and ``errors`` both read the
         requests' samples), and all at once."""
-        built = [self._built_for(query) for query in queries]
-        needs = [
-            promql.asks(b, query.window_seconds) for query, b in zip(queries, built, strict=True)
-        ]
+        plans = [self._plan(query) for query in queries]
         pending: dict[promql.Ask, Awaitable[list[Sample]]] = {}
-        for query, asked in zip(queries, needs, strict=True):
+        for query, (_, asked) in zip(queries, plans, strict=True):
             for ask in asked:
                 if ask not in pending:
                     pending[ask] = self._ask(query, ask, now)
         answered = await asyncio.gather(*pending.values(), return_exceptions=True)
         answers = dict(zip(pending, answered, strict=True))
         return [
-            _read(query, b, now, {ask: answers[ask] for ask in asked})
-            for query, b, asked in zip(queries, built, needs, strict=True)
+            _read(query, built, now, {ask: answers[ask] for ask in asked})
+            for query, (built, asked) in zip(queries, plans, strict=True)
         ]
 
     async def aclose(self) -> None:
@@ -107,12 +108,14 @@ class PrometheusProvider:
             return None
         return _global_scrape_interval(data.get("yaml"))
 
-    def _built_for(self, query: Query) -> promql.Counted | promql.Expressions:
-        built = self._built.get(query)
-        if built is None:  # the same queries come back every interval
+    def _plan(self, query: Query) -> _Plan:
+        """What ``query`` is built from and the expressions it asks, made once: the same
+        queries come back every interval, from every watcher."""
+        plan = self._planned.get(query)
+        if plan is None:
             built = promql.counted_query(query, self._source) or promql.build(query, self._source)
-            self._built[query] = built
-        return built
+            plan = self._planned[query] = (built, promql.asks(built, query.window_seconds))
+        return plan
 
     def _ask(self, query: Query, ask: promql.Ask, at: float) -> Awaitable[list[Sample]]:
         """The series answering ``ask`` (one of ``query``'s expressions), one sample each,

@@ -25,6 +25,7 @@ requests are whole numbers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -78,7 +79,7 @@ def selection(
 
 def total(growths: Mapping[SeriesKey, float]) -> float | None:
     """The selection's growth: the sum over its series; None when none could be compared."""
-    return sum(growths.values()) if growths else None
+    return math.fsum(growths.values()) if growths else None
 
 
 def by_label(growths: Mapping[SeriesKey, float], label: str) -> dict[str, float]:
